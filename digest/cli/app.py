@@ -1,0 +1,43 @@
+"""What every command shares: settings and the store, opened lazily, and error translation."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.engine import Engine
+
+from digest.errors import DigestError
+from digest.settings import Settings
+from digest.store import open_store
+
+
+class App:
+    """Per-invocation context. Opening the store also migrates it."""
+
+    def __init__(self, settings: Settings | None = None):
+        self._settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_store(self.settings.database_url)
+        return self._engine
+
+
+class DigestGroup(click.Group):
+    """Turns DigestError into a clean `Error: ...` line with exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+pass_app = click.make_pass_decorator(App)

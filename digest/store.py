@@ -1,0 +1,117 @@
+"""Opening the database: one engine per process, schema brought to the latest revision.
+
+Every command calls `open_store`, so a fresh database needs no separate set-up
+step. SQLite is tuned for one box (WAL, a busy timeout, foreign keys on);
+PostgreSQL URLs are routed to psycopg 3.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from digest.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
+
+
+def normalize_url(url: str) -> str:
+    """postgres:// and postgresql:// use psycopg 3; anything else is left alone."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"DIGEST_DATABASE_URL is not a database URL: {url!r}") from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
+        raise StoreError(f"DIGEST_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {url!r}")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            if ":memory:" not in url:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revisions() -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration not yet applied. Safe to call from several processes at once."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        else:
+            # Take SQLite's write lock before reading the revision, so two processes
+            # migrating a fresh file queue up instead of both creating tables.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        command.upgrade(_alembic_config(connection), "heads")
+
+
+def open_store(url: str) -> Engine:
+    """An engine for `url` with the schema at the latest revision."""
+    engine = make_engine(url)
+    try:
+        if current_revisions(engine) != head_revisions():
+            upgrade(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open the database at {make_url(normalize_url(url)).render_as_string()}: "
+                         f"{exc.orig}") from exc
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed if the block succeeds, rolled back otherwise."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

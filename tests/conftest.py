@@ -1,0 +1,115 @@
+"""Shared fixtures: real databases, a real browser, and strict mode for CI.
+
+DIGEST_REQUIRE_SERVICES=1 (set by .ci/run) turns a missing PostgreSQL or
+Chromium into a failure instead of a skip, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+REQUIRE_SERVICES = os.environ.get("DIGEST_REQUIRE_SERVICES") == "1"
+PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def missing_service(what: str) -> None:
+    """Skip on a laptop without `what`; fail in CI."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required here (DIGEST_REQUIRE_SERVICES=1) but is not available")
+    pytest.skip(f"{what} is not available")
+
+
+def _pg_admin():
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        missing_service(f"PostgreSQL at {PG_ADMIN_URL}")
+
+
+@pytest.fixture
+def pg_url():
+    """A brand-new PostgreSQL database for one test, dropped afterwards."""
+    admin = _pg_admin()
+    name = f"digest_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'digest.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each test that takes it runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'digest.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(db_url):
+    from digest.store import open_store
+
+    engine = open_store(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def cli_env(db_url, tmp_path, monkeypatch):
+    """Environment for CLI tests: the test's database and outbox, no stray settings."""
+    for name in list(os.environ):
+        if name.startswith("DIGEST_") or name.startswith("SENDGRID_"):
+            monkeypatch.delenv(name)
+    env = {"DIGEST_DATABASE_URL": db_url, "DIGEST_OUTBOX": str(tmp_path / "outbox")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session (Debian's package, driven by Playwright)."""
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing_service(f"Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_service("Playwright for Python")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def artifacts(request) -> Path:
+    """A folder for screenshots and other things a person may want to look at."""
+    folder = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shared_comparison_pages() -> list[Path]:
+    folder = SHARED / "comparisons"
+    return sorted(folder.glob("*.txt")) if folder.is_dir() else []
