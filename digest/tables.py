@@ -6,5 +6,8 @@ Alembic's env and the schema test import this. A new table module adds one line.
 from sqlmodel import SQLModel
 
 import digest.content  # noqa: F401  Tool, Comparison, Entry, Review
+import digest.delivery.ledger  # noqa: F401  Delivery
+import digest.editions_model  # noqa: F401  Edition, EditionItem
+import subscribers.models  # noqa: F401  Subscriber, Suppression
 
 metadata = SQLModel.metadata

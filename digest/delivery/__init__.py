@@ -1,0 +1,1 @@
+"""Delivery: the per-reader ledger and the send loop."""

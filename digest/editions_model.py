@@ -1,0 +1,40 @@
+"""The Edition table: one newsletter week, frozen once built."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from digest.timeutil import UTCDateTime, utcnow
+
+EDITION_STATUSES = ("draft", "sending", "paused", "sent")
+
+
+class Edition(SQLModel, table=True):
+    __tablename__ = "edition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, unique=True))
+    week: str = Field(sa_column=sa.Column(sa.String(10), nullable=False, unique=True))  # ISO week, 2026-W47
+    subject: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # editor's override
+    intro: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    status: str = Field(default="draft", sa_column=sa.Column(sa.String(20), nullable=False))
+    built_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
+
+
+class EditionItem(SQLModel, table=True):
+    """A comparison frozen into an edition. Excluded items stay, so the comparison is not picked again."""
+
+    __tablename__ = "edition_item"
+    __table_args__ = (sa.UniqueConstraint("edition_id", "comparison_id", name="uq_edition_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    comparison_id: int = Field(sa_column=sa.Column(sa.ForeignKey("comparison.id"), nullable=False, index=True))
+    position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    included: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False))

@@ -1,0 +1,61 @@
+"""Readers and the suppression list."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTC(sa.types.TypeDecorator):
+    """Naive UTC in the database, aware UTC in Python."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Subscriber(SQLModel, table=True):
+    __tablename__ = "subscriber"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))  # normalized
+    status: str = Field(default="pending", sa_column=sa.Column(sa.String(20), nullable=False, index=True))
+    topics: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    timezone: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    token: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))  # long, random
+    created_at: datetime = Field(default_factory=_now, sa_column=sa.Column(UTC, nullable=False))
+    updated_at: datetime = Field(default_factory=_now, sa_column=sa.Column(UTC, nullable=False))
+    consent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    consent_ip: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    consent_source: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    confirmed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    confirmation_sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    unsubscribed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+
+
+class Suppression(SQLModel, table=True):
+    """What is kept of a deleted or suppressed address: a hash, never the address."""
+
+    __tablename__ = "suppression"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    reason: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
+    created_at: datetime = Field(default_factory=_now, sa_column=sa.Column(UTC, nullable=False))

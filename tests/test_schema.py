@@ -1,0 +1,21 @@
+"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from digest.store import current_revisions, head_revisions, open_store, upgrade
+from digest.tables import metadata
+
+
+def test_migrations_match_the_models(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_fresh_database_is_migrated_on_first_use(db_url):
+    engine = open_store(db_url)
+    assert current_revisions(engine) == head_revisions()
+    upgrade(engine)  # a second upgrade is a no-op, not an error
+    assert current_revisions(engine) == head_revisions()
+    engine.dispose()
