@@ -90,6 +90,7 @@ class Settings:
     from_address: str = "verdicts@example.com"
     reply_to: str | None = None
     base_url: str = "http://127.0.0.1:8000"
+    site_url: str = "https://verdicts.example.com"
     postal_address: str = "Weekly AI Tool Verdicts, 1 Example Street, 00000 Example City"
     secret_key: str = "dev-secret-change-me"
     min_items: int = 1
@@ -123,6 +124,7 @@ class Settings:
             from_address=_str(env, "DIGEST_FROM", cls.from_address),
             reply_to=_str(env, "DIGEST_REPLY_TO", None),
             base_url=_str(env, "DIGEST_BASE_URL", cls.base_url).rstrip("/"),
+            site_url=_str(env, "DIGEST_SITE_URL", cls.site_url).rstrip("/"),
             postal_address=_str(env, "DIGEST_POSTAL_ADDRESS", cls.postal_address),
             secret_key=_str(env, "DIGEST_SECRET_KEY", cls.secret_key),
             min_items=_int(env, "DIGEST_MIN_ITEMS", 1, minimum=1),
@@ -145,7 +147,7 @@ class Settings:
 # Every environment variable Settings.from_env reads; README.md documents each.
 ENVIRONMENT_VARIABLES = (
     "DIGEST_DATABASE_URL", "DIGEST_TIMEZONE", "DIGEST_NEWSLETTER_NAME", "DIGEST_FROM",
-    "DIGEST_REPLY_TO", "DIGEST_BASE_URL", "DIGEST_POSTAL_ADDRESS", "DIGEST_SECRET_KEY",
+    "DIGEST_REPLY_TO", "DIGEST_BASE_URL", "DIGEST_SITE_URL", "DIGEST_POSTAL_ADDRESS", "DIGEST_SECRET_KEY",
     "DIGEST_MIN_ITEMS", "DIGEST_BACKEND", "DIGEST_OUTBOX", "SENDGRID_API_KEY",
     "SENDGRID_API_URL", "DIGEST_SMTP_URL", "DIGEST_MAX_ERRORS", "DIGEST_SEND_DAY",
     "DIGEST_SEND_TIME", "DIGEST_CATCH_UP", "DIGEST_ADMIN_TOKEN",

@@ -2,16 +2,131 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
+from datetime import datetime, timezone
+
 import click
+
+from digest.catalog import get_comparison, list_comparisons
+from digest.cli.app import App, pass_app
+from digest.importer import import_paths
+from digest.store import session_scope
+from digest.weeks import parse_week
+
+
+def _parse_when(_ctx, _param, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO date or datetime such as 2026-11-16 or "
+                                 f"2026-11-16T09:00:00+01:00, got {value!r}") from None
+    return moment
+
+
+def _check_week(_ctx, _param, value: str | None) -> str | None:
+    if value is not None:
+        parse_week(value)  # raises BadWeek with the expected form
+    return value
 
 
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-def import_command(paths: tuple[str, ...]) -> None:
-    """Import comparison page exports (.txt) and JSON files. (in progress)"""
-    raise click.ClickException("not written yet")
+@click.option("--published-at", callback=_parse_when, metavar="WHEN",
+              help="Publication date for page exports (ISO date or datetime; a bare date or time "
+                   "is read in DIGEST_TIMEZONE). Default: now for new comparisons; "
+                   "re-imported ones keep their date.")
+@pass_app
+def import_command(app: App, paths: tuple[str, ...], published_at: datetime | None) -> None:
+    """Import comparison page exports (.txt) and JSON files, or folders of them.
+
+    All files are checked before anything is written, and the whole run is one
+    transaction: one bad file means nothing from this run is stored. A tool that
+    appears in several comparisons is stored once; a comparison imported again is
+    updated in place.
+
+    \b
+    Example:
+        digest import exports/ --published-at 2026-11-16
+    """
+    if published_at is not None and published_at.tzinfo is None:
+        published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(timezone.utc)
+    with session_scope(app.engine) as session:
+        report = import_paths(session, paths, site_url=app.settings.site_url, published_at=published_at)
+    click.echo(f"Imported {report.summary()}")
 
 
 @click.group()
 def comparisons() -> None:
-    """Read the comparison store. (in progress)"""
+    """Read the comparison store.
+
+    \b
+    Example:
+        digest comparisons list --week 2026-W47
+    """
+
+
+@comparisons.command("list")
+@click.option("--week", callback=_check_week, metavar="YYYY-Www", help="Only this ISO week (in DIGEST_TIMEZONE).")
+@click.option("--json", "as_json", is_flag=True, help="Every stored field, as JSON.")
+@pass_app
+def comparisons_list(app: App, week: str | None, as_json: bool) -> None:
+    """List comparisons, newest first.
+
+    \b
+    Example:
+        digest comparisons list --week 2026-W47 --json
+    """
+    with session_scope(app.engine) as session:
+        rows = list_comparisons(session, app.settings.timezone, week)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No comparisons" + (f" in {week}." if week else " yet. Try: digest import FILE"))
+        return
+    click.echo(f"{'published':<11} {'week':<9} {'panel':>11}  title")
+    for row in rows:
+        local = datetime.fromisoformat(row["published_at"].replace("Z", "+00:00")).astimezone(app.settings.timezone)
+        panel = " / ".join(f"{t['panel_ship']:g}%" for t in row["tools"])
+        click.echo(f"{local:%Y-%m-%d}  {row['week']:<9} {panel:>11}  {row['title']}")
+        click.echo(f"{'':>34}{row['slug']}")
+
+
+def _format_share(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}%"
+
+
+@comparisons.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Every stored field, as JSON.")
+@pass_app
+def comparisons_show(app: App, slug: str, as_json: bool) -> None:
+    """Show one comparison: both tools, their figures and the reviewer scorecard.
+
+    \b
+    Example:
+        digest comparisons show heygen-interactive-avatar-sdk-v3-vs-smolvlm2-turbo
+    """
+    with session_scope(app.engine) as session:
+        row = get_comparison(session, slug, app.settings.timezone)
+    if as_json:
+        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    click.secho(row["title"], bold=True)
+    click.echo(f"{row['summary']}\n{row['url']}\npublished {row['published_at']} ({row['week']})\n")
+    names = {t["slug"]: t["name"] for t in row["tools"]}
+    width = max(len(t["name"]) for t in row["tools"]) + 2
+    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}  entry")
+    for tool in row["tools"]:
+        click.echo(f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(tool['community']):>11}"
+                   f"  {tool['entry_price']}")
+    for tool in row["tools"]:
+        click.echo(f"\n{tool['name']} ({tool['category']}): {tool['tagline']}")
+        click.echo(textwrap.fill(tool["description"], 88, initial_indent="  ", subsequent_indent="  "))
+    click.echo("\nReviewer scorecard")
+    for review in row["reviews"]:
+        click.echo(f"\n  [{review['lens']}] {names[review['tool']]} ({review['verdict']})")
+        click.echo(textwrap.fill(f"“{review['quote']}”", 88, initial_indent="    ", subsequent_indent="    "))

@@ -1,0 +1,67 @@
+"""The demo: the whole product on the embedded default, in a folder of its own.
+
+A fresh SQLite store and outbox in the folder, the demo comparisons that ship
+inside the package imported as this week's, then listed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from datetime import timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Callable
+
+from digest.catalog import list_comparisons
+from digest.importer import read_records, write_records
+from digest.settings import Settings
+from digest.store import open_store, session_scope
+from digest.timeutil import utcnow
+from digest.weeks import current_week, week_bounds
+
+DEMO_DATA = files("digest") / "demo_data"
+
+
+def demo_settings(base: Settings, folder: Path) -> Settings:
+    """The demo always uses its own SQLite file and outbox inside `folder`."""
+    return replace(base, database_url=f"sqlite:///{folder.resolve() / 'digest.db'}",
+                   outbox=folder.resolve() / "outbox", backend="outbox")
+
+
+def reset_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("digest.db", "digest.db-wal", "digest.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+    for name in ("outbox", "preview"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+
+
+def import_demo_comparisons(settings: Settings) -> int:
+    """Import the packaged demo pages, published a few minutes apart within the current week."""
+    engine = open_store(settings.database_url)
+    paths = sorted(Path(str(p)) for p in DEMO_DATA.iterdir() if p.name.endswith(".txt"))
+    records = read_records(paths)
+    now = utcnow()
+    week_start, _ = week_bounds(current_week(settings.timezone, now), settings.timezone)
+    with session_scope(engine) as session:
+        for minutes, record in enumerate(records):
+            when = max(now - timedelta(minutes=5 * (len(records) - minutes)), week_start)
+            write_records(session, [record], site_url=settings.site_url, published_at=when)
+    engine.dispose()
+    return len(records)
+
+
+def run_demo(folder: Path, base: Settings, echo: Callable[[str], None]) -> Settings:
+    reset_folder(folder)
+    settings = demo_settings(base, folder)
+    count = import_demo_comparisons(settings)
+    echo(f"Store: {settings.database_url}")
+    echo(f"Imported {count} demo comparisons for {current_week(settings.timezone)}:")
+    engine = open_store(settings.database_url)
+    with session_scope(engine) as session:
+        for row in list_comparisons(session, settings.timezone):
+            panel = " / ".join(f"{t['panel_ship']:g}%" for t in row["tools"])
+            echo(f"  {row['title']}  (panel ship {panel})")
+    engine.dispose()
+    return settings
