@@ -56,4 +56,17 @@ def get_comparison(session: Session, slug: str, zone: ZoneInfo) -> dict:
     comparison = session.exec(select(Comparison).where(Comparison.slug == slug)).first()
     if comparison is None:
         raise NotFound(f"no comparison with the slug {slug!r}; `digest comparisons list` shows them")
-    return comparison_dict(session, comparison, zone)
+    return with_reader_votes(session, comparison, comparison_dict(session, comparison, zone))
+
+
+def with_reader_votes(session: Session, comparison: Comparison, row: dict) -> dict:
+    """Adds each tool's readers' votes from the inbox (issue 7): `votes`, and `vote_share` (% or None)."""
+    from digest.feedback.votes import reader_votes
+
+    shares = reader_votes(session, comparison.id)
+    total = sum(share.votes for share in shares.values())
+    for tool in row["tools"]:
+        share = shares.get(tool["slug"])
+        tool["votes"] = share.votes if share else 0
+        tool["vote_share"] = share.percent if share and total else None
+    return row

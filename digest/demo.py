@@ -1,7 +1,9 @@
 """The demo: the whole product on the embedded default, in a folder of its own.
 
-A fresh SQLite store and outbox in the folder, the demo comparisons that ship
-inside the package imported as this week's, then listed.
+A fresh SQLite store and outbox in the folder; the demo comparisons that ship
+inside the package imported as this week's and listed; the week's edition built
+and previewed; a few demo readers (one of them never confirmed); the edition
+delivered to the outbox, once per confirmed reader.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ from pathlib import Path
 from typing import Callable
 
 from digest.catalog import list_comparisons
+from digest.delivery import send_edition
+from digest.editions import build_edition
 from digest.importer import read_records, write_records
+from digest.preview import preview, write_preview
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from digest.weeks import current_week, week_bounds
+from subscribers.operators import add_reader
+from subscribers.service import Consent
+from subscribers.validation import SubscribeRequest
 
 DEMO_DATA = files("digest") / "demo_data"
+DEMO_READERS = (  # (address, confirmed): the unconfirmed one must get nothing
+    ("ada@example.com", True), ("grace@example.org", True), ("linus@example.net", True),
+    ("pending@example.com", False),
+)
 
 
 def demo_settings(base: Settings, folder: Path) -> Settings:
@@ -31,7 +43,7 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
 
 def reset_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("digest.db", "digest.db-wal", "digest.db-shm"):
+    for name in ("digest.db", "digest.db-wal", "digest.db-shm", "digest.db.send-lock"):
         (folder / name).unlink(missing_ok=True)
     for name in ("outbox", "preview"):
         shutil.rmtree(folder / name, ignore_errors=True)
@@ -63,5 +75,17 @@ def run_demo(folder: Path, base: Settings, echo: Callable[[str], None]) -> Setti
         for row in list_comparisons(session, settings.timezone):
             panel = " / ".join(f"{t['panel_ship']:g}%" for t in row["tools"])
             echo(f"  {row['title']}  (panel ship {panel})")
+        result = build_edition(session, settings)
+        echo(result.reason)
+        number = result.edition.number
+        shown = preview(session, settings, number=number)
+        for address, confirmed in DEMO_READERS:
+            add_reader(session, SubscribeRequest(email=address), confirmed=confirmed,
+                       consent=Consent(at=utcnow(), source="digest demo"))
+    echo(f"Preview: {', '.join(str(path) for path in write_preview(shown, folder / 'preview'))}")
+    echo(f"Readers: {sum(c for _, c in DEMO_READERS)} confirmed, {sum(not c for _, c in DEMO_READERS)} pending")
+    summary = send_edition(engine, settings, number)
+    echo(f"Sent edition {number} to the outbox: {summary.sent} sent, {summary.failed} failed, "
+         f"{summary.uncertain} uncertain, {summary.skipped} skipped -> {settings.outbox}")
     engine.dispose()
     return settings

@@ -78,6 +78,17 @@ def _clock(env, name, default):
         raise ConfigError(f"{name} must be a time of day as HH:MM, got {raw!r}") from None
 
 
+def _rate(env, name, default):
+    raw = _str(env, name, default)
+    from limits import parse
+
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as 10/minute or 100/hour, got {raw!r}") from None
+    return raw
+
+
 def default_database_url() -> str:
     return "sqlite:///" + str(Path.cwd() / "digest.db")
 
@@ -93,6 +104,7 @@ class Settings:
     site_url: str = "https://verdicts.example.com"
     postal_address: str = "Weekly AI Tool Verdicts, 1 Example Street, 00000 Example City"
     secret_key: str = "dev-secret-change-me"
+    subscribe_rate_limit: str = "10/minute"
     min_items: int = 1
     backend: str = "outbox"
     outbox: Path = field(default_factory=lambda: Path("outbox"))
@@ -127,6 +139,7 @@ class Settings:
             site_url=_str(env, "DIGEST_SITE_URL", cls.site_url).rstrip("/"),
             postal_address=_str(env, "DIGEST_POSTAL_ADDRESS", cls.postal_address),
             secret_key=_str(env, "DIGEST_SECRET_KEY", cls.secret_key),
+            subscribe_rate_limit=_rate(env, "DIGEST_SUBSCRIBE_RATE_LIMIT", cls.subscribe_rate_limit),
             min_items=_int(env, "DIGEST_MIN_ITEMS", 1, minimum=1),
             backend=backend,
             outbox=Path(_str(env, "DIGEST_OUTBOX", "outbox")),
@@ -148,6 +161,7 @@ class Settings:
 ENVIRONMENT_VARIABLES = (
     "DIGEST_DATABASE_URL", "DIGEST_TIMEZONE", "DIGEST_NEWSLETTER_NAME", "DIGEST_FROM",
     "DIGEST_REPLY_TO", "DIGEST_BASE_URL", "DIGEST_SITE_URL", "DIGEST_POSTAL_ADDRESS", "DIGEST_SECRET_KEY",
+    "DIGEST_SUBSCRIBE_RATE_LIMIT",
     "DIGEST_MIN_ITEMS", "DIGEST_BACKEND", "DIGEST_OUTBOX", "SENDGRID_API_KEY",
     "SENDGRID_API_URL", "DIGEST_SMTP_URL", "DIGEST_MAX_ERRORS", "DIGEST_SEND_DAY",
     "DIGEST_SEND_TIME", "DIGEST_CATCH_UP", "DIGEST_ADMIN_TOKEN",

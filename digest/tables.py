@@ -9,5 +9,7 @@ import digest.content  # noqa: F401  Tool, Comparison, Entry, Review
 import digest.delivery.ledger  # noqa: F401  Delivery
 import digest.editions_model  # noqa: F401  Edition, EditionItem
 import subscribers.models  # noqa: F401  Subscriber, Suppression
+import schedules.models  # noqa: F401  Lease, JobRun
+import digest.feedback.models  # noqa: F401  Event, Vote
 
 metadata = SQLModel.metadata

@@ -32,11 +32,15 @@ class UTC(sa.types.TypeDecorator):
 
 
 class Subscriber(SQLModel, table=True):
+    """A reader. `consent_*` record how they joined; `token` opens their per-reader links."""
+
     __tablename__ = "subscriber"
+    # Serves the send loop's keyset walk: status = 'active' AND id > :last ORDER BY id LIMIT :n.
+    __table_args__ = (sa.Index("ix_subscriber_status_id", "status", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))  # normalized
-    status: str = Field(default="pending", sa_column=sa.Column(sa.String(20), nullable=False, index=True))
+    status: str = Field(default="pending", sa_column=sa.Column(sa.String(20), nullable=False))
     topics: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     timezone: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     token: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))  # long, random
@@ -46,6 +50,7 @@ class Subscriber(SQLModel, table=True):
     consent_ip: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     consent_source: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
     confirmed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    confirmed_ip: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     confirmation_sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
     unsubscribed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
 

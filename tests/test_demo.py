@@ -30,3 +30,7 @@ def test_demo_runs_in_a_fresh_folder_and_can_be_run_again(tmp_path):
         assert connection.execute(sa.text("SELECT count(*) FROM tool")).scalar() == 5  # LanternOps once
     engine.dispose()
     assert not (tmp_path / "digest.db").exists(), "the demo must not touch ./digest.db"
+    preview = tmp_path / "digest-demo" / "preview"
+    assert "Murmurcast" in (preview / "edition.html").read_text() and (preview / "edition.txt").exists()
+    outbox = sorted(p.name.split("--")[0] for p in (tmp_path / "digest-demo" / "outbox").glob("*.eml"))
+    assert outbox == ["ada@example.com", "grace@example.org", "linus@example.net"]  # not the pending reader

@@ -14,6 +14,12 @@ from digest.cli.app import App, DigestGroup
 from digest.cli.content import comparisons, import_command
 from digest.cli.db import db
 from digest.cli.demo import demo
+from digest.cli.stats import stats
+from digest.cli.send import send
+from digest.cli.editions import edition, preview_command, send_test_command
+from digest.cli.scheduler import editions, scheduler, status_command
+from digest.cli.readers import subscribers_group
+from digest.cli.serve import serve
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,3 +42,13 @@ main.add_command(db)
 main.add_command(import_command)
 main.add_command(comparisons)
 main.add_command(demo)
+main.add_command(stats)
+main.add_command(edition)
+main.add_command(preview_command)
+main.add_command(send_test_command)
+main.add_command(scheduler)
+main.add_command(status_command)
+main.add_command(editions)
+main.add_command(send)
+main.add_command(subscribers_group)
+main.add_command(serve)

@@ -119,10 +119,12 @@ def comparisons_show(app: App, slug: str, as_json: bool) -> None:
     click.echo(f"{row['summary']}\n{row['url']}\npublished {row['published_at']} ({row['week']})\n")
     names = {t["slug"]: t["name"] for t in row["tools"]}
     width = max(len(t["name"]) for t in row["tools"]) + 2
-    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}  entry")
+    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}{'votes':>7}  entry")
     for tool in row["tools"]:
-        click.echo(f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(tool['community']):>11}"
-                   f"  {tool['entry_price']}")
+        # The page's community figure; where it had none, the share of readers' votes from the inbox.
+        community = tool["community"] if tool["community"] is not None else tool.get("vote_share")
+        click.echo(f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(community):>11}"
+                   f"{tool.get('votes', 0):>7}  {tool['entry_price']}")
     for tool in row["tools"]:
         click.echo(f"\n{tool['name']} ({tool['category']}): {tool['tagline']}")
         click.echo(textwrap.fill(tool["description"], 88, initial_indent="  ", subsequent_indent="  "))

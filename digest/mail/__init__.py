@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from digest.errors import ConfigError
-from digest.mail.base import DeliveryError, Sender, SendResult
+from digest.mail.base import DeliveryError, RateLimited, RequestRefused, Sender, SenderRefused, SendResult
 from digest.mail.message import Letter, Recipient, to_mime
 from digest.settings import Settings
 
-__all__ = ["DeliveryError", "Letter", "Recipient", "SendResult", "Sender", "make_sender", "to_mime"]
+__all__ = ["DeliveryError", "Letter", "RateLimited", "Recipient", "RequestRefused", "SendResult", "Sender",
+           "SenderRefused", "make_sender", "to_mime"]
 
 
 def make_sender(settings: Settings) -> Sender:
-    """The sender DIGEST_BACKEND names."""
+    """The sender DIGEST_BACKEND names: outbox (default), sendgrid or smtp."""
     if settings.backend == "outbox":
         from digest.mail.outbox import OutboxSender
 
         return OutboxSender(settings.outbox)
-    raise ConfigError(f"DIGEST_BACKEND={settings.backend} is not available yet")
+    if settings.backend == "sendgrid":
+        from digest.mail.sendgrid import SendGridSender
+
+        return SendGridSender(settings.sendgrid_api_key, settings.sendgrid_api_url)
+    if settings.backend == "smtp":
+        from digest.mail.smtp import SmtpSender
+
+        return SmtpSender(settings.smtp_url)
+    raise ConfigError(f"DIGEST_BACKEND must be outbox, sendgrid or smtp, got {settings.backend!r}")

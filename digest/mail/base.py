@@ -1,8 +1,21 @@
 """The seam every way of sending shares (Django's mail backends, listmonk's messengers).
 
 A Sender takes one Letter and up to `max_batch` Recipients and reports, per
-address, what happened. It raises DeliveryError subclasses for failures that
-concern the whole request.
+address, what happened (a SendResult). What concerns the whole request and
+must change what the caller does next is raised instead:
+
+    DeliveryError               sending failed for a whole request
+    ├── RateLimited             the provider said "slow down" (429): wait until `retry_at`, then retry
+    ├── SenderRefused           the credentials were refused (401/403): stop, the operator must act
+    └── RequestRefused          the provider refused the request itself (a 400 naming no reader, 413):
+                                sending the same request again cannot help
+
+Everything else is a per-address outcome. The difference between `unsent` and
+`uncertain` is the heart of exactly-once delivery: an unsent address certainly
+did not leave (the connection failed before the body was sent, or the provider
+answered 5xx), so it may be retried; an uncertain one may have left (a timeout
+after the body was sent, a connection dropped before the answer), so it is
+never retried without an operator's say-so.
 """
 
 from __future__ import annotations
@@ -18,11 +31,39 @@ class DeliveryError(DigestError):
     """Sending failed for a whole request."""
 
 
+class RateLimited(DeliveryError):
+    """The provider asked us to wait (HTTP 429). Nothing in the request was sent."""
+
+    def __init__(self, message: str, retry_at: float):
+        super().__init__(message)
+        self.retry_at = retry_at  # a time.time() value
+
+
+class SenderRefused(DeliveryError):
+    """The provider refused our credentials (HTTP 401/403). Nothing was sent; stop sending."""
+
+
+class RequestRefused(DeliveryError):
+    """The provider refused the request as a whole, naming no reader. Nothing was sent."""
+
+
 @dataclass
 class SendResult:
     accepted: list[str] = field(default_factory=list)  # addresses the provider took
-    rejected: dict[str, str] = field(default_factory=dict)  # address -> reason
-    message_id: str | None = None  # provider's id for the request, if any
+    rejected: dict[str, str] = field(default_factory=dict)  # address -> reason; never retried
+    unsent: list[str] = field(default_factory=list)  # certainly not sent; safe to retry
+    uncertain: list[str] = field(default_factory=list)  # may have been sent; never retried silently
+    message_id: str | None = None  # the provider's id for the request, if any
+    message_ids: dict[str, str] = field(default_factory=dict)  # per address, when each has its own
+    error: str | None = None  # why addresses are unsent or uncertain
+
+    @classmethod
+    def all_unsent(cls, recipients: Sequence[Recipient], error: str) -> "SendResult":
+        return cls(unsent=[r.address for r in recipients], error=error)
+
+    @classmethod
+    def all_uncertain(cls, recipients: Sequence[Recipient], error: str) -> "SendResult":
+        return cls(uncertain=[r.address for r in recipients], error=error)
 
 
 class Sender(Protocol):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Mapping
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 
 class HeaderInjection(ValueError):
@@ -36,12 +37,17 @@ class Letter:
     categories: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Recipient:
+_NOTHING: Mapping[str, str] = MappingProxyType({})
+
+
+class Recipient(NamedTuple):
+    """One reader's values. A NamedTuple, not a dataclass: a send makes a million of them, and
+    a tuple is built several times faster. Immutable either way."""
+
     address: str
-    substitutions: Mapping[str, str] = field(default_factory=dict)  # placeholder -> value
-    headers: Mapping[str, str] = field(default_factory=dict)  # per reader (List-Unsubscribe)
-    custom_args: Mapping[str, str] = field(default_factory=dict)  # come back on provider events
+    substitutions: Mapping[str, str] = _NOTHING  # placeholder -> value
+    headers: Mapping[str, str] = _NOTHING  # per reader (List-Unsubscribe)
+    custom_args: Mapping[str, str] = _NOTHING  # come back on provider events
 
 
 def fill(text: str, substitutions: Mapping[str, str]) -> str:

@@ -21,16 +21,24 @@ class OutboxSender:
         self.folder = Path(folder)
 
     def send(self, letter: Letter, recipients: Sequence[Recipient]) -> SendResult:
-        self.folder.mkdir(parents=True, exist_ok=True)
         result = SendResult()
-        for recipient in recipients:
+        for index, recipient in enumerate(recipients):
             message = to_mime(letter, recipient)
             message_id = message["Message-ID"].strip("<>")
             name = f"{_UNSAFE.sub('_', recipient.address)}--{_UNSAFE.sub('_', message_id)}.eml"
             partial = self.folder / (name + ".part")
-            partial.write_bytes(message.as_bytes())
-            os.replace(partial, self.folder / name)  # a reader never sees half a file
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                partial.write_bytes(message.as_bytes())
+                os.replace(partial, self.folder / name)  # a reader never sees half a file
+            except OSError as exc:
+                # Until the rename, nothing was delivered: this reader and the rest may be retried.
+                partial.unlink(missing_ok=True)
+                result.unsent += [r.address for r in recipients[index:]]
+                result.error = f"cannot write to the outbox {self.folder}: {exc.strerror or exc}"
+                return result
             result.accepted.append(recipient.address)
+            result.message_ids[recipient.address] = message_id
         return result
 
     def close(self) -> None:

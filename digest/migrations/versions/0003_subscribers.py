@@ -27,10 +27,11 @@ def upgrade() -> None:
         sa.Column("consent_ip", sa.String(64), nullable=True),
         sa.Column("consent_source", sa.String(200), nullable=True),
         sa.Column("confirmed_at", sa.DateTime, nullable=True),
+        sa.Column("confirmed_ip", sa.String(64), nullable=True),
         sa.Column("confirmation_sent_at", sa.DateTime, nullable=True),
         sa.Column("unsubscribed_at", sa.DateTime, nullable=True),
     )
-    op.create_index("ix_subscriber_status", "subscriber", ["status"])
+    op.create_index("ix_subscriber_status_id", "subscriber", ["status", "id"])
     op.create_table(
         "suppression",
         sa.Column("id", sa.Integer, primary_key=True),

@@ -26,7 +26,6 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime, nullable=True),
         sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_reader"),
     )
-    op.create_index("ix_delivery_edition_id", "delivery", ["edition_id"])
     op.create_index("ix_delivery_subscriber_id", "delivery", ["subscriber_id"])
 
 

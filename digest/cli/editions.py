@@ -1,0 +1,176 @@
+"""`digest edition build|edit`, `digest preview` and `digest send-test`: an editor's week."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from email_validator import EmailNotValidError, validate_email
+
+from digest.cli.app import App, pass_app
+from digest.editions import build_edition, edition_items, edit_edition
+from digest.mail.base import DeliveryError
+from digest.mail import make_sender
+from digest.preview import preview, preview_server, send_test, write_preview
+from digest.store import session_scope
+from digest.weeks import parse_week, week_label
+
+
+def _week(_ctx, _param, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return week_label(*parse_week(value))
+    except Exception as exc:  # BadWeek: its message says what a week looks like
+        raise click.BadParameter(str(exc)) from None
+
+
+def _slugs(_ctx, _param, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    slugs = [s.strip() for s in value.split(",") if s.strip()]
+    if not slugs:
+        raise click.BadParameter("give comparison slugs separated by commas, such as a-vs-b,c-vs-d")
+    return slugs
+
+
+week_option = click.option("--week", callback=_week, metavar="YYYY-Www",
+                           help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the current week.")
+
+
+def _which(week: str | None, edition: int | None) -> dict:
+    if week is not None and edition is not None:
+        raise click.UsageError("give --week or --edition, not both")
+    return {"number": edition} if edition is not None else {"week": week}
+
+
+@click.group("edition")
+def edition() -> None:
+    """Build and adjust the weekly editions.
+
+    \b
+    Example:
+        digest edition build --week 2026-W47
+        digest edition edit 3 --subject "Two agents, one winner"
+    """
+
+
+@edition.command("build")
+@week_option
+@click.option("--rebuild", is_flag=True, help="Select the week's comparisons again (a draft only).")
+@pass_app
+def build(app: App, week: str | None, rebuild: bool) -> None:
+    """Freeze a week's edition: the comparisons published that week that no edition carried.
+
+    Building a week that already has an edition shows that edition; --rebuild
+    selects again (keeping the editor's intro, subject and exclusions) as long
+    as it has not been sent. With no new comparison (or fewer than
+    DIGEST_MIN_ITEMS) nothing is built, and the command says why.
+
+    \b
+    Example:
+        digest edition build
+        digest edition build --week 2026-W47 --rebuild
+    """
+    with session_scope(app.engine) as session:
+        result = build_edition(session, app.settings, week, rebuild=rebuild)
+        click.echo(result.reason[:1].upper() + result.reason[1:] + ".")
+        if result.edition is not None:
+            items = edition_items(session, result.edition)
+            click.echo(f"Preview it with: digest preview --edition {result.edition.number}"
+                       if items else "It shows no comparisons.")
+
+
+@edition.command("edit")
+@click.argument("number", type=click.IntRange(min=1), metavar="N")
+@click.option("--intro", help="The editor's note at the top (blank lines start paragraphs; '' removes it).")
+@click.option("--subject", help="The subject line ('' goes back to the one built from the content).")
+@click.option("--exclude", multiple=True, metavar="SLUG", help="Leave this comparison out (repeatable).")
+@click.option("--include", multiple=True, metavar="SLUG", help="Put an excluded comparison back (repeatable).")
+@click.option("--order", callback=_slugs, metavar="SLUG,SLUG", help="Lead with these comparisons, in this order.")
+@pass_app
+def edit(app: App, number: int, intro: str | None, subject: str | None, exclude: tuple[str, ...],
+         include: tuple[str, ...], order: list[str] | None) -> None:
+    """Adjust a draft edition: intro, subject, what it leaves out and in which order.
+
+    \b
+    Example:
+        digest edition edit 3 --intro "Agents everywhere this week." \\
+            --exclude a-vs-b --order c-vs-d,e-vs-f
+    """
+    if intro is None and subject is None and not exclude and not include and not order:
+        raise click.UsageError("say what to change: --intro, --subject, --exclude, --include or --order")
+    with session_scope(app.engine) as session:
+        changed = edit_edition(session, number, intro=intro, subject=subject, exclude=exclude,
+                               include=include, order=order)
+        shown = len(edition_items(session, changed))
+    click.echo(f"Edition {number} updated; it shows {shown} comparison{'s' if shown != 1 else ''}.")
+
+
+@click.command("preview")
+@week_option
+@click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
+              show_default=True, help="The folder for edition.html and edition.txt.")
+@click.option("--serve", is_flag=True, help="Serve a page on 127.0.0.1 instead: phone and desktop side by side.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="The port for --serve.")
+@pass_app
+def preview_command(app: App, week: str | None, edition: int | None, out: Path, serve: bool, port: int) -> None:
+    """Render an edition exactly as readers get it, with a sample reader's links.
+
+    Writes edition.html and edition.txt, or with --serve shows them on a local
+    page that renders again on every reload, so template edits show at once.
+    A week not built yet is previewed as the draft it would become.
+
+    \b
+    Example:
+        digest preview --week 2026-W47 --out /tmp/preview
+        digest preview --edition 3 --serve
+    """
+    which = _which(week, edition)
+    if serve:
+        server = preview_server(app.engine, app.settings, port=port, **which)
+        click.echo(f"Previewing at {server.url} (Ctrl+C stops).")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return
+    with session_scope(app.engine) as session:
+        result = preview(session, app.settings, **which)
+    html_path, text_path = write_preview(result, out)
+    click.echo(f"Subject: {result.subject}")
+    click.echo(str(html_path))
+    click.echo(str(text_path))
+
+
+@click.command("send-test")
+@click.option("--to", "address", required=True, metavar="ADDR", help="Where the test goes.")
+@week_option
+@click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
+@pass_app
+def send_test_command(app: App, address: str, week: str | None, edition: int | None) -> None:
+    """Send an edition to one address through the configured sender (the outbox by default).
+
+    The subject starts with [Test]; the links carry a sample reader's token.
+
+    \b
+    Example:
+        digest send-test --to editor@example.com --edition 3
+    """
+    try:
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+    which = _which(week, edition)
+    with session_scope(app.engine) as session:
+        result = preview(session, app.settings, **which)
+    sender = make_sender(app.settings)
+    outcome = send_test(result, sender, address)
+    if address not in outcome.accepted:
+        reason = outcome.rejected.get(address, "no reason given")
+        raise DeliveryError(f"the {sender.name} sender did not take {address}: {reason}")
+    where = f" ({app.settings.outbox})" if sender.name == "outbox" else ""
+    click.echo(f"Sent a test of edition {result.rendered.view.number} to {address} through {sender.name}{where}.")

@@ -1,0 +1,260 @@
+"""`digest subscribers`: the reader list from the command line (add, import, export, list, show, delete)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import click
+import sqlalchemy as sa
+
+from digest.cli.app import App, pass_app
+from digest.confirmations import send_pending
+from digest.delivery.ledger import Delivery
+from digest.store import session_scope
+from digest.timeutil import utcnow
+from digest.web.topics import topics_in_store
+from subscribers import operators, validation
+from subscribers.csvfile import read_rows, write_csv
+from subscribers.errors import ImportRejected, InvalidInput, SubscribersError
+from subscribers.models import STATUSES
+from subscribers.service import Consent
+
+
+class ReadersGroup(click.Group):
+    """Turns the subscribers library's errors into a clean `Error: ...` line with exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SubscribersError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group("subscribers", cls=ReadersGroup)
+def subscribers_group() -> None:
+    """Manage readers: add, import, export, list, show and delete (erase).
+
+    Readers added here, like those from the web form, are pending until they
+    click the link in the confirmation mail, unless --confirmed says consent was
+    given elsewhere.
+
+    \b
+    Example:
+        digest subscribers import readers.csv --skip-invalid
+    """
+
+
+def _send_confirmations(app: App, no_mail: bool) -> None:
+    if no_mail:
+        click.echo("Confirmation mails are queued; `digest serve` or the scheduler sends them.")
+        return
+    sent = send_pending(app.engine, app.settings)
+    click.echo(f"Sent {sent} confirmation mail{'s' if sent != 1 else ''} ({app.settings.backend}).")
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--topic", "topics", multiple=True, metavar="TOPIC", help="A topic (category) to receive; repeatable. "
+              "None: every topic.")
+@click.option("--timezone", metavar="ZONE", help="The reader's IANA time zone, e.g. Europe/Paris.")
+@click.option("--confirmed", is_flag=True, help="Consent was given elsewhere: make the reader active now, "
+              "without a confirmation mail. The consent record says so.")
+@click.option("--source", default="digest subscribers add", show_default=True,
+              help="Where the consent came from, kept in the consent record.")
+@click.option("--allow-deleted", is_flag=True, help="Add an address that was erased on request (only if that "
+              "person asked to come back).")
+@click.option("--no-mail", is_flag=True, help="Queue the confirmation mail instead of sending it now.")
+@pass_app
+def add_command(app: App, email: str, topics: tuple[str, ...], timezone: str | None, confirmed: bool,
+                source: str, allow_deleted: bool, no_mail: bool) -> None:
+    """Add one reader: pending (a confirmation mail goes out) unless --confirmed.
+
+    \b
+    Example:
+        digest subscribers add ada@example.com --topic "Developer Tools"
+        digest subscribers add bob@example.com --confirmed --source "signed up at the conference booth"
+    """
+    now = utcnow()
+    with session_scope(app.engine) as session:
+        request = validation.subscribe_request(
+            {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session))
+        reader = operators.add_reader(session, request, confirmed=confirmed, allow_deleted=allow_deleted,
+                                      consent=Consent(at=now, source=source))
+    click.echo(f"Added {reader.email} ({reader.status}).")
+    if not confirmed:
+        _send_confirmations(app, no_mail)
+
+
+@subscribers_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--confirmed", is_flag=True, help="Consent was given elsewhere (a list moved from another tool): "
+              "readers are active at once and get no confirmation mail. The consent record says so.")
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows even if some are bad (each bad row "
+              "is still reported). Without it, one bad row means nothing is imported.")
+@click.option("--source", help="Where the consent came from, kept in each reader's consent record. "
+              "Default: the file's name.")
+@click.option("--allow-deleted", is_flag=True, help="Import addresses that were erased on request too.")
+@click.option("--no-mail", is_flag=True, help="Queue the confirmation mails instead of sending them now.")
+@pass_app
+def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, source: str | None,
+                   allow_deleted: bool, no_mail: bool) -> None:
+    """Import readers from a CSV file, checking every row first.
+
+    The first line names the columns (email is required; topics and timezone
+    are optional; other columns, as in exports from other tools, are ignored),
+    or the file holds one address per line. Several topics in a cell are
+    separated by ";". Addresses already on the list are left as they are.
+    Bad rows are reported by line number.
+
+    \b
+    Example:
+        digest subscribers import readers.csv
+        digest subscribers import old-tool-export.csv --confirmed --skip-invalid
+    """
+    consent = Consent(at=utcnow(), source=f"import of {source or path.name}")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.engine) as session:
+            layout, rows = read_rows(stream)
+            report = operators.import_readers(session, rows, topics_in_store(session), confirmed=confirmed,
+                                              consent=consent, skip_invalid=skip_invalid,
+                                              allow_deleted=allow_deleted)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                                   f"{exc.start}); save it as UTF-8 CSV") from None
+    except InvalidInput as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    except ImportRejected as exc:
+        for line, message in exc.report.errors:
+            click.echo(f"{path}:{line}: {message}", err=True)
+        raise click.ClickException(f"{path}: {exc}") from None
+    for line, message in report.errors:
+        click.echo(f"{path}:{line}: skipped: {message}", err=True)
+    if layout.ignored:
+        click.echo(f"Ignored column(s): {', '.join(layout.ignored)}", err=True)
+    state = "active" if confirmed else "pending"
+    parts = [f"Imported {report.created:,} reader{'s' if report.created != 1 else ''} ({state}) from {path.name}"]
+    if report.already_readers:
+        parts.append(f"{report.already_readers:,} already on the list, left as they were")
+    if report.duplicates:
+        parts.append(f"{report.duplicates:,} repeated row(s) skipped")
+    if report.errors:
+        parts.append(f"{len(report.errors):,} bad row(s) skipped")
+    click.echo("; ".join(parts) + ".")
+    if not confirmed and report.created:
+        _send_confirmations(app, no_mail)
+
+
+def _records(app: App, status: str | None = None) -> Iterator[dict]:
+    with session_scope(app.engine) as session:
+        for reader in operators.all_readers(session, status):
+            yield operators.reader_record(reader)
+
+
+def _write_json_array(records: Iterator[dict], stream) -> None:
+    stream.write("[")
+    for index, record in enumerate(records):
+        stream.write(("," if index else "") + "\n  " + json.dumps(record, ensure_ascii=False))
+    stream.write("\n]\n")
+
+
+@subscribers_group.command("export")
+@click.option("--json", "as_json", is_flag=True, help="JSON (an array of objects) instead of CSV.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output.")
+@pass_app
+def export_command(app: App, as_json: bool, output: Path | None) -> None:
+    """Export every reader with everything stored about them (status, topics, consent record, token).
+
+    The CSV can be imported again. Readers are read in batches, so the list may
+    be as long as you like.
+
+    \b
+    Example:
+        digest subscribers export --output readers.csv
+        digest subscribers export --json > readers.json
+    """
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if as_json:
+            _write_json_array(_records(app), stream)
+        else:
+            count = write_csv(_records(app), stream)
+            if output:
+                click.echo(f"Exported {count:,} readers to {output}.", err=True)
+    finally:
+        if output:
+            stream.close()
+
+
+@subscribers_group.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only readers with this status.")
+@pass_app
+def list_command(app: App, status: str | None) -> None:
+    """List readers: id, address, status, topics and when they joined.
+
+    \b
+    Example:
+        digest subscribers list --status pending
+    """
+    count = 0
+    for record in _records(app, status):
+        topics = ", ".join(record["topics"]) or "all topics"
+        click.echo(f"{record['id']:>6}  {record['email']:<40}  {record['status']:<12}  "
+                   f"{record['created_at'][:10]}  {topics}")
+        count += 1
+    click.echo(f"{count:,} reader{'s' if count != 1 else ''}" + (f" ({status})" if status else "") + ".", err=True)
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Everything stored, as JSON.")
+@pass_app
+def show_command(app: App, email: str, as_json: bool) -> None:
+    """Show everything stored about one reader, including their delivery ledger.
+
+    \b
+    Example:
+        digest subscribers show ada@example.com --json
+    """
+    with session_scope(app.engine) as session:
+        reader = operators.find_reader(session, email)
+        record = operators.reader_record(reader)
+        rows = session.exec(sa.select(Delivery.__table__).where(Delivery.__table__.c.subscriber_id == reader.id)
+                            .order_by(Delivery.__table__.c.id)).mappings().all()
+    record["deliveries"] = [{key: (value.isoformat() if hasattr(value, "isoformat") else value)
+                             for key, value in row.items()} for row in rows]
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    for key, value in record.items():
+        if key == "deliveries":
+            continue
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key + ':':<22}{'' if shown is None else shown}")
+    click.echo(f"{'deliveries:':<22}{len(record['deliveries'])}")
+
+
+@subscribers_group.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def delete_command(app: App, email: str, yes: bool) -> None:
+    """Erase a reader and their delivery ledger; keep only a hash of the address.
+
+    The hash lets `add` and `import` recognise the address and refuse to bring
+    the reader back by mistake; a fresh sign-up through the web form (with its
+    double opt-in) still works.
+
+    \b
+    Example:
+        digest subscribers delete ada@example.com --yes
+    """
+    normalized = validation.normalize_email(email)
+    if not yes:
+        click.confirm(f"Erase {normalized} and everything stored about them?", abort=True)
+    with session_scope(app.engine) as session:
+        erased = operators.delete_reader(session, normalized, utcnow())
+    click.echo(f"Erased {erased}; kept only a hash of the address, so it is not added again by mistake.")

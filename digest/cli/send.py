@@ -1,0 +1,113 @@
+"""`digest send`: deliver an edition, exactly once per reader, resumable."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+import threading
+
+import click
+
+from digest.cli.app import App, pass_app
+from digest.delivery import Progress, find_edition, send_edition
+
+_WEEK = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
+
+
+class StopOnInterrupt:
+    """The first Ctrl-C asks the send to stop after the request in flight; a second one aborts at once."""
+
+    def __init__(self, quiet: bool):
+        self.requested = False
+        self.quiet = quiet
+        self._previous = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        if not self.quiet:
+            click.echo("\nStopping after the request in flight (Ctrl-C again to abort now)...", err=True)
+
+    def __enter__(self) -> "StopOnInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class ProgressBar:
+    """readers done / total, rate and time left; only when stderr is a terminal."""
+
+    def __init__(self):
+        self.bar = None
+        self.shown = 0
+
+    def __call__(self, progress: Progress) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(progress.total or 0, progress.done, 1), label="Sending",
+                                         show_eta=True, show_pos=True, file=sys.stderr,
+                                         item_show_func=lambda p: p and f"{p.rate:,.0f} readers/s")
+            self.bar.__enter__()
+        self.bar.update(progress.done - self.shown, progress)
+        self.shown = progress.done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@click.command("send")
+@click.option("--edition", "number", type=click.IntRange(min=1), help="The edition number to send.")
+@click.option("--week", help="The ISO week of the edition to send, such as 2026-W47.")
+@click.option("--dry-run", is_flag=True, help="Render the edition and count who would get it; send nothing.")
+@click.option("--resend-uncertain", is_flag=True,
+              help="Also send to readers whose earlier request's outcome is unknown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=None,
+              help="Readers per request (default: the most the sender takes: 1000 for SendGrid and the outbox, "
+                   "100 for SMTP).")
+@pass_app
+def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_uncertain: bool, as_json: bool,
+         batch_size: int | None) -> None:
+    """Send an edition to every active reader who has not had it yet.
+
+    Without --edition or --week, sends the newest edition. The ledger records
+    each reader before and after every request, so running the command again,
+    after a failure, a pause, Ctrl-C or a crash, mails only those not yet
+    mailed. Readers whose request's outcome is unknown are reported as
+    uncertain and are not mailed again unless you pass --resend-uncertain.
+    Ctrl-C stops after the request in flight. Exits with status 1 when the
+    send paused or stopped before every reader was handled.
+
+    \b
+    Example:
+        digest send --week 2026-W47 --dry-run
+        DIGEST_BACKEND=sendgrid SENDGRID_API_KEY=SG.xxx digest send --week 2026-W47
+        digest send --edition 12 --resend-uncertain --json
+    """
+    if number is not None and week is not None:
+        raise click.UsageError("give --edition or --week, not both")
+    if week is not None and not _WEEK.match(week.strip()):
+        raise click.BadParameter(f"must be an ISO week such as 2026-W47, got {week!r}", param_hint="--week")
+    edition = find_edition(app.engine, number=number, week=week.strip() if week else None)
+    bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
+    try:
+        with StopOnInterrupt(quiet=as_json) as stop:
+            summary = send_edition(app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain,
+                                   dry_run=dry_run, progress=bar, should_stop=stop, batch_size=batch_size)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.as_text())
+    if summary.status in ("paused", "stopped"):
+        sys.exit(1)

@@ -1,0 +1,87 @@
+"""`digest stats`: how each edition did, and how the readership grows."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from digest.cli.app import App, pass_app
+from digest.stats import COUNTS, Report, load_report, percent
+from digest.store import session_scope
+from digest.timeutil import utcnow
+
+_RATE_OF = {"delivered": "delivery_rate", "opens": "open_rate", "clicks": "click_rate", "bounces": "bounce_rate",
+            "complaints": "complaint_rate", "unsubscribes": "unsubscribe_rate"}
+
+
+def _check_plot(_ctx, _param, value: str | None) -> str | None:
+    if value is not None:
+        from digest.feedback.chart import ChartError, chart_format
+
+        try:
+            chart_format(value)
+        except ChartError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _print(report: Report) -> None:
+    if not report.editions:
+        click.echo("No editions have gone out yet.")
+    else:
+        widths = [7, 9] + [max(len(name), 12) for name in COUNTS]
+        head = ["edition", "week", *COUNTS]
+        click.echo("  ".join(f"{h:>{w}}" for h, w in zip(head, widths)))
+        for e in report.editions:
+            cells = [str(e.number), e.week]
+            for name in COUNTS:
+                value = getattr(e, name)
+                rate = e.rates.get(_RATE_OF.get(name, ""))
+                cells.append(f"{value} ({percent(rate)})" if name in _RATE_OF else str(value))
+            click.echo("  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+        click.echo("Rates: delivered, bounces, complaints and unsubscribes of sent; opens and clicks of delivered.")
+    click.echo("")
+    if not report.growth:
+        click.echo("No confirmed readers yet.")
+        return
+    click.echo(f"{'week':>9}  {'joined':>6}  {'left':>5}  {'net':>5}  {'readers':>7}")
+    for g in report.growth[-12:]:
+        click.echo(f"{g.week:>9}  {g.joined:>6}  {g.left:>5}  {g.net:>+5}  {g.total:>7}")
+    if len(report.growth) > 12:
+        click.echo(f"(the last 12 of {len(report.growth)} weeks; --json has them all)")
+
+
+@click.command("stats")
+@click.option("--edition", "number", type=click.IntRange(min=1), metavar="N", help="Only edition N.")
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON (rates as fractions, null when "
+                                                      "their base is zero).")
+@click.option("--plot", callback=_check_plot, metavar="FILE.png|svg",
+              help="Also draw a chart per metric over editions, and active readers per week, into FILE.")
+@pass_app
+def stats(app: App, number: int | None, as_json: bool, plot: str | None) -> None:
+    """Show each edition's figures and subscriber growth per week.
+
+    Per edition: sent, delivered, unique opens, unique clicks, bounces,
+    complaints and unsubscribes, each counted in readers, with their rates. The
+    counts come from the delivery ledger and SendGrid's events (the webhook at
+    POST /webhooks/sendgrid), so they fill in as events arrive.
+
+    \b
+    Example:
+        digest stats
+        digest stats --edition 3 --json
+        digest stats --plot stats.png
+    """
+    with session_scope(app.engine) as session:
+        report = load_report(session, app.settings.timezone, number, until=utcnow())
+    if plot:
+        from digest.feedback.chart import write_chart
+
+        write_chart(report, plot, title=f"{app.settings.newsletter_name}: edition stats")
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print(report)
+    if plot:
+        click.echo(f"Chart written to {plot}", err=as_json)

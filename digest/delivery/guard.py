@@ -1,0 +1,98 @@
+"""Who may send, and which claims belong to a sender that is gone.
+
+Every sending process is a worker with a random id; each request id it writes
+into the ledger begins with that id. A claim whose worker is no longer running
+is what a crash leaves behind, and becomes uncertain.
+
+- PostgreSQL: several workers may send the same edition. Each holds a session
+  advisory lock on its id for as long as it runs; the database drops the lock
+  when the process dies (even by SIGKILL), so "can I take worker W's lock?"
+  answers "is W gone?".
+- SQLite: one sender per database file. An exclusive flock on `<db>.send-lock`
+  (released by the kernel when the process dies) keeps a second sender out
+  with a clear message; every claim left behind is then from a dead worker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from digest.delivery.errors import SenderBusy
+
+_LOCK_SPACE = 0x6C656467  # "ledg": the advisory-lock namespace of sending workers
+
+
+def request_id(worker: int, sequence: int) -> str:
+    return f"{worker:08x}-{sequence:07d}-{secrets.token_hex(3)}"
+
+
+def worker_of(request: str) -> int | None:
+    try:
+        return int(request.split("-", 1)[0], 16)
+    except (ValueError, AttributeError):
+        return None
+
+
+class SendGuard:
+    """Held for the whole of one send; `close()` lets go."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.worker = secrets.randbelow(2**31 - 2) + 1
+        self.shared = engine.dialect.name == "postgresql"  # can several workers send at once?
+        self._lock_connection: Connection | None = None
+        self._lock_file: int | None = None
+        if self.shared:
+            self._lock_connection = engine.connect()
+            self._lock_connection.detach()  # closing it must end the session (and the lock), not pool it
+            self._lock_connection.execute(sa.text("SELECT pg_advisory_lock(:space, :worker)"),
+                                          {"space": _LOCK_SPACE, "worker": self.worker})
+            self._lock_connection.commit()
+        else:
+            self._lock_sqlite(engine.url.database)
+
+    def _lock_sqlite(self, database: str | None) -> None:
+        if not database or database == ":memory:":
+            return  # an in-memory store is private to this process
+        import fcntl
+
+        path = Path(f"{database}.send-lock")
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise SenderBusy(f"another `digest send` (pid {holder}) is sending from {database}; "
+                             "wait for it to finish (SQLite allows one sender at a time; "
+                             "PostgreSQL lets several share a send)") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        self._lock_file = descriptor
+
+    def is_gone(self, worker: int | None) -> bool:
+        """Is the worker that wrote a claim no longer running?"""
+        if worker == self.worker:
+            return False
+        if not self.shared or worker is None:
+            return True  # SQLite: we hold the only sender's lock
+        params = {"space": _LOCK_SPACE, "worker": worker}
+        taken = self._lock_connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :worker)"),
+                                              params).scalar()
+        if taken:
+            self._lock_connection.execute(sa.text("SELECT pg_advisory_unlock(:space, :worker)"), params)
+        self._lock_connection.commit()
+        return bool(taken)
+
+    def close(self) -> None:
+        if self._lock_connection is not None:
+            self._lock_connection.close()  # ends the session: the advisory lock goes with it
+            self._lock_connection = None
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # closing the descriptor drops the flock
+            self._lock_file = None

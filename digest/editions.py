@@ -1,0 +1,252 @@
+"""Editions: which comparisons go into a week's email, frozen as an Edition, and editors' changes.
+
+The pure core decides (`select_for_week`, `arrange`); the service functions below
+read and write the store around it. An edition for ISO week W holds the
+comparisons published in W (on the newsletter's calendar) that no other edition
+carried, newest first. Building a week twice returns the same edition; a draft
+may be rebuilt, a sent one may not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Protocol, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from digest.content import Comparison
+from digest.editions_model import Edition, EditionItem
+from digest.errors import EditionError, NotFound
+from digest.settings import Settings
+from digest.weeks import current_week, parse_week, week_bounds, week_label
+
+MAX_SUBJECT = 200
+MAX_INTRO = 4000
+
+
+# --- the pure core ---------------------------------------------------------------------------
+
+
+class Dated(Protocol):
+    id: int | None
+    published_at: datetime
+
+
+def select_for_week(comparisons: Iterable[Dated], carried: set[int], start: datetime, end: datetime) -> list:
+    """The comparisons published in [start, end) that no other edition carried, newest first."""
+    picked = [c for c in comparisons if start <= c.published_at < end and c.id not in carried]
+    picked.sort(key=lambda c: (c.published_at, c.id or 0), reverse=True)
+    return picked
+
+
+def arrange(current: Sequence[str], order: Sequence[str]) -> list[str]:
+    """`current` slugs with those named in `order` moved to the front, in that order.
+
+    The rest keep their relative places, so an editor can name only the few to lead with.
+    """
+    seen: set[str] = set()
+    for slug in order:
+        if slug in seen:
+            raise EditionError(f"--order names {slug!r} twice")
+        if slug not in current:
+            raise EditionError(f"--order names {slug!r}, which is not in this edition "
+                               f"(it holds: {', '.join(current) or 'nothing'})")
+        seen.add(slug)
+    return list(order) + [slug for slug in current if slug not in seen]
+
+
+def shortfall_reason(count: int, week: str, min_items: int) -> str | None:
+    """Why `count` new comparisons are not enough for an edition, or None if they are."""
+    if count == 0:
+        return f"no new comparisons in {week}"
+    if count < min_items:
+        plural = "comparison" if count == 1 else "comparisons"
+        return f"only {count} new {plural} in {week}; DIGEST_MIN_ITEMS is {min_items}"
+    return None
+
+
+def normalize_week(week: str | None, settings: Settings, now: datetime | None = None) -> str:
+    """The ISO week label asked for, or the current one on the newsletter's calendar."""
+    if week is None:
+        return current_week(settings.timezone, now)
+    return week_label(*parse_week(week))
+
+
+# --- the service -----------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    edition: Edition | None
+    created: bool
+    reason: str
+
+
+def get_edition(session: Session, number: int | None = None, week: str | None = None) -> Edition:
+    """The edition with that number, or for that week, or else the latest one."""
+    query = select(Edition)
+    if number is not None:
+        query = query.where(Edition.number == number)
+        missing = f"there is no edition {number}"
+    elif week is not None:
+        week = week_label(*parse_week(week))
+        query = query.where(Edition.week == week)
+        missing = f"there is no edition for {week} yet (build it with: digest edition build --week {week})"
+    else:
+        query = query.order_by(Edition.number.desc()).limit(1)
+        missing = "there are no editions yet (build one with: digest edition build)"
+    edition = session.exec(query).first()
+    if edition is None:
+        raise NotFound(missing)
+    return edition
+
+
+def edition_items(session: Session, edition: Edition, *, included_only: bool = True) -> list[EditionItem]:
+    query = select(EditionItem).where(EditionItem.edition_id == edition.id)
+    if included_only:
+        query = query.where(EditionItem.included == sa.true())
+    return list(session.exec(query.order_by(EditionItem.position)).all())
+
+
+def edition_comparisons(session: Session, edition: Edition) -> list[Comparison]:
+    """The comparisons an edition shows, in the edition's order."""
+    items = edition_items(session, edition)
+    if not items:
+        return []
+    by_id = {c.id: c for c in session.exec(
+        select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()}
+    return [by_id[i.comparison_id] for i in items if i.comparison_id in by_id]
+
+
+def candidates_for_week(session: Session, settings: Settings, week: str,
+                        exclude_edition_id: int | None = None) -> list[Comparison]:
+    """What an edition for `week` would hold now: the selection, read from the store."""
+    start, end = week_bounds(week, settings.timezone)
+    published = session.exec(select(Comparison).where(
+        Comparison.published_at >= start, Comparison.published_at < end)).all()
+    carried_query = select(EditionItem.comparison_id)
+    if exclude_edition_id is not None:
+        carried_query = carried_query.where(EditionItem.edition_id != exclude_edition_id)
+    if published:
+        carried_query = carried_query.where(EditionItem.comparison_id.in_([c.id for c in published]))
+    carried = set(session.exec(carried_query).all())
+    return select_for_week(published, carried, start, end)
+
+
+def next_number(session: Session) -> int:
+    return (session.exec(select(sa.func.max(Edition.number))).one() or 0) + 1
+
+
+def _freeze(session: Session, edition: Edition, picked: Sequence[Comparison], excluded: set[int]) -> None:
+    for position, comparison in enumerate(picked, start=1):
+        session.add(EditionItem(edition_id=edition.id, comparison_id=comparison.id, position=position,
+                                included=comparison.id not in excluded))
+
+
+def build_edition(session: Session, settings: Settings, week: str | None = None, *,
+                  rebuild: bool = False, now: datetime | None = None) -> BuildResult:
+    """Freeze the edition for `week` (default: the current week), or return the one already built."""
+    week = normalize_week(week, settings, now)
+    existing = session.exec(select(Edition).where(Edition.week == week)).first()
+    if existing is not None and not rebuild:
+        return BuildResult(existing, False, f"edition {existing.number} for {week} was already built")
+    if existing is not None and existing.status != "draft":
+        raise EditionError(f"edition {existing.number} for {week} is {existing.status}; "
+                           "only a draft can be rebuilt")
+
+    picked = candidates_for_week(session, settings, week, existing.id if existing else None)
+    reason = shortfall_reason(len(picked), week, settings.min_items)
+    if reason is not None:
+        if existing is not None:
+            return BuildResult(existing, False, f"{reason}; edition {existing.number} was left as it was")
+        return BuildResult(None, False, reason)
+
+    if existing is not None:
+        old = edition_items(session, existing, included_only=False)
+        excluded = {item.comparison_id for item in old if not item.included}  # the editor's choice stands
+        for item in old:
+            session.delete(item)
+        session.flush()
+        _freeze(session, existing, picked, excluded)
+        session.flush()
+        return BuildResult(existing, False, f"edition {existing.number} for {week} was rebuilt "
+                                            f"with {len(picked)} comparisons")
+
+    for _attempt in range(5):
+        savepoint = session.begin_nested()
+        try:
+            edition = Edition(number=next_number(session), week=week, status="draft")
+            session.add(edition)
+            session.flush()
+            _freeze(session, edition, picked, set())
+            session.flush()
+        except IntegrityError:
+            # Someone else built an edition at the same moment: theirs for this week wins,
+            # or they took our number for another week and we try the next one.
+            savepoint.rollback()
+            same_week = session.exec(select(Edition).where(Edition.week == week)).first()
+            if same_week is not None:
+                return BuildResult(same_week, False, f"edition {same_week.number} for {week} was already built")
+            continue
+        savepoint.commit()
+        plural = "comparison" if len(picked) == 1 else "comparisons"
+        return BuildResult(edition, True, f"edition {edition.number} for {week} built "
+                                          f"with {len(picked)} {plural}")
+    raise EditionError(f"could not number the edition for {week}; other builds kept taking the number, try again")
+
+
+def _one_line(text: str, what: str, limit: int) -> str:
+    value = " ".join(text.split())
+    if len(value) > limit:
+        raise EditionError(f"{what} is {len(value)} characters; at most {limit} are allowed")
+    return value
+
+
+def edit_edition(session: Session, number: int, *, intro: str | None = None, subject: str | None = None,
+                 exclude: Sequence[str] = (), include: Sequence[str] = (),
+                 order: Sequence[str] | None = None) -> Edition:
+    """Change a draft: its intro, subject, which comparisons it leaves out and their order.
+
+    An empty intro or subject clears the editor's text (the subject is then built
+    from the content again). Excluded comparisons stay frozen in the edition, so
+    no later edition picks them up.
+    """
+    edition = get_edition(session, number=number)
+    if edition.status != "draft":
+        raise EditionError(f"edition {number} is {edition.status}; only a draft can be edited")
+    if subject is not None:
+        edition.subject = _one_line(subject, "the subject", MAX_SUBJECT) or None
+    if intro is not None:
+        text = intro.replace("\r\n", "\n").strip()
+        if len(text) > MAX_INTRO:
+            raise EditionError(f"the intro is {len(text)} characters; at most {MAX_INTRO} are allowed")
+        edition.intro = text or None
+
+    items = edition_items(session, edition, included_only=False)
+    slugs = dict(session.exec(select(Comparison.id, Comparison.slug).where(
+        Comparison.id.in_([i.comparison_id for i in items]))).all()) if items else {}
+    by_slug = {slugs[item.comparison_id]: item for item in items}
+    for slug in [*exclude, *include]:
+        if slug not in by_slug:
+            raise EditionError(f"{slug!r} is not in edition {number} "
+                               f"(it holds: {', '.join(by_slug) or 'nothing'})")
+    both = set(exclude) & set(include)
+    if both:
+        raise EditionError(f"{', '.join(sorted(both))} cannot be both excluded and included")
+    for slug in exclude:
+        by_slug[slug].included = False
+    for slug in include:
+        by_slug[slug].included = True
+    if not any(item.included for item in items):
+        raise EditionError(f"edition {number} would have no comparisons left; keep at least one")
+
+    if order:
+        current = [slugs[item.comparison_id] for item in items]
+        for position, slug in enumerate(arrange(current, order), start=1):
+            by_slug[slug].position = position
+    session.add(edition)
+    session.flush()
+    return edition

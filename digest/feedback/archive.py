@@ -1,0 +1,112 @@
+"""Past editions for everyone: a list, each edition as a web page, and an Atom feed.
+
+An edition is public once it has started going out (any status but draft), so
+the "View in your browser" link of every email that left works. The web page is
+the email itself, rendered now from the store with no reader in it: the vote
+buttons are left out and every per-reader placeholder is blanked.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from digest.content import Comparison
+from digest.editions_model import Edition, EditionItem
+from digest.errors import NotFound
+from digest.placeholders import READER_TOKEN
+from digest.settings import Settings
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_SIZE = 20
+
+
+@dataclass(frozen=True)
+class ArchivedEdition:
+    number: int
+    week: str
+    subject: str
+    titles: tuple[str, ...]
+    published: datetime  # when it went out (or began to)
+
+
+def _public(query):
+    return query.where(Edition.status != "draft")
+
+
+def archived_editions(session: Session, limit: int | None = None) -> list[ArchivedEdition]:
+    """Public editions, newest first, with their subject and comparison titles (two queries)."""
+    from digest.render.context import literal
+    from digest.render.headline import subject_line
+
+    query = _public(select(Edition)).order_by(Edition.number.desc())
+    editions = list(session.exec(query.limit(limit) if limit else query).all())
+    if not editions:
+        return []
+    rows = session.exec(sa.select(EditionItem.edition_id, Comparison.title)
+                        .join(Comparison, Comparison.id == EditionItem.comparison_id)
+                        .where(EditionItem.edition_id.in_([e.id for e in editions]),
+                               EditionItem.included == sa.true())
+                        .order_by(EditionItem.edition_id, EditionItem.position)).all()
+    titles: dict[int, list[str]] = defaultdict(list)
+    for edition_id, title in rows:
+        titles[edition_id].append(literal(title))  # no control characters: they are not XML
+    return [ArchivedEdition(e.number, e.week, subject_line(titles[e.id], e.subject), tuple(titles[e.id]),
+                            e.sent_at or e.built_at) for e in editions]
+
+
+def public_edition(session: Session, number: int) -> Edition:
+    edition = session.exec(_public(select(Edition)).where(Edition.number == number)).first()
+    if edition is None:
+        raise NotFound(f"There is no edition {number} in the archive (yet).")
+    return edition
+
+
+def web_version(session: Session, settings: Settings, number: int) -> str:
+    """The edition's HTML as readers got it, minus anything of a reader's."""
+    from digest.editions import edition_comparisons
+    from digest.render import compose, render_view
+    from digest.render.store import comparison_facts
+
+    edition = public_edition(session, number)
+    view = compose(number=edition.number, week=edition.week, settings=settings, subject=edition.subject,
+                   intro=edition.intro, votes=False,
+                   facts=comparison_facts(session, edition_comparisons(session, edition)))
+    html, _text, _source = render_view(view)
+    return html.replace(READER_TOKEN, "")
+
+
+def atom_feed(entries: Sequence[ArchivedEdition], settings: Settings, updated: datetime) -> bytes:
+    """An Atom 1.0 document (RFC 4287) of `entries`. ElementTree does the escaping."""
+    ET.register_namespace("", ATOM)
+
+    def sub(parent, tag, text=None, **attrs):
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    sub(feed, "id", f"{settings.base_url}/editions/")
+    sub(feed, "title", settings.newsletter_name)
+    sub(feed, "updated", (entries[0].published if entries else updated).isoformat())
+    sub(feed, "link", rel="self", href=f"{settings.base_url}/feed.xml")
+    sub(feed, "link", rel="alternate", type="text/html", href=f"{settings.base_url}/editions/")
+    author = sub(feed, "author")
+    sub(author, "name", settings.newsletter_name)
+    for entry in entries:
+        url = f"{settings.base_url}/editions/{entry.number}"
+        item = sub(feed, "entry")
+        sub(item, "id", url)
+        sub(item, "title", f"#{entry.number}: {entry.subject}")
+        sub(item, "updated", entry.published.isoformat())
+        sub(item, "published", entry.published.isoformat())
+        sub(item, "link", rel="alternate", type="text/html", href=url)
+        sub(item, "summary", "; ".join(entry.titles) or entry.subject)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

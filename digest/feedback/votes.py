@@ -1,0 +1,157 @@
+"""Votes from the inbox: "Which would you ship?", one click per tool.
+
+Each link carries the reader's token (subscribers.links.vote_url), so a click
+says who voted without a login. A reader has one vote per comparison: the first
+click records it, the same click again changes nothing, a click on the other
+tool moves it. Only an active reader's link counts: an unknown or altered token,
+or a reader who has left, is refused with a VoteRefused saying why.
+
+The community share of a tool is its fraction of the votes in that comparison.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from digest.content import Comparison, Entry, Tool
+from digest.errors import DigestError
+from digest.feedback.models import Vote
+from digest.timeutil import utcnow
+
+
+class VoteRefused(DigestError):
+    """A vote link that does not count. `status` is the HTTP status a page answers with."""
+
+    def __init__(self, message: str, status: int = 404):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Share:
+    votes: int
+    percent: float  # of the comparison's votes, 0..100, one decimal
+
+
+@dataclass(frozen=True)
+class SplitLine:
+    slug: str
+    name: str
+    votes: int
+    percent: float
+    chosen: bool  # the reader's pick
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    comparison_title: str
+    comparison_slug: str
+    tool_name: str
+    tool_slug: str
+    change: str  # "recorded" (first vote), "unchanged" (same click again) or "moved" (other tool)
+    split: tuple[SplitLine, ...]
+    total: int
+
+
+def shares(counts: dict[int, int]) -> dict[int, Share]:
+    """Votes per tool id -> each tool's Share. Pure."""
+    total = sum(counts.values())
+    return {tool: Share(n, round(100 * n / total, 1) if total else 0.0) for tool, n in counts.items()}
+
+
+def community_shares(session: Session, comparison_ids: Iterable[int]) -> dict[tuple[int, int], Share]:
+    """(comparison id, tool id) -> Share, for every tool that has votes, in one query."""
+    ids = sorted(set(comparison_ids))
+    if not ids:
+        return {}
+    rows = session.exec(sa.select(Vote.comparison_id, Vote.tool_id, sa.func.count())
+                        .where(Vote.comparison_id.in_(ids))
+                        .group_by(Vote.comparison_id, Vote.tool_id)).all()
+    per: dict[int, dict[int, int]] = defaultdict(dict)
+    for comparison_id, tool_id, n in rows:
+        per[comparison_id][tool_id] = n
+    return {(c, t): share for c, counts in per.items() for t, share in shares(counts).items()}
+
+
+def _reader(session: Session, token: str):
+    from subscribers.errors import UnknownReader
+    from subscribers.service import by_token
+
+    try:
+        reader = by_token(session, token)
+    except UnknownReader:
+        raise VoteRefused("This voting link is not valid: it may have been cut short or changed. "
+                          "Use the buttons in the newsletter email exactly as they came.", 404) from None
+    if reader.status == "pending":
+        raise VoteRefused("This subscription is not confirmed yet, so its votes do not count. "
+                          "Confirm it with the link in the confirmation email first.", 403)
+    if reader.status != "active":
+        raise VoteRefused("This subscription has ended, so its voting links no longer count. "
+                          "Subscribe again if you would like to vote.", 403)
+    return reader
+
+
+def _upsert(session: Session, reader_id: int, comparison_id: int, tool_id: int, now: datetime) -> None:
+    table = Vote.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(subscriber_id=reader_id, comparison_id=comparison_id, tool_id=tool_id,
+                                     voted_at=now, changed_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=["subscriber_id", "comparison_id"],
+        set_={"tool_id": statement.excluded.tool_id, "changed_at": statement.excluded.changed_at},
+        where=table.c.tool_id != statement.excluded.tool_id)
+    session.execute(statement)
+
+
+def record_vote(session: Session, token: str, comparison_slug: str, tool_slug: str,
+                now: datetime | None = None) -> VoteOutcome:
+    """Record (or move) one reader's vote and return the comparison's split afterwards."""
+    now = now or utcnow()
+    reader = _reader(session, token)
+    comparison = session.exec(select(Comparison).where(Comparison.slug == comparison_slug)).first()
+    if comparison is None:
+        raise VoteRefused("This voting link names a comparison we do not have. "
+                          "Use the buttons in the newsletter email exactly as they came.", 404)
+    sides = session.exec(select(Entry, Tool).join(Tool, Tool.id == Entry.tool_id)
+                         .where(Entry.comparison_id == comparison.id).order_by(Entry.position)).all()
+    picked = next((tool for _, tool in sides if tool.slug == tool_slug), None)
+    if picked is None:
+        raise VoteRefused(f"This voting link names a tool that is not in “{comparison.title}”. "
+                          "Use the buttons in the newsletter email exactly as they came.", 404)
+    before = session.exec(select(Vote.tool_id).where(Vote.subscriber_id == reader.id,
+                                                     Vote.comparison_id == comparison.id)).first()
+    _upsert(session, reader.id, comparison.id, picked.id, now)
+    change = "recorded" if before is None else "unchanged" if before == picked.id else "moved"
+    counts = dict(session.exec(sa.select(Vote.tool_id, sa.func.count()).where(Vote.comparison_id == comparison.id)
+                               .group_by(Vote.tool_id)).all())
+    split = shares({tool.id: counts.get(tool.id, 0) for _, tool in sides})
+    lines = tuple(SplitLine(tool.slug, tool.name, split[tool.id].votes, split[tool.id].percent,
+                            tool.id == picked.id) for _, tool in sides)
+    return VoteOutcome(comparison.title, comparison.slug, picked.name, picked.slug, change, lines,
+                       sum(counts.values()))
+
+
+def reader_votes(session: Session, comparison_id: int) -> dict[str, Share]:
+    """tool slug -> Share of the readers' votes in one comparison (tools nobody voted for: 0 votes)."""
+    sides = session.exec(select(Tool.id, Tool.slug).join(Entry, Entry.tool_id == Tool.id)
+                         .where(Entry.comparison_id == comparison_id)).all()
+    found = community_shares(session, [comparison_id])
+    return {slug: found.get((comparison_id, tool_id), Share(0, 0.0)) for tool_id, slug in sides}
+
+
+def community_figure(page_figure: float | None, found: dict[tuple[int, int], Share], comparison_id: int,
+                     tool_id: int) -> float | None:
+    """What a verdict table shows as "Community": the page's own figure, else readers' votes, else None ("—")."""
+    if page_figure is not None:
+        return page_figure
+    share = found.get((comparison_id, tool_id))
+    return share.percent if share is not None else None

@@ -1,0 +1,171 @@
+"""Seeing an edition before anyone else does: files on disk, a local page, a test send.
+
+Everything here renders exactly what readers get (the same Letter), then fills
+the per-reader placeholders with a sample reader's token. A week with no
+edition yet is previewed as the draft it would become, without saving it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from digest.editions import next_number, candidates_for_week, get_edition, normalize_week, shortfall_reason
+from digest.editions_model import Edition
+from digest.errors import DigestError, EditionError
+from digest.mail import Recipient, Sender, SendResult
+from digest.mail.message import fill
+from digest.placeholders import reader_substitutions
+from digest.render import RenderedEdition, render_comparisons, render_edition
+from digest.render.templates import environment
+from digest.settings import Settings
+from digest.store import session_scope
+
+SAMPLE_READER = "sample-reader"  # the token that fills a preview's links (no reader has it)
+PAGE_TEMPLATE = "preview/page.html.j2"
+
+
+@dataclass(frozen=True)
+class Preview:
+    rendered: RenderedEdition
+    html: str  # placeholders filled with SAMPLE_READER
+    text: str
+    saved: bool  # False: a draft of a week not built yet
+
+    @property
+    def subject(self) -> str:
+        return self.rendered.letter.subject
+
+
+def rendered_for(session: Session, settings: Settings, *, week: str | None = None, number: int | None = None,
+                 now: datetime | None = None, root: Path | None = None) -> tuple[RenderedEdition, bool]:
+    """The edition asked for, rendered; a week not built yet is rendered as the draft it would be."""
+    if number is not None:
+        return render_edition(session, get_edition(session, number=number), settings, root=root), True
+    week = normalize_week(week, settings, now)
+    edition = session.exec(select(Edition).where(Edition.week == week)).first()
+    if edition is not None:
+        return render_edition(session, edition, settings, root=root), True
+    picked = candidates_for_week(session, settings, week)
+    reason = shortfall_reason(len(picked), week, settings.min_items)
+    if reason is not None:
+        raise EditionError(f"nothing to preview: {reason}")
+    rendered = render_comparisons(session, settings, number=next_number(session), week=week, comparisons=picked,
+                                  root=root)
+    return rendered, False
+
+
+def preview(session: Session, settings: Settings, **which) -> Preview:
+    rendered, saved = rendered_for(session, settings, **which)
+    values = reader_substitutions(SAMPLE_READER)
+    return Preview(rendered, fill(rendered.letter.html, values), fill(rendered.letter.text, values), saved)
+
+
+def write_preview(result: Preview, out: Path) -> tuple[Path, Path]:
+    """edition.html and edition.txt in `out`; returns their paths."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        html_path, text_path = out / "edition.html", out / "edition.txt"
+        html_path.write_text(result.html, encoding="utf-8")
+        text_path.write_text(result.text, encoding="utf-8")
+    except OSError as exc:
+        raise EditionError(f"cannot write the preview into {out}: {exc.strerror or exc}") from exc
+    return html_path, text_path
+
+
+def send_test(result: Preview, sender: Sender, address: str) -> SendResult:
+    """The edition, exactly as a reader gets it, to one address; the subject says it is a test."""
+    letter = replace(result.rendered.letter, subject=f"[Test] {result.rendered.letter.subject}",
+                      categories=(*result.rendered.letter.categories, "test"))
+    try:
+        return sender.send(letter, [Recipient(address=address, substitutions=reader_substitutions(SAMPLE_READER))])
+    finally:
+        sender.close()
+
+
+# --- the local page (`digest preview --serve`) -------------------------------------------------
+
+
+def page(result: Preview, settings: Settings, root: Path | None = None) -> str:
+    """The editor's page: phone and desktop side by side, the subject and the text part."""
+    template = environment("markup", root).get_template(PAGE_TEMPLATE)
+    return template.render(p=result, view=result.rendered.view, settings=settings,
+                           letter=result.rendered.letter)
+
+
+def error_page(message: str, root: Path | None = None) -> str:
+    return environment("markup", root).get_template("preview/error.html.j2").render(message=message)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "PreviewServer"
+
+    def _answer(self, status: HTTPStatus, body: str, kind: str) -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", f"{kind}; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        path = self.path.split("?", 1)[0]
+        kinds = {"/": "text/html", "/edition.html": "text/html", "/edition.txt": "text/plain"}
+        if path not in kinds:
+            self._answer(HTTPStatus.NOT_FOUND, f"Not found: {path[:200]}\nTry / for the preview.", "text/plain")
+            return
+        try:
+            result = self.server.render()  # fresh on every request, so template edits show on reload
+        except DigestError as exc:
+            self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, error_page(str(exc), self.server.root), "text/html")
+            return
+        body = {"/": lambda: page(result, self.server.settings, self.server.root), "/edition.html": lambda: result.html,
+                "/edition.txt": lambda: result.text}[path]()
+        self._answer(HTTPStatus.OK, body, kinds[path])
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass  # keep the editor's terminal quiet
+
+
+class PreviewServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, render: Callable[[], Preview], settings: Settings, host: str = "127.0.0.1",
+                 port: int = 8025, root: Path | None = None):
+        self.render, self.settings, self.root = render, settings, root
+        try:
+            super().__init__((host, port), _Handler)
+        except OSError as exc:
+            raise EditionError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                               "choose another port with --port") from exc
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> threading.Thread:
+        """Serve in a background thread (tests); the CLI calls serve_forever itself."""
+        thread = threading.Thread(target=self.serve_forever, daemon=True)
+        thread.start()
+        return thread
+
+
+def preview_server(engine: Engine, settings: Settings, *, port: int = 8025, root: Path | None = None,
+                   **which) -> PreviewServer:
+    """A server that renders the edition afresh for every request (templates from `root` if given)."""
+    def render() -> Preview:
+        with session_scope(engine) as session:
+            return preview(session, settings, root=root, **which)
+
+    return PreviewServer(render, settings, port=port, root=root)

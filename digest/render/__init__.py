@@ -1,0 +1,116 @@
+"""Rendering an edition: context (pure), Jinja2 + MJML for the HTML, a template of its own for the text.
+
+    render_edition(session, edition, settings) -> RenderedEdition
+        reads the edition's comparisons, then calls the pure core:
+    compose(...) -> EditionView          what the email shows, links included
+    render_view(view) -> (html, text)    Jinja fills templates/email/edition.mjml.j2, MRML compiles it;
+                                         templates/email/edition.txt.j2 gives the plain-text part
+
+The HTML is compiled once per edition. Per-reader links hold READER_TOKEN
+(digest.placeholders), which a sender fills per recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import jinja2
+from sqlmodel import Session
+
+from digest.editions import edition_comparisons
+from digest.editions_model import Edition
+from digest.errors import EditionError
+from digest.mail import Letter
+from digest.render.compile import compile_mjml
+from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
+from digest.render.headline import preheader_line, subject_line
+from digest.render.store import comparison_facts
+from digest.render.templates import environment, templates_root
+from digest.settings import Settings
+
+__all__ = ["RenderedEdition", "compose", "list_id", "render_edition", "render_view", "templates_root"]
+
+HTML_TEMPLATE = "email/edition.mjml.j2"
+TEXT_TEMPLATE = "email/edition.txt.j2"
+
+
+@dataclass(frozen=True)
+class RenderedEdition:
+    letter: Letter  # subject, html and text with placeholders; the same for every reader
+    view: EditionView
+    mjml: str  # the source MRML compiled, for anyone debugging a template
+
+
+def compose(*, number: int, week: str, facts: Sequence[ComparisonFacts], settings: Settings,
+            subject: str | None = None, intro: str | None = None, votes: bool = True) -> EditionView:
+    """Everything the templates need, from plain values."""
+    comparisons = [comparison_view(i, f, settings.base_url, votes) for i, f in enumerate(facts, start=1)]
+    return edition_view(
+        number=number,
+        week=week,
+        subject=subject_line([f.title for f in facts], subject),
+        preheader=preheader_line([(c.verdict, c.verdict_detail) for c in comparisons], intro),
+        intro=intro,
+        comparisons=comparisons,
+        newsletter_name=settings.newsletter_name,
+        base_url=settings.base_url,
+        postal_address=settings.postal_address,
+    )
+
+
+def _fill(kind: str, name: str, view: EditionView, root: Path | None) -> str:
+    try:
+        return environment(kind, root).get_template(name).render(e=view)
+    except jinja2.TemplateSyntaxError as exc:
+        raise EditionError(f"templates/{exc.name or name}, line {exc.lineno}: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise EditionError(f"templates/{name} cannot be filled: {exc}") from exc
+
+
+def render_view(view: EditionView, root: Path | None = None) -> tuple[str, str, str]:
+    """(html, text, mjml) for one edition view."""
+    source = _fill("markup", HTML_TEMPLATE, view, root)
+    html = compile_mjml(source, f"templates/{HTML_TEMPLATE}")
+    text = _fill("text", TEXT_TEMPLATE, view, root)
+    return html, text, source
+
+
+def list_id(settings: Settings) -> str:
+    """RFC 2919: 'Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>'."""
+    label = re.sub(r"[^a-z0-9]+", "-", settings.newsletter_name.lower()).strip("-") or "digest"
+    domain = settings.from_address.rpartition("@")[2] or "localhost"
+    phrase = re.sub(r'[\r\n"<>]', "", settings.newsletter_name)
+    return f"{phrase} <{label}.{domain}>"
+
+
+def letter_for(view: EditionView, html: str, text: str, settings: Settings) -> Letter:
+    return Letter(
+        subject=view.subject,
+        html=html,
+        text=text,
+        from_address=settings.from_address,
+        from_name=settings.newsletter_name,
+        reply_to=settings.reply_to,
+        headers={"List-Id": list_id(settings)},
+        categories=("edition", f"edition-{view.number}"),
+    )
+
+
+def render_comparisons(session: Session, settings: Settings, *, number: int, week: str, comparisons,
+                       subject: str | None = None, intro: str | None = None,
+                       root: Path | None = None) -> RenderedEdition:
+    view = compose(number=number, week=week, facts=comparison_facts(session, comparisons), settings=settings,
+                   subject=subject, intro=intro)
+    html, text, source = render_view(view, root)
+    return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
+
+
+def render_edition(session: Session, edition: Edition, settings: Settings, *,
+                   root: Path | None = None) -> RenderedEdition:
+    """The edition's Letter, compiled once; per-reader links carry READER_TOKEN."""
+    return render_comparisons(session, settings, number=edition.number, week=edition.week,
+                              comparisons=edition_comparisons(session, edition),
+                              subject=edition.subject, intro=edition.intro, root=root)

@@ -1,0 +1,240 @@
+"""What an edition shows, as plain values: the pure step between the store's rows and the templates.
+
+Every string taken from a comparison passes through `literal`, which makes sure it
+cannot be mistaken for a per-reader placeholder once rendered (the templates
+escape it for HTML; Jinja never evaluates a value as template code). Links a
+reader follows are built here, once, with READER_TOKEN where the reader's token
+goes, through subscribers.links so every email and page agrees.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Sequence
+from urllib.parse import urlsplit
+
+from digest.placeholders import READER_TOKEN
+from digest.weeks import parse_week
+from subscribers import links
+
+NO_VOTES = "—"
+QUOTE_LIMIT = 260
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_QUOTE_MARKS = "“”\"'‘’ "
+
+
+def literal(value: object) -> str:
+    """A comparison's text made inert: no control characters, and no way to spell a placeholder.
+
+    A zero-width space between two percent signs reads the same to a person but
+    can never form READER_TOKEN, which a sender would fill with a reader's token.
+    """
+    text = str(value)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    while "%%" in text:
+        text = text.replace("%%", "%\u200b%")
+    return text
+
+
+def percent(value: float | None) -> str:
+    """75.0 -> '75%'; None (nobody voted yet) -> '—'."""
+    if value is None:
+        return NO_VOTES
+    return f"{value:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+def safe_link(url: str, fallback: str) -> str:
+    """Only http(s) links reach a reader; anything else (javascript:, data:) becomes `fallback`."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return fallback
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return fallback
+    return literal(url.strip())
+
+
+def excerpt(quote: str, limit: int = QUOTE_LIMIT) -> str:
+    """A pull-quote: whole sentences from the start of a review, up to `limit` characters."""
+    text = " ".join(quote.split()).strip(_QUOTE_MARKS)
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in _SENTENCE_END.split(text):
+        candidate = f"{kept} {sentence}".strip()
+        if len(candidate) > limit:
+            break
+        kept = candidate
+    if kept:
+        return kept
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(",;:—–- ") + "…"
+
+
+def week_dates(week: str) -> str:
+    """'2026-W47' -> '16–22 Nov 2026' (or '28 Dec 2026 – 3 Jan 2027' across a year)."""
+    year, number = parse_week(week)
+    monday = date.fromisocalendar(year, number, 1)
+    sunday = monday + timedelta(days=6)
+    if monday.year != sunday.year:
+        return f"{monday.day} {monday:%b %Y} – {sunday.day} {sunday:%b %Y}"
+    if monday.month != sunday.month:
+        return f"{monday.day} {monday:%b} – {sunday.day} {sunday:%b %Y}"
+    return f"{monday.day}–{sunday.day} {sunday:%b %Y}"
+
+
+@dataclass(frozen=True)
+class ToolView:
+    slug: str
+    name: str
+    category: str
+    tagline: str
+    ship: str  # '75%'
+    ship_width: int  # 0..100, the bar under the figure
+    community: str  # '40%' or '—'
+    price: str
+    quote: str | None  # the pull-quote, or None when the panel said nothing about this tool
+    quote_lens: str | None  # 'Builder'
+    quote_verdict: str | None  # 'ship', 'skip', 'unknown'
+    vote_url: str | None  # "Which would you ship?" (issue 7): None leaves the vote buttons out
+    favoured: bool = False
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    position: int
+    slug: str
+    title: str
+    summary: str
+    url: str
+    tools: tuple[ToolView, ...]
+    verdict: str  # 'The panel favours SmolVLM2 Turbo'
+    verdict_detail: str  # '100% vs 75% would ship it'
+
+    @property
+    def votes_open(self) -> bool:
+        return all(tool.vote_url for tool in self.tools)
+
+
+@dataclass(frozen=True)
+class EditionView:
+    newsletter_name: str
+    number: int
+    week: str
+    dates: str
+    subject: str
+    preheader: str
+    intro: tuple[str, ...]  # paragraphs
+    comparisons: tuple[ComparisonView, ...]
+    home_url: str
+    web_url: str
+    unsubscribe_url: str
+    preferences_url: str
+    postal_address: str
+    reason: str
+
+
+# --- from rows to views ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolFacts:
+    """One side of a comparison, as the store has it (Entry + Tool + the reviews about it)."""
+
+    slug: str
+    name: str
+    category: str
+    tagline: str
+    panel_ship: float
+    community: float | None
+    entry_price: str
+    reviews: Sequence[tuple[str, str, str]] = ()  # (lens, quote, verdict), in the page's order
+
+
+@dataclass(frozen=True)
+class ComparisonFacts:
+    slug: str
+    title: str
+    summary: str
+    url: str
+    tools: Sequence[ToolFacts]
+
+
+def _verdict(tools: Sequence[ToolFacts]) -> tuple[str, str, str | None]:
+    """(headline, detail, slug of the favoured tool or None)."""
+    if len(tools) < 2:
+        return "", "", None
+    ranked = sorted(tools, key=lambda t: t.panel_ship, reverse=True)
+    first, second = ranked[0], ranked[1]
+    if first.panel_ship == second.panel_ship:
+        return "The panel is split evenly", f"{percent(first.panel_ship)} of the panel would ship each", None
+    detail = f"{percent(first.panel_ship)} vs {percent(second.panel_ship)} of the panel would ship it"
+    return f"The panel favours {literal(first.name)}", detail, first.slug
+
+
+def tool_view(facts: ToolFacts, comparison_slug: str, base_url: str, favoured: bool, votes: bool) -> ToolView:
+    lens = quote = verdict = None
+    if facts.reviews:
+        lens_name, text, verdict = facts.reviews[0]
+        lens, quote = lens_name.capitalize(), literal(excerpt(text))
+    return ToolView(
+        slug=facts.slug,
+        name=literal(facts.name),
+        category=literal(facts.category),
+        tagline=literal(facts.tagline),
+        ship=percent(facts.panel_ship),
+        ship_width=max(0, min(100, round(facts.panel_ship))),
+        community=percent(facts.community),
+        price=literal(facts.entry_price),
+        quote=quote,
+        quote_lens=lens,
+        quote_verdict=verdict,
+        vote_url=links.vote_url(base_url, READER_TOKEN, comparison_slug, facts.slug) if votes else None,
+        favoured=favoured,
+    )
+
+
+def comparison_view(position: int, facts: ComparisonFacts, base_url: str, votes: bool = True) -> ComparisonView:
+    headline, detail, favoured = _verdict(facts.tools)
+    return ComparisonView(
+        position=position,
+        slug=facts.slug,
+        title=literal(facts.title),
+        summary=literal(facts.summary),
+        url=safe_link(facts.url, base_url),
+        tools=tuple(tool_view(t, facts.slug, base_url, t.slug == favoured, votes) for t in facts.tools),
+        verdict=headline,
+        verdict_detail=detail,
+    )
+
+
+def paragraphs(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(literal(" ".join(p.split())) for p in re.split(r"\n\s*\n", text) if p.strip())
+
+
+def edition_view(*, number: int, week: str, subject: str, preheader: str, intro: str | None,
+                 comparisons: Sequence[ComparisonView], newsletter_name: str, base_url: str,
+                 postal_address: str) -> EditionView:
+    return EditionView(
+        newsletter_name=newsletter_name,
+        number=number,
+        week=week,
+        dates=week_dates(week),
+        subject=subject,
+        preheader=preheader,
+        intro=paragraphs(intro),
+        comparisons=tuple(comparisons),
+        home_url=base_url,
+        web_url=f"{base_url}/editions/{number}",
+        unsubscribe_url=links.unsubscribe_url(base_url, READER_TOKEN),
+        preferences_url=links.preferences_url(base_url, READER_TOKEN),
+        postal_address=postal_address,
+        reason=f"You are getting this because you subscribed to {newsletter_name} "
+               f"and confirmed your address.",
+    )

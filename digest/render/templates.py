@@ -1,0 +1,36 @@
+"""Where the templates live, and the Jinja2 environments that read them.
+
+In a checkout they are in ./templates; an installed wheel carries them as
+digest/templates. Environments re-read a template whose file changed (Jinja's
+auto_reload), which is what lets `digest preview --serve` pick up edits.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+import digest
+
+
+def templates_root() -> Path:
+    packaged = Path(digest.__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else Path(digest.__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=None)
+def environment(kind: str, root: Path | None = None) -> jinja2.Environment:
+    """'markup' escapes every value (MJML and HTML); 'text' writes values as they are (the text part)."""
+    if kind not in ("markup", "text"):
+        raise ValueError(f"unknown template kind {kind!r}")
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root or templates_root())),
+        autoescape=kind == "markup",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )

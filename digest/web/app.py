@@ -1,0 +1,68 @@
+"""The app factory: `create_app(settings, engine)` builds the whole web app for `digest serve`.
+
+Everything a route needs hangs on app.state (settings, engine, pages, and the
+reader side's topics, rate limit and confirmation pump); routers listed in
+digest.web.routers are mounted; every error is answered by digest.web.errors.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from importlib import import_module
+from zoneinfo import available_timezones
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from digest import __version__
+from digest.confirmations import send_pending
+from digest.mail import make_sender
+from digest.settings import Settings
+from digest.web import errors
+from digest.web.bodysize import BodySizeLimit
+from digest.web.headers import SecurityHeaders
+from digest.web.pages import Pages, static_folder
+from digest.web.pump import ConfirmationPump
+from digest.web.ratelimit import RateLimit
+from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
+from digest.web.topics import KnownTopics
+from digest.web.writes import WriteGate
+from subscribers.tokens import ConfirmationTokens
+
+
+def load_router(spec: str):
+    module, _, attribute = spec.partition(":")
+    return getattr(import_module(module), attribute)
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    app = FastAPI(title=settings.newsletter_name, version=__version__, docs_url=None, redoc_url=None,
+                  description="Sign up, confirm, choose topics and leave; see README.md, \"Endpoints\".")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.pages = Pages(settings)
+    app.state.writes = WriteGate(engine)
+    app.state.topics = KnownTopics(engine)
+    app.state.zones = sorted(available_timezones())
+    app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
+    app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
+    app.state.confirmations = ConfirmationPump(
+        lambda sender: send_pending(engine, settings, sender=sender, limit=sender.max_batch),
+        partial(make_sender, settings))
+    errors.install(app)
+
+    @app.get("/healthz", summary="Liveness: the app answers and the database is reachable", tags=["operators"])
+    def healthz(request: Request) -> JSONResponse:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        return JSONResponse({"status": "ok"})
+
+    for spec in ROUTERS:
+        app.include_router(load_router(spec))
+    app.mount("/static", StaticFiles(directory=static_folder()), name="static")
+    app.add_middleware(BodySizeLimit, default=DEFAULT_BODY_LIMIT, limits=BODY_LIMITS)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
+    return app

@@ -1,0 +1,119 @@
+"""Every error a client can cause becomes a 4xx that says what was wrong and where.
+
+JSON clients get ``{"errors": [{"field": ..., "message": ...}]}``; browsers get a
+page in the site's layout. Library errors (subscribers.errors) map to their
+status here, so routes let them propagate. Anything unexpected is a 500 page
+with no stack trace; the trace goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from digest.web.negotiate import wants_json
+from subscribers.errors import (
+    AlreadyReader, BadLink, ExpiredLink, InvalidInput, Problem, StaleLink, Suppressed, SubscribersError,
+    UnknownReader,
+)
+from subscribers.validation import shown
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Something in the request is wrong",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "Already done",
+    410: "This link no longer works",
+    413: "Too much data",
+    415: "Unsupported format",
+    422: "Please check what you entered",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+}
+
+_LIBRARY_ERRORS = (  # (kind, status, page title); the first that matches wins
+    (ExpiredLink, 410, "This link has expired"),
+    (StaleLink, 410, "This link no longer applies"),
+    (BadLink, 400, "This link doesn't work"),
+    (UnknownReader, 404, "Subscription not found"),
+    (InvalidInput, 422, None),
+    (AlreadyReader, 409, None),
+    (Suppressed, 409, None),
+)
+
+
+class ClientError(Exception):
+    """Raise from a route (or a dependency) to answer with `status` and a message naming the field."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None, title: str | None = None,
+                 headers: Mapping[str, str] | None = None, problems: Sequence[Problem] = ()):
+        super().__init__(message)
+        self.status, self.message, self.field, self.title = status, message, field, title
+        self.headers = dict(headers or {})
+        self.problems = list(problems) or [Problem(field or "request", message)]
+
+
+def error_response(request: Request, status: int, problems: Sequence[Problem], *, title: str | None = None,
+                   headers: Mapping[str, str] | None = None, name_fields: bool = False) -> Response:
+    """JSON or a page. `name_fields`: the messages are about a field ("is required"), so a page
+    shows "email: is required"; otherwise each message is a whole sentence already."""
+    if wants_json(request):
+        body = {"errors": [{"field": p.field, "message": p.message} for p in problems]}
+        return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+    pages = request.app.state.pages
+    return pages.render("message.html", status_code=status, headers=headers,
+                        title=title or TITLES.get(status, "Something is wrong"),
+                        messages=[str(p) if name_fields else p.message for p in problems],
+                        problem=True)
+
+
+def _client_error(request: Request, exc: ClientError) -> Response:
+    return error_response(request, exc.status, exc.problems, title=exc.title, headers=exc.headers)
+
+
+def _library_error(request: Request, exc: SubscribersError) -> Response:
+    status, title = next(((code, title) for kind, code, title in _LIBRARY_ERRORS if isinstance(exc, kind)),
+                         (400, None))
+    if isinstance(exc, InvalidInput):
+        return error_response(request, status, exc.problems, title=title, name_fields=True)
+    return error_response(request, status, [Problem("request", str(exc))], title=title)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 404:
+        message = f"There is no page at {shown(request.url.path, 80)}."
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed at {shown(request.url.path, 80)}."
+    else:
+        message = str(exc.detail)
+    return error_response(request, exc.status_code, [Problem("request", message)],
+                          headers=getattr(exc, "headers", None))
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query")]
+        problems.append(Problem(".".join(location) or "request", str(error.get("msg", "is not valid"))))
+    return error_response(request, 422, problems or [Problem("request", "is not valid")], name_fields=True)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, [Problem("request", "The server could not finish this request. "
+                                                            "Please try again in a few minutes.")])
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ClientError, _client_error)
+    app.add_exception_handler(SubscribersError, _library_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

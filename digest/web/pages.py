@@ -1,0 +1,37 @@
+"""The HTML pages: Jinja2 templates under templates/pages/, one shared layout (base.html).
+
+Pages are plain HTML and CSS (templates/pages/static/pages.css): no JavaScript,
+so they work in every browser and with every screen reader. Every value is
+escaped. Other areas' pages extend "pages/base.html" and render through
+`Pages.render`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from fastapi.responses import HTMLResponse
+from starlette.background import BackgroundTask
+
+from digest.render.templates import environment, templates_root
+from digest.settings import Settings
+
+
+def static_folder() -> Path:
+    return templates_root() / "pages" / "static"
+
+
+class Pages:
+    def __init__(self, settings: Settings, root: Path | None = None):
+        self._environment = environment("markup", root)
+        self.site = {"newsletter_name": settings.newsletter_name, "postal_address": settings.postal_address,
+                     "base_url": settings.base_url}
+
+    def html(self, name: str, **context: Any) -> str:
+        return self._environment.get_template(f"pages/{name}").render(site=self.site, **context)
+
+    def render(self, name: str, *, status_code: int = 200, headers: Mapping[str, str] | None = None,
+               background: BackgroundTask | None = None, **context: Any) -> HTMLResponse:
+        return HTMLResponse(self.html(name, **context), status_code=status_code, headers=dict(headers or {}),
+                            background=background)

@@ -1,0 +1,82 @@
+"""POST /webhooks/sendgrid: SendGrid's signed event webhook.
+
+Order of work, so that nothing unproven is ever stored:
+  1. the signature over `timestamp + raw body` (SENDGRID_WEBHOOK_PUBLIC_KEY), and
+     the timestamp within digest.feedback.signature.TOLERANCE of now: else 403;
+  2. the body as a JSON array: else 400 (SendGrid retries; a fixed sender helps);
+  3. one transaction: new events stored (duplicates skipped), their readers
+     suppressed where an event calls for it. Events of unknown type or missing a
+     field are left out and logged; the rest of the batch still counts.
+The answer is 200 with what was stored, so a retried batch is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from digest.errors import ConfigError
+from digest.feedback.events import MalformedBatch, parse_batch
+from digest.feedback.ingest import ingest
+from digest.feedback.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignature, Verifier, verifier_for
+from digest.timeutil import utcnow
+from digest.web.deps import engine_of, settings_of
+from digest.web.errors import ClientError
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["providers"])
+
+PATH = "/webhooks/sendgrid"
+LOGGED_IGNORED = 20  # per batch, then one line with the count
+
+
+@lru_cache(maxsize=4)
+def _verifier(public_key: str | None) -> Verifier:
+    return verifier_for(public_key)
+
+
+@router.post(PATH, summary="SendGrid's event webhook (signed)", responses={
+    200: {"description": "The batch was verified; counts of events stored, already stored and ignored"},
+    400: {"description": "The body is not a JSON array of events"},
+    403: {"description": "Missing or bad signature, or a timestamp too far from now; nothing stored"},
+    503: {"description": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set (or not a key); nothing stored"},
+})
+async def sendgrid_events(request: Request) -> JSONResponse:
+    settings = settings_of(request)
+    try:
+        verifier = _verifier(settings.webhook_public_key)
+    except ConfigError as exc:
+        log.error("event webhook refused a batch: %s", exc)
+        raise ClientError(503, "This server cannot verify SendGrid's events yet: SENDGRID_WEBHOOK_PUBLIC_KEY "
+                               "is missing or is not a key.", title="Not configured") from None
+    body = await request.body()
+    now = utcnow()
+    try:
+        verifier.check(body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER), now)
+    except BadSignature as exc:
+        log.warning("event webhook refused a batch: %s", exc)
+        raise ClientError(403, f"Refused: {exc}. Nothing was stored.", field="signature") from None
+    try:
+        batch = parse_batch(body, now)
+    except MalformedBatch as exc:
+        log.warning("event webhook refused a batch: %s", exc)
+        raise ClientError(400, f"{exc}. Nothing was stored.", field="body") from None
+    for line in batch.ignored[:LOGGED_IGNORED]:
+        log.warning("event webhook ignored %s", line)
+    if len(batch.ignored) > LOGGED_IGNORED:
+        log.warning("event webhook ignored %d more events in the same batch", len(batch.ignored) - LOGGED_IGNORED)
+
+    def store():
+        with engine_of(request).begin() as connection:
+            return ingest(connection, batch.rows, now)
+
+    result = await run_in_threadpool(store)
+    if result.suppressed:
+        log.info("event webhook: %d reader(s) will get no more mail (bounce, complaint or unsubscribe)",
+                 result.suppressed)
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates,
+                         "ignored": len(batch.ignored), "suppressed": result.suppressed})

@@ -1,0 +1,358 @@
+"""The scheduler: a job registry on APScheduler, with leases and the catch-up rule.
+
+Register weekly jobs (a slot a week, recorded in the database, caught up once
+after downtime within a window) and interval jobs (small chores every few
+seconds, one instance at a time), then `start()`. Each process has its own
+in-memory APScheduler job store (a job store must never be shared between
+schedulers); what instances share is the database: leases decide who works,
+run records remember what each slot came to.
+
+APScheduler's misfire handling is switched off for our jobs (grace None,
+coalesce on): a late wake-up still calls the job, and the job decides from the
+run records and the catch-up window whether the slot is run, resumed, or
+recorded as missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+
+from schedules import leases, runs
+from schedules.clock import SYSTEM, Clock, system_now
+from schedules.errors import ScheduleError
+from schedules.trigger import WeeklyTrigger
+from schedules.weekly import Decision, WeeklySchedule, decide
+
+log = logging.getLogger("schedules")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a weekly job reports.
+
+    done and skipped close the slot; paused closes it too, for a person to look at
+    (it is not retried on its own); unfinished leaves it open, to be resumed by the
+    next instance that looks (after a stop request or a lost lease).
+    """
+
+    status: str = "done"  # done | skipped | paused | unfinished
+    detail: str = ""
+
+    @classmethod
+    def done(cls, detail: str = "") -> "Outcome":
+        return cls("done", detail)
+
+    @classmethod
+    def skipped(cls, reason: str) -> "Outcome":
+        return cls("skipped", reason)
+
+    @classmethod
+    def paused(cls, detail: str) -> "Outcome":
+        return cls("paused", detail)
+
+    @classmethod
+    def unfinished(cls, detail: str) -> "Outcome":
+        return cls("unfinished", detail)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a job function receives."""
+
+    job: str
+    slot: datetime  # aware UTC: the moment this run is for
+    holder: str  # this instance's name
+    resumed: bool  # a previous attempt started this slot and did not finish
+    should_stop: Callable[[], bool]  # true once we are shutting down or lost the lease
+    now: Callable[[], datetime]  # the scheduler's clock
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `run_slot` did: the decision, and the outcome recorded (if any)."""
+
+    job: str
+    slot: datetime
+    decision: str  # a Decision value; or busy (another instance holds the lease), lost (it was taken
+    # over from us mid-run) or error (the database could not be read or written)
+    outcome: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class WeeklyJob:
+    name: str
+    schedule: WeeklySchedule
+    func: Callable[[RunContext], Outcome | None]
+    catch_up: timedelta
+
+
+@dataclass
+class IntervalJob:
+    name: str
+    every: timedelta
+    func: Callable[[RunContext], object]
+
+
+@dataclass
+class _Registry:
+    jobs: dict[str, WeeklyJob | IntervalJob] = field(default_factory=dict)
+
+    def add(self, job: WeeklyJob | IntervalJob) -> None:
+        if not job.name or len(job.name) > 80 or ":" in job.name:
+            raise ScheduleError(f"a job name is 1-80 characters without ':', got {job.name!r}")
+        if job.name in self.jobs:
+            raise ScheduleError(f"a job named {job.name!r} is already registered")
+        self.jobs[job.name] = job
+
+    def weekly(self, name: str) -> WeeklyJob:
+        job = self.jobs.get(name)
+        if not isinstance(job, WeeklyJob):
+            raise ScheduleError(f"no weekly job named {name!r}")
+        return job
+
+
+class Scheduler:
+    """One instance's scheduler. Thread-safe to start and stop from another thread."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = SYSTEM, holder: str | None = None,
+                 lease_ttl: timedelta = timedelta(seconds=60), retry_failed_after: timedelta = timedelta(minutes=10),
+                 retry_error_after: timedelta = timedelta(minutes=1)):
+        if lease_ttl.total_seconds() < 1:
+            raise ScheduleError(f"the lease time to live must be at least 1 second, got {lease_ttl}")
+        self.engine, self.clock = engine, clock
+        self.holder = holder or leases.new_holder_name()
+        self.lease_ttl, self.retry_failed_after = lease_ttl, retry_failed_after
+        self.retry_error_after = retry_error_after
+        self._registry = _Registry()
+        self._stopping = threading.Event()
+        # The trigger, the catch-up and a retry are separate APScheduler jobs: they may
+        # overlap in this process, where the lease (ours already) cannot tell them apart.
+        self._slot_locks: dict[str, threading.Lock] = {}
+        self._aps = BackgroundScheduler(
+            timezone=timezone.utc,
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # registry ---------------------------------------------------------------------------------
+    def weekly(self, name: str, schedule: WeeklySchedule, func: Callable[[RunContext], Outcome | None], *,
+               catch_up: timedelta) -> None:
+        """Run `func` once per slot of `schedule`; catch a missed slot up within `catch_up`."""
+        if catch_up < timedelta(0):
+            raise ScheduleError(f"the catch-up window cannot be negative, got {catch_up}")
+        self._registry.add(WeeklyJob(name, schedule, func, catch_up))
+        self._slot_locks[name] = threading.Lock()
+
+    def every(self, name: str, every: timedelta, func: Callable[[RunContext], object]) -> None:
+        """Run `func` every `every`, on one instance at a time (others skip that beat)."""
+        if every.total_seconds() < 1:
+            raise ScheduleError(f"an interval job runs at most once a second, got every {every}")
+        self._registry.add(IntervalJob(name, every, func))
+
+    @property
+    def job_names(self) -> list[str]:
+        return list(self._registry.jobs)
+
+    # lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start in a background thread: weekly triggers, a catch-up check per weekly job, the chores."""
+        now = system_now()
+        for job in self._registry.jobs.values():
+            if isinstance(job, WeeklyJob):
+                self._aps.add_job(self._fire, WeeklyTrigger(job.schedule, self.clock), args=[job.name],
+                                  id=job.name, name=job.name)
+                self._aps.add_job(self._catch_up, "date", run_date=now, args=[job.name],
+                                  id=f"{job.name}:catch-up", name=f"{job.name} catch-up")
+            else:
+                self._aps.add_job(self._chore, IntervalTrigger(seconds=job.every.total_seconds()),
+                                  args=[job.name], id=job.name, name=job.name, next_run_time=now)
+        self._aps.start()
+        for job in self._registry.jobs.values():
+            if isinstance(job, WeeklyJob):
+                log.info("%s: %s; next run %s", job.name, job.schedule.describe(),
+                         _local(self.next_slot(job.name), job.schedule))
+
+    def stop(self, wait: bool = True) -> None:
+        """Ask running jobs to stop at their next safe point, then shut down."""
+        self._stopping.set()
+        if self._aps.running:
+            self._aps.shutdown(wait=wait)
+
+    def run_until(self, stop: threading.Event) -> None:
+        """Run in the foreground until `stop` is set (by a signal handler, say)."""
+        self.start()
+        try:
+            while not stop.wait(0.5):  # a short wait, so signal handlers get to run promptly
+                pass
+        finally:
+            log.info("stopping: waiting for running jobs to reach a safe point")
+            self.stop(wait=True)
+            log.info("stopped")
+
+    @property
+    def running(self) -> bool:
+        return self._aps.running
+
+    def next_fire(self, name: str) -> datetime | None:
+        """When APScheduler will next fire a job, read on the scheduler's clock (None if not started)."""
+        job = self._aps.get_job(name)
+        if job is None or job.next_run_time is None:
+            return None
+        return self.clock.from_machine(job.next_run_time).astimezone(timezone.utc)
+
+    def next_slot(self, name: str) -> datetime:
+        """The next slot of a weekly job, on the scheduler's clock."""
+        return self._registry.weekly(name).schedule.next_after(self.clock.now())
+
+    # the work ---------------------------------------------------------------------------------
+    def _fire(self, name: str) -> None:
+        """The trigger and the start-up catch-up both look at the latest slot that is due."""
+        self._attempt(name, self._registry.weekly(name).schedule.latest_at_or_before(self.clock.now()))
+
+    _catch_up = _fire
+
+    def _retry(self, name: str, slot: datetime) -> None:
+        self._attempt(name, slot)
+
+    def _attempt(self, name: str, slot: datetime) -> None:
+        try:
+            result = self.run_slot(name, slot)
+        except Exception as exc:  # the database is down, say: look again soon rather than lose the week
+            log.exception("%s: could not check or record the run for %s (%s); will try again in %s",
+                          name, _local(slot, self._registry.weekly(name).schedule), exc,
+                          _span(self.retry_error_after))
+            result = RunResult(name, slot, "error")
+        self._handle(result)
+
+    def _handle(self, result: RunResult) -> None:
+        """Schedule what a result calls for: another look when the lease frees, a retry after a failure."""
+        if self._stopping.is_set():
+            return
+        job = self._registry.weekly(result.job)
+        at = None
+        if result.decision == "busy":
+            try:
+                lease = leases.current(self.engine, result.job)
+            except Exception:  # noqa: BLE001  look again after a full lease time
+                lease = None
+            at = (lease.expires_at if lease else system_now() + self.lease_ttl) + timedelta(seconds=1)
+        elif result.outcome == "failed" and result.slot + job.catch_up > self.clock.now() + self.retry_failed_after:
+            at = system_now() + self.retry_failed_after
+        elif result.outcome == "running" or result.decision in ("error", "lost"):
+            at = system_now() + (self.retry_error_after if result.decision == "error" else self.lease_ttl)
+        if at is not None:
+            self._aps.add_job(self._retry, "date", run_date=max(at, system_now()), args=[result.job, result.slot],
+                              id=f"{result.job}:retry", name=f"{result.job} retry", replace_existing=True)
+
+    def run_slot(self, name: str, slot: datetime) -> RunResult:
+        """Decide about one slot and, if it is ours to run, run it under the lease. Logs the result."""
+        job = self._registry.weekly(name)
+        with self._slot_locks[name]:
+            return self._run_slot(job, slot)
+
+    def _run_slot(self, job: WeeklyJob, slot: datetime) -> RunResult:
+        name = job.name
+        label = _local(slot, job.schedule)
+        record = runs.find(self.engine, name, slot)
+        decision = decide(slot, self.clock.now(), record.outcome if record else None, job.catch_up)
+        if decision in (Decision.SETTLED, Decision.NOT_YET):
+            log.debug("%s for %s: %s", name, label, decision.value)
+            return RunResult(name, slot, decision.value, record.outcome if record else None)
+        lease = leases.hold(self.engine, name, self.holder, self.lease_ttl)
+        if lease is None:
+            other = leases.current(self.engine, name)
+            log.info("%s for %s: another instance (%s) is running it; will look again when its lease ends",
+                     name, label, other.holder if other else "unknown")
+            return RunResult(name, slot, "busy")
+        with lease:
+            # Read again under the lease: the holder before us may have just finished.
+            record = runs.find(self.engine, name, slot)
+            decision = decide(slot, self.clock.now(), record.outcome if record else None, job.catch_up)
+            if decision in (Decision.SETTLED, Decision.NOT_YET):
+                return RunResult(name, slot, decision.value, record.outcome if record else None)
+            if decision is Decision.TOO_LATE:
+                late = self.clock.now() - slot
+                detail = (f"missed by {_span(late)}, more than the catch-up window of {_span(job.catch_up)}; "
+                          "not sent late")
+                runs.write(self.engine, name, slot, "missed", detail=detail, holder=self.holder)
+                log.warning("%s for %s: %s", name, label, detail)
+                return RunResult(name, slot, decision.value, "missed", detail)
+            return self._run(job, slot, label, resumed=decision is Decision.RESUME, lease=lease)
+
+    def _run(self, job: WeeklyJob, slot: datetime, label: str, *, resumed: bool,
+             lease: leases.HeldLease) -> RunResult:
+        verb = "resuming" if resumed else "running"
+        decision = (Decision.RESUME if resumed else Decision.RUN).value
+        log.info("%s for %s: %s", job.name, label, verb)
+        runs.write(self.engine, job.name, slot, "running", holder=self.holder, starting=True,
+                   detail="resumed" if resumed else None)
+        context = RunContext(job.name, slot, self.holder, resumed,
+                             should_stop=lambda: self._stopping.is_set() or lease.lost, now=self.clock.now)
+        try:
+            outcome = job.func(context) or Outcome.done()
+        except Exception as exc:  # a job's failure is recorded and logged, never kills the scheduler
+            detail = f"{type(exc).__name__}: {exc}"
+            log.exception("%s for %s: failed: %s", job.name, label, detail)
+            if lease.lost:
+                return self._lost(job, slot, label)
+            runs.write(self.engine, job.name, slot, "failed", detail=detail, holder=self.holder)
+            return RunResult(job.name, slot, decision, "failed", detail)
+        if lease.lost:
+            return self._lost(job, slot, label)
+        if outcome.status not in ("done", "skipped", "paused", "unfinished"):
+            raise ScheduleError(f"job {job.name!r} returned the unknown status {outcome.status!r}")
+        if outcome.status == "unfinished":
+            runs.write(self.engine, job.name, slot, "running", detail=outcome.detail, holder=self.holder)
+            log.warning("%s for %s: stopped before the end (%s); the next instance to look resumes it",
+                        job.name, label, outcome.detail)
+            return RunResult(job.name, slot, decision, "running", outcome.detail)
+        runs.write(self.engine, job.name, slot, outcome.status, detail=outcome.detail, holder=self.holder)
+        level = logging.WARNING if outcome.status == "paused" else logging.INFO
+        log.log(level, "%s for %s: %s%s", job.name, label, outcome.status,
+                f": {outcome.detail}" if outcome.detail else "")
+        return RunResult(job.name, slot, decision, outcome.status, outcome.detail)
+
+    def _lost(self, job: WeeklyJob, slot: datetime, label: str) -> RunResult:
+        # Another instance holds the lease now and owns the record: writing ours could
+        # overwrite its outcome. Leave it, and look again later.
+        log.warning("%s for %s: lost the lease while running (paused too long?); the instance that took it over "
+                    "finishes the run", job.name, label)
+        return RunResult(job.name, slot, "lost")
+
+    def _chore(self, name: str) -> None:
+        job = self._registry.jobs[name]
+        lease = leases.hold(self.engine, name, self.holder, self.lease_ttl)
+        if lease is None:
+            return  # another instance is doing this beat
+        with lease:
+            context = RunContext(name, self.clock.now(), self.holder, False,
+                                 should_stop=lambda: self._stopping.is_set() or lease.lost, now=self.clock.now)
+            try:
+                result = job.func(context)
+            except Exception:
+                log.exception("%s: failed", name)
+                return
+        if result:
+            log.info("%s: %s", name, result)
+
+
+def _local(moment: datetime, schedule: WeeklySchedule) -> str:
+    local = moment.astimezone(schedule.zone)
+    if local.utcoffset() == timedelta(0) and local.tzname() == "UTC":
+        return f"{local:%a %Y-%m-%d %H:%M} UTC"
+    return f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"

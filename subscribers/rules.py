@@ -1,0 +1,34 @@
+"""What happens to a reader on each event: the pure rules, with no database in sight."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+
+# A pending reader who submits the form again gets another confirmation mail,
+# but not more often than this: the form must not become a way to flood a mailbox.
+RESEND_AFTER = timedelta(minutes=10)
+
+RECEIVES_EDITIONS = "active"  # the one status that receives editions; never an unconfirmed address
+MAY_UNSUBSCRIBE = ("pending", "active")
+
+
+class OnSubscribe(Enum):
+    CREATE = "create"  # a new address: store it pending, queue a confirmation
+    REQUEUE = "requeue"  # pending, last mail long ago: queue another confirmation
+    REOPEN = "reopen"  # left earlier: pending again, new consent, queue a confirmation
+    NOTHING = "nothing"  # active, just mailed, bounced or complained: change nothing
+
+
+def on_subscribe(status: str | None, confirmation_sent_at: datetime | None, now: datetime) -> OnSubscribe:
+    """The response to the subscriber is the same whatever this returns."""
+    if status is None:
+        return OnSubscribe.CREATE
+    if status == "pending":
+        if confirmation_sent_at is not None and now - confirmation_sent_at >= RESEND_AFTER:
+            return OnSubscribe.REQUEUE
+        return OnSubscribe.NOTHING
+    if status == "unsubscribed":
+        return OnSubscribe.REOPEN
+    # active: already in; bounced/complained: the mailbox refused us, so we stay away.
+    return OnSubscribe.NOTHING

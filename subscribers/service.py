@@ -1,0 +1,141 @@
+"""What a reader does through their links and the form: subscribe, confirm, choose, leave.
+
+Each function takes an open session and checked values (see `validation`), and
+changes the store within the caller's transaction. None of them says to the
+caller, through its return value's shape or an error, whether an address was
+already known: the subscribe response must be the same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from subscribers import rules, suppression
+from subscribers.errors import StaleLink, UnknownReader
+from subscribers.models import Subscriber
+from subscribers.tokens import looks_like_reader_token, new_reader_token
+from subscribers.validation import Preferences, SubscribeRequest
+
+
+@dataclass(frozen=True)
+class Consent:
+    """How and when someone asked to join: kept with the reader as proof of consent."""
+
+    at: datetime
+    source: str  # which form or tool, e.g. "web form (POST /subscribe)"
+    ip: str | None = None
+
+
+def by_email(session: Session, email: str) -> Subscriber | None:
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+
+def by_token(session: Session, token: str) -> Subscriber:
+    """The reader whose links carry `token`; UnknownReader when there is none."""
+    reader = None
+    if looks_like_reader_token(token):
+        reader = session.exec(select(Subscriber).where(Subscriber.token == token)).first()
+    if reader is None:
+        raise UnknownReader("We could not find this subscription. It may have been deleted; "
+                            "if mail still reaches you, reply to it and we will sort it out.")
+    return reader
+
+
+def new_reader_values(email: str, topics, timezone: str | None, *, consent: Consent, source: str,
+                      confirmed: bool = False) -> dict:
+    """A new reader's row, ready for an INSERT: pending unless consent was confirmed elsewhere."""
+    return {"email": email, "status": "active" if confirmed else "pending", "topics": list(topics),
+            "timezone": timezone, "token": new_reader_token(), "created_at": consent.at,
+            "updated_at": consent.at, "consent_at": consent.at, "consent_ip": consent.ip[:64] if consent.ip else None,
+            "consent_source": source[:200], "confirmed_at": consent.at if confirmed else None,
+            "confirmed_ip": None, "confirmation_sent_at": None, "unsubscribed_at": None}
+
+
+@lru_cache(maxsize=4)
+def _insert_new_statement(dialect: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Subscriber.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.id)
+
+
+def _insert_if_new(session: Session, values: dict) -> bool:
+    """INSERT ... ON CONFLICT (email) DO NOTHING: one statement for a new address, and no race
+    between two requests for the same address. True when the row was inserted."""
+    statement = _insert_new_statement(session.get_bind().dialect.name)
+    return session.exec(statement, params=values).first() is not None
+
+
+def _record_consent(reader: Subscriber, consent: Consent) -> None:
+    reader.consent_at = consent.at
+    reader.consent_source = consent.source[:200]
+    reader.consent_ip = consent.ip[:64] if consent.ip else None
+
+
+def subscribe(session: Session, request: SubscribeRequest, consent: Consent) -> rules.OnSubscribe:
+    """Store a subscription request. The outcome is for logs and tests, never for the response.
+
+    A new address (the common case) costs one INSERT. An erased reader may come back this way:
+    the double opt-in is fresh consent, and their suppression entry is lifted when they confirm.
+    """
+    values = new_reader_values(request.email, request.topics, request.timezone, consent=consent,
+                               source=consent.source)
+    if _insert_if_new(session, values):
+        return rules.OnSubscribe.CREATE
+    reader = by_email(session, request.email)
+    action = rules.on_subscribe(reader.status, reader.confirmation_sent_at, consent.at)
+    if action is rules.OnSubscribe.REQUEUE:
+        reader.topics, reader.timezone = list(request.topics), request.timezone
+        reader.confirmation_sent_at = None
+        _record_consent(reader, consent)
+        reader.updated_at = consent.at
+    elif action is rules.OnSubscribe.REOPEN:
+        reader.status = "pending"
+        reader.topics, reader.timezone = list(request.topics), request.timezone
+        reader.confirmed_at = reader.confirmed_ip = reader.unsubscribed_at = None
+        reader.confirmation_sent_at = None
+        _record_consent(reader, consent)
+        reader.updated_at = consent.at
+    session.flush()
+    return action
+
+
+def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tuple[Subscriber, bool]:
+    """Activate a pending reader. Returns (reader, whether this call activated them)."""
+    reader = by_token(session, token)
+    if reader.status == "active":
+        return reader, False
+    if reader.status != "pending":
+        raise StaleLink("This confirmation link no longer applies: the subscription was ended after "
+                        "it was sent. Subscribe again if you would like the newsletter back.")
+    reader.status = "active"
+    reader.confirmed_at = now
+    reader.confirmed_ip = ip[:64] if ip else None
+    reader.updated_at = now
+    suppression.lift(session, reader.email)
+    session.flush()
+    return reader, True
+
+
+def unsubscribe(session: Session, token: str, now: datetime) -> Subscriber:
+    """Stop all mail to this reader at once. Repeating it changes nothing."""
+    reader = by_token(session, token)
+    if reader.status in rules.MAY_UNSUBSCRIBE:
+        reader.status = "unsubscribed"
+        reader.unsubscribed_at = now
+        reader.updated_at = now
+        session.flush()
+    return reader
+
+
+def change_preferences(session: Session, token: str, preferences: Preferences, now: datetime) -> Subscriber:
+    reader = by_token(session, token)
+    reader.topics = list(preferences.topics)
+    reader.timezone = preferences.timezone
+    reader.updated_at = now
+    session.flush()
+    return reader

@@ -1,0 +1,226 @@
+"""Benchmark: `send_edition` to 1,000,000 readers through the SendGrid sender, against its ceiling.
+
+    /work/venv/bin/python tests/bench/bench_send.py          # 1,000,000 readers
+    DIGEST_BENCH_SMOKE=1 python tests/bench/bench_send.py    # 5,000 readers (CI)
+
+The store is SQLite, the embedded default: it is what one box runs, and it puts
+the whole ledger (a claim and an outcome transaction per request) on the hot
+path in this process, with no server to share the work. Readers are
+bulk-inserted with executemany before the clock starts.
+
+Three processes: a minimal HTTP sink on loopback (reads each request, answers
+202), then, one after the other,
+  - the ceiling: a bare script with no database and no digest code, posting
+    the same payloads (1000 personalizations each, the same letter) over one
+    keep-alive connection;
+  - the send: `digest.delivery.send_edition` with the SendGrid sender.
+Each reports readers per second, wall time and its own peak RSS.
+Target: the send at >= 60% of the ceiling, under 30 s, peak RSS under 200 MB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
+READERS = 5_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
+BATCH = 1000
+HERE = Path(__file__).resolve()
+BASE_URL = "https://verdicts.example.com"
+PLACEHOLDER = "%%reader_token%%"
+
+
+def token_of(i: int) -> str:
+    return f"{i:012d}" + "x" * 31  # 43 characters, the length of token_urlsafe(32)
+
+
+def letter_html() -> str:
+    """About the size of a rendered 5-comparison edition (MJML output is verbose)."""
+    block = ('<tr><td style="padding:12px 24px;font-family:Arial,sans-serif;font-size:15px;line-height:22px;">'
+             'Tool A ships at 78% with the panel; the community gives it 64%. '
+             f'<a href="{BASE_URL}/vote/{PLACEHOLDER}/a-vs-b/tool-a" style="color:#1a56db;">Vote</a></td></tr>')
+    return "<html><body><table>" + block * 120 + f'<a href="{BASE_URL}/unsubscribe/{PLACEHOLDER}">Unsubscribe</a>' \
+        "</table></body></html>"
+
+
+def letter_text() -> str:
+    return "Tool A ships at 78% with the panel.\n" * 60 + f"Unsubscribe: {BASE_URL}/unsubscribe/{PLACEHOLDER}\n"
+
+
+# -- the sink ------------------------------------------------------------------------------------
+
+class Sink(asyncio.Protocol):
+    ANSWER = b"HTTP/1.1 202 Accepted\r\nX-Message-Id: bench\r\nContent-Length: 0\r\n\r\n"
+
+    def connection_made(self, transport):
+        self.transport, self.buffer, self.need = transport, bytearray(), None
+
+    def data_received(self, data):
+        self.buffer += data
+        while True:
+            if self.need is None:
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(self.buffer[:end]).lower()
+                start = head.find(b"content-length:")
+                length = int(head[start + 15:head.find(b"\r\n", start) if head.find(b"\r\n", start) > 0 else None]
+                             ) if start >= 0 else 0
+                del self.buffer[:end + 4]
+                self.need = length
+            if len(self.buffer) < self.need:
+                return
+            del self.buffer[:self.need]
+            self.need = None
+            self.transport.write(self.ANSWER)
+
+
+def run_sink(port_file: str) -> None:
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Sink, "127.0.0.1", 0)
+        Path(port_file).write_text(str(server.sockets[0].getsockname()[1]))
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- the ceiling: no database, no digest -----------------------------------------------------------
+
+def run_ceiling(url: str) -> dict:
+    import httpx
+
+    letter = json.dumps({
+        "from": {"email": "verdicts@example.com", "name": "Weekly AI Tool Verdicts"},
+        "subject": "Weekly AI Tool Verdicts #1",
+        "content": [{"type": "text/plain", "value": letter_text()}, {"type": "text/html", "value": letter_html()}],
+        "headers": {"List-Id": "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"},
+        "categories": ["edition", "edition-1"],
+    }, separators=(",", ":")).encode()
+    client = httpx.Client(base_url=url, headers={"Authorization": "Bearer k", "Content-Type": "application/json"})
+    began = time.perf_counter()
+    for first in range(1, READERS + 1, BATCH):
+        people = []
+        for i in range(first, min(first + BATCH, READERS + 1)):
+            token = token_of(i)
+            people.append({"to": [{"email": f"reader{i}@example.com"}],
+                           "headers": {"List-Unsubscribe": f"<{BASE_URL}/unsubscribe/{token}>",
+                                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+                           "substitutions": {PLACEHOLDER: token},
+                           "custom_args": {"edition": "1", "reader_id": str(i)}})
+        body = b'{"personalizations":' + json.dumps(people, separators=(",", ":")).encode() + b"," + letter[1:]
+        response = client.post("/v3/mail/send", content=body)
+        assert response.status_code == 202
+    wall = time.perf_counter() - began
+    return {"readers": READERS, "wall": wall}
+
+
+# -- the send -------------------------------------------------------------------------------------
+
+def fill_store(url: str) -> None:
+    from digest.store import open_store
+
+    engine = open_store(url)
+    now = "2026-01-01 00:00:00.000000"
+    with engine.begin() as connection:
+        for first in range(1, READERS + 1, 100_000):
+            connection.exec_driver_sql(
+                "INSERT INTO subscriber (id, email, status, topics, token, created_at, updated_at) "
+                "VALUES (?, ?, 'active', '[]', ?, ?, ?)",
+                [(i, f"reader{i}@example.com", token_of(i), now, now)
+                 for i in range(first, min(first + 100_000, READERS + 1))])
+        connection.exec_driver_sql("INSERT INTO edition (number, week, status, built_at) "
+                                   "VALUES (1, '2026-W47', 'draft', ?)", (now,))
+    engine.dispose()
+
+
+def run_send(url: str, api_url: str) -> dict:
+    from digest.delivery import send_edition
+    from digest.mail import Letter
+    from digest.mail.sendgrid import SendGridSender
+    from digest.settings import Settings
+    from digest.store import open_store
+
+    engine = open_store(url)
+    letter = Letter(subject="Weekly AI Tool Verdicts #1", html=letter_html(), text=letter_text(),
+                    from_address="verdicts@example.com", from_name="Weekly AI Tool Verdicts",
+                    headers={"List-Id": "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"},
+                    categories=("edition", "edition-1"))
+    sender = SendGridSender("k", api_url)
+    began = time.perf_counter()
+    summary = send_edition(engine, Settings(database_url=url, base_url=BASE_URL), 1, sender=sender, letter=letter)
+    wall = time.perf_counter() - began
+    assert summary.status == "sent" and summary.sent == READERS, summary
+    return {"readers": summary.sent, "wall": wall}
+
+
+def child(mode: str, *args: str) -> dict:
+    """Run one measured part in its own process, so that its peak RSS is its own."""
+    out = subprocess.run([sys.executable, str(HERE), mode, *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{out.stdout}\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb() -> float:
+    """VmHWM: this process's own peak. (ru_maxrss survives exec, so a child would report its parent's.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measured(function, *args) -> None:
+    cpu = time.process_time()
+    result = function(*args)
+    result["cpu"] = time.process_time() - cpu
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bench.db"
+        port_file = f"{folder}/port"
+        sink = subprocess.Popen([sys.executable, str(HERE), "sink", port_file])
+        try:
+            began = time.perf_counter()
+            fill_store(url)
+            filled = time.perf_counter() - began
+            while not Path(port_file).exists() or not Path(port_file).read_text():
+                time.sleep(0.01)
+            api_url = f"http://127.0.0.1:{Path(port_file).read_text()}"
+            ceiling = child("ceiling", api_url)
+            send = child("send", url, api_url)
+        finally:
+            sink.terminate()
+            sink.wait()
+    rate = {name: r["readers"] / r["wall"] for name, r in (("ceiling", ceiling), ("send", send))}
+    print(f"bench_send: {READERS:,} active readers, batches of {BATCH}, SQLite store, SendGrid sender -> loopback sink")
+    print(f"  store filled in {filled:.1f} s (not timed below)")
+    print(f"  ceiling (bare posting, no database): {rate['ceiling']:>10,.0f} readers/s  wall {ceiling['wall']:6.2f} s  "
+          f"peak RSS {ceiling['peak_rss_mb']:6.1f} MB  (cpu {ceiling['cpu']:.2f} s)")
+    print(f"  send_edition (ledger + sender):      {rate['send']:>10,.0f} readers/s  wall {send['wall']:6.2f} s  "
+          f"peak RSS {send['peak_rss_mb']:6.1f} MB  (cpu {send['cpu']:.2f} s)")
+    print(f"  send / ceiling: {rate['send'] / rate['ceiling']:.0%}  (target >= 60%, wall < 30 s, RSS < 200 MB)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "sink":
+        run_sink(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "ceiling":
+        measured(run_ceiling, sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "send":
+        measured(run_send, sys.argv[2], sys.argv[3])
+    else:
+        main()

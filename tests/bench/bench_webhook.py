@@ -1,0 +1,159 @@
+"""How long SendGrid waits for POST /webhooks/sendgrid with a batch of 1,000 events.
+
+    /work/venv/bin/python tests/bench/bench_webhook.py         1,000 events per batch
+    DIGEST_BENCH_SMOKE=1 ... bench_webhook.py                   50 events, a few rounds (CI)
+
+Each round posts a fresh signed batch (new sg_event_ids; delivered, open, click,
+a few bounces and complaints for real readers) to a SQLite store, and prints
+milliseconds per batch (best and median) for:
+
+    http        the whole request over loopback: uvicorn, signature, parsing, one transaction
+    in-process  verify + parse + ingest (bulk insert ON CONFLICT DO NOTHING, then suppression)
+    retry       the same batch again: every event already stored, nothing changes
+    reference   bare json.loads + a plain bulk INSERT of the same rows (no checks, no dedupe)
+
+Target: the http figure for 1,000 events well under a second (SendGrid retries slow answers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
+
+import base64  # noqa: E402
+
+import httpx  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+from digest.feedback.events import parse_batch  # noqa: E402
+from digest.feedback.ingest import ingest  # noqa: E402
+from digest.feedback.models import Event  # noqa: E402
+from digest.feedback.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verifier_for  # noqa: E402
+from digest.settings import Settings  # noqa: E402
+from digest.store import open_store  # noqa: E402
+from digest.timeutil import utcnow  # noqa: E402
+from subscribers.models import Subscriber  # noqa: E402
+
+SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
+EVENTS = 50 if SMOKE else 1000
+ROUNDS = 3 if SMOKE else 15
+READERS = 2000
+KINDS = ("processed", "delivered", "delivered", "open", "open", "click")
+
+
+def make_batch(n: int) -> list[dict]:
+    now = int(time.time())
+    batch = []
+    for i in range(n):
+        reader = 1 + (i * 7919) % READERS
+        kind = "bounce" if i % 200 == 7 else "spamreport" if i % 500 == 11 else KINDS[i % len(KINDS)]
+        item = {"email": f"reader{reader}@example.com", "timestamp": now - i % 300, "event": kind,
+                "sg_event_id": uuid.uuid4().hex + uuid.uuid4().hex[:6], "sg_message_id": f"{uuid.uuid4().hex}.f0",
+                "smtp-id": f"<{uuid.uuid4().hex}@example.com>", "category": ["edition", "edition-1"],
+                "edition": "1", "reader_id": str(reader)}
+        if kind == "bounce":
+            item.update(type="bounce", reason="550 5.1.1 no such user", status="5.1.1")
+        if kind == "click":
+            item["url"] = "https://verdicts.example.com/compare/relaybench-vs-quillpatch"
+        if kind == "open":
+            item["useragent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
+        batch.append(item)
+    return batch
+
+
+def add_readers(engine) -> None:
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(Subscriber.__table__.insert(), [
+            {"id": i, "email": f"reader{i}@example.com", "status": "active", "topics": [],
+             "token": f"{i:043d}", "created_at": now, "updated_at": now} for i in range(1, READERS + 1)])
+
+
+def timed(action) -> float:
+    began = time.perf_counter()
+    action()
+    return (time.perf_counter() - began) * 1000
+
+
+def show(name: str, samples: list[float]) -> None:
+    print(f"  {name:<11} best {min(samples):8.2f} ms   median {statistics.median(samples):8.2f} ms"
+          f"   ({EVENTS / (statistics.median(samples) / 1000):,.0f} events/s)")
+
+
+def main() -> None:
+    from digest.web import create_app
+    from digest.web.server import base_url, bind, serving
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+
+    def signed(body: bytes) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        signature = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp}
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        engine = open_store(url)
+        add_readers(engine)
+        verifier = verifier_for(public)
+        results: dict[str, list[float]] = {"http": [], "in-process": [], "retry": [], "reference": []}
+        sock = bind()
+        settings = replace(Settings(), database_url=url, base_url=base_url(sock), webhook_public_key=public)
+        with serving(create_app(settings, engine), sock) as served, httpx.Client(base_url=served) as http:
+            for _ in range(ROUNDS):
+                body = json.dumps(make_batch(EVENTS)).encode()
+
+                def post(stored: int):
+                    # Signed as it is sent: SendGrid signs a retry afresh too.
+                    answer = http.post("/webhooks/sendgrid", content=body, headers=signed(body))
+                    assert answer.status_code == 200 and answer.json()["stored"] == stored, answer.text
+
+                results["http"].append(timed(lambda: post(EVENTS)))
+                results["retry"].append(timed(lambda: post(0)))
+
+                body = json.dumps(make_batch(EVENTS)).encode()
+                headers = signed(body)
+
+                def in_process():
+                    now = utcnow()
+                    verifier.check(body, headers[SIGNATURE_HEADER], headers[TIMESTAMP_HEADER], now)
+                    rows = parse_batch(body, now).rows
+                    with engine.begin() as connection:
+                        assert ingest(connection, rows, now).stored == EVENTS
+
+                results["in-process"].append(timed(in_process))
+
+                body = json.dumps(make_batch(EVENTS)).encode()
+
+                def reference():
+                    now = utcnow()
+                    rows = [{"sg_event_id": e["sg_event_id"], "event": e["event"], "bounce_type": e.get("type"),
+                             "email": e["email"], "reader_id": int(e["reader_id"]), "edition_number": 1,
+                             "occurred_at": now, "received_at": now, "raw": e} for e in json.loads(body)]
+                    with engine.begin() as connection:
+                        connection.execute(Event.__table__.insert(), rows)
+
+                results["reference"].append(timed(reference))
+        engine.dispose()
+    print(f"POST /webhooks/sendgrid, {EVENTS:,} events per batch, {ROUNDS} rounds, SQLite"
+          + (" (smoke size)" if SMOKE else ""))
+    for name, samples in results.items():
+        show(name, samples)
+    print(f"  overhead of the real path over the reference: "
+          f"{statistics.median(results['in-process']) / statistics.median(results['reference']):.1f}x (in-process)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Claims left behind by a sender that died: reported as uncertain, never re-sent silently."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from delivery_helpers import a_letter, add_edition, add_readers, address, ledger
+from digest.delivery import send_edition
+from digest.delivery.errors import SenderBusy
+from digest.delivery.guard import SendGuard, request_id
+from digest.delivery.ledger import claim_fresh
+from digest.editions_model import Edition
+from digest.mail.sendgrid import SendGridSender
+from digest.settings import Settings
+from digest.timeutil import utcnow
+from sendgrid_server import SendGridServer
+
+
+@pytest.fixture
+def server():
+    with SendGridServer(api_key="k") as running:
+        yield running
+
+
+def send(engine, server, **options):
+    sender = SendGridSender("k", server.url)
+    try:
+        return send_edition(engine, Settings(database_url=str(engine.url)), 1, sender=sender, letter=a_letter(1),
+                            **options)
+    finally:
+        sender.close()
+
+
+def claim_as(engine, worker: int, count: int) -> None:
+    """What a sender that claimed a batch and then died leaves in the ledger."""
+    with engine.begin() as connection:
+        edition_id = connection.execute(Edition.__table__.select()).first().id
+        claim_fresh(connection, edition_id, after_id=0, limit=count, request_id=request_id(worker, 1),
+                    started_at=utcnow())
+
+
+def test_claims_of_a_dead_sender_become_uncertain_and_are_not_resent(engine, server):
+    add_readers(engine, 50)
+    add_edition(engine, 1)
+    claim_as(engine, worker=12345, count=10)  # no process holds worker 12345's lock: it is gone
+    summary = send(engine, server, batch_size=20)
+    assert (summary.status, summary.sent, summary.uncertain) == ("sent", 40, 10)
+    assert {r for r, s in ledger(engine, 1).items() if s == "uncertain"} == set(range(1, 11))
+    assert set(server.counts()) == {address(i) for i in range(11, 51)}
+    resent = send(engine, server, resend_uncertain=True)
+    assert (resent.sent, resent.uncertain) == (50, 0)
+    assert server.counts() == Counter({address(i): 1 for i in range(1, 51)})
+
+
+def test_a_live_workers_claims_are_left_to_it(pg_url, server):
+    from digest.store import open_store
+
+    engine = open_store(pg_url)
+    add_readers(engine, 30)
+    add_edition(engine, 1)
+    alive = SendGuard(engine)  # another worker, still running, with a request in flight
+    try:
+        claim_as(engine, worker=alive.worker, count=10)
+        summary = send(engine, server)
+        assert summary.status == "sending"  # it is not done until the other worker is
+        assert Counter(ledger(engine, 1).values()) == {"sent": 20, "claimed": 10}
+        assert set(server.counts()) == {address(i) for i in range(11, 31)}
+    finally:
+        alive.close()
+    after = send(engine, server)  # now that worker is gone: its claims are uncertain
+    assert (after.status, after.uncertain) == ("sent", 10)
+    engine.dispose()
+
+
+def test_a_second_sender_on_sqlite_is_refused_with_a_clear_message(sqlite_url, server):
+    from digest.store import open_store
+
+    engine = open_store(sqlite_url)
+    add_readers(engine, 5)
+    add_edition(engine, 1)
+    first = SendGuard(engine)
+    try:
+        with pytest.raises(SenderBusy, match="another `digest send`.*one sender at a time"):
+            send(engine, server)
+    finally:
+        first.close()
+    assert send(engine, server).sent == 5  # once the first is gone, sending works
+    engine.dispose()

@@ -1,0 +1,159 @@
+"""The SendGrid sender's requests, checked against SendGrid's own description and documented limits."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from sendgrid.helpers.mail import CustomArg, Header, Personalization, Substitution, To
+
+from delivery_helpers import LIST_ID, a_letter, add_edition, add_readers
+from digest.delivery import send_edition
+from digest.delivery.ledger import Reader
+from digest.delivery.readers import recipient_for
+from digest.mail.sendgrid import SendGridSender, letter_payload, personalization, request_body
+from digest.placeholders import READER_TOKEN
+from digest.settings import Settings
+from sendgrid_server import SendGridServer, documented_limits, mail_send_validator
+
+
+def body_for(count: int, letter=None) -> dict:
+    letter = letter or a_letter()
+    recipients = [recipient_for(Reader(i, f"reader{i}@example.com", f"token{i:040d}"), 7, "https://x.example")
+                  for i in range(1, count + 1)]
+    return json.loads(request_body(json.dumps(letter_payload(letter)).encode(), recipients))
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return mail_send_validator()
+
+
+def test_a_full_request_validates_against_sendgrids_description(validator):
+    body = body_for(1000)
+    assert list(validator.reference.iter_errors(body)) == []  # the reference implementation, not the screen
+    assert documented_limits(body) == []
+    assert len(body["personalizations"]) == 1000
+
+
+def test_a_rendered_edition_request_validates_against_the_description(validator, engine):
+    from delivery_helpers import built_edition
+    from digest.delivery import render_letter, find_edition
+
+    settings = Settings(database_url=str(engine.url))
+    number = built_edition(engine, settings)
+    letter = render_letter(engine, settings, find_edition(engine, number=number))
+    body = body_for(3, letter)
+    assert list(validator.reference.iter_errors(body)) == []
+    assert documented_limits(body) == []
+    assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    assert READER_TOKEN in body["content"][1]["value"]  # filled by SendGrid's substitutions per reader
+
+
+def test_a_personalization_equals_what_the_official_helpers_build():
+    recipient = recipient_for(Reader(42, "ada@example.com", "tok-42"), 7, "https://x.example")
+    helper = Personalization()
+    helper.add_to(To(recipient.address))
+    for name, value in recipient.headers.items():
+        helper.add_header(Header(name, value))
+    for key, value in recipient.substitutions.items():
+        helper.add_substitution(Substitution(key, value))
+    for key, value in recipient.custom_args.items():
+        helper.add_custom_arg(CustomArg(key, value))
+    assert personalization(recipient) == helper.get()
+
+
+def test_each_reader_carries_one_click_unsubscribe_substitutions_and_custom_args():
+    entry = body_for(1)["personalizations"][0]
+    assert entry == {
+        "to": [{"email": "reader1@example.com"}],
+        "headers": {"List-Unsubscribe": f"<https://x.example/unsubscribe/token{1:040d}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        "substitutions": {READER_TOKEN: f"token{1:040d}"},
+        "custom_args": {"edition": "7", "reader_id": "1"},
+    }
+
+
+def test_the_letter_part_carries_list_id_categories_and_text_before_html():
+    body = body_for(1)
+    assert body["headers"] == {"List-Id": LIST_ID}
+    assert sorted(body["categories"]) == ["edition", "edition-1"]
+    assert body["from"] == {"email": "verdicts@example.com", "name": "Weekly AI Tool Verdicts"}
+    assert "custom_args" not in body  # typed as a string by the description, an object by the live API
+
+
+def _break(body: dict, how: str) -> dict:
+    body = copy.deepcopy(body)
+    if how == "1001 personalizations":
+        body["personalizations"] += [body["personalizations"][0]]
+    elif how == "11 categories":
+        body["categories"] = [f"c{i}" for i in range(11)]
+    elif how == "substitutions over 10,000 bytes":
+        body["personalizations"][0]["substitutions"] = {READER_TOKEN: "x" * 10_001}
+    elif how == "custom args over 10,000 bytes":
+        body["personalizations"][0]["custom_args"] = {"big": "x" * 10_001}
+    elif how == "a reserved header":
+        body["personalizations"][0]["headers"]["Subject"] = "hijack"
+    elif how == "a number as custom arg":
+        body["personalizations"][0]["custom_args"]["reader_id"] = 1
+    elif how == "html before text":
+        body["content"].reverse()
+    elif how == "no address":
+        body["personalizations"][0]["to"] = [{"name": "nobody"}]
+    elif how == "no from":
+        del body["from"]
+    return body
+
+
+BROKEN = ["1001 personalizations", "11 categories", "substitutions over 10,000 bytes",
+          "custom args over 10,000 bytes", "a reserved header", "a number as custom arg", "html before text",
+          "no address", "no from"]
+
+
+@pytest.mark.parametrize("how", BROKEN)
+def test_the_test_server_refuses_what_sendgrid_refuses(how):
+    body = _break(body_for(1000), how)
+    with SendGridServer(api_key="k") as server:
+        import httpx
+
+        response = httpx.post(server.url + "/v3/mail/send", json=body, headers={"Authorization": "Bearer k"})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors and all({"message", "field", "help"} <= set(e) for e in errors)
+    assert server.accepted == []
+
+
+@pytest.mark.parametrize("how", BROKEN)
+def test_the_fast_screen_agrees_with_jsonschema(validator, how):
+    if validator.fast is None:
+        pytest.fail("jsonschema-rs is a test dependency (pyproject [test]) and should be installed")
+    body = _break(body_for(1000), how)
+    reference = list(validator.reference.iter_errors(body))
+    assert validator.fast.is_valid(body) == (reference == [])
+    assert validator.fast.is_valid(body_for(1000))
+
+
+def test_the_engine_sends_valid_requests_over_one_reused_connection(engine):
+    add_readers(engine, 2500)
+    add_edition(engine, 1)
+    with SendGridServer(api_key="k") as server:
+        sender = SendGridSender("k", server.url)
+        summary = send_edition(engine, Settings(database_url=str(engine.url), base_url="https://v.example"), 1,
+                               sender=sender, letter=a_letter(1))
+        sender.close()
+    assert summary.status == "sent" and summary.sent == 2500
+    assert server.refused == []
+    assert [len(a.body["personalizations"]) for a in server.accepted] == [1000, 1000, 500]
+    assert len(set(server.peers)) == 1  # one pooled keep-alive connection for every request
+    address, entry = server.recipients()[0]
+    assert entry["custom_args"] == {"edition": "1", "reader_id": "1"}
+    assert entry["headers"]["List-Unsubscribe"].startswith("<https://v.example/unsubscribe/t")
+
+
+def test_a_missing_api_key_is_named():
+    from digest.errors import ConfigError
+    from digest.mail import make_sender
+
+    with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
+        make_sender(Settings(database_url="sqlite://", backend="sendgrid"))

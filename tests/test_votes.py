@@ -1,0 +1,166 @@
+"""Votes from the inbox over real HTTP: one click records, a second click moves, a bad link is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from digest.cli import main
+from digest.feedback.models import Vote
+from digest.feedback.votes import Share, community_figure, shares
+from digest.store import session_scope
+from feedback_helpers import add_reader, serve_site
+from subscribers.links import vote_url
+from test_editions_factory import comparison
+
+SLUG, LEFT, RIGHT = "relaybench-vs-quillpatch", "relaybench", "quillpatch"
+
+
+@pytest.fixture
+def site(db_url):
+    with serve_site(db_url) as site:
+        with session_scope(site.engine) as session:
+            comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, None))
+            comparison(session, "other-vs-thing", "2026-11-18 10:00", left="other", right="thing")
+        yield site
+
+
+def link(site, token: str, tool: str, comparison_slug: str = SLUG) -> str:
+    return vote_url(site.url, token, comparison_slug, tool)
+
+
+def votes(site) -> list[tuple[int, str]]:
+    from digest.content import Tool
+
+    with site.engine.connect() as connection:
+        rows = connection.execute(sa.select(Vote.__table__.c.subscriber_id, Tool.__table__.c.slug)
+                                  .join(Tool.__table__, Tool.__table__.c.id == Vote.__table__.c.tool_id)
+                                  .order_by(Vote.__table__.c.subscriber_id))
+        return [tuple(row) for row in rows]
+
+
+def test_a_click_counts_once(site):
+    reader, token = add_reader(site.engine, "ada@example.com")
+    first = site.http.get(link(site, token, LEFT))
+    again = site.http.get(link(site, token, LEFT))
+    assert first.status_code == again.status_code == 200
+    assert "your vote for Relaybench is in" in first.text
+    assert "Your vote for Relaybench stands" in again.text
+    assert votes(site) == [(reader, LEFT)]
+    split = site.http.get(link(site, token, LEFT), headers={"Accept": "application/json"}).json()
+    assert split["change"] == "unchanged"
+    assert split["split"] == [{"tool": LEFT, "votes": 1, "percent": 100.0}, {"tool": RIGHT, "votes": 0, "percent": 0.0}]
+
+
+def test_a_click_on_the_other_tool_moves_the_vote(site):
+    reader, token = add_reader(site.engine, "ada@example.com")
+    site.http.get(link(site, token, LEFT))
+    moved = site.http.get(link(site, token, RIGHT), headers={"Accept": "application/json"})
+    assert moved.status_code == 200
+    assert moved.json()["change"] == "moved"
+    assert moved.json()["votes"] == 1
+    assert votes(site) == [(reader, RIGHT)]
+
+
+def test_the_thank_you_page_shows_the_current_split(site):
+    for name, tool in (("a", LEFT), ("b", LEFT), ("c", RIGHT)):
+        _, token = add_reader(site.engine, f"{name}@example.com")
+        page = site.http.get(link(site, token, tool))
+    assert page.status_code == 200
+    assert "66.7%" in page.text and "33.3%" in page.text
+    assert "3 readers voted" in page.text
+    assert f'href="/vote/{token}/{SLUG}/{LEFT}"' in page.text  # the way to change one's mind
+
+
+def test_tampered_unknown_and_left_readers_links_are_refused(site):
+    _, token = add_reader(site.engine, "ada@example.com")
+    _, gone = add_reader(site.engine, "gone@example.com", status="unsubscribed")
+    _, bounced = add_reader(site.engine, "bounced@example.com", status="bounced")
+    _, pending = add_reader(site.engine, "new@example.com", status="pending")
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    cases = [
+        (link(site, tampered, LEFT), 404, "This voting link is not valid"),
+        (link(site, token[:20], LEFT), 404, "This voting link is not valid"),
+        (link(site, token, LEFT, "no-such-comparison"), 404, "names a comparison we do not have"),
+        (link(site, token, "thing"), 404, "names a tool that is not in"),
+        (link(site, token, LEFT + "x" * 500), 404, "longer than any link we send"),
+        (link(site, gone, LEFT), 403, "This subscription has ended"),
+        (link(site, bounced, LEFT), 403, "This subscription has ended"),
+        (link(site, pending, LEFT), 403, "not confirmed yet"),
+    ]
+    for url, status, message in cases:
+        page = site.http.get(url)
+        assert page.status_code == status, (url, page.status_code)
+        assert message in page.text, (url, page.text[:500])
+        assert "<h1>" in page.text  # a page in the site's layout, not a bare error
+    assert votes(site) == []
+
+
+def test_shares_are_each_tools_fraction_of_the_votes():
+    assert shares({1: 2, 2: 1}) == {1: Share(2, 66.7), 2: Share(1, 33.3)}
+    assert shares({1: 0, 2: 0}) == {1: Share(0, 0.0), 2: Share(0, 0.0)}
+    found = {(1, 10): Share(3, 75.0)}
+    assert community_figure(None, found, 1, 10) == 75.0
+    assert community_figure(40.0, found, 1, 10) == 40.0  # the page's own figure stands
+    assert community_figure(None, found, 1, 11) is None  # nobody voted: still "—"
+
+
+def test_comparisons_show_fills_the_community_column_from_votes(db_url, cli_env):
+    with serve_site(db_url) as site:
+        with session_scope(site.engine) as session:
+            comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, None))
+        for name, tool in (("a", LEFT), ("b", LEFT), ("c", LEFT), ("d", RIGHT)):
+            _, token = add_reader(site.engine, f"{name}@example.com")
+            assert site.http.get(link(site, token, tool)).status_code == 200
+    shown = CliRunner().invoke(main, ["comparisons", "show", SLUG])
+    assert shown.exit_code == 0, shown.output
+    table = shown.output.split("panel ship", 1)[1].splitlines()[1:3]  # the two rows under the header
+    assert [row.split()[:4] for row in table] == [["Relaybench", "75%", "75%", "3"], ["Quillpatch", "100%", "25%", "1"]]
+    data = json.loads(CliRunner().invoke(main, ["comparisons", "show", SLUG, "--json"]).output)
+    assert [(t["slug"], t["votes"], t["vote_share"], t["community"]) for t in data["tools"]] == [
+        (LEFT, 3, 75.0, None), (RIGHT, 1, 25.0, None)]
+
+
+def test_later_editions_show_the_vote_share_in_place_of_a_dash(db_url):
+    with serve_site(db_url) as site:
+        with session_scope(site.engine) as session:
+            comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, 40))
+        _, token = add_reader(site.engine, "a@example.com")
+        before = _community_cells(site)
+        site.http.get(link(site, token, LEFT))
+        after = _community_cells(site)
+    assert before == ["—", "40%"]
+    assert after == ["100%", "40%"]  # the page's own figure for Quillpatch stands
+
+
+def _community_cells(site) -> list[str]:
+    from digest.content import Comparison
+    from digest.render import render_comparisons
+    from sqlmodel import select
+
+    with session_scope(site.engine) as session:
+        found = session.exec(select(Comparison).where(Comparison.slug == SLUG)).all()
+        rendered = render_comparisons(session, site.settings, number=9, week="2026-W47", comparisons=found)
+    return [tool.community for tool in rendered.view.comparisons[0].tools]
+
+
+def test_the_vote_links_in_a_readers_email_record_their_vote_in_one_click(site):
+    import re
+
+    from digest.editions import build_edition
+    from digest.mail.message import fill
+    from digest.placeholders import reader_substitutions
+    from digest.render import render_edition
+
+    reader, token = add_reader(site.engine, "ada@example.com")
+    with session_scope(site.engine) as session:
+        edition = build_edition(session, site.settings, "2026-W47").edition
+        letter = render_edition(session, edition, site.settings).letter
+    html = fill(letter.html, reader_substitutions(token))
+    links = re.findall(r'href="(' + re.escape(site.url) + r'/vote/[^"]+)"', html)
+    assert link(site, token, LEFT) in links and link(site, token, RIGHT) in links
+    assert site.http.get(link(site, token, RIGHT)).status_code == 200
+    assert votes(site) == [(reader, RIGHT)]

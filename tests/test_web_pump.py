@@ -1,0 +1,73 @@
+"""The confirmation sender behind the web app: woken by sign-ups, one pass for many, never lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from digest.web.pump import ConfirmationPump
+
+
+class CountingSender:
+    """A Sender stand-in with a batch size; the pump only passes it to `send`."""
+
+    max_batch = 3
+
+    def close(self) -> None:
+        pass
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_burst_of_wake_ups_is_served_by_a_few_passes_and_none_is_lost():
+    waiting = {"n": 0}
+    passes = []
+    lock = threading.Lock()
+
+    def send(sender) -> int:
+        with lock:
+            taken = min(waiting["n"], sender.max_batch)
+            waiting["n"] -= taken
+        passes.append(taken)
+        return taken
+
+    pump = ConfirmationPump(send, CountingSender, gather=0.05)
+    for _ in range(10):
+        with lock:
+            waiting["n"] += 1
+        pump.wake()
+    wait_until(lambda: waiting["n"] == 0)
+    assert sum(passes) == 10
+    assert len(passes) <= 6  # full batches of 3 go round at once; not one pass per wake-up
+
+
+def test_a_failing_pass_is_logged_and_the_next_wake_up_tries_again(caplog):
+    calls = []
+
+    def send(sender) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("provider down")
+        return 0
+
+    pump = ConfirmationPump(send, CountingSender, gather=0.0)
+    pump.wake()
+    wait_until(lambda: len(calls) == 1)
+    wait_until(lambda: "sending confirmation mails failed" in caplog.text)
+    pump.wake()
+    wait_until(lambda: len(calls) == 2)
+
+
+def test_the_sender_thread_retires_when_idle_and_comes_back_on_demand():
+    calls = []
+    pump = ConfirmationPump(lambda sender: calls.append(1) or 0, CountingSender, gather=0.0, idle=0.1)
+    pump.wake()
+    wait_until(lambda: len(calls) == 1)
+    wait_until(lambda: pump._thread is None)
+    pump.wake()
+    wait_until(lambda: len(calls) == 2)

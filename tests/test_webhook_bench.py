@@ -1,0 +1,21 @@
+"""The webhook benchmark runs at its smoke size and prints its figures (CI does not time it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_the_webhook_benchmark_runs_and_prints_every_figure():
+    env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "bench_webhook.py")], env=env,
+                          capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "50 events per batch" in done.stdout
+    for name in ("http", "in-process", "retry", "reference"):
+        line = next((l for l in done.stdout.splitlines() if l.strip().startswith(name + " ")), None)
+        assert line is not None and "best" in line and "ms" in line, done.stdout
+    assert "overhead of the real path over the reference" in done.stdout
