@@ -1,8 +1,7 @@
 """A SendGrid-compatible mail/send server on loopback, for tests.
 
 It checks every POST /v3/mail/send against SendGrid's own OpenAPI description
-(tests/fixtures/sendgrid_mail_v3.json, a copy of
-../shared/sendgrid/tsg_mail_v3.json; with jsonschema) and against the limits
+(../shared/sendgrid/tsg_mail_v3.json, from twilio/sendgrid-oai; with jsonschema) and against the limits
 SendGrid documents but the description does not encode: 1000 recipients per
 request, 30 MB per request, 10,000 bytes of substitutions and of custom args
 per personalization, string header and custom-arg values, headers it will not
@@ -43,9 +42,8 @@ from pathlib import Path
 
 import jsonschema
 
-# SendGrid's description (twilio/sendgrid-oai spec/json/tsg_mail_v3.json), copied beside the tests.
-SPEC = Path(__file__).resolve().parent / "fixtures" / "sendgrid_mail_v3.json"
-SHARED_SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid" / "tsg_mail_v3.json"
+# SendGrid's own description (twilio/sendgrid-oai spec/json/tsg_mail_v3.json), in ../shared beside the checkout.
+SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid" / "tsg_mail_v3.json"
 MAX_BODY = 30 * 1024 * 1024
 MAX_RECIPIENTS = 1000
 MAX_PERSONALIZATION_BYTES = 10_000
@@ -55,9 +53,8 @@ SCHEMA_POINTER = "#/components/requestBodies/PostMailSend/content/application~1j
 
 
 def spec_path() -> Path:
-    for candidate in (SPEC, SHARED_SPEC):
-        if candidate.exists():
-            return candidate
+    if SPEC.exists():
+        return SPEC
     raise FileNotFoundError(f"SendGrid's OpenAPI description is not at {SPEC}")
 
 

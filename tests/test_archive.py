@@ -54,6 +54,9 @@ def test_an_edition_web_page_is_the_email_with_no_reader_in_it(site):
     assert "<script>" not in page.text
     assert READER_TOKEN not in page.text
     assert "/vote/" not in page.text  # votes belong to readers, so the buttons are left out
+    # no dead reader links: a subscribe link stands where a reader's own links would be
+    assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
+    assert ">Subscribe</a>" in page.text
     assert "Gamma Vs Delta Left" in page.text
 
 

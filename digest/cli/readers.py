@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from digest.cli.app import App, pass_app
 from digest.confirmations import send_pending
 from digest.delivery.ledger import Delivery
+from digest.feedback.privacy import forget_events
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.topics import topics_in_store
@@ -242,7 +243,7 @@ def show_command(app: App, email: str, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
 def delete_command(app: App, email: str, yes: bool) -> None:
-    """Erase a reader and their delivery ledger; keep only a hash of the address.
+    """Erase a reader, their delivery ledger, votes and events; keep only a hash of the address.
 
     The hash lets `add` and `import` recognise the address and refuse to bring
     the reader back by mistake; a fresh sign-up through the web form (with its
@@ -257,4 +258,5 @@ def delete_command(app: App, email: str, yes: bool) -> None:
         click.confirm(f"Erase {normalized} and everything stored about them?", abort=True)
     with session_scope(app.engine) as session:
         erased = operators.delete_reader(session, normalized, utcnow())
+        forget_events(session, normalized)  # provider events name the address too; same transaction
     click.echo(f"Erased {erased}; kept only a hash of the address, so it is not added again by mistake.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import replace, dataclass
 from datetime import datetime
 from typing import Sequence
 
@@ -78,6 +78,9 @@ def web_version(session: Session, settings: Settings, number: int) -> str:
     view = compose(number=edition.number, week=edition.week, settings=settings, subject=edition.subject,
                    intro=edition.intro, votes=False,
                    facts=comparison_facts(session, edition_comparisons(session, edition)))
+    # No reader here: the footer offers a subscribe link instead of a reader's own links.
+    view = replace(view, unsubscribe_url="", preferences_url="",
+                   reason=f"This is the web version of edition {edition.number} of {settings.newsletter_name}.")
     html, _text, _source = render_view(view)
     return html.replace(READER_TOKEN, "")
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.headerregistry import Address
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
+
+# CRLF line ends as SMTP carries them, and no folding below RFC 5322's 998-character
+# limit: folding a long List-Unsubscribe URL turns it into an RFC 2047 encoded-word
+# that mailbox providers do not read as a link, and one-click unsubscribe breaks.
+WIRE = policy.SMTP.clone(max_line_length=998)
 
 class HeaderInjection(ValueError):
     """A header value carries a line break."""
@@ -58,7 +64,7 @@ def fill(text: str, substitutions: Mapping[str, str]) -> str:
 
 def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:
     """The exact message SMTP would carry for this recipient: multipart/alternative."""
-    message = EmailMessage()
+    message = EmailMessage(policy=WIRE)
     domain = letter.from_address.rpartition("@")[2] or "localhost"
     message["Subject"] = _check_header("Subject", fill(letter.subject, recipient.substitutions))
     message["From"] = Address(display_name=letter.from_name or "", addr_spec=letter.from_address)

@@ -10,7 +10,6 @@ during DATA the message may have left (uncertain).
 
 from __future__ import annotations
 
-import email.policy
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -103,7 +102,7 @@ class SmtpSender:
         where = f"{self.target.host}:{self.target.port}"
         for index, recipient in enumerate(recipients):
             message = to_mime(letter, recipient)
-            data = message.as_bytes(policy=email.policy.SMTP)
+            data = message.as_bytes()  # the message carries its wire policy (digest.mail.message.WIRE)
             try:
                 connection = self._connect()
             except SenderRefused:
