@@ -204,3 +204,11 @@ def test_a_missing_api_key_is_named():
 
     with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
         make_sender(Settings(database_url="sqlite://", backend="sendgrid"))
+
+
+def test_recipients_for_a_batch_equal_recipient_for_each():
+    from digest.delivery.readers import recipients_for
+
+    readers = [Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in (1, 2, 99)]
+    assert recipients_for(readers, 7, "https://x.example") == [recipient_for(r, 7, "https://x.example")
+                                                              for r in readers]
