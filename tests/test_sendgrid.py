@@ -64,6 +64,53 @@ def test_a_personalization_equals_what_the_official_helpers_build():
     assert personalization(recipient) == helper.get()
 
 
+def _by_json_dumps(recipients) -> list:
+    return json.loads(json.dumps([personalization(r) for r in recipients], ensure_ascii=False))
+
+
+def test_the_templated_personalizations_equal_json_dumps_of_the_helpers_shape():
+    from digest.mail.sendgrid import _QUOTES_PER_READER, _reader_personalizations
+
+    recipients = [recipient_for(Reader(i, f"reader{i}@example.com", f"token{i:040d}"), 7, "https://x.example")
+                  for i in range(1, 1001)]
+    fast = _reader_personalizations(recipients)
+    assert fast is not None  # plain readers take the template
+    assert json.loads(fast) == _by_json_dumps(recipients)
+    assert json.loads(request_body(b'{"subject":"s"}', recipients)) == {"personalizations": _by_json_dumps(recipients),
+                                                                        "subject": "s"}
+    one = _reader_personalizations(recipients[:1])
+    assert one.count(b'"') == _QUOTES_PER_READER
+
+
+@pytest.mark.parametrize("address, token", [
+    ('"odd\\"@example.com', "tok"), ('"a\\"b"@example.com', "tok"), ("ada@example.com", 'to"k'),
+    ("ada@example.com", "to\\k"), ("ada@example.com", "to\nk"), ("ada@example.com", "to\x01k"),
+    ("jörg@exämple.de", "tök"), ("ada@example.com", "to\u2028k"),
+])
+def test_values_that_need_escaping_still_make_valid_json(address, token):
+    from digest.mail.sendgrid import _reader_personalizations
+
+    recipients = [recipient_for(Reader(1, "plain@example.com", "tok"), 7, "https://x.example"),
+                  recipient_for(Reader(2, address, token), 7, "https://x.example")]
+    body = json.loads(request_body(b'{"subject":"s"}', recipients))
+    assert body["personalizations"] == _by_json_dumps(recipients)
+    if any(c in address + token for c in '"\\\n\x01'):
+        assert _reader_personalizations(recipients) is None  # json.dumps escapes them
+
+
+def test_recipients_of_another_shape_go_through_json_dumps():
+    from digest.mail.message import Recipient
+
+    plain = recipient_for(Reader(1, "plain@example.com", "tok"), 7, "https://x.example")
+    others = [Recipient("a@example.com"),
+              plain._replace(headers={**plain.headers, "X-Extra": "1"}),
+              plain._replace(custom_args={"edition": "7", "other": "1"}),
+              plain._replace(substitutions={"%%other%%": "x"})]
+    for other in others:
+        body = json.loads(request_body(b'{"subject":"s"}', [plain, other]))
+        assert body["personalizations"] == _by_json_dumps([plain, other])
+
+
 def test_each_reader_carries_one_click_unsubscribe_substitutions_and_custom_args():
     entry = body_for(1)["personalizations"][0]
     assert entry == {
@@ -157,3 +204,11 @@ def test_a_missing_api_key_is_named():
 
     with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
         make_sender(Settings(database_url="sqlite://", backend="sendgrid"))
+
+
+def test_recipients_for_a_batch_equal_recipient_for_each():
+    from digest.delivery.readers import recipients_for
+
+    readers = [Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in (1, 2, 99)]
+    assert recipients_for(readers, 7, "https://x.example") == [recipient_for(r, 7, "https://x.example")
+                                                              for r in readers]

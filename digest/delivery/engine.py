@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
 from digest.delivery.guard import SendGuard, request_id, worker_of
-from digest.delivery.readers import recipient_for
+from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
 from digest.editions_model import Edition
@@ -180,7 +180,7 @@ class SendRun:
         try:
             while True:
                 ahead = self._claim("fresh", after)
-                recipients = [recipient_for(r, self.edition_number, self.base_url) for r in ahead.readers]
+                recipients = recipients_for(ahead.readers, self.edition_number, self.base_url)
                 if flight is not None:
                     done, flight = flight, None
                     done.result()  # raises what the worker raised: a pause, a stop, refused credentials
@@ -222,7 +222,7 @@ class SendRun:
             after = claim.last_id
             self.skipped += claim.skipped
             if claim.readers:
-                recipients = [recipient_for(r, self.edition_number, self.base_url) for r in claim.readers]
+                recipients = recipients_for(claim.readers, self.edition_number, self.base_url)
                 self._deliver(claim, recipients, were_uncertain=True)
             self._report()
             self._check_errors()

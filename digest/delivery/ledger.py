@@ -149,7 +149,7 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
                               rows)
                  .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
                  .returning(delivery.c.subscriber_id))
-    return {row[0] for row in connection.execute(statement)}
+    return set(connection.execute(statement).scalars().all())
 
 
 def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str,
