@@ -102,6 +102,20 @@ READERS = ["ada@example.com", "grace@example.com", "linus@example.com"]
 # --- which week a slot sends -----------------------------------------------------------------
 
 
+def run_until_done(engine, scheduler, seconds: float = 10) -> None:
+    """Run the real scheduler until the week's run is recorded as done (or `seconds` pass), then stop it."""
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            record = runs.find(engine, WEEKLY_JOB, SLOT)
+            if record is not None and record.outcome == "done":
+                return
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+
+
 @pytest.mark.parametrize("local_slot, week", [
     (datetime(2026, 3, 30, 8, 0), "2026-W13"),  # a Monday: the week that just ended
     (datetime(2026, 3, 30, 0, 30), "2026-W13"),  # just after midnight, the night after DST began
@@ -109,6 +123,8 @@ READERS = ["ada@example.com", "grace@example.com", "linus@example.com"]
     (datetime(2026, 1, 4, 8, 0), "2025-W52"),  # Sunday 4 January 2026 is in 2026-W01; the week before is 2025-W52
     (datetime(2027, 1, 4, 8, 0), "2026-W53"),  # 2026 has 53 ISO weeks
 ])
+
+
 def test_a_slot_sends_the_last_complete_iso_week_before_it(local_slot, week):
     settings = Settings.from_env({"DIGEST_TIMEZONE": "Europe/Paris"})
     assert week_for_slot(local_slot.replace(tzinfo=PARIS), settings) == week
@@ -175,14 +191,7 @@ def test_the_scheduler_fires_the_weekly_send_at_the_configured_local_time(engine
     settings = settings_for(db_url, sendgrid)
     scheduler = build_scheduler(engine, settings, clock=ShiftedClock(SLOT - timedelta(seconds=1.5)),
                                 confirmations=False)
-    scheduler.start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (runs.find(engine, WEEKLY_JOB, SLOT) and
-                                                   runs.find(engine, WEEKLY_JOB, SLOT).outcome == "done"):
-            time.sleep(0.05)
-    finally:
-        scheduler.stop()
+    run_until_done(engine, scheduler)
     record = runs.find(engine, WEEKLY_JOB, SLOT)
     assert record is not None and record.outcome == "done", record
     assert record.started_at >= SLOT - timedelta(seconds=1.5)  # not a catch-up at start: the real fire
@@ -232,14 +241,7 @@ def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(engine, db_
     add_readers(engine, READERS)
     scheduler = build_scheduler(engine, settings_for(db_url, sendgrid), clock=ShiftedClock(SLOT + timedelta(hours=2)),
                                 confirmations=False)
-    scheduler.start()  # two hours late: the catch-up sends it
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (runs.find(engine, WEEKLY_JOB, SLOT) and
-                                                   runs.find(engine, WEEKLY_JOB, SLOT).outcome == "done"):
-            time.sleep(0.05)
-    finally:
-        scheduler.stop()
+    run_until_done(engine, scheduler)  # two hours late: the catch-up sends it
     after = runner.invoke(main, ["status"])
     assert after.exit_code == 0, after.output
     assert "Last run:     Mon 2026-03-30 08:00 CEST (06:00 UTC): done" in after.output
