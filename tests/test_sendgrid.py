@@ -11,7 +11,7 @@ from sendgrid.helpers.mail import CustomArg, Header, Personalization, Substituti
 from delivery_helpers import LIST_ID, a_letter, add_edition, add_readers
 from digest.delivery import send_edition
 from digest.delivery.ledger import Reader
-from digest.delivery.readers import recipient_for
+from digest.delivery.readers import recipient_for, recipients_for
 from digest.mail.sendgrid import SendGridSender, letter_payload, personalization, request_body
 from digest.placeholders import READER_TOKEN
 from digest.settings import Settings
@@ -20,8 +20,8 @@ from sendgrid_server import SendGridServer, documented_limits, mail_send_validat
 
 def body_for(count: int, letter=None) -> dict:
     letter = letter or a_letter()
-    recipients = [recipient_for(Reader(i, f"reader{i}@example.com", f"token{i:040d}"), 7, "https://x.example")
-                  for i in range(1, count + 1)]
+    recipients = recipients_for([Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in range(1, count + 1)],
+                                7, "https://x.example")  # a ReaderBatch: the send's own fast path
     return json.loads(request_body(json.dumps(letter_payload(letter)).encode(), recipients))
 
 
@@ -69,17 +69,19 @@ def _by_json_dumps(recipients) -> list:
 
 
 def test_the_templated_personalizations_equal_json_dumps_of_the_helpers_shape():
-    from digest.mail.sendgrid import _QUOTES_PER_READER, _reader_personalizations
+    from digest.mail.sendgrid import _QUOTES_PER_READER, batch_personalizations
 
-    recipients = [recipient_for(Reader(i, f"reader{i}@example.com", f"token{i:040d}"), 7, "https://x.example")
-                  for i in range(1, 1001)]
-    fast = _reader_personalizations(recipients)
+    batch = recipients_for([Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in range(1, 1001)],
+                           7, "https://x.example")
+    fast = batch_personalizations(batch)
     assert fast is not None  # plain readers take the template
-    assert json.loads(fast) == _by_json_dumps(recipients)
-    assert json.loads(request_body(b'{"subject":"s"}', recipients)) == {"personalizations": _by_json_dumps(recipients),
-                                                                        "subject": "s"}
-    one = _reader_personalizations(recipients[:1])
-    assert one.count(b'"') == _QUOTES_PER_READER
+    assert json.loads(fast) == _by_json_dumps(list(batch))
+    assert json.loads(request_body(b'{"subject":"s"}', batch)) == {"personalizations": _by_json_dumps(list(batch)),
+                                                                   "subject": "s"}
+    assert batch_personalizations(batch[:1]).count(b'"') == _QUOTES_PER_READER
+    # A list of the same Recipients (a test mail, a retry written by hand) goes through json.dumps: same JSON.
+    assert json.loads(request_body(b'{"subject":"s"}', list(batch))) == json.loads(request_body(b'{"subject":"s"}',
+                                                                                            batch))
 
 
 @pytest.mark.parametrize("address, token", [
@@ -88,14 +90,20 @@ def test_the_templated_personalizations_equal_json_dumps_of_the_helpers_shape():
     ("jörg@exämple.de", "tök"), ("ada@example.com", "to\u2028k"),
 ])
 def test_values_that_need_escaping_still_make_valid_json(address, token):
-    from digest.mail.sendgrid import _reader_personalizations
+    from digest.mail.sendgrid import batch_personalizations
 
-    recipients = [recipient_for(Reader(1, "plain@example.com", "tok"), 7, "https://x.example"),
-                  recipient_for(Reader(2, address, token), 7, "https://x.example")]
-    body = json.loads(request_body(b'{"subject":"s"}', recipients))
-    assert body["personalizations"] == _by_json_dumps(recipients)
+    batch = recipients_for([Reader(1, "plain@example.com", "tok"), Reader(2, address, token)], 7, "https://x.example")
+    body = json.loads(request_body(b'{"subject":"s"}', batch))
+    assert body["personalizations"] == _by_json_dumps(list(batch))
+    assert body["personalizations"][1]["to"] == [{"email": address}]
     if any(c in address + token for c in '"\\\n\x01'):
-        assert _reader_personalizations(recipients) is None  # json.dumps escapes them
+        assert batch_personalizations(batch) is None  # json.dumps escapes them
+
+
+def test_a_base_url_that_needs_escaping_still_makes_valid_json():
+    batch = recipients_for([Reader(1, "plain@example.com", "tok")], 7, 'https://x.example/a"b')
+    body = json.loads(request_body(b'{"subject":"s"}', batch))
+    assert body["personalizations"][0]["headers"]["List-Unsubscribe"] == '<https://x.example/a"b/unsubscribe/tok>'
 
 
 def test_recipients_of_another_shape_go_through_json_dumps():
@@ -207,8 +215,17 @@ def test_a_missing_api_key_is_named():
 
 
 def test_recipients_for_a_batch_equal_recipient_for_each():
-    from digest.delivery.readers import recipients_for
+    from digest.mail.message import ReaderBatch, addresses_of
+    from subscribers.links import list_unsubscribe_headers
 
     readers = [Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in (1, 2, 99)]
-    assert recipients_for(readers, 7, "https://x.example") == [recipient_for(r, 7, "https://x.example")
-                                                              for r in readers]
+    batch = recipients_for(readers, 7, "https://x.example")
+    assert isinstance(batch, ReaderBatch) and len(batch) == 3
+    assert list(batch) == [recipient_for(r, 7, "https://x.example") for r in readers]
+    assert batch[2].headers == list_unsubscribe_headers("https://x.example", f"token{99:040d}")
+    assert batch[2].custom_args == {"edition": "7", "reader_id": "99"}
+    assert addresses_of(batch) == [r.address for r in batch] == [r.email for r in readers]
+    assert batch.reader_ids == [1, 2, 99]
+    assert list(batch[1:]) == list(batch)[1:]
+    assert batch.only({"reader99@example.com", "reader1@example.com"}).reader_ids == [1, 99]
+    assert not batch.only(set())

@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from typing import Callable, Sequence
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -36,7 +36,7 @@ from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
 from digest.editions_model import Edition
 from digest.mail.base import RateLimited, RequestRefused, Sender, SenderRefused, SendResult
-from digest.mail.message import Letter, Recipient
+from digest.mail.message import Letter, ReaderBatch
 from digest.timeutil import utcnow
 
 GONE = "the sending process ended before the outcome of its request was known"
@@ -75,6 +75,8 @@ class SendRun:
         self._began = time.monotonic()
         self._checked_at = float("-inf")
         self._one_writer = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        self._connections = threading.local()
+        self._opened: list[sa.engine.Connection] = []
 
     # The complaint/bounce check counts the edition's ledger rows: before every batch while a run
     # is small, then every couple of seconds (complaints arrive by webhook over minutes anyway).
@@ -83,10 +85,21 @@ class SendRun:
 
     @contextmanager
     def _transaction(self):
-        """engine.begin(), one at a time on SQLite: the claim ahead (main thread) and the outcome
-        (worker thread) would otherwise meet in SQLite's busy handler, which sleeps milliseconds."""
-        with self._one_writer, self.engine.begin() as connection:
+        """One transaction on this thread's connection, one at a time on SQLite: the claim ahead
+        (main thread) and the outcome (worker thread) would otherwise meet in SQLite's busy
+        handler, which sleeps milliseconds. Each thread keeps its connection for the whole run
+        (a pool checkout and reset per transaction cost more than a small claim)."""
+        connection = getattr(self._connections, "mine", None)
+        if connection is None:
+            connection = self._connections.mine = self.engine.connect()
+            self._opened.append(connection)
+        with self._one_writer, connection.begin():
             yield connection
+
+    def _close_connections(self) -> None:
+        for connection in self._opened:
+            connection.close()
+        self._opened.clear()
 
     def _rate_check_due(self) -> bool:
         if self.pause_check is None:
@@ -116,6 +129,7 @@ class SendRun:
                 raise
             return self._finish(status, reason)
         finally:
+            self._close_connections()
             guard.close()
 
     def _begin(self) -> bool:
@@ -180,7 +194,6 @@ class SendRun:
         try:
             while True:
                 ahead = self._claim("fresh", after)
-                recipients = recipients_for(ahead.readers, self.edition_number, self.base_url)
                 if flight is not None:
                     done, flight = flight, None
                     done.result()  # raises what the worker raised: a pause, a stop, refused credentials
@@ -192,7 +205,7 @@ class SendRun:
                 after = ahead.last_id
                 self.skipped += ahead.skipped
                 if ahead.readers:
-                    flight = pool.submit(self._fly, ahead, recipients)
+                    flight = pool.submit(self._fly, ahead)
                 ahead = None
         finally:
             if flight is not None:
@@ -202,15 +215,15 @@ class SendRun:
                     ledger.unqueue(connection, self.edition_id, [ahead.request_id])
             pool.shutdown(wait=True)
 
-    def _fly(self, claim: ledger.Claim, recipients: list[Recipient]) -> None:
+    def _fly(self, claim: ledger.Claim) -> None:
         with self._transaction() as connection:
-            still = ledger.promote(connection, self.edition_id, claim.request_id, [r.id for r in claim.readers])
-        if len(still) < len(claim.readers):  # some left since the claim: they are skipped, not mailed
-            self.skipped_late += len(claim.readers) - len(still)  # this thread's own counter: no race
-            keep = {r.email for r in claim.readers if r.id in still}
-            recipients = [r for r in recipients if r.address in keep]
-        if recipients:
-            self._deliver(claim, recipients, were_uncertain=False)
+            still = ledger.promote(connection, self.edition_id, claim.request_id, [r[0] for r in claim.readers])
+        readers = claim.readers
+        if len(still) < len(readers):  # some left since the claim: they are skipped, not mailed
+            self.skipped_late += len(readers) - len(still)  # this thread's own counter: no race
+            readers = [r for r in readers if r[0] in still]
+        if readers:
+            self._deliver(claim, recipients_for(readers, self.edition_number, self.base_url), were_uncertain=False)
 
     def _uncertain_batches(self) -> None:
         after = 0
@@ -229,9 +242,9 @@ class SendRun:
 
     # -- one batch ------------------------------------------------------------------------------
 
-    def _deliver(self, claim: ledger.Claim, recipients: list[Recipient], *, were_uncertain: bool) -> None:
-        ids = {r.email: r.id for r in claim.readers}
-        pending: Sequence[Recipient] = recipients
+    def _deliver(self, claim: ledger.Claim, recipients: ReaderBatch, *, were_uncertain: bool) -> None:
+        ids = {email: reader_id for reader_id, email, _ in claim.readers}
+        pending = recipients
         failures = rate_waits = 0
         while pending:
             try:
@@ -240,16 +253,16 @@ class SendRun:
                 rate_waits += 1
                 wait = exc.retry_at - time.time()
                 if wait > self.retry.max_rate_wait or rate_waits > self.retry.rate_waits:
-                    self._release(claim, pending, ids, were_uncertain)
+                    self._release(claim, pending, were_uncertain)
                     raise _Halt("paused", f"Paused: rate limited ({exc}); the limit resets in {wait:,.0f} s. "
                                           f"{RESUME}") from exc
-                self._wait(wait, claim, pending, ids, were_uncertain)
+                self._wait(wait, claim, pending, were_uncertain)
                 continue
             except SenderRefused:
-                self._release(claim, pending, ids, were_uncertain)
+                self._release(claim, pending, were_uncertain)
                 raise
             except RequestRefused as exc:
-                self._release(claim, pending, ids, were_uncertain)
+                self._release(claim, pending, were_uncertain)
                 raise _Halt("paused", f"Paused: {exc}. {RESUME}") from exc
             except BaseException:
                 # Interrupted inside the request (a second Ctrl-C, a bug): it may have gone out.
@@ -258,13 +271,13 @@ class SendRun:
             self._record(claim, result, ids)
             unsent = set(result.unsent)
             moved = result.accepted or result.rejected or result.uncertain
-            pending = [r for r in pending if r.address in unsent]
+            pending = pending.only(unsent)
             if pending and not moved:
                 failures += 1
                 if failures >= self.retry.attempts:
-                    self._release(claim, pending, ids, were_uncertain)
+                    self._release(claim, pending, were_uncertain)
                     raise _Halt("paused", f"Paused: {result.error} ({failures} tries). {RESUME}")
-                self._wait(self.retry.backoff(failures), claim, pending, ids, were_uncertain)
+                self._wait(self.retry.backoff(failures), claim, pending, were_uncertain)
 
     def _record(self, claim: ledger.Claim, result: SendResult, ids: dict[str, int]) -> None:
         now = utcnow()
@@ -282,19 +295,17 @@ class SendRun:
         self.failed += len(result.rejected)
         self.uncertain += len(result.uncertain)
 
-    def _release(self, claim: ledger.Claim, pending: Sequence[Recipient], ids: dict[str, int],
-                 were_uncertain: bool) -> None:
+    def _release(self, claim: ledger.Claim, pending: ReaderBatch, were_uncertain: bool) -> None:
         with self._transaction() as connection:
-            ledger.release(connection, self.edition_id, claim.request_id, [ids[r.address] for r in pending],
+            ledger.release(connection, self.edition_id, claim.request_id, pending.reader_ids,
                            were_uncertain=were_uncertain)
 
-    def _wait(self, seconds: float, claim: ledger.Claim, pending: Sequence[Recipient], ids: dict[str, int],
-              were_uncertain: bool) -> None:
+    def _wait(self, seconds: float, claim: ledger.Claim, pending: ReaderBatch, were_uncertain: bool) -> None:
         """Sleep, but let a stop request end the run at once (nothing is in flight while waiting)."""
         deadline = time.monotonic() + max(0.0, seconds)
         while True:
             if self.should_stop():
-                self._release(claim, pending, ids, were_uncertain)
+                self._release(claim, pending, were_uncertain)
                 raise _Halt("stopped", f"Stopped on request while waiting to retry. {RESUME}")
             left = deadline - time.monotonic()
             if left <= 0:

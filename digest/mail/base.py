@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 from digest.errors import DigestError
-from digest.mail.message import Letter, Recipient
+from digest.mail.message import Letter, Recipient, addresses_of
 
 
 class DeliveryError(DigestError):
@@ -59,11 +59,11 @@ class SendResult:
 
     @classmethod
     def all_unsent(cls, recipients: Sequence[Recipient], error: str) -> "SendResult":
-        return cls(unsent=[r.address for r in recipients], error=error)
+        return cls(unsent=addresses_of(recipients), error=error)
 
     @classmethod
     def all_uncertain(cls, recipients: Sequence[Recipient], error: str) -> "SendResult":
-        return cls(uncertain=[r.address for r in recipients], error=error)
+        return cls(uncertain=addresses_of(recipients), error=error)
 
 
 class Sender(Protocol):

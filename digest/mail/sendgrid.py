@@ -24,7 +24,7 @@ from sendgrid.helpers.mail import Category, Content, From, Header, Mail, ReplyTo
 
 from digest.errors import ConfigError
 from digest.mail.base import RateLimited, RequestRefused, SenderRefused, SendResult
-from digest.mail.message import Letter, Recipient
+from digest.mail.message import EDITION_ARG, ONE_CLICK, READER_ARG, Letter, ReaderBatch, Recipient, addresses_of
 from digest.placeholders import READER_TOKEN
 
 MAIL_SEND = "/v3/mail/send"
@@ -67,38 +67,36 @@ def personalization(recipient: Recipient) -> dict:
 
 def request_body(letter_json: bytes, recipients: Sequence[Recipient]) -> bytes:
     """The whole request: personalizations first, then the pre-serialized letter part (`{...}`)."""
-    people = _reader_personalizations(recipients)
+    people = batch_personalizations(recipients) if isinstance(recipients, ReaderBatch) else None
     if people is None:
         people = json.dumps([personalization(r) for r in recipients], ensure_ascii=False,
                             separators=(",", ":")).encode()
     return b'{"personalizations":' + people + b"," + letter_json[1:]
 
 
-# The hot path. Every reader of a send has the same shape (digest.delivery.readers.recipient_for),
-# so a batch is written with one f-string per reader instead of json.dumps over nested dicts
-# (0.7 ms instead of about 4 ms per 1000 readers). The result is used only when no value needs
-# JSON escaping, checked on the whole batch at once; anything else goes through json.dumps.
+# The hot path. Every reader of a send has the same shape (digest.mail.message.ReaderBatch), so
+# a batch is written from its (id, address, token) rows with one f-string per reader instead of
+# json.dumps over nested dicts (about 0.5 ms instead of 7 ms per 1000 readers, the Recipients
+# included). The result is used only when no value needs JSON escaping, checked on the whole
+# batch at once; anything else goes through json.dumps.
 _CONTROL = bytes(range(0x20))  # JSON strings may not hold these unescaped
 _QUOTES_PER_READER = 32  # the double quotes in one templated personalization (checked by the tests)
 
 
-def _reader_personalizations(recipients: Sequence[Recipient]) -> bytes | None:
-    """The personalizations array as JSON, or None unless every recipient is a plain reader."""
+def batch_personalizations(batch: ReaderBatch) -> bytes | None:
+    """The personalizations array of a ReaderBatch as JSON, or None if a value needs escaping."""
+    edition, prefix = batch.edition, batch.unsubscribe_prefix
     try:
-        parts = [f'{{"to":[{{"email":"{a}"}}],"headers":{{"List-Unsubscribe":"{h["List-Unsubscribe"]}",'
-                 f'"List-Unsubscribe-Post":"{h["List-Unsubscribe-Post"]}"}},'
-                 f'"substitutions":{{"{READER_TOKEN}":"{s[READER_TOKEN]}"}},'
-                 f'"custom_args":{{"edition":"{c["edition"]}","reader_id":"{c["reader_id"]}"}}}}'
-                 for a, s, h, c in recipients
-                 if len(h) == 2 and len(s) == 1 and len(c) == 2 and type(a) is str]
-        if len(parts) != len(recipients):
-            return None  # other headers, substitutions or custom args than a reader's
-        text = ("[" + ",".join(parts) + "]").encode()
-    except (KeyError, TypeError, ValueError, UnicodeEncodeError):
-        return None
+        text = ("[" + ",".join(
+            f'{{"to":[{{"email":"{a}"}}],"headers":{{"List-Unsubscribe":"<{prefix}{t}>",'
+            f'"List-Unsubscribe-Post":"{ONE_CLICK}"}},"substitutions":{{"{READER_TOKEN}":"{t}"}},'
+            f'"custom_args":{{"{EDITION_ARG}":"{edition}","{READER_ARG}":"{i:d}"}}}}'
+            for i, a, t in batch.rows) + "]").encode()
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return None  # an id that is not a number, a lone surrogate
     # A value with a quote adds quotes to the count; backslashes and control characters are
     # looked for directly. Any of them needs escaping: json.dumps does it.
-    if (text.count(b'"') != _QUOTES_PER_READER * len(parts) or b"\\" in text
+    if (text.count(b'"') != _QUOTES_PER_READER * len(batch.rows) or b"\\" in text
             or len(text.translate(None, _CONTROL)) != len(text)):
         return None
     return text
@@ -134,7 +132,7 @@ def interpret(response: httpx.Response, recipients: Sequence[Recipient]) -> Send
     """What one answer of mail/send means for each reader in the request."""
     status = response.status_code
     if 200 <= status < 300:
-        return SendResult(accepted=[r.address for r in recipients], message_id=response.headers.get("X-Message-Id"))
+        return SendResult(accepted=addresses_of(recipients), message_id=response.headers.get("X-Message-Id"))
     if status == 429:
         raise RateLimited(_describe(response), _reset_time(response))
     if status in (401, 403):
