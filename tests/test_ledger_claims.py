@@ -13,21 +13,21 @@ from digest.delivery import ledger as ledger_module
 from digest.timeutil import utcnow
 
 
-def claim(engine, edition_id, *, after=0, limit=10, request_id="r-1", state="claimed", started_at=None):
+def claim(engine, edition_id, *, after=0, limit=10, request_id="r-1", started_at=None):
     with engine.begin() as connection:
         return ledger_module.claim_fresh(connection, edition_id, after_id=after, limit=limit, request_id=request_id,
-                                         started_at=started_at or utcnow() - timedelta(hours=1), state=state)
+                                         started_at=started_at or utcnow() - timedelta(hours=1))
 
 
 def test_a_claim_takes_the_next_active_readers_in_id_order_and_writes_their_rows(engine):
     add_readers(engine, 25)
     set_status(engine, [4], "pending")
     edition = add_edition(engine, 1)
-    first = claim(engine, edition, limit=10, state="queued")
+    first = claim(engine, edition, limit=10)
     assert [r[0] for r in first.readers] == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
     assert first.readers[0][1] == "reader1@example.com" and first.readers[0][2].startswith("t000000001")
     assert (first.last_id, first.scanned, first.skipped) == (11, 10, 0)
-    assert ledger(engine, 1) == {r: "queued" for r in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11)}
+    assert ledger(engine, 1) == {r: "claimed" for r in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11)}
 
     rest = claim(engine, edition, after=first.last_id, limit=10, request_id="r-2")
     assert [r[0] for r in rest.readers] == list(range(12, 22))

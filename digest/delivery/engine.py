@@ -3,27 +3,25 @@
 For each batch:
   1. claim (one committed transaction): the next readers after the last id seen,
      status re-read now, get `claimed` rows (or `skipped`, if they left since the
-     send began). Fresh batches are claimed one ahead as `queued` while the
-     previous request is in flight, and promoted to `claimed` (status re-read
-     again) in a committed transaction just before their request leaves;
+     send began);
   2. one request to the sender;
   3. the outcome (one committed transaction): sent / failed / uncertain, with
      the provider's message id. Readers the request certainly did not deliver
      (5xx, no connection) are retried with backoff, then released for a later
      run; readers it may have delivered are never retried silently.
 
-A crash between 1 and 3 leaves `claimed` rows; the next run turns them into
-`uncertain`. The keyset position lives only in memory: the ledger, not a
+One batch at a time: at any moment only the request in flight is `claimed`, so a
+crash between 1 and 3 leaves exactly its readers `claimed`; the next run turns
+them into `uncertain`. (A pipeline that claimed the next batch while a request
+was in flight, in a second thread, was measured: it was slower, its two threads
+contending for the GIL and for SQLite's one writer.) The keyset position lives only in memory: the ledger, not a
 checkpoint, says who is done (listmonk's resume bug is a moved checkpoint).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import contextmanager, nullcontext
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
+from contextlib import contextmanager
 from typing import Callable
 
 import sqlalchemy as sa
@@ -69,14 +67,12 @@ class SendRun:
         self.resend_uncertain = resend_uncertain
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
-        self.sent = self.failed = self.uncertain = self.skipped = self.skipped_late = 0
+        self.sent = self.failed = self.uncertain = self.skipped = 0
         self.total: int | None = None
         self._sequence = 0
         self._began = time.monotonic()
         self._checked_at = float("-inf")
-        self._one_writer = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        self._connections = threading.local()
-        self._opened: list[sa.engine.Connection] = []
+        self._connection: sa.engine.Connection | None = None
 
     # The complaint/bounce check counts the edition's ledger rows: before every batch while a run
     # is small, then every couple of seconds (complaints arrive by webhook over minutes anyway).
@@ -85,21 +81,12 @@ class SendRun:
 
     @contextmanager
     def _transaction(self):
-        """One transaction on this thread's connection, one at a time on SQLite: the claim ahead
-        (main thread) and the outcome (worker thread) would otherwise meet in SQLite's busy
-        handler, which sleeps milliseconds. Each thread keeps its connection for the whole run
-        (a pool checkout and reset per transaction cost more than a small claim)."""
-        connection = getattr(self._connections, "mine", None)
-        if connection is None:
-            connection = self._connections.mine = self.engine.connect()
-            self._opened.append(connection)
-        with self._one_writer, connection.begin():
-            yield connection
-
-    def _close_connections(self) -> None:
-        for connection in self._opened:
-            connection.close()
-        self._opened.clear()
+        """One committed transaction on the run's own connection, kept for the whole run
+        (a pool checkout and reset per transaction cost about as much as a small claim)."""
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        with self._connection.begin():
+            yield self._connection
 
     def _rate_check_due(self) -> bool:
         if self.pause_check is None:
@@ -120,7 +107,7 @@ class SendRun:
             modes = (["uncertain"] if self.resend_uncertain else []) + ([] if already_sent else ["fresh"])
             try:
                 for mode in modes:
-                    self._each_batch(mode)
+                    self._batches(mode)
                 status, reason = "done", None
             except _Halt as halt:
                 status, reason = halt.status, halt.reason
@@ -129,7 +116,8 @@ class SendRun:
                 raise
             return self._finish(status, reason)
         finally:
-            self._close_connections()
+            if self._connection is not None:
+                self._connection.close()
             guard.close()
 
     def _begin(self) -> bool:
@@ -138,7 +126,6 @@ class SendRun:
             status = self._edition_status(connection)
             gone = [r for r in ledger.claimed_requests(connection, self.edition_id)
                     if self.guard.is_gone(worker_of(r))]
-            ledger.unqueue(connection, self.edition_id, gone)  # claimed ahead, never sent
             ledger.claims_to_uncertain(connection, self.edition_id, gone, GONE)
             self.started_at = ledger.started_at(connection, self.edition_id) or utcnow()
             if status != "sent":
@@ -149,32 +136,25 @@ class SendRun:
                               + (counts["uncertain"] if self.resend_uncertain else 0))
         return status == "sent"
 
-    def _each_batch(self, mode: str) -> None:
-        if mode == "fresh":
-            self._fresh_batches()
-        else:
-            self._uncertain_batches()
-
     def _claim(self, mode: str, after: int) -> ledger.Claim:
-        """One committed claim transaction, after the pause checks."""
-        self._sequence += 1
-        rid = request_id(self.guard.worker, self._sequence)
-        with self._transaction() as connection:
-            if mode == "uncertain":
-                return ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
-                                              request_id=rid)
-            return ledger.claim_fresh(connection, self.edition_id, after_id=after, limit=self.batch_size,
-                                      request_id=rid, started_at=self.started_at, state="queued")
+        """The checks before a request leaves, then the claim: one committed transaction.
 
-    def _check_stop(self) -> None:
-        """Before each request leaves: a stop request, another worker's pause, the complaint rate."""
+        Halts on a stop request, another worker's pause, or complaint and bounce rates over
+        their limits; nothing is claimed then."""
         if self.should_stop():
             raise _Halt("stopped", f"Stopped on request; every request that went out is in the ledger. {RESUME}")
+        self._sequence += 1
+        rid = request_id(self.guard.worker, self._sequence)
         with self._transaction() as connection:
             if self._edition_status(connection) == "paused":
                 raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
             if self._rate_check_due() and (why := self.pause_check(connection, self.edition_id)):
                 raise _Halt("paused", f"Paused: {why}. {RESUME}")
+            if mode == "uncertain":
+                return ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
+                                              request_id=rid)
+            return ledger.claim_fresh(connection, self.edition_id, after_id=after, limit=self.batch_size,
+                                      request_id=rid, started_at=self.started_at)
 
     def _check_errors(self) -> None:
         if self.failed + self.uncertain > self.max_errors:
@@ -182,68 +162,25 @@ class SendRun:
                                   f"in this run, more than DIGEST_MAX_ERRORS={self.max_errors}. "
                                   f"Check the errors in the ledger, then {RESUME[0].lower()}{RESUME[1:]}")
 
-    def _fresh_batches(self) -> None:
-        """A pipeline one batch deep: while a request is in flight (in a worker thread), the next
-        batch is claimed as `queued` and its recipients built. A queued row is promoted to
-        `claimed` (reader status re-read) just before its request leaves, so at any moment only
-        the request in flight is `claimed`: a crash leaves exactly its readers uncertain."""
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send")
-        flight: Future | None = None
-        ahead: ledger.Claim | None = None
-        after = 0
-        try:
-            while True:
-                ahead = self._claim("fresh", after)
-                if flight is not None:
-                    done, flight = flight, None
-                    done.result()  # raises what the worker raised: a pause, a stop, refused credentials
-                    self._report()
-                    self._check_errors()
-                if ahead.scanned == 0:
-                    return
-                self._check_stop()
-                after = ahead.last_id
-                self.skipped += ahead.skipped
-                if ahead.readers:
-                    flight = pool.submit(self._fly, ahead)
-                ahead = None
-        finally:
-            if flight is not None:
-                wait_for([flight])  # the request in flight finishes and its outcome is written
-            if ahead is not None and ahead.readers:
-                with self._transaction() as connection:
-                    ledger.unqueue(connection, self.edition_id, [ahead.request_id])
-            pool.shutdown(wait=True)
-
-    def _fly(self, claim: ledger.Claim) -> None:
-        with self._transaction() as connection:
-            still = ledger.promote(connection, self.edition_id, claim.request_id, [r[0] for r in claim.readers])
-        readers = claim.readers
-        if len(still) < len(readers):  # some left since the claim: they are skipped, not mailed
-            self.skipped_late += len(readers) - len(still)  # this thread's own counter: no race
-            readers = [r for r in readers if r[0] in still]
-        if readers:
-            self._deliver(claim, recipients_for(readers, self.edition_number, self.base_url), were_uncertain=False)
-
-    def _uncertain_batches(self) -> None:
+    def _batches(self, mode: str) -> None:
+        """Check and claim, send, record: one batch at a time, fresh readers or
+        (`--resend-uncertain`) uncertain ones."""
         after = 0
         while True:
-            self._check_stop()
-            claim = self._claim("uncertain", after)
+            claim = self._claim(mode, after)
             if claim.scanned == 0:
                 return
             after = claim.last_id
             self.skipped += claim.skipped
             if claim.readers:
                 recipients = recipients_for(claim.readers, self.edition_number, self.base_url)
-                self._deliver(claim, recipients, were_uncertain=True)
+                self._deliver(claim, recipients, were_uncertain=mode == "uncertain")
             self._report()
             self._check_errors()
 
     # -- one batch ------------------------------------------------------------------------------
 
     def _deliver(self, claim: ledger.Claim, recipients: ReaderBatch, *, were_uncertain: bool) -> None:
-        ids = {email: reader_id for reader_id, email, _ in claim.readers}
         pending = recipients
         failures = rate_waits = 0
         while pending:
@@ -266,9 +203,9 @@ class SendRun:
                 raise _Halt("paused", f"Paused: {exc}. {RESUME}") from exc
             except BaseException:
                 # Interrupted inside the request (a second Ctrl-C, a bug): it may have gone out.
-                self._record(claim, SendResult.all_uncertain(pending, "interrupted during the request"), ids)
+                self._record(claim, SendResult.all_uncertain(pending, "interrupted during the request"), pending)
                 raise
-            self._record(claim, result, ids)
+            self._record(claim, result, pending)
             unsent = set(result.unsent)
             moved = result.accepted or result.rejected or result.uncertain
             pending = pending.only(unsent)
@@ -279,13 +216,15 @@ class SendRun:
                     raise _Halt("paused", f"Paused: {result.error} ({failures} tries). {RESUME}")
                 self._wait(self.retry.backoff(failures), claim, pending, were_uncertain)
 
-    def _record(self, claim: ledger.Claim, result: SendResult, ids: dict[str, int]) -> None:
+    def _record(self, claim: ledger.Claim, result: SendResult, sent_to: ReaderBatch) -> None:
+        """The outcome of one request to `sent_to`, in one committed transaction."""
         now = utcnow()
         with self._transaction() as connection:
-            if result.accepted and not (result.rejected or result.uncertain or result.unsent or result.message_ids):
-                ledger.mark_all(connection, self.edition_id, claim.request_id, [ids[a] for a in result.accepted],
+            if len(result.accepted) == len(sent_to) and not result.message_ids:  # all taken: the hot path
+                ledger.mark_all(connection, self.edition_id, claim.request_id, sent_to.reader_ids,
                                 "sent", message_id=result.message_id, now=now)
             else:
+                ids = {email: reader_id for reader_id, email, _ in sent_to.rows}
                 outcomes = [(ids[a], "sent", result.message_ids.get(a, result.message_id), None)
                             for a in result.accepted]
                 outcomes += [(ids[a], "failed", None, why) for a, why in result.rejected.items()]
@@ -330,15 +269,14 @@ class SendRun:
 
     def _report(self) -> None:
         if self.progress is not None:
-            skipped = self.skipped + self.skipped_late
-            self.progress(Progress(self.sent, self.failed, self.uncertain, skipped, self.total,
+            self.progress(Progress(self.sent, self.failed, self.uncertain, self.skipped, self.total,
                                    time.monotonic() - self._began))
 
     def _finish(self, status: str, reason: str | None) -> SendSummary:
         with self._transaction() as connection:
             counts = ledger.state_counts(connection, self.edition_id)
             if status == "done":
-                if counts["claimed"] + counts["queued"] == 0:
+                if counts["claimed"] == 0:
                     if self._edition_status(connection) != "sent":
                         self._set_status("sent", connection)
                     status = "sent"

@@ -1,8 +1,6 @@
 """The ledger: one Delivery row per (edition, reader). It is how a send resumes without duplicates.
 
 States:
-    queued     claimed ahead, while the previous request is in flight; not handed to
-               the sender yet, so a crash leaves it certainly unsent (deleted on resume)
     claimed    in a request about to go out (committed before the request leaves)
     sent       the provider accepted it
     failed     the provider refused this reader (a bad address); not retried
@@ -31,7 +29,7 @@ from sqlmodel import Field, SQLModel
 
 from digest.timeutil import UTCDateTime, as_utc, utcnow
 
-DELIVERY_STATES = ("queued", "claimed", "sent", "failed", "uncertain", "skipped")
+DELIVERY_STATES = ("claimed", "sent", "failed", "uncertain", "skipped")
 STOPPED_READER = ("unsubscribed", "bounced", "complained")
 
 
@@ -87,10 +85,10 @@ def _insert(connection: Connection, table: sa.Table):
 
 
 def claim_fresh(connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str,
-                started_at: datetime, now: datetime | None = None, state: str = "claimed") -> Claim:
+                started_at: datetime, now: datetime | None = None) -> Claim:
     """Claim the next readers after `after_id` who have no row for this edition yet.
 
-    Active readers become `claimed` (or `queued`, when claimed ahead); readers who stopped (unsubscribed, bounced,
+    Active readers become `claimed`; readers who stopped (unsubscribed, bounced,
     complained) since the send began become `skipped`. Status is read here, at
     claim time, so a reader who leaves mid-send is skipped from the next batch on.
     On PostgreSQL the rows are locked with SKIP LOCKED so workers take disjoint
@@ -99,7 +97,7 @@ def claim_fresh(connection: Connection, edition_id: int, *, after_id: int, limit
     """
     now = now or utcnow()
     if connection.dialect.name == "sqlite":
-        return _claim_fresh_sqlite(connection, edition_id, after_id, limit, request_id, started_at, now, state)
+        return _claim_fresh_sqlite(connection, edition_id, after_id, limit, request_id, started_at, now)
     delivery, subscriber = _tables()
     already = sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
     # Two simple range scans rather than one OR: each walks an index in id order, so a batch
@@ -119,7 +117,7 @@ def claim_fresh(connection: Connection, edition_id: int, *, after_id: int, limit
     gone = [row[0] for row in connection.execute(left)]
     if not rows and not gone:
         return Claim(request_id, (), 0, after_id, 0)
-    taken = _insert_claims(connection, edition_id, [row[0] for row in rows], state, request_id, now)
+    taken = _insert_claims(connection, edition_id, [row[0] for row in rows], "claimed", request_id, now)
     if gone:
         taken |= _insert_claims(connection, edition_id, gone, "skipped", request_id, now)
     readers = tuple(Reader(*row) for row in rows if row[0] in taken)
@@ -177,7 +175,7 @@ def _sqlite_time(value: datetime) -> str:
 
 
 def _claim_fresh_sqlite(connection: Connection, edition_id: int, after_id: int, limit: int, request_id: str,
-                        started_at: datetime, now: datetime, state: str) -> Claim:
+                        started_at: datetime, now: datetime) -> Claim:
     cursor = connection.connection.cursor()  # the driver's cursor, in this same transaction
     rows = cursor.execute(_SQLITE_ACTIVE, (after_id, edition_id, limit)).fetchall()
     upper = rows[-1][0] if len(rows) == limit else _SQLITE_NO_LIMIT  # a short batch is the last
@@ -198,7 +196,7 @@ def _claim_fresh_sqlite(connection: Connection, edition_id: int, after_id: int, 
         return {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, min(ids), max(ids), request_id))} \
             & set(ids)
 
-    taken = insert([row[0] for row in rows], state)
+    taken = insert([row[0] for row in rows], "claimed")
     skipped = len(insert(gone, "skipped"))
     readers = tuple(rows) if len(taken) == len(rows) else tuple(row for row in rows if row[0] in taken)
     last = rows[-1][0] if upper != _SQLITE_NO_LIMIT else max([row[0] for row in rows] + gone)
@@ -290,44 +288,11 @@ def release(connection: Connection, edition_id: int, request_id: str, reader_ids
     return connection.execute(sa.delete(delivery).where(where)).rowcount
 
 
-_PROMOTE_LEFT = sa.text(
-    "UPDATE delivery SET state = 'skipped', finished_at = :now "
-    "WHERE edition_id = :edition AND subscriber_id BETWEEN :low AND :high AND request_id = :request "
-    "AND state = 'queued' AND subscriber_id IN "
-    "(SELECT id FROM subscriber WHERE id BETWEEN :low AND :high AND status <> 'active') "
-    "RETURNING subscriber_id").bindparams(sa.bindparam("now", type_=UTCDateTime))
-_PROMOTE = sa.text(
-    "UPDATE delivery SET state = 'claimed' "
-    "WHERE edition_id = :edition AND subscriber_id BETWEEN :low AND :high AND request_id = :request "
-    "AND state = 'queued'")
-
-
-def promote(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int]) -> set[int]:
-    """Queued rows about to go out become claimed, reader status re-read now: a reader who left
-    in the meantime becomes skipped. Returns the readers still to be mailed. (Plain SQL: the hot path.)"""
-    if not reader_ids:
-        return set()
-    where = {"edition": edition_id, "low": min(reader_ids), "high": max(reader_ids), "request": request_id}
-    left = {row[0] for row in connection.execute(_PROMOTE_LEFT, {**where, "now": utcnow()})}
-    connection.execute(_PROMOTE, where)
-    return set(reader_ids) - left
-
-
-def unqueue(connection: Connection, edition_id: int, request_ids: Iterable[str]) -> int:
-    """Forget rows claimed ahead that never went out."""
-    ids = list(request_ids)
-    if not ids:
-        return 0
-    delivery, _ = _tables()
-    return connection.execute(sa.delete(delivery).where(
-        delivery.c.edition_id == edition_id, delivery.c.state == "queued", delivery.c.request_id.in_(ids))).rowcount
-
-
 def claimed_requests(connection: Connection, edition_id: int) -> set[str]:
-    """Requests with rows still claimed or queued: in flight now, or left by a sender that died."""
+    """Requests with rows still claimed: in flight now, or left by a sender that died."""
     delivery, _ = _tables()
     query = sa.select(delivery.c.request_id).where(delivery.c.edition_id == edition_id,
-                                                   delivery.c.state.in_(("claimed", "queued"))).distinct()
+                                                   delivery.c.state == "claimed").distinct()
     return {row[0] for row in connection.execute(query)}
 
 
