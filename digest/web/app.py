@@ -1,8 +1,9 @@
 """The app factory: `create_app(settings, engine)` builds the whole web app for `digest serve`.
 
 Everything a route needs hangs on app.state (settings, engine, pages, and the
-reader side's topics, rate limit and confirmation pump); routers listed in
-digest.web.routers are mounted; every error is answered by digest.web.errors.
+reader side's topics, rate limit, sign-up book and confirmation pump); routers
+listed in digest.web.routers are mounted; every error is answered by
+digest.web.errors.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from digest.web.pages import Pages, static_folder
 from digest.web.pump import ConfirmationPump
 from digest.web.ratelimit import RateLimit
 from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
+from digest.web.signups import SignupBook
 from digest.web.topics import KnownTopics
 from digest.web.writes import WriteGate
 from subscribers.tokens import ConfirmationTokens
@@ -45,6 +47,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.pages = Pages(settings)
     app.state.writes = WriteGate(engine)
+    app.state.signups = SignupBook(app.state.writes.session)
     app.state.topics = KnownTopics(engine)
     app.state.zones = sorted(available_timezones())
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)

@@ -23,7 +23,7 @@ from digest.mail import Sender
 
 log = logging.getLogger(__name__)
 
-GATHER = 0.05  # seconds to wait for more sign-ups before a pass
+GATHER = 0.5  # seconds to wait for more sign-ups before a pass
 IDLE = 60.0  # seconds without work before the thread exits
 
 
