@@ -274,6 +274,13 @@ def stored(db_path: Path, table: str, addresses: list[str]) -> int:
         return db.execute(f"SELECT count(*) FROM {table} JOIN wanted USING (email)").fetchone()[0]
 
 
+def still_queued(db_path: Path) -> int:
+    """Readers whose confirmation mail had not been taken from the queue when the server stopped."""
+    with sqlite3.connect(db_path) as db:
+        return db.execute("SELECT count(*) FROM subscriber WHERE status = 'pending' "
+                          "AND confirmation_sent_at IS NULL").fetchone()[0]
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_subscribe_"))
     me = [sys.executable, str(Path(__file__).resolve())]
@@ -316,7 +323,10 @@ def main() -> None:
         print(f"{run.name}: accepted subscriptions in the database: {found} of {len(run.accepted)}"
               f" ({'all' if found == len(run.accepted) else 'MISSING SOME'})")
     mails = len(list((folder / "outbox").glob("*.eml"))) if (folder / "outbox").exists() else 0
-    print(f"confirmation mails: {handed_over} handed to the SendGrid sink, {mails} written to the outbox")
+    waiting = [still_queued(db) for _, db in checks]
+    print(f"confirmation mails: {handed_over} handed to the SendGrid sink ({waiting[0]} still queued), "
+          f"{mails} written to the outbox ({waiting[1]} still queued when the server stopped; "
+          "the scheduler sends those)")
     subscribe = runs[0]
     print(f"subscribe vs reference: {subscribe.rps / reference.rps:.2f}x the throughput "
           f"({'meets' if subscribe.rps >= reference.rps else 'below'} the target of >= 1x); "
