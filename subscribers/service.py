@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Sequence
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
@@ -60,14 +61,18 @@ def new_reader_values(email: str, topics, timezone: str | None, *, consent: Cons
 def _insert_new_statement(dialect: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = Subscriber.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.id)
+    return insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.email)
 
 
-def _insert_if_new(session: Session, values: dict) -> bool:
-    """INSERT ... ON CONFLICT (email) DO NOTHING: one statement for a new address, and no race
-    between two requests for the same address. True when the row was inserted."""
-    statement = _insert_new_statement(session.get_bind().dialect.name)
-    return session.exec(statement, params=values).first() is not None
+def _insert_if_new(session: Session, rows: list[dict]) -> set[str]:
+    """INSERT ... ON CONFLICT (email) DO NOTHING RETURNING email for every row, in one statement
+    (SQLAlchemy's "insertmanyvalues"): no race between two requests for the same address.
+    Returns the addresses that were inserted."""
+    if not rows:
+        return set()
+    connection = session.connection()
+    statement = _insert_new_statement(connection.dialect.name)
+    return set(connection.execute(statement, rows).scalars())
 
 
 def _record_consent(reader: Subscriber, consent: Consent) -> None:
@@ -82,10 +87,33 @@ def subscribe(session: Session, request: SubscribeRequest, consent: Consent) -> 
     A new address (the common case) costs one INSERT. An erased reader may come back this way:
     the double opt-in is fresh consent, and their suppression entry is lifted when they confirm.
     """
-    values = new_reader_values(request.email, request.topics, request.timezone, consent=consent,
-                               source=consent.source)
-    if _insert_if_new(session, values):
-        return rules.OnSubscribe.CREATE
+    return subscribe_many(session, [(request, consent)])[0]
+
+
+def subscribe_many(session: Session, signups: Sequence[tuple[SubscribeRequest, Consent]]) -> list[rules.OnSubscribe]:
+    """Store several subscription requests in the caller's transaction, with the outcome of each
+    (in order) that `subscribe` would have had, called once per request in that order.
+
+    Every new address is inserted by one statement, whatever the number of requests: this is
+    what lets the web app commit the sign-ups arriving together in one transaction. A request
+    for an address already stored, or for one an earlier request in `signups` adds, goes
+    through the rules one by one after the insert.
+    """
+    first: dict[str, int] = {}  # address -> the index of the first request for it
+    rows = []
+    for index, (request, consent) in enumerate(signups):
+        if request.email not in first:
+            first[request.email] = index
+            rows.append(new_reader_values(request.email, request.topics, request.timezone, consent=consent,
+                                          source=consent.source))
+    inserted = _insert_if_new(session, rows)
+    return [rules.OnSubscribe.CREATE if request.email in inserted and first[request.email] == index
+            else _subscribe_known(session, request, consent)
+            for index, (request, consent) in enumerate(signups)]
+
+
+def _subscribe_known(session: Session, request: SubscribeRequest, consent: Consent) -> rules.OnSubscribe:
+    """A request for an address already stored: pending again, queued again, or left alone."""
     reader = by_email(session, request.email)
     action = rules.on_subscribe(reader.status, reader.confirmation_sent_at, consent.at)
     if action is rules.OnSubscribe.REQUEUE:

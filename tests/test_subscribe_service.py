@@ -66,6 +66,32 @@ def test_a_pending_reader_is_mailed_again_only_after_a_pause(engine):
     assert reader(engine, "ada@example.com").confirmation_sent_at is None
 
 
+def test_a_batch_gives_each_request_the_outcome_it_would_have_had_alone_in_that_order(engine):
+    subscribe(engine, "left@example.com")
+    with session_scope(engine) as session:
+        service.unsubscribe(session, service.by_email(session, "left@example.com").token, utcnow())
+    subscribe(engine, "in@example.com")
+    with session_scope(engine) as session:
+        service.confirm(session, service.by_email(session, "in@example.com").token, None, utcnow())
+    batch = [(SubscribeRequest("new@example.com", ("Video",)), consent(ip="203.0.113.1")),
+             (SubscribeRequest("left@example.com"), consent()),
+             (SubscribeRequest("new@example.com", ("Other",)), consent(ip="203.0.113.2")),  # again, same batch
+             (SubscribeRequest("in@example.com"), consent()),
+             (SubscribeRequest("other@example.com"), consent())]
+    with session_scope(engine) as session:
+        outcomes = service.subscribe_many(session, batch)
+    assert outcomes == [rules.OnSubscribe.CREATE, rules.OnSubscribe.REOPEN, rules.OnSubscribe.NOTHING,
+                        rules.OnSubscribe.NOTHING, rules.OnSubscribe.CREATE]
+    # The first request for an address made it; the second one in the batch found it pending.
+    created = reader(engine, "new@example.com")
+    assert (created.status, created.topics, created.consent_ip) == ("pending", ["Video"], "203.0.113.1")
+    assert reader(engine, "left@example.com").status == "pending"
+    assert reader(engine, "in@example.com").status == "active"
+    with session_scope(engine) as session:
+        emails = sorted(session.exec(sa.select(Subscriber.email)).scalars())
+    assert emails == ["in@example.com", "left@example.com", "new@example.com", "other@example.com"]
+
+
 def test_confirming_activates_records_when_and_from_where_and_is_idempotent(engine):
     subscribe(engine, "ada@example.com")
     token = reader(engine, "ada@example.com").token

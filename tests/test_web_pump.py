@@ -71,3 +71,37 @@ def test_the_sender_thread_retires_when_idle_and_comes_back_on_demand():
     wait_until(lambda: pump._thread is None)
     pump.wake()
     wait_until(lambda: len(calls) == 2)
+
+
+def test_stopping_finishes_the_pass_in_progress_and_starts_no_other():
+    entered, release, finished = threading.Event(), threading.Event(), []
+
+    def send(sender) -> int:
+        entered.set()
+        assert release.wait(5)
+        finished.append(1)
+        return 1
+
+    pump = ConfirmationPump(send, CountingSender, gather=0.0)
+    pump.wake()
+    assert entered.wait(5)
+    stopper = threading.Thread(target=pump.stop)
+    stopper.start()
+    time.sleep(0.1)
+    assert stopper.is_alive() and not finished  # stop waits for the readers claimed to be mailed
+    release.set()
+    stopper.join(5)
+    assert not stopper.is_alive() and finished == [1]
+    pump.wake()
+    time.sleep(0.2)
+    assert finished == [1] and pump._thread is None
+
+
+def test_sign_ups_being_gathered_when_the_server_stops_get_their_pass_at_once():
+    calls = []
+    pump = ConfirmationPump(lambda sender: calls.append(1) or 1, CountingSender, gather=30.0)
+    pump.wake()
+    time.sleep(0.1)
+    started = time.monotonic()
+    pump.stop()
+    assert calls == [1] and time.monotonic() - started < 5

@@ -1,14 +1,17 @@
 """The app factory: `create_app(settings, engine)` builds the whole web app for `digest serve`.
 
 Everything a route needs hangs on app.state (settings, engine, pages, and the
-reader side's topics, rate limit and confirmation pump); routers listed in
-digest.web.routers are mounted; every error is answered by digest.web.errors.
+reader side's topics, rate limit, sign-up book and confirmation pump); routers
+listed in digest.web.routers are mounted; every error is answered by
+digest.web.errors.
 """
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from functools import partial
 from importlib import import_module
+from typing import AsyncIterator
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -16,9 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from digest import __version__
-from digest.confirmations import send_pending
+from digest.confirmations import send_batch
 from digest.mail import make_sender
 from digest.settings import Settings
 from digest.web import errors
@@ -28,6 +32,7 @@ from digest.web.pages import Pages, static_folder
 from digest.web.pump import ConfirmationPump
 from digest.web.ratelimit import RateLimit
 from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
+from digest.web.signups import SignupBook
 from digest.web.topics import KnownTopics
 from digest.web.writes import WriteGate
 from subscribers.tokens import ConfirmationTokens
@@ -38,19 +43,28 @@ def load_router(spec: str):
     return getattr(import_module(module), attribute)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # The server is stopping: let the confirmation mails being sent leave first.
+    await run_in_threadpool(app.state.confirmations.stop)
+
+
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app = FastAPI(title=settings.newsletter_name, version=__version__, docs_url=None, redoc_url=None,
-                  description="Sign up, confirm, choose topics and leave; see README.md, \"Endpoints\".")
+                  description="Sign up, confirm, choose topics and leave; see README.md, \"Endpoints\".",
+                  lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.pages = Pages(settings)
     app.state.writes = WriteGate(engine)
+    app.state.signups = SignupBook(app.state.writes.session)
     app.state.topics = KnownTopics(engine)
     app.state.zones = sorted(available_timezones())
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
     app.state.confirmations = ConfirmationPump(
-        lambda sender: send_pending(engine, settings, sender=sender, limit=sender.max_batch),
+        lambda sender: send_batch(app.state.writes.session, settings, sender, size=sender.max_batch).claimed,
         partial(make_sender, settings))
     errors.install(app)
 

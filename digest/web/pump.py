@@ -2,14 +2,15 @@
 
 A subscribe response's background task only sets an event (`nudge`), so no
 request waits on the mail provider and no request pays for a thread. The
-thread waits a moment to gather the sign-ups arriving together, then runs one
-`send_pending` pass for all of them: under load that is one claim and one
-provider request for dozens of readers instead of one per request.
+thread waits a moment (GATHER) to gather the sign-ups arriving together, then
+runs one pass for all of them: under load that is one claim and one provider
+request for hundreds of readers instead of one per request.
 Each pass sends at most one provider batch and goes round again at once when
-the batch was full. `send_pending` itself is safe across processes; anything
-left behind (a crash, a provider outage) is picked up by the next pass or by the
-scheduler's timer.
-The thread exits after a minute with nothing to do and starts again on demand.
+the batch was full. A pass (digest.confirmations.send_batch) is safe across
+processes; anything left behind (a crash, a provider outage) is picked up by the
+next pass or by the scheduler's timer.
+The thread exits after a minute with nothing to do and starts again on demand;
+when the server stops it finishes its pass first (`stop`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from digest.mail import Sender
 
 log = logging.getLogger(__name__)
 
-GATHER = 0.05  # seconds to wait for more sign-ups before a pass
+GATHER = 0.5  # seconds to wait for more sign-ups before a pass (a lone sign-up's mail leaves this much later)
 IDLE = 60.0  # seconds without work before the thread exits
 
 
 class ConfirmationPump:
-    """`send(sender)` sends up to `sender.max_batch` waiting mails and returns how many left.
+    """`send(sender)` sends up to `sender.max_batch` waiting mails and returns how many it took
+    from the queue.
     `make_sender()` is called on first use and the sender is kept: one pooled connection to the
     provider for the life of the process."""
 
@@ -40,6 +42,7 @@ class ConfirmationPump:
         self._wake = threading.Event()
         self._guard = threading.Lock()  # around starting and retiring the thread
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     async def nudge(self) -> None:
         """For a response's background task: costs one Event.set() on the event loop."""
@@ -48,7 +51,7 @@ class ConfirmationPump:
     def wake(self) -> None:
         self._wake.set()
         with self._guard:
-            if self._thread is None:
+            if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(target=self._run, name="confirmation-mails", daemon=True)
                 self._thread.start()
 
@@ -60,9 +63,24 @@ class ConfirmationPump:
                         self._thread = None
                         return
                 continue
-            time.sleep(self.gather)
+            self._stopping.wait(self.gather)  # cut short when the server stops: one last pass, then out
             self._wake.clear()  # before the pass: a sign-up during it wakes the next one
             self._pass()
+            if self._stopping.is_set():
+                break
+        with self._guard:
+            self._thread = None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """When the server stops: the pass in progress, or one last pass for the sign-ups being
+        gathered, is finished (for up to `timeout` seconds), so the readers it claims from the
+        queue get their mail rather than being left marked as mailed; then the thread exits
+        and no pass starts again. Mails still queued then wait for the scheduler's timer."""
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def _pass(self) -> None:
         try:

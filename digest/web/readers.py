@@ -9,8 +9,10 @@
     POST /unsubscribe/{token}       RFC 8058 one-click: no cookie, no further step
 
 Routes are thin: read the request, call the subscribers library inside one
-transaction, answer with a page or JSON. The confirmation mail goes out after
-the response (a background task), so a slow mail provider never slows a sign-up.
+transaction, answer with a page or JSON. Sign-ups arriving together share one
+transaction (digest.web.signups), each answered once it is committed. The
+confirmation mail goes out after the response (a background task), so a slow
+mail provider never slows a sign-up.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from digest.web.forms import printable, read_fields
 from digest.web.negotiate import wants_json
 from subscribers import links, service, validation
 from subscribers.errors import InvalidInput
-from subscribers.validation import MAX_TIMEZONE, SubscribeRequest
+from subscribers.validation import MAX_TIMEZONE
 
 router = APIRouter(tags=["readers"])
 
@@ -95,11 +97,6 @@ def _writes(request: Request):
     return request.app.state.writes.session()
 
 
-def _store_subscription(request: Request, subscription: SubscribeRequest, consent: service.Consent) -> None:
-    with _writes(request) as session:
-        service.subscribe(session, subscription, consent)
-
-
 @router.post("/subscribe", summary="Ask to receive the newsletter (double opt-in)", status_code=202,
              openapi_extra=_body_doc(SubscriptionBody, SubscriptionForm), response_model=None,
              responses={202: {"description": "Accepted: a confirmation mail follows if one is due"},
@@ -125,7 +122,7 @@ async def subscribe(request: Request) -> Response:
             return _subscribe_page(request, status_code=422, values=values, errors=exc.by_field())
         raise
     consent = service.Consent(at=utcnow(), source=_consent_source(request, kind), ip=client)
-    await run_in_threadpool(_store_subscription, request, subscription, consent)
+    await request.app.state.signups.file(subscription, consent)  # committed with the sign-ups beside it
     send_confirmations = BackgroundTask(request.app.state.confirmations.nudge)
     if as_page:
         return pages_of(request).render("check_inbox.html", email=subscription.email, background=send_confirmations)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
@@ -13,7 +14,20 @@ from fastapi import FastAPI
 
 
 def run(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+    freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, proxy_headers=True)
+
+
+def freeze_startup_objects() -> None:
+    """Keep the garbage collector's full passes short while serving.
+
+    Loading the app leaves well over 100,000 objects (modules, the ORM's and FastAPI's tables)
+    that live as long as the process. A full collection walks all of them, about 100 ms on a
+    small machine, and under load one comes every few seconds: every request in flight waits.
+    Frozen (gc.freeze), they are left out of every later collection, which then takes a few ms.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
