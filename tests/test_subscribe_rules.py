@@ -188,7 +188,7 @@ def test_an_export_lists_topics_with_semicolons_and_can_be_read_back():
 
 
 def test_a_confirmation_token_is_exactly_what_itsdangerous_makes_and_reads():
-    # `make` writes itsdangerous's format itself (it is on the path of every sign-up's mail);
+    # `make` signs with a signer it made once (it is on the path of every sign-up's mail);
     # old links and new ones must stay interchangeable, whoever made them.
     made_at = time.time() - 60
     ours = ConfirmationTokens("secret", clock=lambda: made_at)
