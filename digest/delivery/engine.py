@@ -72,12 +72,16 @@ class SendRun:
         self._sequence = 0
         self._began = time.monotonic()
         self._checked_at = float("-inf")
+        self._status_read_at = float("-inf")
         self._connection: sa.engine.Connection | None = None
 
     # The complaint/bounce check counts the edition's ledger rows: before every batch while a run
     # is small, then every couple of seconds (complaints arrive by webhook over minutes anyway).
     RATE_CHECK_EVERY_BATCH_UNTIL = 10_000
     RATE_CHECK_INTERVAL = 2.0
+    # Whether another worker paused the edition: read at most this often (seconds), not for every
+    # one of a hundred batches a second.
+    STATUS_CHECK_INTERVAL = 0.2
 
     @contextmanager
     def _transaction(self):
@@ -87,6 +91,13 @@ class SendRun:
             self._connection = self.engine.connect()
         with self._connection.begin():
             yield self._connection
+
+    def _status_check_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._status_read_at >= self.STATUS_CHECK_INTERVAL:
+            self._status_read_at = now
+            return True
+        return False
 
     def _rate_check_due(self) -> bool:
         if self.pause_check is None:
@@ -139,14 +150,14 @@ class SendRun:
     def _claim(self, mode: str, after: int) -> ledger.Claim:
         """The checks before a request leaves, then the claim: one committed transaction.
 
-        Halts on a stop request, another worker's pause, or complaint and bounce rates over
-        their limits; nothing is claimed then."""
+        Halts on a stop request, another worker's pause (looked for every STATUS_CHECK_INTERVAL),
+        or complaint and bounce rates over their limits; nothing is claimed then."""
         if self.should_stop():
             raise _Halt("stopped", f"Stopped on request; every request that went out is in the ledger. {RESUME}")
         self._sequence += 1
         rid = request_id(self.guard.worker, self._sequence)
         with self._transaction() as connection:
-            if self._edition_status(connection) == "paused":
+            if self._status_check_due() and self._edition_status(connection) == "paused":
                 raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
             if self._rate_check_due() and (why := self.pause_check(connection, self.edition_id)):
                 raise _Halt("paused", f"Paused: {why}. {RESUME}")
