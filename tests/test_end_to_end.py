@@ -8,7 +8,6 @@ the weekly job, SendGrid's API played by the SendGrid-compatible test server.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
+from content_helpers import comparisons_file
 from digest.cli import main
 from digest.confirmations import CONFIRM_URL
 from digest.settings import Settings
@@ -36,24 +36,6 @@ from test_weekly import add_comparisons, add_readers, ledger_of
 PARIS = ZoneInfo("Europe/Paris")
 FIRST_SLOT = datetime(2026, 3, 30, 8, 0, tzinfo=PARIS).astimezone(timezone.utc)  # sends 2026-W13
 SECOND_SLOT = datetime(2026, 4, 6, 8, 0, tzinfo=PARIS).astimezone(timezone.utc)  # sends 2026-W14
-
-
-def comparison_file(folder, name, published: list[datetime]):
-    items = [{
-        "title": f"{name} {i} Alpha vs {name} {i} Beta",
-        "summary": f"Week {name}, pick {i}.",
-        "published_at": moment.isoformat(),
-        "tools": [
-            {"name": f"{name} {i} Alpha", "category": "Agents", "tagline": "Fast", "description": "Alpha.",
-             "panel_ship": 80, "community": 55, "entry_price": "Free"},
-            {"name": f"{name} {i} Beta", "category": "Agents", "tagline": "Careful", "description": "Beta.",
-             "panel_ship": 35, "community": None, "entry_price": "$20/mo"},
-        ],
-        "reviews": [{"tool": f"{name} {i} Alpha", "lens": "buyer", "quote": "Worth it.", "verdict": "ship"}],
-    } for i, moment in enumerate(published)]
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps({"comparisons": items}), encoding="utf-8")
-    return path
 
 
 def edition_mails(server, number: int) -> list[str]:
@@ -103,9 +85,9 @@ def test_import_subscribe_confirm_schedule_send_unsubscribe_and_the_next_week_sk
         settings = Settings.from_env()
 
         # An editor imports two weeks of comparisons.
-        week13 = comparison_file(tmp_path, "w13", [datetime(2026, 3, 24, 10, tzinfo=PARIS),
-                                                   datetime(2026, 3, 26, 15, tzinfo=PARIS)])
-        week14 = comparison_file(tmp_path, "w14", [datetime(2026, 4, 1, 9, tzinfo=PARIS)])
+        week13 = comparisons_file(tmp_path, [datetime(2026, 3, 24, 10, tzinfo=PARIS),
+                                              datetime(2026, 3, 26, 15, tzinfo=PARIS)], tag="w13")
+        week14 = comparisons_file(tmp_path, [datetime(2026, 4, 1, 9, tzinfo=PARIS)], tag="w14")
         imported = CliRunner().invoke(main, ["import", str(week13), str(week14)])
         assert imported.exit_code == 0, imported.output
 

@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from content_helpers import comparisons_file
+
 from digest.cli import main
 from digest.delivery.ledger import Delivery
 from digest.editions_model import Edition
@@ -37,25 +39,10 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def add_comparisons(engine, folder: Path, published: list[datetime], tag: str = "c") -> list[str]:
     """Import one comparison per moment in `published`, through the real JSON importer."""
-    items = []
-    for i, moment in enumerate(published):
-        items.append({
-            "title": f"Tool {tag}{i}a vs Tool {tag}{i}b",
-            "summary": f"Which of the two {tag}{i} tools ships.",
-            "published_at": moment.isoformat(),
-            "tools": [
-                {"name": f"Tool {tag}{i}a", "category": "Agents", "tagline": "One", "description": "First.",
-                 "panel_ship": 70, "community": 60, "entry_price": "Free"},
-                {"name": f"Tool {tag}{i}b", "category": "Agents", "tagline": "Two", "description": "Second.",
-                 "panel_ship": 40, "community": None, "entry_price": "$10/mo"},
-            ],
-            "reviews": [{"tool": f"Tool {tag}{i}a", "lens": "builder", "quote": "Ship it.", "verdict": "ship"}],
-        })
-    path = folder / f"comparisons-{tag}.json"
-    path.write_text(json.dumps({"comparisons": items}), encoding="utf-8")
+    path = comparisons_file(folder, published, tag)
     with session_scope(engine) as session:
         import_paths(session, [path], site_url="https://verdicts.example.com")
-    return [item["title"] for item in items]
+    return [item["title"] for item in json.loads(path.read_text(encoding="utf-8"))["comparisons"]]
 
 
 def add_readers(engine, emails, status: str = "active") -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from digest.mail.base import SendResult
-from digest.mail.message import Letter, Recipient, to_mime
+from digest.mail.message import Letter, Recipient, addresses_of, to_mime
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
@@ -34,7 +34,7 @@ class OutboxSender:
             except OSError as exc:
                 # Until the rename, nothing was delivered: this reader and the rest may be retried.
                 partial.unlink(missing_ok=True)
-                result.unsent += [r.address for r in recipients[index:]]
+                result.unsent += addresses_of(recipients[index:])
                 result.error = f"cannot write to the outbox {self.folder}: {exc.strerror or exc}"
                 return result
             result.accepted.append(recipient.address)

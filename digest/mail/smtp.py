@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError
 from digest.mail.base import RequestRefused, SenderRefused, SendResult
-from digest.mail.message import Letter, Recipient, to_mime
+from digest.mail.message import Letter, Recipient, addresses_of, to_mime
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,16 @@ def parse_smtp_url(url: str | None) -> SmtpTarget:
 
 def _permanent(code: int) -> bool:
     return 500 <= code < 600
+
+
+def _refused(result: SendResult, address: str, code: int, reply: bytes) -> None:
+    """One reader refused: for good (5xx) they are rejected, never retried; otherwise unsent, retried."""
+    said = f"{code} {reply.decode(errors='replace')}"
+    if _permanent(code):
+        result.rejected[address] = said
+    else:
+        result.unsent.append(address)
+        result.error = said
 
 
 class SmtpSender:
@@ -107,13 +117,13 @@ class SmtpSender:
                 connection = self._connect()
             except SenderRefused:
                 if result.accepted or result.rejected:
-                    result.unsent += [r.address for r in recipients[index:]]
+                    result.unsent += addresses_of(recipients[index:])
                     result.error = f"the SMTP server {where} refused the login"
                     return result
                 raise
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()
-                result.unsent += [r.address for r in recipients[index:]]
+                result.unsent += addresses_of(recipients[index:])
                 result.error = f"could not reach the SMTP server {where}: {exc!r}"
                 return result
             try:
@@ -129,31 +139,23 @@ class SmtpSender:
                 code, reply = connection.rcpt(recipient.address)
                 if code not in (250, 251):
                     connection.rset()
-                    if _permanent(code):
-                        result.rejected[recipient.address] = f"{code} {reply.decode(errors='replace')}"
-                    else:
-                        result.unsent.append(recipient.address)
-                        result.error = f"{code} {reply.decode(errors='replace')}"
+                    _refused(result, recipient.address, code, reply)
                     continue
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()  # nothing of this message was sent yet
-                result.unsent += [r.address for r in recipients[index:]]
+                result.unsent += addresses_of(recipients[index:])
                 result.error = f"the SMTP server {where} went away: {exc!r}"
                 return result
             try:
                 code, reply = connection.data(data)
             except smtplib.SMTPDataError as exc:  # DATA itself refused: the body never left
                 connection.rset()
-                if _permanent(exc.smtp_code):
-                    result.rejected[recipient.address] = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
-                else:
-                    result.unsent.append(recipient.address)
-                    result.error = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+                _refused(result, recipient.address, exc.smtp_code, exc.smtp_error)
                 continue
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()  # the body may have been taken: never re-send silently
                 result.uncertain.append(recipient.address)
-                result.unsent += [r.address for r in recipients[index + 1:]]
+                result.unsent += addresses_of(recipients[index + 1:])
                 result.error = f"the SMTP server {where} went away during the message: {exc!r}"
                 return result
             if code == 250:
