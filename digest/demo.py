@@ -15,11 +15,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Callable
 
-from digest.catalog import list_comparisons
+from digest.content.catalog import list_comparisons
 from digest.delivery import send_edition
-from digest.editions import build_edition
-from digest.importer import read_records, write_records
-from digest.preview import preview, write_preview
+from digest.editions.service import build_edition
+from digest.content.importer import read_records, write_records
+from digest.render.preview import preview, write_preview
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow

@@ -12,6 +12,8 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse
+
 from digest.errors import ConfigError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -80,8 +82,6 @@ def _clock(env, name, default):
 
 def _rate(env, name, default):
     raw = _str(env, name, default)
-    from limits import parse
-
     try:
         parse(raw)
     except ValueError:

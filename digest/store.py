@@ -16,6 +16,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
+
 from digest.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,6 +39,12 @@ def normalize_url(url: str) -> str:
     if not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
         raise StoreError(f"DIGEST_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {url!r}")
     return parsed.render_as_string(hide_password=False)
+
+
+def insert_into(bind: sa.engine.Connection | Session, table: sa.Table):
+    """An INSERT in the bind's own dialect, so ON CONFLICT and RETURNING are at hand."""
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def make_engine(url: str) -> Engine:
@@ -55,8 +67,6 @@ def make_engine(url: str) -> Engine:
 
 
 def _alembic_config(connection):
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -64,24 +74,18 @@ def _alembic_config(connection):
 
 
 def head_revisions() -> set[str]:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
 def current_revisions(engine: Engine) -> set[str]:
-    from alembic.migration import MigrationContext
-
     with engine.connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied. Safe to call from several processes at once."""
-    from alembic import command
 
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":

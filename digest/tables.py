@@ -5,11 +5,11 @@ Alembic's env and the schema test import this. A new table module adds one line.
 
 from sqlmodel import SQLModel
 
-import digest.content  # noqa: F401  Tool, Comparison, Entry, Review
+import digest.content.models  # noqa: F401  Tool, Comparison, Entry, Review, Vote
 import digest.delivery.ledger  # noqa: F401  Delivery
-import digest.editions_model  # noqa: F401  Edition, EditionItem
+import digest.editions.models  # noqa: F401  Edition, EditionItem
 import subscribers.models  # noqa: F401  Subscriber, Suppression
 import schedules.models  # noqa: F401  Lease, JobRun
-import digest.feedback.models  # noqa: F401  Event, Vote
+import digest.events.models  # noqa: F401  Event
 
 metadata = SQLModel.metadata

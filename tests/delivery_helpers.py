@@ -8,9 +8,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from digest.delivery.ledger import Delivery
-from digest.editions_model import Edition
+from digest.editions.models import Edition
 from digest.mail import Letter
-from digest.placeholders import READER_TOKEN
+from digest.mail.placeholders import READER_TOKEN
 from digest.timeutil import utcnow
 from subscribers.models import Subscriber
 
@@ -90,7 +90,7 @@ def reader_of(address_: str) -> int:
 
 def built_edition(engine, settings, week: str = "2026-W47") -> int:
     """A real edition (one comparison, frozen by build_edition) that render_edition can render."""
-    from digest.editions import build_edition
+    from digest.editions.service import build_edition
     from digest.store import session_scope
     from test_editions_factory import comparison
 

@@ -19,7 +19,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.feedback.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from digest.settings import Settings
 from digest.store import open_store
 

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 import pytest
 import sqlalchemy as sa
 
-from digest.editions import build_edition
-from digest.editions_model import Edition
-from digest.placeholders import READER_TOKEN
+from digest.editions.service import build_edition
+from digest.editions.models import Edition
+from digest.mail.placeholders import READER_TOKEN
 from digest.render import render_edition
 from digest.store import session_scope
 from digest.timeutil import utcnow

@@ -9,9 +9,9 @@ import pytest
 from delivery_helpers import a_letter, add_edition, add_readers, address, ledger
 from digest.delivery import send_edition
 from digest.delivery.errors import SenderBusy
-from digest.delivery.guard import SendGuard, request_id
+from digest.delivery.lock import SendGuard, request_id
 from digest.delivery.ledger import claim_fresh
-from digest.editions_model import Edition
+from digest.editions.models import Edition
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
 from digest.timeutil import utcnow

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlmodel import Session, select
 
 from digest.cli import main
-from digest.editions import (arrange, build_edition, edit_edition, edition_comparisons, edition_items,
+from digest.editions.service import (arrange, build_edition, edit_edition, edition_comparisons, edition_items,
                              get_edition, select_for_week)
-from digest.editions_model import Edition
+from digest.editions.models import Edition
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
 from digest.store import open_store, session_scope

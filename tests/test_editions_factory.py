@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
-from digest.content import Comparison, Entry, Review, Tool
+from digest.content.models import Comparison, Entry, Review, Tool
 
 
 def at(text: str) -> datetime:

@@ -23,12 +23,12 @@ from click.testing import CliRunner
 from conftest import ROOT
 from content_helpers import comparisons_file
 from digest.cli import main
-from digest.confirmations import CONFIRM_URL
+from digest.delivery.confirmations import CONFIRM_URL
 from digest.settings import Settings
 from digest.store import open_store
 from digest.web import create_app
 from digest.web.server import base_url, bind, serving
-from digest.weekly import WEEKLY_JOB, build_scheduler
+from digest.jobs import WEEKLY_JOB, build_scheduler
 from schedules import WEEKDAYS, ShiftedClock, runs
 from sendgrid_server import SendGridServer
 from test_weekly import add_comparisons, add_readers, ledger_of

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from sqlmodel import Session, select
 
 from digest.cli import main
-from digest.feedback.models import Event
+from digest.events.models import Event
 from digest.store import open_store
 from digest.timeutil import utcnow
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from conftest import FIXTURES, shared_comparison_pages
 from digest.cli import main
-from digest.content import LENSES
-from digest.importer import parse_page
+from digest.content.models import LENSES
+from digest.content.importer import parse_page
 from digest.store import open_store
 
 SAMPLE = shared_comparison_pages()

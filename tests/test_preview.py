@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from digest.cli import main
-from digest.editions import build_edition
-from digest.editions_model import Edition
-from digest.placeholders import READER_TOKEN
-from digest.preview import SAMPLE_READER, preview_server
+from digest.editions.service import build_edition
+from digest.editions.models import Edition
+from digest.mail.placeholders import READER_TOKEN
+from digest.render.preview import SAMPLE_READER, preview_server
 from digest.render import templates_root
 from digest.settings import Settings
 from digest.store import open_store, session_scope

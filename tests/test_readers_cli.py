@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.content import Tool
+from digest.content.models import Tool
 from digest.store import open_store, session_scope
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression

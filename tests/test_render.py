@@ -9,12 +9,12 @@ from html.parser import HTMLParser
 import pytest
 from sqlmodel import select
 
-from digest.content import Comparison, Entry, Tool
-from digest.editions import build_edition, edit_edition
+from digest.content.models import Comparison, Entry, Tool
+from digest.editions.service import build_edition, edit_edition
 from digest.errors import EditionError
-from digest.importer import import_paths
+from digest.content.importer import import_paths
 from digest.mail.message import fill
-from digest.placeholders import READER_TOKEN, reader_substitutions
+from digest.mail.placeholders import READER_TOKEN, reader_substitutions
 from digest.render import compose, list_id, render_edition, render_view, templates_root
 from digest.render.context import ComparisonFacts, ToolFacts, excerpt, literal, percent
 from digest.settings import Settings

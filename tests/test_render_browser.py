@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.mail.message import fill
-from digest.placeholders import reader_substitutions
+from digest.mail.placeholders import reader_substitutions
 from digest.render import compose, render_view
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.settings import Settings

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import ROOT
-from digest.weekly import WEEKLY_JOB
+from digest.jobs import WEEKLY_JOB
 from schedules import leases, runs
 from schedules.weekly import WEEKDAYS
 from test_weekly import add_comparisons, add_readers, ledger_of

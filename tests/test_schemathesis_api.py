@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from digest.content import Tool
+from digest.content.models import Tool
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.web import create_app

@@ -13,7 +13,7 @@ from digest.delivery import send_edition
 from digest.delivery.ledger import Reader
 from digest.delivery.readers import recipient_for, recipients_for
 from digest.mail.sendgrid import SendGridSender, letter_payload, personalization, request_body
-from digest.placeholders import READER_TOKEN
+from digest.mail.placeholders import READER_TOKEN
 from digest.settings import Settings
 from sendgrid_server import SendGridServer, documented_limits, mail_send_validator
 

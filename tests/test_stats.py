@@ -14,10 +14,10 @@ from PIL import Image
 from delivery_helpers import add_edition, add_readers
 from digest.cli import main
 from digest.delivery.ledger import Delivery
-from digest.feedback.chart import HEIGHT, WIDTH
-from digest.feedback.events import parse_batch
-from digest.feedback.ingest import ingest
-from digest.stats import edition_stats, percent, weekly_growth
+from digest.stats.chart import HEIGHT, WIDTH
+from digest.events.parse import parse_batch
+from digest.events.ingest import ingest
+from digest.stats.figures import edition_stats, percent, weekly_growth
 from digest.store import open_store
 from digest.timeutil import utcnow
 from feedback_helpers import sendgrid_event, serve_site

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from digest.confirmations import send_pending
+from digest.delivery.confirmations import send_pending
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from delivery_helpers import a_letter, add_edition, add_readers, address, edition_status, ledger
 from digest.cli import main
 from digest.delivery import send_edition
-from digest.editions import build_edition
-from digest.feedback.guard import MIN_SENT, SendHealth, judge
-from digest.feedback.ingest import stop_status
+from digest.editions.service import build_edition
+from digest.delivery.brake import MIN_SENT, SendHealth, judge
+from digest.events.ingest import stop_status
 from digest.mail.outbox import OutboxSender
 from digest.mail.sendgrid import SendGridSender
 from digest.store import session_scope
@@ -140,10 +140,10 @@ def test_the_pause_threshold_stops_a_send_and_digest_send_resumes_it(db_url, cli
 
 
 def test_an_erased_readers_events_no_longer_name_them_but_still_count(db_url):
-    from digest.feedback.events import parse_batch
-    from digest.feedback.ingest import ingest
-    from digest.feedback.models import Event
-    from digest.feedback.privacy import forget_events
+    from digest.events.parse import parse_batch
+    from digest.events.ingest import ingest
+    from digest.events.models import Event
+    from digest.events.erasure import forget_events
     from digest.store import open_store
     from digest.timeutil import utcnow
     import json
@@ -168,9 +168,9 @@ def test_an_erased_readers_events_no_longer_name_them_but_still_count(db_url):
 
 def test_the_rate_guard_counts_the_ledger_only_when_the_rate_could_be_over(engine):
     from digest.delivery.ledger import Delivery
-    from digest.feedback.events import parse_batch
-    from digest.feedback.guard import RateGuard
-    from digest.feedback.ingest import ingest
+    from digest.events.parse import parse_batch
+    from digest.delivery.brake import RateGuard
+    from digest.events.ingest import ingest
     from digest.timeutil import utcnow
     import json
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.feedback.models import Vote
-from digest.feedback.votes import Share, community_figure, shares
+from digest.content.models import Vote
+from digest.content.votes import Share, community_figure, shares
 from digest.store import session_scope
 from feedback_helpers import add_reader, serve_site
 from subscribers.links import vote_url
@@ -33,7 +33,7 @@ def link(site, token: str, tool: str, comparison_slug: str = SLUG) -> str:
 
 
 def votes(site) -> list[tuple[int, str]]:
-    from digest.content import Tool
+    from digest.content.models import Tool
 
     with site.engine.connect() as connection:
         rows = connection.execute(sa.select(Vote.__table__.c.subscriber_id, Tool.__table__.c.slug)
@@ -137,7 +137,7 @@ def test_later_editions_show_the_vote_share_in_place_of_a_dash(db_url):
 
 
 def _community_cells(site) -> list[str]:
-    from digest.content import Comparison
+    from digest.content.models import Comparison
     from digest.render import render_comparisons
     from sqlmodel import select
 
@@ -150,9 +150,9 @@ def _community_cells(site) -> list[str]:
 def test_the_vote_links_in_a_readers_email_record_their_vote_in_one_click(site):
     import re
 
-    from digest.editions import build_edition
+    from digest.editions.service import build_edition
     from digest.mail.message import fill
-    from digest.placeholders import reader_substitutions
+    from digest.mail.placeholders import reader_substitutions
     from digest.render import render_edition
 
     reader, token = add_reader(site.engine, "ada@example.com")

@@ -60,8 +60,8 @@ def test_a_reader_votes_changes_their_mind_and_a_tampered_link_is_refused(site, 
 
 
 def split_of_store(site) -> dict[str, int]:
-    from digest.feedback.votes import reader_votes
-    from digest.content import Comparison
+    from digest.content.votes import reader_votes
+    from digest.content.models import Comparison
     from sqlmodel import select
 
     with session_scope(site.engine) as session:

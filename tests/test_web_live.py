@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from digest.content import Tool
+from digest.content.models import Tool
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.web import create_app

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from digest.content import Tool
+from digest.content.models import Tool
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.web import create_app

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from delivery_helpers import add_readers
-from digest.feedback.models import Event
-from digest.feedback.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE
+from digest.events.models import Event
+from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE
 from feedback_helpers import KeyPair, body_of, sendgrid_event, serve_site
 from subscribers.models import Subscriber
 

@@ -21,11 +21,11 @@ from content_helpers import comparisons_file
 
 from digest.cli import main
 from digest.delivery.ledger import Delivery
-from digest.editions_model import Edition
-from digest.importer import import_paths
+from digest.editions.models import Edition
+from digest.content.importer import import_paths
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.weekly import WEEKLY_JOB, build_scheduler, run_week, week_for_slot
+from digest.jobs import WEEKLY_JOB, build_scheduler, run_week, week_for_slot
 from schedules import ShiftedClock, runs
 from sendgrid_server import SendGridServer
 from subscribers.models import Subscriber

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import click
 
-from digest.catalog import get_comparison, list_comparisons
+from digest.content.catalog import get_comparison, list_comparisons
 from digest.cli.app import App, pass_app
-from digest.importer import import_paths
+from digest.content.importer import import_paths
 from digest.store import session_scope
 from digest.weeks import parse_week
 

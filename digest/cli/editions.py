@@ -8,10 +8,10 @@ import click
 from email_validator import EmailNotValidError, validate_email
 
 from digest.cli.app import App, pass_app
-from digest.editions import build_edition, edition_items, edit_edition
+from digest.editions.service import build_edition, edition_items, edit_edition
 from digest.mail.base import DeliveryError
 from digest.mail import make_sender
-from digest.preview import preview, preview_server, send_test, write_preview
+from digest.render.preview import preview, preview_server, send_test, write_preview
 from digest.store import session_scope
 from digest.weeks import parse_week, week_label
 

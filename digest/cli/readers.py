@@ -11,9 +11,9 @@ import click
 import sqlalchemy as sa
 
 from digest.cli.app import App, pass_app
-from digest.confirmations import send_pending
+from digest.delivery.confirmations import send_pending
 from digest.delivery.ledger import Delivery
-from digest.feedback.privacy import forget_events
+from digest.events.erasure import forget_events
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.topics import topics_in_store

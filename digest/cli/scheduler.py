@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import click
 
 from digest.cli.app import App, pass_app
-from digest.weekly import build_scheduler, edition_rows, schedule_of, week_for_slot, weekly_status
+from digest.jobs import build_scheduler, edition_rows, schedule_of, week_for_slot, weekly_status
 from schedules import ScheduleError
 from schedules.clock import system_now
 

@@ -42,7 +42,7 @@ def serve(app: App, host: str, port: int, with_scheduler: bool) -> None:
     runner = None
     if with_scheduler:
         from digest.cli.scheduler import configure_logging
-        from digest.weekly import build_scheduler
+        from digest.jobs import build_scheduler
 
         configure_logging()
         runner = build_scheduler(app.engine, app.settings)

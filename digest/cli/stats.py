@@ -7,7 +7,8 @@ import json
 import click
 
 from digest.cli.app import App, pass_app
-from digest.stats import COUNTS, Report, load_report, percent
+from digest.stats.chart import ChartError, chart_format, write_chart
+from digest.stats.figures import COUNTS, Report, load_report, percent
 from digest.store import session_scope
 from digest.timeutil import utcnow
 
@@ -17,8 +18,6 @@ _RATE_OF = {"delivered": "delivery_rate", "opens": "open_rate", "clicks": "click
 
 def _check_plot(_ctx, _param, value: str | None) -> str | None:
     if value is not None:
-        from digest.feedback.chart import ChartError, chart_format
-
         try:
             chart_format(value)
         except ChartError as exc:
@@ -76,8 +75,6 @@ def stats(app: App, number: int | None, as_json: bool, plot: str | None) -> None
     with session_scope(app.engine) as session:
         report = load_report(session, app.settings.timezone, number, until=utcnow())
     if plot:
-        from digest.feedback.chart import write_chart
-
         write_chart(report, plot, title=f"{app.settings.newsletter_name}: edition stats")
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

@@ -20,12 +20,13 @@ from digest.delivery.errors import NothingToSend, SenderBusy
 from digest.delivery.readers import EDITION_ARG, READER_ARG, recipient_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
-from digest.editions_model import Edition
+from digest.editions.models import Edition
 from digest.errors import NotFound
-from digest.feedback.guard import rate_guard
+from digest.delivery.brake import rate_guard
 from digest.mail import Letter, Sender, make_sender
 from digest.settings import Settings
 from digest.store import session_scope
+from digest.render import render_edition
 
 __all__ = ["EDITION_ARG", "NothingToSend", "Progress", "READER_ARG", "RetryPolicy", "SendRun", "SendSummary",
            "SenderBusy", "find_edition", "recipient_for", "send_edition"]
@@ -52,8 +53,6 @@ def find_edition(engine: Engine, *, number: int | None = None, week: str | None 
 
 
 def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
-    from digest.render import render_edition
-
     with session_scope(engine) as session:
         return render_edition(session, session.get(Edition, edition.id), settings).letter
 

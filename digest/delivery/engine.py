@@ -28,11 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
-from digest.delivery.guard import SendGuard, request_id, worker_of
+from digest.delivery.lock import SendGuard, request_id, worker_of
 from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
-from digest.editions_model import Edition
+from digest.editions.models import Edition
 from digest.mail.base import RateLimited, RequestRefused, Sender, SenderRefused, SendResult
 from digest.mail.message import Letter, ReaderBatch
 from digest.timeutil import utcnow
@@ -58,7 +58,7 @@ class SendRun:
                  should_stop: Callable[[], bool] | None = None,
                  pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None):
         self.engine = engine
-        self.pause_check = pause_check  # digest.feedback.guard.RateGuard: complaint and bounce rates (issue 7)
+        self.pause_check = pause_check  # digest.delivery.brake.RateGuard: complaint and bounce rates (issue 7)
         self.edition_id, self.edition_number = edition_id, edition_number
         self.letter, self.sender, self.base_url = letter, sender, base_url
         self.max_errors = max_errors

@@ -24,10 +24,13 @@ from datetime import datetime
 from typing import Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
+from subscribers.models import Subscriber
 
 DELIVERY_STATES = ("claimed", "sent", "failed", "uncertain", "skipped")
 STOPPED_READER = ("unsubscribed", "bounced", "complained")
@@ -71,17 +74,8 @@ class Claim:
 
 
 def _tables():
-    from subscribers.models import Subscriber
-
     return Delivery.__table__, Subscriber.__table__
 
-
-def _insert(connection: Connection, table: sa.Table):
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
 
 
 def claim_fresh(connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str,
@@ -134,8 +128,6 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
         return set()
     delivery, subscriber = _tables()
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         wanted = subscriber.c.id == sa.func.any(sa.bindparam("ids", reader_ids, type_=ARRAY(sa.Integer)))
     else:
         ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(reader_ids))))
@@ -145,7 +137,7 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
     rows = sa.select(sa.literal(edition_id), subscriber.c.id, sa.literal(state), sa.literal(request_id),
                      sa.literal(now, UTCDateTime), sa.literal(now if state == "skipped" else None, UTCDateTime)
                      ).where(wanted)
-    statement = (_insert(connection, delivery)
+    statement = (insert_into(connection, delivery)
                  .from_select(["edition_id", "subscriber_id", "state", "request_id", "claimed_at", "finished_at"],
                               rows)
                  .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])

@@ -12,7 +12,11 @@ __all__ = ["DeliveryError", "Letter", "RateLimited", "Recipient", "RequestRefuse
 
 
 def make_sender(settings: Settings) -> Sender:
-    """The sender DIGEST_BACKEND names: outbox (default), sendgrid or smtp."""
+    """The sender DIGEST_BACKEND names: outbox (default), sendgrid or smtp.
+
+    Each sender is imported here, when chosen: the SendGrid one pulls in its HTTP
+    client, and a command that sends nothing should not pay for it.
+    """
     if settings.backend == "outbox":
         from digest.mail.outbox import OutboxSender
 

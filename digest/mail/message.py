@@ -15,7 +15,7 @@ from email.utils import formatdate, make_msgid
 from types import MappingProxyType
 from typing import Collection, Mapping, NamedTuple, Sequence, overload
 
-from digest.placeholders import READER_TOKEN
+from digest.mail.placeholders import READER_TOKEN
 
 
 # CRLF line ends as SMTP carries them, and no folding below RFC 5322's 998-character

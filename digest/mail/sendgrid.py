@@ -25,7 +25,7 @@ from sendgrid.helpers.mail import Category, Content, From, Header, Mail, ReplyTo
 from digest.errors import ConfigError
 from digest.mail.base import RateLimited, RequestRefused, SenderRefused, SendResult
 from digest.mail.message import EDITION_ARG, ONE_CLICK, READER_ARG, Letter, ReaderBatch, Recipient, addresses_of
-from digest.placeholders import READER_TOKEN
+from digest.mail.placeholders import READER_TOKEN
 
 MAIL_SEND = "/v3/mail/send"
 MAX_PERSONALIZATIONS = 1000

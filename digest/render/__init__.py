@@ -7,7 +7,7 @@
                                          templates/email/edition.txt.j2 gives the plain-text part
 
 The HTML is compiled once per edition. Per-reader links hold READER_TOKEN
-(digest.placeholders), which a sender fills per recipient.
+(digest.mail.placeholders), which a sender fills per recipient.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Sequence
 import jinja2
 from sqlmodel import Session
 
-from digest.editions import edition_comparisons
-from digest.editions_model import Edition
+from digest.editions.service import edition_comparisons
+from digest.editions.models import Edition
 from digest.errors import EditionError
 from digest.mail import Letter
 from digest.render.compile import compile_mjml

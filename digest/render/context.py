@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Sequence
 from urllib.parse import urlsplit
 
-from digest.placeholders import READER_TOKEN
+from digest.mail.placeholders import READER_TOKEN
 from digest.weeks import parse_week
 from subscribers import links
 

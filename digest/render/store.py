@@ -7,8 +7,8 @@ from typing import Sequence
 
 from sqlmodel import Session, select
 
-from digest.content import LENSES, Comparison, Entry, Review, Tool
-from digest.feedback.votes import community_figure, community_shares
+from digest.content.models import LENSES, Comparison, Entry, Review, Tool
+from digest.content.votes import community_figure, community_shares
 from digest.render.context import ComparisonFacts, ToolFacts
 
 

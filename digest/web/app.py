@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from digest import __version__
-from digest.confirmations import send_batch
+from digest.delivery.confirmations import send_batch
 from digest.mail import make_sender
 from digest.settings import Settings
 from digest.web import errors

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest.errors import NotFound
-from digest.feedback.archive import FEED_SIZE, archived_editions, atom_feed, web_version
+from digest.render.archive import FEED_SIZE, archived_editions, atom_feed, web_version
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of, settings_of

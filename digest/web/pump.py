@@ -6,7 +6,7 @@ thread waits a moment (GATHER) to gather the sign-ups arriving together, then
 runs one pass for all of them: under load that is one claim and one provider
 request for hundreds of readers instead of one per request.
 Each pass sends at most one provider batch and goes round again at once when
-the batch was full. A pass (digest.confirmations.send_batch) is safe across
+the batch was full. A pass (digest.delivery.confirmations.send_batch) is safe across
 processes; anything left behind (a crash, a provider outage) is picked up by the
 next pass or by the scheduler's timer.
 The thread exits after a minute with nothing to do and starts again on demand;

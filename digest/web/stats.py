@@ -14,8 +14,8 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from digest.feedback.chart import render_chart
-from digest.stats import COUNTS, load_report, percent
+from digest.stats.chart import render_chart
+from digest.stats.figures import COUNTS, load_report, percent
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of, settings_of

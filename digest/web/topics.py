@@ -8,7 +8,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from digest.content import Tool
+from digest.content.models import Tool
 
 
 def topics_in_store(connection) -> frozenset[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from digest.feedback.votes import VoteRefused, record_vote
+from digest.content.votes import VoteRefused, record_vote
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of

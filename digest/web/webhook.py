@@ -2,7 +2,7 @@
 
 Order of work, so that nothing unproven is ever stored:
   1. the signature over `timestamp + raw body` (SENDGRID_WEBHOOK_PUBLIC_KEY), and
-     the timestamp within digest.feedback.signature.TOLERANCE of now: else 403;
+     the timestamp within digest.events.signature.TOLERANCE of now: else 403;
   2. the body as a JSON array: else 400 (SendGrid retries; a fixed sender helps);
   3. one transaction: new events stored (duplicates skipped), their readers
      suppressed where an event calls for it. Events of unknown type or missing a
@@ -20,9 +20,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from digest.errors import ConfigError
-from digest.feedback.events import MalformedBatch, parse_batch
-from digest.feedback.ingest import ingest
-from digest.feedback.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignature, Verifier, verifier_for
+from digest.events.parse import MalformedBatch, parse_batch
+from digest.events.ingest import ingest
+from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignature, Verifier, verifier_for
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, settings_of
 from digest.web.errors import ClientError

@@ -35,10 +35,10 @@ import httpx  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from digest.feedback.events import parse_batch  # noqa: E402
-from digest.feedback.ingest import ingest  # noqa: E402
-from digest.feedback.models import Event  # noqa: E402
-from digest.feedback.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verifier_for  # noqa: E402
+from digest.events.parse import parse_batch  # noqa: E402
+from digest.events.ingest import ingest  # noqa: E402
+from digest.events.models import Event  # noqa: E402
+from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verifier_for  # noqa: E402
 from digest.settings import Settings  # noqa: E402
 from digest.store import open_store  # noqa: E402
 from digest.timeutil import utcnow  # noqa: E402

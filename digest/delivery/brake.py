@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.feedback.models import Event
+from digest.events.models import Event
+from digest.delivery.ledger import Delivery
+from digest.editions.models import Edition
 
 MIN_SENT = 100
 
@@ -56,7 +58,6 @@ def judge(health: SendHealth, max_complaint_rate: float, max_bounce_rate: float,
 
 def sent_count(connection: Connection, edition_id: int) -> int:
     """Readers the ledger says this edition went to (reads the edition's part of the ledger's index)."""
-    from digest.delivery.ledger import Delivery
 
     delivery = Delivery.__table__
     return connection.execute(sa.select(sa.func.count()).select_from(delivery).where(
@@ -64,8 +65,6 @@ def sent_count(connection: Connection, edition_id: int) -> int:
 
 
 def edition_number(connection: Connection, edition_id: int) -> int | None:
-    from digest.editions_model import Edition
-
     edition = Edition.__table__
     return connection.execute(sa.select(edition.c.number).where(edition.c.id == edition_id)).scalar()
 

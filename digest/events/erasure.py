@@ -14,7 +14,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.feedback.models import Event
+from digest.events.models import Event
 
 
 def forget_events(session: Session, email: str) -> int:

@@ -17,11 +17,16 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from digest.content import Comparison
-from digest.editions_model import Edition, EditionItem
+from digest.content.models import Comparison
+from digest.editions.models import Edition, EditionItem
 from digest.errors import NotFound
-from digest.placeholders import READER_TOKEN
+from digest.mail.placeholders import READER_TOKEN
 from digest.settings import Settings
+from digest.render.context import literal
+from digest.render.headline import subject_line
+from digest.editions.service import edition_comparisons
+from digest.render import compose, render_view
+from digest.render.store import comparison_facts
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 20
@@ -42,8 +47,6 @@ def _public(query):
 
 def archived_editions(session: Session, limit: int | None = None) -> list[ArchivedEdition]:
     """Public editions, newest first, with their subject and comparison titles (two queries)."""
-    from digest.render.context import literal
-    from digest.render.headline import subject_line
 
     query = _public(select(Edition)).order_by(Edition.number.desc())
     editions = list(session.exec(query.limit(limit) if limit else query).all())
@@ -70,9 +73,6 @@ def public_edition(session: Session, number: int) -> Edition:
 
 def web_version(session: Session, settings: Settings, number: int) -> str:
     """The edition's HTML as readers got it, minus anything of a reader's."""
-    from digest.editions import edition_comparisons
-    from digest.render import compose, render_view
-    from digest.render.store import comparison_facts
 
     edition = public_edition(session, number)
     view = compose(number=edition.number, week=edition.week, settings=settings, subject=edition.subject,

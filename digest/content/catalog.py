@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from digest.content import Comparison, Entry, Review, Tool
+from digest.content.models import Comparison, Entry, Review, Tool
 from digest.errors import NotFound
 from digest.weeks import week_bounds, week_of
+from digest.content.votes import reader_votes
 
 
 def _iso(moment) -> str:
@@ -61,7 +62,6 @@ def get_comparison(session: Session, slug: str, zone: ZoneInfo) -> dict:
 
 def with_reader_votes(session: Session, comparison: Comparison, row: dict) -> dict:
     """Adds each tool's readers' votes from the inbox (issue 7): `votes`, and `vote_share` (% or None)."""
-    from digest.feedback.votes import reader_votes
 
     shares = reader_votes(session, comparison.id)
     total = sum(share.votes for share in shares.values())

@@ -17,14 +17,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.delivery.ledger import DELIVERY_STATES, Delivery
-from digest.editions_model import Edition
+from digest.editions.models import Edition
 from digest.mail import Sender
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_label
 from schedules import SYSTEM, Clock, JobStatus, Outcome, RunContext, Scheduler, WeeklySchedule, job_status
+from digest.delivery import send_edition
+from digest.editions.service import build_edition, edition_items
+from digest.delivery.confirmations import send_pending
 
-log = logging.getLogger("digest.weekly")
+log = logging.getLogger("digest.jobs")
 
 WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
@@ -51,8 +54,6 @@ def week_for_slot(slot: datetime, settings: Settings) -> str:
 def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Sender | None = None,
              should_stop=None) -> Outcome:
     """Build (or find) the slot's edition and send it to every active reader who has not had it."""
-    from digest.delivery import send_edition
-    from digest.editions import build_edition, edition_items
 
     week = week_for_slot(slot, settings)
     with session_scope(engine) as session:
@@ -95,7 +96,6 @@ def build_scheduler(engine: Engine, settings: Settings, *, clock: Clock = SYSTEM
 
     scheduler.weekly(WEEKLY_JOB, schedule_of(settings), weekly, catch_up=catch_up_of(settings))
     if confirmations:
-        from digest.confirmations import send_pending
 
         def confirm(_context: RunContext) -> str | None:
             sent = send_pending(engine, settings)

@@ -17,8 +17,10 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.feedback.models import Event
+from digest.events.models import Event
+from digest.store import insert_into
 from digest.timeutil import utcnow
+from subscribers.models import Subscriber
 
 # The order matters when one batch holds two of them for a reader: the strongest wins.
 STOP_ORDER = ("complained", "bounced", "unsubscribed")
@@ -52,20 +54,13 @@ class Ingested:
     suppressed: int  # readers whose mail this batch stopped
 
 
-def _insert(connection: Connection, table: sa.Table):
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
 
 def store_events(connection: Connection, rows: Sequence[dict]) -> set[str]:
     """Insert the rows not stored yet; return the sg_event_ids that were new."""
     if not rows:
         return set()
     table = Event.__table__
-    statement = (_insert(connection, table).on_conflict_do_nothing(index_elements=["sg_event_id"])
+    statement = (insert_into(connection, table).on_conflict_do_nothing(index_elements=["sg_event_id"])
                  .returning(table.c.sg_event_id))
     return {row[0] for row in connection.execute(statement, list(rows))}
 
@@ -77,7 +72,6 @@ def suppress_readers(connection: Connection, rows: Sequence[dict], now: datetime
     unique and what the mail went to, while an id could be reused on SQLite
     after a reader is erased.
     """
-    from subscribers.models import Subscriber
 
     wanted: dict[str, set[str]] = {status: set() for status in STOP_ORDER}
     for row in rows:

@@ -19,10 +19,13 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from digest.content import Comparison, Entry, Tool
+from digest.content.models import Comparison, Entry, Tool
 from digest.errors import DigestError
-from digest.feedback.models import Vote
+from digest.content.models import Vote
+from digest.store import insert_into
 from digest.timeutil import utcnow
+from subscribers.errors import UnknownReader
+from subscribers.service import by_token
 
 
 class VoteRefused(DigestError):
@@ -80,9 +83,6 @@ def community_shares(session: Session, comparison_ids: Iterable[int]) -> dict[tu
 
 
 def _reader(session: Session, token: str):
-    from subscribers.errors import UnknownReader
-    from subscribers.service import by_token
-
     try:
         reader = by_token(session, token)
     except UnknownReader:
@@ -99,12 +99,8 @@ def _reader(session: Session, token: str):
 
 def _upsert(session: Session, reader_id: int, comparison_id: int, tool_id: int, now: datetime) -> None:
     table = Vote.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(subscriber_id=reader_id, comparison_id=comparison_id, tool_id=tool_id,
-                                     voted_at=now, changed_at=now)
+    statement = insert_into(session, table).values(subscriber_id=reader_id, comparison_id=comparison_id,
+                                                   tool_id=tool_id, voted_at=now, changed_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=["subscriber_id", "comparison_id"],
         set_={"tool_id": statement.excluded.tool_id, "changed_at": statement.excluded.changed_at},

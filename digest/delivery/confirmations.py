@@ -32,7 +32,7 @@ from subscribers.tokens import ConfirmationTokens
 
 log = logging.getLogger(__name__)
 
-CONFIRM_URL = "%%confirm_url%%"  # filled per recipient, like digest.placeholders.READER_TOKEN
+CONFIRM_URL = "%%confirm_url%%"  # filled per recipient, like digest.mail.placeholders.READER_TOKEN
 HTML_TEMPLATE = "email/confirm.mjml.j2"
 TEXT_TEMPLATE = "email/confirm.txt.j2"
 

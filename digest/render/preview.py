@@ -18,12 +18,12 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.editions import next_number, candidates_for_week, get_edition, normalize_week, shortfall_reason
-from digest.editions_model import Edition
+from digest.editions.service import next_number, candidates_for_week, get_edition, normalize_week, shortfall_reason
+from digest.editions.models import Edition
 from digest.errors import DigestError, EditionError
 from digest.mail import Recipient, Sender, SendResult
 from digest.mail.message import fill
-from digest.placeholders import reader_substitutions
+from digest.mail.placeholders import reader_substitutions
 from digest.render import RenderedEdition, render_comparisons, render_edition
 from digest.render.templates import environment
 from digest.settings import Settings

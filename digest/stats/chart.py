@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 from digest.errors import DigestError
-from digest.stats import Report
+from digest.stats.figures import Report
 
 WIDTH, HEIGHT, DPI = 1200, 800, 100
 FORMATS = ("png", "svg")
@@ -40,6 +40,7 @@ def chart_format(path: str | Path) -> str:
 
 
 def _figure(report: Report, title: str):
+    # matplotlib costs about 0.3 s to import: only a command that draws a chart pays it.
     import matplotlib
 
     matplotlib.use("Agg")

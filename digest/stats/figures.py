@@ -26,6 +26,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.weeks import week_bounds, week_of
+from digest.events.models import Event
+from digest.delivery.ledger import Delivery
+from digest.editions.service import get_edition
+from digest.editions.models import Edition
+from subscribers.models import Subscriber
 
 COUNTS = ("sent", "delivered", "opens", "clicks", "bounces", "complaints", "unsubscribes")
 RATES = ("delivery_rate", "open_rate", "click_rate", "bounce_rate", "complaint_rate", "unsubscribe_rate")
@@ -139,8 +144,6 @@ def percent(rate: float | None) -> str:
 
 
 def _readers_by_kind(session: Session, numbers: Sequence[int]) -> dict[int, dict[str, int]]:
-    from digest.feedback.models import Event
-
     event = Event.__table__
     kind = sa.case(
         (sa.and_(event.c.event == "bounce", event.c.bounce_type == "blocked"), "blocked"),
@@ -158,9 +161,6 @@ def _readers_by_kind(session: Session, numbers: Sequence[int]) -> dict[int, dict
 
 def edition_figures(session: Session, number: int | None = None) -> list[EditionStats]:
     """Every edition that has gone out (or `number` alone), oldest first."""
-    from digest.delivery.ledger import Delivery
-    from digest.editions import get_edition
-    from digest.editions_model import Edition
 
     if number is not None:
         editions = [get_edition(session, number=number)]  # NotFound names the missing edition
@@ -179,8 +179,6 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
 
 
 def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = None) -> list[WeekGrowth]:
-    from subscribers.models import Subscriber
-
     table = Subscriber.__table__
     left_at = sa.case((table.c.status == "unsubscribed", sa.func.coalesce(table.c.unsubscribed_at,
                                                                            table.c.updated_at)),

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from digest.delivery.readers import EDITION_ARG, READER_ARG
+from digest.mail.message import EDITION_ARG, READER_ARG
 from digest.errors import DigestError
 
 # The events SendGrid's Event Webhook sends (delivery and engagement).

@@ -15,6 +15,7 @@ is what a crash leaves behind, and becomes uncertain.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from pathlib import Path
@@ -59,8 +60,6 @@ class SendGuard:
     def _lock_sqlite(self, database: str | None) -> None:
         if not database or database == ":memory:":
             return  # an in-memory store is private to this process
-        import fcntl
-
         path = Path(f"{database}.send-lock")
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

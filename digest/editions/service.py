@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from digest.content import Comparison
-from digest.editions_model import Edition, EditionItem
+from digest.content.models import Comparison
+from digest.editions.models import Edition, EditionItem
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
 from digest.weeks import current_week, parse_week, week_bounds, week_label
