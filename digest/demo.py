@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Callable
 
 from digest.content.catalog import list_comparisons
+from digest.content.importer import read_records, write_records
 from digest.delivery import send_edition
 from digest.editions.service import build_edition
-from digest.content.importer import read_records, write_records
 from digest.render.preview import preview, write_preview
 from digest.settings import Settings
 from digest.store import open_store, session_scope

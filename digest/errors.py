@@ -1,14 +1,33 @@
-"""The one exception tree of the application.
+"""The one exception tree of the application. Every error here is meant for a person to act on.
 
-    DigestError                 anything a user can act on; the CLI prints its message
-    ├── ConfigError             a setting is missing or malformed (names the variable)
-    ├── StoreError              the database cannot be opened or migrated
-    ├── ImportFailed            an input file is malformed (names file, line, expectation)
-    ├── NotFound                a comparison, edition or reader does not exist
-    └── EditionError            an edition cannot be built, edited or sent as asked
+    DigestError                   anything a user can act on; the CLI prints its message
+    ├── ConfigError               a setting is missing or malformed (names the variable)
+    ├── StoreError                the database cannot be reached, opened or migrated
+    ├── ImportFailed              an input file is malformed (names file, line, expectation)
+    ├── NotFound                  a comparison, edition or reader does not exist
+    │   └── UnknownVoteLink       a vote link whose reader, comparison or tool we do not have
+    ├── EditionError              an edition cannot be built, edited or sent as asked
+    │   └── NothingToSend         there is no edition to send
+    ├── DeliveryError             sending failed for a whole request
+    │   ├── SenderBusy            another process is sending from this SQLite file
+    │   ├── RateLimited           the provider asked us to wait (429); nothing was sent
+    │   ├── SenderRefused         the provider refused our credentials; nothing was sent
+    │   └── RequestRefused        the provider refused the request as a whole; nothing was sent
+    ├── VoteNotCounted            a real vote link from a reader who may not vote (unconfirmed, left)
+    ├── WebhookRefused            a provider's event batch we will not store
+    │   ├── BadSignature          unsigned, badly signed, or timestamped too far from now
+    │   └── MalformedBatch        not a JSON array of events
+    ├── BadWeek                   a week that is not written as 2026-W47
+    └── ChartError                a chart cannot be drawn as asked
 
-Other modules may subclass these (senders raise `DeliveryError(DigestError)`).
-Third-party exceptions are translated at the boundary with ``raise ... from exc``.
+The two libraries beside the application keep trees of their own, since they
+import nothing from digest: `subscribers.errors.SubscribersError` (invalid input,
+unknown reader, bad links...) and `schedules.errors.ScheduleError`.
+
+Domain errors carry no HTTP status: the web app's one handler
+(digest.web.errors) decides how each kind is answered, and the CLI turns any of
+them into one `Error:` line. Third-party exceptions are translated at the
+boundary with ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -41,3 +60,62 @@ class NotFound(DigestError):
 
 class EditionError(DigestError):
     """An edition cannot be built, edited or sent as asked."""
+
+
+class NothingToSend(EditionError):
+    """There is no edition to send."""
+
+
+class DeliveryError(DigestError):
+    """Sending failed for a whole request."""
+
+
+class SenderBusy(DeliveryError):
+    """Another process is already sending from this SQLite database."""
+
+
+class RateLimited(DeliveryError):
+    """The provider asked us to wait (HTTP 429). Nothing in the request was sent."""
+
+    def __init__(self, message: str, retry_at: float):
+        super().__init__(message)
+        self.retry_at = retry_at  # a time.time() value
+
+
+class SenderRefused(DeliveryError):
+    """The provider refused our credentials (HTTP 401/403). Nothing was sent; stop sending."""
+
+
+class RequestRefused(DeliveryError):
+    """The provider refused the request as a whole, naming no reader. Nothing was sent."""
+
+
+class UnknownVoteLink(NotFound):
+    """A vote link that names a reader, comparison or tool we do not have (cut short or altered)."""
+
+
+class VoteNotCounted(DigestError):
+    """A genuine vote link from a reader who may not vote: not confirmed yet, or gone."""
+
+
+VoteRefused = (UnknownVoteLink, VoteNotCounted)  # what record_vote may raise
+
+
+class WebhookRefused(DigestError):
+    """A provider's batch of events that is not stored."""
+
+
+class BadSignature(WebhookRefused):
+    """The batch is unsigned, wrongly signed, or its timestamp is too far from now."""
+
+
+class MalformedBatch(WebhookRefused):
+    """The body is not a JSON array of events."""
+
+
+class BadWeek(DigestError):
+    """A week is not written as an ISO week such as 2026-W47."""
+
+
+class ChartError(DigestError):
+    """A chart cannot be drawn as asked (say, an unknown file type)."""

@@ -10,22 +10,18 @@ week, a restart or a second instance sends nothing twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from digest.delivery.ledger import DELIVERY_STATES, Delivery
-from digest.editions.models import Edition
+from digest.delivery import send_edition
+from digest.delivery.confirmations import send_pending
+from digest.editions.service import build_edition, edition_items
 from digest.mail import Sender
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_label
 from schedules import SYSTEM, Clock, JobStatus, Outcome, RunContext, Scheduler, WeeklySchedule, job_status
-from digest.delivery import send_edition
-from digest.editions.service import build_edition, edition_items
-from digest.delivery.confirmations import send_pending
 
 log = logging.getLogger("digest.jobs")
 
@@ -76,8 +72,8 @@ def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Send
         return Outcome.done(f"{counts}; another sender is finishing the rest")
     if summary.status == "stopped":
         return Outcome.unfinished(f"{counts}; stopped before the end, {summary.pending} readers not yet mailed")
-    return Outcome.paused(f"{counts}; paused: {summary.reason or 'see digest send'} "
-                          f"(resume with: digest send --edition {number})")
+    return Outcome.paused(f"{counts}; paused: {summary.reason or 'see digest editions send'} "
+                          f"(resume with: digest editions send --edition {number})")
 
 
 def build_scheduler(engine: Engine, settings: Settings, *, clock: Clock = SYSTEM,
@@ -110,30 +106,3 @@ def build_scheduler(engine: Engine, settings: Settings, *, clock: Clock = SYSTEM
 
 def weekly_status(engine: Engine, settings: Settings, now: datetime) -> JobStatus:
     return job_status(engine, WEEKLY_JOB, schedule_of(settings), now)
-
-
-@dataclass(frozen=True)
-class EditionRow:
-    number: int
-    week: str
-    status: str
-    sent_at: datetime | None
-    counts: dict[str, int]  # ledger state -> readers
-
-
-def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
-    """The newest `limit` editions with their ledger counts, newest first (two queries in all)."""
-    edition, delivery = Edition.__table__, Delivery.__table__
-    with engine.connect() as connection:
-        editions = connection.execute(
-            sa.select(edition.c.id, edition.c.number, edition.c.week, edition.c.status, edition.c.sent_at)
-            .order_by(edition.c.number.desc()).limit(limit)
-        ).all()
-        counts: dict[int, dict[str, int]] = {row.id: dict.fromkeys(DELIVERY_STATES, 0) for row in editions}
-        if editions:
-            for edition_id, state, n in connection.execute(
-                sa.select(delivery.c.edition_id, delivery.c.state, sa.func.count())
-                .where(delivery.c.edition_id.in_(list(counts))).group_by(delivery.c.edition_id, delivery.c.state)
-            ):
-                counts[edition_id][state] = n
-    return [EditionRow(row.number, row.week, row.status, row.sent_at, counts[row.id]) for row in editions]

@@ -8,8 +8,8 @@ from sqlmodel import SQLModel
 import digest.content.models  # noqa: F401  Tool, Comparison, Entry, Review, Vote
 import digest.delivery.ledger  # noqa: F401  Delivery
 import digest.editions.models  # noqa: F401  Edition, EditionItem
-import subscribers.models  # noqa: F401  Subscriber, Suppression
-import schedules.models  # noqa: F401  Lease, JobRun
 import digest.events.models  # noqa: F401  Event
+import schedules.models  # noqa: F401  Lease, JobRun
+import subscribers.models  # noqa: F401  Subscriber, Suppression
 
 metadata = SQLModel.metadata

@@ -6,14 +6,12 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.errors import DigestError
+from digest.errors import BadWeek
 from digest.timeutil import as_utc, utcnow
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
-class BadWeek(DigestError):
-    pass
 
 
 def parse_week(text: str) -> tuple[int, int]:

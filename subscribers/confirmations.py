@@ -16,6 +16,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from subscribers import status
 from subscribers.models import Subscriber
 
 
@@ -28,7 +29,7 @@ class PendingConfirmation:
 
 def _waiting():
     table = Subscriber.__table__
-    return sa.and_(table.c.status == "pending", table.c.confirmation_sent_at.is_(None))
+    return sa.and_(table.c.status == status.PENDING, table.c.confirmation_sent_at.is_(None))
 
 
 def claim(session: Session, now: datetime, limit: int) -> list[PendingConfirmation]:
@@ -51,7 +52,7 @@ def release(session: Session, reader_ids: Sequence[int]) -> None:
     if reader_ids:
         session.exec(
             sa.update(Subscriber)
-            .where(Subscriber.id.in_(list(reader_ids)), Subscriber.status == "pending")
+            .where(Subscriber.id.in_(list(reader_ids)), Subscriber.status == status.PENDING)
             .values(confirmation_sent_at=None)
             .execution_options(synchronize_session=False)
         )

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+from subscribers.status import PENDING
 
 
 def _now() -> datetime:
@@ -40,7 +40,7 @@ class Subscriber(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))  # normalized
-    status: str = Field(default="pending", sa_column=sa.Column(sa.String(20), nullable=False))
+    status: str = Field(default=PENDING, sa_column=sa.Column(sa.String(20), nullable=False))
     topics: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     timezone: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     token: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))  # long, random

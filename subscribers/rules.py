@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import Enum
 
+from subscribers.status import PENDING, UNSUBSCRIBED
+
 # A pending reader who submits the form again gets another confirmation mail,
 # but not more often than this: the form must not become a way to flood a mailbox.
 RESEND_AFTER = timedelta(minutes=10)
 
-RECEIVES_EDITIONS = "active"  # the one status that receives editions; never an unconfirmed address
-MAY_UNSUBSCRIBE = ("pending", "active")
 
 
 class OnSubscribe(Enum):
@@ -24,11 +24,11 @@ def on_subscribe(status: str | None, confirmation_sent_at: datetime | None, now:
     """The response to the subscriber is the same whatever this returns."""
     if status is None:
         return OnSubscribe.CREATE
-    if status == "pending":
+    if status == PENDING:
         if confirmation_sent_at is not None and now - confirmation_sent_at >= RESEND_AFTER:
             return OnSubscribe.REQUEUE
         return OnSubscribe.NOTHING
-    if status == "unsubscribed":
+    if status == UNSUBSCRIBED:
         return OnSubscribe.REOPEN
     # active: already in; bounced/complained: the mailbox refused us, so we stay away.
     return OnSubscribe.NOTHING

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterable, Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from subscribers import rules, suppression
+from subscribers import rules, status, suppression
 from subscribers.errors import StaleLink, UnknownReader
 from subscribers.models import Subscriber
 from subscribers.tokens import looks_like_reader_token, new_reader_token
@@ -50,7 +52,7 @@ def by_token(session: Session, token: str) -> Subscriber:
 def new_reader_values(email: str, topics, timezone: str | None, *, consent: Consent, source: str,
                       confirmed: bool = False) -> dict:
     """A new reader's row, ready for an INSERT: pending unless consent was confirmed elsewhere."""
-    return {"email": email, "status": "active" if confirmed else "pending", "topics": list(topics),
+    return {"email": email, "status": status.ACTIVE if confirmed else status.PENDING, "topics": list(topics),
             "timezone": timezone, "token": new_reader_token(), "created_at": consent.at,
             "updated_at": consent.at, "consent_at": consent.at, "consent_ip": consent.ip[:64] if consent.ip else None,
             "consent_source": source[:200], "confirmed_at": consent.at if confirmed else None,
@@ -122,7 +124,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     elif action is rules.OnSubscribe.REOPEN:
-        reader.status = "pending"
+        reader.status = status.PENDING
         reader.topics, reader.timezone = list(request.topics), request.timezone
         reader.confirmed_at = reader.confirmed_ip = reader.unsubscribed_at = None
         reader.confirmation_sent_at = None
@@ -135,12 +137,12 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
 def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tuple[Subscriber, bool]:
     """Activate a pending reader. Returns (reader, whether this call activated them)."""
     reader = by_token(session, token)
-    if reader.status == "active":
+    if reader.status == status.ACTIVE:
         return reader, False
-    if reader.status != "pending":
+    if reader.status != status.PENDING:
         raise StaleLink("This confirmation link no longer applies: the subscription was ended after "
                         "it was sent. Subscribe again if you would like the newsletter back.")
-    reader.status = "active"
+    reader.status = status.ACTIVE
     reader.confirmed_at = now
     reader.confirmed_ip = ip[:64] if ip else None
     reader.updated_at = now
@@ -152,8 +154,8 @@ def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tupl
 def unsubscribe(session: Session, token: str, now: datetime) -> Subscriber:
     """Stop all mail to this reader at once. Repeating it changes nothing."""
     reader = by_token(session, token)
-    if reader.status in rules.MAY_UNSUBSCRIBE:
-        reader.status = "unsubscribed"
+    if reader.status in status.MAY_UNSUBSCRIBE:
+        reader.status = status.UNSUBSCRIBED
         reader.unsubscribed_at = now
         reader.updated_at = now
         session.flush()
@@ -167,3 +169,28 @@ def change_preferences(session: Session, token: str, preferences: Preferences, n
     reader.updated_at = now
     session.flush()
     return reader
+
+
+def stop_mail(connection: Connection, stops: Iterable[tuple[str, str]], now: datetime) -> int:
+    """Apply what the mail provider reported: each (address, status) pair stops that reader's mail.
+
+    `stops` come from `status.after_provider_event`. A reader who already left
+    keeps their reason; when one batch holds two stops for a reader, the
+    strongest wins (a complaint over a bounce over an unsubscribe). Returns how
+    many readers changed.
+    """
+    wanted: dict[str, set[str]] = {name: set() for name in status.STRONGEST_FIRST}
+    for email, new_status in stops:
+        wanted[new_status].add(email)
+    table = Subscriber.__table__
+    changed = 0
+    for new_status in status.STRONGEST_FIRST:
+        emails = sorted(wanted[new_status])
+        for start in range(0, len(emails), 500):  # well under every driver's parameter limit
+            values = {"status": new_status, "updated_at": now}
+            if new_status == status.UNSUBSCRIBED:
+                values["unsubscribed_at"] = now
+            statement = (sa.update(table).where(table.c.email.in_(emails[start:start + 500]),
+                                                table.c.status.in_(status.MAILED)).values(**values))
+            changed += connection.execute(statement).rowcount
+    return changed

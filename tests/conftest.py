@@ -1,7 +1,9 @@
 """Shared fixtures: real databases, a real browser, and strict mode for CI.
 
-DIGEST_REQUIRE_SERVICES=1 (set by .ci/run) turns a missing PostgreSQL or
-Chromium into a failure instead of a skip, so CI can never pass by skipping.
+DIGEST_REQUIRE_SERVICES=1 (set by .ci/run) turns a missing PostgreSQL,
+Chromium or ../shared (SendGrid's official description, the sample page) into a
+failure instead of a skip, so CI can never pass by skipping. On a fresh clone
+with nothing beside it those tests skip, naming what is missing.
 """
 
 from __future__ import annotations
@@ -113,3 +115,19 @@ def artifacts(request) -> Path:
 def shared_comparison_pages() -> list[Path]:
     folder = SHARED / "comparisons"
     return sorted(folder.glob("*.txt")) if folder.is_dir() else []
+
+
+def require_shared(path: Path) -> Path:
+    """`path` inside ../shared; a test that needs it skips on a bare clone and fails in CI."""
+    if not path.exists():
+        missing_service(f"{path} (the ../shared folder beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def sample_pages() -> list[Path]:
+    """The real comparison page(s) exported from the site, in ../shared/comparisons/."""
+    pages = shared_comparison_pages()
+    if not pages:
+        missing_service(f"a page export in {SHARED / 'comparisons'} (the ../shared folder beside the checkout)")
+    return pages

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 import uuid
@@ -56,6 +57,15 @@ def spec_path() -> Path:
     if SPEC.exists():
         return SPEC
     raise FileNotFoundError(f"SendGrid's OpenAPI description is not at {SPEC}")
+
+
+def spec_available() -> bool:
+    """Whether the official description is beside the checkout. In CI (DIGEST_REQUIRE_SERVICES=1) it must be."""
+    if SPEC.exists():
+        return True
+    if os.environ.get("DIGEST_REQUIRE_SERVICES") == "1":
+        raise FileNotFoundError(f"SendGrid's OpenAPI description is required in CI but is not at {SPEC}")
+    return False
 
 
 def mail_send_schema() -> dict:
@@ -155,8 +165,10 @@ def _header_errors(headers: dict, where: str) -> list[dict]:
 
 
 def validate(body: object, validator=None) -> list[dict]:
-    """SendGrid-shaped errors for a request body; [] when SendGrid would accept it."""
-    errors = (validator or mail_send_validator()).errors(body)
+    """SendGrid-shaped errors for a request body; [] when SendGrid would accept it.
+
+    Without the official description (a bare clone), only the documented limits are checked."""
+    errors = validator.errors(body) if validator is not None else []
     if not errors and isinstance(body, dict):
         errors = documented_limits(body)
     return errors
@@ -181,7 +193,8 @@ class SendGridServer:
     def __init__(self, api_key: str = "test-key", host: str = "127.0.0.1", port: int = 0, *, validate: bool = True):
         self.api_key = api_key
         self.validate = validate
-        self.validator = mail_send_validator()
+        # The official description judges every request when it is beside the checkout (always in CI).
+        self.validator = mail_send_validator() if spec_available() else None
         self.accepted: list[Accepted] = []
         self.refused: list[tuple[int, dict | None]] = []  # (status, body) of requests answered 4xx/5xx
         self.requests = 0

@@ -14,8 +14,8 @@ from digest.render import render_edition
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.archive import EDITION_CSP
-from feedback_helpers import serve_site
-from test_editions_factory import comparison
+from helpers import serve_site
+from helpers import comparison
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 HOSTILE = "Alpha <script>alert(1)</script> & Beta"

@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 
-from delivery_helpers import add_readers, built_edition, ledger, reader_of
+from helpers import add_readers, built_edition, ledger, reader_of
 from digest.delivery import send_edition
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings

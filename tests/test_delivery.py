@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from delivery_helpers import (a_letter, add_edition, add_readers, address, edition_status, ledger, ledger_rows,
+from helpers import (a_letter, add_edition, add_readers, address, edition_status, ledger, ledger_rows,
                               reader_of, set_status)
 from digest.delivery import send_edition
 from digest.errors import NotFound

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from delivery_helpers import a_letter, add_edition, add_readers, address, edition_status, ledger, reader_of
+from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger, reader_of
 from digest.delivery import RetryPolicy, send_edition
 from digest.mail import SenderRefused
 from digest.mail.sendgrid import SendGridSender
@@ -69,7 +69,7 @@ def test_5xx_that_persists_pauses_the_send_and_a_later_run_resumes(engine, serve
     add_edition(engine, 2)
     paused = send(engine, server.url, 2, batch_size=100)
     assert (paused.status, paused.sent, paused.pending) == ("paused", 0, 250)
-    assert "500" in paused.reason and "digest send" in paused.reason
+    assert "500" in paused.reason and "digest editions send" in paused.reason
     assert edition_status(engine, 2) == "paused"
     assert ledger(engine, 2) == {}  # the readers of the failed request were released, not left claimed
     resumed = send(engine, server.url, 2, batch_size=100)
@@ -171,7 +171,7 @@ def test_resending_uncertain_readers_who_left_skips_them(engine, server):
     add_edition(engine, 1)
     server.drop(times=1, record=False)
     send(engine, server.url, batch_size=10)
-    from delivery_helpers import set_status
+    from helpers import set_status
 
     set_status(engine, [3], "unsubscribed")
     resent = send(engine, server.url, batch_size=10, resend_uncertain=True)

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from delivery_helpers import a_letter, add_edition, add_readers, address, ledger
+from helpers import a_letter, add_edition, add_readers, address, ledger
 from digest.delivery import send_edition
-from digest.delivery.errors import SenderBusy
+from digest.errors import SenderBusy
 from digest.delivery.lock import SendGuard, request_id
 from digest.delivery.ledger import claim_fresh
 from digest.editions.models import Edition
@@ -82,7 +82,7 @@ def test_a_second_sender_on_sqlite_is_refused_with_a_clear_message(sqlite_url, s
     add_edition(engine, 1)
     first = SendGuard(engine)
     try:
-        with pytest.raises(SenderBusy, match="another `digest send`.*one sender at a time"):
+        with pytest.raises(SenderBusy, match="another `digest editions send`.*one sender at a time"):
             send(engine, server)
     finally:
         first.close()

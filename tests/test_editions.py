@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from sqlmodel import Session, select
 
 from digest.cli import main
-from digest.editions.service import (arrange, build_edition, edit_edition, edition_comparisons, edition_items,
-                             get_edition, select_for_week)
+from digest.editions.selection import arrange, select_for_week
+from digest.editions.service import build_edition, edit_edition, edition_comparisons, edition_items, get_edition
 from digest.editions.models import Edition
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.weeks import BadWeek, week_bounds
-from test_editions_factory import at, comparison
+from helpers import at, comparison
 
 W47 = "2026-W47"  # Monday 16 to Sunday 22 November 2026
 SETTINGS = Settings()
@@ -242,7 +242,7 @@ def _seed(db_url, *comparisons_at):
 
 
 def test_edition_build_with_nothing_new_says_so_and_exits_0(cli_env):
-    result = CliRunner().invoke(main, ["edition", "build", "--week", W47])
+    result = CliRunner().invoke(main, ["editions", "build", "--week", W47])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"No new comparisons in {W47}."
 
@@ -250,23 +250,23 @@ def test_edition_build_with_nothing_new_says_so_and_exits_0(cli_env):
 def test_edition_build_then_edit_from_the_command_line(cli_env):
     _seed(cli_env["DIGEST_DATABASE_URL"], ("a", "2026-11-16 09:00"), ("b", "2026-11-17 09:00"))
     runner = CliRunner()
-    built = runner.invoke(main, ["edition", "build", "--week", W47])
+    built = runner.invoke(main, ["editions", "build", "--week", W47])
     assert built.exit_code == 0, built.output
     assert f"Edition 1 for {W47} built with 2 comparisons." in built.output
-    again = runner.invoke(main, ["edition", "build", "--week", W47])
+    again = runner.invoke(main, ["editions", "build", "--week", W47])
     assert f"Edition 1 for {W47} was already built." in again.output
-    edited = runner.invoke(main, ["edition", "edit", "1", "--subject", "Two tools", "--order", "a,b",
+    edited = runner.invoke(main, ["editions", "edit", "1", "--subject", "Two tools", "--order", "a,b",
                                   "--exclude", "b"])
     assert edited.exit_code == 0, edited.output
     assert edited.output.strip() == "Edition 1 updated; it shows 1 comparison."
 
 
 @pytest.mark.parametrize("args,complaint", [
-    (["edition", "build", "--week", "47"], "YYYY-Www"),
-    (["edition", "edit", "1"], "say what to change"),
-    (["edition", "edit", "0", "--intro", "x"], "x>=1"),
-    (["edition", "edit", "7", "--intro", "x"], "there is no edition 7"),
-    (["edition", "edit", "1", "--order", ",,"], "comparison slugs separated by commas"),
+    (["editions", "build", "--week", "47"], "YYYY-Www"),
+    (["editions", "edit", "1"], "say what to change"),
+    (["editions", "edit", "0", "--intro", "x"], "x>=1"),
+    (["editions", "edit", "7", "--intro", "x"], "there is no edition 7"),
+    (["editions", "edit", "1", "--order", ",,"], "comparison slugs separated by commas"),
 ])
 def test_edition_commands_name_what_was_wrong(cli_env, args, complaint):
     result = CliRunner().invoke(main, args)

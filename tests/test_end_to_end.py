@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from content_helpers import comparisons_file
+from helpers import comparisons_file
 from digest.cli import main
 from digest.delivery.confirmations import CONFIRM_URL
 from digest.settings import Settings
@@ -88,7 +88,7 @@ def test_import_subscribe_confirm_schedule_send_unsubscribe_and_the_next_week_sk
         week13 = comparisons_file(tmp_path, [datetime(2026, 3, 24, 10, tzinfo=PARIS),
                                               datetime(2026, 3, 26, 15, tzinfo=PARIS)], tag="w13")
         week14 = comparisons_file(tmp_path, [datetime(2026, 4, 1, 9, tzinfo=PARIS)], tag="w14")
-        imported = CliRunner().invoke(main, ["import", str(week13), str(week14)])
+        imported = CliRunner().invoke(main, ["comparisons", "import", str(week13), str(week14)])
         assert imported.exit_code == 0, imported.output
 
         engine = open_store(db_url)

@@ -10,13 +10,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from conftest import FIXTURES, shared_comparison_pages
+from conftest import FIXTURES
 from digest.cli import main
 from digest.content.models import LENSES
 from digest.content.importer import parse_page
 from digest.store import open_store
 
-SAMPLE = shared_comparison_pages()
 SHARED_TOOL_PAGE = FIXTURES / "pages" / "smolvlm2-turbo-vs-pixelwright-lens.txt"
 JSON_FIXTURE = FIXTURES / "comparisons.json"
 
@@ -49,13 +48,13 @@ def db_fingerprint(url: str) -> str:
     return hashlib.sha256(repr(snapshot(url)).encode()).hexdigest()
 
 
-def test_the_shared_sample_page_is_present():
-    assert SAMPLE, "../shared/comparisons/ should hold at least one page export"
+def test_the_shared_sample_page_is_present(sample_pages):
+    assert sample_pages, "../shared/comparisons/ should hold at least one page export"
 
 
-def test_a_page_reads_back_exactly(cli_env):
-    pages = [*SAMPLE, SHARED_TOOL_PAGE]
-    result = run("import", *map(str, pages), "--published-at", "2026-11-16T10:00:00Z")
+def test_a_page_reads_back_exactly(cli_env, sample_pages):
+    pages = [*sample_pages, SHARED_TOOL_PAGE]
+    result = run("comparisons", "import", *map(str, pages), "--published-at", "2026-11-16T10:00:00Z")
     assert result.exit_code == 0, result.output
     records = [parse_page(page.read_text(encoding="utf-8"), str(page)) for page in pages]
     # A tool is stored once: its own text (category, tagline, description) is the last page's.
@@ -78,7 +77,7 @@ def test_a_page_reads_back_exactly(cli_env):
 
 
 def test_figures_of_the_fixture_page_are_stored_as_shown(cli_env):
-    assert run("import", str(SHARED_TOOL_PAGE)).exit_code == 0
+    assert run("comparisons", "import", str(SHARED_TOOL_PAGE)).exit_code == 0
     shown = json.loads(run("comparisons", "show", "smolvlm2-turbo-vs-pixelwright-lens", "--json").output)
     smol, lens = shown["tools"]
     assert (smol["panel_ship"], smol["community"], smol["entry_price"]) == (100, None, "Free")
@@ -88,23 +87,23 @@ def test_figures_of_the_fixture_page_are_stored_as_shown(cli_env):
     assert competition[0]["quote"] == "Competition quote about the hosted API,\ncontinued on a second line."
 
 
-def test_a_tool_in_two_comparisons_is_stored_once_and_reimport_changes_nothing(cli_env):
+def test_a_tool_in_two_comparisons_is_stored_once_and_reimport_changes_nothing(cli_env, sample_pages):
     url = cli_env["DIGEST_DATABASE_URL"]
-    assert run("import", *map(str, SAMPLE), str(SHARED_TOOL_PAGE)).exit_code == 0
+    assert run("comparisons", "import", *map(str, sample_pages), str(SHARED_TOOL_PAGE)).exit_code == 0
     before = snapshot(url)
     assert len(before["comparison"]) == 2
     assert len(before["tool"]) == 3  # SmolVLM2 Turbo is in both
-    again = run("import", *map(str, SAMPLE), str(SHARED_TOOL_PAGE))
+    again = run("comparisons", "import", *map(str, sample_pages), str(SHARED_TOOL_PAGE))
     assert again.exit_code == 0
     assert "0 new, 0 updated, 2 unchanged" in again.output
     assert snapshot(url) == before
 
 
 def test_a_changed_page_updates_the_comparison_in_place(cli_env, tmp_path):
-    assert run("import", str(SHARED_TOOL_PAGE)).exit_code == 0
+    assert run("comparisons", "import", str(SHARED_TOOL_PAGE)).exit_code == 0
     changed = tmp_path / "changed.txt"
     changed.write_text(SHARED_TOOL_PAGE.read_text(encoding="utf-8").replace("62.5%", "70%"), encoding="utf-8")
-    result = run("import", str(changed))
+    result = run("comparisons", "import", str(changed))
     assert "0 new, 1 updated" in result.output
     rows = json.loads(run("comparisons", "list", "--json").output)
     assert len(rows) == 1 and rows[0]["tools"][1]["panel_ship"] == 70
@@ -112,7 +111,7 @@ def test_a_changed_page_updates_the_comparison_in_place(cli_env, tmp_path):
 
 def test_json_import_carries_verdicts_and_dates(cli_env):
     cli_env_tz = "Europe/Paris"
-    result = CliRunner().invoke(main, ["import", str(JSON_FIXTURE)], env={"DIGEST_TIMEZONE": cli_env_tz})
+    result = CliRunner().invoke(main, ["comparisons", "import", str(JSON_FIXTURE)], env={"DIGEST_TIMEZONE": cli_env_tz})
     assert result.exit_code == 0, result.output
     shown = json.loads(run("comparisons", "show", "relaybench-vs-quillpatch", "--json").output)
     assert shown["published_at"] == "2026-11-17T08:30:00Z"
@@ -121,8 +120,8 @@ def test_json_import_carries_verdicts_and_dates(cli_env):
 
 
 def test_week_filter_lists_only_that_week(cli_env):
-    run("import", str(SHARED_TOOL_PAGE), "--published-at", "2026-11-16")
-    run("import", str(JSON_FIXTURE))
+    run("comparisons", "import", str(SHARED_TOOL_PAGE), "--published-at", "2026-11-16")
+    run("comparisons", "import", str(JSON_FIXTURE))
     week_47 = json.loads(run("comparisons", "list", "--week", "2026-W47", "--json").output)
     assert {c["slug"] for c in week_47} == {"smolvlm2-turbo-vs-pixelwright-lens", "relaybench-vs-quillpatch"}
     assert json.loads(run("comparisons", "list", "--week", "2026-W48", "--json").output) == []
@@ -170,7 +169,7 @@ BAD = {
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_rejected_with_file_line_and_reason_and_nothing_is_written(cli_env, tmp_path, case):
     url = cli_env["DIGEST_DATABASE_URL"]
-    assert run("import", str(SHARED_TOOL_PAGE)).exit_code == 0  # something already in the store
+    assert run("comparisons", "import", str(SHARED_TOOL_PAGE)).exit_code == 0  # something already in the store
     before = db_fingerprint(url)
     kind, message = BAD[case]
     bad = tmp_path / ("bad.json" if kind == "json" else "bad.txt")
@@ -178,7 +177,7 @@ def test_bad_input_is_rejected_with_file_line_and_reason_and_nothing_is_written(
     bad.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     good_and_new = tmp_path / "good.json"  # a valid file in the same run must not be written either
     good_and_new.write_text(JSON_FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
-    result = CliRunner().invoke(main, ["import", str(good_and_new), str(bad)])
+    result = CliRunner().invoke(main, ["comparisons", "import", str(good_and_new), str(bad)])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ")
     assert __import__("re").search(message, result.output), result.output
@@ -187,9 +186,9 @@ def test_bad_input_is_rejected_with_file_line_and_reason_and_nothing_is_written(
 
 
 def test_a_missing_path_and_a_bad_date_are_clear_errors(cli_env, tmp_path):
-    result = CliRunner().invoke(main, ["import", str(tmp_path / "nope.txt")])
+    result = CliRunner().invoke(main, ["comparisons", "import", str(tmp_path / "nope.txt")])
     assert result.exit_code == 1 and "nope.txt: no such file or folder" in result.output
-    result = CliRunner().invoke(main, ["import", str(SHARED_TOOL_PAGE), "--published-at", "last week"])
+    result = CliRunner().invoke(main, ["comparisons", "import", str(SHARED_TOOL_PAGE), "--published-at", "last week"])
     assert result.exit_code == 2 and "expected an ISO date" in result.output
     result = CliRunner().invoke(main, ["comparisons", "list", "--week", "2026-47"])
     assert result.exit_code == 1 and "YYYY-Www" in result.output

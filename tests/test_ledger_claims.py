@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from delivery_helpers import add_edition, add_readers, ledger, set_status
+from helpers import add_edition, add_readers, ledger, set_status
 from digest.delivery import ledger as ledger_module
 from digest.timeutil import utcnow
 

@@ -21,7 +21,7 @@ from digest.render.preview import SAMPLE_READER, preview_server
 from digest.render import templates_root
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from test_editions_factory import comparison
+from helpers import comparison
 
 W47 = "2026-W47"
 
@@ -47,7 +47,7 @@ def _editions(url: str) -> list[Edition]:
 def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, tmp_path):
     _seed(cli_env["DIGEST_DATABASE_URL"], build=True)
     out = tmp_path / "look"
-    result = CliRunner().invoke(main, ["preview", "--edition", "1", "--out", str(out)])
+    result = CliRunner().invoke(main, ["editions", "preview", "--edition", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines == ["Subject: Lumen vs Orbit, and 1 more", str(out / "edition.html"), str(out / "edition.txt")]
@@ -59,19 +59,19 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
 
 def test_previewing_a_week_not_built_yet_shows_its_draft_and_saves_nothing(cli_env, tmp_path):
     _seed(cli_env["DIGEST_DATABASE_URL"])
-    result = CliRunner().invoke(main, ["preview", "--week", W47, "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, ["editions", "preview", "--week", W47, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Lumen vs Orbit" in (tmp_path / "edition.txt").read_text(encoding="utf-8")
     assert _editions(cli_env["DIGEST_DATABASE_URL"]) == []
 
 
 @pytest.mark.parametrize("args,complaint", [
-    (["preview", "--week", W47], f"nothing to preview: no new comparisons in {W47}"),
-    (["preview", "--edition", "4"], "there is no edition 4"),
-    (["preview", "--week", W47, "--edition", "1"], "give --week or --edition, not both"),
-    (["preview", "--week", "2026-W99"], "2026 has no ISO week 99"),
-    (["send-test", "--to", "not-an-address"], "--to"),
-    (["send-test", "--to", "a@b.example\nBcc: x@y.example"], "--to"),
+    (["editions", "preview", "--week", W47], f"nothing to preview: no new comparisons in {W47}"),
+    (["editions", "preview", "--edition", "4"], "there is no edition 4"),
+    (["editions", "preview", "--week", W47, "--edition", "1"], "give --week or --edition, not both"),
+    (["editions", "preview", "--week", "2026-W99"], "2026 has no ISO week 99"),
+    (["editions", "send-test", "--to", "not-an-address"], "--to"),
+    (["editions", "send-test", "--to", "a@b.example\nBcc: x@y.example"], "--to"),
 ])
 def test_preview_and_send_test_name_what_was_wrong(cli_env, args, complaint):
     result = CliRunner().invoke(main, args)
@@ -82,7 +82,7 @@ def test_preview_and_send_test_name_what_was_wrong(cli_env, args, complaint):
 
 def test_send_test_puts_the_edition_for_one_address_in_the_outbox(cli_env):
     _seed(cli_env["DIGEST_DATABASE_URL"], build=True)
-    result = CliRunner().invoke(main, ["send-test", "--to", "Editor@Example.com", "--edition", "1"])
+    result = CliRunner().invoke(main, ["editions", "send-test", "--to", "Editor@Example.com", "--edition", "1"])
     assert result.exit_code == 0, result.output
     assert "Sent a test of edition 1 to Editor@example.com through outbox" in result.output
     files = list(Path(cli_env["DIGEST_OUTBOX"]).glob("*.eml"))

@@ -21,7 +21,7 @@ from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_of
 from conftest import FIXTURES
-from test_editions_factory import comparison
+from helpers import comparison
 
 SETTINGS = Settings(base_url="https://news.example.org", postal_address="Verdicts Ltd, 9 Quay Road, Leith")
 

@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from delivery_helpers import a_letter, add_edition, add_readers, address, ledger
+from helpers import a_letter, add_edition, add_readers, address, ledger
 from digest.delivery import send_edition
 from digest.errors import ConfigError
 from digest.mail import SenderRefused

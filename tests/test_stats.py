@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from PIL import Image
 
-from delivery_helpers import add_edition, add_readers
+from helpers import add_edition, add_readers
 from digest.cli import main
 from digest.delivery.ledger import Delivery
 from digest.stats.chart import HEIGHT, WIDTH
@@ -20,7 +20,7 @@ from digest.events.ingest import ingest
 from digest.stats.figures import edition_stats, percent, weekly_growth
 from digest.store import open_store
 from digest.timeutil import utcnow
-from feedback_helpers import sendgrid_event, serve_site
+from helpers import sendgrid_event, serve_site
 from subscribers.models import Subscriber
 
 UTC = ZoneInfo("UTC")

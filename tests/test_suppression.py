@@ -8,19 +8,19 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from delivery_helpers import a_letter, add_edition, add_readers, address, edition_status, ledger
+from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger
 from digest.cli import main
 from digest.delivery import send_edition
 from digest.editions.service import build_edition
 from digest.delivery.brake import MIN_SENT, SendHealth, judge
-from digest.events.ingest import stop_status
+from subscribers.status import after_provider_event as stop_status
 from digest.mail.outbox import OutboxSender
 from digest.mail.sendgrid import SendGridSender
 from digest.store import session_scope
-from feedback_helpers import KeyPair, sendgrid_event, serve_site
+from helpers import KeyPair, sendgrid_event, serve_site
 from sendgrid_server import SendGridServer
 from subscribers.models import Subscriber
-from test_editions_factory import comparison
+from helpers import comparison
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_the_pause_threshold_stops_a_send_and_digest_send_resumes_it(db_url, cli
         # The rate is checked just before each request leaves: batch 3 never did.
         assert Counter(ledger(engine, number).values()) == Counter({"sent": 100})
 
-        resumed = CliRunner().invoke(main, ["send", "--edition", str(number), "--batch-size", "50"])
+        resumed = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--batch-size", "50"])
         assert resumed.exit_code == 0, resumed.output
         assert edition_status(engine, number) == "sent"
         assert Counter(ledger(engine, number).values()) == Counter({"sent": 300})  # reader 7 had it already

@@ -12,9 +12,9 @@ from digest.cli import main
 from digest.content.models import Vote
 from digest.content.votes import Share, community_figure, shares
 from digest.store import session_scope
-from feedback_helpers import add_reader, serve_site
+from helpers import add_reader, serve_site
 from subscribers.links import vote_url
-from test_editions_factory import comparison
+from helpers import comparison
 
 SLUG, LEFT, RIGHT = "relaybench-vs-quillpatch", "relaybench", "quillpatch"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from digest.store import session_scope
-from feedback_helpers import add_reader, serve_site
+from helpers import add_reader, serve_site
 from subscribers.links import vote_url
-from test_editions_factory import comparison
+from helpers import comparison
 
 SLUG = "relaybench-vs-quillpatch"
 

@@ -8,10 +8,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from delivery_helpers import add_readers
+from helpers import add_readers
 from digest.events.models import Event
 from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE
-from feedback_helpers import KeyPair, body_of, sendgrid_event, serve_site
+from helpers import KeyPair, body_of, sendgrid_event, serve_site
 from subscribers.models import Subscriber
 
 

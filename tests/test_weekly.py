@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-
-from content_helpers import comparisons_file
+from helpers import add_readers, comparisons_file
+from sendgrid_server import SendGridServer
 
 from digest.cli import main
+from digest.content.importer import import_paths
 from digest.delivery.ledger import Delivery
 from digest.editions.models import Edition
-from digest.content.importer import import_paths
+from digest.jobs import WEEKLY_JOB, build_scheduler, run_week, week_for_slot
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.jobs import WEEKLY_JOB, build_scheduler, run_week, week_for_slot
 from schedules import ShiftedClock, runs
-from sendgrid_server import SendGridServer
 from subscribers.models import Subscriber
-from subscribers.tokens import new_reader_token
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -43,14 +42,6 @@ def add_comparisons(engine, folder: Path, published: list[datetime], tag: str = 
     with session_scope(engine) as session:
         import_paths(session, [path], site_url="https://verdicts.example.com")
     return [item["title"] for item in json.loads(path.read_text(encoding="utf-8"))["comparisons"]]
-
-
-def add_readers(engine, emails, status: str = "active") -> None:
-    now = datetime.now(timezone.utc)
-    with session_scope(engine) as session:
-        for email in emails:
-            session.add(Subscriber(email=email, status=status, token=new_reader_token(), created_at=now,
-                                   updated_at=now, confirmed_at=now if status == "active" else None))
 
 
 def settings_for(db_url: str, server: SendGridServer, **extra: str) -> Settings:
@@ -217,7 +208,7 @@ def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(engine, db_
                                                                      monkeypatch):
     monkeypatch.setenv("DIGEST_TIMEZONE", "Europe/Paris")
     runner = CliRunner()
-    before = runner.invoke(main, ["status"])
+    before = runner.invoke(main, ["scheduler", "status"])
     assert before.exit_code == 0, before.output
     assert "every monday at 08:00 (Europe/Paris)" in before.output
     assert "Last run:     none yet" in before.output
@@ -229,7 +220,7 @@ def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(engine, db_
     scheduler = build_scheduler(engine, settings_for(db_url, sendgrid), clock=ShiftedClock(SLOT + timedelta(hours=2)),
                                 confirmations=False)
     run_until_done(engine, scheduler)  # two hours late: the catch-up sends it
-    after = runner.invoke(main, ["status"])
+    after = runner.invoke(main, ["scheduler", "status"])
     assert after.exit_code == 0, after.output
     assert "Last run:     Mon 2026-03-30 08:00 CEST (06:00 UTC): done" in after.output
     assert "edition 1 for 2026-W13: 3 sent by this run" in after.output

@@ -1,28 +1,84 @@
-"""The `digest` command line: a thin skin over the library.
+"""The `digest` command line: a thin skin over the library, one group per noun.
 
 Each command parses its options, calls one library function and prints the
 result. DigestError (and its subclasses) become a one-line message and exit
 status 1; no stack trace reaches the user.
+
+Commands are imported only when they run (or when --help lists them): a
+command that does not serve pages loads neither FastAPI nor matplotlib, and
+`digest --version` loads nothing at all.
 """
 
 from __future__ import annotations
+
+import functools
+import importlib
 
 import click
 
 from digest import __version__
 from digest.cli.app import App, DigestGroup
-from digest.cli.content import comparisons, import_command
-from digest.cli.db import db
-from digest.cli.demo import demo
-from digest.cli.stats import stats
-from digest.cli.send import send
-from digest.cli.editions import edition, preview_command, send_test_command
-from digest.cli.scheduler import editions, scheduler, status_command
-from digest.cli.readers import subscribers_group
-from digest.cli.serve import serve
+
+COMMANDS = {  # name -> "module:attribute", loaded on first use
+    "comparisons": "digest.cli.comparisons:comparisons",
+    "editions": "digest.cli.editions:editions",
+    "subscribers": "digest.cli.subscribers:subscribers_group",
+    "scheduler": "digest.cli.scheduler:scheduler",
+    "serve": "digest.cli.serve:serve",
+    "db": "digest.cli.db:db",
+    "stats": "digest.cli.stats:stats",
+    "demo": "digest.cli.demo:demo",
+}
+# The spellings of earlier versions: they keep working, hidden from --help, with a note naming the new one.
+OLD_SPELLINGS = {
+    "import": "comparisons import",
+    "edition": "editions",
+    "preview": "editions preview",
+    "send": "editions send",
+    "send-test": "editions send-test",
+    "status": "scheduler status",
+}
 
 
-@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _load(path: str) -> click.Command:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _old_spelling(old: str, new: str, command: click.Command) -> click.Command:
+    """A hidden copy of `command` under its old name that says, on stderr, what it is called now."""
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def noted(*args, **kwargs):
+        click.echo(f"Note: `digest {old}` is now `digest {new}`; the old spelling still works.", err=True)
+        return callback(*args, **kwargs)
+
+    params = dict(name=old, params=command.params, help=command.help, short_help=command.short_help,
+                  epilog=command.epilog, context_settings=command.context_settings, hidden=True, callback=noted)
+    if isinstance(command, click.Group):
+        return type(command)(commands=command.commands, **params)
+    return type(command)(**params)
+
+
+class LazyGroup(DigestGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            return _load(COMMANDS[name])
+        if name in OLD_SPELLINGS:
+            new = OLD_SPELLINGS[name]
+            group, *rest = new.split()
+            command = _load(COMMANDS[group])
+            for part in rest:
+                command = command.commands[part]
+            return _old_spelling(name, new, command)
+        return None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="digest")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -36,19 +92,3 @@ def main(ctx: click.Context) -> None:
         digest demo
     """
     ctx.obj = App()
-
-
-main.add_command(db)
-main.add_command(import_command)
-main.add_command(comparisons)
-main.add_command(demo)
-main.add_command(stats)
-main.add_command(edition)
-main.add_command(preview_command)
-main.add_command(send_test_command)
-main.add_command(scheduler)
-main.add_command(status_command)
-main.add_command(editions)
-main.add_command(send)
-main.add_command(subscribers_group)
-main.add_command(serve)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from sqlalchemy.engine import Engine
 
 from digest.errors import DigestError
-from digest.settings import Settings
-from digest.store import open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from digest.settings import Settings
 
 
 class App:
@@ -20,12 +24,18 @@ class App:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            # Imported here, not at the top: `digest --version` and `--help` need no settings.
+            from digest.settings import Settings
+
             self._settings = Settings.from_env()
         return self._settings
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            # Imported here, not at the top: SQLAlchemy and Alembic cost a command that needs no store.
+            from digest.store import open_store
+
             self._engine = open_store(self.settings.database_url)
         return self._engine
 

@@ -1,15 +1,18 @@
-"""`digest edition build|edit`, `digest preview` and `digest send-test`: an editor's week."""
+"""`digest editions build|edit|show|list|preview|send|send-test`: an editor's week, one noun."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 from email_validator import EmailNotValidError, validate_email
 
 from digest.cli.app import App, pass_app
-from digest.editions.service import build_edition, edition_items, edit_edition
-from digest.mail.base import DeliveryError
+from digest.cli.send import send
+from digest.delivery.summary import describe_edition, edition_rows
+from digest.editions.service import build_edition, edit_edition, edition_items
+from digest.errors import DeliveryError
 from digest.mail import make_sender
 from digest.render.preview import preview, preview_server, send_test, write_preview
 from digest.store import session_scope
@@ -44,18 +47,19 @@ def _which(week: str | None, edition: int | None) -> dict:
     return {"number": edition} if edition is not None else {"week": week}
 
 
-@click.group("edition")
-def edition() -> None:
-    """Build and adjust the weekly editions.
+@click.group("editions")
+def editions() -> None:
+    """Build, adjust, preview and send the weekly editions.
 
     \b
     Example:
-        digest edition build --week 2026-W47
-        digest edition edit 3 --subject "Two agents, one winner"
+        digest editions build --week 2026-W47
+        digest editions preview --week 2026-W47
+        digest editions send --week 2026-W47
     """
 
 
-@edition.command("build")
+@editions.command("build")
 @week_option
 @click.option("--rebuild", is_flag=True, help="Select the week's comparisons again (a draft only).")
 @pass_app
@@ -69,19 +73,19 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
 
     \b
     Example:
-        digest edition build
-        digest edition build --week 2026-W47 --rebuild
+        digest editions build
+        digest editions build --week 2026-W47 --rebuild
     """
     with session_scope(app.engine) as session:
         result = build_edition(session, app.settings, week, rebuild=rebuild)
         click.echo(result.reason[:1].upper() + result.reason[1:] + ".")
         if result.edition is not None:
             items = edition_items(session, result.edition)
-            click.echo(f"Preview it with: digest preview --edition {result.edition.number}"
+            click.echo(f"Preview it with: digest editions preview --edition {result.edition.number}"
                        if items else "It shows no comparisons.")
 
 
-@edition.command("edit")
+@editions.command("edit")
 @click.argument("number", type=click.IntRange(min=1), metavar="N")
 @click.option("--intro", help="The editor's note at the top (blank lines start paragraphs; '' removes it).")
 @click.option("--subject", help="The subject line ('' goes back to the one built from the content).")
@@ -95,7 +99,7 @@ def edit(app: App, number: int, intro: str | None, subject: str | None, exclude:
 
     \b
     Example:
-        digest edition edit 3 --intro "Agents everywhere this week." \\
+        digest editions edit 3 --intro "Agents everywhere this week." \\
             --exclude a-vs-b --order c-vs-d,e-vs-f
     """
     if intro is None and subject is None and not exclude and not include and not order:
@@ -107,7 +111,7 @@ def edit(app: App, number: int, intro: str | None, subject: str | None, exclude:
     click.echo(f"Edition {number} updated; it shows {shown} comparison{'s' if shown != 1 else ''}.")
 
 
-@click.command("preview")
+@editions.command("preview")
 @week_option
 @click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
@@ -124,8 +128,8 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
 
     \b
     Example:
-        digest preview --week 2026-W47 --out /tmp/preview
-        digest preview --edition 3 --serve
+        digest editions preview --week 2026-W47 --out /tmp/preview
+        digest editions preview --edition 3 --serve
     """
     which = _which(week, edition)
     if serve:
@@ -146,7 +150,7 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
     click.echo(str(text_path))
 
 
-@click.command("send-test")
+@editions.command("send-test")
 @click.option("--to", "address", required=True, metavar="ADDR", help="Where the test goes.")
 @week_option
 @click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
@@ -158,7 +162,7 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
 
     \b
     Example:
-        digest send-test --to editor@example.com --edition 3
+        digest editions send-test --to editor@example.com --edition 3
     """
     try:
         address = validate_email(address, check_deliverability=False).normalized
@@ -174,3 +178,60 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
         raise DeliveryError(f"the {sender.name} sender did not take {address}: {reason}")
     where = f" ({app.settings.outbox})" if sender.name == "outbox" else ""
     click.echo(f"Sent a test of edition {result.rendered.view.number} to {address} through {sender.name}{where}.")
+
+
+@editions.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="How many editions to show, newest first.")
+@pass_app
+def editions_list(app: App, limit: int) -> None:
+    """Show each edition's week, status and ledger counts (sent, failed, uncertain, skipped).
+
+    \b
+    Example:
+        digest editions list --limit 5
+    """
+    rows = edition_rows(app.engine, limit)
+    if not rows:
+        click.echo("No editions yet (build one with: digest editions build).")
+        return
+    click.echo(f"{'#':>4}  {'week':<8}  {'status':<8}  {'sent':>7}  {'failed':>6}  {'uncertain':>9}  "
+               f"{'skipped':>7}  sent at")
+    for row in rows:
+        c = row.counts
+        sent_at = f"{row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "-"
+        click.echo(f"{row.number:>4}  {row.week:<8}  {row.status:<8}  {c['sent']:>7,}  {c['failed']:>6,}  "
+                   f"{c['uncertain']:>9,}  {c['skipped']:>7,}  {sent_at}")
+
+
+@editions.command("show")
+@click.argument("number", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@pass_app
+def show(app: App, number: int, as_json: bool) -> None:
+    """Show one edition: its status, its comparisons in order (and those left out), and who got it.
+
+    \b
+    Example:
+        digest editions show 3
+    """
+    with session_scope(app.engine) as session:
+        info = describe_edition(session, number)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"Edition {info['number']} ({info['week']}): {info['status']}")
+    if info["subject"]:
+        click.echo(f"Subject:  {info['subject']}")
+    if info["intro"]:
+        click.echo(f"Intro:    {info['intro']}")
+    click.echo("Comparisons:")
+    for item in info["comparisons"]:
+        click.echo(f"  {item['position']:>2}. {item['slug']}" + ("" if item["included"] else "   (left out)"))
+    if not info["comparisons"]:
+        click.echo("  none")
+    readers = info["readers"]
+    click.echo("Readers:  " + ", ".join(f"{n:,} {state}" for state, n in readers.items()))
+
+
+editions.add_command(send)

@@ -1,4 +1,4 @@
-"""`digest scheduler run|next`, `digest status` and `digest editions list`: the operator's view of the weekly send."""
+"""`digest scheduler run|next|status`: the operator's view of the weekly send."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import click
 
 from digest.cli.app import App, pass_app
-from digest.jobs import build_scheduler, edition_rows, schedule_of, week_for_slot, weekly_status
+from digest.jobs import build_scheduler, schedule_of, week_for_slot, weekly_status
 from schedules import ScheduleError
 from schedules.clock import system_now
 
@@ -109,14 +109,14 @@ def scheduler_next(app: App, count: int) -> None:
                    f"edition of {week_for_slot(slot, settings)}")
 
 
-@click.command("status")
+@scheduler.command("status")
 @pass_app
-def status_command(app: App) -> None:
+def scheduler_status(app: App) -> None:
     """Show the weekly send's next run, its last run and how that went.
 
     \b
     Example:
-        digest status
+        digest scheduler status
     """
     settings, engine = app.settings, app.engine
     now = system_now()
@@ -139,37 +139,3 @@ def status_command(app: App) -> None:
                        f" (attempt {max(last.attempts, 1)})")
     if status.lease_is_live(now):
         click.echo(f"Running now:  on {status.lease.holder} (lease until {status.lease.expires_at:%H:%M:%S} UTC)")
-
-
-@click.group("editions")
-def editions() -> None:
-    """List the editions and what their sends came to.
-
-    \b
-    Example:
-        digest editions list
-    """
-
-
-@editions.command("list")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="How many editions to show, newest first.")
-@pass_app
-def editions_list(app: App, limit: int) -> None:
-    """Show each edition's week, status and ledger counts (sent, failed, uncertain, skipped).
-
-    \b
-    Example:
-        digest editions list --limit 5
-    """
-    rows = edition_rows(app.engine, limit)
-    if not rows:
-        click.echo("No editions yet (build one with: digest edition build).")
-        return
-    click.echo(f"{'#':>4}  {'week':<8}  {'status':<8}  {'sent':>7}  {'failed':>6}  {'uncertain':>9}  "
-               f"{'skipped':>7}  sent at")
-    for row in rows:
-        c = row.counts
-        sent_at = f"{row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "-"
-        click.echo(f"{row.number:>4}  {row.week:<8}  {row.status:<8}  {c['sent']:>7,}  {c['failed']:>6,}  "
-                   f"{c['uncertain']:>9,}  {c['skipped']:>7,}  {sent_at}")

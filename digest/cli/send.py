@@ -1,4 +1,4 @@
-"""`digest send`: deliver an edition, exactly once per reader, resumable."""
+"""`digest editions send`: deliver an edition, exactly once per reader, resumable."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import threading
 import click
 
 from digest.cli.app import App, pass_app
-from digest.delivery import Progress, find_edition, send_edition
+from digest.delivery import Progress, send_edition
+from digest.editions.service import get_edition
+from digest.store import session_scope
 
 _WEEK = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
 
@@ -91,15 +93,16 @@ def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_u
 
     \b
     Example:
-        digest send --week 2026-W47 --dry-run
-        DIGEST_BACKEND=sendgrid SENDGRID_API_KEY=SG.xxx digest send --week 2026-W47
-        digest send --edition 12 --resend-uncertain --json
+        digest editions send --week 2026-W47 --dry-run
+        DIGEST_BACKEND=sendgrid SENDGRID_API_KEY=SG.xxx digest editions send --week 2026-W47
+        digest editions send --edition 12 --resend-uncertain --json
     """
     if number is not None and week is not None:
         raise click.UsageError("give --edition or --week, not both")
     if week is not None and not _WEEK.match(week.strip()):
         raise click.BadParameter(f"must be an ISO week such as 2026-W47, got {week!r}", param_hint="--week")
-    edition = find_edition(app.engine, number=number, week=week.strip() if week else None)
+    with session_scope(app.engine) as session:
+        edition = get_edition(session, number, week.strip() if week else None)
     bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
     try:
         with StopOnInterrupt(quiet=as_json) as stop:

@@ -33,6 +33,7 @@ def serve(app: App, host: str, port: int, with_scheduler: bool) -> None:
         digest serve --host 127.0.0.1 --port 8000
         digest serve --with-scheduler
     """
+    # FastAPI, Starlette and uvicorn load here, so that no other command pays their start-up time.
     from digest.web import create_app
     from digest.web.server import run
 
@@ -41,6 +42,7 @@ def serve(app: App, host: str, port: int, with_scheduler: bool) -> None:
                f"(links point to {app.settings.base_url}).")
     runner = None
     if with_scheduler:
+        # The scheduler (APScheduler) loads only when asked for.
         from digest.cli.scheduler import configure_logging
         from digest.jobs import build_scheduler
 

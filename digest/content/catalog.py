@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Review, Tool
+from digest.content.votes import reader_votes
 from digest.errors import NotFound
 from digest.weeks import week_bounds, week_of
-from digest.content.votes import reader_votes
 
 
 def _iso(moment) -> str:
@@ -70,3 +71,9 @@ def with_reader_votes(session: Session, comparison: Comparison, row: dict) -> di
         tool["votes"] = share.votes if share else 0
         tool["vote_share"] = share.percent if share and total else None
     return row
+
+
+def topics_in_store(connection) -> frozenset[str]:
+    """The distinct tool categories, read through a Connection or a Session."""
+    names = connection.execute(sa.select(Tool.category).distinct()).scalars().all()
+    return frozenset(name for name in names if name)

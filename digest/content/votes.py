@@ -4,7 +4,7 @@ Each link carries the reader's token (subscribers.links.vote_url), so a click
 says who voted without a login. A reader has one vote per comparison: the first
 click records it, the same click again changes nothing, a click on the other
 tool moves it. Only an active reader's link counts: an unknown or altered token,
-or a reader who has left, is refused with a VoteRefused saying why.
+or a reader who has left, is refused with an UnknownVoteLink or VoteNotCounted saying why.
 
 The community share of a tool is its fraction of the votes in that comparison.
 """
@@ -19,21 +19,13 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from digest.content.models import Comparison, Entry, Tool
-from digest.errors import DigestError
-from digest.content.models import Vote
+from digest.content.models import Comparison, Entry, Tool, Vote
+from digest.errors import UnknownVoteLink, VoteNotCounted
 from digest.store import insert_into
 from digest.timeutil import utcnow
+from subscribers import status
 from subscribers.errors import UnknownReader
 from subscribers.service import by_token
-
-
-class VoteRefused(DigestError):
-    """A vote link that does not count. `status` is the HTTP status a page answers with."""
-
-    def __init__(self, message: str, status: int = 404):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -86,14 +78,14 @@ def _reader(session: Session, token: str):
     try:
         reader = by_token(session, token)
     except UnknownReader:
-        raise VoteRefused("This voting link is not valid: it may have been cut short or changed. "
-                          "Use the buttons in the newsletter email exactly as they came.", 404) from None
-    if reader.status == "pending":
-        raise VoteRefused("This subscription is not confirmed yet, so its votes do not count. "
-                          "Confirm it with the link in the confirmation email first.", 403)
-    if reader.status != "active":
-        raise VoteRefused("This subscription has ended, so its voting links no longer count. "
-                          "Subscribe again if you would like to vote.", 403)
+        raise UnknownVoteLink("This voting link is not valid: it may have been cut short or changed. "
+                              "Use the buttons in the newsletter email exactly as they came.") from None
+    if reader.status == status.PENDING:
+        raise VoteNotCounted("This subscription is not confirmed yet, so its votes do not count. "
+                             "Confirm it with the link in the confirmation email first.")
+    if reader.status != status.RECEIVES_EDITIONS:
+        raise VoteNotCounted("This subscription has ended, so its voting links no longer count. "
+                             "Subscribe again if you would like to vote.")
     return reader
 
 
@@ -115,14 +107,14 @@ def record_vote(session: Session, token: str, comparison_slug: str, tool_slug: s
     reader = _reader(session, token)
     comparison = session.exec(select(Comparison).where(Comparison.slug == comparison_slug)).first()
     if comparison is None:
-        raise VoteRefused("This voting link names a comparison we do not have. "
-                          "Use the buttons in the newsletter email exactly as they came.", 404)
+        raise UnknownVoteLink("This voting link names a comparison we do not have. "
+                              "Use the buttons in the newsletter email exactly as they came.")
     sides = session.exec(select(Entry, Tool).join(Tool, Tool.id == Entry.tool_id)
                          .where(Entry.comparison_id == comparison.id).order_by(Entry.position)).all()
     picked = next((tool for _, tool in sides if tool.slug == tool_slug), None)
     if picked is None:
-        raise VoteRefused(f"This voting link names a tool that is not in “{comparison.title}”. "
-                          "Use the buttons in the newsletter email exactly as they came.", 404)
+        raise UnknownVoteLink(f"This voting link names a tool that is not in “{comparison.title}”. "
+                              "Use the buttons in the newsletter email exactly as they came.")
     before = session.exec(select(Vote.tool_id).where(Vote.subscriber_id == reader.id,
                                                      Vote.comparison_id == comparison.id)).first()
     _upsert(session, reader.id, comparison.id, picked.id, now)

@@ -11,45 +11,24 @@ from __future__ import annotations
 
 from typing import Callable
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
+from digest.delivery.brake import rate_guard
 from digest.delivery.engine import SendRun
-from digest.delivery.errors import NothingToSend, SenderBusy
 from digest.delivery.readers import EDITION_ARG, READER_ARG, recipient_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
 from digest.editions.models import Edition
-from digest.errors import NotFound
-from digest.delivery.brake import rate_guard
+from digest.editions.service import get_edition
+from digest.errors import NothingToSend, SenderBusy
 from digest.mail import Letter, Sender, make_sender
+from digest.render import render_edition
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.render import render_edition
 
 __all__ = ["EDITION_ARG", "NothingToSend", "Progress", "READER_ARG", "RetryPolicy", "SendRun", "SendSummary",
-           "SenderBusy", "find_edition", "recipient_for", "send_edition"]
-
-
-def find_edition(engine: Engine, *, number: int | None = None, week: str | None = None) -> Edition:
-    """The edition with this number or ISO week; without either, the newest edition."""
-    with session_scope(engine) as session:
-        query = sa.select(Edition)
-        if number is not None:
-            query = query.where(Edition.number == number)
-        elif week is not None:
-            query = query.where(Edition.week == week)
-        else:
-            query = query.order_by(Edition.number.desc()).limit(1)
-        edition = session.execute(query).scalars().first()
-    if edition is None:
-        if number is not None:
-            raise NotFound(f"there is no edition {number}")
-        if week is not None:
-            raise NotFound(f"there is no edition for week {week}")
-        raise NothingToSend("there is no edition to send yet; build one first")
-    return edition
+           "SenderBusy", "recipient_for", "send_edition"]
 
 
 def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
@@ -70,7 +49,8 @@ def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sen
     outcome is unknown are reported as uncertain and only mailed again with
     `resend_uncertain=True`.
     """
-    edition = find_edition(engine, number=edition_number)
+    with session_scope(engine) as session:
+        edition = get_edition(session, edition_number)
     if dry_run:
         if letter is None:
             render_letter(engine, settings, edition)  # a dry run still proves the edition renders

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.events.models import Event
 from digest.delivery.ledger import Delivery
 from digest.editions.models import Edition
+from digest.events.models import Event
 
 MIN_SENT = 100
 
@@ -94,7 +94,7 @@ class RateGuard:
 
     A run is judged on what happened since it began: the first call takes the
     edition's figures so far as the baseline. So a send paused for its complaint
-    rate goes on when the operator runs `digest send` again (having looked into
+    rate goes on when the operator runs `digest editions send` again (having looked into
     it), and pauses again only if the rate passes the limit once more.
 
     Counting the ledger's sent rows grows with the edition, so it is done only

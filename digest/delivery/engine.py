@@ -33,12 +33,13 @@ from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
 from digest.editions.models import Edition
-from digest.mail.base import RateLimited, RequestRefused, Sender, SenderRefused, SendResult
+from digest.errors import RateLimited, RequestRefused, SenderRefused
+from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, ReaderBatch
 from digest.timeutil import utcnow
 
 GONE = "the sending process ended before the outcome of its request was known"
-RESUME = "Run `digest send` again to resume."
+RESUME = "Run `digest editions send` again to resume."
 
 
 class _Halt(Exception):

@@ -5,7 +5,7 @@ States:
     sent       the provider accepted it
     failed     the provider refused this reader (a bad address); not retried
     uncertain  the request's outcome is unknown (a crash or a timeout after the body
-               left): never re-sent silently, only by `digest send --resend-uncertain`
+               left): never re-sent silently, only by `digest editions send --resend-uncertain`
     skipped    the reader unsubscribed, bounced or complained after the send began
 
 A `claimed` row whose sender is gone is what a crash leaves behind; the next
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -30,10 +30,10 @@ from sqlmodel import Field, SQLModel
 
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
-from subscribers.models import Subscriber
+from subscribers import audience, status
+from subscribers.audience import Reader
 
 DELIVERY_STATES = ("claimed", "sent", "failed", "uncertain", "skipped")
-STOPPED_READER = ("unsubscribed", "bounced", "complained")
 
 
 class Delivery(SQLModel, table=True):
@@ -53,14 +53,6 @@ class Delivery(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
 
 
-class Reader(NamedTuple):
-    """A claimed reader: what a copy of the edition needs. A tuple: a send makes a million."""
-
-    id: int
-    email: str
-    token: str
-
-
 @dataclass(frozen=True)
 class Claim:
     """The readers one request carries, and where the keyset continues."""
@@ -74,7 +66,7 @@ class Claim:
 
 
 def _tables():
-    return Delivery.__table__, Subscriber.__table__
+    return Delivery.__table__, audience.readers
 
 
 
@@ -96,18 +88,12 @@ def claim_fresh(connection: Connection, edition_id: int, *, after_id: int, limit
     already = sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
     # Two simple range scans rather than one OR: each walks an index in id order, so a batch
     # costs the same at reader 1 and at reader 1,000,000.
-    active = (sa.select(subscriber.c.id, subscriber.c.email, subscriber.c.token)
-              .where(subscriber.c.status == "active", subscriber.c.id > after_id, ~already)
-              .order_by(subscriber.c.id).limit(limit))
+    active = audience.receiving(after_id, limit, unless=already)
     if connection.dialect.name == "postgresql":
         active = active.with_for_update(skip_locked=True, of=subscriber)
     rows = connection.execute(active).all()
     upper = rows[-1][0] if len(rows) == limit else None  # a short batch is the last: look to the end
-    left = (sa.select(subscriber.c.id)
-            .where(subscriber.c.status.in_(STOPPED_READER), subscriber.c.updated_at >= started_at,
-                   subscriber.c.id > after_id, ~already))
-    if upper is not None:
-        left = left.where(subscriber.c.id <= upper)
+    left = audience.stopped_since(started_at, after_id, upper, unless=already)
     gone = [row[0] for row in connection.execute(left)]
     if not rows and not gone:
         return Claim(request_id, (), 0, after_id, 0)
@@ -133,7 +119,7 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
         ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(reader_ids))))
         wanted = subscriber.c.id.in_(ids)
     if state != "skipped":
-        wanted = sa.and_(wanted, subscriber.c.status == "active")  # still active at this very moment
+        wanted = sa.and_(wanted, audience.receives_editions())  # still active at this very moment
     rows = sa.select(sa.literal(edition_id), subscriber.c.id, sa.literal(state), sa.literal(request_id),
                      sa.literal(now, UTCDateTime), sa.literal(now if state == "skipped" else None, UTCDateTime)
                      ).where(wanted)
@@ -147,15 +133,16 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
 
 # SQLite (one sender per file, see guard.py): the same claim as plain SQL on the driver's cursor,
 # a third of the cost of the statements above. The hot path of a send on one box.
-_SQLITE_ACTIVE = ("SELECT id, email, token FROM subscriber WHERE status = 'active' AND id > ? AND NOT EXISTS "
+_SQLITE_ACTIVE = (f"SELECT id, email, token FROM subscriber WHERE status = '{status.RECEIVES_EDITIONS}' "
+                  "AND id > ? AND NOT EXISTS "
                   "(SELECT 1 FROM delivery WHERE edition_id = ? AND subscriber_id = subscriber.id) "
                   "ORDER BY id LIMIT ?")
-_SQLITE_LEFT = ("SELECT id FROM subscriber WHERE status IN ('unsubscribed', 'bounced', 'complained') "
+_SQLITE_LEFT = (f"SELECT id FROM subscriber WHERE status IN {status.STOPPED!r} "
                 "AND updated_at >= ? AND id > ? AND id <= ? AND NOT EXISTS "
                 "(SELECT 1 FROM delivery WHERE edition_id = ? AND subscriber_id = subscriber.id)")
 _SQLITE_INSERT = ("INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at) "
                   "SELECT ?, subscriber.id, ?, ?, ?, ? FROM json_each(?) JOIN subscriber ON subscriber.id = value "
-                  "WHERE ? OR subscriber.status = 'active' ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
+                  f"WHERE ? OR subscriber.status = '{status.RECEIVES_EDITIONS}' ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
 _SQLITE_TAKEN = ("SELECT subscriber_id FROM delivery WHERE edition_id = ? AND subscriber_id BETWEEN ? AND ? "
                  "AND request_id = ?")
 _SQLITE_NO_LIMIT = 2**62
@@ -213,8 +200,8 @@ def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, l
     rows = connection.execute(query).all()
     if not rows:
         return Claim(request_id, (), 0, after_id, 0)
-    active = [row for row in rows if row[4] == "active"]
-    stopped = [row for row in rows if row[4] != "active"]
+    active = [row for row in rows if row[4] == status.RECEIVES_EDITIONS]
+    stopped = [row for row in rows if row[4] != status.RECEIVES_EDITIONS]
     update = (sa.update(delivery).where(delivery.c.id == sa.bindparam("row_id"), delivery.c.state == "uncertain")
               .values(state=sa.bindparam("new_state"), request_id=request_id, claimed_at=now,
                       finished_at=sa.bindparam("done"), error=None))
@@ -323,4 +310,4 @@ def pending_count(connection: Connection, edition_id: int) -> int:
     delivery, subscriber = _tables()
     already = sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
     return connection.execute(sa.select(sa.func.count()).select_from(subscriber)
-                              .where(subscriber.c.status == "active", ~already)).scalar()
+                              .where(audience.receives_editions(), ~already)).scalar()

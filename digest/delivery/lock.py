@@ -23,7 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from digest.delivery.errors import SenderBusy
+from digest.errors import SenderBusy
 
 _LOCK_SPACE = 0x6C656467  # "ledg": the advisory-lock namespace of sending workers
 
@@ -67,7 +67,7 @@ class SendGuard:
         except BlockingIOError:
             holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(descriptor)
-            raise SenderBusy(f"another `digest send` (pid {holder}) is sending from {database}; "
+            raise SenderBusy(f"another `digest editions send` (pid {holder}) is sending from {database}; "
                              "wait for it to finish (SQLite allows one sender at a time; "
                              "PostgreSQL lets several share a send)") from None
         os.ftruncate(descriptor, 0)

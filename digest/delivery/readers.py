@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from digest.delivery.ledger import Reader
 from digest.mail.message import EDITION_ARG, ONE_CLICK, READER_ARG, ReaderBatch, Recipient
+from subscribers.audience import Reader
 from subscribers.links import unsubscribe_url
 
 __all__ = ["EDITION_ARG", "ONE_CLICK", "READER_ARG", "recipient_for", "recipients_for"]

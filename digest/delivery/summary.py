@@ -1,8 +1,18 @@
-"""What a send reports: progress after every batch, a summary at the end."""
+"""What a send reports: progress after every batch, a summary at the end, and each edition's ledger counts."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from digest.content.models import Comparison
+from digest.delivery.ledger import DELIVERY_STATES, Delivery, state_counts
+from digest.editions.models import Edition
+from digest.editions.service import edition_items, get_edition
 
 
 @dataclass(frozen=True)
@@ -65,5 +75,49 @@ class SendSummary:
         if self.uncertain:
             lines.append(f"{self.uncertain:,} readers may or may not have been mailed (the outcome of their request "
                          "is unknown); they were not sent again. Check the provider's activity log, then "
-                         "`digest send --resend-uncertain` to mail them.")
+                         "`digest editions send --resend-uncertain` to mail them.")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EditionRow:
+    number: int
+    week: str
+    status: str
+    sent_at: datetime | None
+    counts: dict[str, int]  # ledger state -> readers
+
+
+def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
+    """The newest `limit` editions with their ledger counts, newest first (two queries in all)."""
+    edition, delivery = Edition.__table__, Delivery.__table__
+    with engine.connect() as connection:
+        editions = connection.execute(
+            sa.select(edition.c.id, edition.c.number, edition.c.week, edition.c.status, edition.c.sent_at)
+            .order_by(edition.c.number.desc()).limit(limit)
+        ).all()
+        counts: dict[int, dict[str, int]] = {row.id: dict.fromkeys(DELIVERY_STATES, 0) for row in editions}
+        if editions:
+            for edition_id, state, n in connection.execute(
+                sa.select(delivery.c.edition_id, delivery.c.state, sa.func.count())
+                .where(delivery.c.edition_id.in_(list(counts))).group_by(delivery.c.edition_id, delivery.c.state)
+            ):
+                counts[edition_id][state] = n
+    return [EditionRow(row.number, row.week, row.status, row.sent_at, counts[row.id]) for row in editions]
+
+
+def describe_edition(session: Session, number: int) -> dict:
+    """One edition as plain values: what it carries, in order, what is left out, and who got it."""
+    edition = get_edition(session, number)
+    items = edition_items(session, edition, included_only=False)
+    titles = dict(session.execute(sa.select(Comparison.id, Comparison.slug)
+                                  .where(Comparison.id.in_([item.comparison_id for item in items]))).all())
+    counts = state_counts(session.connection(), edition.id)
+    return {
+        "number": edition.number, "week": edition.week, "status": edition.status,
+        "subject": edition.subject, "intro": edition.intro,
+        "built_at": edition.built_at.isoformat(), "sent_at": edition.sent_at.isoformat() if edition.sent_at else None,
+        "comparisons": [{"position": item.position, "slug": titles.get(item.comparison_id),
+                         "included": item.included} for item in items],
+        "readers": counts,
+    }

@@ -1,7 +1,7 @@
-"""Editions: which comparisons go into a week's email, frozen as an Edition, and editors' changes.
+"""Building, finding and editing editions in the store.
 
-The pure core decides (`select_for_week`, `arrange`); the service functions below
-read and write the store around it. An edition for ISO week W holds the
+The pure core (digest.editions.selection: `select_for_week`, `arrange`) decides;
+the functions here read and write the store around it. An edition for ISO week W holds the
 comparisons published in W (on the newsletter's calendar) that no other edition
 carried, newest first. Building a week twice returns the same edition; a draft
 may be rebuilt, a sent one may not.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Protocol, Sequence
+from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -19,63 +19,13 @@ from sqlmodel import Session, select
 
 from digest.content.models import Comparison
 from digest.editions.models import Edition, EditionItem
+from digest.editions.selection import arrange, normalize_week, select_for_week, shortfall_reason
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
-from digest.weeks import current_week, parse_week, week_bounds, week_label
+from digest.weeks import parse_week, week_bounds, week_label
 
 MAX_SUBJECT = 200
 MAX_INTRO = 4000
-
-
-# --- the pure core ---------------------------------------------------------------------------
-
-
-class Dated(Protocol):
-    id: int | None
-    published_at: datetime
-
-
-def select_for_week(comparisons: Iterable[Dated], carried: set[int], start: datetime, end: datetime) -> list:
-    """The comparisons published in [start, end) that no other edition carried, newest first."""
-    picked = [c for c in comparisons if start <= c.published_at < end and c.id not in carried]
-    picked.sort(key=lambda c: (c.published_at, c.id or 0), reverse=True)
-    return picked
-
-
-def arrange(current: Sequence[str], order: Sequence[str]) -> list[str]:
-    """`current` slugs with those named in `order` moved to the front, in that order.
-
-    The rest keep their relative places, so an editor can name only the few to lead with.
-    """
-    seen: set[str] = set()
-    for slug in order:
-        if slug in seen:
-            raise EditionError(f"--order names {slug!r} twice")
-        if slug not in current:
-            raise EditionError(f"--order names {slug!r}, which is not in this edition "
-                               f"(it holds: {', '.join(current) or 'nothing'})")
-        seen.add(slug)
-    return list(order) + [slug for slug in current if slug not in seen]
-
-
-def shortfall_reason(count: int, week: str, min_items: int) -> str | None:
-    """Why `count` new comparisons are not enough for an edition, or None if they are."""
-    if count == 0:
-        return f"no new comparisons in {week}"
-    if count < min_items:
-        plural = "comparison" if count == 1 else "comparisons"
-        return f"only {count} new {plural} in {week}; DIGEST_MIN_ITEMS is {min_items}"
-    return None
-
-
-def normalize_week(week: str | None, settings: Settings, now: datetime | None = None) -> str:
-    """The ISO week label asked for, or the current one on the newsletter's calendar."""
-    if week is None:
-        return current_week(settings.timezone, now)
-    return week_label(*parse_week(week))
-
-
-# --- the service -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -94,10 +44,10 @@ def get_edition(session: Session, number: int | None = None, week: str | None = 
     elif week is not None:
         week = week_label(*parse_week(week))
         query = query.where(Edition.week == week)
-        missing = f"there is no edition for {week} yet (build it with: digest edition build --week {week})"
+        missing = f"there is no edition for {week} yet (build it with: digest editions build --week {week})"
     else:
         query = query.order_by(Edition.number.desc()).limit(1)
-        missing = "there are no editions yet (build one with: digest edition build)"
+        missing = "there are no editions yet (build one with: digest editions build)"
     edition = session.exec(query).first()
     if edition is None:
         raise NotFound(missing)

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from digest.errors import MalformedBatch
 from digest.mail.message import EDITION_ARG, READER_ARG
-from digest.errors import DigestError
 
 # The events SendGrid's Event Webhook sends (delivery and engagement).
 KNOWN_EVENTS = frozenset({
@@ -27,8 +27,6 @@ MAX_EMAIL = 320
 _LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
-class MalformedBatch(DigestError):
-    """The body is not a JSON array of events."""
 
 
 @dataclass

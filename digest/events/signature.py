@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
-from digest.errors import ConfigError, DigestError
+from digest.errors import BadSignature, ConfigError
 
 SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE  # X-Twilio-Email-Event-Webhook-Signature
 TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # X-Twilio-Email-Event-Webhook-Timestamp
@@ -28,8 +28,6 @@ TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # X-Twilio-Email-Event-Webhook-
 TOLERANCE = timedelta(minutes=5)
 
 
-class BadSignature(DigestError):
-    """The request is not provably from SendGrid, or not from now. Nothing of it is stored."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from digest.errors import ConfigError
-from digest.mail.base import DeliveryError, RateLimited, RequestRefused, Sender, SenderRefused, SendResult
+from digest.errors import ConfigError, DeliveryError, RateLimited, RequestRefused, SenderRefused
+from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, Recipient, to_mime
 from digest.settings import Settings
 
@@ -18,15 +18,15 @@ def make_sender(settings: Settings) -> Sender:
     client, and a command that sends nothing should not pay for it.
     """
     if settings.backend == "outbox":
-        from digest.mail.outbox import OutboxSender
+        from digest.mail.outbox import OutboxSender  # imported when chosen: see above
 
         return OutboxSender(settings.outbox)
     if settings.backend == "sendgrid":
-        from digest.mail.sendgrid import SendGridSender
+        from digest.mail.sendgrid import SendGridSender  # imported when chosen: see above
 
         return SendGridSender(settings.sendgrid_api_key, settings.sendgrid_api_url)
     if settings.backend == "smtp":
-        from digest.mail.smtp import SmtpSender
+        from digest.mail.smtp import SmtpSender  # imported when chosen: see above
 
         return SmtpSender(settings.smtp_url)
     raise ConfigError(f"DIGEST_BACKEND must be outbox, sendgrid or smtp, got {settings.backend!r}")

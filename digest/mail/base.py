@@ -2,7 +2,8 @@
 
 A Sender takes one Letter and up to `max_batch` Recipients and reports, per
 address, what happened (a SendResult). What concerns the whole request and
-must change what the caller does next is raised instead:
+must change what the caller does next is raised instead (the classes live in
+digest.errors, with the rest of the tree):
 
     DeliveryError               sending failed for a whole request
     ├── RateLimited             the provider said "slow down" (429): wait until `retry_at`, then retry
@@ -23,28 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
-from digest.errors import DigestError
 from digest.mail.message import Letter, Recipient, addresses_of
-
-
-class DeliveryError(DigestError):
-    """Sending failed for a whole request."""
-
-
-class RateLimited(DeliveryError):
-    """The provider asked us to wait (HTTP 429). Nothing in the request was sent."""
-
-    def __init__(self, message: str, retry_at: float):
-        super().__init__(message)
-        self.retry_at = retry_at  # a time.time() value
-
-
-class SenderRefused(DeliveryError):
-    """The provider refused our credentials (HTTP 401/403). Nothing was sent; stop sending."""
-
-
-class RequestRefused(DeliveryError):
-    """The provider refused the request as a whole, naming no reader. Nothing was sent."""
 
 
 @dataclass

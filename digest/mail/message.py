@@ -8,15 +8,14 @@ them itself (substitutions); SMTP and the outbox fill them with `personalize`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from email.headerregistry import Address
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from types import MappingProxyType
 from typing import Collection, Mapping, NamedTuple, Sequence, overload
 
 from digest.mail.placeholders import READER_TOKEN
-
 
 # CRLF line ends as SMTP carries them, and no folding below RFC 5322's 998-character
 # limit: folding a long List-Unsubscribe URL turns it into an RFC 2047 encoded-word

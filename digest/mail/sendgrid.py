@@ -22,8 +22,8 @@ from typing import Sequence
 import httpx
 from sendgrid.helpers.mail import Category, Content, From, Header, Mail, ReplyTo
 
-from digest.errors import ConfigError
-from digest.mail.base import RateLimited, RequestRefused, SenderRefused, SendResult
+from digest.errors import ConfigError, RateLimited, RequestRefused, SenderRefused
+from digest.mail.base import SendResult
 from digest.mail.message import EDITION_ARG, ONE_CLICK, READER_ARG, Letter, ReaderBatch, Recipient, addresses_of
 from digest.mail.placeholders import READER_TOKEN
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Sequence
 from urllib.parse import unquote, urlsplit
 
-from digest.errors import ConfigError
-from digest.mail.base import RequestRefused, SenderRefused, SendResult
+from digest.errors import ConfigError, RequestRefused, SenderRefused
+from digest.mail.base import SendResult
 from digest.mail.message import Letter, Recipient, addresses_of, to_mime
 
 

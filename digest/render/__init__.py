@@ -20,8 +20,8 @@ from typing import Sequence
 import jinja2
 from sqlmodel import Session
 
-from digest.editions.service import edition_comparisons
 from digest.editions.models import Edition
+from digest.editions.service import edition_comparisons
 from digest.errors import EditionError
 from digest.mail import Letter
 from digest.render.compile import compile_mjml

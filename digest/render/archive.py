@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from dataclasses import replace, dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Sequence
 
@@ -19,14 +19,14 @@ from sqlmodel import Session, select
 
 from digest.content.models import Comparison
 from digest.editions.models import Edition, EditionItem
+from digest.editions.service import edition_comparisons
 from digest.errors import NotFound
 from digest.mail.placeholders import READER_TOKEN
-from digest.settings import Settings
+from digest.render import compose, render_view
 from digest.render.context import literal
 from digest.render.headline import subject_line
-from digest.editions.service import edition_comparisons
-from digest.render import compose, render_view
 from digest.render.store import comparison_facts
+from digest.settings import Settings
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 20

@@ -18,8 +18,9 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.editions.service import next_number, candidates_for_week, get_edition, normalize_week, shortfall_reason
 from digest.editions.models import Edition
+from digest.editions.selection import normalize_week, shortfall_reason
+from digest.editions.service import candidates_for_week, get_edition, next_number
 from digest.errors import DigestError, EditionError
 from digest.mail import Recipient, Sender, SendResult
 from digest.mail.message import fill
@@ -91,7 +92,7 @@ def send_test(result: Preview, sender: Sender, address: str) -> SendResult:
         sender.close()
 
 
-# --- the local page (`digest preview --serve`) -------------------------------------------------
+# --- the local page (`digest editions preview --serve`) -------------------------------------------------
 
 
 def page(result: Preview, settings: Settings, root: Path | None = None) -> str:

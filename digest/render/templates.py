@@ -2,7 +2,7 @@
 
 In a checkout they are in ./templates; an installed wheel carries them as
 digest/templates. Environments re-read a template whose file changed (Jinja's
-auto_reload), which is what lets `digest preview --serve` pick up edits.
+auto_reload), which is what lets `digest editions preview --serve` pick up edits.
 """
 
 from __future__ import annotations

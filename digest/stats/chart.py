@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from digest.errors import DigestError
+from digest.errors import ChartError
 from digest.stats.figures import Report
 
 WIDTH, HEIGHT, DPI = 1200, 800, 100
@@ -27,8 +27,6 @@ PANELS = (
 )
 
 
-class ChartError(DigestError):
-    pass
 
 
 def chart_format(path: str | Path) -> str:
@@ -42,10 +40,10 @@ def chart_format(path: str | Path) -> str:
 def _figure(report: Report, title: str):
     # matplotlib costs about 0.3 s to import: only a command that draws a chart pays it.
     import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    matplotlib.use("Agg")
 
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
     figure.suptitle(title)

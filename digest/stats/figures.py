@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.weeks import week_bounds, week_of
-from digest.events.models import Event
 from digest.delivery.ledger import Delivery
-from digest.editions.service import get_edition
 from digest.editions.models import Edition
-from subscribers.models import Subscriber
+from digest.editions.service import get_edition
+from digest.events.models import Event
+from digest.weeks import week_bounds, week_of
+from subscribers import audience
 
 COUNTS = ("sent", "delivered", "opens", "clicks", "bounces", "complaints", "unsubscribes")
 RATES = ("delivery_rate", "open_rate", "click_rate", "bounce_rate", "complaint_rate", "unsubscribe_rate")
@@ -179,13 +179,7 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
 
 
 def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = None) -> list[WeekGrowth]:
-    table = Subscriber.__table__
-    left_at = sa.case((table.c.status == "unsubscribed", sa.func.coalesce(table.c.unsubscribed_at,
-                                                                           table.c.updated_at)),
-                      (table.c.status.in_(("bounced", "complained")), table.c.updated_at),
-                      else_=sa.null())
-    rows = session.execute(sa.select(table.c.confirmed_at, sa.type_coerce(left_at, table.c.updated_at.type))
-                           .where(table.c.confirmed_at.is_not(None))).all()
+    rows = session.execute(audience.membership_dates()).all()
     return weekly_growth(rows, zone, until)
 
 

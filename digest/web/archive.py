@@ -10,7 +10,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from digest.errors import NotFound
 from digest.render.archive import FEED_SIZE, archived_editions, atom_feed, web_version
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -40,14 +39,11 @@ def editions_page(request: Request) -> Response:
 @router.get("/editions/{number}", summary="One edition as a web page (no reader's links in it)",
             responses={404: {"description": "No such edition, or not sent yet"}})
 def edition_page(request: Request, number: str) -> Response:
-    if not number.isdigit() or not 0 < int(number) < MAX_EDITION:
+    if not (number.isascii() and number.isdigit()) or not 0 < int(number) < MAX_EDITION:
         raise ClientError(404, f"Editions are numbered 1, 2, 3…; {number[:40]!r} is not an edition number.",
                           title="No such edition")
-    try:
-        with session_scope(engine_of(request)) as session:
-            html = web_version(session, settings_of(request), int(number))
-    except NotFound as exc:
-        raise ClientError(404, str(exc), title="No such edition") from None
+    with session_scope(engine_of(request)) as session:
+        html = web_version(session, settings_of(request), int(number))
     return HTMLResponse(html, headers={"Content-Security-Policy": EDITION_CSP})
 
 

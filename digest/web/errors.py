@@ -1,9 +1,10 @@
 """Every error a client can cause becomes a 4xx that says what was wrong and where.
 
 JSON clients get ``{"errors": [{"field": ..., "message": ...}]}``; browsers get a
-page in the site's layout. Library errors (subscribers.errors) map to their
-status here, so routes let them propagate. Anything unexpected is a 500 page
-with no stack trace; the trace goes to the log.
+page in the site's layout. The application's errors (digest.errors) and the
+subscribers library's (subscribers.errors) carry no HTTP status: the tables below
+map each kind to one, so routes let them propagate and never re-wrap them.
+Anything unexpected is a 500 page with no stack trace; the trace goes to the log.
 """
 
 from __future__ import annotations
@@ -16,9 +17,29 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from digest.errors import (
+    BadSignature,
+    BadWeek,
+    ConfigError,
+    DeliveryError,
+    DigestError,
+    EditionError,
+    MalformedBatch,
+    NotFound,
+    StoreError,
+    UnknownVoteLink,
+    VoteNotCounted,
+)
 from digest.web.negotiate import wants_json
 from subscribers.errors import (
-    AlreadyReader, BadLink, ExpiredLink, InvalidInput, Problem, StaleLink, Suppressed, SubscribersError,
+    AlreadyReader,
+    BadLink,
+    ExpiredLink,
+    InvalidInput,
+    Problem,
+    StaleLink,
+    SubscribersError,
+    Suppressed,
     UnknownReader,
 )
 from subscribers.validation import shown
@@ -32,6 +53,7 @@ TITLES = {
     409: "Already done",
     410: "This link no longer works",
     413: "Too much data",
+    503: "Not available just now",
     415: "Unsupported format",
     422: "Please check what you entered",
     429: "Too many attempts",
@@ -46,6 +68,24 @@ _LIBRARY_ERRORS = (  # (kind, status, page title); the first that matches wins
     (InvalidInput, 422, None),
     (AlreadyReader, 409, None),
     (Suppressed, 409, None),
+)
+
+
+# (kind, status, field, page title, message template); the first that matches wins.
+_DIGEST_ERRORS = (
+    (UnknownVoteLink, 404, "token", "This voting link does not work", "{}"),
+    (VoteNotCounted, 403, "token", "This vote does not count", "{}"),
+    (NotFound, 404, None, "Not found", "{}"),
+    (BadSignature, 403, "signature", None, "Refused: {}. Nothing was stored."),
+    (MalformedBatch, 400, "body", None, "{}. Nothing was stored."),
+    (BadWeek, 400, None, None, "{}"),
+    (EditionError, 409, None, None, "{}"),
+)
+# Not the client's doing: the operator must act. The detail goes to the log, not to the client.
+_SERVER_ERRORS = (
+    (ConfigError, "Not configured", "This server is not set up for this yet; its operator has been told."),
+    (StoreError, None, "The database cannot be reached just now. Please try again in a few minutes."),
+    (DeliveryError, None, "Mail cannot be sent just now. Please try again in a few minutes."),
 )
 
 
@@ -86,6 +126,18 @@ def _library_error(request: Request, exc: SubscribersError) -> Response:
     return error_response(request, status, [Problem("request", str(exc))], title=title)
 
 
+def _digest_error(request: Request, exc: DigestError) -> Response:
+    for kind, status, field, title, template in _DIGEST_ERRORS:
+        if isinstance(exc, kind):
+            log.warning("%s %s refused: %s", request.method, request.url.path, exc)
+            return error_response(request, status, [Problem(field or "request", template.format(exc))],
+                                  title=title)
+    title, message = next(((title, message) for kind, title, message in _SERVER_ERRORS if isinstance(exc, kind)),
+                          (None, "The server could not finish this request. Please try again in a few minutes."))
+    log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return error_response(request, 503, [Problem("request", message)], title=title)
+
+
 def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code == 404:
         message = f"There is no page at {shown(request.url.path, 80)}."
@@ -114,6 +166,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ClientError, _client_error)
     app.add_exception_handler(SubscribersError, _library_error)
+    app.add_exception_handler(DigestError, _digest_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,16 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from digest.content.models import Tool
-
-
-def topics_in_store(connection) -> frozenset[str]:
-    """The distinct tool categories, read through a Connection or a Session."""
-    names = connection.execute(sa.select(Tool.category).distinct()).scalars().all()
-    return frozenset(name for name in names if name)
+from digest.content.catalog import topics_in_store
 
 
 class KnownTopics:

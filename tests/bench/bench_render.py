@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a 
 from mjml import mjml2html  # noqa: E402
 
 from digest.content.models import Comparison, Entry, Review, Tool  # noqa: E402
-from digest.editions.service import build_edition, get_edition, select_for_week  # noqa: E402
+from digest.editions.selection import select_for_week  # noqa: E402
+from digest.editions.service import build_edition, get_edition  # noqa: E402
 from digest.render import compose, render_edition, render_view  # noqa: E402
 from digest.render.context import ComparisonFacts, ToolFacts  # noqa: E402
 from digest.settings import Settings  # noqa: E402

@@ -14,11 +14,11 @@ from typing import Iterable
 
 from sqlmodel import Session
 
-from digest.errors import ImportFailed
 from digest.content.importer.json_format import parse_json
 from digest.content.importer.page_export import parse_page
 from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
 from digest.content.importer.writer import ImportReport, write_records
+from digest.errors import ImportFailed
 
 __all__ = ["ComparisonRecord", "ImportReport", "ReviewRecord", "ToolRecord", "import_paths",
            "parse_json", "parse_page", "read_records", "write_records"]

@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
 from digest.content.models import LENSES
 from digest.errors import ImportFailed
-from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
 
 
 class _Strict(BaseModel):

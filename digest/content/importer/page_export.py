@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 
+from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
 from digest.content.models import LENSES
 from digest.errors import ImportFailed
-from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
 
 BANNER = "AI tool comparison"
 SCORECARD = "Reviewer scorecard"

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlmodel import Session, delete, select
 
-from digest.content.models import Comparison, Entry, Review, Tool
 from digest.content.importer.records import ComparisonRecord, ToolRecord
+from digest.content.models import Comparison, Entry, Review, Tool
 from digest.timeutil import as_utc, utcnow
 
 

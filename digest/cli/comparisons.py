@@ -1,4 +1,4 @@
-"""`digest import` and `digest comparisons`: the comparison store from the command line."""
+"""`digest comparisons import|list|show`: the comparison store from the command line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import click
 
-from digest.content.catalog import get_comparison, list_comparisons
 from digest.cli.app import App, pass_app
+from digest.content.catalog import get_comparison, list_comparisons
 from digest.content.importer import import_paths
 from digest.store import session_scope
 from digest.weeks import parse_week
@@ -32,7 +32,18 @@ def _check_week(_ctx, _param, value: str | None) -> str | None:
     return value
 
 
-@click.command("import")
+@click.group()
+def comparisons() -> None:
+    """Import, list and read the comparisons.
+
+    \b
+    Example:
+        digest comparisons import exports/
+        digest comparisons list --week 2026-W47
+    """
+
+
+@comparisons.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--published-at", callback=_parse_when, metavar="WHEN",
               help="Publication date for page exports (ISO date or datetime; a bare date or time "
@@ -49,23 +60,13 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
 
     \b
     Example:
-        digest import exports/ --published-at 2026-11-16
+        digest comparisons import exports/ --published-at 2026-11-16
     """
     if published_at is not None and published_at.tzinfo is None:
         published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(timezone.utc)
     with session_scope(app.engine) as session:
         report = import_paths(session, paths, site_url=app.settings.site_url, published_at=published_at)
     click.echo(f"Imported {report.summary()}")
-
-
-@click.group()
-def comparisons() -> None:
-    """Read the comparison store.
-
-    \b
-    Example:
-        digest comparisons list --week 2026-W47
-    """
 
 
 @comparisons.command("list")
@@ -85,7 +86,7 @@ def comparisons_list(app: App, week: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
-        click.echo("No comparisons" + (f" in {week}." if week else " yet. Try: digest import FILE"))
+        click.echo("No comparisons" + (f" in {week}." if week else " yet. Try: digest comparisons import FILE"))
         return
     click.echo(f"{'published':<11} {'week':<9} {'panel':>11}  title")
     for row in rows:

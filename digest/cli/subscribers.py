@@ -11,17 +11,18 @@ import click
 import sqlalchemy as sa
 
 from digest.cli.app import App, pass_app
+from digest.content.catalog import topics_in_store
 from digest.delivery.confirmations import send_pending
 from digest.delivery.ledger import Delivery
 from digest.events.erasure import forget_events
 from digest.store import session_scope
 from digest.timeutil import utcnow
-from digest.web.topics import topics_in_store
 from subscribers import operators, validation
 from subscribers.csvfile import read_rows, write_csv
 from subscribers.errors import ImportRejected, InvalidInput, SubscribersError
-from subscribers.models import STATUSES
 from subscribers.service import Consent
+from subscribers.status import ACTIVE, PENDING
+from subscribers.status import ALL as STATUSES
 
 
 class ReadersGroup(click.Group):
@@ -135,7 +136,7 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
         click.echo(f"{path}:{line}: skipped: {message}", err=True)
     if layout.ignored:
         click.echo(f"Ignored column(s): {', '.join(layout.ignored)}", err=True)
-    state = "active" if confirmed else "pending"
+    state = ACTIVE if confirmed else PENDING
     parts = [f"Imported {report.created:,} reader{'s' if report.created != 1 else ''} ({state}) from {path.name}"]
     if report.already_readers:
         parts.append(f"{report.already_readers:,} already on the list, left as they were")

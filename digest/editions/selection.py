@@ -1,0 +1,60 @@
+"""The pure core of editions: which comparisons a week carries, and in what order. No store in sight.
+
+An edition for ISO week W holds the comparisons published in W (on the
+newsletter's calendar) that no other edition carried, newest first; an editor
+may move some to the front.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Protocol, Sequence
+
+from digest.errors import EditionError
+from digest.settings import Settings
+from digest.weeks import current_week, parse_week, week_label
+
+
+class Dated(Protocol):
+    id: int | None
+    published_at: datetime
+
+
+def select_for_week(comparisons: Iterable[Dated], carried: set[int], start: datetime, end: datetime) -> list:
+    """The comparisons published in [start, end) that no other edition carried, newest first."""
+    picked = [c for c in comparisons if start <= c.published_at < end and c.id not in carried]
+    picked.sort(key=lambda c: (c.published_at, c.id or 0), reverse=True)
+    return picked
+
+
+def arrange(current: Sequence[str], order: Sequence[str]) -> list[str]:
+    """`current` slugs with those named in `order` moved to the front, in that order.
+
+    The rest keep their relative places, so an editor can name only the few to lead with.
+    """
+    seen: set[str] = set()
+    for slug in order:
+        if slug in seen:
+            raise EditionError(f"--order names {slug!r} twice")
+        if slug not in current:
+            raise EditionError(f"--order names {slug!r}, which is not in this edition "
+                               f"(it holds: {', '.join(current) or 'nothing'})")
+        seen.add(slug)
+    return list(order) + [slug for slug in current if slug not in seen]
+
+
+def shortfall_reason(count: int, week: str, min_items: int) -> str | None:
+    """Why `count` new comparisons are not enough for an edition, or None if they are."""
+    if count == 0:
+        return f"no new comparisons in {week}"
+    if count < min_items:
+        plural = "comparison" if count == 1 else "comparisons"
+        return f"only {count} new {plural} in {week}; DIGEST_MIN_ITEMS is {min_items}"
+    return None
+
+
+def normalize_week(week: str | None, settings: Settings, now: datetime | None = None) -> str:
+    """The ISO week label asked for, or the current one on the newsletter's calendar."""
+    if week is None:
+        return current_week(settings.timezone, now)
+    return week_label(*parse_week(week))
