@@ -12,10 +12,6 @@ from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -24,6 +20,7 @@ from sqlmodel import Session
 from digest.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA_HEAD = "0006"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 
@@ -66,6 +63,8 @@ def make_engine(url: str) -> Engine:
 
 
 def _alembic_config(connection):
+    from alembic.config import Config  # Alembic loads only when a migration runs: every command pays start-up time
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -73,12 +72,19 @@ def _alembic_config(connection):
 
 
 def head_revisions() -> set[str]:
+    """The newest revisions, as Alembic reads them from the migration scripts."""
+    # Alembic loads here, not at import: most commands never need it (see open_store).
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
 def current_revisions(engine: Engine) -> set[str]:
+    from alembic.migration import MigrationContext  # start-up time: see head_revisions
+
     with engine.connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads())
 
@@ -93,14 +99,29 @@ def upgrade(engine: Engine) -> None:
             # Take SQLite's write lock before reading the revision, so two processes
             # migrating a fresh file queue up instead of both creating tables.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        from alembic import command  # start-up time: see head_revisions
+
         command.upgrade(_alembic_config(connection), "heads")
 
 
+def stored_revisions(engine: Engine) -> set[str]:
+    """The revisions the database says it is at (none for a fresh one), read without Alembic."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return set()
+        return set(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
 def open_store(url: str) -> Engine:
-    """An engine for `url` with the schema at the latest revision."""
+    """An engine for `url` with the schema at the latest revision.
+
+    A database already at SCHEMA_HEAD is opened without loading Alembic (a
+    quarter of a second of every command's start); tests/test_schema.py checks
+    that SCHEMA_HEAD is what the migration scripts say.
+    """
     engine = make_engine(url)
     try:
-        if current_revisions(engine) != head_revisions():
+        if stored_revisions(engine) != {SCHEMA_HEAD}:
             upgrade(engine)
     except OperationalError as exc:
         raise StoreError(f"cannot open the database at {make_url(normalize_url(url)).render_as_string()}: "

@@ -64,7 +64,7 @@ def add_reader(session: Session, request: SubscribeRequest, *, confirmed: bool, 
 
 
 @dataclass
-class ImportReport:
+class ReaderImportReport:
     created: int = 0
     already_readers: int = 0  # left as they are
     duplicates: int = 0  # repeated within the file; the first one counts
@@ -78,13 +78,13 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 def import_readers(session: Session, rows: Iterable[Row], known_topics: Collection[str], *,
                    confirmed: bool, consent: Consent, skip_invalid: bool = False,
-                   allow_deleted: bool = False) -> ImportReport:
+                   allow_deleted: bool = False) -> ReaderImportReport:
     """Check every row, then insert the good ones in bulk, all in the caller's transaction.
 
     With bad rows and no `skip_invalid`, nothing is inserted and ImportRejected
     carries the report. Existing readers are left untouched and counted.
     """
-    report = ImportReport()
+    report = ReaderImportReport()
     good: dict[str, tuple[int, SubscribeRequest]] = {}
     for row in rows:
         try:

@@ -17,7 +17,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _commands(group: click.Group, prefix: str = "digest"):
-    for name, command in sorted(group.commands.items()):
+    """Every visible command, as --help lists them (the old spellings are hidden)."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        if command.hidden:
+            continue
         path = f"{prefix} {name}"
         yield path, command
         if isinstance(command, click.Group):
@@ -25,6 +30,35 @@ def _commands(group: click.Group, prefix: str = "digest"):
 
 
 COMMANDS = list(_commands(main))
+
+
+def test_the_commands_were_found():
+    paths = {path for path, _ in COMMANDS}
+    assert {"digest comparisons import", "digest editions send", "digest scheduler status", "digest serve"} <= paths
+
+
+def test_every_endpoint_is_in_the_readme():
+    from digest.settings import Settings
+    from digest.store import open_store
+    from digest.web import create_app
+
+    app = create_app(Settings(database_url="sqlite://"), open_store("sqlite://"))
+    for path, methods in app.openapi()["paths"].items():
+        for method in methods:
+            assert f"`{method.upper()} {path}`" in README or f"`{path}`" in README, \
+                f"README.md does not document {method.upper()} {path}"
+
+
+def test_the_readme_says_each_section_once():
+    headings = re.findall(r"^#{1,3} (.+)$", README, re.M)
+    assert len(headings) == len(set(headings)), sorted(h for h in headings if headings.count(h) > 1)
+
+
+def test_the_readme_has_a_table_of_contents_that_matches_its_sections():
+    sections = re.findall(r"^## (.+)$", README, re.M)
+    for section in sections:
+        if section != "Contents":
+            assert f"[{section}](#" in README, f"the table of contents does not list {section!r}"
 
 
 @pytest.mark.parametrize("path,command", COMMANDS, ids=[p for p, _ in COMMANDS])

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -89,14 +88,14 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing_unless_told(cl
     add_topics(cli_env, "Video")
     path = write(tmp_path, "First name,Email,Topics\nAda,ada@example.com,Video\nBad,not-an-address,\n"
                            "Eve,eve@example.com,Cooking\nBob,bob@example.com,\n")
-    refused = run("comparisons", "import", str(path))
+    refused = run("import", str(path))
     assert refused.exit_code == 1
     assert f"{path}:3: email: 'not-an-address' is not a valid email address" in refused.output
     assert f"{path}:4: topics: 'Cooking' is not a topic" in refused.output
     assert "2 bad row(s); nothing was imported" in refused.output
     assert stored(cli_env) == []
 
-    accepted = run("comparisons", "import", str(path), "--skip-invalid", "--no-mail")
+    accepted = run("import", str(path), "--skip-invalid", "--no-mail")
     assert accepted.exit_code == 0
     assert f"{path}:3: skipped:" in accepted.output and "Ignored column(s): First name" in accepted.output
     assert "Imported 2 readers (pending)" in accepted.output and "2 bad row(s) skipped" in accepted.output
@@ -109,7 +108,7 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing_unless_told(cl
 def test_import_sends_confirmation_mails_to_new_pending_readers_and_leaves_existing_ones_alone(cli_env, tmp_path):
     assert run("add", "ada@example.com", "--confirmed").exit_code == 0
     path = write(tmp_path, "ada@example.com\nbob@example.com\nBOB@example.com\n")
-    result = run("comparisons", "import", str(path))
+    result = run("import", str(path))
     assert result.exit_code == 0, result.output
     assert "Imported 1 reader (pending)" in result.output
     assert "1 already on the list, left as they were" in result.output and "1 repeated row(s)" in result.output
@@ -120,7 +119,7 @@ def test_import_sends_confirmation_mails_to_new_pending_readers_and_leaves_exist
 
 def test_import_confirmed_marks_readers_active_with_consent_given_elsewhere(cli_env, tmp_path):
     path = write(tmp_path, "email\nada@example.com\n", name="mailchimp-export.csv")
-    result = run("comparisons", "import", str(path), "--confirmed", "--source", "Mailchimp list, moved 2026-11")
+    result = run("import", str(path), "--confirmed", "--source", "Mailchimp list, moved 2026-11")
     assert result.exit_code == 0
     (reader,) = stored(cli_env)
     assert reader.status == "active" and reader.confirmed_at is not None
@@ -135,7 +134,7 @@ def test_import_confirmed_marks_readers_active_with_consent_given_elsewhere(cli_
     ("email\n\"ada@example.com\n", "utf-8", "readers.csv:2: email: contains a line break"),  # an open quote
 ])
 def test_a_malformed_import_file_gets_one_clear_message(cli_env, tmp_path, content, encoding, words):
-    result = run("comparisons", "import", str(write(tmp_path, content, encoding=encoding)))
+    result = run("import", str(write(tmp_path, content, encoding=encoding)))
     assert words in result.output and "Traceback" not in result.output
 
 
@@ -156,7 +155,7 @@ def test_export_gives_everything_stored_as_csv_or_json_and_the_csv_imports_again
     assert run("export", "--output", str(exported)).exit_code == 0
     assert run("delete", "bob@example.com", "--yes").exit_code == 0
     assert run("delete", "ada@example.com", "--yes").exit_code == 0
-    again = run("comparisons", "import", str(exported), "--confirmed", "--allow-deleted")
+    again = run("import", str(exported), "--confirmed", "--allow-deleted")
     assert again.exit_code == 0 and "Imported 2 readers" in again.output
 
 
@@ -188,7 +187,7 @@ def test_delete_erases_the_reader_keeps_a_hash_and_refuses_to_bring_them_back_by
 
     added = run("add", "ada@example.com", "--confirmed")
     assert added.exit_code == 1 and "was erased on request" in added.output
-    imported = run("comparisons", "import", str(write(tmp_path, "ada@example.com\nbob@example.com\n")), "--confirmed")
+    imported = run("import", str(write(tmp_path, "ada@example.com\nbob@example.com\n")), "--confirmed")
     assert imported.exit_code == 1 and "readers.csv:1: email: ada@example.com was erased on request" in imported.output
     assert stored(cli_env) == []
     assert run("add", "ada@example.com", "--confirmed", "--allow-deleted").exit_code == 0
@@ -207,20 +206,16 @@ def test_serve_refuses_a_port_out_of_range():
     assert result.exit_code == 2 and "70000 is not in the range 0<=x<=65535" in result.output
 
 
-def test_a_100000_row_csv_imports_in_seconds(sqlite_url, tmp_path, monkeypatch):
+def test_a_large_csv_imports_every_row_in_bulk(sqlite_url, tmp_path, monkeypatch):
     for name in [n for n in os.environ if n.startswith(("DIGEST_", "SENDGRID_"))]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("DIGEST_DATABASE_URL", sqlite_url)
     path = tmp_path / "big.csv"
     path.write_text("email,timezone\n" + "".join(f"Reader{i}@Example{i % 89}.com,Europe/Paris\n"
-                                                 for i in range(100_000)))
-    started = time.perf_counter()
-    result = run("comparisons", "import", str(path), "--confirmed")
-    took = time.perf_counter() - started
-    print(f"100,000 rows imported in {took:.1f} s")
-    assert result.exit_code == 0 and "Imported 100,000 readers (active)" in result.output
+                                                 for i in range(5_000)))
+    result = run("import", str(path), "--confirmed")  # its speed: tests/bench/bench_readers.py
+    assert result.exit_code == 0 and "Imported 5,000 readers (active)" in result.output
     engine = open_store(sqlite_url)
     with engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(Subscriber)).scalar() == 100_000
+        assert connection.execute(sa.select(sa.func.count()).select_from(Subscriber)).scalar() == 5_000
     engine.dispose()
-    assert took < 60  # about 5 s on an idle laptop; the bound only catches a per-row ORM regression

@@ -3,7 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from digest.store import current_revisions, head_revisions, open_store, upgrade
+from digest.store import SCHEMA_HEAD, current_revisions, head_revisions, open_store, stored_revisions, upgrade
 from digest.tables import metadata
 
 
@@ -18,4 +18,11 @@ def test_a_fresh_database_is_migrated_on_first_use(db_url):
     assert current_revisions(engine) == head_revisions()
     upgrade(engine)  # a second upgrade is a no-op, not an error
     assert current_revisions(engine) == head_revisions()
+    engine.dispose()
+
+
+def test_the_schema_head_constant_is_the_newest_migration(db_url):
+    assert head_revisions() == {SCHEMA_HEAD}
+    engine = open_store(db_url)
+    assert stored_revisions(engine) == current_revisions(engine) == {SCHEMA_HEAD}
     engine.dispose()

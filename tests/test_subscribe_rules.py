@@ -147,13 +147,6 @@ def test_links_and_one_click_headers_are_built_from_the_token():
     }
 
 
-def test_a_million_unsubscribe_links_take_well_under_a_second():
-    tokens = [new_reader_token() for _ in range(1000)]
-    started = time.perf_counter()
-    for _ in range(1000):
-        for token in tokens:
-            links.unsubscribe_url("https://n.example", token)
-    assert time.perf_counter() - started < 5  # generous on a loaded CI box; ~0.2 s on a laptop
 
 
 def test_a_csv_with_a_header_row_maps_columns_by_name_and_ignores_others():

@@ -41,7 +41,7 @@ def _int_arg(value) -> int | None:
         return None
     if isinstance(value, int):
         return value if 0 < value < 2**31 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 10:
         return int(value.strip())
     return None
 

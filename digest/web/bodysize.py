@@ -37,7 +37,7 @@ class BodySizeLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             problem = None
-            if not declared.strip().isdigit():
+            if not (declared.strip().isascii() and declared.strip().isdigit()):
                 status, problem = 400, Problem("Content-Length", "must be a whole number of bytes")
             elif int(declared) > limit:
                 status, problem = 413, Problem("body", _too_large(limit))

@@ -46,9 +46,10 @@ def heavy_modules(env: dict) -> list[str]:
     probe = ("import sys, runpy; sys.argv = ['digest', 'comparisons', 'list'];\n"
              "try:\n    runpy.run_module('digest', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+             f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=CHECKOUT, capture_output=True, text=True)
-    return [name for name in out.stdout.strip().splitlines()[-1].split(",") if name] if out.stdout.strip() else []
+    line = next(line for line in out.stdout.splitlines() if line.startswith("HEAVY:"))
+    return [name for name in line.removeprefix("HEAVY:").split(",") if name]
 
 
 def main() -> None:
