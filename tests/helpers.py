@@ -130,22 +130,22 @@ def a_letter(number: int = 1) -> Letter:
 
 def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status: str = "active",
                 confirmed_at: datetime | None = None, chunk: int = 10_000) -> list[int]:
-    """Readers written straight into the store, each with a real reader token; returns their ids.
+    """Readers written straight into the store; returns their ids.
 
     `readers` is a count (reader{first}@example.com ... with ids first, first+1, ...)
-    or a list of addresses (ids as the database gives them). A reader who is not
+    or a list of addresses (ids as the database gives them, and real reader tokens). A reader who is not
     pending counts as confirmed at `confirmed_at` (default: now).
     """
     table = Subscriber.__table__
     past = utcnow() - timedelta(days=30)
     confirmed = None if status == "pending" else (confirmed_at or past)
-    if isinstance(readers, int):
-        rows = [{"id": i, "email": address(i)} for i in range(first, first + readers)]
+    if isinstance(readers, int):  # tokens that say whose they are: t000000042...
+        rows = [{"id": i, "email": address(i), "token": f"t{i:09d}{secrets.token_hex(12)}"}
+                for i in range(first, first + readers)]
     else:
-        rows = [{"email": email} for email in readers]
+        rows = [{"email": email, "token": new_reader_token()} for email in readers]
     for row in rows:
-        row.update(status=status, topics=[], token=new_reader_token(), created_at=past, updated_at=past,
-                   confirmed_at=confirmed)
+        row.update(status=status, topics=[], created_at=past, updated_at=past, confirmed_at=confirmed)
     ids = []
     with engine.begin() as connection:
         for start in range(0, len(rows), chunk):
