@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 import uuid
 from contextlib import contextmanager
