@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digest.errors import DigestError
+from subscribers.errors import SubscribersError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -41,12 +42,12 @@ class App:
 
 
 class DigestGroup(click.Group):
-    """Turns DigestError into a clean `Error: ...` line with exit status 1."""
+    """Turns the application's and the subscribers library's errors into one `Error: ...` line, exit status 1."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DigestError as exc:
+        except (DigestError, SubscribersError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 

@@ -19,23 +19,13 @@ from digest.store import session_scope
 from digest.timeutil import utcnow
 from subscribers import operators, validation
 from subscribers.csvfile import read_rows, write_csv
-from subscribers.errors import ImportRejected, InvalidInput, SubscribersError
+from subscribers.errors import ImportRejected, InvalidInput
 from subscribers.service import Consent
 from subscribers.status import ACTIVE, PENDING
 from subscribers.status import ALL as STATUSES
 
 
-class ReadersGroup(click.Group):
-    """Turns the subscribers library's errors into a clean `Error: ...` line with exit status 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except SubscribersError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
-@click.group("subscribers", cls=ReadersGroup)
+@click.group("subscribers")
 def subscribers_group() -> None:
     """Manage readers: add, import, export, list, show and delete (erase).
 
