@@ -140,7 +140,7 @@ def test_each_reader_carries_one_click_unsubscribe_substitutions_and_custom_args
 def test_the_letter_part_carries_list_id_categories_and_text_before_html():
     body = body_for(1)
     assert body["headers"] == {"List-Id": LIST_ID}
-    assert sorted(body["categories"]) == ["editions", "edition-1"]
+    assert sorted(body["categories"]) == ["edition", "edition-1"]
     assert body["from"] == {"email": "verdicts@example.com", "name": "Weekly AI Tool Verdicts"}
     assert "custom_args" not in body  # typed as a string by the description, an object by the live API
 

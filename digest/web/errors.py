@@ -81,9 +81,10 @@ _DIGEST_ERRORS = (
     (BadWeek, 400, None, None, "{}"),
     (EditionError, 409, None, None, "{}"),
 )
-# Not the client's doing: the operator must act. The detail goes to the log, not to the client.
+# Not the client's doing: the operator must act. The detail goes to the log; a missing setting is
+# named to the client too (a variable's name is no secret, and it tells a provider's admin what to ask for).
 _SERVER_ERRORS = (
-    (ConfigError, "Not configured", "This server is not set up for this yet; its operator has been told."),
+    (ConfigError, "Not configured", "This server is not set up for this yet: {}."),
     (StoreError, None, "The database cannot be reached just now. Please try again in a few minutes."),
     (DeliveryError, None, "Mail cannot be sent just now. Please try again in a few minutes."),
 )
@@ -132,7 +133,8 @@ def _digest_error(request: Request, exc: DigestError) -> Response:
             log.warning("%s %s refused: %s", request.method, request.url.path, exc)
             return error_response(request, status, [Problem(field or "request", template.format(exc))],
                                   title=title)
-    title, message = next(((title, message) for kind, title, message in _SERVER_ERRORS if isinstance(exc, kind)),
+    title, message = next(((title, message.format(exc)) for kind, title, message in _SERVER_ERRORS
+                           if isinstance(exc, kind)),
                           (None, "The server could not finish this request. Please try again in a few minutes."))
     log.error("%s %s failed: %s", request.method, request.url.path, exc)
     return error_response(request, 503, [Problem("request", message)], title=title)
