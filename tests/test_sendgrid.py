@@ -173,8 +173,14 @@ BROKEN = ["1001 personalizations", "11 categories", "substitutions over 10,000 b
           "no address", "no from"]
 
 
+# What only SendGrid's official description states (the rest are documented limits the server checks itself).
+NEEDS_DESCRIPTION = {"11 categories", "no address", "no from"}
+
+
 @pytest.mark.parametrize("how", BROKEN)
 def test_the_test_server_refuses_what_sendgrid_refuses(how):
+    if how in NEEDS_DESCRIPTION:
+        require_shared(SPEC)
     body = _break(body_for(1000), how)
     with SendGridServer(api_key="k") as server:
         import httpx
