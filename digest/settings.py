@@ -6,10 +6,12 @@ in step. A malformed value raises ConfigError naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse
@@ -89,6 +91,33 @@ def _rate(env, name, default):
     return raw
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(env, name, default):
+    """Every link a reader gets starts here, List-Unsubscribe included, which mailbox providers
+    want over https. Plain http is for a machine talking to itself (development, tests)."""
+    raw = _str(env, name, default).rstrip("/")
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"{name} must be an address such as https://news.example.com, got {raw!r}")
+    if parts.scheme == "http" and not _loopback(host):
+        raise ConfigError(f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
+                          f"over https), got {raw!r}; plain http is only for a loopback address such as "
+                          f"http://127.0.0.1:8000")
+    return raw
+
+
 def default_database_url() -> str:
     return "sqlite:///" + str(Path.cwd() / "digest.db")
 
@@ -135,7 +164,7 @@ class Settings:
             newsletter_name=_str(env, "DIGEST_NEWSLETTER_NAME", cls.newsletter_name),
             from_address=_str(env, "DIGEST_FROM", cls.from_address),
             reply_to=_str(env, "DIGEST_REPLY_TO", None),
-            base_url=_str(env, "DIGEST_BASE_URL", cls.base_url).rstrip("/"),
+            base_url=_base_url(env, "DIGEST_BASE_URL", cls.base_url),
             site_url=_str(env, "DIGEST_SITE_URL", cls.site_url).rstrip("/"),
             postal_address=_str(env, "DIGEST_POSTAL_ADDRESS", cls.postal_address),
             secret_key=_str(env, "DIGEST_SECRET_KEY", cls.secret_key),

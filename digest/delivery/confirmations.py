@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.mail import Letter, Recipient, Sender, make_sender
+from digest.render import feedback_id
 from digest.render.compile import compile_mjml
 from digest.render.templates import environment
 from digest.settings import Settings
@@ -54,7 +55,8 @@ def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
     text = environment("text", root).get_template(TEXT_TEMPLATE).render(c=view)
     return Letter(subject=f"Confirm your subscription to {settings.newsletter_name}", html=html, text=text,
                   from_address=settings.from_address, from_name=settings.newsletter_name,
-                  reply_to=settings.reply_to, categories=("confirmation",))
+                  reply_to=settings.reply_to, categories=("confirmation",),
+                  headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation")})
 
 
 def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None,

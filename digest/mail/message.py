@@ -8,19 +8,24 @@ them itself (substitutions); SMTP and the outbox fill them with `personalize`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime, make_msgid
 from types import MappingProxyType
 from typing import Collection, Mapping, NamedTuple, Sequence, overload
 
 from digest.mail.placeholders import READER_TOKEN
 
-# CRLF line ends as SMTP carries them, and no folding below RFC 5322's 998-character
-# limit: folding a long List-Unsubscribe URL turns it into an RFC 2047 encoded-word
-# that mailbox providers do not read as a link, and one-click unsubscribe breaks.
+# Headers and bodies each keep their own RFC's line limit, so each gets its own policy.
+# Headers: CRLF line ends as SMTP carries them, and no folding below RFC 5322's 998-character
+# limit: folding a long List-Unsubscribe URL turns it into an RFC 2047 encoded-word that
+# mailbox providers do not read as a link, and one-click unsubscribe breaks.
 WIRE = policy.SMTP.clone(max_line_length=998)
+# Bodies: quoted-printable lines of at most 76 characters (RFC 2045, 6.7). Lines of 998 are
+# legal SMTP but not legal quoted-printable, and spam filters score them (MIME_QP_LONG_LINE).
+BODY = policy.SMTP.clone(max_line_length=76)
 
 class HeaderInjection(ValueError):
     """A header value carries a line break."""
@@ -128,6 +133,14 @@ def fill(text: str, substitutions: Mapping[str, str]) -> str:
     return text
 
 
+def _body_part(content: str, subtype: str) -> MIMEPart:
+    """One alternative, encoded under BODY's 76-character limit (the message's WIRE policy
+    then writes it as it is: a generator re-folds headers, never an encoded body)."""
+    part = MIMEPart(policy=BODY)
+    part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
+    return part
+
+
 def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:
     """The exact message SMTP would carry for this recipient: multipart/alternative."""
     message = EmailMessage(policy=WIRE)
@@ -137,10 +150,12 @@ def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:
     message["To"] = _check_header("To", recipient.address)
     if letter.reply_to:
         message["Reply-To"] = _check_header("Reply-To", letter.reply_to)
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = format_datetime(datetime.now(timezone.utc))  # "+0000": UTC, said as a zone
     message["Message-ID"] = make_msgid(domain=domain)
     for name, value in {**letter.headers, **recipient.headers}.items():
         message[name] = _check_header(name, fill(value, recipient.substitutions))
-    message.set_content(fill(letter.text, recipient.substitutions), cte="quoted-printable")
-    message.add_alternative(fill(letter.html, recipient.substitutions), subtype="html", cte="quoted-printable")
+    message["MIME-Version"] = "1.0"
+    message.make_alternative()
+    message.attach(_body_part(fill(letter.text, recipient.substitutions), "plain"))
+    message.attach(_body_part(fill(letter.html, recipient.substitutions), "html"))
     return message

@@ -31,7 +31,7 @@ from digest.render.store import comparison_facts
 from digest.render.templates import environment, templates_root
 from digest.settings import Settings
 
-__all__ = ["RenderedEdition", "compose", "list_id", "render_edition", "render_view", "templates_root"]
+__all__ = ["RenderedEdition", "compose", "feedback_id", "list_id", "render_edition", "render_view", "templates_root"]
 
 HTML_TEMPLATE = "email/edition.mjml.j2"
 TEXT_TEMPLATE = "email/edition.txt.j2"
@@ -78,12 +78,23 @@ def render_view(view: EditionView, root: Path | None = None) -> tuple[str, str, 
     return html, text, source
 
 
+def list_label(settings: Settings) -> str:
+    """'weekly-ai-tool-verdicts': the newsletter's name as a label (lower-case letters, digits, dashes)."""
+    return re.sub(r"[^a-z0-9]+", "-", settings.newsletter_name.lower()).strip("-") or "digest"
+
+
 def list_id(settings: Settings) -> str:
     """RFC 2919: 'Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>'."""
-    label = re.sub(r"[^a-z0-9]+", "-", settings.newsletter_name.lower()).strip("-") or "digest"
     domain = settings.from_address.rpartition("@")[2] or "localhost"
     phrase = re.sub(r'[\r\n"<>]', "", settings.newsletter_name)
-    return f"{phrase} <{label}.{domain}>"
+    return f"{phrase} <{list_label(settings)}.{domain}>"
+
+
+def feedback_id(settings: Settings, campaign: str, kind: str) -> str:
+    """Gmail's feedback loop header, 'campaign:kind:digest:sender': Gmail reports complaint rates per
+    value of each field, the last one (the newsletter, constant across campaigns) naming the sender.
+    'edition-12:weekly:digest:weekly-ai-tool-verdicts'."""
+    return f"{campaign}:{kind}:digest:{list_label(settings)}"
 
 
 def letter_for(view: EditionView, html: str, text: str, settings: Settings) -> Letter:
@@ -94,7 +105,8 @@ def letter_for(view: EditionView, html: str, text: str, settings: Settings) -> L
         from_address=settings.from_address,
         from_name=settings.newsletter_name,
         reply_to=settings.reply_to,
-        headers={"List-Id": list_id(settings)},
+        headers={"List-Id": list_id(settings),
+                 "Feedback-ID": feedback_id(settings, f"edition-{view.number}", "weekly")},
         categories=("edition", f"edition-{view.number}"),
     )
 
