@@ -3,7 +3,8 @@
     render_edition(session, edition, settings) -> RenderedEdition
         reads the edition's comparisons, then calls the pure core:
     compose(...) -> EditionView          what the email shows, links included
-    render_view(view) -> (html, text)    Jinja fills templates/email/edition.mjml.j2, MRML compiles it;
+    render_view(view) -> (html, text)    Jinja fills templates/email/edition.mjml.j2, MRML compiles it,
+                                         as many cards as fit under Gmail's clipping point (clip.py);
                                          templates/email/edition.txt.j2 gives the plain-text part
 
 The HTML is compiled once per edition. Per-reader links hold READER_TOKEN
@@ -24,6 +25,7 @@ from digest.editions.models import Edition
 from digest.editions.service import edition_comparisons
 from digest.errors import EditionError
 from digest.mail import Letter
+from digest.render.clip import CLIP_LIMIT, fit
 from digest.render.compile import compile_mjml
 from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
 from digest.render.headline import preheader_line, subject_line
@@ -70,11 +72,23 @@ def _fill(kind: str, name: str, view: EditionView, root: Path | None) -> str:
         raise EditionError(f"templates/{name} cannot be filled: {exc}") from exc
 
 
-def render_view(view: EditionView, root: Path | None = None) -> tuple[str, str, str]:
-    """(html, text, mjml) for one edition view."""
-    source = _fill("markup", HTML_TEMPLATE, view, root)
-    html = compile_mjml(source, f"templates/{HTML_TEMPLATE}")
-    text = _fill("text", TEXT_TEMPLATE, view, root)
+def _render(view: EditionView, root: Path | None, limit: int | None) -> tuple[EditionView, str, str, str]:
+    """(the view as it fits, html, text, mjml); `limit` None: every comparison as a card."""
+
+    def compile_view(shaped: EditionView) -> str:
+        return compile_mjml(_fill("markup", HTML_TEMPLATE, shaped, root), f"templates/{HTML_TEMPLATE}")
+
+    if limit is None:
+        html = compile_view(view)
+    else:
+        view, html = fit(view, compile_view, limit)
+    return view, html, _fill("text", TEXT_TEMPLATE, view, root), _fill("markup", HTML_TEMPLATE, view, root)
+
+
+def render_view(view: EditionView, root: Path | None = None, *,
+                limit: int | None = CLIP_LIMIT) -> tuple[str, str, str]:
+    """(html, text, mjml) for one edition view, its HTML under `limit` bytes for every reader."""
+    _view, html, text, source = _render(view, root, limit)
     return html, text, source
 
 
@@ -116,7 +130,7 @@ def render_comparisons(session: Session, settings: Settings, *, number: int, wee
                        root: Path | None = None) -> RenderedEdition:
     view = compose(number=number, week=week, facts=comparison_facts(session, comparisons), settings=settings,
                    subject=subject, intro=intro)
-    html, text, source = render_view(view, root)
+    view, html, text, source = _render(view, root, CLIP_LIMIT)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 
 

@@ -8,6 +8,7 @@ buttons are left out and every per-reader placeholder is blanked.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from digest.settings import Settings
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 20
+_BODY = re.compile(r"(<body\b[^>]*>)(.*)(</body>)", re.S)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ def public_edition(session: Session, number: int) -> Edition:
     return edition
 
 
+def as_web_page(html: str) -> str:
+    """The email's HTML as a page: its content inside a `main` landmark, which screen readers jump
+    to (an email has no landmarks of its own; its masthead already carries the page's h1)."""
+    return _BODY.sub(lambda m: f"{m[1]}<main>{m[2]}</main>{m[3]}", html, count=1)
+
+
 def web_version(session: Session, settings: Settings, number: int) -> str:
     """The edition's HTML as readers got it, minus anything of a reader's."""
 
@@ -81,8 +89,8 @@ def web_version(session: Session, settings: Settings, number: int) -> str:
     # No reader here: the footer offers a subscribe link instead of a reader's own links.
     view = replace(view, unsubscribe_url="", preferences_url="",
                    reason=f"This is the web version of edition {edition.number} of {settings.newsletter_name}.")
-    html, _text, _source = render_view(view)
-    return html.replace(READER_TOKEN, "")
+    html, _text, _source = render_view(view, limit=None)  # a web page is never clipped: every card, in full
+    return as_web_page(html.replace(READER_TOKEN, ""))
 
 
 def atom_feed(entries: Sequence[ArchivedEdition], settings: Settings, updated: datetime) -> bytes:

@@ -119,6 +119,11 @@ class ComparisonView:
     def votes_open(self) -> bool:
         return all(tool.vote_url for tool in self.tools)
 
+    @property
+    def anchor(self) -> str:
+        """The id of its card: the web version's `#comparison-3` goes straight to it."""
+        return f"comparison-{self.position}"
+
 
 @dataclass(frozen=True)
 class EditionView:
@@ -136,6 +141,26 @@ class EditionView:
     preferences_url: str
     postal_address: str
     reason: str
+    # How the HTML fits under Gmail's clipping point (digest.render.clip): the first `in_full`
+    # comparisons as cards, the next `listed` as one line each linking to the web version, the
+    # rest counted. None: every comparison in full (the web version, or an edition that fits).
+    in_full: int | None = None
+    listed: int = 0
+
+    @property
+    def cards(self) -> tuple[ComparisonView, ...]:
+        return self.comparisons if self.in_full is None else self.comparisons[:self.in_full]
+
+    @property
+    def lines(self) -> tuple[ComparisonView, ...]:
+        """Comparisons the HTML lists in one line each, linking to their card in the web version."""
+        start = len(self.cards)
+        return self.comparisons[start:start + self.listed]
+
+    @property
+    def unlisted(self) -> int:
+        """Comparisons the HTML only counts ("and 3 more in the web version")."""
+        return len(self.comparisons) - len(self.cards) - len(self.lines)
 
 
 # --- from rows to views ----------------------------------------------------------------------

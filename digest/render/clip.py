@@ -1,0 +1,80 @@
+"""Keeping every edition under Gmail's clipping point, footer and all.
+
+Gmail shows about 102 KB of a message's HTML and hides the rest behind "[Message
+clipped]", and with it the unsubscribe link and the postal address. So an
+edition's HTML stays under CLIP_LIMIT bytes in every reader's copy (a reader's
+token is longer than the placeholder it replaces). When cards for every
+comparison would not fit, the first comparisons stay cards and the others become
+one line each, linking to their card in the web version; when even those lines
+would not fit, the last ones are only counted ("and 3 more in the web version").
+
+    fit(view, compile_view) -> (view, html)   the view as it fits, and its HTML
+    reader_bytes(html)                         the size of a reader's copy
+    size_report(view, html)                    the line the CLI prints
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from digest.errors import EditionError
+from digest.mail.placeholders import READER_TOKEN
+from digest.render.context import EditionView
+from subscribers.tokens import new_reader_token
+
+CLIP_LIMIT = 100_000  # bytes; Gmail clips at about 102 KB, and a little room is kept for what a provider adds
+TOKEN_LENGTH = len(new_reader_token())  # every reader's token has this length
+
+
+def reader_bytes(html: str) -> int:
+    """The size of a reader's copy: UTF-8 bytes, each placeholder filled with a reader's token."""
+    return len(html.encode("utf-8")) + html.count(READER_TOKEN) * (TOKEN_LENGTH - len(READER_TOKEN))
+
+
+def _largest(make: Callable[[int], tuple[EditionView, str]], low: int, high: int,
+             limit: int) -> tuple[EditionView, str] | None:
+    """The attempt with the largest n in [low, high] whose HTML fits (each step costs one compile;
+    the size grows with n, so a binary search finds it)."""
+    best = None
+    while low <= high:
+        middle = (low + high) // 2
+        attempt = make(middle)
+        if reader_bytes(attempt[1]) <= limit:
+            best, low = attempt, middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def fit(view: EditionView, compile_view: Callable[[EditionView], str],
+        limit: int = CLIP_LIMIT) -> tuple[EditionView, str]:
+    """The view with as many cards as fit under `limit`, and its HTML."""
+    html = compile_view(view)
+    if reader_bytes(html) <= limit:
+        return view, html
+    total = len(view.comparisons)
+
+    def attempt(cards: int, lines: int) -> tuple[EditionView, str]:
+        shaped = replace(view, in_full=cards, listed=lines)
+        return shaped, compile_view(shaped)
+
+    found = (_largest(lambda cards: attempt(cards, total - cards), 0, total - 1, limit)
+             or _largest(lambda lines: attempt(0, lines), 0, total, limit))
+    if found is None:
+        raise EditionError(f"the edition's HTML is over {limit:,} bytes even without its comparisons: "
+                           "the templates' fixed parts (head, masthead, intro, footer) are too large")
+    return found
+
+
+def size_report(view: EditionView, html: str, limit: int = CLIP_LIMIT) -> str:
+    """'HTML: 61,234 bytes a reader, 38,766 under the 100,000-byte limit (Gmail clips at about 102 KB).'"""
+    size = reader_bytes(html)
+    report = (f"HTML: {size:,} bytes a reader, {limit - size:,} under the {limit:,}-byte limit "
+              f"(Gmail clips at about 102 KB).")
+    if view.in_full is not None:
+        shown = len(view.cards)
+        report += (f" {shown} of {len(view.comparisons)} comparisons as cards, {len(view.lines)} in a list"
+                   + (f", {view.unlisted} counted" if view.unlisted else "")
+                   + ", each in full in the web version.")
+    return report
