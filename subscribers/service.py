@@ -134,14 +134,21 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
     return action
 
 
-def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tuple[Subscriber, bool]:
-    """Activate a pending reader. Returns (reader, whether this call activated them)."""
+def to_confirm(session: Session, token: str) -> Subscriber:
+    """The reader a confirmation link names, read only (the page the link opens; its button confirms).
+    Raises StaleLink when the subscription ended after the link was sent."""
     reader = by_token(session, token)
-    if reader.status == status.ACTIVE:
-        return reader, False
-    if reader.status != status.PENDING:
+    if reader.status not in (status.ACTIVE, status.PENDING):
         raise StaleLink("This confirmation link no longer applies: the subscription was ended after "
                         "it was sent. Subscribe again if you would like the newsletter back.")
+    return reader
+
+
+def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tuple[Subscriber, bool]:
+    """Activate a pending reader. Returns (reader, whether this call activated them)."""
+    reader = to_confirm(session, token)
+    if reader.status == status.ACTIVE:
+        return reader, False
     reader.status = status.ACTIVE
     reader.confirmed_at = now
     reader.confirmed_ip = ip[:64] if ip else None

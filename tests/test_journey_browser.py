@@ -82,6 +82,10 @@ def test_a_reader_subscribes_confirms_chooses_topics_and_unsubscribes_in_a_brows
             assert reader(engine).status == "pending"
 
             page.goto(confirmation_link(settings.outbox))
+            assert page.get_by_role("heading", name="Confirm your subscription").is_visible()
+            assert reader(engine).status == "pending"  # opening the link confirms nothing
+            page.get_by_role("button", name="Yes, subscribe me").click()
+            page.wait_for_load_state()
             assert page.get_by_role("heading", name="You're in!").is_visible()
             page.screenshot(path=artifacts / "3-confirmed.png", full_page=True)
             assert reader(engine).status == "active"

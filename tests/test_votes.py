@@ -1,8 +1,9 @@
-"""Votes from the inbox over real HTTP: one click records, a second click moves, a bad link is refused."""
+"""Votes from the inbox over real HTTP: the link asks, its button records; a second vote moves; a bad link is refused."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,11 @@ def site(db_url):
         yield site
 
 
+def words(page: str) -> str:
+    """A page's text without its tags."""
+    return " ".join(re.sub(r"<[^>]+>", "", page).split())
+
+
 def link(site, token: str, tool: str, comparison_slug: str = SLUG) -> str:
     return vote_url(site.url, token, comparison_slug, tool)
 
@@ -44,21 +50,40 @@ def votes(site) -> list[tuple[int, str]]:
 
 def test_a_click_counts_once(site):
     reader, token = add_reader(site.engine, "ada@example.com")
-    first = site.http.get(link(site, token, LEFT))
-    again = site.http.get(link(site, token, LEFT))
+    first = site.http.post(link(site, token, LEFT))
+    again = site.http.post(link(site, token, LEFT))
     assert first.status_code == again.status_code == 200
     assert "your vote for Relaybench is in" in first.text
     assert "Your vote for Relaybench stands" in again.text
     assert votes(site) == [(reader, LEFT)]
-    split = site.http.get(link(site, token, LEFT), headers={"Accept": "application/json"}).json()
+    split = site.http.post(link(site, token, LEFT), headers={"Accept": "application/json"}).json()
     assert split["change"] == "unchanged"
     assert split["split"] == [{"tool": LEFT, "votes": 1, "percent": 100.0}, {"tool": RIGHT, "votes": 0, "percent": 0.0}]
 
 
+def test_opening_a_vote_link_records_nothing_and_its_page_has_one_button_that_votes(site):
+    # Mail security scanners (Safe Links, Mimecast, Proofpoint) open every link in a message.
+    _, token = add_reader(site.engine, "ada@example.com")
+    for tool in (LEFT, RIGHT, LEFT):
+        page = site.http.get(link(site, token, tool))
+        assert page.status_code == 200
+        assert page.text.count("<form") == 1 and page.text.count("<button") == 1
+        assert f'method="post" action="/vote/{token}/{SLUG}/{tool}"' in page.text
+        assert "<script" not in page.text
+    assert votes(site) == []
+    asked = site.http.get(link(site, token, RIGHT), headers={"Accept": "application/json"}).json()
+    assert (asked["tool"], asked["your_vote"]) == (RIGHT, None)
+    site.http.post(link(site, token, LEFT))
+    assert "Your vote for Relaybench is already in" in words(site.http.get(link(site, token, LEFT)).text)
+    assert "moves your vote to Quillpatch" in words(site.http.get(link(site, token, RIGHT)).text)
+    assert site.http.get(link(site, token, RIGHT), headers={"Accept": "application/json"}).json()["your_vote"] == LEFT
+    assert len(votes(site)) == 1
+
+
 def test_a_click_on_the_other_tool_moves_the_vote(site):
     reader, token = add_reader(site.engine, "ada@example.com")
-    site.http.get(link(site, token, LEFT))
-    moved = site.http.get(link(site, token, RIGHT), headers={"Accept": "application/json"})
+    site.http.post(link(site, token, LEFT))
+    moved = site.http.post(link(site, token, RIGHT), headers={"Accept": "application/json"})
     assert moved.status_code == 200
     assert moved.json()["change"] == "moved"
     assert moved.json()["votes"] == 1
@@ -68,11 +93,11 @@ def test_a_click_on_the_other_tool_moves_the_vote(site):
 def test_the_thank_you_page_shows_the_current_split(site):
     for name, tool in (("a", LEFT), ("b", LEFT), ("c", RIGHT)):
         _, token = add_reader(site.engine, f"{name}@example.com")
-        page = site.http.get(link(site, token, tool))
+        page = site.http.post(link(site, token, tool))
     assert page.status_code == 200
     assert "66.7%" in page.text and "33.3%" in page.text
     assert "3 readers voted" in page.text
-    assert f'href="/vote/{token}/{SLUG}/{LEFT}"' in page.text  # the way to change one's mind
+    assert f'method="post" action="/vote/{token}/{SLUG}/{LEFT}"' in page.text  # the way to change one's mind
 
 
 def test_tampered_unknown_and_left_readers_links_are_refused(site):
@@ -92,10 +117,11 @@ def test_tampered_unknown_and_left_readers_links_are_refused(site):
         (link(site, pending, LEFT), 403, "not confirmed yet"),
     ]
     for url, status, message in cases:
-        page = site.http.get(url)
-        assert page.status_code == status, (url, page.status_code)
-        assert message in page.text, (url, page.text[:500])
-        assert "<h1>" in page.text  # a page in the site's layout, not a bare error
+        for method in (site.http.get, site.http.post):
+            page = method(url)
+            assert page.status_code == status, (method, url, page.status_code)
+            assert message in page.text, (url, page.text[:500])
+            assert "<h1>" in page.text  # a page in the site's layout, not a bare error
     assert votes(site) == []
 
 
@@ -114,7 +140,7 @@ def test_comparisons_show_fills_the_community_column_from_votes(db_url, cli_env)
             comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, None))
         for name, tool in (("a", LEFT), ("b", LEFT), ("c", LEFT), ("d", RIGHT)):
             _, token = add_reader(site.engine, f"{name}@example.com")
-            assert site.http.get(link(site, token, tool)).status_code == 200
+            assert site.http.post(link(site, token, tool)).status_code == 200
     shown = CliRunner().invoke(main, ["comparisons", "show", SLUG])
     assert shown.exit_code == 0, shown.output
     table = shown.output.split("panel ship", 1)[1].splitlines()[1:3]  # the two rows under the header
@@ -130,7 +156,7 @@ def test_later_editions_show_the_vote_share_in_place_of_a_dash(db_url):
             comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, 40))
         _, token = add_reader(site.engine, "a@example.com")
         before = _community_cells(site)
-        site.http.get(link(site, token, LEFT))
+        site.http.post(link(site, token, LEFT))
         after = _community_cells(site)
     assert before == ["—", "40%"]
     assert after == ["100%", "40%"]  # the page's own figure for Quillpatch stands
@@ -162,5 +188,5 @@ def test_the_vote_links_in_a_readers_email_record_their_vote_in_one_click(site):
     html = fill(letter.html, reader_substitutions(token))
     links = re.findall(r'href="(' + re.escape(site.url) + r'/vote/[^"]+)"', html)
     assert link(site, token, LEFT) in links and link(site, token, RIGHT) in links
-    assert site.http.get(link(site, token, RIGHT)).status_code == 200
+    assert site.http.post(link(site, token, RIGHT)).status_code == 200
     assert votes(site) == [(reader, RIGHT)]

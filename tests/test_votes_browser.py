@@ -1,4 +1,5 @@
-"""Votes in headless Chromium, as a reader clicks them from the email: once counts once, the other moves it."""
+"""Votes in headless Chromium, as a reader clicks them from the email: the link's page asks, its button
+votes; once counts once, the other moves it."""
 
 from __future__ import annotations
 
@@ -28,20 +29,25 @@ def split_of(page) -> dict[str, str]:
 def test_a_reader_votes_changes_their_mind_and_a_tampered_link_is_refused(site, browser, artifacts):
     _, token = add_reader(site.engine, "ada@example.com")
     _, other = add_reader(site.engine, "bob@example.com")
-    site.http.get(vote_url(site.url, other, SLUG, "quillpatch"))  # someone else already voted
+    site.http.post(vote_url(site.url, other, SLUG, "quillpatch"))  # someone else already voted
     page = browser.new_page(viewport={"width": 390, "height": 844})
     try:
         answer = page.goto(vote_url(site.url, token, SLUG, "relaybench"))
         assert answer.status == 200
+        assert split_of_store(site) == {"relaybench": 0, "quillpatch": 1}  # opening the link records nothing
+        page.get_by_role("button", name="I’d ship Relaybench").click()
+        page.wait_for_load_state()
         assert page.locator("h1").inner_text() == "Thanks, your vote for Relaybench is in"
         assert split_of(page) == {"relaybench": "1", "quillpatch": "1"}
         page.screenshot(path=str(artifacts / "voted.png"), full_page=True)
 
-        page.reload()  # the same click again counts once
+        page.goto(vote_url(site.url, token, SLUG, "relaybench"))  # the same link again counts once
+        page.get_by_role("button", name="I’d ship Relaybench").click()
+        page.wait_for_load_state()
         assert page.locator("h1").inner_text() == "Your vote for Relaybench stands"
         assert split_of(page) == {"relaybench": "1", "quillpatch": "1"}
 
-        page.locator("a.vote-other").click()  # "vote for Quillpatch instead"
+        page.locator("button.vote-other").click()  # "vote for Quillpatch instead"
         page.wait_for_load_state()
         assert page.locator("h1").inner_text() == "Vote moved to Quillpatch"
         assert split_of(page) == {"relaybench": "0", "quillpatch": "2"}

@@ -66,7 +66,8 @@ def test_a_reader_joins_confirms_chooses_topics_and_leaves_with_one_click_over_h
         assert mail["To"] == "ada@example.com"
         link = re.search(r"(http://\S+/confirm/\S+)", mail.get_body(("plain",)).get_content()).group(1)
         assert link.startswith(url)
-        confirmed = http.get(link)
+        assert http.get(link).status_code == 200 and stored(engine)[0].status == "pending"  # the link asks
+        confirmed = http.post(link)  # the button on its page confirms
         assert confirmed.status_code == 200 and "You're in!" in confirmed.text
         reader = stored(engine)[0]
         assert (reader.status, reader.confirmed_ip) == ("active", "127.0.0.1")

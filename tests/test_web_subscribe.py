@@ -231,15 +231,20 @@ def subscribe_and_link(client, store, address="ada@example.com") -> tuple[Subscr
     return reader, ConfirmationTokens("test-secret").make(reader.token)
 
 
-def test_the_confirmation_link_activates_the_reader_and_records_when_and_from_where(client, store):
+def test_the_confirmation_link_opens_a_page_whose_button_activates_the_reader_and_records_from_where(client, store):
     reader, signed = subscribe_and_link(client, store)
-    page = client.get(f"/confirm/{signed}")
+    for _ in range(2):  # a mail scanner opening the link, then the reader
+        asked = client.get(f"/confirm/{signed}")
+        assert asked.status_code == 200 and "Confirm your subscription" in asked.text
+        assert f'method="post" action="/confirm/{signed}"' in asked.text
+        assert one_reader(store).status == "pending"
+    page = client.post(f"/confirm/{signed}")
     assert page.status_code == 200 and "You're in!" in page.text
     assert f"/preferences/{reader.token}" in page.text
     confirmed = one_reader(store)
     assert (confirmed.status, confirmed.confirmed_ip) == ("active", "testclient")
-    again = client.get(f"/confirm/{signed}")
-    assert again.status_code == 200 and "already subscribed" in again.text
+    for again in (client.post(f"/confirm/{signed}"), client.get(f"/confirm/{signed}")):
+        assert again.status_code == 200 and "already subscribed" in again.text
 
 
 def test_a_tampered_expired_or_wrong_purpose_confirmation_link_gets_a_clear_4xx_and_changes_nothing(client, store):
@@ -258,16 +263,18 @@ def test_a_tampered_expired_or_wrong_purpose_confirmation_link_gets_a_clear_4xx_
         "x" * 5000: (400, "This link doesn't work"),
     }
     for link, (status, title) in cases.items():
-        page = client.get(f"/confirm/{link}", headers=PAGE)
-        assert (page.status_code, title in html.unescape(page.text)) == (status, True), link
+        for method in (client.get, client.post):
+            page = method(f"/confirm/{link}", headers=PAGE)
+            assert (page.status_code, title in html.unescape(page.text)) == (status, True), (method, link)
     assert one_reader(store).status == "pending"
 
 
 def test_confirming_a_reader_who_has_since_unsubscribed_gets_410_and_does_not_resubscribe(client, store):
     reader, signed = subscribe_and_link(client, store)
     client.post(f"/unsubscribe/{reader.token}")
-    page = client.get(f"/confirm/{signed}")
-    assert page.status_code == 410 and "Subscribe again" in page.text
+    for method in (client.get, client.post):
+        page = method(f"/confirm/{signed}")
+        assert page.status_code == 410 and "Subscribe again" in page.text
     assert one_reader(store).status == "unsubscribed"
 
 
@@ -275,7 +282,7 @@ def test_confirming_a_reader_who_has_since_unsubscribed_gets_410_and_does_not_re
 
 def active_reader(client, store) -> Subscriber:
     reader, signed = subscribe_and_link(client, store)
-    client.get(f"/confirm/{signed}")
+    client.post(f"/confirm/{signed}")
     return reader
 
 

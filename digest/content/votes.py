@@ -1,9 +1,10 @@
 """Votes from the inbox: "Which would you ship?", one click per tool.
 
 Each link carries the reader's token (subscribers.links.vote_url), so a click
-says who voted without a login. A reader has one vote per comparison: the first
-click records it, the same click again changes nothing, a click on the other
-tool moves it. Only an active reader's link counts: an unknown or altered token,
+says who voted without a login. The link opens a page (`ballot`: nothing is
+written, since mail scanners open every link) whose one button records the vote
+(`record_vote`). A reader has one vote per comparison: the first vote records
+it, the same vote again changes nothing, a vote for the other tool moves it. Only an active reader's link counts: an unknown or altered token,
 or a reader who has left, is refused with an UnknownVoteLink or VoteNotCounted saying why.
 
 The community share of a tool is its fraction of the votes in that comparison.
@@ -100,10 +101,20 @@ def _upsert(session: Session, reader_id: int, comparison_id: int, tool_id: int, 
     session.execute(statement)
 
 
-def record_vote(session: Session, token: str, comparison_slug: str, tool_slug: str,
-                now: datetime | None = None) -> VoteOutcome:
-    """Record (or move) one reader's vote and return the comparison's split afterwards."""
-    now = now or utcnow()
+@dataclass(frozen=True)
+class Ballot:
+    """What a voting link asks, before anything is recorded (the page a GET shows: a link scanner
+    opening the link records nothing; the reader's button POSTs)."""
+
+    comparison_title: str
+    comparison_slug: str
+    tool_name: str
+    tool_slug: str
+    current: str | None  # the slug of the tool this reader voted for so far, or None
+
+
+def _choice(session: Session, token: str, comparison_slug: str, tool_slug: str):
+    """(reader, comparison, its (Entry, Tool) sides, the picked Tool), or the error saying why not."""
     reader = _reader(session, token)
     comparison = session.exec(select(Comparison).where(Comparison.slug == comparison_slug)).first()
     if comparison is None:
@@ -115,8 +126,28 @@ def record_vote(session: Session, token: str, comparison_slug: str, tool_slug: s
     if picked is None:
         raise UnknownVoteLink(f"This voting link names a tool that is not in “{comparison.title}”. "
                               "Use the buttons in the newsletter email exactly as they came.")
-    before = session.exec(select(Vote.tool_id).where(Vote.subscriber_id == reader.id,
-                                                     Vote.comparison_id == comparison.id)).first()
+    return reader, comparison, sides, picked
+
+
+def _current_tool(session: Session, reader_id: int, comparison_id: int) -> int | None:
+    return session.exec(select(Vote.tool_id).where(Vote.subscriber_id == reader_id,
+                                                   Vote.comparison_id == comparison_id)).first()
+
+
+def ballot(session: Session, token: str, comparison_slug: str, tool_slug: str) -> Ballot:
+    """What the link would record, checked as record_vote checks it; writes nothing."""
+    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
+    current = _current_tool(session, reader.id, comparison.id)
+    return Ballot(comparison.title, comparison.slug, picked.name, picked.slug,
+                  next((tool.slug for _, tool in sides if tool.id == current), None))
+
+
+def record_vote(session: Session, token: str, comparison_slug: str, tool_slug: str,
+                now: datetime | None = None) -> VoteOutcome:
+    """Record (or move) one reader's vote and return the comparison's split afterwards."""
+    now = now or utcnow()
+    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
+    before = _current_tool(session, reader.id, comparison.id)
     _upsert(session, reader.id, comparison.id, picked.id, now)
     change = "recorded" if before is None else "unchanged" if before == picked.id else "moved"
     counts = dict(session.exec(sa.select(Vote.tool_id, sa.func.count()).where(Vote.comparison_id == comparison.id)

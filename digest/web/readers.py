@@ -2,7 +2,8 @@
 
     GET  /                          the subscribe page (a form; no JavaScript)
     POST /subscribe                 JSON or form; the same answer whether the address was new or known
-    GET  /confirm/{signed}          double opt-in: activates a pending reader
+    GET  /confirm/{signed}          double opt-in: a page with one button (mail scanners open links) ...
+    POST /confirm/{signed}          ... that activates a pending reader
     GET  /preferences/{token}       topics and time zone ...
     POST /preferences/{token}       ... saved (form: 303 back to the page; JSON: the new values)
     GET  /unsubscribe/{token}       a page with one button and a way back
@@ -31,7 +32,7 @@ from digest.web.deps import client_address, engine_of, pages_of, settings_of
 from digest.web.errors import ClientError
 from digest.web.forms import printable, read_fields
 from digest.web.negotiate import wants_json
-from subscribers import links, service, validation
+from subscribers import links, service, status, validation
 from subscribers.errors import InvalidInput
 from subscribers.validation import MAX_TIMEZONE
 
@@ -129,16 +130,40 @@ async def subscribe(request: Request) -> Response:
     return JSONResponse({"status": "accepted", "message": ACCEPTED}, status_code=202, background=send_confirmations)
 
 
-@router.get("/confirm/{signed}", summary="Confirm a subscription (the link in the confirmation mail)",
-            response_class=Response, responses={200: {"content": {"text/html": {}}}, 400: {}, 404: {}, 410: {}})
+_CONFIRM_ERRORS = {400: {"description": "Not a confirmation link"}, 404: {"description": "No such reader"},
+                   410: {"description": "Expired, or the subscription ended since"}}
+
+
+@router.get("/confirm/{signed}", summary="The page the confirmation link opens: one button (the GET confirms nothing)",
+            response_class=Response, responses={200: {"content": {"text/html": {}}}, **_CONFIRM_ERRORS})
+def confirm_page(request: Request, signed: str) -> Response:
+    # Mail security scanners open every link in a message: a GET only shows the button.
+    token = request.app.state.confirmation_tokens.read(signed)
+    reader = _reader_to_confirm(request, token)
+    if reader.status == status.ACTIVE:
+        return _confirmed_page(request, reader, already=True)
+    return pages_of(request).render("confirm.html", email=reader.email, action=links.confirm_url("", signed))
+
+
+def _reader_to_confirm(request: Request, token: str):
+    with session_scope(engine_of(request)) as session:
+        return service.to_confirm(session, token)
+
+
+def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
+    base = settings_of(request).base_url
+    return pages_of(request).render("confirmed.html", already=already, email=reader.email,
+                                    preferences_url=links.preferences_url(base, reader.token),
+                                    unsubscribe_url=links.unsubscribe_url(base, reader.token))
+
+
+@router.post("/confirm/{signed}", summary="Confirm a subscription (the button on the confirmation page)",
+             response_class=Response, responses={200: {"content": {"text/html": {}}}, **_CONFIRM_ERRORS})
 def confirm(request: Request, signed: str) -> Response:
     token = request.app.state.confirmation_tokens.read(signed)
     with _writes(request) as session:
         reader, activated = service.confirm(session, token, client_address(request), utcnow())
-    base = settings_of(request).base_url
-    return pages_of(request).render("confirmed.html", already=not activated, email=reader.email,
-                                    preferences_url=links.preferences_url(base, reader.token),
-                                    unsubscribe_url=links.unsubscribe_url(base, reader.token))
+    return _confirmed_page(request, reader, already=not activated)
 
 
 def _preferences_page(request: Request, reader, *, status_code: int = 200, saved: bool = False,
