@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import os
+import re
 import shutil
 from email import policy
 from pathlib import Path
@@ -49,8 +50,14 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     out = tmp_path / "look"
     result = CliRunner().invoke(main, ["editions", "preview", "--edition", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines == ["Subject: Lumen vs Orbit, and 1 more", str(out / "edition.html"), str(out / "edition.txt")]
+    subject, size, *paths = result.output.splitlines()
+    assert subject == "Subject: Lumen vs Orbit, and 1 more"
+    assert paths == [str(out / "edition.html"), str(out / "edition.txt")]
+    html_bytes = len((out / "edition.html").read_bytes())  # the sample token is shorter than a reader's
+    assert re.fullmatch(r"HTML: ([\d,]+) bytes a reader, ([\d,]+) under the 100,000-byte limit "
+                        r"\(Gmail clips at about 102 KB\)\.", size), size
+    shown, margin = (int(n.replace(",", "")) for n in re.findall(r"[\d,]{4,}", size)[:2])
+    assert shown + margin == 100_000 and shown > html_bytes
     for name in ("edition.html", "edition.txt"):
         written = (out / name).read_text(encoding="utf-8")
         assert READER_TOKEN not in written

@@ -14,6 +14,8 @@ from digest.delivery.summary import describe_edition, edition_rows
 from digest.editions.service import build_edition, edit_edition, edition_items
 from digest.errors import DeliveryError
 from digest.mail import make_sender
+from digest.render import render_edition
+from digest.render.clip import size_report
 from digest.render.preview import preview, preview_server, send_test, write_preview
 from digest.store import session_scope
 from digest.weeks import parse_week, week_label
@@ -69,7 +71,8 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
     Building a week that already has an edition shows that edition; --rebuild
     selects again (keeping the editor's intro, subject and exclusions) as long
     as it has not been sent. With no new comparison (or fewer than
-    DIGEST_MIN_ITEMS) nothing is built, and the command says why.
+    DIGEST_MIN_ITEMS) nothing is built, and the command says why. Prints the
+    email's HTML size and its margin under Gmail's clipping point.
 
     \b
     Example:
@@ -81,6 +84,9 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
         click.echo(result.reason[:1].upper() + result.reason[1:] + ".")
         if result.edition is not None:
             items = edition_items(session, result.edition)
+            if items:
+                rendered = render_edition(session, result.edition, app.settings)
+                click.echo(size_report(rendered.view, rendered.letter.html))
             click.echo(f"Preview it with: digest editions preview --edition {result.edition.number}"
                        if items else "It shows no comparisons.")
 
@@ -124,7 +130,8 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
 
     Writes edition.html and edition.txt, or with --serve shows them on a local
     page that renders again on every reload, so template edits show at once.
-    A week not built yet is previewed as the draft it would become.
+    A week not built yet is previewed as the draft it would become. Prints the
+    HTML's size and how far it stays under Gmail's clipping point.
 
     \b
     Example:
@@ -146,6 +153,7 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
         result = preview(session, app.settings, **which)
     html_path, text_path = write_preview(result, out)
     click.echo(f"Subject: {result.subject}")
+    click.echo(size_report(result.rendered.view, result.rendered.letter.html))
     click.echo(str(html_path))
     click.echo(str(text_path))
 

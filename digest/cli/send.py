@@ -13,6 +13,8 @@ import click
 from digest.cli.app import App, pass_app
 from digest.delivery import Progress, send_edition
 from digest.editions.service import get_edition
+from digest.render import render_edition
+from digest.render.clip import size_figures, size_report
 from digest.store import session_scope
 
 _WEEK = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
@@ -71,7 +73,8 @@ class ProgressBar:
 @click.command("send")
 @click.option("--edition", "number", type=click.IntRange(min=1), help="The edition number to send.")
 @click.option("--week", help="The ISO week of the edition to send, such as 2026-W47.")
-@click.option("--dry-run", is_flag=True, help="Render the edition and count who would get it; send nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Render the edition, print its HTML size and count who would get it; send nothing.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send to readers whose earlier request's outcome is unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -111,6 +114,13 @@ def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_u
     finally:
         if bar is not None:
             bar.close()
-    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.as_text())
+    figures = summary.as_dict()
+    if dry_run:  # what the HTML weighs, against Gmail's clipping point
+        with session_scope(app.engine) as session:
+            rendered = render_edition(session, get_edition(session, edition.number), app.settings)
+        figures.update(size_figures(rendered.letter.html))
+    click.echo(json.dumps(figures, indent=2) if as_json else summary.as_text())
+    if dry_run and not as_json:
+        click.echo(size_report(rendered.view, rendered.letter.html))
     if summary.status in ("paused", "stopped"):
         sys.exit(1)

@@ -67,6 +67,12 @@ def fit(view: EditionView, compile_view: Callable[[EditionView], str],
     return found
 
 
+def size_figures(html: str, limit: int = CLIP_LIMIT) -> dict[str, int]:
+    """{"html_bytes": a reader's copy, "html_margin": what is left under `limit`} (for --json)."""
+    size = reader_bytes(html)
+    return {"html_bytes": size, "html_margin": limit - size}
+
+
 def size_report(view: EditionView, html: str, limit: int = CLIP_LIMIT) -> str:
     """'HTML: 61,234 bytes a reader, 38,766 under the 100,000-byte limit (Gmail clips at about 102 KB).'"""
     size = reader_bytes(html)

@@ -26,6 +26,7 @@ from digest.mail import Recipient, Sender, SendResult
 from digest.mail.message import fill
 from digest.mail.placeholders import reader_substitutions
 from digest.render import RenderedEdition, render_comparisons, render_edition
+from digest.render.clip import size_report
 from digest.render.templates import environment
 from digest.settings import Settings
 from digest.store import session_scope
@@ -99,7 +100,8 @@ def page(result: Preview, settings: Settings, root: Path | None = None) -> str:
     """The editor's page: phone and desktop side by side, the subject and the text part."""
     template = environment("markup", root).get_template(PAGE_TEMPLATE)
     return template.render(p=result, view=result.rendered.view, settings=settings,
-                           letter=result.rendered.letter)
+                           letter=result.rendered.letter, size=size_report(result.rendered.view,
+                                                                           result.rendered.letter.html))
 
 
 def error_page(message: str, root: Path | None = None) -> str:
