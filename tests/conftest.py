@@ -1,9 +1,10 @@
 """Shared fixtures: real databases, a real browser, and strict mode for CI.
 
 DIGEST_REQUIRE_SERVICES=1 (set by .ci/run) turns a missing PostgreSQL,
-Chromium or ../shared (SendGrid's official description, the sample page) into a
-failure instead of a skip, so CI can never pass by skipping. On a fresh clone
-with nothing beside it those tests skip, naming what is missing.
+Chromium, SpamAssassin, the npm tools in tests/node (axe-core, doiuse-email) or
+../shared (SendGrid's official description, the sample page) into a failure
+instead of a skip, so CI can never pass by skipping. On a fresh clone with
+nothing beside it those tests skip, naming what is missing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ REQUIRE_SERVICES = os.environ.get("DIGEST_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# What some mail apps do to a light email on a dark phone: Chromium's own "auto dark mode".
+FORCED_DARK_ARGS = ["--enable-features=WebContentsForceDark", "--force-dark-mode"]
+NODE_TOOLS = Path(__file__).resolve().parent / "node"  # package.json pins them; `npm ci --prefix tests/node`
 
 
 def missing_service(what: str) -> None:
@@ -90,18 +94,59 @@ def cli_env(db_url, tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for the session (Debian's package, driven by Playwright)."""
+def playwright():
+    """Playwright, started once: its sync API runs one instance per thread."""
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         missing_service(f"Chromium at {CHROMIUM}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         missing_service("Playwright for Python")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """One headless Chromium for the session (Debian's package, driven by Playwright)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def dark_browser(playwright):
+    """A second headless Chromium that darkens light pages itself, as some mail apps do."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FORCED_DARK_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core's browser build (npm, pinned in tests/node/package.json), to inject into pages."""
+    path = NODE_TOOLS / "node_modules" / "axe-core" / "axe.min.js"
+    if not path.exists():
+        missing_service(f"axe-core in {NODE_TOOLS} (run: npm ci --prefix tests/node)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> Path:
+    """tests/node with its packages installed, and node to run them."""
+    if shutil.which("node") is None:
+        missing_service("node (Debian package nodejs)")
+    if not (NODE_TOOLS / "node_modules" / "@jsx-email" / "doiuse-email").is_dir():
+        missing_service(f"@jsx-email/doiuse-email in {NODE_TOOLS} (run: npm ci --prefix tests/node)")
+    return NODE_TOOLS
+
+
+@pytest.fixture(scope="session")
+def spamassassin() -> str:
+    found = shutil.which("spamassassin")
+    if found is None:
+        missing_service("SpamAssassin (Debian package spamassassin)")
+    return found
 
 
 @pytest.fixture

@@ -5,19 +5,25 @@ a part of digest. Holds no tests itself.
 
     comparisons_file      a week's worth of comparisons as a JSON file the real importer reads
     tool, comparison, at  a small factory writing the content models directly
+    long_comparisons      comparisons whose every text is as long as the site's longest
     add_readers           readers written straight into the store (a count, or a list of addresses)
     add_reader            one reader with a real token; returns (id, token)
     add_edition, ledger   editions and ledger rows for the delivery tests
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
+    axe_violations        axe-core run in a Chromium page; `severe` keeps the serious and critical ones
+    spam_scores           SpamAssassin's score and rules for messages, local rules only
+    caniemail_errors      doiuse-email's caniemail errors for an email's HTML
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
+import subprocess
 import time
 import uuid
 from contextlib import contextmanager
@@ -109,6 +115,31 @@ def comparison(session: Session, slug: str, published_at: datetime | str, *, lef
         session.add(Review(comparison_id=made.id, tool_id=side.id, lens="buyer", position=position + 6,
                            quote=f"Buyer quote on {side.slug}.", verdict="unknown"))
     session.flush()
+    return made
+
+
+LONG_QUOTE = ("The primitive is a streaming session object behind a small SDK, which is the right shape for "
+              "the problem. The docs get you to a first call in minutes. Everything after that is detail, "
+              "and the detail is good: retries, backpressure and a sane error model.")
+
+
+def long_comparisons(session: Session, count: int, published_at: str = "2026-11-18 09:00") -> list[Comparison]:
+    """`count` comparisons with every text as long as the site's longest (titles, taglines, prices,
+    pull-quotes of about 250 characters): the heaviest cards an edition can carry."""
+    made = []
+    for i in range(count):
+        left, right = f"northwind-ledger-{i}", f"parallax-realtime-{i}"
+        made.append(comparison(
+            session, f"{left}-vs-{right}", published_at, left=left, right=right, ships=(40 + i % 50, 75),
+            community=(None, 64.5), prices=("Usage-based, from $0.10 a minute", "Free tier, then $49/mo"),
+            title=f"Northwind Ledger Realtime Assistant {i} vs Parallax Avatar Streaming SDK {i}: which ships",
+            summary="Which one should you ship with this quarter? The panel's verdict, the entry price and the "
+                    "community vote, side by side, with what each reviewer said about the two.",
+            quotes=(LONG_QUOTE, LONG_QUOTE),
+            tool_fields=({"name": f"Northwind Ledger Realtime Assistant {i}", "category": "Developer Tools",
+                          "tagline": "Embed sub-second conversational avatars in any web or mobile app"},
+                         {"name": f"Parallax Avatar Streaming SDK {i}", "category": "Video Generation",
+                          "tagline": "A sub-2B vision language model that runs on your phone, offline first"})))
     return made
 
 
@@ -305,3 +336,48 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     finally:
         sock.close()
         engine.dispose()
+
+
+# --- the tools mailbox providers and auditors use ------------------------------------------
+
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                      nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+}"""
+SEVERE = ("serious", "critical")
+
+
+def axe_violations(page, axe_script: Path) -> list[dict]:
+    """Every axe-core violation on the page now (its default rules: WCAG 2.0-2.2 A and AA, best practice)."""
+    page.add_script_tag(path=str(axe_script))
+    return page.evaluate(AXE_RUN)
+
+
+def severe(violations: list[dict]) -> list[dict]:
+    return [v for v in violations if v["impact"] in SEVERE]
+
+
+def spam_scores(spamassassin: str, messages: dict[str, bytes], home: Path) -> dict[str, tuple[float, set[str]]]:
+    """name -> (score, rules hit) from `spamassassin -t -L` (local rules only, no network), run side by side."""
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}  # its per-user files go to the test's folder
+    running = {name: subprocess.Popen([spamassassin, "-t", "-L"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=env) for name in messages}
+    scores = {}
+    for name, process in running.items():
+        out, err = process.communicate(messages[name], timeout=240)
+        report = out.decode("utf-8", "replace")
+        found = re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)
+        assert found, f"spamassassin gave no report for {name}: {err.decode()[-2000:]}"
+        details = report[found.start():]
+        rules = set(re.findall(r"^\s*-?[\d.]+\s+([A-Z0-9_]+)\s", details, re.M))
+        scores[name] = (float(found.group(1)), rules)
+    return scores
+
+
+def caniemail_errors(node_tools: Path, html: str) -> list[str]:
+    """@jsx-email/doiuse-email's errors for `html` (tests/node/doiuse.js)."""
+    done = subprocess.run(["node", str(node_tools / "doiuse.js")], input=html, capture_output=True, text=True,
+                          cwd=node_tools, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
