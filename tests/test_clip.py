@@ -1,0 +1,117 @@
+"""Gmail never clips an edition: however many comparisons, a reader's copy stays under 100,000 bytes of
+HTML with the footer (unsubscribe link, postal address) inside, and nothing is lost: what does not fit
+as a card is a line linking to its card in the web version."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import main
+from digest.editions.service import build_edition
+from digest.errors import EditionError
+from digest.mail.message import fill
+from digest.mail.placeholders import READER_TOKEN
+from digest.render import compose, render_edition, render_view
+from digest.render.archive import web_version
+from digest.render.clip import CLIP_LIMIT, fit, reader_bytes
+from digest.render.context import ComparisonFacts, ToolFacts
+from digest.settings import Settings
+from digest.store import open_store, session_scope
+from helpers import LONG_QUOTE, long_comparisons
+from subscribers.tokens import new_reader_token
+
+SETTINGS = Settings(base_url="https://news.example.com", postal_address="Verdicts Ltd, 9 Quay Road, Leith EH6 6LX")
+
+
+@pytest.fixture
+def store(sqlite_url):
+    engine = open_store(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+def readers_copy(html: str) -> bytes:
+    """What one reader receives: the placeholders filled with a real (and the longest) token."""
+    return fill(html, {READER_TOKEN: new_reader_token()}).encode("utf-8")
+
+
+@pytest.mark.parametrize("count", [1, 10, 20, 40])
+def test_an_edition_of_long_comparisons_stays_under_the_clip_with_its_footer_and_every_comparison(store, count):
+    with session_scope(store) as session:
+        long_comparisons(session, count)
+        edition = build_edition(session, replace(SETTINGS, database_url=str(store.url)), "2026-W47").edition
+        rendered = render_edition(session, edition, SETTINGS)
+    html, view = rendered.letter.html, rendered.view
+    copy = readers_copy(html)
+    print(f"{count} comparisons: {len(copy):,} bytes, {len(view.cards)} cards, {len(view.lines)} lines")
+    assert len(copy) <= CLIP_LIMIT and reader_bytes(html) == len(copy)
+    tail = copy.decode()[-2500:]  # the footer closes the email, inside the limit
+    assert SETTINGS.postal_address in tail and "/unsubscribe/" in tail and ">Unsubscribe</a>" in tail
+    titles = [c.title for c in view.comparisons]
+    assert len(titles) == count
+    web = f"{SETTINGS.base_url}/editions/{edition.number}"
+    for c in view.comparisons:
+        as_card = f'id="{c.anchor}"' in html
+        as_line = f'href="{web}#{c.anchor}"' in html
+        assert as_card != as_line, (c.position, as_card, as_line)  # each exactly once, one way or the other
+    if count <= 10:
+        assert view.in_full is None and len(view.cards) == count  # a normal week fits whole
+    else:
+        assert 0 < len(view.cards) < count and view.unlisted == 0
+        assert "MORE THIS WEEK" in html and f"{web}#comparison-{count}" in rendered.letter.text
+
+
+def test_the_web_version_shows_every_comparison_as_a_card(store):
+    with session_scope(store) as session:
+        long_comparisons(session, 20)
+        edition = build_edition(session, replace(SETTINGS, database_url=str(store.url)), "2026-W47").edition
+        edition.status = "sent"
+    with session_scope(store) as session:
+        page = web_version(session, SETTINGS, edition.number)
+    assert all(f'id="comparison-{n}"' in page for n in range(1, 21))
+    assert "MORE THIS WEEK" not in page
+
+
+def _facts(count: int) -> list[ComparisonFacts]:
+    def tool(slug: str) -> ToolFacts:
+        return ToolFacts(slug, f"Tool {slug} with a long name", "Developer Tools", "A tagline " * 8, 60, None,
+                         "Free", (("builder", LONG_QUOTE, "ship"),))
+    return [ComparisonFacts(f"c{i}", f"Comparison {i} with a title as long as titles get on the site",
+                            "A summary " * 12, f"https://verdicts.example.com/compare/c{i}", (tool(f"a{i}"), tool(f"b{i}")))
+            for i in range(count)]
+
+
+def test_hundreds_of_comparisons_still_fit_listing_what_it_can_and_counting_the_rest():
+    view = compose(number=3, week="2026-W47", facts=_facts(600), settings=SETTINGS)
+    html, text, _ = render_view(view)
+    assert len(readers_copy(html)) <= CLIP_LIMIT
+    counted = re.search(r"And (\d+) more in the web version", html)
+    assert counted and int(counted.group(1)) > 0
+    assert SETTINGS.postal_address in html[-2500:]
+    assert "Comparison 599 with" in text  # the text part is not clipped: it carries every comparison
+
+
+def test_templates_too_large_for_the_limit_are_said_in_words():
+    view = compose(number=3, week="2026-W47", facts=_facts(3), settings=SETTINGS)
+    with pytest.raises(EditionError, match="over 5,000 bytes even without its comparisons"):
+        fit(view, lambda shaped: "x" * (6000 + 100 * len(shaped.cards)), limit=5000)
+
+
+def test_build_and_a_dry_run_print_the_size_and_the_margin(cli_env):
+    engine = open_store(cli_env["DIGEST_DATABASE_URL"])
+    with session_scope(engine) as session:
+        long_comparisons(session, 2)
+    engine.dispose()
+    line = re.compile(r"HTML: ([\d,]+) bytes a reader, ([\d,]+) under the 100,000-byte limit")
+    built = CliRunner().invoke(main, ["editions", "build", "--week", "2026-W47"])
+    assert built.exit_code == 0, built.output
+    size, margin = (int(n.replace(",", "")) for n in line.search(built.output).groups())
+    assert size + margin == CLIP_LIMIT and 10_000 < size < 40_000
+    dry = CliRunner().invoke(main, ["editions", "send", "--edition", "1", "--dry-run"])
+    assert dry.exit_code == 0 and line.search(dry.output).groups() == line.search(built.output).groups()
+    as_json = CliRunner().invoke(main, ["editions", "send", "--edition", "1", "--dry-run", "--json"])
+    assert '"html_bytes": ' + str(size) in as_json.output and '"html_margin": ' + str(margin) in as_json.output
