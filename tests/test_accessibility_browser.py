@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from digest.delivery.confirmations import CONFIRM_URL, render_confirmation
+from digest.editions.models import Edition
 from digest.editions.service import build_edition
 from digest.errors import EditionError
 from digest.mail.message import fill
@@ -120,8 +121,6 @@ def test_the_web_version_has_one_h1_a_main_landmark_and_its_content_in_it(site, 
 
 def _mails(site) -> dict[str, str]:
     with session_scope(site.engine) as session:
-        from digest.editions.models import Edition  # the one model this test reads
-
         letter = render_edition(session, session.get(Edition, 1), site.settings).letter
     confirmation = render_confirmation(site.settings)
     return {"edition": fill(letter.html, reader_substitutions("t" * 43)),
