@@ -81,7 +81,8 @@ def _facts(count: int) -> list[ComparisonFacts]:
         return ToolFacts(slug, f"Tool {slug} with a long name", "Developer Tools", "A tagline " * 8, 60, None,
                          "Free", (("builder", LONG_QUOTE, "ship"),))
     return [ComparisonFacts(f"c{i}", f"Comparison {i} with a title as long as titles get on the site",
-                            "A summary " * 12, f"https://verdicts.example.com/compare/c{i}", (tool(f"a{i}"), tool(f"b{i}")))
+                            "A summary " * 12, f"https://verdicts.example.com/compare/c{i}",
+                            (tool(f"a{i}"), tool(f"b{i}")))
             for i in range(count)]
 
 

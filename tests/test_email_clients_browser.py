@@ -40,9 +40,11 @@ FACTS = [
                      _tool("Quillpatch", 55, None, "$20/mo", "Agents that open pull requests", "Agents"))),
 ]
 # Hebrew and Arabic content, as a comparison page might carry it.
-RTL = [ComparisonFacts("rtl", "השוואה: כלי א מול כלי ב", "ملخص المقارنة بين الأداتين", "https://verdicts.example.com/c/rtl",
+RTL = [ComparisonFacts("rtl", "השוואה: כלי א מול כלי ב", "ملخص المقارنة بين الأداتين",
+                       "https://verdicts.example.com/c/rtl",
                        (_tool("כלי א", 70, None, "חינם", "שורה אחת על הכלי", "סוכנים", "הציטוט של המבקר על הכלי."),
-                        _tool("أداة ب", 30, None, "مجاني", "سطر واحد عن الأداة", "وكلاء", "اقتباس المراجع عن الأداة.")))]
+                        _tool("أداة ب", 30, None, "مجاني", "سطر واحد عن الأداة", "وكلاء",
+                              "اقتباس المراجع عن الأداة.")))]
 
 
 def email(facts=FACTS) -> str:

@@ -1,4 +1,5 @@
-"""Votes from the inbox over real HTTP: the link asks, its button records; a second vote moves; a bad link is refused."""
+"""Votes from the inbox over real HTTP: the link asks, its button records, a second vote moves it,
+a bad link is refused."""
 
 from __future__ import annotations
 

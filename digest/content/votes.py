@@ -1,11 +1,12 @@
-"""Votes from the inbox: "Which would you ship?", one click per tool.
+"""Votes from the inbox: "Which would you ship?", one link per tool.
 
-Each link carries the reader's token (subscribers.links.vote_url), so a click
-says who voted without a login. The link opens a page (`ballot`: nothing is
+Each link carries the reader's token (subscribers.links.vote_url), so a vote
+says who cast it without a login. The link opens a page (`ballot`: nothing is
 written, since mail scanners open every link) whose one button records the vote
 (`record_vote`). A reader has one vote per comparison: the first vote records
-it, the same vote again changes nothing, a vote for the other tool moves it. Only an active reader's link counts: an unknown or altered token,
-or a reader who has left, is refused with an UnknownVoteLink or VoteNotCounted saying why.
+it, the same vote again changes nothing, a vote for the other tool moves it.
+Only an active reader's link counts: an unknown or altered token, or a reader
+who has left, is refused with an UnknownVoteLink or VoteNotCounted saying why.
 
 The community share of a tool is its fraction of the votes in that comparison.
 """
