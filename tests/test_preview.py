@@ -135,6 +135,7 @@ def test_the_preview_page_shows_subject_both_widths_and_the_text_part(served):
     assert "Relaybench vs Quillpatch" in page.text and "Not built yet" in page.text
     assert 'class="phone"' in page.text and 'class="desktop"' in page.text
     assert f"/unsubscribe/{SAMPLE_READER}" in page.text  # the text part, filled
+    assert re.search(r'<dd id="size">HTML: [\d,]+ bytes a reader, [\d,]+ under the 100,000-byte limit', page.text)
     html = httpx.get(server.url + "edition.html")
     assert html.headers["content-type"].startswith("text/html") and "<mj-" not in html.text
     assert httpx.get(server.url + "edition.txt").headers["content-type"].startswith("text/plain")

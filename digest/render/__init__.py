@@ -74,15 +74,17 @@ def _fill(kind: str, name: str, view: EditionView, root: Path | None) -> str:
 
 def _render(view: EditionView, root: Path | None, limit: int | None) -> tuple[EditionView, str, str, str]:
     """(the view as it fits, html, text, mjml); `limit` None: every comparison as a card."""
+    sources: dict[int, str] = {}  # the MJML of each attempt, by the id of its view
 
     def compile_view(shaped: EditionView) -> str:
-        return compile_mjml(_fill("markup", HTML_TEMPLATE, shaped, root), f"templates/{HTML_TEMPLATE}")
+        sources[id(shaped)] = _fill("markup", HTML_TEMPLATE, shaped, root)
+        return compile_mjml(sources[id(shaped)], f"templates/{HTML_TEMPLATE}")
 
     if limit is None:
         html = compile_view(view)
     else:
         view, html = fit(view, compile_view, limit)
-    return view, html, _fill("text", TEXT_TEMPLATE, view, root), _fill("markup", HTML_TEMPLATE, view, root)
+    return view, html, _fill("text", TEXT_TEMPLATE, view, root), sources[id(view)]
 
 
 def render_view(view: EditionView, root: Path | None = None, *,

@@ -25,7 +25,10 @@ def wrap(value: object, width: int = 78, indent: int = 0, first: int = 0) -> str
     """Lines of at most `width` columns, broken between words only: a URL (or any word longer than a
     line) is never cut and stands whole on a line of its own. `first` spaces open the first line,
     `indent` spaces the others. The text part's filter: `{{ c.summary | wrap(78) }}`."""
-    return textwrap.fill(str(value), width, initial_indent=" " * first, subsequent_indent=" " * indent,
+    text = str(value)
+    if len(text) + first <= width and "\n" not in text and "  " not in text:
+        return " " * first + text  # most lines: no need for textwrap's machinery (a text part has hundreds)
+    return textwrap.fill(text, width, initial_indent=" " * first, subsequent_indent=" " * indent,
                          break_long_words=False, break_on_hyphens=False)
 
 
