@@ -49,7 +49,7 @@ def suppress_readers(connection: Connection, rows: Sequence[dict], now: datetime
     stops = ((row["email"], new_status) for row in rows
              if (new_status := status.after_provider_event(row["event"], row.get("bounce_type"),
                                                            row.get("raw") or {})) is not None)
-    return service.stop_mail(connection, stops, now)
+    return service.stop_mail(connection, stops, now, source="SendGrid event webhook")
 
 
 def ingest(connection: Connection, rows: Sequence[dict], now: datetime | None = None) -> Ingested:
