@@ -11,13 +11,22 @@ a part of digest. Holds no tests itself.
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
+    Mailbox, smtp_server  a real SMTP server (aiosmtpd) keeping what it receives
+    digest_process        `python -m digest ...` in a process of its own (for kill -9 and exit codes)
+    wait_for              poll a condition until it holds or a deadline passes
 """
 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import json
+import os
 import secrets
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -305,3 +314,83 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     finally:
         sock.close()
         engine.dispose()
+
+
+# --- SMTP ------------------------------------------------------------
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message (parsed, and the raw bytes) and refuses the
+    addresses it is told to."""
+
+    def __init__(self, refuse=()):
+        self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []
+        self.envelopes: list[list[str]] = []
+        self.refuse = set(refuse)
+
+    async def handle_RCPT(self, server, session, envelope, address_, rcpt_options):  # noqa: N802
+        if address_ in self.refuse:
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address_)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.raw.append(envelope.content)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.envelopes.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+def smtp_controller(mailbox: Mailbox, **options):
+    """aiosmtpd serving `mailbox` on a free loopback port, started; `.stop()` it when done."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:  # aiosmtpd needs a real port number up front
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    return controller
+
+
+@contextmanager
+def smtp_server(mailbox: Mailbox | None = None, **options) -> Iterator[tuple[Mailbox, str]]:
+    """(mailbox, DIGEST_SMTP_URL) for a running aiosmtpd."""
+    mailbox = mailbox or Mailbox()
+    controller = smtp_controller(mailbox, **options)
+    try:
+        yield mailbox, f"smtp://127.0.0.1:{controller.port}"
+    finally:
+        controller.stop()
+
+
+# --- processes ------------------------------------------------------------
+
+def digest_env(**values: str) -> dict[str, str]:
+    """This process's environment without any DIGEST_ or SENDGRID_ setting, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    return {**env, "PYTHONUNBUFFERED": "1", **values}
+
+
+def digest_process(args: Sequence[str], env: dict[str, str], **options) -> subprocess.Popen:
+    """`python -m digest ARGS` in a process of its own, its output captured."""
+    return subprocess.Popen([sys.executable, "-m", "digest", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **options)
+
+
+def run_digest(args: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m digest ARGS` to the end: exit status, stdout and stderr."""
+    return subprocess.run([sys.executable, "-m", "digest", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
