@@ -12,6 +12,7 @@ a part of digest. Holds no tests itself.
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
     Mailbox, smtp_server  a real SMTP server (aiosmtpd) keeping what it receives
+    tmpfs                 a real file system mounted for a test (read-only, tiny), for storage faults
     digest_process        `python -m digest ...` in a process of its own (for kill -9 and exit codes)
     wait_for              poll a condition until it holds or a deadline passes
 """
@@ -394,3 +395,25 @@ def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.02)
+
+
+# --- storage faults ------------------------------------------------------------
+
+@contextmanager
+def tmpfs(folder: Path, options: str = "rw") -> Iterator[Path]:
+    """A tmpfs mounted on `folder` (made if missing) with mount `options` such as "ro" or "size=64k";
+    `remount(folder, options)` changes them. Needs root, as CI has; elsewhere the test skips."""
+    from conftest import missing_service
+
+    if os.geteuid() != 0:
+        missing_service("root, to mount a tmpfs for a storage fault")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+def remount(folder: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True, capture_output=True)
