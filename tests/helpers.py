@@ -306,7 +306,7 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     engine = open_store(db_url)
     app = create_app(settings, engine)
     try:
-        with serving(app, sock) as served:
+        with serving(app, sock, forwarded_allow_ips=settings.forwarded_allow_ips) as served:
             site = Site(settings, engine, served)
             try:
                 yield site
