@@ -170,8 +170,8 @@ encoded_word = st.builds(lambda charset, kind, text: f"=?{charset}?{kind}?{text}
 local = st.lists(st.one_of(atom, encoded_word), min_size=1, max_size=4).map(".".join)
 domain = st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63),
                   min_size=1, max_size=4).map(lambda labels: ".".join(labels + ["example"]))
-candidates = st.one_of(st.emails(), st.builds(lambda l, d: f"{l}@{d}", local, domain),
-                       st.text(min_size=1, max_size=80), st.builds(lambda l, d: f"{l}@{d}", st.text(max_size=30),
+candidates = st.one_of(st.emails(), st.builds(lambda left, d: f"{left}@{d}", local, domain),
+                       st.text(min_size=1, max_size=80), st.builds(lambda left, d: f"{left}@{d}", st.text(max_size=30),
                                                                    domain))
 LETTER = Letter(subject="s", html="<p>h</p>", text="t", from_address="verdicts@example.com")
 

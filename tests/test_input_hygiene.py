@@ -11,7 +11,6 @@ import os
 import pty
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa

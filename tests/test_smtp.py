@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import email
-import email.policy
-import socket
 import ssl
 from collections import Counter
 
