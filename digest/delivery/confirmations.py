@@ -108,6 +108,7 @@ class ConfirmationQueue:
         self.recover_every = recover_every
         self._presence: Presence | None = None  # taken on first use: making the queue costs nothing
         self._recovered_at = float("-inf")
+        self._dead: set[str] = set()  # claimants whose process ended
 
     @property
     def presence(self) -> Presence:
@@ -116,15 +117,16 @@ class ConfirmationQueue:
         return self._presence
 
     def _gone(self, session: Session) -> set[str]:
+        """Claimants known to be gone (a process that ended stays ended), looked for again when due."""
         now = time.monotonic()
-        if now - self._recovered_at < self.recover_every:
-            return set()
-        self._recovered_at = now
-        gone = self.presence.gone(confirmations.claimants(session))
-        if gone:
-            log.warning("taking over the confirmation mails claimed by %d process(es) that ended before "
-                        "recording them; they are sent again", len(gone))
-        return gone
+        if now - self._recovered_at >= self.recover_every:
+            self._recovered_at = now
+            found = self.presence.gone(confirmations.claimants(session) - self._dead)
+            if found:
+                log.warning("taking over the confirmation mails claimed by %d process(es) that ended before "
+                            "recording them; they are sent again", len(found))
+            self._dead |= found
+        return self._dead
 
     def send_batch(self, sender: Sender, *, size: int) -> BatchSent:
         """Claim up to `size` waiting readers and send their mails in one provider request."""
