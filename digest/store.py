@@ -20,7 +20,7 @@ from sqlmodel import Session
 from digest.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0006"  # the newest migration's revision: a new migration changes it
+SCHEMA_HEAD = "0007"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 
@@ -43,23 +43,27 @@ def insert_into(bind: sa.engine.Connection | Session, table: sa.Table):
     return (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, lock_timeout: float = 30.0) -> Engine:
+    """An engine for `url`. A statement waiting for a lock longer than `lock_timeout` seconds
+    (SQLite's busy timeout, PostgreSQL's lock_timeout) fails instead of waiting for ever."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": lock_timeout, "check_same_thread": False})
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             if ":memory:" not in url:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                            connect_args={"connect_timeout": 10,
+                                          "options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
 
 
 def _alembic_config(connection):
@@ -112,20 +116,44 @@ def stored_revisions(engine: Engine) -> set[str]:
         return set(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
 
 
-def open_store(url: str) -> Engine:
+def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
+    """One line for an operator: what went wrong with the database at `url`, and what to do."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    said = lines[0].strip() if lines else type(orig).__name__
+    try:
+        where = make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except StoreError:
+        where = "in DIGEST_DATABASE_URL"
+    lowered = said.lower()
+    if "does not exist" in lowered and "database" in lowered:
+        return (f"the database {where} does not exist ({said}); create it (for PostgreSQL: createdb) "
+                "or set DIGEST_DATABASE_URL to one that does")
+    if "lock timeout" in lowered or "database is locked" in lowered:
+        return (f"the database {where} is busy: another process held a lock longer than DIGEST_LOCK_TIMEOUT "
+                f"allows ({said}); run the command again once it is done")
+    if "unable to open database file" in lowered:
+        return (f"cannot open the SQLite file {where} ({said}); check that its folder exists and that digest "
+                "may write there")
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return (f"the connection to the database {where} failed or was dropped ({said}); check that it is "
+                "running and reachable, then run the command again")
+    return f"the database {where} refused a statement ({said})"
+
+
+def open_store(url: str, lock_timeout: float = 30.0) -> Engine:
     """An engine for `url` with the schema at the latest revision.
 
     A database already at SCHEMA_HEAD is opened without loading Alembic (a
     quarter of a second of every command's start); tests/test_schema.py checks
     that SCHEMA_HEAD is what the migration scripts say.
     """
-    engine = make_engine(url)
+    engine = make_engine(url, lock_timeout)
     try:
         if stored_revisions(engine) != {SCHEMA_HEAD}:
             upgrade(engine)
     except OperationalError as exc:
-        raise StoreError(f"cannot open the database at {make_url(normalize_url(url)).render_as_string()}: "
-                         f"{exc.orig}") from exc
+        raise StoreError(database_problem(exc, url)) from exc
     return engine
 
 

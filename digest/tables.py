@@ -10,6 +10,6 @@ import digest.delivery.ledger  # noqa: F401  Delivery
 import digest.editions.models  # noqa: F401  Edition, EditionItem
 import digest.events.models  # noqa: F401  Event
 import schedules.models  # noqa: F401  Lease, JobRun
-import subscribers.models  # noqa: F401  Subscriber, Suppression
+import subscribers.models  # noqa: F401  Subscriber, Suppression, ConsentEvent
 
 metadata = SQLModel.metadata

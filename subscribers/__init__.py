@@ -4,12 +4,13 @@ Subscribers, consent, tokens, preferences and suppression. It imports neither
 `digest` nor `schedules`; callers hand it a database session, settings and a
 mail-sending callable.
 
-    models         Subscriber and Suppression (SQLModel tables)
+    models         Subscriber, ConsentEvent and Suppression (SQLModel tables)
+    consent        the consent log: every opt-in, confirmation and opt-out, appended
     validation     checking what a reader or operator typed (email, topics, time zone)
     tokens         reader tokens and signed, expiring confirmation tokens
     rules          what each event does to a reader's status (pure)
     service        subscribe, confirm, unsubscribe, change preferences
-    confirmations  the queue of confirmation mails (claim / release)
+    confirmations  the queue of confirmation mails (claim / settle / release), at least once
     operators      add, import, find, export, erase
     csvfile        reading imports, writing exports
     suppression    hashes of erased addresses

@@ -1,23 +1,37 @@
-"""The queue of confirmation mails, kept in the reader table itself.
+"""The queue of confirmation mails, kept in the reader table itself. At least once, never lost.
 
 A pending reader with `confirmation_sent_at` NULL is waiting for a mail. A sender
-claims a batch with one UPDATE ... WHERE confirmation_sent_at IS NULL, so two
-processes running at once never claim the same reader (PostgreSQL re-checks the
-condition on each row it locks; SQLite has one writer). If the mail cannot be
-handed over, `release` puts the readers back in the queue.
+(a process, named by a `claimant` id that the caller keeps alive while it runs)
+claims a batch with one UPDATE that writes its id into `confirmation_claim`, so
+two processes running at once never claim the same reader (PostgreSQL
+re-checks the condition on each row it locks; SQLite has one writer). Once the
+provider has answered, `settle` records each reader's outcome:
+
+    sent       the mail left: `confirmation_sent_at` is set, the reader counts as mailed
+    refused    this reader's mail cannot be sent (an address the provider refuses, a
+               message that cannot be built): `confirmation_error` says why; not retried
+    released   it did not leave, or may not have: back in the queue, sent again
+
+A reader counts as mailed only once the mail has left. A claim whose claimant
+is gone (the process was killed between the claim and `settle`) is taken over
+by the next sender that is told so (`gone`): its mail goes out again, so a
+crash costs at most a duplicate of the batch that was in flight, never a lost
+mail.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from subscribers import status
 from subscribers.models import Subscriber
+
+MAX_ERROR = 500  # characters of a refusal kept with the reader
 
 
 @dataclass(frozen=True)
@@ -27,36 +41,71 @@ class PendingConfirmation:
     token: str
 
 
-def _waiting():
+def _unsent():
     table = Subscriber.__table__
-    return sa.and_(table.c.status == status.PENDING, table.c.confirmation_sent_at.is_(None))
+    return sa.and_(table.c.status == status.PENDING, table.c.confirmation_sent_at.is_(None),
+                   table.c.confirmation_error.is_(None))
 
 
-def claim(session: Session, now: datetime, limit: int) -> list[PendingConfirmation]:
-    """Mark up to `limit` waiting readers as mailed now and return them. Commit before sending."""
+def _waiting(gone: Collection[str] = ()):
     table = Subscriber.__table__
-    candidates = sa.select(table.c.id).where(_waiting()).order_by(table.c.id).limit(limit)
+    free = table.c.confirmation_claim.is_(None)
+    if gone:
+        free = sa.or_(free, table.c.confirmation_claim.in_(sorted(gone)))
+    return sa.and_(_unsent(), free)
+
+
+def claim(session: Session, limit: int, claimant: str, gone: Collection[str] = ()) -> list[PendingConfirmation]:
+    """Claim up to `limit` waiting readers for `claimant` and return them. Commit before sending.
+
+    Readers claimed by a claimant in `gone` (a process that died holding them) count as waiting."""
+    table = Subscriber.__table__
+    candidates = sa.select(table.c.id).where(_waiting(gone)).order_by(table.c.id).limit(limit)
     # A Core statement on the session's connection: the ORM's bulk-update machinery would only add
     # cost here (nothing in the session needs synchronizing), and the web app claims often.
     claimed = session.connection().execute(
         sa.update(table)
-        .where(table.c.id.in_(candidates.scalar_subquery()), _waiting())
-        .values(confirmation_sent_at=now)
+        .where(table.c.id.in_(candidates.scalar_subquery()), _waiting(gone))
+        .values(confirmation_claim=claimant)
         .returning(table.c.id, table.c.email, table.c.token)
     ).all()
     return sorted((PendingConfirmation(*row) for row in claimed), key=lambda p: p.reader_id)
 
 
-def release(session: Session, reader_ids: Sequence[int]) -> None:
-    """Put readers whose mail did not leave back in the queue."""
+def claimants(session: Session) -> set[str]:
+    """Who holds claims on unsent mails now: senders at work, or processes that died holding them."""
+    table = Subscriber.__table__
+    query = sa.select(table.c.confirmation_claim).where(_unsent(), table.c.confirmation_claim.is_not(None)).distinct()
+    return set(session.connection().execute(query).scalars())
+
+
+def settle(session: Session, claimant: str, now: datetime, *, sent: Sequence[int] = (),
+           refused: Mapping[int, str] | None = None, released: Sequence[int] = ()) -> None:
+    """Record what happened to readers `claimant` claimed (see the module's docstring)."""
+    table = Subscriber.__table__
+    connection = session.connection()
+    mine = table.c.confirmation_claim == claimant
+    if sent:
+        connection.execute(sa.update(table).where(table.c.id.in_(list(sent)), mine)
+                           .values(confirmation_sent_at=now, confirmation_claim=None))
+    if refused:
+        connection.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("reader"), mine)
+            .values(confirmation_error=sa.bindparam("why"), confirmation_claim=None),
+            [{"reader": reader, "why": why[:MAX_ERROR]} for reader, why in refused.items()])
+    if released:
+        release(session, released, claimant)
+
+
+def release(session: Session, reader_ids: Sequence[int], claimant: str) -> None:
+    """Put readers whose mail did not leave (or may not have) back in the queue."""
     if reader_ids:
-        session.exec(
-            sa.update(Subscriber)
-            .where(Subscriber.id.in_(list(reader_ids)), Subscriber.status == status.PENDING)
-            .values(confirmation_sent_at=None)
-            .execution_options(synchronize_session=False)
-        )
+        table = Subscriber.__table__
+        session.connection().execute(
+            sa.update(table).where(table.c.id.in_(list(reader_ids)), table.c.confirmation_claim == claimant)
+            .values(confirmation_claim=None))
 
 
 def waiting(session: Session) -> int:
-    return session.exec(sa.select(sa.func.count()).select_from(Subscriber).where(_waiting())).one()[0]
+    """Readers whose confirmation mail has not left yet (claimed ones included)."""
+    return session.exec(sa.select(sa.func.count()).select_from(Subscriber).where(_unsent())).one()[0]

@@ -1,9 +1,17 @@
 """Reader lists as CSV: reading an import, writing an export. Pure: streams in, values out.
 
 An import file either names its columns on the first line (`email` is required,
-`topics` and `timezone` are optional, anything else is ignored, so exports from
-other tools work as they are) or holds one address per line. Several topics in
-one cell are separated by `;` or `|`.
+`topics`, `timezone` and `status` are optional, anything else is ignored, so
+exports from other tools work as they are) or holds one address per line.
+Several topics in one cell are separated by `;` or `|`. A reader's status comes
+from a `status` column (digest's own export, listmonk's), or from Mailchimp's
+unsubscribed and cleaned exports, whose rows carry an `UNSUB_TIME` or
+`CLEAN_TIME`; the caller decides what each status means (subscribers.status.imported).
+
+A cell that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+`@`, a tab or a carriage return) is written with a `'` in front, as OWASP
+recommends, and so is a cell starting with `'`; reading drops that one `'`
+again, so an export imports back exactly as it was.
 """
 
 from __future__ import annotations
@@ -15,12 +23,19 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from subscribers.errors import InvalidInput, Problem
 
+MAX_IMPORT_BYTES = 256 * 1024 * 1024  # an import file over this is refused before it is read
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "mail")
 TOPIC_HEADERS = ("topics", "topic")
 TIMEZONE_HEADERS = ("timezone", "time zone", "tz")
+STATUS_HEADERS = ("status", "subscription status", "subscriber status")
+# Mailchimp exports its unsubscribed and cleaned readers in files of their own, with no status
+# column: a time in one of these columns says which the row is.
+IMPLIED_STATUS = {"unsub_time": "unsubscribed", "clean_time": "cleaned"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so (OWASP: CSV injection)
+_QUOTED = (*FORMULA_START, "'")
 EXPORT_FIELDS = ("id", "email", "status", "topics", "timezone", "token", "created_at", "updated_at",
                  "consent_at", "consent_ip", "consent_source", "confirmed_at", "confirmed_ip",
-                 "confirmation_sent_at", "unsubscribed_at")
+                 "confirmation_sent_at", "unsubscribed_at", "confirmation_claim", "confirmation_error")
 _TOPIC_SPLIT = re.compile(r"[;|]")
 
 
@@ -28,6 +43,7 @@ _TOPIC_SPLIT = re.compile(r"[;|]")
 class Row:
     line: int  # the line the row starts on, for error reports
     values: dict[str, Any]  # email, topics (a list), timezone
+    status: str = ""  # what the file says about the reader: a word such as "unsubscribed", or ""
 
 
 @dataclass
@@ -35,6 +51,8 @@ class Layout:
     email: int
     topics: int | None = None
     timezone: int | None = None
+    status: int | None = None
+    implied: dict[int, str] = field(default_factory=dict)  # column -> the status a value in it means
     has_header: bool = True
     ignored: list[str] = field(default_factory=list)
 
@@ -50,6 +68,11 @@ def _layout(first: list[str]) -> Layout:
                 layout.topics = index
             elif name in TIMEZONE_HEADERS and layout.timezone is None:
                 layout.timezone = index
+            elif name in STATUS_HEADERS and layout.status is None:
+                layout.status = index
+            elif name in IMPLIED_STATUS:
+                layout.implied[index] = IMPLIED_STATUS[name]
+                layout.ignored.append(first[index].strip())
             else:
                 layout.ignored.append(first[index].strip())
         return layout
@@ -72,7 +95,7 @@ def read_rows(stream: TextIO) -> tuple[Layout, Iterator[Row]]:
     layout = _layout(first)
 
     def cell(cells: list[str], index: int | None) -> str:
-        return cells[index] if index is not None and index < len(cells) else ""
+        return restore(cells[index]) if index is not None and index < len(cells) else ""
 
     def rows() -> Iterator[Row]:
         pending = [] if layout.has_header else [(1, first)]
@@ -91,10 +114,23 @@ def read_rows(stream: TextIO) -> tuple[Layout, Iterator[Row]]:
 
     def _row(line: int, cells: list[str]) -> Row:
         topics = [t for t in (p.strip() for p in _TOPIC_SPLIT.split(cell(cells, layout.topics))) if t]
+        said = cell(cells, layout.status).strip()
+        if not said:
+            said = next((word for index, word in layout.implied.items() if cell(cells, index).strip()), "")
         return Row(line, {"email": cell(cells, layout.email), "topics": topics,
-                          "timezone": cell(cells, layout.timezone)})
+                          "timezone": cell(cells, layout.timezone)}, said)
 
     return layout, rows()
+
+
+def neutralise(value: Any) -> Any:
+    """A cell as written: text a spreadsheet would run as a formula gets a `'` in front."""
+    return "'" + value if isinstance(value, str) and value.startswith(_QUOTED) else value
+
+
+def restore(cell: str) -> str:
+    """A cell as read: the `'` that `neutralise` put in front is dropped."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_QUOTED) else cell
 
 
 def write_csv(records: Iterable[dict[str, Any]], stream: TextIO) -> int:
@@ -102,6 +138,7 @@ def write_csv(records: Iterable[dict[str, Any]], stream: TextIO) -> int:
     writer.writeheader()
     count = 0
     for record in records:
-        writer.writerow({**record, "topics": ";".join(record.get("topics") or ())})
+        row = {**record, "topics": ";".join(record.get("topics") or ())}
+        writer.writerow({name: neutralise(value) for name, value in row.items()})
         count += 1
     return count

@@ -1,4 +1,4 @@
-"""Readers and the suppression list."""
+"""Readers, their consent log and the suppression list."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ class Subscriber(SQLModel, table=True):
     confirmed_ip: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     confirmation_sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
     unsubscribed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    # The process sending this reader's confirmation mail now (subscribers.confirmations), and why
+    # the mail could not be sent to this reader, if it could not.
+    confirmation_claim: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), nullable=True))
+    confirmation_error: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
 
 
 class Suppression(SQLModel, table=True):
@@ -64,3 +68,20 @@ class Suppression(SQLModel, table=True):
     email_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     reason: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
     created_at: datetime = Field(default_factory=_now, sa_column=sa.Column(UTC, nullable=False))
+
+
+class ConsentEvent(SQLModel, table=True):
+    """One line of a reader's consent log: every opt-in, confirmation and opt-out, appended and
+    never overwritten (subscribers.consent). The reader's own `consent_*` columns say how they
+    joined last; this says everything, in order."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"),
+                                                   nullable=False, index=True))
+    at: datetime = Field(sa_column=sa.Column(UTC, nullable=False))
+    kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))  # opt-in, confirmation, opt-out
+    status: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))  # the reader's status after it
+    source: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))  # how: which form, tool or event
+    ip: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))  # from where

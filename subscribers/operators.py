@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Collection, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from subscribers import suppression
+from subscribers import consent as consent_log
+from subscribers import status, suppression
 from subscribers.csvfile import Row
 from subscribers.errors import AlreadyReader, ImportRejected, InvalidInput, Suppressed, UnknownReader
 from subscribers.models import Subscriber
@@ -60,6 +61,7 @@ def add_reader(session: Session, request: SubscribeRequest, *, confirmed: bool, 
     reader = Subscriber(**row)
     session.add(reader)
     session.flush()
+    consent_log.append_joined(session.connection(), [reader.email])
     return reader
 
 
@@ -67,13 +69,21 @@ def add_reader(session: Session, request: SubscribeRequest, *, confirmed: bool, 
 class ReaderImportReport:
     created: int = 0
     already_readers: int = 0  # left as they are
-    duplicates: int = 0  # repeated within the file; the first one counts
+    duplicates: int = 0  # repeated within the file; the first one counts (an opt-out wins)
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
+    opted_out: int = 0  # rows saying the reader left: stored (or kept) as unsubscribed, bounced or complained
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class _OptOut(NamedTuple):
+    line: int
+    email: str
+    status: str  # unsubscribed, bounced or complained
+    said: str  # the file's own word, for the consent log
 
 
 def import_readers(session: Session, rows: Iterable[Row], known_topics: Collection[str], *,
@@ -82,17 +92,37 @@ def import_readers(session: Session, rows: Iterable[Row], known_topics: Collecti
     """Check every row, then insert the good ones in bulk, all in the caller's transaction.
 
     With bad rows and no `skip_invalid`, nothing is inserted and ImportRejected
-    carries the report. Existing readers are left untouched and counted.
+    carries the report. Existing readers are left untouched and counted, except
+    that a row saying the reader left (unsubscribed, bounced, complained,
+    blocklisted, cleaned: subscribers.status.imported) stops their mail, with or
+    without `confirmed`: an opt-out survives an import. Such a row for a new
+    address stores the reader with that status, never mailed.
     """
     report = ReaderImportReport()
     good: dict[str, tuple[int, SubscribeRequest]] = {}
+    opt_outs: dict[str, _OptOut] = {}
     for row in rows:
+        try:
+            stop = status.imported(row.status)
+        except ValueError as exc:
+            report.errors.append((row.line, f"status: {exc}"))
+            continue
+        if stop is not None:  # only the address matters: an opt-out is never refused for its topics
+            try:
+                email = normalize_email(row.values.get("email"))
+            except InvalidInput as exc:
+                report.errors.append((row.line, str(exc)))
+                continue
+            report.duplicates += email in opt_outs or email in good
+            good.pop(email, None)
+            opt_outs.setdefault(email, _OptOut(row.line, email, stop, row.status))
+            continue
         try:
             request = subscribe_request(row.values, known_topics)
         except InvalidInput as exc:
             report.errors.append((row.line, str(exc)))
             continue
-        if request.email in good:
+        if request.email in good or request.email in opt_outs:
             report.duplicates += 1
             continue
         good[request.email] = (row.line, request)
@@ -121,12 +151,49 @@ def import_readers(session: Session, rows: Iterable[Row], known_topics: Collecti
                      source=_source(consent, confirmed, line))
             for line, request in chunk
         ])
+        consent_log.append_joined(connection, [request.email for _, request in chunk])
         report.created += len(chunk)
     if allow_deleted and confirmed:
         for chunk in _chunks([suppression.email_hash(email) for email in good]):
             connection.execute(sa.delete(suppression.Suppression).where(
                 suppression.Suppression.email_hash.in_(chunk)))
+    report.opted_out = _apply_opt_outs(session, sorted(opt_outs.values()), consent)
     return report
+
+
+def _apply_opt_outs(session: Session, opt_outs: list[_OptOut], given: Consent) -> int:
+    """Stop the mail of readers the file says left; store new ones that way. Returns how many rows."""
+    connection = session.connection()
+    table = Subscriber.__table__
+    now = given.at
+    for chunk in _chunks(opt_outs):
+        wanted = {o.email: o for o in chunk}
+        stored = {email: (reader_id, state) for reader_id, email, state in connection.execute(
+            sa.select(table.c.id, table.c.email, table.c.status).where(table.c.email.in_(list(wanted))))}
+        erased = suppression.suppressed_hashes(session, [suppression.email_hash(e) for e in wanted if e not in stored])
+        new = [o for o in chunk if o.email not in stored and suppression.email_hash(o.email) not in erased]
+        for o in new:  # never mailed: no consent to record, only where the row came from
+            row = _new_row(o.email, (), None, confirmed=False, consent=given, source=_opt_out_source(given, o))
+            row.update(status=o.status, consent_at=None, consent_ip=None,
+                       unsubscribed_at=now if o.status == status.UNSUBSCRIBED else None)
+            connection.execute(sa.insert(table).values(**row))
+        ids = {email: reader_id for reader_id, email in connection.execute(
+            sa.select(table.c.id, table.c.email).where(table.c.email.in_([o.email for o in new])))} if new else {}
+        stopping = [o for o in chunk if o.email in stored and stored[o.email][1] in status.MAILED]
+        for o in stopping:
+            values = {"status": o.status, "updated_at": now, "confirmation_claim": None}
+            if o.status == status.UNSUBSCRIBED:
+                values["unsubscribed_at"] = now
+            connection.execute(sa.update(table).where(table.c.id == stored[o.email][0],
+                                                      table.c.status.in_(status.MAILED)).values(**values))
+            ids[o.email] = stored[o.email][0]
+        consent_log.append(connection, [consent_log.entry(ids[o.email], now, consent_log.OPT_OUT, o.status,
+                                                  _opt_out_source(given, o)) for o in new + stopping])
+    return len(opt_outs)
+
+
+def _opt_out_source(given: Consent, opt_out: _OptOut) -> str:
+    return f"{given.source}:{opt_out.line} (status {opt_out.said.strip()[:40]!r})"
 
 
 def _bulk_insert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:

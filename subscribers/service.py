@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
+from subscribers import consent as consent_log
 from subscribers import rules, status, suppression
 from subscribers.errors import StaleLink, UnknownReader
 from subscribers.models import Subscriber
@@ -109,6 +110,7 @@ def subscribe_many(session: Session, signups: Sequence[tuple[SubscribeRequest, C
             rows.append(new_reader_values(request.email, request.topics, request.timezone, consent=consent,
                                           source=consent.source))
     inserted = _insert_if_new(session, rows)
+    consent_log.append_joined(session.connection(), inserted)
     return [rules.OnSubscribe.CREATE if request.email in inserted and first[request.email] == index
             else _subscribe_known(session, request, consent)
             for index, (request, consent) in enumerate(signups)]
@@ -120,18 +122,25 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
     action = rules.on_subscribe(reader.status, reader.confirmation_sent_at, consent.at)
     if action is rules.OnSubscribe.REQUEUE:
         reader.topics, reader.timezone = list(request.topics), request.timezone
-        reader.confirmation_sent_at = None
+        reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     elif action is rules.OnSubscribe.REOPEN:
         reader.status = status.PENDING
         reader.topics, reader.timezone = list(request.topics), request.timezone
         reader.confirmed_at = reader.confirmed_ip = reader.unsubscribed_at = None
-        reader.confirmation_sent_at = None
+        reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     session.flush()
+    if action in (rules.OnSubscribe.REQUEUE, rules.OnSubscribe.REOPEN):  # the earlier lines stay
+        _log(session, reader, consent_log.OPT_IN, consent.source, consent.ip, consent.at)
     return action
+
+
+def _log(session: Session, reader: Subscriber, kind: str, source: str, ip: str | None, at: datetime) -> None:
+    """Append one line to the reader's consent log (subscribers.consent), in this transaction."""
+    consent_log.append(session.connection(), [consent_log.entry(reader.id, at, kind, reader.status, source, ip)])
 
 
 def to_confirm(session: Session, token: str) -> Subscriber:
@@ -155,10 +164,12 @@ def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tupl
     reader.updated_at = now
     suppression.lift(session, reader.email)
     session.flush()
+    _log(session, reader, consent_log.CONFIRMATION, "confirmation link", ip, now)
     return reader, True
 
 
-def unsubscribe(session: Session, token: str, now: datetime) -> Subscriber:
+def unsubscribe(session: Session, token: str, now: datetime, *, source: str = "unsubscribe link",
+                ip: str | None = None) -> Subscriber:
     """Stop all mail to this reader at once. Repeating it changes nothing."""
     reader = by_token(session, token)
     if reader.status in status.MAY_UNSUBSCRIBE:
@@ -166,6 +177,7 @@ def unsubscribe(session: Session, token: str, now: datetime) -> Subscriber:
         reader.unsubscribed_at = now
         reader.updated_at = now
         session.flush()
+        _log(session, reader, consent_log.OPT_OUT, source, ip, now)
     return reader
 
 
@@ -178,7 +190,8 @@ def change_preferences(session: Session, token: str, preferences: Preferences, n
     return reader
 
 
-def stop_mail(connection: Connection, stops: Iterable[tuple[str, str]], now: datetime) -> int:
+def stop_mail(connection: Connection, stops: Iterable[tuple[str, str]], now: datetime, *,
+              source: str = "the mail provider's report") -> int:
     """Apply what the mail provider reported: each (address, status) pair stops that reader's mail.
 
     `stops` come from `status.after_provider_event`. A reader who already left
@@ -198,6 +211,10 @@ def stop_mail(connection: Connection, stops: Iterable[tuple[str, str]], now: dat
             if new_status == status.UNSUBSCRIBED:
                 values["unsubscribed_at"] = now
             statement = (sa.update(table).where(table.c.email.in_(emails[start:start + 500]),
-                                                table.c.status.in_(status.MAILED)).values(**values))
-            changed += connection.execute(statement).rowcount
+                                                table.c.status.in_(status.MAILED)).values(**values)
+                         .returning(table.c.id))
+            stopped = list(connection.execute(statement).scalars())
+            consent_log.append(connection, [consent_log.entry(reader, now, consent_log.OPT_OUT, new_status,
+                                                                    f"{source}: {new_status}") for reader in stopped])
+            changed += len(stopped)
     return changed

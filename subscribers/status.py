@@ -43,3 +43,31 @@ def after_provider_event(event: str, bounce_type: str | None, raw: dict) -> str 
     if event == "dropped":
         return _DROPPED.get(raw.get("reason")) if isinstance(raw.get("reason"), str) else None
     return None
+
+
+# What a status column in an import means (digest's own export, listmonk's, Mailchimp's, others'):
+# a word of the first group keeps the import's own rule (pending, or active with --confirmed);
+# every other known word is an opt-out the reader keeps, whatever the import is told.
+_IMPORT_KEEPS = frozenset({"", "active", "subscribed", "confirmed", "enabled", "pending", "unconfirmed",
+                           "opted in", "opt-in", "optin"})
+_IMPORT_STOPS = {
+    UNSUBSCRIBED: ("unsubscribed", "unsubscribe", "opted out", "opt-out", "optout", "blocklisted", "blacklisted",
+                   "blocked", "disabled", "suppressed"),
+    BOUNCED: ("bounced", "bounce", "hard bounce", "hard bounced", "cleaned"),
+    COMPLAINED: ("complained", "complaint", "spam", "spam complaint", "spamreport", "reported spam"),
+}
+_IMPORT_STOP_OF = {word: stop for stop, words in _IMPORT_STOPS.items() for word in words}
+
+
+def imported(word: str) -> str | None:
+    """The status an import row's status word stops the reader at, or None when it does not stop
+    them. An unknown word raises ValueError naming the words known: guessing could mail someone
+    who left."""
+    key = " ".join(word.strip().lower().replace("_", " ").split()) if word else ""
+    if key in _IMPORT_KEEPS:
+        return None
+    stop = _IMPORT_STOP_OF.get(key)
+    if stop is None:
+        known = ", ".join(sorted(_IMPORT_KEEPS - {""}) + sorted(_IMPORT_STOP_OF))
+        raise ValueError(f"{word.strip()[:40]!r} is not a status this import knows ({known})")
+    return stop

@@ -15,15 +15,24 @@ a part of digest. Holds no tests itself.
     axe_violations        axe-core run in a Chromium page; `severe` keeps the serious and critical ones
     spam_scores           SpamAssassin's score and rules for messages, local rules only
     caniemail_errors      doiuse-email's caniemail errors for an email's HTML
+    Mailbox, smtp_server  a real SMTP server (aiosmtpd) keeping what it receives
+    tmpfs                 a real file system mounted for a test (read-only, tiny), for storage faults
+    digest_process        `python -m digest ...` in a process of its own (for kill -9 and exit codes)
+    wait_for              poll a condition until it holds or a deadline passes
 """
 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import json
+import os
 import re
 import secrets
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -327,7 +336,7 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     engine = open_store(db_url)
     app = create_app(settings, engine)
     try:
-        with serving(app, sock) as served:
+        with serving(app, sock, forwarded_allow_ips=settings.forwarded_allow_ips) as served:
             site = Site(settings, engine, served)
             try:
                 yield site
@@ -381,3 +390,103 @@ def caniemail_errors(node_tools: Path, html: str) -> list[str]:
                           cwd=node_tools, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+# --- SMTP ------------------------------------------------------------
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message (parsed, and the raw bytes) and refuses the
+    addresses it is told to."""
+
+    def __init__(self, refuse=()):
+        self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []
+        self.envelopes: list[list[str]] = []
+        self.refuse = set(refuse)
+
+    async def handle_RCPT(self, server, session, envelope, address_, rcpt_options):  # noqa: N802
+        if address_ in self.refuse:
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address_)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.raw.append(envelope.content)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.envelopes.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+def smtp_controller(mailbox: Mailbox, **options):
+    """aiosmtpd serving `mailbox` on a free loopback port, started; `.stop()` it when done."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:  # aiosmtpd needs a real port number up front
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    return controller
+
+
+@contextmanager
+def smtp_server(mailbox: Mailbox | None = None, **options) -> Iterator[tuple[Mailbox, str]]:
+    """(mailbox, DIGEST_SMTP_URL) for a running aiosmtpd."""
+    mailbox = mailbox or Mailbox()
+    controller = smtp_controller(mailbox, **options)
+    try:
+        yield mailbox, f"smtp://127.0.0.1:{controller.port}"
+    finally:
+        controller.stop()
+
+
+# --- processes ------------------------------------------------------------
+
+def digest_env(**values: str) -> dict[str, str]:
+    """This process's environment without any DIGEST_ or SENDGRID_ setting, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    return {**env, "PYTHONUNBUFFERED": "1", **values}
+
+
+def digest_process(args: Sequence[str], env: dict[str, str], **options) -> subprocess.Popen:
+    """`python -m digest ARGS` in a process of its own, its output captured."""
+    return subprocess.Popen([sys.executable, "-m", "digest", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **options)
+
+
+def run_digest(args: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m digest ARGS` to the end: exit status, stdout and stderr."""
+    return subprocess.run([sys.executable, "-m", "digest", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+# --- storage faults ------------------------------------------------------------
+
+@contextmanager
+def tmpfs(folder: Path, options: str = "rw") -> Iterator[Path]:
+    """A tmpfs mounted on `folder` (made if missing) with mount `options` such as "ro" or "size=64k";
+    `remount(folder, options)` changes them. Needs root, as CI has; elsewhere the test skips."""
+    from conftest import missing_service
+
+    if os.geteuid() != 0:
+        missing_service("root, to mount a tmpfs for a storage fault")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+def remount(folder: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True, capture_output=True)

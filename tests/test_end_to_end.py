@@ -12,16 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from helpers import comparisons_file
+from helpers import comparisons_file, wait_for
 from digest.cli import main
 from digest.delivery.confirmations import CONFIRM_URL
 from digest.settings import Settings
@@ -51,15 +49,6 @@ def unsubscribe_link(server, address: str) -> str:
     headers = next(p["headers"] for a, p in server.recipients() if a == address and "headers" in p
                    and p.get("custom_args", {}).get("edition"))
     return headers["List-Unsubscribe"].strip("<>")
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def fire_weekly(engine, settings, slot) -> None:

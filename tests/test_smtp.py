@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import datetime
-import email
-import email.policy
-import socket
 import ssl
 from collections import Counter
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from helpers import a_letter, add_edition, add_readers, address, ledger
+from helpers import Mailbox, a_letter, add_edition, add_readers, address, ledger, smtp_controller
 from digest.delivery import send_edition
 from digest.errors import ConfigError
 from digest.mail import SenderRefused
 from digest.mail.smtp import SmtpSender, parse_smtp_url
 from digest.settings import Settings
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message and refuses the addresses it is told to."""
-
-    def __init__(self, refuse=()):
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[list[str]] = []
-        self.refuse = set(refuse)
-
-    async def handle_RCPT(self, server, session, envelope, address_, rcpt_options):  # noqa: N802
-        if address_ in self.refuse:
-            return "550 5.1.1 no such mailbox here"
-        envelope.rcpt_tos.append(address_)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        self.envelopes.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
 
 
 def _login(server, session, envelope, mechanism, auth_data):
@@ -75,13 +51,8 @@ def certificate(tmp_path_factory):
     return server, client
 
 
-def running(mailbox, **options) -> Controller:
-    with socket.socket() as probe:  # aiosmtpd needs a real port number up front
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
-    controller.start()
-    return controller
+def running(mailbox, **options):
+    return smtp_controller(mailbox, **options)
 
 
 def port_of(controller) -> int:

@@ -57,7 +57,10 @@ def test_subscribing_again_changes_nothing_for_an_active_reader(engine):
 def test_a_pending_reader_is_mailed_again_only_after_a_pause(engine):
     subscribe(engine, "ada@example.com")
     with session_scope(engine) as session:
-        confirmations.claim(session, utcnow() - timedelta(minutes=1), 10)
+        [claimed] = confirmations.claim(session, 10, "sender-1")
+    assert subscribe(engine, "ada@example.com") is rules.OnSubscribe.NOTHING  # being mailed just now
+    with session_scope(engine) as session:
+        confirmations.settle(session, "sender-1", utcnow() - timedelta(minutes=1), sent=[claimed.reader_id])
     assert subscribe(engine, "ada@example.com") is rules.OnSubscribe.NOTHING
     assert reader(engine, "ada@example.com").confirmation_sent_at is not None
     with session_scope(engine) as session:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from helpers import wait_for
 from digest.content.models import Tool
 from digest.settings import Settings
 from digest.store import session_scope
@@ -33,16 +34,6 @@ def live_app(engine, tmp_path: Path, **changes):
     settings = Settings(**values)
     with serving(create_app(settings, engine), sock) as url:
         yield url, settings
-
-
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def outbox(settings: Settings) -> list[email.message.EmailMessage]:

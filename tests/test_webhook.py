@@ -171,3 +171,49 @@ def test_a_batch_of_a_thousand_events_is_stored_in_one_request(site, keys):
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"stored": 1000, "duplicates": 0, "ignored": 0, "suppressed": 0}
     assert len(stored(site)) == 1000
+
+
+def test_one_event_with_a_nul_or_a_nan_is_logged_and_the_rest_of_the_signed_batch_is_stored(site, keys, caplog):
+    """On PostgreSQL either used to fail the whole batch with a 500 (issue 12, item 10)."""
+    good = [sendgrid_event("open", "reader1@example.com"), sendgrid_event("bounce", "reader2@example.com"),
+            sendgrid_event("click", "reader3@example.com", url="https://example.com/x")]
+    with_nul = sendgrid_event("open", "reader3@example.com", useragent="Mozilla\u0000/5.0")
+    with_nan = sendgrid_event("open", "reader3@example.com", ip=float("nan"))
+    nul_address = sendgrid_event("spamreport", "reader1\u0000@example.com")
+    body = body_of([good[0], with_nul, good[1], with_nan, nul_address, good[2]])
+    assert b"NaN" in body and b"\\u0000" in body  # as a sender may write them: valid to Python's JSON reader
+    with caplog.at_level(logging.WARNING, logger="digest.web.webhook"):
+        answer = site.post_events(keys, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"stored": 3, "duplicates": 0, "ignored": 3, "suppressed": 1}
+    assert [r["sg_event_id"] for r in stored(site)] == [e["sg_event_id"] for e in good]
+    assert "event 1: it cannot be stored: a NUL character in 'useragent'" in caplog.text
+    assert "event 3: it cannot be stored: a number that is not finite (nan) in 'ip'" in caplog.text
+    assert "event 4: it cannot be stored: a NUL character in 'email'" in caplog.text
+    assert statuses(site)[2] == "bounced" and statuses(site)[1] == "active"  # the NUL complaint changed nothing
+    from subscribers.consent import history
+
+    with site.engine.connect() as connection:
+        assert [(e["kind"], e["status"], e["source"]) for e in history(connection, 2)] == \
+            [("opt-out", "bounced", "SendGrid event webhook: bounced")]
+
+
+def test_the_store_keeps_what_postgresql_takes_when_one_row_is_refused(engine):
+    """Behind the parser's checks: should the database still refuse an event, the others are kept."""
+    from datetime import datetime, timezone
+
+    from digest.events.ingest import ingest
+
+    now = datetime.now(timezone.utc)
+    rows = [{"sg_event_id": sg_id, "event": "open", "bounce_type": None, "email": email, "reader_id": None,
+             "edition_number": None, "occurred_at": now, "received_at": now, "raw": {}}
+            for sg_id, email in (("a", "one@example.com"), ("b", "two\x00@example.com"), ("c", "three@example.com"))]
+    with engine.begin() as connection:
+        result = ingest(connection, rows, now)
+    with engine.connect() as connection:
+        kept = sorted(connection.execute(sa.select(Event.__table__.c.sg_event_id)).scalars())
+    if engine.dialect.name == "postgresql":
+        assert (result.stored, list(result.refused), kept) == (2, ["b"], ["a", "c"])
+        assert "NUL" in result.refused["b"]
+    else:  # SQLite stores any text
+        assert (result.stored, result.refused, kept) == (3, {}, ["a", "b", "c"])

@@ -18,6 +18,7 @@ import click
 
 from digest import __version__
 from digest.cli.app import App, DigestGroup
+from digest.cli.terminal import guard_output
 
 COMMANDS = {  # name -> "module:attribute", loaded on first use
     "comparisons": "digest.cli.comparisons:comparisons",
@@ -91,4 +92,5 @@ def main(ctx: click.Context) -> None:
     Example:
         digest demo
     """
+    guard_output()  # from here on, nothing printed passes control characters to the terminal
     ctx.obj = App()

@@ -37,18 +37,43 @@ class App:
             # Imported here, not at the top: SQLAlchemy and Alembic cost a command that needs no store.
             from digest.store import open_store
 
-            self._engine = open_store(self.settings.database_url)
+            self._engine = open_store(self.settings.database_url, self.settings.lock_timeout)
         return self._engine
 
 
 class DigestGroup(click.Group):
-    """Turns the application's and the subscribers library's errors into one `Error: ...` line, exit status 1."""
+    """Turns the application's and the subscribers library's errors into one `Error: ...` line with exit
+    status 1, and anything else a command did not expect (a database gone, a lock held too long) into one
+    too: no traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (DigestError, SubscribersError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001  the last place before a traceback reaches the operator
+            # Loaded only on failure: it imports SQLAlchemy, which `digest --help` does without.
+            from digest.cli.failures import one_line, operator_message
+
+            app = ctx.find_object(App)
+            url = app._settings.database_url if app is not None and app._settings is not None else None
+            raise click.ClickException(one_line(operator_message(exc, url))) from exc
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def check_for_serving(app: App, command: str) -> None:
+    """What a long-running command checks before it starts, so that a mistake is one `Error:` line
+    now rather than a failure in a background thread later: the secret key (not the default on a
+    public address), the mail backend's settings, and SendGrid's webhook key if one is set."""
+    # Imported here: these load the mail senders and the webhook's crypto, which only servers need.
+    from digest.events.signature import verifier_for
+    from digest.mail import make_sender
+
+    app.settings.refuse_default_secret(command)
+    make_sender(app.settings).close()  # reads the backend's settings; connects to nothing
+    if app.settings.webhook_public_key:
+        verifier_for(app.settings.webhook_public_key)

@@ -30,7 +30,7 @@ def db_upgrade(app: App) -> None:
     Example:
         digest db upgrade
     """
-    engine = make_engine(app.settings.database_url)
+    engine = make_engine(app.settings.database_url, app.settings.lock_timeout)
     before = current_revisions(engine)
     upgrade(engine)
     after = current_revisions(engine)
@@ -50,7 +50,7 @@ def db_current(app: App) -> None:
     Example:
         digest db current
     """
-    engine = make_engine(app.settings.database_url)
+    engine = make_engine(app.settings.database_url, app.settings.lock_timeout)
     current, heads = current_revisions(engine), head_revisions()
     click.echo(f"database: {', '.join(sorted(current)) or 'empty'}")
     click.echo(f"latest:   {', '.join(sorted(heads))}")

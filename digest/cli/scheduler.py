@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, check_for_serving, pass_app
 from digest.jobs import build_scheduler, schedule_of, week_for_slot, weekly_status
 from schedules import ScheduleError
 from schedules.clock import system_now
@@ -67,6 +67,7 @@ def scheduler_run(app: App, lease_ttl: int) -> None:
     Example:
         DIGEST_SEND_DAY=monday DIGEST_SEND_TIME=08:00 DIGEST_TIMEZONE=Europe/Paris digest scheduler run
     """
+    check_for_serving(app, "digest scheduler run")
     settings, engine = app.settings, app.engine
     configure_logging()
     try:

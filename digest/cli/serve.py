@@ -6,17 +6,22 @@ import signal
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, check_for_serving, pass_app
+from digest.settings import check_proxies
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on (0.0.0.0: every interface, e.g. behind a proxy).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="The TCP port.")
+@click.option("--forwarded-allow-ips", metavar="IPS",
+              help="The proxies to trust (IP addresses or networks, comma-separated, e.g. 127.0.0.1): only "
+                   "their X-Forwarded-For and X-Forwarded-Proto count, for the rate limit and the consent "
+                   "record. Default: DIGEST_FORWARDED_ALLOW_IPS; unset, those headers are ignored.")
 @click.option("--with-scheduler", is_flag=True,
               help="Also run the scheduler (the weekly send) in this process: a single-box install.")
 @pass_app
-def serve(app: App, host: str, port: int, with_scheduler: bool) -> None:
+def serve(app: App, host: str, port: int, forwarded_allow_ips: str | None, with_scheduler: bool) -> None:
     """Serve the reader pages and endpoints over HTTP.
 
     The subscribe page and POST /subscribe, the confirmation, preferences and
@@ -32,7 +37,12 @@ def serve(app: App, host: str, port: int, with_scheduler: bool) -> None:
     Example:
         digest serve --host 127.0.0.1 --port 8000
         digest serve --with-scheduler
+        digest serve --forwarded-allow-ips 127.0.0.1   # behind nginx on the same box
     """
+    proxies = app.settings.forwarded_allow_ips
+    if forwarded_allow_ips is not None:
+        proxies = check_proxies("--forwarded-allow-ips", forwarded_allow_ips)
+    check_for_serving(app, "digest serve")
     # FastAPI, Starlette and uvicorn load here, so that no other command pays their start-up time.
     from digest.web import create_app
     from digest.web.server import run
@@ -54,7 +64,7 @@ def serve(app: App, host: str, port: int, with_scheduler: bool) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)
     try:
-        run(web_app, host=host, port=port)
+        run(web_app, host=host, port=port, forwarded_allow_ips=proxies)
     finally:
         if runner is not None:
             runner.stop(wait=True)

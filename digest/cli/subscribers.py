@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +19,8 @@ from digest.events.erasure import forget_events
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from subscribers import operators, validation
-from subscribers.csvfile import read_rows, write_csv
+from subscribers.consent import history
+from subscribers.csvfile import MAX_IMPORT_BYTES, read_rows, write_csv
 from subscribers.errors import ImportRejected, InvalidInput
 from subscribers.service import Consent
 from subscribers.status import ACTIVE, PENDING
@@ -95,11 +97,14 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
                    allow_deleted: bool, no_mail: bool) -> None:
     """Import readers from a CSV file, checking every row first.
 
-    The first line names the columns (email is required; topics and timezone
-    are optional; other columns, as in exports from other tools, are ignored),
-    or the file holds one address per line. Several topics in a cell are
-    separated by ";". Addresses already on the list are left as they are.
-    Bad rows are reported by line number.
+    The first line names the columns (email is required; topics, timezone and
+    status are optional; other columns, as in exports from other tools, are
+    ignored), or the file holds one address per line. Several topics in a cell
+    are separated by ";". Addresses already on the list are left as they are,
+    except that a row saying the reader left (a status of unsubscribed,
+    bounced, complained, blocklisted or cleaned; Mailchimp's unsubscribed and
+    cleaned exports) stops their mail, with --confirmed or without. Bad rows
+    are reported by line number.
 
     \b
     Example:
@@ -107,6 +112,7 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
         digest subscribers import old-tool-export.csv --confirmed --skip-invalid
     """
     consent = Consent(at=utcnow(), source=f"import of {source or path.name}")
+    check_size(path)
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.engine) as session:
             layout, rows = read_rows(stream)
@@ -130,6 +136,9 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
     parts = [f"Imported {report.created:,} reader{'s' if report.created != 1 else ''} ({state}) from {path.name}"]
     if report.already_readers:
         parts.append(f"{report.already_readers:,} already on the list, left as they were")
+    if report.opted_out:
+        parts.append(f"{report.opted_out:,} opted out (unsubscribed, bounced, complained, blocklisted or cleaned "
+                     "in the file): stored as such, never mailed")
     if report.duplicates:
         parts.append(f"{report.duplicates:,} repeated row(s) skipped")
     if report.errors:
@@ -137,6 +146,16 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
     click.echo("; ".join(parts) + ".")
     if not confirmed and report.created:
         _send_confirmations(app, no_mail)
+
+
+def check_size(path: Path, limit: int = MAX_IMPORT_BYTES) -> None:
+    """Refuse a file over `limit` bytes, or one that is not a regular file, before reading any of it."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise click.ClickException(f"{path}: is not a regular file; save the list as a CSV file and import that")
+    if info.st_size > limit:
+        raise click.ClickException(f"{path}: the file is {info.st_size:,} bytes; the limit is {limit:,} "
+                                   "(split it and import the parts one after the other)")
 
 
 def _records(app: App, status: str | None = None) -> Iterator[dict]:
@@ -214,6 +233,7 @@ def show_command(app: App, email: str, as_json: bool) -> None:
     with session_scope(app.engine) as session:
         reader = operators.find_reader(session, email)
         record = operators.reader_record(reader)
+        record["consent_log"] = history(session.connection(), reader.id)
         rows = session.exec(sa.select(Delivery.__table__).where(Delivery.__table__.c.subscriber_id == reader.id)
                             .order_by(Delivery.__table__.c.id)).mappings().all()
     record["deliveries"] = [{key: (value.isoformat() if hasattr(value, "isoformat") else value)
@@ -222,11 +242,15 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
     for key, value in record.items():
-        if key == "deliveries":
+        if key in ("deliveries", "consent_log"):
             continue
         shown = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"{key + ':':<22}{'' if shown is None else shown}")
     click.echo(f"{'deliveries:':<22}{len(record['deliveries'])}")
+    click.echo("consent log:")
+    for line in record["consent_log"]:
+        click.echo(f"  {line['at'][:19]}  {line['kind']:<12}  {line['status']:<12}  {line['source']}"
+                   + (f" (from {line['ip']})" if line["ip"] else ""))
 
 
 @subscribers_group.command("delete")

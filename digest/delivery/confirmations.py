@@ -1,19 +1,23 @@
-"""Sending the double opt-in mails that subscribers.confirmations queues.
+"""Sending the double opt-in mails that subscribers.confirmations queues: at least once.
 
 `send_pending` is called by `digest subscribers add|import` and on a timer by
 the scheduler, to catch anything left over; the web app's confirmation pump
-calls `send_batch` (one claim, one provider request) after subscribe
-responses have gone. It is idempotent and safe to run in several processes
-at once: each reader is claimed by one UPDATE before the mail leaves (see
-subscribers.confirmations), and a batch that certainly did not leave is put
-back in the queue.
+keeps a ConfirmationQueue and calls `send_batch` (one claim, one provider
+request) after subscribe responses have gone, and once when it starts. It is
+safe to run in several processes at once: each reader is claimed by one UPDATE
+naming the claiming process before the mail leaves (see subscribers.confirmations);
+a reader counts as mailed only once the provider took the mail. A mail that did
+not leave, or may not have, is put back in the queue; one that cannot be sent
+to this reader (the provider refuses the address, the message cannot be built)
+is marked with the reason and the queue moves on. The claims of a process that
+died are taken over (digest.delivery.presence) and sent again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable, ContextManager, NamedTuple
@@ -21,6 +25,7 @@ from typing import Callable, ContextManager, NamedTuple
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from digest.delivery.presence import Presence
 from digest.mail import Letter, Recipient, Sender, make_sender
 from digest.render import feedback_id
 from digest.render.compile import compile_mjml
@@ -60,19 +65,22 @@ def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
 
 
 def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None,
-                 now: datetime | None = None, sender: Sender | None = None) -> int:
-    """Send every waiting confirmation mail (at most `limit`); returns how many left."""
+                 sender: Sender | None = None) -> int:
+    """Send every waiting confirmation mail (at most `limit`), those a dead process had claimed
+    included; returns how many left."""
     own_sender = sender is None
     sender = sender or make_sender(settings)
     sent = 0
+    queue = ConfirmationQueue(engine, settings)
     try:
         while limit is None or sent < limit:
             size = sender.max_batch if limit is None else min(sender.max_batch, limit - sent)
-            batch = send_batch(partial(session_scope, engine), settings, sender, size=size, now=now)
+            batch = queue.send_batch(sender, size=size)
             sent += batch.accepted
             if not batch.claimed or (batch.unsent and not batch.accepted):
                 break  # nothing waiting, or the provider is not taking mail now: the next run retries
     finally:
+        queue.close()
         if own_sender:
             sender.close()
     return sent
@@ -81,39 +89,81 @@ def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None
 class BatchSent(NamedTuple):
     claimed: int  # readers taken from the queue
     accepted: int  # mails the provider accepted
-    unsent: int  # mails that did not leave: back in the queue
+    unsent: int  # mails that did not leave, or may not have: back in the queue
+    refused: int = 0  # readers whose mail cannot be sent: marked with the reason, not retried
 
 
-def send_batch(transaction: Callable[[], ContextManager[Session]], settings: Settings, sender: Sender, *,
-               size: int, now: datetime | None = None) -> BatchSent:
-    """Claim up to `size` waiting readers and send their mails in one provider request.
+class ConfirmationQueue:
+    """One process's sender of confirmation mails: its Presence, so that claims it holds when it
+    dies are taken over, and when it last looked for claims of processes that died.
 
-    `transaction()` opens each write (the claim, and a release when mail did not leave): the
-    web app passes its WriteGate's, so the claim queues with the sign-up writes instead of
-    colliding with them in SQLite's busy handler.
+    `transaction()` opens each write (the claim, the outcome): the web app passes its
+    WriteGate's, so the claim queues with the sign-up writes instead of colliding with them in
+    SQLite's busy handler. Claims of dead processes are looked for on the first batch and then
+    every `recover_every` seconds (each look asks the database about every claimant).
     """
-    with transaction() as session:
-        batch = confirmations.claim(session, now or utcnow(), size)
-    if not batch:
-        return BatchSent(0, 0, 0)
-    signer = ConfirmationTokens(settings.secret_key)
-    letter = render_confirmation(settings)
-    recipients = [Recipient(address=p.email,
-                            substitutions={CONFIRM_URL: links.confirm_url(settings.base_url, signer.make(p.token))},
-                            custom_args={"purpose": "confirmation", "reader_id": str(p.reader_id)})
-                  for p in batch]
-    try:
-        result = sender.send(letter, recipients)
-    except Exception:
-        # Nothing was handed over: back in the queue for the next run.
-        with transaction() as session:
-            confirmations.release(session, [p.reader_id for p in batch])
-        raise
-    unsent = set(result.unsent)
-    if unsent:
-        with transaction() as session:
-            confirmations.release(session, [p.reader_id for p in batch if p.email in unsent])
-        log.warning("%d confirmation mail(s) not sent, will retry: %s", len(unsent), result.error)
-    for address, reason in result.rejected.items():
-        log.warning("confirmation mail to %s refused: %s", address, reason)
-    return BatchSent(len(batch), len(result.accepted), len(unsent))
+
+    def __init__(self, engine: Engine, settings: Settings,
+                 transaction: Callable[[], ContextManager[Session]] | None = None, recover_every: float = 30.0):
+        self.engine, self.settings = engine, settings
+        self.transaction = transaction or partial(session_scope, engine)
+        self.recover_every = recover_every
+        self._presence: Presence | None = None  # taken on first use: making the queue costs nothing
+        self._recovered_at = float("-inf")
+        self._dead: set[str] = set()  # claimants whose process ended
+
+    @property
+    def presence(self) -> Presence:
+        if self._presence is None:
+            self._presence = Presence(self.engine)
+        return self._presence
+
+    def _gone(self, session: Session) -> set[str]:
+        """Claimants known to be gone (a process that ended stays ended), looked for again when due."""
+        now = time.monotonic()
+        if now - self._recovered_at >= self.recover_every:
+            self._recovered_at = now
+            found = self.presence.gone(confirmations.claimants(session) - self._dead)
+            if found:
+                log.warning("taking over the confirmation mails claimed by %d process(es) that ended before "
+                            "recording them; they are sent again", len(found))
+            self._dead |= found
+        return self._dead
+
+    def send_batch(self, sender: Sender, *, size: int) -> BatchSent:
+        """Claim up to `size` waiting readers and send their mails in one provider request."""
+        with self.transaction() as session:
+            batch = confirmations.claim(session, size, self.presence.id, self._gone(session))
+        if not batch:
+            return BatchSent(0, 0, 0)
+        signer = ConfirmationTokens(self.settings.secret_key)
+        letter = render_confirmation(self.settings)
+        recipients = [Recipient(address=p.email,
+                                substitutions={CONFIRM_URL: links.confirm_url(self.settings.base_url,
+                                                                              signer.make(p.token))},
+                                custom_args={"purpose": "confirmation", "reader_id": str(p.reader_id)})
+                      for p in batch]
+        ids = {p.email: p.reader_id for p in batch}
+        try:
+            result = sender.send(letter, recipients)
+        except Exception:
+            # Nothing was handed over (or nothing is known): back in the queue for the next run.
+            with self.transaction() as session:
+                confirmations.release(session, list(ids.values()), self.presence.id)
+            raise
+        again = [*result.unsent, *result.uncertain]  # at least once: a mail that may not have left goes again
+        with self.transaction() as session:
+            confirmations.settle(session, self.presence.id, utcnow(), sent=[ids[a] for a in result.accepted],
+                                 refused={ids[a]: why for a, why in result.rejected.items()},
+                                 released=[ids[a] for a in again])
+        if again:
+            log.warning("%d confirmation mail(s) not sent, will retry: %s", len(again), result.error)
+        for address, reason in result.rejected.items():
+            log.warning("confirmation mail to reader %d refused: %s", ids[address], reason)
+        return BatchSent(len(batch), len(result.accepted), len(again), len(result.rejected))
+
+    def close(self) -> None:
+        """Let go of the Presence: call once no batch of this queue is in flight."""
+        if self._presence is not None:
+            self._presence.close()
+            self._presence = None

@@ -10,10 +10,12 @@ so a reader suppressed here gets nothing from the next batch on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from digest.events.models import Event
@@ -21,22 +23,45 @@ from digest.store import insert_into
 from digest.timeutil import utcnow
 from subscribers import service, status
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Ingested:
     stored: int  # events new to the store
     duplicates: int  # events already stored (a retried batch)
     suppressed: int  # readers whose mail this batch stopped
+    refused: dict[str, str] = field(default_factory=dict)  # sg_event_id -> why the database refused it
 
 
-def store_events(connection: Connection, rows: Sequence[dict]) -> set[str]:
-    """Insert the rows not stored yet; return the sg_event_ids that were new."""
+def store_events(connection: Connection, rows: Sequence[dict]) -> tuple[set[str], dict[str, str]]:
+    """Insert the rows not stored yet; return the sg_event_ids that were new, and those the
+    database refused for their values (with its words), which are left out.
+
+    parse_batch already leaves out what no database can store; should PostgreSQL refuse an
+    event all the same, the batch is stored again one event at a time, each in a savepoint, so
+    the others are kept. (On SQLite every value is stored as it comes.)"""
     if not rows:
-        return set()
+        return set(), {}
     table = Event.__table__
     statement = (insert_into(connection, table).on_conflict_do_nothing(index_elements=["sg_event_id"])
                  .returning(table.c.sg_event_id))
-    return {row[0] for row in connection.execute(statement, list(rows))}
+    if connection.dialect.name != "postgresql":
+        return {row[0] for row in connection.execute(statement, list(rows))}, {}
+    try:
+        with connection.begin_nested():
+            return {row[0] for row in connection.execute(statement, list(rows))}, {}
+    except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+        log.warning("the database refused a batch of %d events (%s); storing them one by one",
+                    len(rows), str(exc.orig).splitlines()[0] if exc.orig else exc)
+    new, refused = set(), {}
+    for row in rows:
+        try:
+            with connection.begin_nested():
+                new |= {found[0] for found in connection.execute(statement, [row])}
+        except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+            refused[row["sg_event_id"]] = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+    return new, refused
 
 
 def suppress_readers(connection: Connection, rows: Sequence[dict], now: datetime) -> int:
@@ -49,13 +74,14 @@ def suppress_readers(connection: Connection, rows: Sequence[dict], now: datetime
     stops = ((row["email"], new_status) for row in rows
              if (new_status := status.after_provider_event(row["event"], row.get("bounce_type"),
                                                            row.get("raw") or {})) is not None)
-    return service.stop_mail(connection, stops, now)
+    return service.stop_mail(connection, stops, now, source="SendGrid event webhook")
 
 
 def ingest(connection: Connection, rows: Sequence[dict], now: datetime | None = None) -> Ingested:
     """Store a batch once and apply it; call inside one transaction (engine.begin())."""
     now = now or utcnow()
-    new_ids = store_events(connection, rows)
+    new_ids, refused = store_events(connection, rows)
     new_rows = [row for row in rows if row["sg_event_id"] in new_ids]
     suppressed = suppress_readers(connection, new_rows, now)
-    return Ingested(stored=len(new_ids), duplicates=len(rows) - len(new_ids), suppressed=suppressed)
+    return Ingested(stored=len(new_ids), duplicates=len(rows) - len(new_ids) - len(refused), suppressed=suppressed,
+                    refused=refused)

@@ -5,12 +5,17 @@ event name, the address, a Unix `timestamp`, and the custom args the message was
 sent with as top-level keys (`edition`, `reader_id`: digest.delivery.readers).
 A body that is not a JSON array is refused as a whole (MalformedBatch); inside
 a good array, an event we cannot use (unknown type, a required field missing)
-is left out and named in `ignored`, so one odd event never costs the rest.
+is left out and named in `ignored`, so one odd event never costs the rest. So is
+an event holding a value no database can store as sent: a NUL character or a
+lone surrogate in any text, a number that is not finite (`NaN`, `Infinity`,
+which Python's JSON reader accepts). SQLite would keep them and PostgreSQL
+would refuse the whole batch; both now store the rest and log the one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -46,9 +51,33 @@ def _int_arg(value) -> int | None:
     return None
 
 
+def _unstorable(item) -> str | None:
+    """Why an event's values cannot be stored as they are, or None. Walked without recursion: an
+    event may be nested as deep as the JSON reader allowed."""
+    stack = [("", item)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return f"a NUL character in {where or 'a key'}"
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                return f"a lone surrogate (invalid Unicode) in {where or 'a key'}"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"a number that is not finite ({value}) in {where}"
+        elif isinstance(value, dict):
+            stack.extend((repr(key)[:40], key) for key in value)
+            stack.extend((repr(key)[:40], child) for key, child in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(value))
+    return None
+
+
 def _problem(item) -> str | None:
     if not isinstance(item, dict):
         return f"expected an object, got {type(item).__name__}"
+    unstorable = _unstorable(item)
+    if unstorable is not None:
+        return f"it cannot be stored: {unstorable}"
     sg_id = item.get("sg_event_id")
     if not isinstance(sg_id, str) or not sg_id.strip() or len(sg_id) > MAX_ID:
         return f"sg_event_id must be a string of 1 to {MAX_ID} characters"

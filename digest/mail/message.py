@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from types import MappingProxyType
 from typing import Collection, Mapping, NamedTuple, Sequence, overload
 
@@ -35,6 +35,41 @@ def _check_header(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise HeaderInjection(f"the {name} header may not contain a line break")
     return value
+
+
+class UnsendableAddress(ValueError):
+    """A reader's address cannot be written into a header exactly as it is stored."""
+
+
+class _Verbatim(str):
+    """A header written exactly as given. The email package's header registry reads RFC 2047
+    encoded words even inside an address, so `=?utf-8?q?=0d=0a?=@example.com` (which
+    email-validator accepts: `=` and `?` are plain atext) would become a line break, and
+    another address a comma and a second recipient. A value with `name` and `fold` is
+    stored and written by the policy as it is (email.policy.EmailPolicy.header_store_parse)."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> "_Verbatim":
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+def check_address(address: str) -> str:
+    """The address as stored, if it can go into a To header as it is; else UnsendableAddress.
+
+    One plain addr-spec: printable ASCII without spaces (addresses are stored with the domain in
+    its ASCII spelling), which a parser that decodes nothing reads back as this same address."""
+    if not address or not address.isascii() or not address.isprintable() or " " in address:
+        raise UnsendableAddress(f"the address {address!r} is not printable ASCII without spaces; "
+                                "it cannot be written into a To header as stored")
+    if getaddresses([address]) != [("", address)] or address.count("@") != 1:
+        raise UnsendableAddress(f"the address {address!r} does not read back as one address")
+    return address
 
 
 @dataclass(frozen=True)
@@ -147,7 +182,7 @@ def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:
     domain = letter.from_address.rpartition("@")[2] or "localhost"
     message["Subject"] = _check_header("Subject", fill(letter.subject, recipient.substitutions))
     message["From"] = Address(display_name=letter.from_name or "", addr_spec=letter.from_address)
-    message["To"] = _check_header("To", recipient.address)
+    message["To"] = _Verbatim("To", check_address(recipient.address))  # never decoded: see _Verbatim
     if letter.reply_to:
         message["Reply-To"] = _check_header("Reply-To", letter.reply_to)
     message["Date"] = format_datetime(datetime.now(timezone.utc))  # "+0000": UTC, said as a zone

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import httpx
 from sendgrid.helpers.mail import Category, Content, From, Header, Mail, ReplyTo
@@ -65,12 +65,40 @@ def personalization(recipient: Recipient) -> dict:
     return entry
 
 
+class Encoded(NamedTuple):
+    people: bytes  # the personalizations array, as JSON
+    kept: Sequence[Recipient]  # the recipients it holds, in its order
+    refused: dict[str, str]  # address -> why that reader's personalization cannot be written
+
+
+def encode_people(recipients: Sequence[Recipient]) -> Encoded:
+    """The personalizations array: the fast template for a ReaderBatch, else json.dumps. A reader
+    whose values cannot be encoded (a lone surrogate) is left out and named, the others go on."""
+    people = batch_personalizations(recipients) if isinstance(recipients, ReaderBatch) else None
+    if people is not None:
+        return Encoded(people, recipients, {})
+    try:
+        return Encoded(json.dumps([personalization(r) for r in recipients], ensure_ascii=False,
+                                  separators=(",", ":")).encode(), recipients, {})
+    except (TypeError, ValueError):  # one reader's values (UnicodeEncodeError is a ValueError): find whose
+        pass
+    kept, parts, refused = [], [], {}
+    for recipient in recipients:
+        try:
+            parts.append(json.dumps(personalization(recipient), ensure_ascii=False, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            refused[recipient.address] = f"the message cannot be built: {exc}"
+            continue
+        kept.append(recipient)
+    return Encoded(b"[" + b",".join(parts) + b"]", kept, refused)
+
+
 def request_body(letter_json: bytes, recipients: Sequence[Recipient]) -> bytes:
     """The whole request: personalizations first, then the pre-serialized letter part (`{...}`)."""
-    people = batch_personalizations(recipients) if isinstance(recipients, ReaderBatch) else None
-    if people is None:
-        people = json.dumps([personalization(r) for r in recipients], ensure_ascii=False,
-                            separators=(",", ":")).encode()
+    return _with_letter(letter_json, encode_people(recipients).people)
+
+
+def _with_letter(letter_json: bytes, people: bytes) -> bytes:
     return b'{"personalizations":' + people + b"," + letter_json[1:]
 
 
@@ -185,7 +213,13 @@ class SendGridSender:
     def send(self, letter: Letter, recipients: Sequence[Recipient]) -> SendResult:
         if len(recipients) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} readers per request, got {len(recipients)}")
-        body = request_body(self._letter_part(letter), recipients)
+        encoded = encode_people(recipients)
+        result = self._post(_with_letter(self._letter_part(letter), encoded.people), encoded.kept) \
+            if encoded.kept else SendResult()
+        result.rejected.update(encoded.refused)
+        return result
+
+    def _post(self, body: bytes, recipients: Sequence[Recipient]) -> SendResult:
         try:
             response = self._client.post(MAIL_SEND, content=body)
         except _NOT_SENT as exc:

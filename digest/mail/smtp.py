@@ -5,7 +5,9 @@ it) or `smtps://user:pass@host:465` (TLS from the first byte); login only when
 the URL has credentials. Each message is exactly what the outbox writes
 (`to_mime`). The SMTP steps are driven one by one so that a failure is placed
 precisely: before DATA nothing left (the reader is unsent and may be retried),
-during DATA the message may have left (uncertain).
+during DATA the message may have left (uncertain). A reader whose message
+cannot be built (an address that cannot go into a To header as stored) is
+rejected with the reason before anything is sent for them; the rest go on.
 """
 
 from __future__ import annotations
@@ -111,8 +113,12 @@ class SmtpSender:
         result = SendResult()
         where = f"{self.target.host}:{self.target.port}"
         for index, recipient in enumerate(recipients):
-            message = to_mime(letter, recipient)
-            data = message.as_bytes()  # the message carries its wire policy (digest.mail.message.WIRE)
+            try:
+                message = to_mime(letter, recipient)
+                data = message.as_bytes()  # the message carries its wire policy (digest.mail.message.WIRE)
+            except (ValueError, TypeError, LookupError) as exc:  # this reader's message: the others go on
+                result.rejected[recipient.address] = f"the message cannot be built: {exc}"
+                continue
             try:
                 connection = self._connect()
             except SenderRefused:

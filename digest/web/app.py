@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from digest import __version__
-from digest.delivery.confirmations import send_batch
+from digest.delivery.confirmations import ConfirmationQueue
 from digest.mail import make_sender
 from digest.settings import Settings
 from digest.web import errors
@@ -45,9 +45,12 @@ def load_router(spec: str):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Starting: mails left waiting, or claimed by a process that died (kill -9), go out now.
+    app.state.confirmations.wake()
     yield
     # The server is stopping: let the confirmation mails being sent leave first.
     await run_in_threadpool(app.state.confirmations.stop)
+    app.state.confirmation_queue.close()
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
@@ -63,8 +66,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.zones = sorted(available_timezones())
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
+    app.state.confirmation_queue = ConfirmationQueue(engine, settings, app.state.writes.session)
     app.state.confirmations = ConfirmationPump(
-        lambda sender: send_batch(app.state.writes.session, settings, sender, size=sender.max_batch).claimed,
+        lambda sender: app.state.confirmation_queue.send_batch(sender, size=sender.max_batch).claimed,
         partial(make_sender, settings))
     errors.install(app)
 

@@ -1,10 +1,15 @@
 """Headers every response carries: no framing, no sniffing, no caching of per-reader pages.
 
 Referrer-Policy `same-origin` keeps a reader's token (in /preferences/TOKEN and
-the like) from leaking to another site through the Referer header.
+the like) from leaking to another site through the Referer header. Every
+redirect's Location is relative: the app never sends anyone to another site,
+and an absolute one (Starlette's trailing-slash redirect builds one from the
+request's Host header) would echo whatever Host a client sent.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +20,15 @@ SECURITY_HEADERS = (
     (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
                                  b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
 )
+
+
+def relative(location: bytes) -> bytes:
+    """A Location as a path on this site: `https://any.host/editions/?x` becomes `/editions/?x`."""
+    parts = urlsplit(location.decode("latin-1"))
+    if not (parts.scheme or parts.netloc) and not parts.path.startswith("//"):
+        return location
+    path = "/" + parts.path.lstrip("/")  # never `//host`, which a browser reads as another site
+    return urlunsplit(("", "", path, parts.query, parts.fragment)).encode("latin-1")
 
 
 class SecurityHeaders:
@@ -30,7 +44,8 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = [(name, relative(value) if name.lower() == b"location" else value)
+                           for name, value in message.get("headers", [])]
                 present = {name.lower() for name, _ in headers}
                 headers.extend(pair for pair in SECURITY_HEADERS if pair[0] not in present)
                 if not cacheable and b"cache-control" not in present:

@@ -6,9 +6,10 @@ thread waits a moment (GATHER) to gather the sign-ups arriving together, then
 runs one pass for all of them: under load that is one claim and one provider
 request for hundreds of readers instead of one per request.
 Each pass sends at most one provider batch and goes round again at once when
-the batch was full. A pass (digest.delivery.confirmations.send_batch) is safe across
-processes; anything left behind (a crash, a provider outage) is picked up by the
-next pass or by the scheduler's timer.
+the batch was full. A pass (digest.delivery.confirmations.ConfirmationQueue.send_batch)
+is safe across processes; anything left behind (a provider outage, the batch a
+killed process had claimed) is picked up by the next pass, by the pass the app
+runs as it starts, or by the scheduler's timer.
 The thread exits after a minute with nothing to do and starts again on demand;
 when the server stops it finishes its pass first (`stop`).
 """

@@ -234,7 +234,8 @@ def unsubscribe(request: Request, token: str) -> Response:
     # No cookie, no form token, no confirmation step: mailbox providers POST
     # "List-Unsubscribe=One-Click" here on the reader's behalf, and it must just work.
     with _writes(request) as session:
-        reader = service.unsubscribe(session, token, utcnow())
+        reader = service.unsubscribe(session, token, utcnow(), source="one-click unsubscribe (POST /unsubscribe)",
+                                     ip=client_address(request))
     if wants_json(request):
         return JSONResponse({"status": reader.status})
     return pages_of(request).render("unsubscribed.html", email=reader.email,

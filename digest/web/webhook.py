@@ -5,9 +5,13 @@ Order of work, so that nothing unproven is ever stored:
      the timestamp within digest.events.signature.TOLERANCE of now: else 403;
   2. the body as a JSON array: else 400 (SendGrid retries; a fixed sender helps);
   3. one transaction: new events stored (duplicates skipped), their readers
-     suppressed where an event calls for it. Events of unknown type or missing a
-     field are left out and logged; the rest of the batch still counts.
-The answer is 200 with what was stored, so a retried batch is harmless.
+     suppressed where an event calls for it. Events of unknown type, missing a
+     field or holding a value no database stores (a NUL, a NaN) are left out and
+     logged, each naming the event; the rest of the batch still counts.
+The answer is 200 with what was stored and what was left out: sending the same
+bytes again cannot make a left-out event storable, so it is not asked for. If
+the database cannot take the batch at all, the answer is 503 and SendGrid
+retries it; the events already stored are skipped as duplicates then.
 """
 
 from __future__ import annotations
@@ -59,8 +63,10 @@ async def sendgrid_events(request: Request) -> JSONResponse:
             return ingest(connection, batch.rows, now)
 
     result = await run_in_threadpool(store)
+    for sg_event_id, why in list(result.refused.items())[:LOGGED_IGNORED]:
+        log.warning("event webhook: the database refused event %r: %s", sg_event_id[:100], why)
     if result.suppressed:
         log.info("event webhook: %d reader(s) will get no more mail (bounce, complaint or unsubscribe)",
                  result.suppressed)
     return JSONResponse({"stored": result.stored, "duplicates": result.duplicates,
-                         "ignored": len(batch.ignored), "suppressed": result.suppressed})
+                         "ignored": len(batch.ignored) + len(result.refused), "suppressed": result.suppressed})

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from digest.content.importer.json_format import parse_json
 from digest.content.importer.page_export import parse_page
-from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
+from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord, check_record
 from digest.content.importer.writer import ImportReport, write_records
 from digest.errors import ImportFailed
 
@@ -44,9 +44,13 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _decode(path: Path) -> str:
-    data = path.read_bytes()
+    size = path.stat().st_size  # before reading: a file over the limit never reaches memory
+    if size > MAX_FILE_BYTES:
+        raise ImportFailed(str(path), None, f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+    with path.open("rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)  # and no more, should it grow meanwhile
     if len(data) > MAX_FILE_BYTES:
-        raise ImportFailed(str(path), None, f"the file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        raise ImportFailed(str(path), None, f"the file is over the limit of {MAX_FILE_BYTES:,} bytes")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -66,7 +70,10 @@ def read_records(paths: Iterable[str | Path]) -> list[ComparisonRecord]:
     for path in _files(paths):
         text = _decode(path)
         is_json = path.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "[")
-        records.extend(parse_json(text, str(path)) if is_json else [parse_page(text, str(path))])
+        found = parse_json(text, str(path)) if is_json else [parse_page(text, str(path))]
+        for record in found:
+            check_record(record, record.source)
+        records.extend(found)
     seen: dict[str, str] = {}
     for record in records:
         if record.slug in seen:

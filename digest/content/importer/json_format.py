@@ -15,40 +15,48 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord
+from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord, one_text
 from digest.content.models import LENSES
 from digest.errors import ImportFailed
 
 
 class _Strict(BaseModel):
+    """Every text field is checked after JSON decoding (`\\u0000` is a NUL like any other):
+    control characters and lengths, by digest.content.importer.records.one_text."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text(cls, value, info: ValidationInfo):
+        return one_text(value, info.field_name) if isinstance(value, str) else value
 
 
 class _Tool(_Strict):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(default=None, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=200)
     category: str = Field(min_length=1, max_length=200)
-    tagline: str = Field(min_length=1)
-    description: str = Field(min_length=1)
+    tagline: str = Field(min_length=1, max_length=300)
+    description: str = Field(min_length=1, max_length=10_000)
     panel_ship: float = Field(ge=0, le=100)
     community: float | None = Field(default=None, ge=0, le=100)
     entry_price: str = Field(min_length=1, max_length=200)
 
 
 class _Review(_Strict):
-    tool: str = Field(min_length=1)
+    tool: str = Field(min_length=1, max_length=200)
     lens: Literal["builder", "competition", "thesis", "buyer"]
-    quote: str = Field(min_length=1)
+    quote: str = Field(min_length=1, max_length=5000)
     verdict: Literal["ship", "skip", "unknown"] = "unknown"
 
 
 class _Comparison(_Strict):
-    title: str = Field(min_length=1)
-    summary: str = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=300)
+    summary: str = Field(min_length=1, max_length=2000)
     slug: str | None = Field(default=None, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=400)
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
     published_at: datetime | None = None
     tools: list[_Tool] = Field(min_length=2, max_length=2)
     reviews: list[_Review] = Field(default_factory=list)
@@ -73,6 +81,8 @@ def parse_json(text: str, path: str) -> list[ComparisonRecord]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportFailed(path, exc.lineno, f"broken JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise ImportFailed(path, None, "the JSON is nested too deeply to be comparisons") from None
     if isinstance(data, dict) and "comparisons" in data:
         if set(data) != {"comparisons"}:
             extra = ", ".join(sorted(set(data) - {"comparisons"}))
@@ -91,7 +101,8 @@ def parse_json(text: str, path: str) -> list[ComparisonRecord]:
             parsed = _Comparison.model_validate(item)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise ImportFailed(path, None, f"{here}.{_where(first['loc'])}: {first['msg']}"
+            message = first["msg"].removeprefix("Value error, ")
+            raise ImportFailed(path, None, f"{here}.{_where(first['loc'])}: {message}"
                                .replace("..", ".").replace(".[", "[")) from None
         records.append(_record(parsed, path, here))
     return records
