@@ -89,6 +89,17 @@ def _rate(env, name, default):
     return raw
 
 
+def _folder(env, name):
+    raw = _str(env, name, None)
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"{name} must name a folder of templates (start one with: digest templates copy "
+                          f"{raw}), but {raw!r} is {'a file' if path.exists() else 'not there'}")
+    return path.resolve()
+
+
 def default_database_url() -> str:
     return "sqlite:///" + str(Path.cwd() / "digest.db")
 
@@ -119,6 +130,7 @@ class Settings:
     webhook_public_key: str | None = None
     max_complaint_rate: float = 0.003
     max_bounce_rate: float = 0.05
+    templates: Path | None = None  # the publisher's templates, read before the shipped ones
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -154,6 +166,7 @@ class Settings:
             webhook_public_key=_str(env, "SENDGRID_WEBHOOK_PUBLIC_KEY", None),
             max_complaint_rate=_float(env, "DIGEST_MAX_COMPLAINT_RATE", 0.003, 0.0, 1.0),
             max_bounce_rate=_float(env, "DIGEST_MAX_BOUNCE_RATE", 0.05, 0.0, 1.0),
+            templates=_folder(env, "DIGEST_TEMPLATES"),
         )
 
 
@@ -166,5 +179,6 @@ ENVIRONMENT_VARIABLES = (
     "SENDGRID_API_URL", "DIGEST_SMTP_URL", "DIGEST_MAX_ERRORS", "DIGEST_SEND_DAY",
     "DIGEST_SEND_TIME", "DIGEST_CATCH_UP", "DIGEST_ADMIN_TOKEN",
     "SENDGRID_WEBHOOK_PUBLIC_KEY", "DIGEST_MAX_COMPLAINT_RATE", "DIGEST_MAX_BOUNCE_RATE",
+    "DIGEST_TEMPLATES",
 )
 assert len(fields(Settings)) == len(ENVIRONMENT_VARIABLES)

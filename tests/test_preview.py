@@ -50,7 +50,8 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     result = CliRunner().invoke(main, ["editions", "preview", "--edition", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines == ["Subject: Lumen vs Orbit, and 1 more", str(out / "edition.html"), str(out / "edition.txt")]
+    assert lines == ["Edition 1 for 2026-W47 (draft)", "Subject: Lumen vs Orbit, and 1 more",
+                     str(out / "edition.html"), str(out / "edition.txt")]
     for name in ("edition.html", "edition.txt"):
         written = (out / name).read_text(encoding="utf-8")
         assert READER_TOKEN not in written

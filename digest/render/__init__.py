@@ -28,7 +28,7 @@ from digest.render.compile import compile_mjml
 from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
 from digest.render.headline import preheader_line, subject_line
 from digest.render.store import comparison_facts
-from digest.render.templates import environment, templates_root
+from digest.render.templates import environment, template_file, templates_root, where
 from digest.settings import Settings
 
 __all__ = ["RenderedEdition", "compose", "list_id", "render_edition", "render_view", "templates_root"]
@@ -61,20 +61,20 @@ def compose(*, number: int, week: str, facts: Sequence[ComparisonFacts], setting
     )
 
 
-def _fill(kind: str, name: str, view: EditionView, root: Path | None) -> str:
+def _fill(kind: str, name: str, view: EditionView, root: Path | None, override: Path | None) -> str:
     try:
-        return environment(kind, root).get_template(name).render(e=view)
+        return environment(kind, root, override).get_template(name).render(e=view)
     except jinja2.TemplateSyntaxError as exc:
-        raise EditionError(f"templates/{exc.name or name}, line {exc.lineno}: {exc.message}") from exc
+        raise EditionError(f"{where(exc, name, root, override)}: {exc.message}") from exc
     except jinja2.TemplateError as exc:
-        raise EditionError(f"templates/{name} cannot be filled: {exc}") from exc
+        raise EditionError(f"{where(exc, name, root, override)} cannot be filled: {exc}") from exc
 
 
-def render_view(view: EditionView, root: Path | None = None) -> tuple[str, str, str]:
-    """(html, text, mjml) for one edition view."""
-    source = _fill("markup", HTML_TEMPLATE, view, root)
-    html = compile_mjml(source, f"templates/{HTML_TEMPLATE}")
-    text = _fill("text", TEXT_TEMPLATE, view, root)
+def render_view(view: EditionView, root: Path | None = None, override: Path | None = None) -> tuple[str, str, str]:
+    """(html, text, mjml) for one edition view; templates in `override` (DIGEST_TEMPLATES) come first."""
+    source = _fill("markup", HTML_TEMPLATE, view, root, override)
+    html = compile_mjml(source, template_file(HTML_TEMPLATE, root, override))
+    text = _fill("text", TEXT_TEMPLATE, view, root, override)
     return html, text, source
 
 
@@ -104,7 +104,7 @@ def render_comparisons(session: Session, settings: Settings, *, number: int, wee
                        root: Path | None = None) -> RenderedEdition:
     view = compose(number=number, week=week, facts=comparison_facts(session, comparisons), settings=settings,
                    subject=subject, intro=intro)
-    html, text, source = render_view(view, root)
+    html, text, source = render_view(view, root, settings.templates)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 
 

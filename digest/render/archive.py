@@ -81,7 +81,7 @@ def web_version(session: Session, settings: Settings, number: int) -> str:
     # No reader here: the footer offers a subscribe link instead of a reader's own links.
     view = replace(view, unsubscribe_url="", preferences_url="",
                    reason=f"This is the web version of edition {edition.number} of {settings.newsletter_name}.")
-    html, _text, _source = render_view(view)
+    html, _text, _source = render_view(view, override=settings.templates)
     return html.replace(READER_TOKEN, "")
 
 

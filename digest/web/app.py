@@ -17,7 +17,6 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -28,7 +27,7 @@ from digest.settings import Settings
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
 from digest.web.headers import SecurityHeaders
-from digest.web.pages import Pages, static_folder
+from digest.web.pages import Pages, static_files
 from digest.web.pump import ConfirmationPump
 from digest.web.ratelimit import RateLimit
 from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
@@ -76,7 +75,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     for spec in ROUTERS:
         app.include_router(load_router(spec))
-    app.mount("/static", StaticFiles(directory=static_folder()), name="static")
+    app.mount("/static", static_files(settings), name="static")
     app.add_middleware(BodySizeLimit, default=DEFAULT_BODY_LIMIT, limits=BODY_LIMITS)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
     return app
