@@ -25,6 +25,7 @@ from digest.delivery.confirmations import send_batch
 from digest.mail import make_sender
 from digest.settings import Settings
 from digest.web import errors
+from digest.web.editors import failure_limit
 from digest.web.bodysize import BodySizeLimit
 from digest.web.headers import SecurityHeaders
 from digest.web.pages import Pages, static_files
@@ -61,6 +62,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.topics = KnownTopics(engine)
     app.state.zones = sorted(available_timezones())
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
+    app.state.editor_failures = failure_limit()  # wrong admin tokens, per client
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
     app.state.confirmations = ConfirmationPump(
         lambda sender: send_batch(app.state.writes.session, settings, sender, size=sender.max_batch).claimed,
