@@ -11,13 +11,21 @@ a part of digest. Holds no tests itself.
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
+    digest_command        the installed `digest` script, for tests that run it as a process
+    in_terminal           `digest ...` run under a pseudo-terminal, answering its question
+    clean_env             os.environ without DIGEST_* and SENDGRID_* settings
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import pty
 import secrets
+import select as select_fd
+import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -305,3 +313,51 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     finally:
         sock.close()
         engine.dispose()
+
+
+# --- running `digest` as a process ------------------------------------------------------------
+
+def digest_command(python: Path | str | None = None) -> list[str]:
+    """The `digest` console script beside `python` (default: this interpreter), or `python -m digest`."""
+    python = Path(python or sys.executable)
+    script = python.parent / "digest"
+    return [str(script)] if script.exists() else [str(python), "-m", "digest"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env.update(extra)
+    return env
+
+
+def in_terminal(args: Sequence[str], env: dict[str, str], answer: str | None = None,
+                timeout: float = 60.0) -> tuple[int, str]:
+    """Run `digest *args` with a pseudo-terminal as its stdin and stdout; type `answer` once it asks
+    (its output ends with "[y/N]: "). Returns (exit status, everything it printed)."""
+    main, child = pty.openpty()
+    process = subprocess.Popen([*digest_command(), *args], stdin=child, stdout=child, stderr=child, env=env,
+                               close_fds=True)
+    os.close(child)
+    output, answered = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select_fd.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the child closed the terminal: it has finished
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if answer is not None and not answered and output.rstrip().endswith(b"[y/N]:"):
+                    os.write(main, answer.encode() + b"\n")
+                    answered = True
+            elif process.poll() is not None:
+                break
+        return process.wait(timeout=max(1.0, deadline - time.monotonic())), output.decode("utf-8", "replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
