@@ -34,12 +34,14 @@ def folders(override: Path | None = None, root: Path | None = None) -> tuple[Pat
     return (override, shipped) if override is not None else (shipped,)
 
 
-class OverrideLoader(jinja2.ChoiceLoader):
-    """The first folder holding a template wins; a template stays fresh only while no earlier folder
-    gained a file of that name (so an override created while the preview runs is picked up)."""
+class OverrideLoader(jinja2.BaseLoader):
+    """A choice of FileSystemLoaders, first match wins; a template stays fresh only while no earlier
+    folder gained a file of that name (so an override created while the preview runs is picked up).
+
+    A BaseLoader rather than Jinja's ChoiceLoader, whose `load` would bypass this `get_source`."""
 
     def __init__(self, searched: tuple[Path, ...]):
-        super().__init__([jinja2.FileSystemLoader(str(folder)) for folder in searched])
+        self.loaders = [jinja2.FileSystemLoader(str(folder)) for folder in searched]
         self.searched = searched
 
     def get_source(self, environment: jinja2.Environment, template: str):
