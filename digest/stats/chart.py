@@ -64,7 +64,7 @@ def _note(ax, text: str) -> None:
 
 
 def _counts_axis(ax, values) -> None:
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 (matplotlib loads only with a chart: see _figure)
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 (matplotlib loads only with a chart: see chart_figure)
 
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=2))
     _room(ax, max(1, max(values)))  # never a 0-to-0 axis
@@ -135,10 +135,11 @@ def layout(width: int) -> tuple[int, int, int]:
         columns = 3
         rows = math.ceil(panels / columns)
         return columns, rows, round(width * 2 / 3)
-    return 1, panels, panels * PANEL_HEIGHT + 110
+    return 1, panels, panels * PANEL_HEIGHT + 145
 
 
-def _figure(report: Report, title: str, width: int):
+def chart_figure(report: Report, title: str, width: int = WIDTH):
+    """The matplotlib Figure of the chart (see `layout`)."""
     # matplotlib costs about 0.3 s to import: only a command that draws a chart pays it.
     import matplotlib
     from matplotlib.figure import Figure
@@ -157,7 +158,7 @@ def _figure(report: Report, title: str, width: int):
         figure.suptitle("\n".join(textwrap.wrap(title, 44)), fontsize=11, y=1 - 12 / height, va="top")
         figure.text(0.5, 1 - 52 / height, "\n".join(textwrap.wrap(FOOTNOTE, 58)), ha="center", va="top", fontsize=8,
                     color="#495057")
-        figure.subplots_adjust(left=0.16, right=0.95, top=1 - 120 / height, bottom=45 / height, hspace=0.62)
+        figure.subplots_adjust(left=0.16, right=0.95, top=1 - 120 / height, bottom=80 / height, hspace=0.62)
     else:
         figure.suptitle(title, fontsize=13)
         figure.text(0.5, 0.01, FOOTNOTE, ha="center", va="bottom", fontsize=9, color="#495057")
@@ -172,7 +173,7 @@ def render_chart(report: Report, fmt: str, title: str = "Edition stats", width: 
     if width < 300:
         raise ChartError(f"a chart is at least 300 pixels wide, not {width}")
     buffer = io.BytesIO()
-    _figure(report, title, width).savefig(buffer, format=fmt, dpi=DPI)
+    chart_figure(report, title, width).savefig(buffer, format=fmt, dpi=DPI)
     return buffer.getvalue()
 
 
