@@ -56,9 +56,11 @@ def stats_page(request: Request) -> Response:
     title = f"{settings.newsletter_name}: edition stats"
     rows = [{"number": e.number, "week": e.week, "status": e.status, "backend": e.backend,
              "cells": [_cell(e, name) for name in COUNTS]} for e in reversed(report.editions)]
+    drawn = bool(report.editions or report.growth)  # nothing has happened yet: no empty chart
     return pages_of(request).render(
         "stats.html", columns=COUNTS, rows=rows, growth=list(reversed(report.growth)),
-        chart_wide=_svg(render_chart(report, "svg", title)), chart_phone=_svg(render_chart(report, "svg", title, PHONE)),
+        chart_wide=_svg(render_chart(report, "svg", title)) if drawn else None,
+        chart_phone=_svg(render_chart(report, "svg", title, PHONE)) if drawn else None,
         narrow=NARROW, opens_caveat=OPENS_CAVEAT, not_reported=NOT_REPORTED,
         unreported=any(not e.reported for e in report.editions))
 
