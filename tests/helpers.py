@@ -47,7 +47,8 @@ from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from digest.mail import Letter
 from digest.mail.placeholders import READER_TOKEN
 from digest.settings import Settings
-from digest.store import open_store
+from digest.editions.service import build_edition
+from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from subscribers.models import Subscriber
 from subscribers.tokens import new_reader_token
@@ -118,6 +119,16 @@ def comparison(session: Session, slug: str, published_at: datetime | str, *, lef
                            quote=f"Buyer quote on {side.slug}.", verdict="unknown"))
     session.flush()
     return made
+
+
+def two_comparisons(engine, build: str | None = None) -> None:
+    """"Relaybench vs Quillpatch" and "Lumen vs Orbit", published in 2026-W47; with `build`, that week's
+    edition built too (`build` is the week)."""
+    with session_scope(engine) as session:
+        comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
+        comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
+        if build:
+            build_edition(session, Settings(), build)
 
 
 # --- delivery ------------------------------------------------------------

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from digest.cli import main
 from digest.delivery.confirmations import render_confirmation
 from digest.editions.models import Edition
-from digest.editions.service import build_edition, edit_edition
+from digest.editions.service import edit_edition
 from digest.render.preview import preview_server
 from digest.render.templates import environment, templates_root
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import comparison, serve_site
+from helpers import serve_site, two_comparisons
 
 W47 = "2026-W47"
 MASTHEAD = "email/_masthead.mjml.j2"
@@ -42,13 +42,9 @@ def _branded_masthead(folder: Path) -> Path:
     return _write(folder, MASTHEAD, text)
 
 
-def _seed(url: str, build: bool = True) -> None:
+def _seed(url: str) -> None:
     engine = open_store(url)
-    with session_scope(engine) as session:
-        comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
-        comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
-        if build:
-            build_edition(session, Settings(), W47)
+    two_comparisons(engine, W47)
     engine.dispose()
 
 
@@ -156,10 +152,7 @@ def previewing(engine, tmp_path):
     """`digest editions preview --serve` on a free port with DIGEST_TEMPLATES set to an empty folder."""
     brand = tmp_path / "brand"
     brand.mkdir()
-    with session_scope(engine) as session:
-        comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
-        comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
-        build_edition(session, Settings(), W47)
+    two_comparisons(engine, W47)
     server = preview_server(engine, Settings(templates=brand), port=0, number=1)
     server.start()
     try:
