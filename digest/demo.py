@@ -3,17 +3,20 @@
 A fresh SQLite store and outbox in the folder; the demo comparisons that ship
 inside the package imported as this week's and listed; the week's edition built
 and previewed; a few demo readers (one of them never confirmed); the edition
-delivered to the outbox, once per confirmed reader.
+delivered to the outbox, once per confirmed reader. It ends by saying what to
+open and the one command that serves the pages the edition's links point to.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from dataclasses import replace
 from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from digest.content.catalog import list_comparisons
 from digest.content.importer import read_records, write_records
@@ -82,10 +85,39 @@ def run_demo(folder: Path, base: Settings, echo: Callable[[str], None]) -> Setti
         for address, confirmed in DEMO_READERS:
             add_reader(session, SubscribeRequest(email=address), confirmed=confirmed,
                        consent=Consent(at=utcnow(), source="digest demo"))
-    echo(f"Preview: {', '.join(str(path) for path in write_preview(shown, folder / 'preview'))}")
+    html_path, text_path = write_preview(shown, folder / "preview")
+    echo(f"Preview: {html_path}, {text_path}")
     echo(f"Readers: {sum(c for _, c in DEMO_READERS)} confirmed, {sum(not c for _, c in DEMO_READERS)} pending")
     summary = send_edition(engine, settings, number)
     echo(f"Sent edition {number} to the outbox: {summary.sent} sent, {summary.failed} failed, "
          f"{summary.uncertain} uncertain, {summary.skipped} skipped -> {settings.outbox}")
     engine.dispose()
+    for line in way_on(settings, html_path):
+        echo(line)
     return settings
+
+
+def serve_command(settings: Settings) -> str:
+    """The one command that serves the pages the demo's links point to (DIGEST_BASE_URL's host and port)."""
+    parts = urlsplit(settings.base_url)
+    words = [f"DIGEST_DATABASE_URL={shlex.quote(settings.database_url)}",
+             f"DIGEST_OUTBOX={shlex.quote(str(settings.outbox))}", "digest", "serve"]
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+    if host != "127.0.0.1":
+        words += ["--host", shlex.quote(host)]
+    if port != 8000:
+        words += ["--port", str(port)]
+    return " ".join(words)
+
+
+def way_on(settings: Settings, preview_html: Path) -> list[str]:
+    """What to do next, printed last: what to open, and the command that makes its links work."""
+    return [
+        "",
+        "Next:",
+        f"  Open the edition in a browser: {preview_html.resolve().as_uri()}",
+        f"  Its links point to {settings.base_url}; serve those pages (subscribe, archive, unsubscribe, votes) with:",
+        f"    {serve_command(settings)}",
+        f"  then open {settings.base_url}/ and {settings.base_url}/editions/1. The readers' own copies, with",
+        f"  working personal links, are the .eml files in {settings.outbox}.",
+    ]

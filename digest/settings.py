@@ -194,6 +194,17 @@ def _base_url(env, name, default):
     return raw
 
 
+def _folder(env, name):
+    raw = _str(env, name, None)
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"{name} must name a folder of templates (start one with: digest templates copy "
+                          f"{raw}), but {raw!r} is {'a file' if path.exists() else 'not there'}")
+    return path.resolve()
+
+
 def default_database_url() -> str:
     return "sqlite:///" + str(Path.cwd() / "digest.db")
 
@@ -226,6 +237,7 @@ class Settings:
     max_bounce_rate: float = 0.05
     forwarded_allow_ips: str | None = None
     lock_timeout: float = 30.0
+    templates: Path | None = None  # the publisher's templates, read before the shipped ones
 
     def refuse_default_secret(self, command: str) -> None:
         """`serve` and `scheduler run` sign readers' links: the default key is public, so only a
@@ -272,6 +284,7 @@ class Settings:
             max_bounce_rate=_float(env, "DIGEST_MAX_BOUNCE_RATE", 0.05, 0.0, 1.0),
             forwarded_allow_ips=check_proxies("DIGEST_FORWARDED_ALLOW_IPS", _str(env, "DIGEST_FORWARDED_ALLOW_IPS", None)),
             lock_timeout=_seconds(env, "DIGEST_LOCK_TIMEOUT", 30.0, maximum=3600),
+            templates=_folder(env, "DIGEST_TEMPLATES"),
         )
 
 
@@ -284,6 +297,6 @@ ENVIRONMENT_VARIABLES = (
     "SENDGRID_API_URL", "DIGEST_SMTP_URL", "DIGEST_MAX_ERRORS", "DIGEST_SEND_DAY",
     "DIGEST_SEND_TIME", "DIGEST_CATCH_UP", "DIGEST_ADMIN_TOKEN",
     "SENDGRID_WEBHOOK_PUBLIC_KEY", "DIGEST_MAX_COMPLAINT_RATE", "DIGEST_MAX_BOUNCE_RATE",
-    "DIGEST_FORWARDED_ALLOW_IPS", "DIGEST_LOCK_TIMEOUT",
+    "DIGEST_FORWARDED_ALLOW_IPS", "DIGEST_LOCK_TIMEOUT", "DIGEST_TEMPLATES",
 )
 assert len(fields(Settings)) == len(ENVIRONMENT_VARIABLES)

@@ -1,4 +1,4 @@
-"""What an operator does to the reader list: add, import, look up, export, erase.
+"""What an operator does to the reader list: add, import, look up, export, unsubscribe, suppress, erase.
 
 `add` and `import` create pending readers (a confirmation mail is then due)
 unless the caller says consent was given elsewhere (`confirmed=True`), in which
@@ -220,6 +220,41 @@ def find_reader(session: Session, email: str) -> Subscriber:
     if reader is None:
         raise UnknownReader(f"no reader has the address {normalized}")
     return reader
+
+
+def unsubscribe_reader(session: Session, email: str, now: datetime) -> tuple[Subscriber, bool]:
+    """An operator unsubscribes a reader who asked by other means (a reply, a call), keeping their record.
+
+    As if they had used their own link: no mail from now on, a send in progress
+    skips them, and a fresh sign-up with its double opt-in brings them back.
+    Returns (reader, whether this call changed them); a reader who already
+    left keeps their reason.
+    """
+    reader = find_reader(session, email)
+    if reader.status not in status.MAY_UNSUBSCRIBE:
+        return reader, False
+    reader.status = status.UNSUBSCRIBED
+    reader.unsubscribed_at = now
+    reader.updated_at = now
+    session.flush()
+    return reader, True
+
+
+def suppress_reader(session: Session, email: str, now: datetime) -> tuple[Subscriber, bool]:
+    """Stop every mail to a reader's address for good, keeping their record (unlike an erasure).
+
+    No edition and no confirmation mail goes there again, and a sign-up on the
+    web form changes nothing. Returns (reader, whether this call changed them);
+    a reader who bounced or complained is already stopped for good and keeps that reason.
+    """
+    reader = find_reader(session, email)
+    if reader.status not in status.MAY_SUPPRESS:
+        return reader, False
+    reader.status = status.SUPPRESSED
+    reader.unsubscribed_at = reader.unsubscribed_at or now
+    reader.updated_at = now
+    session.flush()
+    return reader, True
 
 
 def delete_reader(session: Session, email: str, now: datetime) -> str:

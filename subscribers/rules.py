@@ -17,7 +17,7 @@ class OnSubscribe(Enum):
     CREATE = "create"  # a new address: store it pending, queue a confirmation
     REQUEUE = "requeue"  # pending, last mail long ago: queue another confirmation
     REOPEN = "reopen"  # left earlier: pending again, new consent, queue a confirmation
-    NOTHING = "nothing"  # active, just mailed, bounced or complained: change nothing
+    NOTHING = "nothing"  # active, just mailed, bounced, complained or suppressed: change nothing
 
 
 def on_subscribe(status: str | None, confirmation_sent_at: datetime | None, now: datetime) -> OnSubscribe:
@@ -30,5 +30,6 @@ def on_subscribe(status: str | None, confirmation_sent_at: datetime | None, now:
         return OnSubscribe.NOTHING
     if status == UNSUBSCRIBED:
         return OnSubscribe.REOPEN
-    # active: already in; bounced/complained: the mailbox refused us, so we stay away.
+    # active: already in; bounced/complained: the mailbox refused us, so we stay away;
+    # suppressed: an operator said never to mail this address again.
     return OnSubscribe.NOTHING

@@ -5,6 +5,8 @@
     unsubscribed  left (a link, a page, an operator or the provider's own unsubscribe)
     bounced       the mailbox refused mail for good
     complained    reported a mail as spam
+    suppressed    an operator stopped all mail to the address for good (`digest subscribers suppress`):
+                  unlike an unsubscribe, a new sign-up does not bring it back
 
 Only this library writes a status; the application reads these names from here.
 """
@@ -16,10 +18,12 @@ ACTIVE = "active"
 UNSUBSCRIBED = "unsubscribed"
 BOUNCED = "bounced"
 COMPLAINED = "complained"
+SUPPRESSED = "suppressed"
 
-ALL = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+ALL = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED, SUPPRESSED)
 RECEIVES_EDITIONS = ACTIVE  # never an unconfirmed address
-STOPPED = (UNSUBSCRIBED, BOUNCED, COMPLAINED)  # a reader who left: no mail of any kind
+STOPPED = (UNSUBSCRIBED, BOUNCED, COMPLAINED, SUPPRESSED)  # a reader who left: no mail of any kind
+MAY_SUPPRESS = (PENDING, ACTIVE, UNSUBSCRIBED)  # a bounce or a complaint already stops mail for good
 MAY_UNSUBSCRIBE = (PENDING, ACTIVE)
 MAILED = (ACTIVE, PENDING)  # what a provider event may still change: a reader who left keeps their reason
 STRONGEST_FIRST = (COMPLAINED, BOUNCED, UNSUBSCRIBED)  # two stops for one reader in a batch: the first wins

@@ -19,6 +19,9 @@ a part of digest. Holds no tests itself.
     tmpfs                 a real file system mounted for a test (read-only, tiny), for storage faults
     digest_process        `python -m digest ...` in a process of its own (for kill -9 and exit codes)
     wait_for              poll a condition until it holds or a deadline passes
+    digest_command        the installed `digest` script, for tests that run it as a process
+    in_terminal           `digest ...` run under a pseudo-terminal, answering its question
+    clean_env             os.environ without DIGEST_* and SENDGRID_* settings
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ import email
 import email.policy
 import json
 import os
+import pty
 import re
 import secrets
+import select as select_fd
 import socket
 import subprocess
 import sys
@@ -50,11 +55,12 @@ from sqlmodel import Session, select
 from digest.content.models import Comparison, Entry, Review, Tool
 from digest.delivery.ledger import Delivery
 from digest.editions.models import Edition
+from digest.editions.service import build_edition
 from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from digest.mail import Letter
 from digest.mail.placeholders import READER_TOKEN
 from digest.settings import Settings
-from digest.store import open_store
+from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from subscribers.models import Subscriber
 from subscribers.tokens import new_reader_token
@@ -150,6 +156,14 @@ def long_comparisons(session: Session, count: int, published_at: str = "2026-11-
                          {"name": f"Parallax Avatar Streaming SDK {i}", "category": "Video Generation",
                           "tagline": "A sub-2B vision language model that runs on your phone, offline first"})))
     return made
+def two_comparisons(engine, build: str | None = None) -> None:
+    """"Relaybench vs Quillpatch" and "Lumen vs Orbit", published in 2026-W47; with `build`, that week's
+    edition built too (`build` is the week)."""
+    with session_scope(engine) as session:
+        comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
+        comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
+        if build:
+            build_edition(session, Settings(), build)
 
 
 # --- delivery ------------------------------------------------------------
@@ -490,3 +504,49 @@ def tmpfs(folder: Path, options: str = "rw") -> Iterator[Path]:
 
 def remount(folder: Path, options: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True, capture_output=True)
+# --- running `digest` as a process ------------------------------------------------------------
+
+def digest_command(python: Path | str | None = None) -> list[str]:
+    """The `digest` console script beside `python` (default: this interpreter), or `python -m digest`."""
+    python = Path(python or sys.executable)
+    script = python.parent / "digest"
+    return [str(script)] if script.exists() else [str(python), "-m", "digest"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env.update(extra)
+    return env
+
+
+def in_terminal(args: Sequence[str], env: dict[str, str], answer: str | None = None,
+                timeout: float = 60.0) -> tuple[int, str]:
+    """Run `digest *args` with a pseudo-terminal as its stdin and stdout; type `answer` once it asks
+    (its output ends with "[y/N]: "). Returns (exit status, everything it printed)."""
+    main, child = pty.openpty()
+    process = subprocess.Popen([*digest_command(), *args], stdin=child, stdout=child, stderr=child, env=env,
+                               close_fds=True)
+    os.close(child)
+    output, answered = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select_fd.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the child closed the terminal: it has finished
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if answer is not None and not answered and output.rstrip().endswith(b"[y/N]:"):
+                    os.write(main, answer.encode() + b"\n")
+                    answered = True
+            elif process.poll() is not None:
+                break
+        return process.wait(timeout=max(1.0, deadline - time.monotonic())), output.decode("utf-8", "replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)

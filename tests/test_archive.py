@@ -1,4 +1,5 @@
-"""The public archive: /editions/, each edition as a web page with no reader in it, and /feed.xml."""
+"""The public archive: /editions/ with each edition's dates and comparisons, each edition as a web page with no
+reader in it, and /feed.xml whose entries carry that page."""
 
 from __future__ import annotations
 
@@ -124,3 +125,21 @@ def test_the_web_version_renders_with_its_styles_in_chromium(sqlite_url, browser
             assert page.url.endswith("/editions/1")
         finally:
             page.close()
+
+
+def test_the_archive_shows_each_editions_dates_and_links_to_each_comparison(site):
+    page = site.http.get("/editions/")
+    assert '<time datetime="2026-W47">16–22 Nov 2026</time>' in page.text
+    assert '<a href="https://verdicts.example.com/compare/alpha-vs-beta">' in page.text
+    assert '<a href="https://verdicts.example.com/compare/gamma-vs-delta">' in page.text
+    assert "Alpha &lt;script&gt;alert(1)&lt;/script&gt; &amp; Beta" in page.text
+    assert "epsilon-vs-zeta" not in page.text  # edition 2 is a draft
+
+
+def test_each_feed_entry_carries_the_editions_web_version_as_its_content(site):
+    entry = ET.fromstring(site.http.get("/feed.xml").content).find(f"{ATOM}entry")
+    content = entry.find(f"{ATOM}content")
+    assert content.get("type") == "html"
+    assert content.text == site.http.get("/editions/1").text  # the web page itself, escaped and read back
+    assert "Gamma Vs Delta Left" in content.text and "Alpha &lt;script&gt;" in content.text
+    assert READER_TOKEN not in content.text and "/unsubscribe/" not in content.text and "/vote/" not in content.text

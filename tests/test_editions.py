@@ -255,7 +255,7 @@ def test_edition_build_then_edit_from_the_command_line(cli_env):
     assert f"Edition 1 for {W47} built with 2 comparisons." in built.output
     again = runner.invoke(main, ["editions", "build", "--week", W47])
     assert f"Edition 1 for {W47} was already built." in again.output
-    edited = runner.invoke(main, ["editions", "edit", "1", "--subject", "Two tools", "--order", "a,b",
+    edited = runner.invoke(main, ["editions", "edit", "1", "--subject", "Two tools", "--order", "a",
                                   "--exclude", "b"])
     assert edited.exit_code == 0, edited.output
     assert edited.output.strip() == "Edition 1 updated; it shows 1 comparison."

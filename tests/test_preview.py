@@ -15,25 +15,20 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from digest.cli import main
-from digest.editions.service import build_edition
 from digest.editions.models import Edition
 from digest.mail.placeholders import READER_TOKEN
 from digest.render.preview import SAMPLE_READER, preview_server
 from digest.render import templates_root
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import comparison
+from helpers import comparison, two_comparisons
 
 W47 = "2026-W47"
 
 
 def _seed(url: str, build: bool = False) -> None:
     engine = open_store(url)
-    with session_scope(engine) as session:
-        comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
-        comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
-        if build:
-            build_edition(session, Settings(), W47)
+    two_comparisons(engine, W47 if build else None)
     engine.dispose()
 
 
@@ -50,7 +45,8 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     out = tmp_path / "look"
     result = CliRunner().invoke(main, ["editions", "preview", "--edition", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    subject, size, *paths = result.output.splitlines()
+    heading, subject, size, *paths = result.output.splitlines()
+    assert heading == "Edition 1 for 2026-W47 (draft)"
     assert subject == "Subject: Lumen vs Orbit, and 1 more"
     assert paths == [str(out / "edition.html"), str(out / "edition.txt")]
     html_bytes = len((out / "edition.html").read_bytes())  # the sample token is shorter than a reader's

@@ -29,6 +29,7 @@ COMMANDS = {  # name -> "module:attribute", loaded on first use
     "db": "digest.cli.db:db",
     "stats": "digest.cli.stats:stats",
     "demo": "digest.cli.demo:demo",
+    "templates": "digest.cli.templates:templates",
 }
 # The spellings of earlier versions: they keep working, hidden from --help, with a note naming the new one.
 OLD_SPELLINGS = {

@@ -1,8 +1,9 @@
-"""`digest comparisons import|list|show`: the comparison store from the command line."""
+"""`digest comparisons import|list|show|remove`: the comparison store from the command line."""
 
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from datetime import datetime, timezone
 
@@ -11,6 +12,7 @@ import click
 from digest.cli.app import App, pass_app
 from digest.content.catalog import get_comparison, list_comparisons
 from digest.content.importer import import_paths
+from digest.editions.undo import remove_comparison
 from digest.store import session_scope
 from digest.weeks import parse_week
 
@@ -34,7 +36,7 @@ def _check_week(_ctx, _param, value: str | None) -> str | None:
 
 @click.group()
 def comparisons() -> None:
-    """Import, list and read the comparisons.
+    """Import, list, read and remove the comparisons.
 
     \b
     Example:
@@ -133,3 +135,32 @@ def comparisons_show(app: App, slug: str, as_json: bool) -> None:
     for review in row["reviews"]:
         click.echo(f"\n  [{review['lens']}] {names[review['tool']]} ({review['verdict']})")
         click.echo(textwrap.fill(f"“{review['quote']}”", 88, initial_indent="    ", subsequent_indent="    "))
+
+
+@comparisons.command("remove")
+@click.argument("slug")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first (it only asks in a terminal).")
+@pass_app
+def comparisons_remove(app: App, slug: str, yes: bool) -> None:
+    """Remove a comparison imported by mistake, with its reviews and readers' votes.
+
+    Refused, saying why, once an edition that has begun going out shows it. A
+    draft edition that holds it lets it go; a tool no other comparison has goes
+    with it. In a terminal it asks first, unless --yes.
+
+    \b
+    Example:
+        digest comparisons remove a-vs-b
+    """
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Remove the comparison {slug}?", abort=True)
+    with session_scope(app.engine) as session:
+        removed = remove_comparison(session, slug)
+    click.echo(f"Removed {removed.slug} ({removed.title}).")
+    if removed.drafts:
+        click.echo(f"Taken out of draft edition {', '.join(str(n) for n in removed.drafts)}.")
+    for number in removed.emptied:
+        click.echo(f"Draft edition {number} now holds no comparison: delete it with "
+                   f"digest editions delete {number}.")
+    if removed.tools:
+        click.echo(f"Removed the tools no other comparison has: {', '.join(removed.tools)}.")

@@ -1,8 +1,9 @@
-"""`digest editions build|edit|show|list|preview|send|send-test`: an editor's week, one noun."""
+"""`digest editions build|edit|show|list|preview|send|send-test|delete`: an editor's week, one noun."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -11,7 +12,8 @@ from email_validator import EmailNotValidError, validate_email
 from digest.cli.app import App, pass_app
 from digest.cli.send import send
 from digest.delivery.summary import describe_edition, edition_rows
-from digest.editions.service import build_edition, edit_edition, edition_items
+from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items
+from digest.editions.undo import delete_draft
 from digest.errors import DeliveryError
 from digest.mail import make_sender
 from digest.render import render_edition
@@ -40,13 +42,20 @@ def _slugs(_ctx, _param, value: str | None) -> list[str] | None:
 
 
 week_option = click.option("--week", callback=_week, metavar="YYYY-Www",
-                           help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the current week.")
+                           help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the edition at hand "
+                                "(the earliest not yet sent, else the current week's).")
 
 
-def _which(week: str | None, edition: int | None) -> dict:
+def _which(app: App, week: str | None, edition: int | None) -> dict:
+    """The edition asked for; without --week or --edition, the one at hand (the next to go out)."""
     if week is not None and edition is not None:
         raise click.UsageError("give --week or --edition, not both")
-    return {"number": edition} if edition is not None else {"week": week}
+    if edition is not None:
+        return {"number": edition}
+    if week is not None:
+        return {"week": week}
+    with session_scope(app.engine) as session:
+        return edition_at_hand(session, app.settings).which()
 
 
 @click.group("editions")
@@ -68,7 +77,9 @@ def editions() -> None:
 def build(app: App, week: str | None, rebuild: bool) -> None:
     """Freeze a week's edition: the comparisons published that week that no edition carried.
 
-    Building a week that already has an edition shows that edition; --rebuild
+    Without --week it means the edition at hand, like preview and send: the
+    earliest edition not yet sent, or else the current week's. Building a week
+    that already has an edition shows that edition; --rebuild
     selects again (keeping the editor's intro, subject and exclusions) as long
     as it has not been sent. With no new comparison (or fewer than
     DIGEST_MIN_ITEMS) nothing is built, and the command says why. Prints the
@@ -80,6 +91,7 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
         digest editions build --week 2026-W47 --rebuild
     """
     with session_scope(app.engine) as session:
+        week = week or edition_at_hand(session, app.settings).week
         result = build_edition(session, app.settings, week, rebuild=rebuild)
         click.echo(result.reason[:1].upper() + result.reason[1:] + ".")
         if result.edition is not None:
@@ -128,17 +140,20 @@ def edit(app: App, number: int, intro: str | None, subject: str | None, exclude:
 def preview_command(app: App, week: str | None, edition: int | None, out: Path, serve: bool, port: int) -> None:
     """Render an edition exactly as readers get it, with a sample reader's links.
 
+    Without --week or --edition it shows the edition at hand: the earliest one
+    not yet sent, or else the current week's (the one `send` would send).
     Writes edition.html and edition.txt, or with --serve shows them on a local
-    page that renders again on every reload, so template edits show at once.
-    A week not built yet is previewed as the draft it would become. Prints the
-    HTML's size and how far it stays under Gmail's clipping point.
+    page, with the edition's state (draft or sent, what is left out), that
+    reloads by itself when a template or the edition changes. A week not
+    built yet is previewed as the draft it would become. Prints the HTML's
+    size and how far it stays under Gmail's clipping point.
 
     \b
     Example:
         digest editions preview --week 2026-W47 --out /tmp/preview
         digest editions preview --edition 3 --serve
     """
-    which = _which(week, edition)
+    which = _which(app, week, edition)
     if serve:
         server = preview_server(app.engine, app.settings, port=port, **which)
         click.echo(f"Previewing at {server.url} (Ctrl+C stops).")
@@ -152,6 +167,7 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
     with session_scope(app.engine) as session:
         result = preview(session, app.settings, **which)
     html_path, text_path = write_preview(result, out)
+    click.echo(f"Edition {result.rendered.view.number} for {result.rendered.view.week} ({result.state.status})")
     click.echo(f"Subject: {result.subject}")
     click.echo(size_report(result.rendered.view, result.rendered.letter.html))
     click.echo(str(html_path))
@@ -167,6 +183,7 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
     """Send an edition to one address through the configured sender (the outbox by default).
 
     The subject starts with [Test]; the links carry a sample reader's token.
+    Without --week or --edition it sends the edition at hand, as preview does.
 
     \b
     Example:
@@ -176,7 +193,7 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
         address = validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
-    which = _which(week, edition)
+    which = _which(app, week, edition)
     with session_scope(app.engine) as session:
         result = preview(session, app.settings, **which)
     sender = make_sender(app.settings)
@@ -214,21 +231,26 @@ def editions_list(app: App, limit: int) -> None:
 
 @editions.command("show")
 @click.argument("number", type=click.IntRange(min=1))
+@click.option("--readers", "reader_limit", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Also list up to N readers from the ledger: address, state and when.")
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 @pass_app
-def show(app: App, number: int, as_json: bool) -> None:
+def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
     """Show one edition: its status, its comparisons in order (and those left out), and who got it.
 
     \b
     Example:
         digest editions show 3
+        digest editions show 3 --readers 50
     """
     with session_scope(app.engine) as session:
-        info = describe_edition(session, number)
+        info = describe_edition(session, number, readers=reader_limit)
     if as_json:
         click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
     click.echo(f"Edition {info['number']} ({info['week']}): {info['status']}")
+    if info["sent_at"]:
+        click.echo(f"Sent:     {info['sent_at'][:16].replace('T', ' ')} UTC")
     if info["subject"]:
         click.echo(f"Subject:  {info['subject']}")
     if info["intro"]:
@@ -240,6 +262,36 @@ def show(app: App, number: int, as_json: bool) -> None:
         click.echo("  none")
     readers = info["readers"]
     click.echo("Readers:  " + ", ".join(f"{n:,} {state}" for state, n in readers.items()))
+    for row in info.get("ledger", []):
+        when = f"  {row['at'][:16].replace('T', ' ')} UTC" if row["at"] else ""
+        why = f"  ({row['error']})" if row["error"] else ""
+        click.echo(f"  {row['email']:<40}  {row['state']:<9}{when}{why}")
+    shown, total = len(info.get("ledger", [])), sum(readers.values())
+    if reader_limit and shown < total:
+        click.echo(f"  ... {total - shown:,} more (--readers {total} lists them all)")
+
+
+@editions.command("delete")
+@click.argument("number", type=click.IntRange(min=1), metavar="N")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first (it only asks in a terminal).")
+@pass_app
+def delete(app: App, number: int, yes: bool) -> None:
+    """Delete a draft edition: its comparisons are free for the next build of their week.
+
+    Only a draft: an edition that has begun going out stays. In a terminal it
+    asks first, unless --yes.
+
+    \b
+    Example:
+        digest editions delete 4
+    """
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete draft edition {number}?", abort=True)
+    with session_scope(app.engine) as session:
+        deleted = delete_draft(session, number)
+    plural = "comparison" if deleted.freed == 1 else "comparisons"
+    click.echo(f"Deleted draft edition {deleted.number} for {deleted.week}; its {deleted.freed} {plural} "
+               f"can be built again (digest editions build --week {deleted.week}).")
 
 
 editions.add_command(send)

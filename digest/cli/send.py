@@ -12,7 +12,9 @@ import click
 
 from digest.cli.app import App, pass_app
 from digest.delivery import Progress, send_edition
-from digest.editions.service import get_edition
+from digest.delivery.plan import send_plan
+from digest.editions.service import edition_at_hand, get_edition
+from digest.errors import EditionError
 from digest.render import render_edition
 from digest.render.clip import size_figures, size_report
 from digest.store import session_scope
@@ -81,12 +83,20 @@ class ProgressBar:
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=None,
               help="Readers per request (default: the most the sender takes: 1000 for SendGrid and the outbox, "
                    "100 for SMTP).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before sending (it only asks in a terminal).")
+@click.option("--include-future", is_flag=True,
+              help="Send even if a comparison in the edition is dated in the future.")
 @pass_app
 def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_uncertain: bool, as_json: bool,
-         batch_size: int | None) -> None:
+         batch_size: int | None, yes: bool, include_future: bool) -> None:
     """Send an edition to every active reader who has not had it yet.
 
-    Without --edition or --week, sends the newest edition. The ledger records
+    Without --edition or --week, sends the edition at hand: the earliest one
+    not yet sent, or else the current week's (the one `preview` shows). It
+    first names the edition, its week, its comparisons and how many readers it
+    will reach and, in a terminal, asks before it starts (--yes does not ask;
+    without a terminal it never asks). A comparison dated in the future holds
+    the send back until its date, unless --include-future. The ledger records
     each reader before and after every request, so running the command again,
     after a failure, a pause, Ctrl-C or a crash, mails only those not yet
     mailed. Readers whose request's outcome is unknown are reported as
@@ -105,12 +115,23 @@ def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_u
     if week is not None and not _WEEK.match(week.strip()):
         raise click.BadParameter(f"must be an ISO week such as 2026-W47, got {week!r}", param_hint="--week")
     with session_scope(app.engine) as session:
-        edition = get_edition(session, number, week.strip() if week else None)
+        if number is None and week is None:
+            edition = get_edition(session, **edition_at_hand(session, app.settings).which())
+        else:
+            edition = get_edition(session, number, week.strip() if week else None)
+    plan = send_plan(app.engine, edition.number, resend_uncertain=resend_uncertain, include_future=include_future)
+    if not as_json:
+        click.echo(plan.as_text(app.settings.backend, dry_run))
+    if plan.early is not None and not dry_run:
+        raise EditionError(plan.early)
+    if not dry_run and not yes and plan.readers and sys.stdin.isatty():
+        click.confirm(f"Send edition {plan.number} to {plan.readers:,} readers?", abort=True)
     bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
     try:
         with StopOnInterrupt(quiet=as_json) as stop:
             summary = send_edition(app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain,
-                                   dry_run=dry_run, progress=bar, should_stop=stop, batch_size=batch_size)
+                                   dry_run=dry_run, progress=bar, should_stop=stop, batch_size=batch_size,
+                                   include_future=include_future)
     finally:
         if bar is not None:
             bar.close()

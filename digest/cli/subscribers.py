@@ -1,4 +1,5 @@
-"""`digest subscribers`: the reader list from the command line (add, import, export, list, show, delete)."""
+"""`digest subscribers`: the reader list from the command line (add, import, export, list, show, unsubscribe,
+suppress, delete)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from subscribers.status import ALL as STATUSES
 
 @click.group("subscribers")
 def subscribers_group() -> None:
-    """Manage readers: add, import, export, list, show and delete (erase).
+    """Manage readers: add, import, export, list, show, unsubscribe, suppress and delete (erase).
 
     Readers added here, like those from the web form, are pending until they
     click the link in the confirmation mail, unless --confirmed says consent was
@@ -275,3 +276,45 @@ def delete_command(app: App, email: str, yes: bool) -> None:
         erased = operators.delete_reader(session, normalized, utcnow())
         forget_events(session, normalized)  # provider events name the address too; same transaction
     click.echo(f"Erased {erased}; kept only a hash of the address, so it is not added again by mistake.")
+
+
+@subscribers_group.command("unsubscribe")
+@click.argument("email")
+@pass_app
+def unsubscribe_command(app: App, email: str) -> None:
+    """Unsubscribe a reader who asked by other means (a reply, a call), keeping their record.
+
+    The same as their own unsubscribe link: no mail from now on (a send in
+    progress skips them), and a new sign-up with its double opt-in brings them
+    back. Nothing is erased; `delete` erases.
+
+    \b
+    Example:
+        digest subscribers unsubscribe ada@example.com
+    """
+    with session_scope(app.engine) as session:
+        reader, changed = operators.unsubscribe_reader(session, email, utcnow())
+        address, state = reader.email, reader.status
+    click.echo(f"Unsubscribed {address}; they get no more mail." if changed else
+               f"{address} was already {state}; nothing changed.")
+
+
+@subscribers_group.command("suppress")
+@click.argument("email")
+@pass_app
+def suppress_command(app: App, email: str) -> None:
+    """Stop all mail to an address for good, keeping the reader's record.
+
+    Unlike an unsubscribe, a sign-up on the web form does not bring the address
+    back: no edition and no confirmation mail goes there again. Nothing is
+    erased; `delete` erases.
+
+    \b
+    Example:
+        digest subscribers suppress role-account@example.com
+    """
+    with session_scope(app.engine) as session:
+        reader, changed = operators.suppress_reader(session, email, utcnow())
+        address, state = reader.email, reader.status
+    click.echo(f"Suppressed {address}: no mail of any kind goes there again." if changed else
+               f"{address} was already {state}; nothing changed.")

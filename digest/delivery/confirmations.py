@@ -29,7 +29,7 @@ from digest.delivery.presence import Presence
 from digest.mail import Letter, Recipient, Sender, make_sender
 from digest.render import feedback_id
 from digest.render.compile import compile_mjml
-from digest.render.templates import environment
+from digest.render.templates import environment, template_file
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -56,8 +56,10 @@ def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
     """The confirmation mail, rendered once per process; CONFIRM_URL marks where each reader's link goes."""
     view = ConfirmationView(settings.newsletter_name, settings.postal_address, CONFIRM_URL,
                             ConfirmationTokens(settings.secret_key).max_age.days)
-    html = compile_mjml(environment("markup", root).get_template(HTML_TEMPLATE).render(c=view), HTML_TEMPLATE)
-    text = environment("text", root).get_template(TEXT_TEMPLATE).render(c=view)
+    override = settings.templates  # DIGEST_TEMPLATES: the publisher's templates come first
+    html = compile_mjml(environment("markup", root, override).get_template(HTML_TEMPLATE).render(c=view),
+                        template_file(HTML_TEMPLATE, root, override))
+    text = environment("text", root, override).get_template(TEXT_TEMPLATE).render(c=view)
     return Letter(subject=f"Confirm your subscription to {settings.newsletter_name}", html=html, text=text,
                   from_address=settings.from_address, from_name=settings.newsletter_name,
                   reply_to=settings.reply_to, categories=("confirmation",),

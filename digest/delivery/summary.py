@@ -13,6 +13,7 @@ from digest.content.models import Comparison
 from digest.delivery.ledger import DELIVERY_STATES, Delivery, state_counts
 from digest.editions.models import Edition
 from digest.editions.service import edition_items, get_edition
+from subscribers import audience
 
 
 @dataclass(frozen=True)
@@ -106,18 +107,37 @@ def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
     return [EditionRow(row.number, row.week, row.status, row.sent_at, counts[row.id]) for row in editions]
 
 
-def describe_edition(session: Session, number: int) -> dict:
-    """One edition as plain values: what it carries, in order, what is left out, and who got it."""
+def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict:
+    """One edition as plain values: what it carries, in order, what is left out, and who got it.
+
+    `readers` > 0 adds up to that many readers from its ledger (address, state, when), in ledger order.
+    """
     edition = get_edition(session, number)
     items = edition_items(session, edition, included_only=False)
-    titles = dict(session.execute(sa.select(Comparison.id, Comparison.slug)
-                                  .where(Comparison.id.in_([item.comparison_id for item in items]))).all())
+    found = {row.id: row for row in session.execute(
+        sa.select(Comparison.id, Comparison.slug, Comparison.title)
+        .where(Comparison.id.in_([item.comparison_id for item in items]))).all()}
     counts = state_counts(session.connection(), edition.id)
-    return {
+    info = {
         "number": edition.number, "week": edition.week, "status": edition.status,
         "subject": edition.subject, "intro": edition.intro,
         "built_at": edition.built_at.isoformat(), "sent_at": edition.sent_at.isoformat() if edition.sent_at else None,
-        "comparisons": [{"position": item.position, "slug": titles.get(item.comparison_id),
-                         "included": item.included} for item in items],
+        "comparisons": [{"position": item.position, "slug": found[item.comparison_id].slug,
+                         "title": found[item.comparison_id].title, "included": item.included}
+                        for item in items if item.comparison_id in found],
         "readers": counts,
     }
+    if readers:
+        info["ledger"] = ledger_readers(session, edition.id, readers)
+    return info
+
+
+def ledger_readers(session: Session, edition_id: int, limit: int) -> list[dict]:
+    """Who an edition went to: up to `limit` ledger rows with the reader's address, in ledger order."""
+    delivery, reader = Delivery.__table__, audience.readers
+    rows = session.execute(sa.select(reader.c.email, delivery.c.state, delivery.c.finished_at, delivery.c.error)
+                           .join(reader, reader.c.id == delivery.c.subscriber_id)
+                           .where(delivery.c.edition_id == edition_id)
+                           .order_by(delivery.c.id).limit(limit)).all()
+    return [{"email": email, "state": state, "at": at.isoformat() if at else None, "error": error}
+            for email, state, at, error in rows]

@@ -35,6 +35,18 @@ class BuildResult:
     reason: str
 
 
+@dataclass(frozen=True)
+class AtHand:
+    """The edition an editor's command means when it names none: `edition` is None when the week has none yet."""
+
+    edition: Edition | None
+    week: str
+
+    def which(self) -> dict:
+        """As the keyword arguments of get_edition, preview and the like: a number, or the week."""
+        return {"number": self.edition.number} if self.edition is not None else {"week": self.week}
+
+
 def get_edition(session: Session, number: int | None = None, week: str | None = None) -> Edition:
     """The edition with that number, or for that week, or else the latest one."""
     query = select(Edition)
@@ -54,6 +66,21 @@ def get_edition(session: Session, number: int | None = None, week: str | None = 
     return edition
 
 
+def edition_at_hand(session: Session, settings: Settings, now: datetime | None = None) -> AtHand:
+    """The edition `build`, `preview`, `send-test` and `send` mean without --edition or --week.
+
+    The edition of the earliest week not yet sent (a draft, or a send that paused
+    or is under way): the next to go out. When every edition is sent, the current week's,
+    which may not be built yet.
+    """
+    unsent = session.exec(select(Edition).where(Edition.status != "sent")
+                          .order_by(Edition.week, Edition.number).limit(1)).first()  # '2026-W09' sorts
+    if unsent is not None:
+        return AtHand(unsent, unsent.week)
+    week = normalize_week(None, settings, now)
+    return AtHand(session.exec(select(Edition).where(Edition.week == week)).first(), week)
+
+
 def edition_items(session: Session, edition: Edition, *, included_only: bool = True) -> list[EditionItem]:
     query = select(EditionItem).where(EditionItem.edition_id == edition.id)
     if included_only:
@@ -69,6 +96,21 @@ def edition_comparisons(session: Session, edition: Edition) -> list[Comparison]:
     by_id = {c.id: c for c in session.exec(
         select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()}
     return [by_id[i.comparison_id] for i in items if i.comparison_id in by_id]
+
+
+def left_out(session: Session, edition: Edition) -> list[Comparison]:
+    """The comparisons frozen into an edition that the editor left out, in the edition's order."""
+    items = [item for item in edition_items(session, edition, included_only=False) if not item.included]
+    if not items:
+        return []
+    by_id = {c.id: c for c in session.exec(
+        select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()}
+    return [by_id[i.comparison_id] for i in items if i.comparison_id in by_id]
+
+
+def dated_after(comparisons: Sequence[Comparison], now: datetime) -> list[Comparison]:
+    """Those of `comparisons` published after `now`: not to be sent before their date."""
+    return [c for c in comparisons if c.published_at > now]
 
 
 def candidates_for_week(session: Session, settings: Settings, week: str,
@@ -194,6 +236,11 @@ def edit_edition(session: Session, number: int, *, intro: str | None = None, sub
         raise EditionError(f"edition {number} would have no comparisons left; keep at least one")
 
     if order:
+        hidden = [slug for slug in order if slug in by_slug and not by_slug[slug].included]
+        if hidden:
+            raise EditionError(f"--order names {', '.join(hidden)}, left out of edition {number}; put "
+                               f"{'it' if len(hidden) == 1 else 'them'} back with --include first "
+                               "(in the same command is fine), or leave it out of --order")
         current = [slugs[item.comparison_id] for item in items]
         for position, slug in enumerate(arrange(current, order), start=1):
             by_slug[slug].position = position

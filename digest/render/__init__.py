@@ -30,7 +30,7 @@ from digest.render.compile import compile_mjml
 from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
 from digest.render.headline import preheader_line, subject_line
 from digest.render.store import comparison_facts
-from digest.render.templates import environment, templates_root
+from digest.render.templates import environment, template_file, templates_root, where
 from digest.settings import Settings
 
 __all__ = ["RenderedEdition", "compose", "feedback_id", "list_id", "render_edition", "render_view", "templates_root"]
@@ -63,34 +63,37 @@ def compose(*, number: int, week: str, facts: Sequence[ComparisonFacts], setting
     )
 
 
-def _fill(kind: str, name: str, view: EditionView, root: Path | None) -> str:
+def _fill(kind: str, name: str, view: EditionView, root: Path | None, override: Path | None) -> str:
     try:
-        return environment(kind, root).get_template(name).render(e=view)
+        return environment(kind, root, override).get_template(name).render(e=view)
     except jinja2.TemplateSyntaxError as exc:
-        raise EditionError(f"templates/{exc.name or name}, line {exc.lineno}: {exc.message}") from exc
+        raise EditionError(f"{where(exc, name, root, override)}: {exc.message}") from exc
     except jinja2.TemplateError as exc:
-        raise EditionError(f"templates/{name} cannot be filled: {exc}") from exc
+        raise EditionError(f"{where(exc, name, root, override)} cannot be filled: {exc}") from exc
 
 
-def _render(view: EditionView, root: Path | None, limit: int | None) -> tuple[EditionView, str, str, str]:
-    """(the view as it fits, html, text, mjml); `limit` None: every comparison as a card."""
+def _render(view: EditionView, root: Path | None, limit: int | None,
+            override: Path | None = None) -> tuple[EditionView, str, str, str]:
+    """(the view as it fits, html, text, mjml); `limit` None: every comparison as a card.
+    Templates in `override` (DIGEST_TEMPLATES) come first."""
     sources: dict[int, str] = {}  # the MJML of each attempt, by the id of its view
 
     def compile_view(shaped: EditionView) -> str:
-        sources[id(shaped)] = _fill("markup", HTML_TEMPLATE, shaped, root)
-        return compile_mjml(sources[id(shaped)], f"templates/{HTML_TEMPLATE}")
+        sources[id(shaped)] = _fill("markup", HTML_TEMPLATE, shaped, root, override)
+        return compile_mjml(sources[id(shaped)], template_file(HTML_TEMPLATE, root, override))
 
     if limit is None:
         html = compile_view(view)
     else:
         view, html = fit(view, compile_view, limit)
-    return view, html, _fill("text", TEXT_TEMPLATE, view, root), sources[id(view)]
+    return view, html, _fill("text", TEXT_TEMPLATE, view, root, override), sources[id(view)]
 
 
-def render_view(view: EditionView, root: Path | None = None, *,
+def render_view(view: EditionView, root: Path | None = None, override: Path | None = None, *,
                 limit: int | None = CLIP_LIMIT) -> tuple[str, str, str]:
-    """(html, text, mjml) for one edition view, its HTML under `limit` bytes for every reader."""
-    _view, html, text, source = _render(view, root, limit)
+    """(html, text, mjml) for one edition view, its HTML under `limit` bytes for every reader;
+    templates in `override` (DIGEST_TEMPLATES) come first."""
+    _view, html, text, source = _render(view, root, limit, override)
     return html, text, source
 
 
@@ -132,7 +135,7 @@ def render_comparisons(session: Session, settings: Settings, *, number: int, wee
                        root: Path | None = None) -> RenderedEdition:
     view = compose(number=number, week=week, facts=comparison_facts(session, comparisons), settings=settings,
                    subject=subject, intro=intro)
-    view, html, text, source = _render(view, root, CLIP_LIMIT)
+    view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 
 

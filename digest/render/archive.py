@@ -3,7 +3,9 @@
 An edition is public once it has started going out (any status but draft), so
 the "View in your browser" link of every email that left works. The web page is
 the email itself, rendered now from the store with no reader in it: the vote
-buttons are left out and every per-reader placeholder is blanked.
+buttons are left out and every per-reader placeholder is blanked. The archive
+lists each edition's week as dates and links to each of its comparisons; each
+feed entry carries the web page's HTML as its content.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from digest.editions.service import edition_comparisons
 from digest.errors import NotFound
 from digest.mail.placeholders import READER_TOKEN
 from digest.render import compose, render_view
-from digest.render.context import literal
+from digest.render.context import literal, safe_link, week_dates
 from digest.render.headline import subject_line
 from digest.render.store import comparison_facts
 from digest.settings import Settings
@@ -32,6 +34,18 @@ from digest.settings import Settings
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 20
 _BODY = re.compile(r"(<body\b[^>]*>)(.*)(</body>)", re.S)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can carry: the control characters it forbids are dropped."""
+    return _NOT_XML.sub("", text)
+
+
+@dataclass(frozen=True)
+class ArchivedComparison:
+    title: str
+    url: str  # the comparison's page on the publisher's site
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,12 @@ class ArchivedEdition:
     subject: str
     titles: tuple[str, ...]
     published: datetime  # when it went out (or began to)
+    comparisons: tuple[ArchivedComparison, ...] = ()
+
+    @property
+    def dates(self) -> str:
+        """The week it covers, as dates: '16–22 Nov 2026'."""
+        return week_dates(self.week)
 
 
 def _public(query):
@@ -54,16 +74,17 @@ def archived_editions(session: Session, limit: int | None = None) -> list[Archiv
     editions = list(session.exec(query.limit(limit) if limit else query).all())
     if not editions:
         return []
-    rows = session.exec(sa.select(EditionItem.edition_id, Comparison.title)
+    rows = session.exec(sa.select(EditionItem.edition_id, Comparison.title, Comparison.url)
                         .join(Comparison, Comparison.id == EditionItem.comparison_id)
                         .where(EditionItem.edition_id.in_([e.id for e in editions]),
                                EditionItem.included == sa.true())
                         .order_by(EditionItem.edition_id, EditionItem.position)).all()
-    titles: dict[int, list[str]] = defaultdict(list)
-    for edition_id, title in rows:
-        titles[edition_id].append(literal(title))  # no control characters: they are not XML
-    return [ArchivedEdition(e.number, e.week, subject_line(titles[e.id], e.subject), tuple(titles[e.id]),
-                            e.sent_at or e.built_at) for e in editions]
+    shown: dict[int, list[ArchivedComparison]] = defaultdict(list)
+    for edition_id, title, url in rows:  # no control characters (they are not XML), only http(s) links
+        shown[edition_id].append(ArchivedComparison(literal(title), safe_link(url, "")))
+    return [ArchivedEdition(e.number, e.week, subject_line([c.title for c in shown[e.id]], e.subject),
+                            tuple(c.title for c in shown[e.id]), e.sent_at or e.built_at, tuple(shown[e.id]))
+            for e in editions]
 
 
 def public_edition(session: Session, number: int) -> Edition:
@@ -81,20 +102,33 @@ def as_web_page(html: str) -> str:
 
 def web_version(session: Session, settings: Settings, number: int) -> str:
     """The edition's HTML as readers got it, minus anything of a reader's."""
+    return web_html(session, settings, public_edition(session, number))
 
-    edition = public_edition(session, number)
+
+def web_html(session: Session, settings: Settings, edition: Edition) -> str:
     view = compose(number=edition.number, week=edition.week, settings=settings, subject=edition.subject,
                    intro=edition.intro, votes=False,
                    facts=comparison_facts(session, edition_comparisons(session, edition)))
     # No reader here: the footer offers a subscribe link instead of a reader's own links.
     view = replace(view, unsubscribe_url="", preferences_url="",
                    reason=f"This is the web version of edition {edition.number} of {settings.newsletter_name}.")
-    html, _text, _source = render_view(view, limit=None)  # a web page is never clipped: every card, in full
+    # A web page is never clipped: every card, in full.
+    html, _text, _source = render_view(view, override=settings.templates, limit=None)
     return as_web_page(html.replace(READER_TOKEN, ""))
 
 
-def atom_feed(entries: Sequence[ArchivedEdition], settings: Settings, updated: datetime) -> bytes:
-    """An Atom 1.0 document (RFC 4287) of `entries`. ElementTree does the escaping."""
+def feed_contents(session: Session, settings: Settings, entries: Sequence[ArchivedEdition]) -> dict[int, str]:
+    """Edition number -> its web version's HTML, for the feed's entries."""
+    editions = {e.number: e for e in session.exec(select(Edition).where(
+        Edition.number.in_([entry.number for entry in entries]))).all()} if entries else {}
+    return {number: web_html(session, settings, edition) for number, edition in editions.items()}
+
+
+def atom_feed(entries: Sequence[ArchivedEdition], settings: Settings, updated: datetime,
+              contents: dict[int, str] | None = None) -> bytes:
+    """An Atom 1.0 document (RFC 4287) of `entries`, each with its HTML from `contents` when given.
+
+    ElementTree does the escaping: the HTML travels as escaped text (type="html")."""
     ET.register_namespace("", ATOM)
 
     def sub(parent, tag, text=None, **attrs):
@@ -120,4 +154,6 @@ def atom_feed(entries: Sequence[ArchivedEdition], settings: Settings, updated: d
         sub(item, "published", entry.published.isoformat())
         sub(item, "link", rel="alternate", type="text/html", href=url)
         sub(item, "summary", "; ".join(entry.titles) or entry.subject)
+        if contents and entry.number in contents:
+            sub(item, "content", _xml_text(contents[entry.number]), type="html")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -7,6 +7,7 @@ edition yet is previewed as the draft it would become, without saving it.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -15,24 +16,46 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
+import jinja2
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.editions.models import Edition
 from digest.editions.selection import normalize_week, shortfall_reason
-from digest.editions.service import candidates_for_week, get_edition, next_number
+from digest.editions.service import (
+    candidates_for_week,
+    dated_after,
+    edition_at_hand,
+    edition_comparisons,
+    get_edition,
+    left_out,
+    next_number,
+)
 from digest.errors import DigestError, EditionError
 from digest.mail import Recipient, Sender, SendResult
 from digest.mail.message import fill
 from digest.mail.placeholders import reader_substitutions
 from digest.render import RenderedEdition, render_comparisons, render_edition
 from digest.render.clip import size_report
-from digest.render.templates import environment
+from digest.render.templates import environment, where
 from digest.settings import Settings
 from digest.store import session_scope
+from digest.timeutil import utcnow
 
 SAMPLE_READER = "sample-reader"  # the token that fills a preview's links (no reader has it)
 PAGE_TEMPLATE = "preview/page.html.j2"
+ERROR_TEMPLATE = "preview/error.html.j2"
+NOT_BUILT = "not built yet"
+
+
+@dataclass(frozen=True)
+class EditionState:
+    """What the editor should know beside the rendering: is it built, has it gone, what is left out."""
+
+    status: str  # draft, sending, paused, sent, or NOT_BUILT
+    sent_at: datetime | None = None
+    left_out: tuple[str, ...] = ()  # titles of the comparisons the editor left out
+    future: tuple[tuple[str, datetime], ...] = ()  # (title, date) of those dated after now
 
 
 @dataclass(frozen=True)
@@ -40,35 +63,63 @@ class Preview:
     rendered: RenderedEdition
     html: str  # placeholders filled with SAMPLE_READER
     text: str
-    saved: bool  # False: a draft of a week not built yet
+    state: EditionState
 
     @property
     def subject(self) -> str:
         return self.rendered.letter.subject
 
+    @property
+    def saved(self) -> bool:
+        """False: a draft of a week not built yet."""
+        return self.state.status != NOT_BUILT
+
+    @property
+    def version(self) -> str:
+        """Changes whenever anything the preview page shows changes (templates, the edition, its state)."""
+        return fingerprint(self.html, self.text, self.subject, repr(self.state))
+
+
+def fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def _state(session: Session, edition: Edition, shown, now: datetime) -> EditionState:
+    return EditionState(edition.status, edition.sent_at, tuple(c.title for c in left_out(session, edition)),
+                        tuple((c.title, c.published_at) for c in dated_after(shown, now)))
+
 
 def rendered_for(session: Session, settings: Settings, *, week: str | None = None, number: int | None = None,
-                 now: datetime | None = None, root: Path | None = None) -> tuple[RenderedEdition, bool]:
-    """The edition asked for, rendered; a week not built yet is rendered as the draft it would be."""
+                 now: datetime | None = None, root: Path | None = None) -> tuple[RenderedEdition, EditionState]:
+    """The edition asked for (by default the one at hand), rendered, and its state.
+
+    A week not built yet is rendered as the draft it would be.
+    """
+    now = now or utcnow()
+    if number is None and week is None:
+        hand = edition_at_hand(session, settings, now)
+        number, week = (hand.edition.number, None) if hand.edition is not None else (None, hand.week)
     if number is not None:
-        return render_edition(session, get_edition(session, number=number), settings, root=root), True
-    week = normalize_week(week, settings, now)
-    edition = session.exec(select(Edition).where(Edition.week == week)).first()
+        edition = get_edition(session, number=number)
+    else:
+        week = normalize_week(week, settings, now)
+        edition = session.exec(select(Edition).where(Edition.week == week)).first()
     if edition is not None:
-        return render_edition(session, edition, settings, root=root), True
+        shown = edition_comparisons(session, edition)
+        return render_edition(session, edition, settings, root=root), _state(session, edition, shown, now)
     picked = candidates_for_week(session, settings, week)
     reason = shortfall_reason(len(picked), week, settings.min_items)
     if reason is not None:
         raise EditionError(f"nothing to preview: {reason}")
     rendered = render_comparisons(session, settings, number=next_number(session), week=week, comparisons=picked,
                                   root=root)
-    return rendered, False
+    return rendered, EditionState(NOT_BUILT, future=tuple((c.title, c.published_at) for c in dated_after(picked, now)))
 
 
 def preview(session: Session, settings: Settings, **which) -> Preview:
-    rendered, saved = rendered_for(session, settings, **which)
+    rendered, state = rendered_for(session, settings, **which)
     values = reader_substitutions(SAMPLE_READER)
-    return Preview(rendered, fill(rendered.letter.html, values), fill(rendered.letter.text, values), saved)
+    return Preview(rendered, fill(rendered.letter.html, values), fill(rendered.letter.text, values), state)
 
 
 def write_preview(result: Preview, out: Path) -> tuple[Path, Path]:
@@ -96,16 +147,22 @@ def send_test(result: Preview, sender: Sender, address: str) -> SendResult:
 # --- the local page (`digest editions preview --serve`) -------------------------------------------------
 
 
+def _page(name: str, override: Path | None, root: Path | None, **context) -> str:
+    try:
+        return environment("markup", root, override).get_template(name).render(**context)
+    except jinja2.TemplateError as exc:
+        raise EditionError(f"{where(exc, name, root, override)}: {exc}") from exc
+
+
 def page(result: Preview, settings: Settings, root: Path | None = None) -> str:
-    """The editor's page: phone and desktop side by side, the subject and the text part."""
-    template = environment("markup", root).get_template(PAGE_TEMPLATE)
-    return template.render(p=result, view=result.rendered.view, settings=settings,
-                           letter=result.rendered.letter, size=size_report(result.rendered.view,
-                                                                           result.rendered.letter.html))
+    """The editor's page: phone and desktop side by side, the subject, the edition's state, the text part."""
+    return _page(PAGE_TEMPLATE, settings.templates, root, p=result, view=result.rendered.view, settings=settings,
+                 state=result.state, letter=result.rendered.letter, version=result.version,
+                 size=size_report(result.rendered.view, result.rendered.letter.html))
 
 
-def error_page(message: str, root: Path | None = None) -> str:
-    return environment("markup", root).get_template("preview/error.html.j2").render(message=message)
+def error_page(message: str, settings: Settings, root: Path | None = None) -> str:
+    return _page(ERROR_TEMPLATE, settings.templates, root, message=message, version=fingerprint(message))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -123,17 +180,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         path = self.path.split("?", 1)[0]
-        kinds = {"/": "text/html", "/edition.html": "text/html", "/edition.txt": "text/plain"}
+        kinds = {"/": "text/html", "/edition.html": "text/html", "/edition.txt": "text/plain",
+                 "/version": "text/plain"}
         if path not in kinds:
             self._answer(HTTPStatus.NOT_FOUND, f"Not found: {path[:200]}\nTry / for the preview.", "text/plain")
             return
+        server = self.server
         try:
-            result = self.server.render()  # fresh on every request, so template edits show on reload
+            result = server.render()  # fresh on every request, so template and edition changes show
+            body = {"/": lambda: page(result, server.settings, server.root), "/edition.html": lambda: result.html,
+                    "/edition.txt": lambda: result.text, "/version": lambda: result.version}[path]()
         except DigestError as exc:
-            self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, error_page(str(exc), self.server.root), "text/html")
+            if path == "/version":  # the page showing the error reloads once the error changes or goes
+                self._answer(HTTPStatus.OK, fingerprint(str(exc)), "text/plain")
+                return
+            try:
+                shown, kind = error_page(str(exc), server.settings, server.root), "text/html"
+            except DigestError as also:  # the error page's own template is broken too
+                shown, kind = f"{exc}\n{also}\nFix it and reload this page.", "text/plain"
+            self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, shown, kind)
             return
-        body = {"/": lambda: page(result, self.server.settings, self.server.root), "/edition.html": lambda: result.html,
-                "/edition.txt": lambda: result.text}[path]()
         self._answer(HTTPStatus.OK, body, kinds[path])
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002

@@ -1,22 +1,36 @@
 """Edition stats and subscriber growth: pure figures first, then the queries that feed them.
 
 Per edition, every count is of readers, not events (a reader who opens five
-times is one open): sent comes from the ledger, the rest from SendGrid's
-events tied to the edition by their custom args. Rates:
+times is one open). Sent comes from the ledger; votes and digest's own
+unsubscribes (the one-click POST, the page, an operator) from the store; the
+rest from SendGrid's events, tied to the edition by their custom args:
 
     delivered / sent       delivery rate
-    opens / delivered      open rate      (unique opens)
-    clicks / delivered     click rate     (unique clicks)
+    opens / delivered      open rate      (unique opens; unreliable: Apple Mail Privacy Protection
+                                           opens every mail it receives, so opens overstate readers)
+    clicks / delivered     click rate     (unique clicks: with votes, the engagement figures)
+    votes / sent           vote rate      (readers who voted on one of the edition's comparisons)
     bounces / sent         bounce rate    (hard bounces; SendGrid's "blocked" are not counted)
     complaints / sent      complaint rate (spam reports; the figure DIGEST_MAX_COMPLAINT_RATE limits)
-    unsubscribes / sent    unsubscribe rate (unsubscribe and group_unsubscribe events)
+    unsubscribes / sent    unsubscribe rate (SendGrid's unsubscribe events and digest's own
+                                             unsubscribes, each reader once; digest's own count
+                                             for the last edition the reader got before leaving)
 
-Growth is per ISO week on the newsletter's calendar: readers who confirmed,
-readers who left (unsubscribed, bounced or complained), and the active total.
+Only SendGrid reports deliveries, opens, clicks, bounces and complaints. The
+outbox and SMTP hand mail over and hear nothing back, so for an edition they
+sent those figures are None, "not reported by this backend", never a 0 that
+looks like a failure. Which backend sent an edition is read from its ledger:
+digest's own senders record the RFC 5322 Message-ID they wrote (an address
+with an @), SendGrid its X-Message-Id (never one).
+
+Growth is per ISO week on the newsletter's calendar: sign-ups, confirmation
+clicks, readers who confirmed (by the link, or added as confirmed), readers who
+left (unsubscribed, bounced, complained or suppressed), and the active total.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
@@ -25,15 +39,24 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest.content.models import Vote
 from digest.delivery.ledger import Delivery
-from digest.editions.models import Edition
+from digest.editions.models import Edition, EditionItem
 from digest.editions.service import get_edition
 from digest.events.models import Event
 from digest.weeks import week_bounds, week_of
-from subscribers import audience
+from subscribers import audience, status
 
-COUNTS = ("sent", "delivered", "opens", "clicks", "bounces", "complaints", "unsubscribes")
-RATES = ("delivery_rate", "open_rate", "click_rate", "bounce_rate", "complaint_rate", "unsubscribe_rate")
+COUNTS = ("sent", "delivered", "opens", "clicks", "votes", "bounces", "complaints", "unsubscribes")
+RATES = ("delivery_rate", "open_rate", "click_rate", "vote_rate", "bounce_rate", "complaint_rate",
+         "unsubscribe_rate")
+PROVIDER_ONLY = ("delivered", "opens", "clicks", "bounces", "complaints")  # what only SendGrid reports
+RATE_OF = {"delivered": "delivery_rate", "opens": "open_rate", "clicks": "click_rate", "votes": "vote_rate",
+           "bounces": "bounce_rate", "complaints": "complaint_rate", "unsubscribes": "unsubscribe_rate"}
+SENDGRID, OWN_SENDER = "sendgrid", "outbox or smtp"  # the backends an edition's ledger tells apart
+NOT_REPORTED = "not reported by this backend"
+OPENS_CAVEAT = ("Opens are unreliable: Apple Mail Privacy Protection opens every mail it receives. "
+                "Clicks and votes are the engagement figures.")
 # The event kinds counted, as stats names them.
 _KINDS = {"delivered": "delivered", "open": "opens", "click": "clicks", "bounce": "bounces",
           "spamreport": "complaints", "unsubscribe": "unsubscribes"}
@@ -42,8 +65,8 @@ _KINDS = {"delivered": "delivered", "open": "opens", "click": "clicks", "bounce"
 # --- the pure core ---------------------------------------------------------------------------
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+def _rate(part: int | None, whole: int | None) -> float | None:
+    return round(part / whole, 4) if whole and part is not None else None
 
 
 @dataclass(frozen=True)
@@ -52,41 +75,69 @@ class EditionStats:
     week: str
     status: str
     sent: int = 0
-    delivered: int = 0
-    opens: int = 0
-    clicks: int = 0
-    bounces: int = 0
-    complaints: int = 0
+    delivered: int | None = 0  # None: the backend that sent it does not report this
+    opens: int | None = 0
+    clicks: int | None = 0
+    bounces: int | None = 0
+    complaints: int | None = 0
     unsubscribes: int = 0
+    votes: int = 0
+    backend: str | None = SENDGRID  # SENDGRID, OWN_SENDER, or None while nothing was sent
+
+    @property
+    def reported(self) -> bool:
+        """Whether deliveries, opens, clicks, bounces and complaints are known for this edition."""
+        return self.delivered is not None
 
     @property
     def rates(self) -> dict[str, float | None]:
-        """Each rate as a fraction (0.25 = 25%); None when its base is zero."""
+        """Each rate as a fraction (0.25 = 25%); None when its base is zero or the figure is not reported."""
         return {
             "delivery_rate": _rate(self.delivered, self.sent),
             "open_rate": _rate(self.opens, self.delivered),
             "click_rate": _rate(self.clicks, self.delivered),
+            "vote_rate": _rate(self.votes, self.sent),
             "bounce_rate": _rate(self.bounces, self.sent),
             "complaint_rate": _rate(self.complaints, self.sent),
             "unsubscribe_rate": _rate(self.unsubscribes, self.sent),
         }
 
     def as_dict(self) -> dict:
-        return {**asdict(self), **self.rates}
+        return {**asdict(self), **self.rates, "reported": self.reported,
+                "not_reported": [] if self.reported else list(PROVIDER_ONLY)}
 
 
-def edition_stats(number: int, week: str, status: str, sent: int, readers_by_kind: dict[str, int]) -> EditionStats:
-    """One edition's figures from its sent count and the readers per event kind (SendGrid's names)."""
+def backend_of(own_rows: int, provider_rows: int, events: int) -> str | None:
+    """Which kind of backend sent an edition, from its sent ledger rows and the events about it."""
+    if provider_rows or events:
+        return SENDGRID
+    return OWN_SENDER if own_rows else None
+
+
+def edition_stats(number: int, week: str, status: str, sent: int, readers_by_kind: dict[str, int], *,
+                  backend: str | None = SENDGRID, votes: int = 0, unsubscribes: int | None = None) -> EditionStats:
+    """One edition's figures from its sent count and the readers per event kind (SendGrid's names).
+
+    `unsubscribes`, when given, is the readers who left through any path (it
+    already counts the provider's); otherwise the provider's unsubscribe events
+    are all there is. Figures only SendGrid reports are None for another backend.
+    """
     counts = {name: readers_by_kind.get(kind, 0) for kind, name in _KINDS.items()}
-    return EditionStats(number=number, week=week, status=status, sent=sent, **counts)
+    if unsubscribes is not None:
+        counts["unsubscribes"] = unsubscribes
+    if backend == OWN_SENDER:
+        counts.update(dict.fromkeys(PROVIDER_ONLY))
+    return EditionStats(number=number, week=week, status=status, sent=sent, votes=votes, backend=backend, **counts)
 
 
 @dataclass(frozen=True)
 class WeekGrowth:
     week: str
-    joined: int  # readers who confirmed that week
-    left: int  # readers who unsubscribed, bounced or complained that week
+    joined: int  # readers who confirmed that week (by the link, or added as confirmed)
+    left: int  # readers who unsubscribed, bounced, complained or were suppressed that week
     total: int  # active readers at the end of the week
+    signed_up: int = 0  # requests to join that week (the web form, the API, an operator)
+    clicked: int = 0  # confirmation links clicked that week
 
     @property
     def net(self) -> int:
@@ -97,28 +148,38 @@ class WeekGrowth:
 
 
 def weekly_growth(readers: Iterable[tuple[datetime | None, datetime | None]], zone: ZoneInfo,
-                  until: datetime | None = None) -> list[WeekGrowth]:
-    """(confirmed at, left at) per reader -> every week from the first confirmation on, gaps included."""
-    joined: dict[str, int] = {}
-    left: dict[str, int] = {}
+                  until: datetime | None = None,
+                  signups: Iterable[tuple[datetime | None, datetime | None]] = ()) -> list[WeekGrowth]:
+    """Every week from the first sign-up or confirmation on, gaps included.
+
+    `readers`: (confirmed at, left at) per reader; `signups`: (asked to join at,
+    clicked the confirmation link at) per reader.
+    """
+    joined: dict[str, int] = defaultdict(int)
+    left: dict[str, int] = defaultdict(int)
+    asked: dict[str, int] = defaultdict(int)
+    clicked: dict[str, int] = defaultdict(int)
     moments: list[datetime] = []
     for confirmed_at, left_at in readers:
         if confirmed_at is None:
             continue  # never confirmed: never a reader
-        week = week_of(confirmed_at, zone)
-        joined[week] = joined.get(week, 0) + 1
+        joined[week_of(confirmed_at, zone)] += 1
         moments.append(confirmed_at)
         if left_at is not None:
-            week = week_of(left_at, zone)
-            left[week] = left.get(week, 0) + 1
+            left[week_of(left_at, zone)] += 1
             moments.append(left_at)
+    for asked_at, clicked_at in signups:
+        for moment, tally in ((asked_at, asked), (clicked_at, clicked)):
+            if moment is not None:
+                tally[week_of(moment, zone)] += 1
+                moments.append(moment)
     if not moments:
         return []
     last = week_of(max([*moments, until] if until else moments), zone)
     week, out, total = week_of(min(moments), zone), [], 0
     while True:
-        total += joined.get(week, 0) - left.get(week, 0)
-        out.append(WeekGrowth(week, joined.get(week, 0), left.get(week, 0), total))
+        total += joined[week] - left[week]
+        out.append(WeekGrowth(week, joined[week], left[week], total, asked[week], clicked[week]))
         if week == last:
             return out
         week = week_of(week_bounds(week, zone)[1] + timedelta(hours=12), zone)
@@ -130,7 +191,10 @@ class Report:
     growth: tuple[WeekGrowth, ...]
 
     def as_dict(self) -> dict:
-        return {"editions": [e.as_dict() for e in self.editions], "growth": [g.as_dict() for g in self.growth]}
+        return {"editions": [e.as_dict() for e in self.editions], "growth": [g.as_dict() for g in self.growth],
+                "notes": {"opens": OPENS_CAVEAT, "not_reported": f"null: {NOT_REPORTED} (outbox and SMTP hear "
+                                                                 "nothing back; SendGrid reports through its "
+                                                                 "Event Webhook)"}}
 
 
 def percent(rate: float | None) -> str:
@@ -159,6 +223,57 @@ def _readers_by_kind(session: Session, numbers: Sequence[int]) -> dict[int, dict
     return out
 
 
+def _sent_rows(session: Session, edition_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """edition id -> (sent rows with a Message-ID digest wrote, sent rows with the provider's id)."""
+    delivery = Delivery.__table__
+    own = delivery.c.provider_message_id.like("%@%")
+    rows = session.execute(sa.select(delivery.c.edition_id, sa.func.count().filter(own),
+                                     sa.func.count().filter(sa.or_(~own, delivery.c.provider_message_id.is_(None))))
+                           .where(delivery.c.edition_id.in_(edition_ids), delivery.c.state == "sent")
+                           .group_by(delivery.c.edition_id)).all()
+    return {edition_id: (own_rows, provider_rows) for edition_id, own_rows, provider_rows in rows}
+
+
+def _voters(session: Session, edition_ids: Sequence[int]) -> dict[int, int]:
+    """edition id -> readers who voted on one of the comparisons it shows."""
+    item, vote = EditionItem.__table__, Vote.__table__
+    rows = session.execute(sa.select(item.c.edition_id, sa.func.count(sa.distinct(vote.c.subscriber_id)))
+                           .join(vote, vote.c.comparison_id == item.c.comparison_id)
+                           .where(item.c.edition_id.in_(edition_ids), item.c.included == sa.true())
+                           .group_by(item.c.edition_id)).all()
+    return dict(rows)
+
+
+def _unsubscribers(session: Session, editions: Sequence[Edition]) -> dict[int, set[str]]:
+    """edition number -> addresses that left after it, by any path, each reader once.
+
+    SendGrid's unsubscribe events name their edition. digest's own unsubscribes
+    (the one-click POST, the page, an operator) name none: each counts for the
+    last edition the reader was sent before leaving.
+    """
+    out: dict[int, set[str]] = {e.number: set() for e in editions}
+    event = Event.__table__
+    for number, email in session.execute(
+            sa.select(event.c.edition_number, event.c.email).distinct()
+            .where(event.c.edition_number.in_(list(out)),
+                   event.c.event.in_(("unsubscribe", "group_unsubscribe")))):
+        out[number].add(email)
+    delivery, reader = Delivery.__table__, audience.readers
+    later = delivery.alias("later")
+    last_before_leaving = ~sa.exists().where(
+        later.c.subscriber_id == delivery.c.subscriber_id, later.c.state == "sent",
+        later.c.finished_at > delivery.c.finished_at, later.c.finished_at <= reader.c.unsubscribed_at)
+    number_of = {e.id: e.number for e in editions}
+    for edition_id, email in session.execute(
+            sa.select(delivery.c.edition_id, reader.c.email)
+            .join(reader, reader.c.id == delivery.c.subscriber_id)
+            .where(delivery.c.edition_id.in_(list(number_of)), delivery.c.state == "sent",
+                   reader.c.status == status.UNSUBSCRIBED, delivery.c.finished_at <= reader.c.unsubscribed_at,
+                   last_before_leaving)):
+        out[number_of[edition_id]].add(email)
+    return out
+
+
 def edition_figures(session: Session, number: int | None = None) -> list[EditionStats]:
     """Every edition that has gone out (or `number` alone), oldest first."""
 
@@ -169,18 +284,23 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
                                         .order_by(Edition.number)).scalars())
     if not editions:
         return []
-    delivery = Delivery.__table__
-    sent = dict(session.execute(sa.select(delivery.c.edition_id, sa.func.count())
-                                .where(delivery.c.edition_id.in_([e.id for e in editions]),
-                                       delivery.c.state == "sent")
-                                .group_by(delivery.c.edition_id)).all())
+    ids = [e.id for e in editions]
+    rows, voters = _sent_rows(session, ids), _voters(session, ids)
     kinds = _readers_by_kind(session, [e.number for e in editions])
-    return [edition_stats(e.number, e.week, e.status, sent.get(e.id, 0), kinds[e.number]) for e in editions]
+    left = _unsubscribers(session, editions)
+    out = []
+    for e in editions:
+        own_rows, provider_rows = rows.get(e.id, (0, 0))
+        backend = backend_of(own_rows, provider_rows, sum(kinds[e.number].values()))
+        out.append(edition_stats(e.number, e.week, e.status, own_rows + provider_rows, kinds[e.number],
+                                 backend=backend, votes=voters.get(e.id, 0), unsubscribes=len(left[e.number])))
+    return out
 
 
 def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = None) -> list[WeekGrowth]:
     rows = session.execute(audience.membership_dates()).all()
-    return weekly_growth(rows, zone, until)
+    signups = session.execute(audience.signup_dates()).all()
+    return weekly_growth(rows, zone, until, signups)
 
 
 def load_report(session: Session, zone: ZoneInfo, number: int | None = None,

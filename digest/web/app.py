@@ -17,7 +17,6 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -27,8 +26,9 @@ from digest.mail import make_sender
 from digest.settings import Settings
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
+from digest.web.editors import failure_limit
 from digest.web.headers import SecurityHeaders
-from digest.web.pages import Pages, static_folder
+from digest.web.pages import Pages, static_files
 from digest.web.pump import ConfirmationPump
 from digest.web.ratelimit import RateLimit
 from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
@@ -65,6 +65,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.topics = KnownTopics(engine)
     app.state.zones = sorted(available_timezones())
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
+    app.state.editor_failures = failure_limit()  # wrong admin tokens, per client
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
     app.state.confirmation_queue = ConfirmationQueue(engine, settings, app.state.writes.session)
     app.state.confirmations = ConfirmationPump(
@@ -80,7 +81,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     for spec in ROUTERS:
         app.include_router(load_router(spec))
-    app.mount("/static", StaticFiles(directory=static_folder()), name="static")
+    app.mount("/static", static_files(settings), name="static")
     app.add_middleware(BodySizeLimit, default=DEFAULT_BODY_LIMIT, limits=BODY_LIMITS)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
     return app

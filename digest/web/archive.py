@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from digest.render.archive import FEED_SIZE, archived_editions, atom_feed, web_version
+from digest.render.archive import FEED_SIZE, archived_editions, atom_feed, feed_contents, web_version
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of, settings_of
@@ -49,7 +49,9 @@ def edition_page(request: Request, number: str) -> Response:
 
 @router.get("/feed.xml", summary="An Atom feed of the latest editions")
 def feed(request: Request) -> Response:
+    settings = settings_of(request)
     with session_scope(engine_of(request)) as session:
         entries = archived_editions(session, limit=FEED_SIZE)
-    return Response(atom_feed(entries, settings_of(request), utcnow()),
+        contents = feed_contents(session, settings, entries)
+    return Response(atom_feed(entries, settings, utcnow(), contents),
                     media_type="application/atom+xml; charset=utf-8")

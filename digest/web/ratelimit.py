@@ -43,6 +43,10 @@ class RateLimit:
         """Count one attempt; False when the client is over the limit."""
         return self._limiter.hit(self.item, self.action, client)
 
+    def exhausted(self, client: str) -> bool:
+        """Whether the client has used up its attempts (counts nothing)."""
+        return not self._limiter.test(self.item, self.action, client)
+
     def retry_after(self, client: str) -> int:
         """Seconds until the client may try again."""
         reset = self._limiter.get_window_stats(self.item, self.action, client).reset_time

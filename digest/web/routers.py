@@ -11,6 +11,7 @@ ROUTERS = (
     "digest.web.votes:router",  # /vote/{token}/{comparison}/{tool} (issue 7)
     "digest.web.archive:router",  # /editions/, /editions/{n}, /feed.xml (issue 7)
     "digest.web.stats:router",  # /stats, editors only (issue 7)
+    "digest.web.editors:router",  # POST /stats/login, /stats/logout: the editors' sign-in (issue 15)
 )
 
 DEFAULT_BODY_LIMIT = 16 * 1024  # bytes

@@ -1,0 +1,58 @@
+"""The slow install test: the package installed NON-editably into a fresh venv (as `pip install .` does for a
+publisher), then branded after the fact: `digest templates copy`, a changed masthead, DIGEST_TEMPLATES, and
+`digest editions preview` shows it. Nothing of the checkout is on the path; pip's cache makes it take about a
+minute rather than several (`-m "not slow"` leaves it out)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from conftest import ROOT
+from digest.timeutil import utcnow
+from helpers import clean_env, comparisons_file, digest_command
+
+MASTHEAD = "email/_masthead.mjml.j2"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_a_normal_install_is_branded_with_a_copy_of_its_templates(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(ROOT)], capture_output=True,
+                               text=True, timeout=1500)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    where = subprocess.run([str(python), "-c", "import digest, pathlib; print(pathlib.Path(digest.__file__).parent)"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.strip()
+    assert where.startswith(str(venv)), f"digest was imported from {where}, not from the fresh install"
+    shipped = venv.joinpath(where.removeprefix(str(venv)).lstrip("/"), "templates", *MASTHEAD.split("/"))
+    assert shipped.is_file(), "the wheel carries no templates"
+
+    digest = digest_command(python)
+    env = clean_env(DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}", DIGEST_OUTBOX=str(tmp_path / "out"))
+
+    def run(*args: str, **extra: str) -> str:
+        done = subprocess.run([*digest, *args], capture_output=True, text=True, cwd=tmp_path,
+                              env={**env, **extra}, timeout=300)
+        assert done.returncode == 0, f"digest {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    run("templates", "copy", "brand")
+    copy = tmp_path / "brand" / MASTHEAD
+    assert copy.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
+    copy.write_text(copy.read_text(encoding="utf-8").replace("side-by-side verdict", "ACME INSTALLED VERDICT"),
+                    encoding="utf-8")
+    run("comparisons", "import", str(comparisons_file(tmp_path, [utcnow() - timedelta(seconds=5)])))
+
+    run("editions", "preview", "--out", "plain")
+    assert "side-by-side verdict" in (tmp_path / "plain" / "edition.html").read_text(encoding="utf-8")
+    shown = run("editions", "preview", "--out", "branded", DIGEST_TEMPLATES=str(tmp_path / "brand"))
+    assert shown.startswith("Edition 1 for ")
+    html = (tmp_path / "branded" / "edition.html").read_text(encoding="utf-8")
+    assert "ACME INSTALLED VERDICT this week" in html
+    assert shipped.read_text(encoding="utf-8").count("ACME") == 0  # the installed copy was never touched
