@@ -130,12 +130,13 @@ def a_letter(number: int = 1) -> Letter:
 
 
 def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status: str = "active",
-                confirmed_at: datetime | None = None, chunk: int = 10_000) -> list[int]:
+                confirmed_at: datetime | None = None, chunk: int = 10_000, topics: Sequence[str] = (),
+                timezone: str | None = None) -> list[int]:
     """Readers written straight into the store; returns their ids.
 
     `readers` is a count (reader{first}@example.com ... with ids first, first+1, ...)
     or a list of addresses (ids as the database gives them, and real reader tokens). A reader who is not
-    pending counts as confirmed at `confirmed_at` (default: now).
+    pending counts as confirmed at `confirmed_at` (default: now). All get `topics` and `timezone`.
     """
     table = Subscriber.__table__
     past = utcnow() - timedelta(days=30)
@@ -146,7 +147,8 @@ def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status:
     else:
         rows = [{"email": email, "token": new_reader_token()} for email in readers]
     for row in rows:
-        row.update(status=status, topics=[], created_at=past, updated_at=past, confirmed_at=confirmed)
+        row.update(status=status, topics=list(topics), timezone=timezone, created_at=past, updated_at=past,
+                   confirmed_at=confirmed)
     ids = []
     with engine.begin() as connection:
         for start in range(0, len(rows), chunk):
@@ -173,6 +175,19 @@ def set_status(engine, reader_ids, status: str) -> None:
     with engine.begin() as connection:
         connection.execute(sa.update(table).where(table.c.id.in_(list(reader_ids)))
                            .values(status=status, updated_at=utcnow()))
+
+
+def set_preferences(engine, reader_ids, *, topics: Sequence[str] | None = None, timezone: str | None = "keep",
+                    when: datetime | None = None) -> None:
+    """Readers' topics and/or zone, written straight into the store (as the preferences page would save them)."""
+    table = Subscriber.__table__
+    values = {"updated_at": when or utcnow()}
+    if topics is not None:
+        values["topics"] = list(topics)
+    if timezone != "keep":
+        values["timezone"] = timezone
+    with engine.begin() as connection:
+        connection.execute(sa.update(table).where(table.c.id.in_(list(reader_ids))).values(**values))
 
 
 def add_edition(engine, number: int = 1, status: str = "draft") -> int:

@@ -172,15 +172,19 @@ class SendGridSender:
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
         )
-        self._letter: Letter | None = None
-        self._letter_json = b""
+        self._letters: dict[int, tuple[Letter, bytes]] = {}
+
+    # A send renders each variant once: serialize each once (a send has a few dozen variants at most).
+    LETTERS_KEPT = 256
 
     def _letter_part(self, letter: Letter) -> bytes:
-        if letter is not self._letter:  # a send renders once: serialize once
-            self._letter_json = json.dumps(letter_payload(letter), ensure_ascii=False,
-                                           separators=(",", ":")).encode()
-            self._letter = letter
-        return self._letter_json
+        kept = self._letters.get(id(letter))
+        if kept is None or kept[0] is not letter:
+            if len(self._letters) >= self.LETTERS_KEPT:
+                self._letters.clear()
+            kept = self._letters[id(letter)] = (letter, json.dumps(letter_payload(letter), ensure_ascii=False,
+                                                                   separators=(",", ":")).encode())
+        return kept[1]
 
     def send(self, letter: Letter, recipients: Sequence[Recipient]) -> SendResult:
         if len(recipients) > self.max_batch:
