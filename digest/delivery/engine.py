@@ -259,10 +259,14 @@ class SendRun:
                 skipped = [(reader, None) for reader in read.gone] + unmatched
                 if skipped:
                     self._skip(connection, skipped)
-            if skipped:
+                # A queue this read filled is claimed in the same transaction: one fewer commit per request.
+                key = next((key for key, queue in self._queues.items() if len(queue) >= batch), None)
+                claim = None if key is None else self._claim_from(connection, key)
+            if claim is not None:
+                self._send_claim(key, claim)
+            elif skipped:
                 self._report()
-            full = [key for key, queue in self._queues.items() if len(queue) >= batch]
-            for key in full:
+            for key in [key for key, queue in self._queues.items() if len(queue) >= batch]:
                 self._send_queue(key)
 
     def _queue(self, rows) -> list[tuple[int, str]]:
@@ -288,24 +292,31 @@ class SendRun:
             self.skipped += ledger.skip(connection, self.edition_id, ids, request_id=self._next_request_id(),
                                         reason=reason)
 
+    def _claim_from(self, connection, key: str) -> ledger.Claim:
+        """The checks, then a claim of the next request's worth of a variant's queue."""
+        self._checks(connection)
+        queue = self._queues[key]
+        rows, queue[:self.batch_size] = queue[:self.batch_size], []
+        if not queue:
+            del self._queues[key]
+        return ledger.claim(connection, self.edition_id, rows, request_id=self._next_request_id(),
+                            variant_id=self.letters.variant_id(connection, key))
+
+    def _send_claim(self, key: str, claim: ledger.Claim) -> None:
+        self.skipped += claim.skipped
+        if claim.readers:
+            recipients = recipients_for(claim.readers, self.edition_number, self.base_url)
+            self._deliver(claim, recipients, self.letters.letter(key), were_uncertain=False)
+        self._report()
+        self._check_errors()
+
     def _send_queue(self, key: str, *, rest: bool = False) -> None:
         """A variant's queued readers, one full request at a time; with `rest`, what is left too."""
-        queue = self._queues.get(key, [])
-        while len(queue) >= self.batch_size or (rest and queue):
+        while key in self._queues and (rest or len(self._queues[key]) >= self.batch_size):
             self._stop_requested()
-            rows, queue[:self.batch_size] = queue[:self.batch_size], []
             with self._transaction() as connection:
-                self._checks(connection)
-                claim = ledger.claim(connection, self.edition_id, rows, request_id=self._next_request_id(),
-                                     variant_id=self.letters.variant_id(connection, key))
-            self.skipped += claim.skipped
-            if claim.readers:
-                recipients = recipients_for(claim.readers, self.edition_number, self.base_url)
-                self._deliver(claim, recipients, self.letters.letter(key), were_uncertain=False)
-            self._report()
-            self._check_errors()
-        if not queue:
-            self._queues.pop(key, None)
+                claim = self._claim_from(connection, key)
+            self._send_claim(key, claim)
 
     # -- `--resend-uncertain` ----------------------------------------------------------------------
 

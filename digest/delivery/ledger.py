@@ -186,7 +186,7 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
 # a third of the cost of the built ones. The hot path of a send on one box.
 _SQLITE_UNLESS = "EXISTS (SELECT 1 FROM delivery WHERE edition_id = :edition AND subscriber_id = subscriber.id)"
 _SQLITE_INSERT = ("INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, "
-                  "variant_id, error) SELECT ?, subscriber.id, ?, ?, ?, ?, ?, ? FROM json_each(?) "
+                  "variant_id, error) SELECT ?, subscriber.id, ?, ?, ?, ?, ?, ? FROM json_each(?) CROSS "
                   "JOIN subscriber ON subscriber.id = value WHERE {condition} "
                   "ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
 _SQLITE_CONDITIONS = {"claimed": audience.SQL_RECEIVES_EDITIONS, "skipped": "1",
