@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from digest.delivery import send_edition
+from digest.delivery import ledger, send_edition
 from digest.delivery.confirmations import send_pending
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
@@ -134,7 +134,7 @@ def run_wave(engine: Engine, settings: Settings, slot: datetime, zones: tuple[st
         log.info("%s", built.reason)
     if empty and status != "sent":
         return Outcome.skipped(f"edition {number} for {week} has no comparisons left in it (all excluded)")
-    if status == "paused" and not resumed:
+    if status == "paused" and not resumed and zones is not None:
         return Outcome.paused(f"edition {number} for {week} is paused (too many errors or complaints, or a send "
                               "was stopped), so this wave waits for a person: `digest editions show "
                               f"{number}` says how far it got; `digest editions send --edition {number}` "
@@ -252,6 +252,24 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
                        current(engine, WEEKLY_JOB))
 
 
-def next_edition_for(settings: Settings, stored_zone: str | None, now: datetime) -> datetime:
-    """When a reader with this stored zone gets their next edition: the next send-day slot in their zone."""
-    return waves_of(settings).in_zone(zone_of(stored_zone, settings)).next_after(now)
+def next_edition_for(engine: Engine, settings: Settings, reader_id: int, stored_zone: str | None,
+                     now: datetime) -> datetime:
+    """When a reader gets their next edition: the next send-day slot in their zone, or the one after when
+    they already have that send day's edition (say, they moved to a zone whose wave is still to come)."""
+    zone = zone_of(stored_zone, settings)
+    schedule = waves_of(settings).in_zone(zone)
+    slot = schedule.next_after(now)
+    with engine.connect() as connection:
+        if ledger.has_edition_of_week(connection, reader_id, week_for_slot(slot, settings, zone)):
+            slot = schedule.next_after(slot)
+    return slot
+
+
+def describe_next_edition(moment: datetime, stored_zone: str | None, settings: Settings) -> str:
+    """'Monday 7 December at 08:00, your time (Asia/Tokyo)', for the preferences page."""
+    zone = zone_of(stored_zone, settings)
+    local = moment.astimezone(zone)
+    when = f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
+    if stored_zone and zone.key == stored_zone:
+        return f"{when}, your time ({zone.key})"
+    return f"{when}, {zone.key} time (pick your time zone below to get it at {local:%H:%M} yours)"

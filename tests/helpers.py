@@ -5,9 +5,12 @@ a part of digest. Holds no tests itself.
 
     comparisons_file      a week's worth of comparisons as a JSON file the real importer reads
     tool, comparison, at  a small factory writing the content models directly
+    topical               a comparison whose tools belong to given categories (readers' topics)
     add_readers           readers written straight into the store (a count, or a list of addresses)
     add_reader            one reader with a real token; returns (id, token)
+    set_preferences       readers' topics and time zone, written straight into the store
     add_edition, ledger   editions and ledger rows for the delivery tests
+    mails_of              what the SendGrid-compatible server accepted, per address
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
@@ -24,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import httpx
 import sqlalchemy as sa
@@ -110,6 +113,13 @@ def comparison(session: Session, slug: str, published_at: datetime | str, *, lef
                            quote=f"Buyer quote on {side.slug}.", verdict="unknown"))
     session.flush()
     return made
+
+
+def topical(session: Session, slug: str, published_at: datetime | str, categories: tuple[str, str],
+            title: str) -> Comparison:
+    """A comparison whose two tools belong to `categories` (what its readers' topics are matched against)."""
+    return comparison(session, slug, published_at, title=title,
+                      tool_fields=({"category": categories[0]}, {"category": categories[1]}))
 
 
 # --- delivery ------------------------------------------------------------
@@ -217,6 +227,26 @@ def ledger_rows(engine, number: int) -> list[dict]:
     with engine.connect() as connection:
         rows = connection.execute(sa.select(d).join(e, e.c.id == d.c.edition_id).where(e.c.number == number))
         return [dict(row._mapping) for row in rows]
+
+
+class Mail(NamedTuple):
+    subject: str
+    text: str
+    html: str
+    custom_args: dict
+
+
+def mails_of(server) -> dict[str, list[Mail]]:
+    """address -> every mail the SendGrid-compatible server accepted for it (the request's letter)."""
+    found: dict[str, list[Mail]] = {}
+    for accepted in server.accepted:
+        body = accepted.body
+        contents = {c["type"]: c["value"] for c in body["content"]}
+        for person in body["personalizations"]:
+            for to in person["to"]:
+                found.setdefault(to["email"], []).append(
+                    Mail(body["subject"], contents["text/plain"], contents["text/html"], person.get("custom_args", {})))
+    return found
 
 
 def address(reader_id: int) -> str:

@@ -81,9 +81,14 @@ class ProgressBar:
 @pass_app
 def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_uncertain: bool, as_json: bool,
          batch_size: int | None) -> None:
-    """Send an edition to every active reader who has not had it yet.
+    """Send an edition now to every active reader who has not had it yet, each in their variant.
 
-    Without --edition or --week, sends the newest edition. The ledger records
+    Each reader gets the edition's comparisons in their topics (all of them for
+    readers with none); readers whose topics match none get no mail and are
+    counted as skipped. A manual send is immediate: it does not wait for the
+    readers' local send time (the scheduler does). Without --edition or --week,
+    sends the newest edition; its comparisons are frozen as it begins. --dry-run
+    lists the variants, their comparisons and reader counts. The ledger records
     each reader before and after every request, so running the command again,
     after a failure, a pause, Ctrl-C or a crash, mails only those not yet
     mailed. Readers whose request's outcome is unknown are reported as

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from digest.editions.models import Edition
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
 from subscribers import audience, status
@@ -406,3 +407,12 @@ def variant_counts(connection: Connection, edition_id: int) -> list[tuple[int | 
     query = (sa.select(delivery.c.variant_id, delivery.c.state, error, sa.func.count())
              .where(delivery.c.edition_id == edition_id).group_by(delivery.c.variant_id, delivery.c.state, error))
     return [tuple(row) for row in connection.execute(query)]
+
+
+def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bool:
+    """Whether the ledger has a row for this reader and the edition of `week` (they were handled)."""
+    delivery, _ = _tables()
+    edition = Edition.__table__
+    return connection.execute(sa.select(delivery.c.id).join(edition, edition.c.id == delivery.c.edition_id)
+                              .where(delivery.c.subscriber_id == reader_id, edition.c.week == week)
+                              .limit(1)).first() is not None
