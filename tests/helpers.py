@@ -14,6 +14,7 @@ a part of digest. Holds no tests itself.
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
+    fire_wave             the real scheduler on a shifted clock, run until one wave is settled
 """
 
 from __future__ import annotations
@@ -274,6 +275,40 @@ def built_edition(engine, settings, week: str = "2026-W47") -> int:
         result = build_edition(session, settings, week)
         assert result.edition is not None, result.reason
         return result.edition.number
+
+
+# --- the scheduler ------------------------------------------------------------
+
+def wait_until(condition, timeout: float = 20.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fire_wave(engine, settings, slot: datetime, *, start: datetime | None = None, lease_ttl: float = 60,
+              schedulers: int = 1, confirmations: bool = False):
+    """The application's real scheduler (APScheduler, leases, run records) on a clock shifted to just
+    before `slot` (or to `start`), run until the wave at `slot` is settled, then stopped.
+    Returns the clock, to read the provider's arrival times on it. With `schedulers=2`, two instances
+    (two holders) run side by side on one database."""
+    from digest.jobs import WEEKLY_JOB, build_scheduler
+    from schedules import ShiftedClock, runs
+
+    clock = ShiftedClock(start or slot - timedelta(seconds=1.5))
+    running = [build_scheduler(engine, settings, clock=clock, confirmations=confirmations,
+                               lease_ttl=timedelta(seconds=lease_ttl)) for _ in range(schedulers)]
+    for scheduler in running:
+        scheduler.start()
+    try:
+        wait_until(lambda: (record := runs.find(engine, WEEKLY_JOB, slot)) is not None
+                   and record.outcome not in ("running", "failed"), 30, f"the wave at {slot:%Y-%m-%d %H:%M} UTC")
+    finally:
+        for scheduler in running:
+            scheduler.stop()
+    return clock
 
 
 # --- feedback ------------------------------------------------------------

@@ -213,7 +213,10 @@ class SendRun:
                     continue
                 low, high = span[0] - 1, span[1]
                 step = max(1, -(-(high - low) // self.SEGMENTS))
-                parts += [(zone, after, min(after + step, high)) for after in range(low, high, step)]
+                cuts = [0] + list(range(low + step, high, step)) + [ledger.NO_LIMIT]
+                # The first part starts at 0 and the last one runs on: readers who left since the send began
+                # (outside the active readers' range) still get their skipped rows.
+                parts += [(zone, after, upto) for after, upto in zip(cuts, cuts[1:])]
         return parts
 
     def _part_key(self, segment: tuple[audience.Zone, int, int]) -> int:
