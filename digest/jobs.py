@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,16 +61,19 @@ def catch_up_of(settings: Settings) -> timedelta:
     return timedelta(hours=settings.catch_up_hours)
 
 
+@lru_cache(maxsize=1024)
+def _known_zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("a reader's time zone %r is unknown here; they get the edition at the newsletter's time", name)
+        return None
+
+
 def zone_of(stored: str | None, settings: Settings) -> ZoneInfo:
     """The zone a reader's edition follows: theirs, or the newsletter's when they gave none (or one
     this machine does not know: one reader's odd value must not stop a wave)."""
-    if stored:
-        try:
-            return ZoneInfo(stored)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("a reader's time zone %r is unknown here; they get the edition at %s's time",
-                        stored, settings.timezone.key)
-    return settings.timezone
+    return (_known_zone(stored) if stored else None) or settings.timezone
 
 
 def stored_zones(engine: Engine) -> list[str | None]:
@@ -77,11 +81,11 @@ def stored_zones(engine: Engine) -> list[str | None]:
         return audience.zones_in_use(connection)
 
 
-def zones_in_use(engine: Engine, settings: Settings) -> list[ZoneInfo]:
-    """The zones of the readers who receive editions, and the newsletter's own."""
+def zones_in_use(engine: Engine, settings: Settings, stored: list[str | None] | None = None) -> list[ZoneInfo]:
+    """The zones of the readers who receive editions (from `stored`, when already read), and the newsletter's."""
     found = {settings.timezone.key: settings.timezone}
-    for stored in stored_zones(engine):
-        zone = zone_of(stored, settings)
+    for name in stored_zones(engine) if stored is None else stored:
+        zone = zone_of(name, settings)
         found.setdefault(zone.key, zone)
     return list(found.values())
 
@@ -99,10 +103,11 @@ def week_for_day(day: date) -> str:
     return week_label(year, week)
 
 
-def _other_waves_settled(engine: Engine, settings: Settings, slot: datetime, day: date) -> bool:
+def _other_waves_settled(engine: Engine, settings: Settings, slot: datetime, day: date,
+                         stored: list[str | None]) -> bool:
     """Whether every other wave of this send day is settled (done, skipped, paused or missed): then
     this one is the last, and the edition is sent when it is done."""
-    for wave in waves_of(settings).cycle(zones_in_use(engine, settings), day):
+    for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day):
         if wave.slot == slot:
             continue
         record = runs.find(engine, WEEKLY_JOB, wave.slot)
@@ -139,9 +144,10 @@ def run_wave(engine: Engine, settings: Settings, slot: datetime, zones: tuple[st
                               "was stopped), so this wave waits for a person: `digest editions show "
                               f"{number}` says how far it got; `digest editions send --edition {number}` "
                               "resumes it, mailing every reader left at once")
-    stored = None if zones is None else [s for s in stored_zones(engine) if zone_of(s, settings).key in names]
+    in_use = [] if zones is None else stored_zones(engine)
+    stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
     if final is None:
-        final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date())
+        final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date(), in_use)
     summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored,
                            final=final)
     if summary.frozen:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
@@ -101,17 +102,23 @@ class WeeklyJob:
     catch_up: timedelta
     zones: Callable[[], Iterable[ZoneInfo]] | None = None  # a wave job: the zones in use, asked each time
     recheck: timedelta = timedelta(minutes=1)  # a wave job: how often the zones in use are asked again
+    _zones_read: tuple[float, list[ZoneInfo]] | None = field(default=None, repr=False)
 
     @property
     def waves(self) -> WaveSchedule | None:
         return None if self.zones is None else WaveSchedule.of(self.schedule)
 
     def zones_now(self) -> list[ZoneInfo]:
-        """A wave job's zones: those in use, and the schedule's own."""
+        """A wave job's zones: those in use, and the schedule's own. Asked again at most once a second
+        (deciding about a wave asks several times)."""
+        now = time.monotonic()
+        if self._zones_read is not None and now - self._zones_read[0] < 1.0:
+            return self._zones_read[1]
         found = {self.schedule.zone.key: self.schedule.zone}
         for zone in self.zones() if self.zones else ():
             found.setdefault(zone.key, zone)
-        return list(found.values())
+        self._zones_read = (now, list(found.values()))
+        return self._zones_read[1]
 
     def due(self, now: datetime) -> list[datetime]:
         """The slots to look at now: the latest, or for a wave job each zone's latest wave, oldest first."""

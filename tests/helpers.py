@@ -15,12 +15,14 @@ a part of digest. Holds no tests itself.
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
     fire_wave             the real scheduler on a shifted clock, run until one wave is settled
+    confirmation_links, follow_confirmation, preferences_path   a reader's double opt-in, over HTTP
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 import uuid
@@ -275,6 +277,26 @@ def built_edition(engine, settings, week: str = "2026-W47") -> int:
         result = build_edition(session, settings, week)
         assert result.edition is not None, result.reason
         return result.edition.number
+
+
+def confirmation_links(server) -> dict[str, str]:
+    """address -> the confirmation link its mail carried (a substitution filled by the provider)."""
+    from digest.delivery.confirmations import CONFIRM_URL
+
+    return {address: p["substitutions"][CONFIRM_URL] for address, p in server.recipients()
+            if p.get("custom_args", {}).get("purpose") == "confirmation"}
+
+
+def follow_confirmation(http: httpx.Client, link: str) -> httpx.Response:
+    """Open a confirmation link as a reader would: the page, and its button if it has one."""
+    page = http.get(link)
+    form = re.search(r'<form[^>]*method="post"[^>]*action="([^"]+)"', page.text)
+    return http.post(form.group(1)) if form else page
+
+
+def preferences_path(page: str) -> str:
+    """The reader's own preferences link on a page (such as the confirmation page)."""
+    return re.search(r"/preferences/[A-Za-z0-9_-]{43}", page).group(0)
 
 
 # --- the scheduler ------------------------------------------------------------

@@ -52,6 +52,22 @@ def offer_of(engine: Engine, settings: Settings, edition: Edition, *, as_if_froz
         return shown
 
 
+# A weekly send is many runs (one per wave) over one frozen edition: each variant is rendered once per
+# process, not once per wave. Keyed by the store, the edition and when it froze; the last few are kept.
+_LETTERS: dict[tuple, VariantLetters] = {}
+_LETTERS_KEPT = 8
+
+
+def letters_for(engine: Engine, settings: Settings, edition: Edition, shown: list[Offered]) -> VariantLetters:
+    key = (str(engine.url), edition.id, edition.frozen_at, settings)
+    found = _LETTERS.get(key)
+    if found is None or edition.frozen_at is None:
+        if len(_LETTERS) >= _LETTERS_KEPT:
+            _LETTERS.pop(next(iter(_LETTERS)))
+        found = _LETTERS[key] = VariantLetters(engine, settings, edition, shown)
+    return found
+
+
 def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sender: Sender | None = None,
                  resend_uncertain: bool = False, dry_run: bool = False,
                  progress: Callable[[Progress], None] | None = None,
@@ -87,7 +103,7 @@ def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sen
         if letter is None and not shown:
             raise NothingToSend(f"edition {edition.number} shows no comparisons (all are left out); "
                                 "put one back with: digest editions edit " f"{edition.number} --include SLUG")
-        letters = OneLetter(letter) if letter is not None else VariantLetters(engine, settings, edition, shown)
+        letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown)
         summary = SendRun(engine, edition_id=edition.id, edition_number=edition.number, letters=letters,
                           sender=sender, base_url=settings.base_url, max_errors=settings.max_errors,
                           batch_size=batch_size, retry=retry, resend_uncertain=resend_uncertain, progress=progress,

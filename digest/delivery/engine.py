@@ -127,7 +127,10 @@ class SendRun:
         if self.pause_check is None:
             return False
         now = time.monotonic()
-        if self.sent < self.RATE_CHECK_EVERY_BATCH_UNTIL or now - self._checked_at >= self.RATE_CHECK_INTERVAL:
+        # A wave's guard judges the whole edition (brake.RateGuard): no need to look before every batch of
+        # a wave's first readers, who are not the edition's first.
+        every_batch_until = 0 if getattr(self.pause_check, "whole_edition", False) else self.RATE_CHECK_EVERY_BATCH_UNTIL
+        if self.sent < every_batch_until or now - self._checked_at >= self.RATE_CHECK_INTERVAL:
             self._checked_at = now
             return True
         return False
@@ -332,7 +335,7 @@ class SendRun:
                 self._checks(connection)
                 claim = ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
                                                request_id=self._next_request_id())
-                keys = [self.letters.key_of(connection, variant, topics)
+                keys = [self.letters.due_key(connection, variant, topics)
                         for variant, topics in zip(claim.variants, claim.topics)]
             if claim.scanned == 0:
                 return

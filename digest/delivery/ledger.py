@@ -95,7 +95,8 @@ def _tables():
     return Delivery.__table__, audience.readers
 
 
-def _already(edition_id: int):
+def in_ledger(edition_id: int) -> sa.Exists:
+    """True for a reader who has a row for this edition (a condition on the subscriber table)."""
     delivery, subscriber = _tables()
     return sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
 
@@ -114,7 +115,7 @@ def read_fresh(connection: Connection, edition_id: int, *, after_id: int, limit:
     """
     if connection.dialect.name == "sqlite":
         return _read_fresh_sqlite(connection, edition_id, after_id, limit, started_at, zone, upto)
-    already = _already(edition_id)
+    already = in_ledger(edition_id)
     rows = connection.execute(audience.receiving(after_id, limit, unless=already, zone=zone, upto=upto,
                                                  with_topics=True)).all()
     upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last: look to the end
@@ -395,7 +396,7 @@ def pending_count(connection: Connection, edition_id: int, zones: Sequence[audie
     for zone in (audience.EVERY_ZONE,) if zones is None else zones:
         total += connection.execute(sa.select(sa.func.count()).select_from(subscriber)
                                     .where(audience.receives_editions(), audience.in_zone(zone),
-                                           ~_already(edition_id))).scalar()
+                                           ~in_ledger(edition_id))).scalar()
     return total
 
 

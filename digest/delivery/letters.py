@@ -47,7 +47,7 @@ class OneLetter:
     def variant_id(self, _connection, _key: str) -> None:
         return None
 
-    def key_of(self, _connection, _variant: int | None, _topics_text: str | None) -> str:
+    def due_key(self, _connection, _variant: int | None, _topics_text: str | None) -> str:
         return ONE
 
 
@@ -88,7 +88,7 @@ class VariantLetters:
             self._keys[found] = key
         return found
 
-    def key_of(self, connection, variant: int | None, topics_text: str | None) -> str | None:
+    def due_key(self, connection, variant: int | None, topics_text: str | None) -> str | None:
         """The variant the ledger says a reader was due; for a row without one, their topics choose."""
         if variant is None:
             return self.choose(topics_text)

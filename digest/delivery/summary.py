@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from digest.content.models import Comparison
-from digest.delivery.ledger import DELIVERY_STATES, Delivery, _already, state_counts, variant_counts
+from digest.delivery.ledger import DELIVERY_STATES, Delivery, in_ledger, state_counts, variant_counts
 from digest.editions.models import Edition
 from digest.editions.service import edition_items, get_edition, offered, variant_keys
 from digest.editions.variants import UNMATCHED, UNREADABLE, Offered, group, ids_of
@@ -60,7 +60,7 @@ def _slugs(key: str, shown: Sequence[Offered]) -> tuple[str, ...]:
 def planned_variants(connection: Connection, edition_id: int,
                      shown: Sequence[Offered]) -> tuple[tuple[VariantLine, ...], int]:
     """Who a send would mail now, by variant (most readers first), and how many would get nothing."""
-    counts = connection.execute(audience.topic_counts(unless=_already(edition_id))).all()
+    counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all()
     grouping = group(counts, shown)
     lines = tuple(VariantLine(n, tuple(v.slugs), v.readers) for n, v in enumerate(grouping.variants, start=1))
     return lines, grouping.unmatched
