@@ -1,27 +1,43 @@
-"""The weekly send on the scheduler: which week a slot sends, the job itself, and what operators see.
+"""The weekly send on the scheduler: waves by time zone, which week a send day carries, what operators see.
 
-A slot (say Monday 08:00 in the newsletter's zone) sends the edition of the last
-complete ISO week before it: the week the editors were preparing while it ran.
-The job is idempotent end to end: the edition is unique per week (built once, or
-found), and the ledger holds one row per reader, so a second run for the same
-week, a restart or a second instance sends nothing twice.
+Each reader gets the edition at DIGEST_SEND_DAY DIGEST_SEND_TIME in their own time
+zone (DIGEST_TIMEZONE for readers who gave none, or whose zone this machine does
+not know). Zones whose slot is the same moment form a wave; the scheduler runs
+each wave as its moment arrives (schedules' wave jobs), and each is recorded
+like a weekly slot, so a missed wave is caught up once within DIGEST_CATCH_UP.
+
+A send day (say Monday 08:00) sends the edition of the last complete ISO week
+before it: the week the editors were preparing. The first wave builds the edition
+if nobody has and freezes it (comparisons imported since it was built join it),
+so every reader of the week gets the same edition, in their variant. The job is
+idempotent end to end: the edition is unique per week, the ledger holds one row
+per reader, so a second run of a wave, a restart or a second instance sends
+nothing twice. The edition is marked sent once every wave of its send day is settled.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
-from digest.delivery import send_edition
+from digest.delivery import ledger, send_edition
 from digest.delivery.confirmations import send_pending
+from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
 from digest.mail import Sender
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_label
-from schedules import SYSTEM, Clock, JobStatus, Outcome, RunContext, Scheduler, WeeklySchedule, job_status
+from schedules import SYSTEM, Clock, Outcome, RunContext, Scheduler, WaveSchedule, WeeklySchedule, runs
+from schedules.leases import LeaseInfo, current
+from schedules.weekly import SETTLED
+from subscribers import audience
 
 log = logging.getLogger("digest.jobs")
 
@@ -29,29 +45,90 @@ WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
 CONFIRMATIONS_EVERY = timedelta(minutes=1)
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
+ZONES_RECHECK = timedelta(minutes=1)
 
 
 def schedule_of(settings: Settings) -> WeeklySchedule:
-    """DIGEST_SEND_DAY at DIGEST_SEND_TIME in DIGEST_TIMEZONE."""
+    """DIGEST_SEND_DAY at DIGEST_SEND_TIME in DIGEST_TIMEZONE (the zone of readers who gave none)."""
     return WeeklySchedule.named(settings.send_day, settings.send_time, settings.timezone)
+
+
+def waves_of(settings: Settings) -> WaveSchedule:
+    return WaveSchedule.of(schedule_of(settings))
 
 
 def catch_up_of(settings: Settings) -> timedelta:
     return timedelta(hours=settings.catch_up_hours)
 
 
-def week_for_slot(slot: datetime, settings: Settings) -> str:
-    """The ISO week a slot sends: the last complete one before the slot's own, on the local calendar."""
-    local_day = slot.astimezone(settings.timezone).date()
+@lru_cache(maxsize=1024)
+def _known_zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("a reader's time zone %r is unknown here; they get the edition at the newsletter's time", name)
+        return None
+
+
+def zone_of(stored: str | None, settings: Settings) -> ZoneInfo:
+    """The zone a reader's edition follows: theirs, or the newsletter's when they gave none (or one
+    this machine does not know: one reader's odd value must not stop a wave)."""
+    return (_known_zone(stored) if stored else None) or settings.timezone
+
+
+def stored_zones(engine: Engine) -> list[str | None]:
+    with engine.connect() as connection:
+        return audience.zones_in_use(connection)
+
+
+def zones_in_use(engine: Engine, settings: Settings, stored: list[str | None] | None = None) -> list[ZoneInfo]:
+    """The zones of the readers who receive editions (from `stored`, when already read), and the newsletter's."""
+    found = {settings.timezone.key: settings.timezone}
+    for name in stored_zones(engine) if stored is None else stored:
+        zone = zone_of(name, settings)
+        found.setdefault(zone.key, zone)
+    return list(found.values())
+
+
+def week_for_slot(slot: datetime, settings: Settings, zone: ZoneInfo | None = None) -> str:
+    """The ISO week a slot sends: the last complete one before the slot's own, on the local calendar of
+    the slot's zone (default: the newsletter's)."""
+    local_day = slot.astimezone(zone or settings.timezone).date()
     year, week, _ = (local_day - timedelta(days=7)).isocalendar()
     return week_label(year, week)
 
 
-def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Sender | None = None,
-             should_stop=None) -> Outcome:
-    """Build (or find) the slot's edition and send it to every active reader who has not had it."""
+def week_for_day(day: date) -> str:
+    year, week, _ = (day - timedelta(days=7)).isocalendar()
+    return week_label(year, week)
 
-    week = week_for_slot(slot, settings)
+
+def _other_waves_settled(engine: Engine, settings: Settings, slot: datetime, day: date,
+                         stored: list[str | None]) -> bool:
+    """Whether every other wave of this send day is settled (done, skipped, paused or missed): then
+    this one is the last, and the edition is sent when it is done."""
+    for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day):
+        if wave.slot == slot:
+            continue
+        record = runs.find(engine, WEEKLY_JOB, wave.slot)
+        if record is None or record.outcome not in SETTLED:
+            return False
+    return True
+
+
+def run_wave(engine: Engine, settings: Settings, slot: datetime, zones: tuple[str, ...] | None = None, *,
+             sender: Sender | None = None, should_stop=None, resumed: bool = False,
+             final: bool | None = None) -> Outcome:
+    """Send the slot's edition to the readers of the wave's zones who have not had it, each in their
+    variant (building and freezing the edition first, at the send day's first wave).
+
+    `zones` are the wave's zone names; None sends to every reader at once, whatever their zone (and
+    the edition is then sent when they are done). `final` (default: whether every other wave of the
+    send day is settled) says whether the edition is sent once this wave is done.
+    """
+    names = tuple(zones or ()) or (settings.timezone.key,)
+    zone = ZoneInfo(names[0])
+    week = week_for_slot(slot, settings, zone)
     with session_scope(engine) as session:
         built = build_edition(session, settings, week, now=slot)
         if built.edition is None:
@@ -62,12 +139,30 @@ def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Send
         log.info("%s", built.reason)
     if empty and status != "sent":
         return Outcome.skipped(f"edition {number} for {week} has no comparisons left in it (all excluded)")
-    summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop)
-    counts = (f"edition {number} for {week}: {summary.sent_now} sent by this run; ledger {summary.sent} sent, "
-              f"{summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped")
+    if status == "paused" and not resumed and zones is not None:
+        return Outcome.paused(f"edition {number} for {week} is paused (too many errors or complaints, or a send "
+                              "was stopped), so this wave waits for a person: `digest editions show "
+                              f"{number}` says how far it got; `digest editions send --edition {number}` "
+                              "resumes it, mailing every reader left at once")
+    in_use = [] if zones is None else stored_zones(engine)
+    stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
+    if final is None:
+        final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date(), in_use)
+    summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored,
+                           final=final)
+    if summary.frozen:
+        log.info("%s", summary.frozen)
+    wave = "" if zones is None else f" (wave {', '.join(names)})"
+    counts = (f"edition {number} for {week}: {summary.sent_now} sent by this run{wave}; "
+              + (f"this wave {summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped"
+                 if summary.status == "waiting" else
+                 f"ledger {summary.sent} sent, {summary.failed} failed, {summary.uncertain} uncertain, "
+                 f"{summary.skipped} skipped"))
     if summary.status == "sent":
         return Outcome.done(counts if summary.sent_now or status != "sent" else
                             f"edition {number} for {week} was already sent; nothing to do")
+    if summary.status == "waiting":
+        return Outcome.done(f"{counts}; later waves follow")
     if summary.status == "sending":
         return Outcome.done(f"{counts}; another sender is finishing the rest")
     if summary.status == "stopped":
@@ -76,21 +171,29 @@ def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Send
                           f"(resume with: digest editions send --edition {number})")
 
 
+def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Sender | None = None,
+             should_stop=None) -> Outcome:
+    """The slot's edition to every reader at once, whatever their zone (`run_wave` with no zones)."""
+    return run_wave(engine, settings, slot, None, sender=sender, should_stop=should_stop)
+
+
 def build_scheduler(engine: Engine, settings: Settings, *, clock: Clock = SYSTEM,
                     lease_ttl: timedelta = DEFAULT_LEASE_TTL, confirmations: bool = True,
-                    sender_factory=None) -> Scheduler:
-    """The application's scheduler: the weekly send and, every minute, queued confirmation mails."""
+                    sender_factory=None, recheck: timedelta = ZONES_RECHECK) -> Scheduler:
+    """The application's scheduler: the weekly send in waves and, every minute, queued confirmation mails."""
     scheduler = Scheduler(engine, clock=clock, lease_ttl=lease_ttl)
 
-    def weekly(context: RunContext) -> Outcome:
+    def wave(context: RunContext) -> Outcome:
         sender = sender_factory() if sender_factory else None
         try:
-            return run_week(engine, settings, context.slot, sender=sender, should_stop=context.should_stop)
+            return run_wave(engine, settings, context.slot, context.zones, sender=sender,
+                            should_stop=context.should_stop, resumed=context.resumed)
         finally:
             if sender is not None:
                 sender.close()
 
-    scheduler.weekly(WEEKLY_JOB, schedule_of(settings), weekly, catch_up=catch_up_of(settings))
+    scheduler.waves(WEEKLY_JOB, schedule_of(settings), lambda: zones_in_use(engine, settings), wave,
+                    catch_up=catch_up_of(settings), recheck=recheck)
     if confirmations:
 
         def confirm(_context: RunContext) -> str | None:
@@ -101,8 +204,78 @@ def build_scheduler(engine: Engine, settings: Settings, *, clock: Clock = SYSTEM
     return scheduler
 
 
-# --- what operators see ---------------------------------------------------------------------
+# --- what operators and readers see ---------------------------------------------------------------
 
 
-def weekly_status(engine: Engine, settings: Settings, now: datetime) -> JobStatus:
-    return job_status(engine, WEEKLY_JOB, schedule_of(settings), now)
+@dataclass(frozen=True)
+class WaveLine:
+    slot: datetime
+    zones: tuple[str, ...]
+    readers: int  # active readers whose edition follows these zones
+    record: runs.RunRecord | None  # what the scheduler recorded for it, if it looked yet
+
+
+@dataclass(frozen=True)
+class WavesStatus:
+    describe: str
+    day: date  # the send day shown
+    week: str  # the edition week it carries
+    edition: Edition | None
+    waves: tuple[WaveLine, ...]
+    next_day: date
+    next_first: datetime  # the next send day's first wave
+    last: runs.RunRecord | None
+    lease: LeaseInfo | None
+
+    def lease_is_live(self, now: datetime) -> bool:
+        return self.lease is not None and self.lease.expires_at > now
+
+
+def describe_schedule(settings: Settings) -> str:
+    return (f"{waves_of(settings).describe()} in each reader's own time zone "
+            f"({settings.timezone.key} for readers who gave none)")
+
+
+def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStatus:
+    """The current send day's waves (which are done, which wait, and when), and the job's last run."""
+    waves = waves_of(settings)
+    zones = zones_in_use(engine, settings)
+    day = waves.current_day(zones, now)
+    with engine.connect() as connection:
+        counts = connection.execute(audience.zone_counts()).all()
+    readers: dict[str, int] = {}
+    for stored, n in counts:
+        key = zone_of(stored, settings).key
+        readers[key] = readers.get(key, 0) + n
+    lines = tuple(WaveLine(w.slot, w.zones, sum(readers.get(z, 0) for z in w.zones),
+                           runs.find(engine, WEEKLY_JOB, w.slot)) for w in waves.cycle(zones, day))
+    week = week_for_day(day)
+    with session_scope(engine) as session:
+        edition = session.exec(select(Edition).where(Edition.week == week)).first()
+    next_day = day + timedelta(days=7)
+    return WavesStatus(describe_schedule(settings), day, week, edition, lines, next_day,
+                       waves.cycle(zones, next_day)[0].slot, runs.latest(engine, WEEKLY_JOB),
+                       current(engine, WEEKLY_JOB))
+
+
+def next_edition_for(engine: Engine, settings: Settings, reader_id: int, stored_zone: str | None,
+                     now: datetime) -> datetime:
+    """When a reader gets their next edition: the next send-day slot in their zone, or the one after when
+    they already have that send day's edition (say, they moved to a zone whose wave is still to come)."""
+    zone = zone_of(stored_zone, settings)
+    schedule = waves_of(settings).in_zone(zone)
+    slot = schedule.next_after(now)
+    with engine.connect() as connection:
+        if ledger.has_edition_of_week(connection, reader_id, week_for_slot(slot, settings, zone)):
+            slot = schedule.next_after(slot)
+    return slot
+
+
+def describe_next_edition(moment: datetime, stored_zone: str | None, settings: Settings) -> str:
+    """'Monday 7 December at 08:00, your time (Asia/Tokyo)', for the preferences page."""
+    zone = zone_of(stored_zone, settings)
+    local = moment.astimezone(zone)
+    when = f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
+    if stored_zone and zone.key == stored_zone:
+        return f"{when}, your time ({zone.key})"
+    return f"{when}, {zone.key} time (pick your time zone below to get it at {local:%H:%M} yours)"

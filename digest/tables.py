@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 import digest.content.models  # noqa: F401  Tool, Comparison, Entry, Review, Vote
 import digest.delivery.ledger  # noqa: F401  Delivery
-import digest.editions.models  # noqa: F401  Edition, EditionItem
+import digest.editions.models  # noqa: F401  Edition, EditionItem, EditionVariant
 import digest.events.models  # noqa: F401  Event
 import schedules.models  # noqa: F401  Lease, JobRun
 import subscribers.models  # noqa: F401  Subscriber, Suppression, ConsentEvent

@@ -7,6 +7,7 @@ SQLAlchemy engine, plain values and the functions to run.
     schedule = WeeklySchedule.named("monday", time(8), ZoneInfo("Europe/Paris"))
     scheduler = Scheduler(engine)
     scheduler.weekly("weekly-edition", schedule, send_the_week, catch_up=timedelta(hours=24))
+    scheduler.waves("weekly-edition", schedule, zones_in_use, send_a_wave, catch_up=...)  # or: in each zone
     scheduler.every("confirmations", timedelta(minutes=1), send_confirmations)
     scheduler.run_until(stop_event)
 
@@ -19,10 +20,11 @@ from schedules.leases import LeaseInfo
 from schedules.runner import Outcome, RunContext, RunResult, Scheduler
 from schedules.runs import RunRecord
 from schedules.status import JobStatus, job_status
+from schedules.waves import Wave, WaveSchedule
 from schedules.weekly import WEEKDAYS, Decision, WeeklySchedule, decide
 
 __all__ = [
     "SYSTEM", "Clock", "Decision", "JobStatus", "LeaseInfo", "Outcome", "RunContext", "RunRecord",
-    "RunResult", "ScheduleError", "Scheduler", "ShiftedClock", "SystemClock", "WEEKDAYS", "WeeklySchedule",
-    "decide", "job_status",
+    "RunResult", "ScheduleError", "Scheduler", "ShiftedClock", "SystemClock", "WEEKDAYS", "Wave", "WaveSchedule",
+    "WeeklySchedule", "decide", "job_status",
 ]

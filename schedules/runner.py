@@ -1,8 +1,10 @@
 """The scheduler: a job registry on APScheduler, with leases and the catch-up rule.
 
 Register weekly jobs (a slot a week, recorded in the database, caught up once
-after downtime within a window) and interval jobs (small chores every few
-seconds, one instance at a time), then `start()`. Each process has its own
+after downtime within a window), wave jobs (a weekly local time kept in every
+zone a callable names: each wave is a slot of its own) and interval jobs (small
+chores every few seconds, one instance at a time), then `start()`, or
+`run_once()` to do what is due now and return (cron, systemd timers, tests). Each process has its own
 in-memory APScheduler job store (a job store must never be shared between
 schedulers); what instances share is the database: leases decide who works,
 run records remember what each slot came to.
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -29,7 +33,8 @@ from sqlalchemy.engine import Engine
 from schedules import leases, runs
 from schedules.clock import SYSTEM, Clock, system_now
 from schedules.errors import ScheduleError
-from schedules.trigger import WeeklyTrigger
+from schedules.trigger import WavesTrigger, WeeklyTrigger
+from schedules.waves import WaveSchedule
 from schedules.weekly import Decision, WeeklySchedule, decide
 
 log = logging.getLogger("schedules")
@@ -74,6 +79,7 @@ class RunContext:
     resumed: bool  # a previous attempt started this slot and did not finish
     should_stop: Callable[[], bool]  # true once we are shutting down or lost the lease
     now: Callable[[], datetime]  # the scheduler's clock
+    zones: tuple[str, ...] = ()  # the zones whose slot this is (a wave job; a weekly job's one zone)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,48 @@ class WeeklyJob:
     schedule: WeeklySchedule
     func: Callable[[RunContext], Outcome | None]
     catch_up: timedelta
+    zones: Callable[[], Iterable[ZoneInfo]] | None = None  # a wave job: the zones in use, asked each time
+    recheck: timedelta = timedelta(minutes=1)  # a wave job: how often the zones in use are asked again
+    _zones_read: tuple[float, list[ZoneInfo]] | None = field(default=None, repr=False)
+
+    @property
+    def waves(self) -> WaveSchedule | None:
+        return None if self.zones is None else WaveSchedule.of(self.schedule)
+
+    def zones_now(self) -> list[ZoneInfo]:
+        """A wave job's zones: those in use, and the schedule's own. Asked again at most once a second
+        (deciding about a wave asks several times)."""
+        now = time.monotonic()
+        if self._zones_read is not None and now - self._zones_read[0] < 1.0:
+            return self._zones_read[1]
+        found = {self.schedule.zone.key: self.schedule.zone}
+        for zone in self.zones() if self.zones else ():
+            found.setdefault(zone.key, zone)
+        self._zones_read = (now, list(found.values()))
+        return self._zones_read[1]
+
+    def due(self, now: datetime) -> list[datetime]:
+        """The slots to look at now: the latest, or for a wave job each zone's latest wave, oldest first."""
+        if self.zones is None:
+            return [self.schedule.latest_at_or_before(now)]
+        return [wave.slot for wave in self.waves.latest_waves(self.zones_now(), now)]
+
+    def zones_of(self, slot: datetime) -> tuple[str, ...]:
+        if self.zones is None:
+            return (self.schedule.zone.key,)
+        return self.waves.zones_at(self.zones_now(), slot)
+
+    def next_slot(self, now: datetime) -> datetime:
+        if self.zones is None:
+            return self.schedule.next_after(now)
+        return self.waves.next_wave(self.zones_now(), now).slot
+
+    def label(self, slot: datetime) -> str:
+        if self.zones is None:
+            return _local(slot, self.schedule)
+        zones = self.zones_of(slot)
+        names = ", ".join(zones[:4]) + (f" and {len(zones) - 4} more" if len(zones) > 4 else "")
+        return f"the wave of {slot.astimezone(timezone.utc):%a %Y-%m-%d %H:%M} UTC ({names or 'no zone now'})"
 
 
 @dataclass
@@ -135,6 +183,7 @@ class Scheduler:
         self.retry_error_after = retry_error_after
         self._registry = _Registry()
         self._stopping = threading.Event()
+        self._once = False  # run_once(): nothing is scheduled for later
         # The trigger, the catch-up and a retry are separate APScheduler jobs: they may
         # overlap in this process, where the lease (ours already) cannot tell them apart.
         self._slot_locks: dict[str, threading.Lock] = {}
@@ -153,6 +202,19 @@ class Scheduler:
         self._registry.add(WeeklyJob(name, schedule, func, catch_up))
         self._slot_locks[name] = threading.Lock()
 
+    def waves(self, name: str, schedule: WeeklySchedule, zones: Callable[[], Iterable[ZoneInfo]],
+              func: Callable[[RunContext], Outcome | None], *, catch_up: timedelta,
+              recheck: timedelta = timedelta(minutes=1)) -> None:
+        """Run `func` once per wave: `schedule`'s weekday and local time in each zone `zones()` names
+        (asked again at every wave and every `recheck`), and in `schedule`'s own zone. Zones whose
+        slot is the same moment share a wave; each wave is recorded and caught up like a weekly slot."""
+        if catch_up < timedelta(0):
+            raise ScheduleError(f"the catch-up window cannot be negative, got {catch_up}")
+        if recheck.total_seconds() < 1:
+            raise ScheduleError(f"the zones are asked again at most once a second, got every {recheck}")
+        self._registry.add(WeeklyJob(name, schedule, func, catch_up, zones=zones, recheck=recheck))
+        self._slot_locks[name] = threading.Lock()
+
     def every(self, name: str, every: timedelta, func: Callable[[RunContext], object]) -> None:
         """Run `func` every `every`, on one instance at a time (others skip that beat)."""
         if every.total_seconds() < 1:
@@ -169,8 +231,9 @@ class Scheduler:
         now = system_now()
         for job in self._registry.jobs.values():
             if isinstance(job, WeeklyJob):
-                self._aps.add_job(self._fire, WeeklyTrigger(job.schedule, self.clock), args=[job.name],
-                                  id=job.name, name=job.name)
+                trigger = (WeeklyTrigger(job.schedule, self.clock) if job.zones is None else
+                           WavesTrigger(job.waves, job.zones_now, self.clock, job.recheck))
+                self._aps.add_job(self._fire, trigger, args=[job.name], id=job.name, name=job.name)
                 self._aps.add_job(self._catch_up, "date", run_date=now, args=[job.name],
                                   id=f"{job.name}:catch-up", name=f"{job.name} catch-up")
             else:
@@ -179,8 +242,7 @@ class Scheduler:
         self._aps.start()
         for job in self._registry.jobs.values():
             if isinstance(job, WeeklyJob):
-                log.info("%s: %s; next run %s", job.name, job.schedule.describe(),
-                         _local(self.next_slot(job.name), job.schedule))
+                log.info("%s: %s; next run %s", job.name, self.describe(job.name), job.label(self.next_slot(job.name)))
 
     def stop(self, wait: bool = True) -> None:
         """Ask running jobs to stop at their next safe point, then shut down."""
@@ -211,20 +273,50 @@ class Scheduler:
         return self.clock.from_machine(job.next_run_time).astimezone(timezone.utc)
 
     def next_slot(self, name: str) -> datetime:
-        """The next slot of a weekly job, on the scheduler's clock."""
-        return self._registry.weekly(name).schedule.next_after(self.clock.now())
+        """The next slot (or wave) of a weekly job, on the scheduler's clock."""
+        return self._registry.weekly(name).next_slot(self.clock.now())
+
+    def describe(self, name: str) -> str:
+        job = self._registry.weekly(name)
+        if job.zones is None:
+            return job.schedule.describe()
+        return f"{job.waves.describe()} in each zone in use (and {job.schedule.zone.key})"
+
+    def run_once(self) -> list[RunResult]:
+        """Do what is due now, here, and return: every weekly slot or wave due (or to catch up), and
+        one beat of every chore. Leases and run records work as in `start()`: another instance running
+        a job now makes it `busy` here. Nothing is scheduled for later."""
+        self._once = True
+        results = []
+        for job in list(self._registry.jobs.values()):
+            if isinstance(job, WeeklyJob):
+                results += self._fire(job.name)
+            else:
+                self._chore(job.name)
+        return results
 
     # the work ---------------------------------------------------------------------------------
-    def _fire(self, name: str) -> None:
-        """The trigger and the start-up catch-up both look at the latest slot that is due."""
-        self._attempt(name, self._registry.weekly(name).schedule.latest_at_or_before(self.clock.now()))
+    def _fire(self, name: str) -> list[RunResult]:
+        """The trigger and the start-up catch-up both look at the latest slot that is due (for a wave
+        job, each zone's latest wave, oldest first, so the first wave of a send day runs first)."""
+        job = self._registry.weekly(name)
+        try:
+            due = job.due(self.clock.now())
+        except Exception as exc:  # the zones could not be read (the database is down, say): look again soon
+            log.exception("%s: could not tell which waves are due (%s); will look again in %s", name, exc,
+                          _span(self.retry_error_after))
+            if not self._once and not self._stopping.is_set():
+                self._aps.add_job(self._fire, "date", run_date=system_now() + self.retry_error_after, args=[name],
+                                  id=f"{name}:look-again", name=f"{name} look again", replace_existing=True)
+            return [RunResult(name, self.clock.now(), "error")]
+        return [self._attempt(name, slot) for slot in due]
 
     _catch_up = _fire
 
     def _retry(self, name: str, slot: datetime) -> None:
         self._attempt(name, slot)
 
-    def _attempt(self, name: str, slot: datetime) -> None:
+    def _attempt(self, name: str, slot: datetime) -> RunResult:
         try:
             result = self.run_slot(name, slot)
         except Exception as exc:  # the database is down, say: look again soon rather than lose the week
@@ -233,10 +325,11 @@ class Scheduler:
                           _span(self.retry_error_after))
             result = RunResult(name, slot, "error")
         self._handle(result)
+        return result
 
     def _handle(self, result: RunResult) -> None:
         """Schedule what a result calls for: another look when the lease frees, a retry after a failure."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self._once:
             return
         job = self._registry.weekly(result.job)
         at = None
@@ -251,8 +344,10 @@ class Scheduler:
         elif result.outcome == "running" or result.decision in ("error", "lost"):
             at = system_now() + (self.retry_error_after if result.decision == "error" else self.lease_ttl)
         if at is not None:
+            # One retry job per slot: the waves of a send day may each need one.
             self._aps.add_job(self._retry, "date", run_date=max(at, system_now()), args=[result.job, result.slot],
-                              id=f"{result.job}:retry", name=f"{result.job} retry", replace_existing=True)
+                              id=f"{result.job}:retry:{result.slot.isoformat()}", name=f"{result.job} retry",
+                              replace_existing=True)
 
     def run_slot(self, name: str, slot: datetime) -> RunResult:
         """Decide about one slot and, if it is ours to run, run it under the lease. Logs the result."""
@@ -262,7 +357,7 @@ class Scheduler:
 
     def _run_slot(self, job: WeeklyJob, slot: datetime) -> RunResult:
         name = job.name
-        label = _local(slot, job.schedule)
+        label = job.label(slot)
         record = runs.find(self.engine, name, slot)
         decision = decide(slot, self.clock.now(), record.outcome if record else None, job.catch_up)
         if decision in (Decision.SETTLED, Decision.NOT_YET):
@@ -297,7 +392,8 @@ class Scheduler:
         runs.write(self.engine, job.name, slot, "running", holder=self.holder, starting=True,
                    detail="resumed" if resumed else None)
         context = RunContext(job.name, slot, self.holder, resumed,
-                             should_stop=lambda: self._stopping.is_set() or lease.lost, now=self.clock.now)
+                             should_stop=lambda: self._stopping.is_set() or lease.lost, now=self.clock.now,
+                             zones=job.zones_of(slot))
         try:
             outcome = job.func(context) or Outcome.done()
         except Exception as exc:  # a job's failure is recorded and logged, never kills the scheduler

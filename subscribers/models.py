@@ -35,8 +35,10 @@ class Subscriber(SQLModel, table=True):
     """A reader. `consent_*` record how they joined; `token` opens their per-reader links."""
 
     __tablename__ = "subscriber"
-    # Serves the send loop's keyset walk: status = 'active' AND id > :last ORDER BY id LIMIT :n.
-    __table_args__ = (sa.Index("ix_subscriber_status_id", "status", "id"),)
+    # Serve the send loop's keyset walks: status = 'active' AND id > :last ORDER BY id LIMIT :n, over
+    # every reader or over the readers of one time zone (a wave), and the list of zones in use.
+    __table_args__ = (sa.Index("ix_subscriber_status_id", "status", "id"),
+                      sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))  # normalized

@@ -6,9 +6,12 @@ a part of digest. Holds no tests itself.
     comparisons_file      a week's worth of comparisons as a JSON file the real importer reads
     tool, comparison, at  a small factory writing the content models directly
     long_comparisons      comparisons whose every text is as long as the site's longest
+    topical               a comparison whose tools belong to given categories (readers' topics)
     add_readers           readers written straight into the store (a count, or a list of addresses)
     add_reader            one reader with a real token; returns (id, token)
+    set_preferences       readers' topics and time zone, written straight into the store
     add_edition, ledger   editions and ledger rows for the delivery tests
+    mails_of              what the SendGrid-compatible server accepted, per address
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
     serve_site            the real web app served on loopback over a real store (create_app + uvicorn)
@@ -22,6 +25,8 @@ a part of digest. Holds no tests itself.
     digest_command        the installed `digest` script, for tests that run it as a process
     in_terminal           `digest ...` run under a pseudo-terminal, answering its question
     clean_env             os.environ without DIGEST_* and SENDGRID_* settings
+    fire_wave             the real scheduler on a shifted clock, run until one wave is settled
+    confirmation_links, follow_confirmation, preferences_path   a reader's double opt-in, over HTTP
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import httpx
 import sqlalchemy as sa
@@ -164,6 +169,11 @@ def two_comparisons(engine, build: str | None = None) -> None:
         comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
         if build:
             build_edition(session, Settings(), build)
+def topical(session: Session, slug: str, published_at: datetime | str, categories: tuple[str, str],
+            title: str) -> Comparison:
+    """A comparison whose two tools belong to `categories` (what its readers' topics are matched against)."""
+    return comparison(session, slug, published_at, title=title,
+                      tool_fields=({"category": categories[0]}, {"category": categories[1]}))
 
 
 # --- delivery ------------------------------------------------------------
@@ -184,12 +194,13 @@ def a_letter(number: int = 1) -> Letter:
 
 
 def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status: str = "active",
-                confirmed_at: datetime | None = None, chunk: int = 10_000) -> list[int]:
+                confirmed_at: datetime | None = None, chunk: int = 10_000, topics: Sequence[str] = (),
+                timezone: str | None = None) -> list[int]:
     """Readers written straight into the store; returns their ids.
 
     `readers` is a count (reader{first}@example.com ... with ids first, first+1, ...)
     or a list of addresses (ids as the database gives them, and real reader tokens). A reader who is not
-    pending counts as confirmed at `confirmed_at` (default: now).
+    pending counts as confirmed at `confirmed_at` (default: now). All get `topics` and `timezone`.
     """
     table = Subscriber.__table__
     past = utcnow() - timedelta(days=30)
@@ -200,7 +211,8 @@ def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status:
     else:
         rows = [{"email": email, "token": new_reader_token()} for email in readers]
     for row in rows:
-        row.update(status=status, topics=[], created_at=past, updated_at=past, confirmed_at=confirmed)
+        row.update(status=status, topics=list(topics), timezone=timezone, created_at=past, updated_at=past,
+                   confirmed_at=confirmed)
     ids = []
     with engine.begin() as connection:
         for start in range(0, len(rows), chunk):
@@ -227,6 +239,19 @@ def set_status(engine, reader_ids, status: str) -> None:
     with engine.begin() as connection:
         connection.execute(sa.update(table).where(table.c.id.in_(list(reader_ids)))
                            .values(status=status, updated_at=utcnow()))
+
+
+def set_preferences(engine, reader_ids, *, topics: Sequence[str] | None = None, timezone: str | None = "keep",
+                    when: datetime | None = None) -> None:
+    """Readers' topics and/or zone, written straight into the store (as the preferences page would save them)."""
+    table = Subscriber.__table__
+    values = {"updated_at": when or utcnow()}
+    if topics is not None:
+        values["topics"] = list(topics)
+    if timezone != "keep":
+        values["timezone"] = timezone
+    with engine.begin() as connection:
+        connection.execute(sa.update(table).where(table.c.id.in_(list(reader_ids))).values(**values))
 
 
 def add_edition(engine, number: int = 1, status: str = "draft") -> int:
@@ -258,6 +283,26 @@ def ledger_rows(engine, number: int) -> list[dict]:
         return [dict(row._mapping) for row in rows]
 
 
+class Mail(NamedTuple):
+    subject: str
+    text: str
+    html: str
+    custom_args: dict
+
+
+def mails_of(server) -> dict[str, list[Mail]]:
+    """address -> every mail the SendGrid-compatible server accepted for it (the request's letter)."""
+    found: dict[str, list[Mail]] = {}
+    for accepted in server.accepted:
+        body = accepted.body
+        contents = {c["type"]: c["value"] for c in body["content"]}
+        for person in body["personalizations"]:
+            for to in person["to"]:
+                found.setdefault(to["email"], []).append(
+                    Mail(body["subject"], contents["text/plain"], contents["text/html"], person.get("custom_args", {})))
+    return found
+
+
 def address(reader_id: int) -> str:
     return f"reader{reader_id}@example.com"
 
@@ -283,6 +328,60 @@ def built_edition(engine, settings, week: str = "2026-W47") -> int:
         result = build_edition(session, settings, week)
         assert result.edition is not None, result.reason
         return result.edition.number
+
+
+def confirmation_links(server) -> dict[str, str]:
+    """address -> the confirmation link its mail carried (a substitution filled by the provider)."""
+    from digest.delivery.confirmations import CONFIRM_URL
+
+    return {address: p["substitutions"][CONFIRM_URL] for address, p in server.recipients()
+            if p.get("custom_args", {}).get("purpose") == "confirmation"}
+
+
+def follow_confirmation(http: httpx.Client, link: str) -> httpx.Response:
+    """Open a confirmation link as a reader would: the page, and its button if it has one."""
+    page = http.get(link)
+    form = re.search(r'<form[^>]*method="post"[^>]*action="([^"]+)"', page.text)
+    return http.post(form.group(1)) if form else page
+
+
+def preferences_path(page: str) -> str:
+    """The reader's own preferences link on a page (such as the confirmation page)."""
+    return re.search(r"/preferences/[A-Za-z0-9_-]{43}", page).group(0)
+
+
+# --- the scheduler ------------------------------------------------------------
+
+def wait_until(condition, timeout: float = 20.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fire_wave(engine, settings, slot: datetime, *, start: datetime | None = None, lease_ttl: float = 60,
+              schedulers: int = 1, confirmations: bool = False):
+    """The application's real scheduler (APScheduler, leases, run records) on a clock shifted to just
+    before `slot` (or to `start`), run until the wave at `slot` is settled, then stopped.
+    Returns the clock, to read the provider's arrival times on it. With `schedulers=2`, two instances
+    (two holders) run side by side on one database."""
+    from digest.jobs import WEEKLY_JOB, build_scheduler
+    from schedules import ShiftedClock, runs
+
+    clock = ShiftedClock(start or slot - timedelta(seconds=1.5))
+    running = [build_scheduler(engine, settings, clock=clock, confirmations=confirmations,
+                               lease_ttl=timedelta(seconds=lease_ttl)) for _ in range(schedulers)]
+    for scheduler in running:
+        scheduler.start()
+    try:
+        wait_until(lambda: (record := runs.find(engine, WEEKLY_JOB, slot)) is not None
+                   and record.outcome not in ("running", "failed"), 30, f"the wave at {slot:%Y-%m-%d %H:%M} UTC")
+    finally:
+        for scheduler in running:
+            scheduler.stop()
+    return clock
 
 
 # --- feedback ------------------------------------------------------------

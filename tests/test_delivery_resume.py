@@ -10,7 +10,7 @@ from helpers import a_letter, add_edition, add_readers, address, ledger
 from digest.delivery import send_edition
 from digest.errors import SenderBusy
 from digest.delivery.lock import SendGuard, request_id
-from digest.delivery.ledger import claim_fresh
+from digest.delivery.ledger import claim, read_fresh
 from digest.editions.models import Edition
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
@@ -37,8 +37,8 @@ def claim_as(engine, worker: int, count: int) -> None:
     """What a sender that claimed a batch and then died leaves in the ledger."""
     with engine.begin() as connection:
         edition_id = connection.execute(Edition.__table__.select()).first().id
-        claim_fresh(connection, edition_id, after_id=0, limit=count, request_id=request_id(worker, 1),
-                    started_at=utcnow())
+        rows = read_fresh(connection, edition_id, after_id=0, limit=count, started_at=utcnow()).rows
+        claim(connection, edition_id, [row[:3] for row in rows], request_id=request_id(worker, 1), variant_id=None)
 
 
 def test_claims_of_a_dead_sender_become_uncertain_and_are_not_resent(engine, server):

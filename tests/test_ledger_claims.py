@@ -1,61 +1,83 @@
-"""The ledger's claim on its own, on SQLite (plain SQL on the driver's cursor) and PostgreSQL (SKIP LOCKED).
+"""The ledger's read and claim on their own, on SQLite (plain SQL on the driver's cursor) and PostgreSQL.
 
-The send tests drive claims through whole sends; these pin what one claim returns
-and writes, including the rare case of a row the insert does not take.
+The send tests drive them through whole sends; these pin what one read returns, what one claim
+writes, including the rare case of a row the insert does not take, and the walk of one time zone.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers import add_edition, add_readers, ledger, set_status
+from helpers import add_edition, add_readers, ledger, ledger_rows, set_preferences, set_status
 from digest.delivery import ledger as ledger_module
 from digest.timeutil import utcnow
+from subscribers.audience import EVERY_ZONE
 
 
-def claim(engine, edition_id, *, after=0, limit=10, request_id="r-1", started_at=None):
+def read(engine, edition_id, *, after=0, limit=10, started_at=None, zone=EVERY_ZONE):
     with engine.begin() as connection:
-        return ledger_module.claim_fresh(connection, edition_id, after_id=after, limit=limit, request_id=request_id,
-                                         started_at=started_at or utcnow() - timedelta(hours=1))
+        return ledger_module.read_fresh(connection, edition_id, after_id=after, limit=limit, zone=zone,
+                                        started_at=started_at or utcnow() - timedelta(hours=1))
 
 
-def test_a_claim_takes_the_next_active_readers_in_id_order_and_writes_their_rows(engine):
+def claim(engine, edition_id, rows, request_id="r-1", variant_id=None):
+    with engine.begin() as connection:
+        return ledger_module.claim(connection, edition_id, [row[:3] for row in rows], request_id=request_id,
+                                   variant_id=variant_id)
+
+
+def test_a_read_gives_the_next_active_readers_in_id_order_with_their_topics_and_writes_nothing(engine):
     add_readers(engine, 25)
     set_status(engine, [4], "pending")
+    set_preferences(engine, [2], topics=["Voice"])
     edition = add_edition(engine, 1)
-    first = claim(engine, edition, limit=10)
-    assert [r[0] for r in first.readers] == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
-    assert first.readers[0][1] == "reader1@example.com" and first.readers[0][2].startswith("t000000001")
-    assert (first.last_id, first.scanned, first.skipped) == (11, 10, 0)
-    assert ledger(engine, 1) == {r: "claimed" for r in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11)}
+    first = read(engine, edition, limit=10)
+    assert [r[0] for r in first.rows] == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
+    assert first.rows[0][1] == "reader1@example.com" and first.rows[0][2].startswith("t000000001")
+    assert first.rows[1][3].replace(" ", "") == '["Voice"]' and first.rows[0][3] == "[]"  # the stored text
+    assert (first.last_id, first.scanned, first.gone) == (11, 10, [])
+    assert ledger(engine, 1) == {}
 
-    rest = claim(engine, edition, after=first.last_id, limit=10, request_id="r-2")
-    assert [r[0] for r in rest.readers] == list(range(12, 22))
-    last = claim(engine, edition, after=rest.last_id, limit=10, request_id="r-3")
-    assert [r[0] for r in last.readers] == [22, 23, 24, 25] and last.last_id == 25
-    assert claim(engine, edition, after=last.last_id, request_id="r-4").scanned == 0
+    rest = read(engine, edition, after=first.last_id, limit=10)
+    assert [r[0] for r in rest.rows] == list(range(12, 22))
+    last = read(engine, edition, after=rest.last_id, limit=10)
+    assert [r[0] for r in last.rows] == [22, 23, 24, 25] and last.last_id == 25
+    assert read(engine, edition, after=last.last_id).scanned == 0
 
 
-def test_readers_who_left_since_the_send_began_are_written_as_skipped_not_claimed(engine):
+def test_a_claim_writes_claimed_rows_with_the_variant_for_readers_still_active(engine):
+    add_readers(engine, 6)
+    edition = add_edition(engine, 1)
+    rows = read(engine, edition).rows
+    set_status(engine, [3], "unsubscribed")  # leaves between the read and the claim
+    made = claim(engine, edition, rows)
+    assert [r[0] for r in made.readers] == [1, 2, 4, 5, 6] and made.skipped == 1
+    assert ledger(engine, 1) == {**{r: "claimed" for r in (1, 2, 4, 5, 6)}, 3: "skipped"}
+
+
+def test_readers_who_left_since_the_send_began_are_read_as_gone(engine):
     add_readers(engine, 12)
     edition = add_edition(engine, 1)
     began = utcnow() - timedelta(minutes=5)
     set_status(engine, [3], "unsubscribed")  # updated now: after the send began
-    set_status(engine, [11], "bounced")  # beyond this batch's last reader: left for the next claim
-    made = claim(engine, edition, limit=5, started_at=began)
-    assert [r[0] for r in made.readers] == [1, 2, 4, 5, 6]
-    assert (made.skipped, made.last_id, made.scanned) == (1, 6, 6)
-    assert ledger(engine, 1) == {**{r: "claimed" for r in (1, 2, 4, 5, 6)}, 3: "skipped"}
-    after = claim(engine, edition, after=made.last_id, limit=5, request_id="r-2", started_at=began)
-    assert [r[0] for r in after.readers] == [7, 8, 9, 10, 12] and after.skipped == 1
+    set_status(engine, [11], "bounced")  # beyond this batch's last reader: left for the next read
+    made = read(engine, edition, limit=5, started_at=began)
+    assert [r[0] for r in made.rows] == [1, 2, 4, 5, 6]
+    assert (made.gone, made.last_id, made.scanned) == ([3], 6, 6)
+    after = read(engine, edition, after=made.last_id, limit=5, started_at=began)
+    assert [r[0] for r in after.rows] == [7, 8, 9, 10, 12] and after.gone == [11]
 
 
-def test_a_reader_already_in_the_ledger_is_never_claimed_twice(engine):
+def test_a_reader_already_in_the_ledger_is_never_read_or_claimed_twice(engine):
     add_readers(engine, 6)
     edition = add_edition(engine, 1)
-    claim(engine, edition, limit=3)
-    again = claim(engine, edition, after=0, limit=10, request_id="r-2")  # from the start: 1-3 are taken
-    assert [r[0] for r in again.readers] == [4, 5, 6]
+    first = read(engine, edition, limit=3)
+    claim(engine, edition, first.rows)
+    again = read(engine, edition, after=0, limit=10)  # from the start: 1-3 are taken
+    assert [r[0] for r in again.rows] == [4, 5, 6]
+    twice = claim(engine, edition, first.rows, request_id="r-2")  # another sender that read them earlier
+    assert twice.readers == () and twice.skipped == 0
+    assert {r["request_id"] for r in ledger_rows(engine, 1)} == {"r-1"}
 
 
 def test_a_row_the_insert_does_not_take_is_not_in_the_claim(engine):
@@ -72,6 +94,16 @@ def test_a_row_the_insert_does_not_take_is_not_in_the_claim(engine):
                                        "BEGIN IF NEW.subscriber_id = 3 THEN RETURN NULL; END IF; RETURN NEW; END $$")
             connection.exec_driver_sql("CREATE TRIGGER drop_three BEFORE INSERT ON delivery "
                                        "FOR EACH ROW EXECUTE FUNCTION drop_three()")
-    made = claim(engine, edition, limit=10)
+    made = claim(engine, edition, read(engine, edition).rows)
     assert [r[0] for r in made.readers] == [1, 2, 4, 5, 6]
     assert ledger(engine, 1) == {r: "claimed" for r in (1, 2, 4, 5, 6)}
+
+
+def test_a_read_can_keep_to_one_time_zone_or_to_readers_who_gave_none(engine):
+    add_readers(engine, 9)
+    set_preferences(engine, [2, 5, 8], timezone="Asia/Tokyo")
+    set_preferences(engine, [3, 6], timezone="Europe/Paris")
+    edition = add_edition(engine, 1)
+    assert [r[0] for r in read(engine, edition, zone="Asia/Tokyo").rows] == [2, 5, 8]
+    assert [r[0] for r in read(engine, edition, zone="Europe/Paris", after=3).rows] == [6]
+    assert [r[0] for r in read(engine, edition, zone=None).rows] == [1, 4, 7, 9]

@@ -210,10 +210,11 @@ def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(engine, db_
     runner = CliRunner()
     before = runner.invoke(main, ["scheduler", "status"])
     assert before.exit_code == 0, before.output
-    assert "every monday at 08:00 (Europe/Paris)" in before.output
+    assert "every monday at 08:00 in each reader's own time zone (Europe/Paris for readers who gave none)" \
+        in before.output
     assert "Last run:     none yet" in before.output
-    next_line = next(line for line in before.output.splitlines() if line.startswith("Next run:"))
-    assert "Mon " in next_line and " 08:00 CE" in next_line  # CET or CEST, whichever the date is in
+    next_line = next(line for line in before.output.splitlines() if line.startswith("Next send day:"))
+    assert "first wave Mon " in next_line and " 08:00 CE" in next_line  # CET or CEST, whichever the date is in
 
     add_comparisons(engine, tmp_path, [LAST_WEEK])
     add_readers(engine, READERS)

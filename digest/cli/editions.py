@@ -41,9 +41,21 @@ def _slugs(_ctx, _param, value: str | None) -> list[str] | None:
     return slugs
 
 
+def _topics(_ctx, _param, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    topics = [t.strip() for t in value.split(",") if t.strip()]
+    if not topics:
+        raise click.BadParameter("give topics separated by commas, such as Voice,Evaluation")
+    return topics
+
+
 week_option = click.option("--week", callback=_week, metavar="YYYY-Www",
                            help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the edition at hand "
                                 "(the earliest not yet sent, else the current week's).")
+topics_option = click.option("--topics", callback=_topics, metavar="T,T",
+                             help="The variant readers with these topics get (default: the whole edition, "
+                                  "as readers with no topics get it).")
 
 
 def _which(app: App, week: str | None, edition: int | None) -> dict:
@@ -78,12 +90,15 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
     """Freeze a week's edition: the comparisons published that week that no edition carried.
 
     Without --week it means the edition at hand, like preview and send: the
-    earliest edition not yet sent, or else the current week's. Building a week
-    that already has an edition shows that edition; --rebuild
-    selects again (keeping the editor's intro, subject and exclusions) as long
-    as it has not been sent. With no new comparison (or fewer than
-    DIGEST_MIN_ITEMS) nothing is built, and the command says why. Prints the
-    email's HTML size and its margin under Gmail's clipping point.
+    earliest edition not yet sent, or else the current week's. It carries every
+    comparison published up to the end of the week that no edition carried yet
+    (looking back to the newest earlier edition's week), so one imported after
+    its own week's edition went out is carried over, and the command names
+    those. Building a week that already has an edition shows that edition;
+    --rebuild selects again (keeping the editor's intro, subject and
+    exclusions) as long as its send has not begun. With no new comparison (or
+    fewer than DIGEST_MIN_ITEMS) nothing is built, and the command says why.
+    Prints the email's HTML size and its margin under Gmail's clipping point.
 
     \b
     Example:
@@ -136,24 +151,32 @@ def edit(app: App, number: int, intro: str | None, subject: str | None, exclude:
               show_default=True, help="The folder for edition.html and edition.txt.")
 @click.option("--serve", is_flag=True, help="Serve a page on 127.0.0.1 instead: phone and desktop side by side.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="The port for --serve.")
+@topics_option
 @pass_app
-def preview_command(app: App, week: str | None, edition: int | None, out: Path, serve: bool, port: int) -> None:
+def preview_command(app: App, week: str | None, edition: int | None, out: Path, serve: bool, port: int,
+                    topics: list[str] | None) -> None:
     """Render an edition exactly as readers get it, with a sample reader's links.
 
     Without --week or --edition it shows the edition at hand: the earliest one
     not yet sent, or else the current week's (the one `send` would send).
     Writes edition.html and edition.txt, or with --serve shows them on a local
     page, with the edition's state (draft or sent, what is left out), that
-    reloads by itself when a template or the edition changes. A week not
-    built yet is previewed as the draft it would become. Prints the HTML's
-    size and how far it stays under Gmail's clipping point.
+    reloads by itself when a template or the edition changes, and lists the
+    edition's variants (the comparisons readers with some topics get) with
+    their reader counts, each one a click away. A week not built yet is
+    previewed as the draft it would become. Prints the HTML's size and how far
+    it stays under Gmail's clipping point. --topics shows the variant readers
+    with those topics get.
 
     \b
     Example:
         digest editions preview --week 2026-W47 --out /tmp/preview
+        digest editions preview --edition 3 --topics Voice,Evaluation
         digest editions preview --edition 3 --serve
     """
     which = _which(app, week, edition)
+    if topics:
+        which["topics"] = topics
     if serve:
         server = preview_server(app.engine, app.settings, port=port, **which)
         click.echo(f"Previewing at {server.url} (Ctrl+C stops).")
@@ -168,6 +191,9 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
         result = preview(session, app.settings, **which)
     html_path, text_path = write_preview(result, out)
     click.echo(f"Edition {result.rendered.view.number} for {result.rendered.view.week} ({result.state.status})")
+    if topics:
+        click.echo(f"Variant for {', '.join(topics)}: {len(result.rendered.view.comparisons)} of the edition's "
+                   "comparisons")
     click.echo(f"Subject: {result.subject}")
     click.echo(size_report(result.rendered.view, result.rendered.letter.html))
     click.echo(str(html_path))
@@ -178,22 +204,28 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
 @click.option("--to", "address", required=True, metavar="ADDR", help="Where the test goes.")
 @week_option
 @click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
+@topics_option
 @pass_app
-def send_test_command(app: App, address: str, week: str | None, edition: int | None) -> None:
+def send_test_command(app: App, address: str, week: str | None, edition: int | None,
+                      topics: list[str] | None) -> None:
     """Send an edition to one address through the configured sender (the outbox by default).
 
     The subject starts with [Test]; the links carry a sample reader's token.
     Without --week or --edition it sends the edition at hand, as preview does.
+    --topics sends the variant readers with those topics get.
 
     \b
     Example:
         digest editions send-test --to editor@example.com --edition 3
+        digest editions send-test --to editor@example.com --edition 3 --topics Voice
     """
     try:
         address = validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
     which = _which(app, week, edition)
+    if topics:
+        which["topics"] = topics
     with session_scope(app.engine) as session:
         result = preview(session, app.settings, **which)
     sender = make_sender(app.settings)
@@ -269,6 +301,14 @@ def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
     shown, total = len(info.get("ledger", [])), sum(readers.values())
     if reader_limit and shown < total:
         click.echo(f"  ... {total - shown:,} more (--readers {total} lists them all)")
+    if info["variants"]:
+        click.echo("Variants (the comparisons each group of readers got):")
+        for line in info["variants"]:
+            plural = "comparison" if len(line["comparisons"]) == 1 else "comparisons"
+            click.echo(f"  variant {line['variant']:<3} {line['readers']:>9,} readers  {len(line['comparisons'])} "
+                       f"{plural}: {', '.join(line['comparisons'])}")
+    if info["unmatched"]:
+        click.echo(f"  {info['unmatched']:,} readers skipped: their topics match none of its comparisons")
 
 
 @editions.command("delete")

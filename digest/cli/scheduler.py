@@ -11,7 +11,15 @@ from datetime import datetime, timedelta, timezone
 import click
 
 from digest.cli.app import App, check_for_serving, pass_app
-from digest.jobs import build_scheduler, schedule_of, week_for_slot, weekly_status
+from digest.jobs import (
+    WavesStatus,
+    build_scheduler,
+    describe_schedule,
+    schedule_of,
+    waves_status,
+    week_for_day,
+    week_for_slot,
+)
 from schedules import ScheduleError
 from schedules.clock import system_now
 
@@ -51,21 +59,26 @@ def scheduler() -> None:
 @scheduler.command("run")
 @click.option("--lease-ttl", type=click.IntRange(2, 3600), default=60, show_default=True, metavar="SECONDS",
               help="How long a dead instance keeps the weekly send before another takes over.")
+@click.option("--once", is_flag=True, help="Do what is due now (waves, confirmation mails), then exit: "
+                                           "for cron or a systemd timer.")
 @pass_app
-def scheduler_run(app: App, lease_ttl: int) -> None:
-    """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
+def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
+    """Run the scheduler in the foreground until SIGTERM or Ctrl-C (or, with --once, do what is due and exit).
 
-    It sends the week's edition at DIGEST_SEND_DAY DIGEST_SEND_TIME in
-    DIGEST_TIMEZONE, and every minute sends queued confirmation mails. A run
-    missed while it was down goes out once when it starts, if no later than
-    DIGEST_CATCH_UP; an older one is logged and skipped. Several instances may
-    run against one PostgreSQL database: a lease in the database decides which
-    one sends, and another finishes the send if that one dies. A stop request
-    lets the running batch finish; the next start resumes the send.
+    Each reader gets the week's edition at DIGEST_SEND_DAY DIGEST_SEND_TIME
+    in their own time zone (DIGEST_TIMEZONE for readers who gave none): the
+    scheduler sends it in waves, one as each zone's time arrives. Every minute
+    it sends queued confirmation mails. A wave missed while it was down goes out
+    once when it starts, if no later than DIGEST_CATCH_UP; an older one is
+    logged and skipped. Several instances may run against one PostgreSQL
+    database: a lease in the database decides which one sends, and another
+    finishes the send if that one dies. A stop request lets the running batch
+    finish; the next start resumes the send.
 
     \b
     Example:
         DIGEST_SEND_DAY=monday DIGEST_SEND_TIME=08:00 DIGEST_TIMEZONE=Europe/Paris digest scheduler run
+        digest scheduler run --once       # from cron, every few minutes
     """
     check_for_serving(app, "digest scheduler run")
     settings, engine = app.settings, app.engine
@@ -74,6 +87,16 @@ def scheduler_run(app: App, lease_ttl: int) -> None:
         runner = build_scheduler(engine, settings, lease_ttl=timedelta(seconds=lease_ttl))
     except ScheduleError as exc:
         raise click.ClickException(str(exc)) from exc
+    if once:
+        results = runner.run_once()
+        ran = [r for r in results if r.outcome is not None and r.decision in ("run", "resume")]
+        busy = [r for r in results if r.decision in ("busy", "lost", "error")]
+        click.echo(f"Scheduler {runner.holder}: {len(ran)} wave(s) run"
+                   + (f", {len(busy)} left to another instance or for later" if busy else "")
+                   + "; confirmation mails sent if any were queued.", err=True)
+        if any(r.decision == "error" for r in results):
+            sys.exit(1)
+        return
     stop = threading.Event()
 
     def request_stop(signum, _frame):
@@ -82,7 +105,7 @@ def scheduler_run(app: App, lease_ttl: int) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    click.echo(f"Scheduler {runner.holder}: weekly send {schedule_of(settings).describe()}; "
+    click.echo(f"Scheduler {runner.holder}: weekly send {describe_schedule(settings)}; "
                f"stop with Ctrl-C or SIGTERM.", err=True)
     runner.run_until(stop)
 
@@ -92,10 +115,12 @@ def scheduler_run(app: App, lease_ttl: int) -> None:
               help="How many run times to show.")
 @pass_app
 def scheduler_next(app: App, count: int) -> None:
-    """Print the next run times of the weekly send, in local time and UTC.
+    """Print the next send days of the weekly send, in DIGEST_TIMEZONE and UTC.
 
     Daylight-saving changes are taken into account: the local time stays the
     same, the UTC time moves. Each line names the week whose edition goes out.
+    Readers with a time zone of their own get it at the same local time there
+    (`digest scheduler status` lists the waves).
 
     \b
     Example:
@@ -113,7 +138,7 @@ def scheduler_next(app: App, count: int) -> None:
 @scheduler.command("status")
 @pass_app
 def scheduler_status(app: App) -> None:
-    """Show the weekly send's next run, its last run and how that went.
+    """Show the current send day's waves (which zones are done, which wait, and when), and the last run.
 
     \b
     Example:
@@ -121,11 +146,10 @@ def scheduler_status(app: App) -> None:
     """
     settings, engine = app.settings, app.engine
     now = system_now()
-    status = weekly_status(engine, settings, now)
-    click.echo(f"Weekly send:  {status.schedule.describe()}; a missed run goes out "
+    status = waves_status(engine, settings, now)
+    click.echo(f"Weekly send:  {status.describe}; a missed wave goes out "
                f"if no more than {_hours(settings.catch_up_hours)} late")
-    click.echo(f"Next run:     {_when(status.next_slot, settings)}, "
-               f"edition of {week_for_slot(status.next_slot, settings)}")
+    _print_waves(status, settings, now)
     last = status.last
     if last is None:
         click.echo("Last run:     none yet")
@@ -140,3 +164,31 @@ def scheduler_status(app: App) -> None:
                        f" (attempt {max(last.attempts, 1)})")
     if status.lease_is_live(now):
         click.echo(f"Running now:  on {status.lease.holder} (lease until {status.lease.expires_at:%H:%M:%S} UTC)")
+
+
+def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
+    edition = (f"edition {status.edition.number}, {status.edition.status}" if status.edition is not None
+               else "not built yet")
+    done = sum(1 for w in status.waves if w.record is not None and w.record.outcome in ("done", "skipped"))
+    waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
+    click.echo(f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
+               f"{len(status.waves)} wave(s), {done} done, {waiting} waiting")
+    for wave in status.waves:
+        zones = ", ".join(wave.zones)
+        if settings.timezone.key in wave.zones:
+            zones += " (and readers with no zone)"
+        if wave.record is not None:
+            state = wave.record.outcome + (f": {wave.record.detail}" if wave.record.detail else "")
+        elif wave.slot > now:
+            state = f"waiting, in {_span(wave.slot - now)}"
+        else:
+            state = "due now"
+        plural = "reader" if wave.readers == 1 else "readers"
+        click.echo(f"  {wave.slot:%a %Y-%m-%d %H:%M} UTC  {zones:<44} {wave.readers:>9,} {plural:<8} {state}")
+    click.echo(f"Next send day: {status.next_day:%A %Y-%m-%d}, the edition of {week_for_day(status.next_day)}; "
+               f"first wave {_when(status.next_first, settings)}")
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{delta.total_seconds() / 60:.0f} min" if hours < 1 else f"{hours:.1f} h"

@@ -89,14 +89,19 @@ class ProgressBar:
 @pass_app
 def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_uncertain: bool, as_json: bool,
          batch_size: int | None, yes: bool, include_future: bool) -> None:
-    """Send an edition to every active reader who has not had it yet.
+    """Send an edition now to every active reader who has not had it yet, each in their variant.
 
-    Without --edition or --week, sends the edition at hand: the earliest one
-    not yet sent, or else the current week's (the one `preview` shows). It
-    first names the edition, its week, its comparisons and how many readers it
-    will reach and, in a terminal, asks before it starts (--yes does not ask;
-    without a terminal it never asks). A comparison dated in the future holds
-    the send back until its date, unless --include-future. The ledger records
+    Each reader gets the edition's comparisons in their topics (all of them for
+    readers with none); readers whose topics match none get no mail and are
+    counted as skipped. A manual send is immediate: it does not wait for the
+    readers' local send time (the scheduler does). Without --edition or --week,
+    sends the edition at hand: the earliest one not yet sent, or else the
+    current week's (the one `preview` shows); its comparisons are frozen as it
+    begins. It first names the edition, its week, its comparisons and how many
+    readers it will reach and, in a terminal, asks before it starts (--yes does
+    not ask; without a terminal it never asks). A comparison dated in the
+    future holds the send back until its date, unless --include-future.
+    --dry-run lists the variants, their comparisons and reader counts. The ledger records
     each reader before and after every request, so running the command again,
     after a failure, a pause, Ctrl-C or a crash, mails only those not yet
     mailed. Readers whose request's outcome is unknown are reported as

@@ -101,11 +101,17 @@ class RateGuard:
     when it could change the answer: complaints and bounces are counted every
     time (few rows), and judged against the last sent count first. The real
     count is only higher, so a rate under the limit then stays under it.
+
+    A weekly send's waves are judged as one send (`whole_edition`): complaints about the
+    readers of an early wave pause the later ones. Then, as long as nobody complained or
+    bounced, there is no rate to judge and the ledger is not counted at all.
     """
 
-    def __init__(self, max_complaint_rate: float, max_bounce_rate: float, min_sent: int = MIN_SENT):
+    def __init__(self, max_complaint_rate: float, max_bounce_rate: float, min_sent: int = MIN_SENT, *,
+                 whole_edition: bool = False):
         self.max_complaint_rate, self.max_bounce_rate, self.min_sent = max_complaint_rate, max_bounce_rate, min_sent
-        self.baseline: SendHealth | None = None
+        self.whole_edition = whole_edition
+        self.baseline: SendHealth | None = SendHealth(0, 0, 0) if whole_edition else None
         self.number: int | None = None
         self.known_sent = 0
         self.sent_counts = 0  # how many times the ledger was counted (for tests and curiosity)
@@ -126,13 +132,17 @@ class RateGuard:
             self.baseline = SendHealth(self._count_sent(connection, edition_id),
                                        *feedback_counts(connection, self.number))
             return None
+        if self.number is None:
+            self.number = edition_number(connection, edition_id)
         complaints, bounces = feedback_counts(connection, self.number)
+        if self.whole_edition and complaints == 0 and bounces == 0:
+            return None  # nothing to judge
         if self.known_sent - self.baseline.sent >= self.min_sent and \
                 self._judge(self.known_sent, complaints, bounces) is None:
             return None
         return self._judge(self._count_sent(connection, edition_id), complaints, bounces)
 
 
-def rate_guard(settings) -> RateGuard:
+def rate_guard(settings, *, whole_edition: bool = False) -> RateGuard:
     """A RateGuard with DIGEST_MAX_COMPLAINT_RATE and DIGEST_MAX_BOUNCE_RATE."""
-    return RateGuard(settings.max_complaint_rate, settings.max_bounce_rate)
+    return RateGuard(settings.max_complaint_rate, settings.max_bounce_rate, whole_edition=whole_edition)

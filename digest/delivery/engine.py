@@ -1,33 +1,47 @@
-"""The send loop: keyset batches, the ledger around every request, retries, pause and resume.
+"""The send loop: keyset walks, readers grouped by variant, the ledger around every request, retries,
+pause and resume.
 
-For each batch:
-  1. claim (one committed transaction): the next readers after the last id seen,
-     status re-read now, get `claimed` rows (or `skipped`, if they left since the
-     send began);
-  2. one request to the sender;
+A run walks the readers it is for (every reader, or those of a wave's time zones)
+in id order, in keyset batches. Each batch read (one committed transaction) gives
+the next active readers with no row for the edition, status and topics as they
+are now; readers who left since the send began, and readers whose topics match
+none of the edition's comparisons, get `skipped` rows there and then. The rest
+wait in memory, one queue per variant (nothing is written for them yet). When a
+variant's queue holds a full request:
+  1. claim (one committed transaction): `claimed` rows, with the variant, for those
+     still active;
+  2. one request to the sender, with that variant's letter;
   3. the outcome (one committed transaction): sent / failed / uncertain, with
      the provider's message id. Readers the request certainly did not deliver
      (5xx, no connection) are retried with backoff, then released for a later
      run; readers it may have delivered are never retried silently.
+At the end of the walk each queue's rest goes out the same way.
 
-One batch at a time: at any moment only the request in flight is `claimed`, so a
+One request at a time: at any moment only the request in flight is `claimed`, so a
 crash between 1 and 3 leaves exactly its readers `claimed`; the next run turns
-them into `uncertain`. (A pipeline that claimed the next batch while a request
+them into `uncertain`. A crash loses nothing else: queued readers have no row,
+so the next run reads them again. (A pipeline that claimed the next batch while a request
 was in flight, in a second thread, was measured: it was slower, its two threads
 contending for the GIL and for SQLite's one writer.) The keyset position lives only in memory: the ledger, not a
 checkpoint, says who is done (listmonk's resume bug is a moved checkpoint).
+
+On PostgreSQL several senders may share a run: the id space is cut in parts, a
+sender reads a part only while it holds that part's advisory lock (others skip to
+the next), and the unique ledger row decides who mails a reader both have read.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from contextlib import contextmanager
-from typing import Callable
+from typing import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
+from digest.delivery.letters import OneLetter, VariantLetters
 from digest.delivery.lock import SendGuard, request_id, worker_of
 from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
@@ -37,6 +51,7 @@ from digest.errors import RateLimited, RequestRefused, SenderRefused
 from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, ReaderBatch
 from digest.timeutil import utcnow
+from subscribers import audience
 
 GONE = "the sending process ended before the outcome of its request was known"
 RESUME = "Run `digest editions send` again to resume."
@@ -51,17 +66,24 @@ class _Halt(Exception):
 
 
 class SendRun:
-    """One run of one worker over one edition."""
+    """One run of one worker over one edition: every reader (`zones` None), or the readers whose stored
+    zone is one of `zones` (a wave). `final` says whether the edition is sent once this run is done."""
 
-    def __init__(self, engine: Engine, *, edition_id: int, edition_number: int, letter: Letter, sender: Sender,
+    SEGMENTS = 8  # how many parts of the id space PostgreSQL senders share out
+
+    def __init__(self, engine: Engine, *, edition_id: int, edition_number: int,
+                 letters: VariantLetters | OneLetter | Letter, sender: Sender,
                  base_url: str, max_errors: int, batch_size: int | None = None, retry: RetryPolicy | None = None,
                  resend_uncertain: bool = False, progress: Callable[[Progress], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
-                 pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None):
+                 pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None,
+                 zones: Sequence[audience.Zone] | None = None, final: bool = True):
         self.engine = engine
         self.pause_check = pause_check  # digest.delivery.brake.RateGuard: complaint and bounce rates (issue 7)
         self.edition_id, self.edition_number = edition_id, edition_number
-        self.letter, self.sender, self.base_url = letter, sender, base_url
+        self.letters = OneLetter(letters) if isinstance(letters, Letter) else letters
+        self.sender, self.base_url = sender, base_url
+        self.zones, self.final = (None if zones is None else list(zones)), final
         self.max_errors = max_errors
         self.batch_size = max(1, min(batch_size or sender.max_batch, sender.max_batch))
         self.retry = retry or RetryPolicy()
@@ -70,6 +92,7 @@ class SendRun:
         self.should_stop = should_stop or (lambda: False)
         self.sent = self.failed = self.uncertain = self.skipped = 0
         self.total: int | None = None
+        self._queues: dict[str, list] = {}  # variant key -> read readers waiting for a full request
         self._sequence = 0
         self._began = time.monotonic()
         self._checked_at = float("-inf")
@@ -104,7 +127,10 @@ class SendRun:
         if self.pause_check is None:
             return False
         now = time.monotonic()
-        if self.sent < self.RATE_CHECK_EVERY_BATCH_UNTIL or now - self._checked_at >= self.RATE_CHECK_INTERVAL:
+        # A wave's guard judges the whole edition (brake.RateGuard): no need to look before every batch of
+        # a wave's first readers, who are not the edition's first.
+        every_batch_until = 0 if getattr(self.pause_check, "whole_edition", False) else self.RATE_CHECK_EVERY_BATCH_UNTIL
+        if self.sent < every_batch_until or now - self._checked_at >= self.RATE_CHECK_INTERVAL:
             self._checked_at = now
             return True
         return False
@@ -116,10 +142,11 @@ class SendRun:
         try:
             self.guard = guard
             already_sent = self._begin()
-            modes = (["uncertain"] if self.resend_uncertain else []) + ([] if already_sent else ["fresh"])
             try:
-                for mode in modes:
-                    self._batches(mode)
+                if self.resend_uncertain:
+                    self._resend_uncertain()
+                if not already_sent:
+                    self._walk()
                 status, reason = "done", None
             except _Halt as halt:
                 status, reason = halt.status, halt.reason
@@ -128,6 +155,7 @@ class SendRun:
                 raise
             return self._finish(status, reason)
         finally:
+            self._queues.clear()  # readers read and not claimed have no row: the next run reads them again
             if self._connection is not None:
                 self._connection.close()
             guard.close()
@@ -135,38 +163,36 @@ class SendRun:
     def _begin(self) -> bool:
         """Claims left by dead workers become uncertain; the edition is marked sending."""
         with self._transaction() as connection:
-            status = self._edition_status(connection)
+            status, frozen_at = self._edition_state(connection)
             gone = [r for r in ledger.claimed_requests(connection, self.edition_id)
                     if self.guard.is_gone(worker_of(r))]
             ledger.claims_to_uncertain(connection, self.edition_id, gone, GONE)
-            self.started_at = ledger.started_at(connection, self.edition_id) or utcnow()
+            # The send began when the edition froze (send_edition freezes it first).
+            self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or utcnow()
             if status != "sent":
                 self._set_status("sending", connection)
             if self.progress is not None:
                 counts = ledger.state_counts(connection, self.edition_id)
-                self.total = ((0 if status == "sent" else ledger.pending_count(connection, self.edition_id))
+                self.total = ((0 if status == "sent" else ledger.pending_count(connection, self.edition_id,
+                                                                                self.zones))
                               + (counts["uncertain"] if self.resend_uncertain else 0))
         return status == "sent"
 
-    def _claim(self, mode: str, after: int) -> ledger.Claim:
-        """The checks before a request leaves, then the claim: one committed transaction.
+    def _next_request_id(self) -> str:
+        self._sequence += 1
+        return request_id(self.guard.worker, self._sequence)
 
-        Halts on a stop request, another worker's pause (looked for every STATUS_CHECK_INTERVAL),
-        or complaint and bounce rates over their limits; nothing is claimed then."""
+    def _checks(self, connection) -> None:
+        """Before a request leaves: a stop request, another worker's pause (looked for every
+        STATUS_CHECK_INTERVAL), complaint and bounce rates over their limits. Nothing is claimed then."""
+        if self._status_check_due() and self._edition_status(connection) == "paused":
+            raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
+        if self._rate_check_due() and (why := self.pause_check(connection, self.edition_id)):
+            raise _Halt("paused", f"Paused: {why}. {RESUME}")
+
+    def _stop_requested(self) -> None:
         if self.should_stop():
             raise _Halt("stopped", f"Stopped on request; every request that went out is in the ledger. {RESUME}")
-        self._sequence += 1
-        rid = request_id(self.guard.worker, self._sequence)
-        with self._transaction() as connection:
-            if self._status_check_due() and self._edition_status(connection) == "paused":
-                raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
-            if self._rate_check_due() and (why := self.pause_check(connection, self.edition_id)):
-                raise _Halt("paused", f"Paused: {why}. {RESUME}")
-            if mode == "uncertain":
-                return ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
-                                              request_id=rid)
-            return ledger.claim_fresh(connection, self.edition_id, after_id=after, limit=self.batch_size,
-                                      request_id=rid, started_at=self.started_at)
 
     def _check_errors(self) -> None:
         if self.failed + self.uncertain > self.max_errors:
@@ -174,30 +200,171 @@ class SendRun:
                                   f"in this run, more than DIGEST_MAX_ERRORS={self.max_errors}. "
                                   f"Check the errors in the ledger, then {RESUME[0].lower()}{RESUME[1:]}")
 
-    def _batches(self, mode: str) -> None:
-        """Check and claim, send, record: one batch at a time, fresh readers or
-        (`--resend-uncertain`) uncertain ones."""
+    # -- the walk: fresh readers, queued by variant --------------------------------------------
+
+    def _segments(self) -> list[tuple[audience.Zone, int, int]]:
+        """(zone, after, upto) ranges of the walk, in id order. On PostgreSQL the id space is cut in
+        parts that several senders share out (see `_walk`); on SQLite one sender walks it whole."""
+        zones = [audience.EVERY_ZONE] if self.zones is None else self.zones
+        if not self.guard.shared:
+            return [(zone, 0, ledger.NO_LIMIT) for zone in zones]
+        parts = []
+        with self._transaction() as connection:
+            for zone in zones:
+                span = audience.id_range(connection, zone)
+                if span is None:
+                    continue
+                low, high = span[0] - 1, span[1]
+                step = max(1, -(-(high - low) // self.SEGMENTS))
+                cuts = [0] + list(range(low + step, high, step)) + [ledger.NO_LIMIT]
+                # The first part starts at 0 and the last one runs on: readers who left since the send began
+                # (outside the active readers' range) still get their skipped rows.
+                parts += [(zone, after, upto) for after, upto in zip(cuts, cuts[1:])]
+        return parts
+
+    def _part_key(self, segment: tuple[audience.Zone, int, int]) -> int:
+        """A 32-bit name for (edition, segment), for the advisory lock that marks a part taken."""
+        digest = zlib.crc32(repr((self.edition_id, *segment)).encode())
+        return digest - 2**32 if digest >= 2**31 else digest
+
+    def _walk(self) -> None:
+        """Every segment, in order. On PostgreSQL a segment another sender is reading is left for
+        later; once this sender is through the rest it waits for those (the other may have died
+        half way) and reads them too, finding what is still owed."""
+        later = []
+        for segment in self._segments():
+            if self.guard.take_part(self._part_key(segment)):
+                self._walk_part(segment)
+            else:
+                later.append(segment)
+        for segment in later:
+            while not self.guard.take_part(self._part_key(segment)):
+                self._stop_requested()
+                time.sleep(0.1)
+            self._walk_part(segment)
+        for key in list(self._queues):
+            self._send_queue(key, rest=True)
+
+    def _walk_part(self, segment: tuple[audience.Zone, int, int]) -> None:
+        try:
+            self._read_segment(*segment)
+        finally:
+            self.guard.drop_part(self._part_key(segment))
+
+    def _read_segment(self, zone: audience.Zone, after: int, upto: int) -> None:
+        batch = self.batch_size
+        while True:
+            self._stop_requested()
+            with self._transaction() as connection:
+                read = ledger.read_fresh(connection, self.edition_id, after_id=after, limit=batch,
+                                         started_at=self.started_at, zone=zone, upto=upto)
+                if read.scanned == 0:
+                    return
+                after = read.last_id
+                unmatched = self._queue(read.rows)
+                skipped = [(reader, None) for reader in read.gone] + unmatched
+                if skipped:
+                    self._skip(connection, skipped)
+                # A queue this read filled is claimed in the same transaction: one fewer commit per request.
+                key = next((key for key, queue in self._queues.items() if len(queue) >= batch), None)
+                claim = None if key is None else self._claim_from(connection, key)
+            if claim is not None:
+                self._send_claim(key, claim)
+            elif skipped:
+                self._report()
+            for key in [key for key, queue in self._queues.items() if len(queue) >= batch]:
+                self._send_queue(key)
+
+    def _queue(self, rows) -> list[tuple[int, str]]:
+        """Each read reader into their variant's queue; returns (reader, why) for those who get nothing."""
+        choose, queues = self.letters.choose, self._queues
+        unmatched = []
+        for row in rows:
+            key = choose(row[3])
+            if key is None:
+                unmatched.append((row[0], self.letters.why(row[3])))
+                continue
+            queue = queues.get(key)
+            if queue is None:
+                queue = queues[key] = []
+            queue.append(row[:3])
+        return unmatched
+
+    def _skip(self, connection, readers: list[tuple[int, str | None]]) -> None:
+        by_reason: dict[str | None, list[int]] = {}
+        for reader, reason in readers:
+            by_reason.setdefault(reason, []).append(reader)
+        for reason, ids in by_reason.items():
+            self.skipped += ledger.skip(connection, self.edition_id, ids, request_id=self._next_request_id(),
+                                        reason=reason)
+
+    def _claim_from(self, connection, key: str) -> ledger.Claim:
+        """The checks, then a claim of the next request's worth of a variant's queue."""
+        self._checks(connection)
+        queue = self._queues[key]
+        rows, queue[:self.batch_size] = queue[:self.batch_size], []
+        if not queue:
+            del self._queues[key]
+        return ledger.claim(connection, self.edition_id, rows, request_id=self._next_request_id(),
+                            variant_id=self.letters.variant_id(connection, key))
+
+    def _send_claim(self, key: str, claim: ledger.Claim) -> None:
+        self.skipped += claim.skipped
+        if claim.readers:
+            recipients = recipients_for(claim.readers, self.edition_number, self.base_url)
+            self._deliver(claim, recipients, self.letters.letter(key), were_uncertain=False)
+        self._report()
+        self._check_errors()
+
+    def _send_queue(self, key: str, *, rest: bool = False) -> None:
+        """A variant's queued readers, one full request at a time; with `rest`, what is left too."""
+        while key in self._queues and (rest or len(self._queues[key]) >= self.batch_size):
+            self._stop_requested()
+            with self._transaction() as connection:
+                claim = self._claim_from(connection, key)
+            self._send_claim(key, claim)
+
+    # -- `--resend-uncertain` ----------------------------------------------------------------------
+
+    def _resend_uncertain(self) -> None:
+        """Uncertain readers again, each with the variant the ledger says they were due."""
         after = 0
         while True:
-            claim = self._claim(mode, after)
+            self._stop_requested()
+            with self._transaction() as connection:
+                self._checks(connection)
+                claim = ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
+                                               request_id=self._next_request_id())
+                keys = [self.letters.due_key(connection, variant, topics)
+                        for variant, topics in zip(claim.variants, claim.topics)]
             if claim.scanned == 0:
                 return
             after = claim.last_id
             self.skipped += claim.skipped
-            if claim.readers:
-                recipients = recipients_for(claim.readers, self.edition_number, self.base_url)
-                self._deliver(claim, recipients, were_uncertain=mode == "uncertain")
+            groups: dict[str | None, list] = {}
+            for reader, key in zip(claim.readers, keys):
+                groups.setdefault(key, []).append(reader)
+            for key, readers in groups.items():
+                part = ledger.Claim(claim.request_id, tuple(readers), 0)
+                recipients = recipients_for(part.readers, self.edition_number, self.base_url)
+                if key is None:  # no variant on record, and their topics match nothing now
+                    with self._transaction() as connection:
+                        self.skipped += ledger.mark_all(connection, self.edition_id, claim.request_id,
+                                                        [r[0] for r in readers], "skipped",
+                                                        error=self.letters.why(None))
+                    continue
+                self._deliver(part, recipients, self.letters.letter(key), were_uncertain=True)
             self._report()
             self._check_errors()
 
     # -- one batch ------------------------------------------------------------------------------
 
-    def _deliver(self, claim: ledger.Claim, recipients: ReaderBatch, *, were_uncertain: bool) -> None:
+    def _deliver(self, claim: ledger.Claim, recipients: ReaderBatch, letter: Letter, *, were_uncertain: bool) -> None:
         pending = recipients
         failures = rate_waits = 0
         while pending:
             try:
-                result = self.sender.send(self.letter, pending)
+                result = self.sender.send(letter, pending)
             except RateLimited as exc:
                 rate_waits += 1
                 wait = exc.retry_at - time.time()
@@ -266,8 +433,12 @@ class SendRun:
     # -- the edition ----------------------------------------------------------------------------
 
     def _edition_status(self, connection) -> str:
+        return self._edition_state(connection)[0]
+
+    def _edition_state(self, connection):
         table = Edition.__table__
-        return connection.execute(sa.select(table.c.status).where(table.c.id == self.edition_id)).scalar_one()
+        return connection.execute(sa.select(table.c.status, table.c.frozen_at)
+                                  .where(table.c.id == self.edition_id)).one()
 
     def _set_status(self, status: str, connection=None) -> None:
         table = Edition.__table__
@@ -286,6 +457,17 @@ class SendRun:
 
     def _finish(self, status: str, reason: str | None) -> SendSummary:
         with self._transaction() as connection:
+            if status == "done" and not self.final:
+                # A wave with more to come: the edition stays sending. Its figures are this run's own
+                # (counting the whole ledger at every wave would cost a pass over a growing edition).
+                in_flight = bool(ledger.claimed_requests(connection, self.edition_id))
+                sent_already = self._edition_status(connection) == "sent"
+                if not in_flight and not sent_already:
+                    return SendSummary(
+                        edition=self.edition_number, status="waiting", sent=self.sent, failed=self.failed,
+                        uncertain=self.uncertain, skipped=self.skipped, sent_now=self.sent,
+                        reason="Every reader due so far was handled; readers in later time zones wait for their wave.",
+                        elapsed=time.monotonic() - self._began)
             counts = ledger.state_counts(connection, self.edition_id)
             if status == "done":
                 if counts["claimed"] == 0:

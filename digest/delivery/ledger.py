@@ -6,11 +6,14 @@ States:
     failed     the provider refused this reader (a bad address); not retried
     uncertain  the request's outcome is unknown (a crash or a timeout after the body
                left): never re-sent silently, only by `digest editions send --resend-uncertain`
-    skipped    the reader unsubscribed, bounced or complained after the send began
+    skipped    the reader unsubscribed, bounced or complained after the send began, or their
+               topics match none of the edition's comparisons (`error` says which)
 
 A `claimed` row whose sender is gone is what a crash leaves behind; the next
 send turns it into `uncertain`. `request_id` names the request a row went out
-in, and begins with the id of the worker that claimed it (see guard.py).
+in, and begins with the id of the worker that claimed it (see lock.py).
+`variant_id` names the variant (the list of comparisons) the reader was due, so
+a resumed send mails them that one, and stats can be split by variant.
 
 Every function here takes a Connection inside a transaction and returns plain
 values; the engine decides when to commit.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import sqlalchemy as sa
@@ -28,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from digest.editions.models import Edition
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
 from subscribers import audience, status
@@ -38,8 +43,13 @@ DELIVERY_STATES = ("claimed", "sent", "failed", "uncertain", "skipped")
 
 class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
-    # The unique index serves every lookup by edition (it leads with edition_id).
-    __table_args__ = (sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_reader"),)
+    # The unique index serves every lookup by edition (it leads with edition_id). The partial index holds
+    # only the rows in flight (a request's worth per sender), so finding claims a dead sender left costs
+    # nothing however large the edition: a weekly send looks for them at every wave.
+    __table_args__ = (sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_reader"),
+                      sa.Index("ix_delivery_claimed", "edition_id", "request_id",
+                               sqlite_where=sa.text("state = 'claimed'"),
+                               postgresql_where=sa.text("state = 'claimed'")))
 
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(sa_column=sa.Column(sa.ForeignKey("edition.id"), nullable=False))
@@ -51,101 +61,140 @@ class Delivery(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     claimed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
+    # The variant the reader was due (None: skipped before one was chosen, or a row from before variants).
+    variant_id: int | None = Field(default=None, sa_column=sa.Column(sa.ForeignKey("edition_variant.id"),
+                                                                     nullable=True))
+
+
+@dataclass(frozen=True)
+class Read:
+    """The next readers of a walk who have no row for this edition: not claimed yet (a send groups
+    them by variant first, and claims each request's readers just before it leaves)."""
+
+    rows: list  # (id, email, token, topics text) of active readers, as the driver returned them
+    gone: list[int]  # readers in the same id range who left since the send began: to be written as skipped
+    last_id: int  # the highest reader id looked at; the walk continues after it
+    scanned: int  # rows returned (0: nothing left in this walk)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """The readers one request carries, and where the keyset continues."""
+    """The readers one request carries."""
 
     request_id: str
     readers: tuple[tuple[int, str, str], ...]  # claimed: they go out in this request. Reader's fields,
     # as the driver returned them: a million Reader objects would cost a send half a second
     skipped: int  # no longer active: written as skipped, never mailed
-    last_id: int  # the highest reader id looked at; the next batch starts after it
-    scanned: int  # how many rows the query returned (0: nothing left)
+    last_id: int = 0  # (claim_uncertain) the highest reader id looked at
+    scanned: int = 0  # (claim_uncertain) how many rows the query returned (0: nothing left)
+    variants: tuple[int | None, ...] = ()  # (claim_uncertain) each reader's variant, as the ledger says
+    topics: tuple[str | None, ...] = ()  # (claim_uncertain) each reader's topics, for rows with no variant
 
 
 def _tables():
     return Delivery.__table__, audience.readers
 
 
+def in_ledger(edition_id: int) -> sa.Exists:
+    """True for a reader who has a row for this edition (a condition on the subscriber table)."""
+    delivery, subscriber = _tables()
+    return sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
 
-def claim_fresh(connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str,
-                started_at: datetime, now: datetime | None = None) -> Claim:
-    """Claim the next readers after `after_id` who have no row for this edition yet.
 
-    Active readers become `claimed`; readers who stopped (unsubscribed, bounced,
-    complained) since the send began become `skipped`. Status is read here, at
-    claim time, so a reader who leaves mid-send is skipped from the next batch on.
-    On PostgreSQL the rows are locked with SKIP LOCKED so workers take disjoint
-    batches; the unique (edition, reader) index and ON CONFLICT DO NOTHING make
-    a double claim impossible even so.
+NO_LIMIT = 2**31 - 1  # an `upto` that bounds nothing: the largest id an INTEGER column holds
+
+
+def read_fresh(connection: Connection, edition_id: int, *, after_id: int, limit: int, started_at: datetime,
+               zone: audience.Zone = audience.EVERY_ZONE, upto: int = NO_LIMIT) -> Read:
+    """The next active readers after `after_id` (up to `upto`, in `zone`) with no row for this edition,
+    and the readers in the same id range who left since the send began.
+
+    Status and topics are read here, so a reader who leaves or changes topics before their
+    batch is read is sent accordingly. Two simple range scans rather than one OR: each walks an
+    index in id order, so a batch costs the same at reader 1 and at reader 1,000,000.
+    """
+    if connection.dialect.name == "sqlite":
+        return _read_fresh_sqlite(connection, edition_id, after_id, limit, started_at, zone, upto)
+    already = in_ledger(edition_id)
+    rows = connection.execute(audience.receiving(after_id, limit, unless=already, zone=zone, upto=upto,
+                                                 with_topics=True)).all()
+    upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last: look to the end
+    gone = [row[0] for row in connection.execute(audience.stopped_since(started_at, after_id, upper,
+                                                                        unless=already, zone=zone))]
+    if not rows and not gone:
+        return Read([], [], after_id, 0)
+    last = upper if len(rows) == limit else max([row[0] for row in rows] + gone)
+    return Read(rows, gone, last, len(rows) + len(gone))
+
+
+def claim(connection: Connection, edition_id: int, rows: Sequence[tuple[int, str, str]], *, request_id: str,
+          variant_id: int | None, now: datetime | None = None) -> Claim:
+    """Claim read readers for one request: `claimed` rows with their variant, for those still active.
+
+    One INSERT ... SELECT that re-reads each reader's status; the unique (edition, reader) index and
+    ON CONFLICT DO NOTHING make a double claim impossible, even with several senders. A reader who
+    left since they were read gets a `skipped` row instead; one another sender took is left alone.
     """
     now = now or utcnow()
-    if connection.dialect.name == "sqlite":
-        return _claim_fresh_sqlite(connection, edition_id, after_id, limit, request_id, started_at, now)
-    delivery, subscriber = _tables()
-    already = sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
-    # Two simple range scans rather than one OR: each walks an index in id order, so a batch
-    # costs the same at reader 1 and at reader 1,000,000.
-    active = audience.receiving(after_id, limit, unless=already)
-    if connection.dialect.name == "postgresql":
-        active = active.with_for_update(skip_locked=True, of=subscriber)
-    rows = connection.execute(active).all()
-    upper = rows[-1][0] if len(rows) == limit else None  # a short batch is the last: look to the end
-    left = audience.stopped_since(started_at, after_id, upper, unless=already)
-    gone = [row[0] for row in connection.execute(left)]
-    if not rows and not gone:
-        return Claim(request_id, (), 0, after_id, 0)
-    taken = _insert_claims(connection, edition_id, [row[0] for row in rows], "claimed", request_id, now)
-    if gone:
-        taken |= _insert_claims(connection, edition_id, gone, "skipped", request_id, now)
-    readers = tuple(Reader(*row) for row in rows if row[0] in taken)
-    skipped = sum(1 for reader in gone if reader in taken)
-    last = upper if upper is not None else max([row[0] for row in rows] + gone)
-    return Claim(request_id, readers, skipped, last, len(rows) + len(gone))
+    ids = [row[0] for row in rows]
+    taken = _insert_claims(connection, edition_id, ids, "claimed", request_id, now, variant_id)
+    if len(taken) == len(ids):
+        return Claim(request_id, tuple(rows), 0)
+    missing = [reader for reader in ids if reader not in taken]
+    skipped = _insert_claims(connection, edition_id, missing, "skipped", request_id, now, None, only_stopped=True)
+    return Claim(request_id, tuple(row for row in rows if row[0] in taken), len(skipped))
+
+
+def skip(connection: Connection, edition_id: int, reader_ids: Sequence[int], *, request_id: str,
+         reason: str | None = None, now: datetime | None = None) -> int:
+    """`skipped` rows for readers who get no mail of this edition (left since it began, or, with a
+    `reason`, whose topics match none of its comparisons). Returns how many were written."""
+    if not reader_ids:
+        return 0
+    return len(_insert_claims(connection, edition_id, list(reader_ids), "skipped", request_id, now or utcnow(),
+                              None, error=reason))
 
 
 def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int], state: str, request_id: str,
-                   now: datetime) -> set[int]:
+                   now: datetime, variant_id: int | None, *, error: str | None = None,
+                   only_stopped: bool = False) -> set[int]:
     """One INSERT ... SELECT for the whole batch, the ids passed as a single array (PostgreSQL) or
-    JSON (SQLite) parameter: no per-row work in Python. RETURNING says which rows are ours."""
+    JSON (SQLite) parameter: no per-row work in Python. A claim is only written for a reader who
+    receives editions at this very moment. Returns the readers whose rows this call wrote."""
     if not reader_ids:
         return set()
+    if connection.dialect.name == "sqlite":
+        return _insert_sqlite(connection, edition_id, reader_ids, state, request_id, now, variant_id, error,
+                              only_stopped)
     delivery, subscriber = _tables()
-    if connection.dialect.name == "postgresql":
-        wanted = subscriber.c.id == sa.func.any(sa.bindparam("ids", reader_ids, type_=ARRAY(sa.Integer)))
-    else:
-        ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(reader_ids))))
-        wanted = subscriber.c.id.in_(ids)
-    if state != "skipped":
+    wanted = subscriber.c.id == sa.func.any(sa.bindparam("ids", reader_ids, type_=ARRAY(sa.Integer)))
+    if state == "claimed":
         wanted = sa.and_(wanted, audience.receives_editions())  # still active at this very moment
+    elif only_stopped:
+        wanted = sa.and_(wanted, ~audience.receives_editions())
+    finished = now if state == "skipped" else None
     rows = sa.select(sa.literal(edition_id), subscriber.c.id, sa.literal(state), sa.literal(request_id),
-                     sa.literal(now, UTCDateTime), sa.literal(now if state == "skipped" else None, UTCDateTime)
-                     ).where(wanted)
+                     sa.literal(now, UTCDateTime), sa.literal(finished, UTCDateTime),
+                     sa.literal(variant_id, sa.Integer), sa.literal(error, sa.Text)).where(wanted)
     statement = (insert_into(connection, delivery)
-                 .from_select(["edition_id", "subscriber_id", "state", "request_id", "claimed_at", "finished_at"],
-                              rows)
+                 .from_select(["edition_id", "subscriber_id", "state", "request_id", "claimed_at", "finished_at",
+                               "variant_id", "error"], rows)
                  .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
                  .returning(delivery.c.subscriber_id))
     return set(connection.execute(statement).scalars().all())
 
 
-# SQLite (one sender per file, see guard.py): the same claim as plain SQL on the driver's cursor,
-# a third of the cost of the statements above. The hot path of a send on one box.
-_SQLITE_ACTIVE = (f"SELECT id, email, token FROM subscriber WHERE status = '{status.RECEIVES_EDITIONS}' "
-                  "AND id > ? AND NOT EXISTS "
-                  "(SELECT 1 FROM delivery WHERE edition_id = ? AND subscriber_id = subscriber.id) "
-                  "ORDER BY id LIMIT ?")
-_SQLITE_LEFT = (f"SELECT id FROM subscriber WHERE status IN {status.STOPPED!r} "
-                "AND updated_at >= ? AND id > ? AND id <= ? AND NOT EXISTS "
-                "(SELECT 1 FROM delivery WHERE edition_id = ? AND subscriber_id = subscriber.id)")
-_SQLITE_INSERT = ("INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at) "
-                  "SELECT ?, subscriber.id, ?, ?, ?, ? FROM json_each(?) JOIN subscriber ON subscriber.id = value "
-                  f"WHERE ? OR subscriber.status = '{status.RECEIVES_EDITIONS}' ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
-_SQLITE_TAKEN = ("SELECT subscriber_id FROM delivery WHERE edition_id = ? AND subscriber_id BETWEEN ? AND ? "
-                 "AND request_id = ?")
-_SQLITE_NO_LIMIT = 2**62
+# SQLite (one sender per file, see lock.py): the same statements as plain SQL on the driver's cursor,
+# a third of the cost of the built ones. The hot path of a send on one box.
+_SQLITE_UNLESS = "EXISTS (SELECT 1 FROM delivery WHERE edition_id = :edition AND subscriber_id = subscriber.id)"
+_SQLITE_INSERT = ("INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, "
+                  "variant_id, error) SELECT ?, subscriber.id, ?, ?, ?, ?, ?, ? FROM json_each(?) CROSS "
+                  "JOIN subscriber ON subscriber.id = value WHERE {condition} "
+                  "ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
+_SQLITE_CONDITIONS = {"claimed": audience.SQL_RECEIVES_EDITIONS, "skipped": "1",
+                      "stopped": f"NOT {audience.SQL_RECEIVES_EDITIONS}"}
+_SQLITE_TAKEN = ("SELECT subscriber_id FROM delivery WHERE edition_id = ? AND request_id = ? "
+                 "AND subscriber_id IN (SELECT value FROM json_each(?))")
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -153,42 +202,54 @@ def _sqlite_time(value: datetime) -> str:
     return as_utc(value).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _claim_fresh_sqlite(connection: Connection, edition_id: int, after_id: int, limit: int, request_id: str,
-                        started_at: datetime, now: datetime) -> Claim:
+@lru_cache(maxsize=16)
+def _sqlite_read(zone_kind: str) -> tuple[str, str]:
+    zone = {"every": audience.EVERY_ZONE, "none": None, "named": "named"}[zone_kind]
+    return audience.sqlite_receiving(zone, _SQLITE_UNLESS), audience.sqlite_stopped_since(zone, _SQLITE_UNLESS)
+
+
+def _read_fresh_sqlite(connection: Connection, edition_id: int, after_id: int, limit: int, started_at: datetime,
+                       zone: audience.Zone, upto: int) -> Read:
     cursor = connection.connection.cursor()  # the driver's cursor, in this same transaction
-    rows = cursor.execute(_SQLITE_ACTIVE, (after_id, edition_id, limit)).fetchall()
-    upper = rows[-1][0] if len(rows) == limit else _SQLITE_NO_LIMIT  # a short batch is the last
-    gone = [row[0] for row in cursor.execute(_SQLITE_LEFT, (_sqlite_time(started_at), after_id, upper, edition_id))]
+    kind = "every" if zone is audience.EVERY_ZONE else "none" if zone is None else "named"
+    active_sql, left_sql = _sqlite_read(kind)
+    params = {"after": after_id, "upto": upto, "limit": limit, "edition": edition_id, "zone": zone}
+    if kind != "named":
+        del params["zone"]
+    rows = cursor.execute(active_sql, params).fetchall()
+    upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last
+    del params["limit"]
+    gone = [row[0] for row in cursor.execute(left_sql, {**params, "upto": upper,
+                                                        "started": _sqlite_time(started_at)})]
     if not rows and not gone:
-        return Claim(request_id, (), 0, after_id, 0)
+        return Read([], [], after_id, 0)
+    last = upper if len(rows) == limit else max([row[0] for row in rows] + gone)
+    return Read(rows, gone, last, len(rows) + len(gone))
+
+
+def _insert_sqlite(connection: Connection, edition_id: int, ids: list[int], state: str, request_id: str,
+                   now: datetime, variant_id: int | None, error: str | None, only_stopped: bool) -> set[int]:
+    cursor = connection.connection.cursor()
     stamp = _sqlite_time(now)
-
-    def insert(ids: list[int], as_state: str) -> set[int]:
-        if not ids:
-            return set()
-        skipped = as_state == "skipped"
-        cursor.execute(_SQLITE_INSERT, (edition_id, as_state, request_id, stamp, stamp if skipped else None,
-                                        json.dumps(ids), skipped))
-        if cursor.rowcount == len(ids):  # all ours (the usual case): no need to ask which
-            return set(ids)
-        # A reader left between the two statements (or a row was there already): ask which are ours.
-        return {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, min(ids), max(ids), request_id))} \
-            & set(ids)
-
-    taken = insert([row[0] for row in rows], "claimed")
-    skipped = len(insert(gone, "skipped"))
-    readers = tuple(rows) if len(taken) == len(rows) else tuple(row for row in rows if row[0] in taken)
-    last = rows[-1][0] if upper != _SQLITE_NO_LIMIT else max([row[0] for row in rows] + gone)
-    return Claim(request_id, readers, skipped, last, len(rows) + len(gone))
+    condition = _SQLITE_CONDITIONS["stopped" if only_stopped else state]
+    cursor.execute(_SQLITE_INSERT.format(condition=condition),
+                   (edition_id, state, request_id, stamp, stamp if state == "skipped" else None, variant_id, error,
+                    json.dumps(ids)))
+    if cursor.rowcount == len(ids):  # all ours (the usual case): no need to ask which
+        return set(ids)
+    # A reader left since they were read (or a row was there already): ask which rows are ours.
+    return {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, request_id, json.dumps(ids)))}
 
 
 def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str,
                     now: datetime | None = None) -> Claim:
-    """Claim the next uncertain readers again (`--resend-uncertain`); those no longer active are skipped."""
+    """Claim the next uncertain readers again (`--resend-uncertain`); those no longer active are skipped.
+    Each keeps the variant the ledger says they were due."""
     delivery, subscriber = _tables()
     now = now or utcnow()
     query = (
-        sa.select(delivery.c.id, subscriber.c.id, subscriber.c.email, subscriber.c.token, subscriber.c.status)
+        sa.select(delivery.c.id, subscriber.c.id, subscriber.c.email, subscriber.c.token, subscriber.c.status,
+                  delivery.c.variant_id, audience.topics_text())
         .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)
         .where(delivery.c.edition_id == edition_id, delivery.c.state == "uncertain",
                delivery.c.subscriber_id > after_id)
@@ -208,13 +269,27 @@ def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, l
     connection.execute(update, [{"row_id": r[0], "new_state": "claimed", "done": None} for r in active]
                        + [{"row_id": r[0], "new_state": "skipped", "done": now} for r in stopped])
     readers = tuple(Reader(row[1], row[2], row[3]) for row in active)
-    return Claim(request_id, readers, len(stopped), rows[-1][1], len(rows))
+    return Claim(request_id, readers, len(stopped), rows[-1][1], len(rows),
+                 variants=tuple(row[5] for row in active), topics=tuple(row[6] for row in active))
 
 
-def _rows_of(delivery: sa.Table, edition_id: int, request_id: str, reader_ids: Sequence[int]):
-    # The id range lets the (edition, reader) index find the rows; request_id picks this request's.
-    return sa.and_(delivery.c.edition_id == edition_id,
-                   delivery.c.subscriber_id.between(min(reader_ids), max(reader_ids)),
+def _ids_condition(connection: Connection, delivery: sa.Table, reader_ids: Sequence[int]):
+    """The rows of these readers. A contiguous run of ids (a send of one variant in id order) is an id
+    range, which the (edition, reader) index walks; readers spread wide (one variant of many) are
+    looked up one by one, so a request's rows cost the same however far apart its readers are."""
+    low, high = min(reader_ids), max(reader_ids)
+    if high - low < 2 * len(reader_ids):
+        return delivery.c.subscriber_id.between(low, high)
+    if connection.dialect.name == "postgresql":
+        return delivery.c.subscriber_id == sa.func.any(sa.bindparam("ids", list(reader_ids), type_=ARRAY(sa.Integer)))
+    ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(list(reader_ids)))))
+    return delivery.c.subscriber_id.in_(ids)
+
+
+def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, request_id: str,
+             reader_ids: Sequence[int]):
+    # The ids let the (edition, reader) index find the rows; request_id picks this request's.
+    return sa.and_(delivery.c.edition_id == edition_id, _ids_condition(connection, delivery, reader_ids),
                    delivery.c.request_id == request_id, delivery.c.state == "claimed")
 
 
@@ -226,13 +301,19 @@ _MARK_ALL = sa.text(
 
 def mark_all(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int], state: str, *,
              message_id: str | None = None, error: str | None = None, now: datetime | None = None) -> int:
-    """Every still-claimed row of one request to `state` in one statement (the hot path: plain SQL).
-    The id range lets the (edition, reader) index find the rows; request_id picks this request's."""
+    """Every still-claimed row of one request to `state` in one statement (the hot path: plain SQL
+    over an id range when the request's readers are close together)."""
     if not reader_ids:
         return 0
-    return connection.execute(_MARK_ALL, {
-        "state": state, "message_id": message_id, "error": error, "now": now or utcnow(), "edition": edition_id,
-        "low": min(reader_ids), "high": max(reader_ids), "request": request_id}).rowcount
+    low, high = min(reader_ids), max(reader_ids)
+    if high - low < 2 * len(reader_ids):
+        return connection.execute(_MARK_ALL, {
+            "state": state, "message_id": message_id, "error": error, "now": now or utcnow(), "edition": edition_id,
+            "low": low, "high": high, "request": request_id}).rowcount
+    delivery, _ = _tables()
+    return connection.execute(
+        sa.update(delivery).where(_rows_of(connection, delivery, edition_id, request_id, reader_ids))
+        .values(state=state, provider_message_id=message_id, error=error, finished_at=now or utcnow())).rowcount
 
 
 def mark_each(connection: Connection, edition_id: int, request_id: str,
@@ -261,17 +342,20 @@ def release(connection: Connection, edition_id: int, request_id: str, reader_ids
     if not reader_ids:
         return 0
     delivery, _ = _tables()
-    where = _rows_of(delivery, edition_id, request_id, reader_ids)
+    where = _rows_of(connection, delivery, edition_id, request_id, reader_ids)
     if were_uncertain:
         return connection.execute(sa.update(delivery).where(where).values(state="uncertain")).rowcount
     return connection.execute(sa.delete(delivery).where(where)).rowcount
+
+
+_CLAIMED = sa.literal_column("'claimed'")  # written out, so the planner sees the partial index's condition
 
 
 def claimed_requests(connection: Connection, edition_id: int) -> set[str]:
     """Requests with rows still claimed: in flight now, or left by a sender that died."""
     delivery, _ = _tables()
     query = sa.select(delivery.c.request_id).where(delivery.c.edition_id == edition_id,
-                                                   delivery.c.state == "claimed").distinct()
+                                                   delivery.c.state == _CLAIMED).distinct()
     return {row[0] for row in connection.execute(query)}
 
 
@@ -283,7 +367,7 @@ def claims_to_uncertain(connection: Connection, edition_id: int, request_ids: It
         return 0
     delivery, _ = _tables()
     statement = (sa.update(delivery)
-                 .where(delivery.c.edition_id == edition_id, delivery.c.state == "claimed",
+                 .where(delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED,
                         delivery.c.request_id.in_(ids))
                  .values(state="uncertain", error=reason, finished_at=now or utcnow()))
     return connection.execute(statement).rowcount
@@ -305,9 +389,31 @@ def state_counts(connection: Connection, edition_id: int) -> dict[str, int]:
     return counts
 
 
-def pending_count(connection: Connection, edition_id: int) -> int:
-    """Active readers with no row for this edition yet: who a send would mail."""
-    delivery, subscriber = _tables()
-    already = sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
-    return connection.execute(sa.select(sa.func.count()).select_from(subscriber)
-                              .where(audience.receives_editions(), ~already)).scalar()
+def pending_count(connection: Connection, edition_id: int, zones: Sequence[audience.Zone] | None = None) -> int:
+    """Active readers (in `zones`, default every zone) with no row for this edition yet: who a send would mail."""
+    _, subscriber = _tables()
+    total = 0
+    for zone in (audience.EVERY_ZONE,) if zones is None else zones:
+        total += connection.execute(sa.select(sa.func.count()).select_from(subscriber)
+                                    .where(audience.receives_editions(), audience.in_zone(zone),
+                                           ~in_ledger(edition_id))).scalar()
+    return total
+
+
+def variant_counts(connection: Connection, edition_id: int) -> list[tuple[int | None, str, str | None, int]]:
+    """(variant id, state, error of a skipped row, readers) over the edition's rows: one pass that says
+    both how many readers each variant reached and why readers were skipped."""
+    delivery, _ = _tables()
+    error = sa.case((delivery.c.state == "skipped", delivery.c.error), else_=sa.null())
+    query = (sa.select(delivery.c.variant_id, delivery.c.state, error, sa.func.count())
+             .where(delivery.c.edition_id == edition_id).group_by(delivery.c.variant_id, delivery.c.state, error))
+    return [tuple(row) for row in connection.execute(query)]
+
+
+def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bool:
+    """Whether the ledger has a row for this reader and the edition of `week` (they were handled)."""
+    delivery, _ = _tables()
+    edition = Edition.__table__
+    return connection.execute(sa.select(delivery.c.id).join(edition, edition.c.id == delivery.c.edition_id)
+                              .where(delivery.c.subscriber_id == reader_id, edition.c.week == week)
+                              .limit(1)).first() is not None

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from digest.errors import SenderBusy
 
 _LOCK_SPACE = 0x6C656467  # "ledg": the advisory-lock namespace of sending workers
+_PART_SPACE = 0x70617274  # "part": the namespace of parts of a walk that a worker is reading
 
 
 def request_id(worker: int, sequence: int) -> str:
@@ -87,6 +88,22 @@ class SendGuard:
             self._lock_connection.execute(sa.text("SELECT pg_advisory_unlock(:space, :worker)"), params)
         self._lock_connection.commit()
         return bool(taken)
+
+    def take_part(self, part: int) -> bool:
+        """Take one part of a walk (a range of readers) for this worker, if no other worker is reading it.
+        Always true on SQLite, where there is one sender. Let go with `drop_part`."""
+        if not self.shared:
+            return True
+        taken = self._lock_connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :part)"),
+                                              {"space": _PART_SPACE, "part": part}).scalar()
+        self._lock_connection.commit()
+        return bool(taken)
+
+    def drop_part(self, part: int) -> None:
+        if self.shared:
+            self._lock_connection.execute(sa.text("SELECT pg_advisory_unlock(:space, :part)"),
+                                          {"space": _PART_SPACE, "part": part})
+            self._lock_connection.commit()
 
     def close(self) -> None:
         if self._lock_connection is not None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from digest.content.models import Comparison
-from digest.delivery.ledger import DELIVERY_STATES, Delivery, state_counts
+from digest.delivery.ledger import DELIVERY_STATES, Delivery, in_ledger, state_counts, variant_counts
 from digest.editions.models import Edition
-from digest.editions.service import edition_items, get_edition
+from digest.editions.service import edition_items, get_edition, offered, variant_keys
+from digest.editions.variants import UNMATCHED, UNREADABLE, Offered, group, ids_of
 from subscribers import audience
 
 
@@ -37,13 +39,59 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class VariantLine:
+    """One variant of an edition: the comparisons it carries and the readers it went (or would go) to."""
+
+    variant: int  # 1, 2, 3 ... within the edition
+    comparisons: tuple[str, ...]  # slugs, in the edition's order
+    readers: int
+
+    def describe(self) -> str:
+        plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
+        return (f"  variant {self.variant:<3} {self.readers:>9,} readers  {len(self.comparisons)} {plural}: "
+                f"{', '.join(self.comparisons)}")
+
+
+def _slugs(key: str, shown: Sequence[Offered]) -> tuple[str, ...]:
+    wanted = set(ids_of(key))
+    return tuple(c.slug for c in shown if c.id in wanted)
+
+
+def planned_variants(connection: Connection, edition_id: int,
+                     shown: Sequence[Offered]) -> tuple[tuple[VariantLine, ...], int]:
+    """Who a send would mail now, by variant (most readers first), and how many would get nothing."""
+    counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all()
+    grouping = group(counts, shown)
+    lines = tuple(VariantLine(n, tuple(v.slugs), v.readers) for n, v in enumerate(grouping.variants, start=1))
+    return lines, grouping.unmatched
+
+
+def sent_variants(connection: Connection, edition_id: int,
+                  shown: Sequence[Offered]) -> tuple[tuple[VariantLine, ...], int]:
+    """The readers the ledger holds per variant (numbered in the order they were first sent), and how
+    many were skipped because their topics match nothing."""
+    keys = variant_keys(connection, edition_id)
+    readers: dict[int, int] = {}
+    unmatched = 0
+    for variant, state, error, n in variant_counts(connection, edition_id):
+        if variant is not None:
+            readers[variant] = readers.get(variant, 0) + n
+        elif state == "skipped" and error in (UNMATCHED, UNREADABLE):
+            unmatched += n
+    lines = tuple(VariantLine(number, _slugs(keys[variant], shown), readers.get(variant, 0))
+                  for number, variant in enumerate(keys, start=1))
+    return lines, unmatched
+
+
+@dataclass(frozen=True)
 class SendSummary:
     """The ledger's totals for the edition after a run, and what the run itself did.
 
     status: sent (every reader handled), sending (this worker is done, another
-    is still finishing), paused (too many errors, the provider kept failing, or a
-    limit: run again to resume), stopped (Ctrl-C or a stop request: run again
-    to resume) or dry-run (nothing was sent).
+    is still finishing), waiting (a wave is done and later ones follow: its
+    figures are the wave's own), paused (too many errors, the provider kept
+    failing, or a limit: run again to resume), stopped (Ctrl-C or a stop request:
+    run again to resume) or dry-run (nothing was sent).
     """
 
     edition: int
@@ -51,11 +99,14 @@ class SendSummary:
     sent: int  # readers the provider accepted, over every run
     failed: int  # readers the provider refused
     uncertain: int  # readers whose request's outcome is unknown: not re-sent without --resend-uncertain
-    skipped: int  # readers who left after the send began
+    skipped: int  # readers who left after the send began, or whose topics match none of its comparisons
     sent_now: int = 0  # of `sent`, by this run
     pending: int = 0  # active readers not yet mailed (for a dry run: who a send would mail)
     reason: str | None = None
     elapsed: float = 0.0
+    unmatched: int = 0  # of `skipped` (for a dry run: of the readers left), those whose topics match nothing
+    variants: tuple[VariantLine, ...] = ()  # who got (or would get) which variant
+    frozen: str | None = None  # what freezing the edition did, when this run froze it
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,11 +117,19 @@ class SendSummary:
             f"  sent       {self.sent:>9,}" + (f"  ({self.sent_now:,} by this run)" if self.status != "dry-run" else ""),
             f"  failed     {self.failed:>9,}",
             f"  uncertain  {self.uncertain:>9,}",
-            f"  skipped    {self.skipped:>9,}",
+            f"  skipped    {self.skipped:>9,}" + (f"  ({self.unmatched:,}: their topics match none of its "
+                                                  f"comparisons)" if self.unmatched and self.status != "dry-run"
+                                                  else ""),
         ]
         if self.pending or self.status in ("dry-run", "paused", "stopped"):
             label = "would mail" if self.status == "dry-run" else "not yet"
             lines.append(f"  {label:<10} {self.pending:>9,}")
+        if self.status == "dry-run" and self.unmatched:
+            lines.append(f"  would skip {self.unmatched:>9,}  (their topics match none of its comparisons)")
+        if self.variants:
+            lines.append("Variants (the comparisons each group of readers " +
+                         ("would get):" if self.status == "dry-run" else "got):"))
+            lines += [line.describe() for line in self.variants]
         if self.reason:
             lines.append(self.reason)
         if self.uncertain:
@@ -108,7 +167,8 @@ def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
 
 
 def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict:
-    """One edition as plain values: what it carries, in order, what is left out, and who got it.
+    """One edition as plain values: what it carries, in order, what is left out, who got it, and in
+    which variant.
 
     `readers` > 0 adds up to that many readers from its ledger (address, state, when), in ledger order.
     """
@@ -118,6 +178,7 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
         sa.select(Comparison.id, Comparison.slug, Comparison.title)
         .where(Comparison.id.in_([item.comparison_id for item in items]))).all()}
     counts = state_counts(session.connection(), edition.id)
+    lines, unmatched = sent_variants(session.connection(), edition.id, offered(session, edition))
     info = {
         "number": edition.number, "week": edition.week, "status": edition.status,
         "subject": edition.subject, "intro": edition.intro,
@@ -126,6 +187,9 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
                          "title": found[item.comparison_id].title, "included": item.included}
                         for item in items if item.comparison_id in found],
         "readers": counts,
+        "frozen_at": edition.frozen_at.isoformat() if edition.frozen_at else None,
+        "variants": [asdict(line) for line in lines],
+        "unmatched": unmatched,
     }
     if readers:
         info["ledger"] = ledger_readers(session, edition.id, readers)

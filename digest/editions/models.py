@@ -1,4 +1,4 @@
-"""The Edition table: one newsletter week, frozen once built."""
+"""The Edition tables: one newsletter week (frozen when its send begins), its items, and its variants."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class Edition(SQLModel, table=True):
     status: str = Field(default="draft", sa_column=sa.Column(sa.String(20), nullable=False))
     built_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
+    # When its send began (the first wave, or a manual send): its comparisons are fixed from then on.
+    frozen_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
 
 
 class EditionItem(SQLModel, table=True):
@@ -38,3 +40,20 @@ class EditionItem(SQLModel, table=True):
     comparison_id: int = Field(sa_column=sa.Column(sa.ForeignKey("comparison.id"), nullable=False, index=True))
     position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     included: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False))
+
+
+class EditionVariant(SQLModel, table=True):
+    """One list of comparisons an edition goes out with: readers whose topics select the same list share it.
+
+    `comparisons` names them by id, in the edition's order ("12,15,19"): the variant's identity,
+    which the ledger's rows point at, so a resumed send mails a reader the variant they were due.
+    """
+
+    __tablename__ = "edition_variant"
+    __table_args__ = (sa.UniqueConstraint("edition_id", "comparisons", name="uq_edition_variant"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False)
+    )
+    comparisons: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -1,8 +1,11 @@
 """The pure core of editions: which comparisons a week carries, and in what order. No store in sight.
 
-An edition for ISO week W holds the comparisons published in W (on the
-newsletter's calendar) that no other edition carried, newest first; an editor
-may move some to the front.
+An edition for ISO week W holds every comparison published before the end of W
+(on the newsletter's calendar) that no other edition carried, newest first; an
+editor may move some to the front. So a comparison imported after its own week's
+edition went out is carried over into the next one, never lost. The look back
+starts at the week of the newest earlier edition (the first edition ever looks
+at its own week only, so importing a site's history does not flood it).
 """
 
 from __future__ import annotations
@@ -25,6 +28,18 @@ def select_for_week(comparisons: Iterable[Dated], carried: set[int], start: date
     picked = [c for c in comparisons if start <= c.published_at < end and c.id not in carried]
     picked.sort(key=lambda c: (c.published_at, c.id or 0), reverse=True)
     return picked
+
+
+def window_start(week_start: datetime, previous_week_start: datetime | None) -> datetime:
+    """Where an edition's selection begins: the newest earlier edition's week, else its own."""
+    if previous_week_start is None:
+        return week_start
+    return min(week_start, previous_week_start)
+
+
+def carried_over(picked: Iterable[Dated], week_start: datetime) -> list:
+    """Of the comparisons picked for a week, those published before it: carried over from earlier weeks."""
+    return [c for c in picked if c.published_at < week_start]
 
 
 def arrange(current: Sequence[str], order: Sequence[str]) -> list[str]:

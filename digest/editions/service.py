@@ -1,10 +1,11 @@
 """Building, finding and editing editions in the store.
 
-The pure core (digest.editions.selection: `select_for_week`, `arrange`) decides;
-the functions here read and write the store around it. An edition for ISO week W holds the
-comparisons published in W (on the newsletter's calendar) that no other edition
-carried, newest first. Building a week twice returns the same edition; a draft
-may be rebuilt, a sent one may not.
+The pure core (digest.editions.selection: `select_for_week`, `arrange`; digest.editions.variants)
+decides; the functions here read and write the store around it. An edition for ISO week W holds
+the comparisons published up to the end of W that no other edition carried (looking back to the
+newest earlier edition's week), newest first. Building a week twice returns the same edition; a
+draft may be rebuilt. When its send begins (the first wave, or `digest editions send`) the edition
+is frozen: comparisons imported since it was built join it, and from then on nothing changes.
 """
 
 from __future__ import annotations
@@ -17,11 +18,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from digest.content.models import Comparison
-from digest.editions.models import Edition, EditionItem
-from digest.editions.selection import arrange, normalize_week, select_for_week, shortfall_reason
+from digest.content.models import Comparison, Entry, Tool
+from digest.editions.models import Edition, EditionItem, EditionVariant
+from digest.editions.selection import (
+    arrange,
+    carried_over,
+    normalize_week,
+    select_for_week,
+    shortfall_reason,
+    window_start,
+)
+from digest.editions.variants import Offered
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
+from digest.store import insert_into
+from digest.timeutil import utcnow
 from digest.weeks import parse_week, week_bounds, week_label
 
 MAX_SUBJECT = 200
@@ -33,6 +44,7 @@ class BuildResult:
     edition: Edition | None
     created: bool
     reason: str
+    carried_over: tuple[str, ...] = ()  # slugs of comparisons from earlier weeks that it picked up
 
 
 @dataclass(frozen=True)
@@ -111,12 +123,20 @@ def left_out(session: Session, edition: Edition) -> list[Comparison]:
 def dated_after(comparisons: Sequence[Comparison], now: datetime) -> list[Comparison]:
     """Those of `comparisons` published after `now`: not to be sent before their date."""
     return [c for c in comparisons if c.published_at > now]
+def previous_week(session: Session, week: str, exclude_edition_id: int | None = None) -> str | None:
+    """The week of the newest edition before `week` (other than the one excluded), if any."""
+    query = select(sa.func.max(Edition.week)).where(Edition.week < week)
+    if exclude_edition_id is not None:
+        query = query.where(Edition.id != exclude_edition_id)
+    return session.exec(query).one()
 
 
 def candidates_for_week(session: Session, settings: Settings, week: str,
                         exclude_edition_id: int | None = None) -> list[Comparison]:
     """What an edition for `week` would hold now: the selection, read from the store."""
-    start, end = week_bounds(week, settings.timezone)
+    week_start, end = week_bounds(week, settings.timezone)
+    previous = previous_week(session, week, exclude_edition_id)
+    start = window_start(week_start, week_bounds(previous, settings.timezone)[0] if previous else None)
     published = session.exec(select(Comparison).where(
         Comparison.published_at >= start, Comparison.published_at < end)).all()
     carried_query = select(EditionItem.comparison_id)
@@ -128,12 +148,23 @@ def candidates_for_week(session: Session, settings: Settings, week: str,
     return select_for_week(published, carried, start, end)
 
 
+def carried_slugs(picked: Sequence[Comparison], week: str, settings: Settings) -> tuple[str, ...]:
+    return tuple(c.slug for c in carried_over(picked, week_bounds(week, settings.timezone)[0]))
+
+
+def _carried_note(carried: Sequence[str]) -> str:
+    if not carried:
+        return ""
+    return f" ({len(carried)} carried over from earlier weeks: {', '.join(carried)})"
+
+
 def next_number(session: Session) -> int:
     return (session.exec(select(sa.func.max(Edition.number))).one() or 0) + 1
 
 
-def _freeze(session: Session, edition: Edition, picked: Sequence[Comparison], excluded: set[int]) -> None:
-    for position, comparison in enumerate(picked, start=1):
+def _freeze(session: Session, edition: Edition, picked: Sequence[Comparison], excluded: set[int], *,
+            first_position: int = 1) -> None:
+    for position, comparison in enumerate(picked, start=first_position):
         session.add(EditionItem(edition_id=edition.id, comparison_id=comparison.id, position=position,
                                 included=comparison.id not in excluded))
 
@@ -145,11 +176,12 @@ def build_edition(session: Session, settings: Settings, week: str | None = None,
     existing = session.exec(select(Edition).where(Edition.week == week)).first()
     if existing is not None and not rebuild:
         return BuildResult(existing, False, f"edition {existing.number} for {week} was already built")
-    if existing is not None and existing.status != "draft":
-        raise EditionError(f"edition {existing.number} for {week} is {existing.status}; "
+    if existing is not None and (existing.status != "draft" or existing.frozen_at is not None):
+        raise EditionError(f"edition {existing.number} for {week} is {_state(existing)}; "
                            "only a draft can be rebuilt")
 
     picked = candidates_for_week(session, settings, week, existing.id if existing else None)
+    carried = carried_slugs(picked, week, settings)
     reason = shortfall_reason(len(picked), week, settings.min_items)
     if reason is not None:
         if existing is not None:
@@ -165,7 +197,7 @@ def build_edition(session: Session, settings: Settings, week: str | None = None,
         _freeze(session, existing, picked, excluded)
         session.flush()
         return BuildResult(existing, False, f"edition {existing.number} for {week} was rebuilt "
-                                            f"with {len(picked)} comparisons")
+                                            f"with {len(picked)} comparisons{_carried_note(carried)}", carried)
 
     for _attempt in range(5):
         savepoint = session.begin_nested()
@@ -186,7 +218,7 @@ def build_edition(session: Session, settings: Settings, week: str | None = None,
         savepoint.commit()
         plural = "comparison" if len(picked) == 1 else "comparisons"
         return BuildResult(edition, True, f"edition {edition.number} for {week} built "
-                                          f"with {len(picked)} {plural}")
+                                          f"with {len(picked)} {plural}{_carried_note(carried)}", carried)
     raise EditionError(f"could not number the edition for {week}; other builds kept taking the number, try again")
 
 
@@ -207,8 +239,8 @@ def edit_edition(session: Session, number: int, *, intro: str | None = None, sub
     no later edition picks them up.
     """
     edition = get_edition(session, number=number)
-    if edition.status != "draft":
-        raise EditionError(f"edition {number} is {edition.status}; only a draft can be edited")
+    if edition.status != "draft" or edition.frozen_at is not None:
+        raise EditionError(f"edition {number} is {_state(edition)}; only a draft can be edited")
     if subject is not None:
         edition.subject = _one_line(subject, "the subject", MAX_SUBJECT) or None
     if intro is not None:
@@ -247,3 +279,88 @@ def edit_edition(session: Session, number: int, *, intro: str | None = None, sub
     session.add(edition)
     session.flush()
     return edition
+
+
+def _state(edition: Edition) -> str:
+    if edition.status == "draft" and edition.frozen_at is not None:
+        return f"frozen (its send began at {edition.frozen_at:%Y-%m-%d %H:%M} UTC)"
+    return edition.status
+
+
+# --- freezing, and the edition as variants see it ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """What freezing an edition did: nothing (it was frozen already), or these additions."""
+
+    now: bool  # this call froze it
+    added: tuple[str, ...] = ()  # comparisons imported since it was built, added at the end
+    carried_over: tuple[str, ...] = ()  # of everything it holds, the comparisons from earlier weeks
+
+    def describe(self, edition: Edition) -> str:
+        if not self.now:
+            return f"edition {edition.number} for {edition.week} was frozen already"
+        parts = [f"edition {edition.number} for {edition.week} frozen"]
+        if self.added:
+            parts.append(f"added since it was built: {', '.join(self.added)}")
+        parts.append(f"carried over from earlier weeks: {', '.join(self.carried_over)}" if self.carried_over
+                     else "nothing carried over from earlier weeks")
+        return "; ".join(parts)
+
+
+def freeze_edition(session: Session, settings: Settings, edition: Edition, now: datetime | None = None) -> Frozen:
+    """Fix the edition's comparisons as its send begins. Those published up to the end of its week and
+    imported since it was built join it (after the ones it holds, so the editor's order stands).
+    One conditional UPDATE decides who freezes it, so two senders starting at once freeze it once."""
+    table = Edition.__table__
+    claimed = session.connection().execute(
+        sa.update(table).where(table.c.id == edition.id, table.c.frozen_at.is_(None))
+        .values(frozen_at=now or utcnow())).rowcount
+    session.refresh(edition)
+    if not claimed:
+        return Frozen(now=False)
+    items = edition_items(session, edition, included_only=False)
+    late = late_comparisons(session, settings, edition)
+    _freeze(session, edition, late, set(), first_position=max((i.position for i in items), default=0) + 1)
+    session.flush()
+    shown = edition_comparisons(session, edition)
+    return Frozen(now=True, added=tuple(c.slug for c in late),
+                  carried_over=carried_slugs(shown, edition.week, settings))
+
+
+def late_comparisons(session: Session, settings: Settings, edition: Edition) -> list[Comparison]:
+    """Comparisons its week's selection holds now that the edition does not: imported since it was built."""
+    held = {item.comparison_id for item in edition_items(session, edition, included_only=False)}
+    picked = candidates_for_week(session, settings, edition.week, exclude_edition_id=edition.id)
+    return [c for c in picked if c.id not in held]
+
+
+def offered(session: Session, edition: Edition, comparisons: Sequence[Comparison] | None = None) -> list[Offered]:
+    """The edition's comparisons in its order (or those given), each with its tools' categories: what
+    variants choose from."""
+    comparisons = edition_comparisons(session, edition) if comparisons is None else comparisons
+    if not comparisons:
+        return []
+    categories: dict[int, set[str]] = {c.id: set() for c in comparisons}
+    for comparison_id, category in session.exec(
+            sa.select(Entry.comparison_id, Tool.category).join(Tool, Tool.id == Entry.tool_id)
+            .where(Entry.comparison_id.in_(list(categories)))).all():
+        categories[comparison_id].add(category)
+    return [Offered(c.id, c.slug, frozenset(categories[c.id])) for c in comparisons]
+
+
+def variant_id(connection, edition_id: int, key: str) -> int:
+    """The id of the edition's variant `key`, registered on first use (safe when two senders race)."""
+    table = EditionVariant.__table__
+    connection.execute(insert_into(connection, table).values(edition_id=edition_id, comparisons=key)
+                       .on_conflict_do_nothing(index_elements=["edition_id", "comparisons"]))
+    return connection.execute(sa.select(table.c.id).where(table.c.edition_id == edition_id,
+                                                          table.c.comparisons == key)).scalar_one()
+
+
+def variant_keys(connection, edition_id: int) -> dict[int, str]:
+    """variant id -> key, for one edition."""
+    table = EditionVariant.__table__
+    return dict(connection.execute(sa.select(table.c.id, table.c.comparisons)
+                                   .where(table.c.edition_id == edition_id).order_by(table.c.id)).all())

@@ -3,6 +3,10 @@
 Everything here renders exactly what readers get (the same Letter), then fills
 the per-reader placeholders with a sample reader's token. A week with no
 edition yet is previewed as the draft it would become, without saving it.
+Readers get the edition in variants (the comparisons in their topics): a
+preview shows the whole edition (what readers with no topics get) or, given
+topics, the variant readers with those topics get; the local page lists every
+variant with its reader count and shows any of them.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
+from urllib.parse import parse_qs, urlsplit
 
 import jinja2
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from digest.content.catalog import topics_in_store
+from digest.content.models import Comparison
 from digest.editions.models import Edition
 from digest.editions.selection import normalize_week, shortfall_reason
 from digest.editions.service import (
@@ -30,17 +37,20 @@ from digest.editions.service import (
     get_edition,
     left_out,
     next_number,
+    offered,
 )
+from digest.editions.variants import Variant, for_topics, group, key_of
 from digest.errors import DigestError, EditionError
 from digest.mail import Recipient, Sender, SendResult
 from digest.mail.message import fill
 from digest.mail.placeholders import reader_substitutions
-from digest.render import RenderedEdition, render_comparisons, render_edition
+from digest.render import RenderedEdition, render_comparisons
 from digest.render.clip import size_report
 from digest.render.templates import environment, where
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
+from subscribers import audience
 
 SAMPLE_READER = "sample-reader"  # the token that fills a preview's links (no reader has it)
 PAGE_TEMPLATE = "preview/page.html.j2"
@@ -64,6 +74,9 @@ class Preview:
     html: str  # placeholders filled with SAMPLE_READER
     text: str
     state: EditionState
+    variants: tuple[Variant, ...] = ()  # the edition's variants with their reader counts, most readers first
+    shown: str | None = None  # the key of the variant shown (None: the whole edition)
+    unmatched: int = 0  # readers whose topics match none of its comparisons
 
     @property
     def subject(self) -> str:
@@ -77,7 +90,7 @@ class Preview:
     @property
     def version(self) -> str:
         """Changes whenever anything the preview page shows changes (templates, the edition, its state)."""
-        return fingerprint(self.html, self.text, self.subject, repr(self.state))
+        return fingerprint(self.html, self.text, self.subject, repr(self.state), repr(self.variants), self.shown or "")
 
 
 def fingerprint(*parts: str) -> str:
@@ -89,13 +102,10 @@ def _state(session: Session, edition: Edition, shown, now: datetime) -> EditionS
                         tuple((c.title, c.published_at) for c in dated_after(shown, now)))
 
 
-def rendered_for(session: Session, settings: Settings, *, week: str | None = None, number: int | None = None,
-                 now: datetime | None = None, root: Path | None = None) -> tuple[RenderedEdition, EditionState]:
-    """The edition asked for (by default the one at hand), rendered, and its state.
-
-    A week not built yet is rendered as the draft it would be.
-    """
-    now = now or utcnow()
+def _edition_for(session: Session, settings: Settings, week: str | None, number: int | None,
+                 now: datetime | None) -> tuple[Edition | None, int, str, list[Comparison]]:
+    """(edition or None for a draft not built, its number, its week, the comparisons it shows);
+    without a number or week, the edition at hand (the earliest not yet sent, else the current week's)."""
     if number is None and week is None:
         hand = edition_at_hand(session, settings, now)
         number, week = (hand.edition.number, None) if hand.edition is not None else (None, hand.week)
@@ -105,21 +115,65 @@ def rendered_for(session: Session, settings: Settings, *, week: str | None = Non
         week = normalize_week(week, settings, now)
         edition = session.exec(select(Edition).where(Edition.week == week)).first()
     if edition is not None:
-        shown = edition_comparisons(session, edition)
-        return render_edition(session, edition, settings, root=root), _state(session, edition, shown, now)
+        return edition, edition.number, edition.week, edition_comparisons(session, edition)
     picked = candidates_for_week(session, settings, week)
     reason = shortfall_reason(len(picked), week, settings.min_items)
     if reason is not None:
         raise EditionError(f"nothing to preview: {reason}")
-    rendered = render_comparisons(session, settings, number=next_number(session), week=week, comparisons=picked,
-                                  root=root)
-    return rendered, EditionState(NOT_BUILT, future=tuple((c.title, c.published_at) for c in dated_after(picked, now)))
+    return None, next_number(session), week, picked
+
+
+def _chosen(topics: Sequence[str], shown, number: int, session: Session):
+    """The variant readers with `topics` get, or an error that says why there is none."""
+    known = topics_in_store(session.connection())
+    unknown = [t for t in topics if t not in known]
+    if unknown:
+        raise EditionError(f"{', '.join(repr(t) for t in unknown)} is not a topic of this newsletter "
+                           f"(topics: {', '.join(sorted(known)) or 'none yet'})")
+    variant = for_topics(topics, shown)
+    if variant is None:
+        carried = sorted({c for item in shown for c in item.categories})
+        raise EditionError(f"readers with the topics {', '.join(topics)} get nothing from edition {number}: none "
+                           f"of its comparisons is about them (its topics: {', '.join(carried)})")
+    return variant
+
+
+def rendered_for(session: Session, settings: Settings, *, week: str | None = None, number: int | None = None,
+                 now: datetime | None = None, root: Path | None = None, topics: Sequence[str] | None = None,
+                 variant: int | None = None, count_readers: bool = False) -> Preview:
+    """The edition asked for (or the variant for `topics`, or the `variant`-th), rendered; a week not
+    built yet is rendered as the draft it would be."""
+    now = now or utcnow()
+    edition, number, week, comparisons = _edition_for(session, settings, week, number, now)
+    shown = offered(session, edition, comparisons)
+    variants, unmatched = (), 0
+    if count_readers or variant is not None:
+        grouping = group(session.connection().execute(audience.topic_counts()).all(), shown)
+        variants, unmatched = grouping.variants, grouping.unmatched
+    key = None
+    if topics:
+        key = _chosen(topics, shown, number, session).key
+    elif variant is not None:
+        if not 1 <= variant <= len(variants):
+            raise EditionError(f"there is no variant {variant}: edition {number} has {len(variants)} "
+                               "(readers with topics in common with it)")
+        key = variants[variant - 1].key
+    everything = key_of(shown)
+    wanted = set(int(i) for i in key.split(",")) if key else None
+    subset = [c for c in comparisons if wanted is None or c.id in wanted]
+    rendered = render_comparisons(session, settings, number=number, week=week, comparisons=subset, root=root,
+                                  subject=edition.subject if edition is not None and key in (None, everything)
+                                  else None,
+                                  intro=edition.intro if edition is not None else None)
+    state = _state(session, edition, comparisons, now) if edition is not None else \
+        EditionState(NOT_BUILT, future=tuple((c.title, c.published_at) for c in dated_after(comparisons, now)))
+    return Preview(rendered, "", "", state, variants, key, unmatched)
 
 
 def preview(session: Session, settings: Settings, **which) -> Preview:
-    rendered, state = rendered_for(session, settings, **which)
+    made = rendered_for(session, settings, **which)
     values = reader_substitutions(SAMPLE_READER)
-    return Preview(rendered, fill(rendered.letter.html, values), fill(rendered.letter.text, values), state)
+    return replace(made, html=fill(made.rendered.letter.html, values), text=fill(made.rendered.letter.text, values))
 
 
 def write_preview(result: Preview, out: Path) -> tuple[Path, Path]:
@@ -154,10 +208,11 @@ def _page(name: str, override: Path | None, root: Path | None, **context) -> str
         raise EditionError(f"{where(exc, name, root, override)}: {exc}") from exc
 
 
-def page(result: Preview, settings: Settings, root: Path | None = None) -> str:
-    """The editor's page: phone and desktop side by side, the subject, the edition's state, the text part."""
+def page(result: Preview, settings: Settings, root: Path | None = None, query: str = "") -> str:
+    """The editor's page: phone and desktop side by side, the subject, the edition's state, the text
+    part, and the edition's variants (each a link to its own page)."""
     return _page(PAGE_TEMPLATE, settings.templates, root, p=result, view=result.rendered.view, settings=settings,
-                 state=result.state, letter=result.rendered.letter, version=result.version,
+                 state=result.state, letter=result.rendered.letter, version=result.version, query=query,
                  size=size_report(result.rendered.view, result.rendered.letter.html))
 
 
@@ -179,17 +234,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        path = self.path.split("?", 1)[0]
+        parts = urlsplit(self.path)
+        path = parts.path
         kinds = {"/": "text/html", "/edition.html": "text/html", "/edition.txt": "text/plain",
                  "/version": "text/plain"}
         if path not in kinds:
             self._answer(HTTPStatus.NOT_FOUND, f"Not found: {path[:200]}\nTry / for the preview.", "text/plain")
             return
-        server = self.server
+        asked = parse_qs(parts.query).get("variant", [""])[0]
+        if asked and not asked.isdigit():
+            self._answer(HTTPStatus.BAD_REQUEST, f"?variant= takes a variant's number, such as ?variant=2; "
+                                                 f"got {asked[:40]!r}", "text/plain")
+            return
+        server, query = self.server, f"?variant={asked}" if asked else ""
         try:
-            result = server.render()  # fresh on every request, so template and edition changes show
-            body = {"/": lambda: page(result, server.settings, server.root), "/edition.html": lambda: result.html,
-                    "/edition.txt": lambda: result.text, "/version": lambda: result.version}[path]()
+            # Fresh on every request, so template and edition changes show.
+            result = server.render(int(asked) if asked else None)
+            body = {"/": lambda: page(result, server.settings, server.root, query),
+                    "/edition.html": lambda: result.html, "/edition.txt": lambda: result.text,
+                    "/version": lambda: result.version}[path]()
         except DigestError as exc:
             if path == "/version":  # the page showing the error reloads once the error changes or goes
                 self._answer(HTTPStatus.OK, fingerprint(str(exc)), "text/plain")
@@ -209,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
 class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, render: Callable[[], Preview], settings: Settings, host: str = "127.0.0.1",
+    def __init__(self, render: Callable[[int | None], Preview], settings: Settings, host: str = "127.0.0.1",
                  port: int = 8025, root: Path | None = None):
         self.render, self.settings, self.root = render, settings, root
         try:
@@ -232,9 +295,13 @@ class PreviewServer(ThreadingHTTPServer):
 
 def preview_server(engine: Engine, settings: Settings, *, port: int = 8025, root: Path | None = None,
                    **which) -> PreviewServer:
-    """A server that renders the edition afresh for every request (templates from `root` if given)."""
-    def render() -> Preview:
+    """A server that renders the edition afresh for every request (templates from `root` if given), and
+    any of its variants at ?variant=N (numbered as the page lists them)."""
+    def render(variant: int | None = None) -> Preview:
         with session_scope(engine) as session:
-            return preview(session, settings, root=root, **which)
+            if variant is not None:
+                return preview(session, settings, root=root, variant=variant, count_readers=True,
+                               **{k: v for k, v in which.items() if k != "topics"})
+            return preview(session, settings, root=root, count_readers=True, **which)
 
     return PreviewServer(render, settings, port=port, root=root)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from digest.jobs import describe_next_edition, next_edition_for
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import client_address, engine_of, pages_of, settings_of
@@ -166,6 +167,15 @@ def confirm(request: Request, signed: str) -> Response:
     return _confirmed_page(request, reader, already=not activated)
 
 
+def _next_edition(request: Request, reader) -> str | None:
+    """When this reader's next edition arrives, in their time (the weekly send's slot in their zone)."""
+    if reader.status != status.RECEIVES_EDITIONS:
+        return None
+    settings = settings_of(request)
+    moment = next_edition_for(engine_of(request), settings, reader.id, reader.timezone, utcnow())
+    return describe_next_edition(moment, reader.timezone, settings)
+
+
 def _preferences_page(request: Request, reader, *, status_code: int = 200, saved: bool = False,
                       values: dict | None = None, errors: dict | None = None) -> Response:
     base = settings_of(request).base_url
@@ -175,7 +185,7 @@ def _preferences_page(request: Request, reader, *, status_code: int = 200, saved
         "preferences.html", status_code=status_code, reader=reader, topics=topics, chosen=set(chosen),
         timezone=values["timezone"] if values else (reader.timezone or ""), zones=request.app.state.zones,
         saved=saved, errors=errors or {}, action=links.preferences_url(base, reader.token),
-        unsubscribe_url=links.unsubscribe_url(base, reader.token))
+        unsubscribe_url=links.unsubscribe_url(base, reader.token), next_edition=_next_edition(request, reader))
 
 
 def _reader(request: Request, token: str):

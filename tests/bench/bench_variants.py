@@ -1,0 +1,258 @@
+"""Benchmark: the week's send to 1,000,000 readers in their variants and time zones, all waves, against the
+single-variant send of the same readers in the same run.
+
+    .venv/bin/python tests/bench/bench_variants.py          # 1,000,000 readers
+    DIGEST_BENCH_SMOKE=1 .venv/bin/python tests/bench/bench_variants.py    # 5,000 readers (CI)
+
+Two SQLite stores hold the same readers (same ids, addresses and tokens) and the
+same week of ten comparisons over eight categories:
+  - personal: each reader has one of 64 distinct topic sets and one of 40 time zones;
+  - single: every reader has no topics and no zone (one variant, one wave).
+Readers are bulk-inserted before the clock starts. A minimal HTTP sink on
+loopback answers 202 (the same as tests/bench/bench_send.py). Each measured part
+runs in its own process, so its peak RSS is its own:
+  - single: `send_edition` of the edition to every reader (what a manual send does);
+  - personal: the send day's waves, oldest first, each run as the scheduler runs it
+    (`Scheduler.run_slot`: the catch-up rule, the lease, the run record, then
+    `digest.jobs.run_wave`: the first wave builds and freezes the edition, each
+    wave reads its zones' readers, queues them by variant, renders each variant
+    the first time it is needed), on a clock set to each wave's moment.
+Each reports readers per second, wall time and peak RSS; the personal send also
+how many variants and waves it had, and the render cost (variants x ms, measured
+apart). Target: personal >= 0.8x the single rate, peak RSS under 200 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from itertools import combinations
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_send import peak_rss_mb, run_sink  # noqa: E402
+
+SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
+READERS = 5_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
+HERE = Path(__file__).resolve()
+BASE_URL = "https://verdicts.example.com"
+SEND_DAY = datetime(2026, 3, 30).date()  # a Monday; the edition is the week before (2026-W13)
+PUBLISHED = "2026-03-25 09:00:00.000000"
+CATEGORIES = ("Voice", "Evaluation", "Code Assistants", "Image Generation", "Agents", "Search", "Video", "Data")
+PAIRS = [(0, 0), (1, 1), (2, 3), (4, 5), (6, 7), (0, 4), (1, 2), (3, 6), (5, 7), (2, 2)]  # ten comparisons
+ZONES = ("Pacific/Kiritimati", "Pacific/Auckland", "Australia/Sydney", "Australia/Brisbane", "Asia/Tokyo",
+         "Asia/Seoul", "Asia/Shanghai", "Asia/Singapore", "Asia/Bangkok", "Asia/Dhaka", "Asia/Kathmandu",
+         "Asia/Kolkata", "Asia/Karachi", "Asia/Dubai", "Europe/Moscow", "Europe/Istanbul", "Africa/Nairobi",
+         "Europe/Helsinki", "Africa/Cairo", "Europe/Berlin", "Europe/Paris", "Africa/Lagos", "Europe/London",
+         "Europe/Lisbon", "Atlantic/Azores", "Atlantic/Cape_Verde", "America/Noronha", "America/Sao_Paulo",
+         "America/Argentina/Buenos_Aires", "America/Halifax", "America/New_York", "America/Toronto",
+         "America/Chicago", "America/Mexico_City", "America/Denver", "America/Phoenix", "America/Los_Angeles",
+         "America/Anchorage", "Pacific/Honolulu", "Pacific/Pago_Pago")
+
+
+def topic_sets() -> list[list[str]]:
+    """64 distinct topic sets over the eight categories: every single one, every pair, 28 triples."""
+    sets = [[c] for c in CATEGORIES] + [list(p) for p in combinations(CATEGORIES, 2)]
+    sets += [list(t) for t in combinations(CATEGORIES, 3)][:64 - len(sets)]
+    assert len(sets) == 64 and len(ZONES) == 40
+    return sets
+
+
+def token_of(i: int) -> str:
+    return f"{i:012d}" + "x" * 31
+
+
+# -- the stores ----------------------------------------------------------------------------------------
+
+def fill_store(url: str, personal: bool) -> None:
+    from digest.store import open_store
+
+    engine = open_store(url)
+    sets = [json.dumps(s) for s in topic_sets()]
+    now = "2026-01-01 00:00:00.000000"
+    with engine.begin() as connection:
+        for i, (left, right) in enumerate(PAIRS, start=1):
+            for side, category in ((1, CATEGORIES[left]), (2, CATEGORIES[right])):
+                connection.exec_driver_sql(
+                    "INSERT INTO tool (id, slug, name, category, tagline, description, pricing) "
+                    "VALUES (?, ?, ?, ?, 'A tagline', 'What it does.', 'Paid')",
+                    (2 * i + side - 2, f"tool-{i}-{side}", f"Tool {i}{'ab'[side - 1]}", category))
+            connection.exec_driver_sql(
+                "INSERT INTO comparison (id, slug, title, summary, url, published_at, updated_at) "
+                "VALUES (?, ?, ?, 'Which one ships.', ?, ?, ?)",
+                (i, f"tool-{i}-1-vs-tool-{i}-2", f"Tool {i}a vs Tool {i}b", f"{BASE_URL}/compare/{i}", PUBLISHED, now))
+            for position, side in enumerate((1, 2)):
+                connection.exec_driver_sql(
+                    "INSERT INTO entry (comparison_id, tool_id, position, panel_ship, community, entry_price) "
+                    "VALUES (?, ?, ?, ?, NULL, 'Free')", (i, 2 * i + side - 2, position, 80 - 30 * position))
+                connection.exec_driver_sql(
+                    "INSERT INTO review (comparison_id, tool_id, lens, position, quote, verdict) "
+                    "VALUES (?, ?, 'builder', ?, 'It ships. The docs are good.', 'ship')",
+                    (i, 2 * i + side - 2, position))
+        for first in range(1, READERS + 1, 100_000):
+            connection.exec_driver_sql(
+                "INSERT INTO subscriber (id, email, status, topics, timezone, token, created_at, updated_at) "
+                "VALUES (?, ?, 'active', ?, ?, ?, ?, ?)",
+                [(i, f"reader{i}@example.com", sets[(i * 7919) % 64] if personal else "[]",
+                  ZONES[i % 40] if personal else None, token_of(i), now, now)
+                 for i in range(first, min(first + 100_000, READERS + 1))])
+    engine.dispose()
+
+
+def settings_for(url: str, api_url: str):
+    from digest.settings import Settings
+
+    return Settings.from_env({"DIGEST_DATABASE_URL": url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k",
+                              "SENDGRID_API_URL": api_url, "DIGEST_BASE_URL": BASE_URL, "DIGEST_TIMEZONE": "UTC",
+                              "DIGEST_SEND_DAY": "monday", "DIGEST_SEND_TIME": "08:00"})
+
+
+# -- the two sends -------------------------------------------------------------------------------------
+
+def run_single(url: str, api_url: str) -> dict:
+    from digest.delivery import send_edition
+    from digest.editions.service import build_edition
+    from digest.store import open_store, session_scope
+
+    engine = open_store(url)
+    settings = settings_for(url, api_url)
+    with session_scope(engine) as session:
+        number = build_edition(session, settings, "2026-W13").edition.number
+    began = time.perf_counter()
+    summary = send_edition(engine, settings, number)
+    wall = time.perf_counter() - began
+    assert summary.status == "sent" and summary.sent == READERS, summary
+    return {"readers": summary.sent, "wall": wall, "variants": len(summary.variants)}
+
+
+class SetClock:
+    """A clock the benchmark sets to each wave's moment (schedules' Clock seam, no waiting)."""
+
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def to_machine(self, moment: datetime) -> datetime:
+        return moment
+
+    def from_machine(self, moment: datetime) -> datetime:
+        return moment
+
+
+def run_personal(url: str, api_url: str) -> dict:
+    from sqlalchemy import func, select
+
+    from digest.delivery.ledger import Delivery
+    from digest.editions.models import EditionVariant
+    from digest.jobs import WEEKLY_JOB, build_scheduler, waves_of, zones_in_use
+    from digest.store import open_store
+
+    engine = open_store(url)
+    settings = settings_for(url, api_url)
+    waves = waves_of(settings).cycle(zones_in_use(engine, settings), SEND_DAY)
+    clock = SetClock(waves[0].slot)
+    scheduler = build_scheduler(engine, settings, clock=clock, confirmations=False)
+    began = time.perf_counter()
+    for wave in waves:
+        clock.moment = wave.slot + timedelta(seconds=1)
+        result = scheduler.run_slot(WEEKLY_JOB, wave.slot)
+        assert result.outcome == "done", result
+    wall = time.perf_counter() - began
+    delivery = Delivery.__table__
+    with engine.connect() as connection:
+        sent = connection.execute(select(func.count()).select_from(delivery).where(delivery.c.state == "sent")).scalar()
+        variants = connection.execute(select(func.count()).select_from(EditionVariant.__table__)).scalar()
+        status = connection.exec_driver_sql("SELECT status FROM edition").scalar()
+    assert sent == READERS and status == "sent", (sent, status)
+    return {"readers": sent, "wall": wall, "variants": variants, "waves": len(waves)}
+
+
+def run_render(url: str) -> dict:
+    """Each variant rendered once (Jinja, MJML, the text part) from the store: what a send pays per variant."""
+    from digest.content.models import Comparison
+    from digest.editions.models import Edition, EditionVariant
+    from digest.editions.service import offered
+    from digest.editions.variants import Chooser
+    from digest.render import render_comparisons
+    from digest.settings import Settings
+    from digest.store import open_store, session_scope
+
+    engine = open_store(url)
+    with session_scope(engine) as session:
+        edition = session.query(Edition).one()
+        keys = [v.comparisons for v in session.query(EditionVariant).all()]
+        chooser = Chooser(offered(session, edition))
+        by_id = {c.id: c for c in session.query(Comparison).all()}
+        began = time.perf_counter()
+        for key in keys:
+            render_comparisons(session, Settings(base_url=BASE_URL), number=edition.number, week=edition.week,
+                               comparisons=[by_id[c.id] for c in chooser.comparisons(key)])
+        each = (time.perf_counter() - began) / len(keys) * 1000
+    return {"variants": len(keys), "ms_each": each}
+
+
+def measured(function, *args) -> None:
+    cpu = time.process_time()
+    result = function(*args)
+    result["cpu"] = time.process_time() - cpu
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        single_url, personal_url = f"sqlite:///{folder}/single.db", f"sqlite:///{folder}/personal.db"
+        port_file = f"{folder}/port"
+        sink = subprocess.Popen([sys.executable, str(HERE.parent / "bench_send.py"), "sink", port_file])
+        try:
+            began = time.perf_counter()
+            fill_store(single_url, personal=False)
+            fill_store(personal_url, personal=True)
+            filled = time.perf_counter() - began
+            while not Path(port_file).exists() or not Path(port_file).read_text():
+                time.sleep(0.01)
+            api_url = f"http://127.0.0.1:{Path(port_file).read_text()}"
+            single = child_of("single", single_url, api_url)
+            personal = child_of("personal", personal_url, api_url)
+            render = child_of("render", personal_url)
+        finally:
+            sink.terminate()
+            sink.wait()
+    rate = {name: r["readers"] / r["wall"] for name, r in (("single", single), ("personal", personal))}
+    print(f"bench_variants: {READERS:,} readers, 64 topic sets, 40 time zones, SQLite store, SendGrid sender -> "
+          f"loopback sink")
+    print(f"  stores filled in {filled:.1f} s (not timed below)")
+    print(f"  single variant, one send:            {rate['single']:>10,.0f} readers/s  wall {single['wall']:6.2f} s  "
+          f"peak RSS {single['peak_rss_mb']:6.1f} MB  (cpu {single['cpu']:.2f} s)")
+    print(f"  personal, {personal['variants']} variants in {personal['waves']} waves: "
+          f"{rate['personal']:>10,.0f} readers/s  wall {personal['wall']:6.2f} s  "
+          f"peak RSS {personal['peak_rss_mb']:6.1f} MB  (cpu {personal['cpu']:.2f} s)")
+    print(f"  render cost: {render['variants']} variants x {render['ms_each']:.2f} ms = "
+          f"{render['variants'] * render['ms_each']:.0f} ms")
+    print(f"  personal / single: {rate['personal'] / rate['single']:.2f}x  (target >= 0.8x, peak RSS < 200 MB)")
+
+
+def child_of(mode: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, str(HERE), mode, *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{out.stdout}\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "sink":
+        run_sink(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] in ("single", "personal", "render"):
+        measured({"single": run_single, "personal": run_personal, "render": run_render}[sys.argv[1]],
+                 *sys.argv[2:])
+    else:
+        main()
