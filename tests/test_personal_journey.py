@@ -8,7 +8,7 @@ day Europe's clocks go forward).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time as clock_time, timedelta, timezone
+from datetime import datetime, time as clock_time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from digest.store import session_scope
