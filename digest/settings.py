@@ -179,15 +179,8 @@ def is_loopback(url: str) -> bool:
 def _base_url(env, name, default):
     """Every link a reader gets starts here, List-Unsubscribe included, which mailbox providers
     want over https. Plain http is for a machine talking to itself (development, tests)."""
-    raw = _str(env, name, default).rstrip("/")
-    try:
-        parts = urlsplit(raw)
-        host = parts.hostname or ""
-    except ValueError:
-        parts, host = None, ""
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"{name} must be an address such as https://news.example.com, got {raw!r}")
-    if parts.scheme == "http" and not is_loopback(raw):
+    raw = _url(env, name, default)  # an http(s) URL with a host, or a one-line error saying so
+    if urlsplit(raw).scheme == "http" and not is_loopback(raw):
         raise ConfigError(f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
                           f"over https), got {raw!r}; plain http is only for a loopback address such as "
                           f"http://127.0.0.1:8000")
