@@ -107,10 +107,12 @@ def _other_waves_settled(engine: Engine, settings: Settings, slot: datetime, day
                          stored: list[str | None]) -> bool:
     """Whether every other wave of this send day is settled (done, skipped, paused or missed): then
     this one is the last, and the edition is sent when it is done."""
-    for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day):
-        if wave.slot == slot:
-            continue
-        record = runs.find(engine, WEEKLY_JOB, wave.slot)
+    others = [wave.slot for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day)
+              if wave.slot != slot]
+    if any(other > slot for other in others):
+        return False  # a later wave is still to come
+    for other in others:
+        record = runs.find(engine, WEEKLY_JOB, other)
         if record is None or record.outcome not in SETTLED:
             return False
     return True

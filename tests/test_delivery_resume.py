@@ -33,12 +33,14 @@ def send(engine, server, **options):
         sender.close()
 
 
-def claim_as(engine, worker: int, count: int) -> None:
-    """What a sender that claimed a batch and then died leaves in the ledger."""
+def claim_as(engine, worker: int, count: int, *, after: int = 0, queued: bool = False, sequence: int = 1) -> None:
+    """What a sender that claimed a batch and then died leaves in the ledger (`queued`: claimed ahead,
+    never gone live)."""
     with engine.begin() as connection:
         edition_id = connection.execute(Edition.__table__.select()).first().id
-        rows = read_fresh(connection, edition_id, after_id=0, limit=count, started_at=utcnow()).rows
-        claim(connection, edition_id, [row[:3] for row in rows], request_id=request_id(worker, 1), variant_id=None)
+        rows = read_fresh(connection, edition_id, after_id=after, limit=count, started_at=utcnow()).rows
+        claim(connection, edition_id, [row[:3] for row in rows], request_id=request_id(worker, sequence, queued=queued),
+              variant_id=None)
 
 
 def test_claims_of_a_dead_sender_become_uncertain_and_are_not_resent(engine, server):
@@ -52,6 +54,17 @@ def test_claims_of_a_dead_sender_become_uncertain_and_are_not_resent(engine, ser
     resent = send(engine, server, resend_uncertain=True)
     assert (resent.sent, resent.uncertain) == (50, 0)
     assert server.counts() == Counter({address(i): 1 for i in range(1, 51)})
+
+
+def test_claims_made_ahead_that_never_went_live_are_let_go_and_mailed_by_the_next_run(engine, server):
+    add_readers(engine, 40)
+    add_edition(engine, 1)
+    claim_as(engine, worker=12345, count=10)  # the request in flight when it died
+    claim_as(engine, worker=12345, count=10, after=10, queued=True, sequence=2)  # claimed ahead, never left
+    summary = send(engine, server, batch_size=20)
+    assert (summary.status, summary.sent, summary.uncertain) == ("sent", 30, 10)
+    assert {r for r, s in ledger(engine, 1).items() if s == "uncertain"} == set(range(1, 11))
+    assert server.counts() == Counter({address(i): 1 for i in range(11, 41)})
 
 
 def test_a_live_workers_claims_are_left_to_it(pg_url, server):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import json
+from collections import Counter
 from email import policy
 from pathlib import Path
 
@@ -24,13 +25,15 @@ import digest.render
 from digest.cli import main
 from digest.delivery import send_edition
 from digest.editions.service import build_edition, edit_edition
+from digest.events.ingest import ingest
+from digest.events.parse import parse_batch
 from digest.editions.variants import UNMATCHED, Chooser, Offered, group, pick, variant_key
 from digest.mail.sendgrid import SendGridSender
 from digest.render.preview import preview_server
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
-from helpers import add_reader, ledger_rows, mails_of, set_preferences, topical
+from helpers import add_reader, ledger_rows, mails_of, sendgrid_event, set_preferences, topical
 from sendgrid_server import SendGridServer
 from subscribers import service
 from subscribers.validation import Preferences
@@ -199,6 +202,17 @@ def test_a_resumed_send_mails_a_reader_the_variant_they_were_due(engine, sendgri
     assert mail.subject == "Three verdicts this week" and all(t in mail.text for t in TITLES)
 
 
+def test_a_stop_between_the_requests_of_a_walks_end_leaves_nothing_claimed_and_a_rerun_finishes(engine, sendgrid):
+    number = seed(engine)
+    stopped = send(engine, sendgrid, number, should_stop=lambda: len(sendgrid.accepted) >= 2)
+    assert stopped.status == "stopped" and len(sendgrid.accepted) == 2  # four variants, claimed ahead together
+    states = {row["state"] for row in ledger_rows(engine, number)}
+    assert "claimed" not in states  # the two claimed ahead that did not leave were let go
+    finished = send(engine, sendgrid, number)
+    assert (finished.status, finished.sent) == ("sent", 5)
+    assert sorted(Counter(a for a, _ in sendgrid.recipients()).values()) == [1] * 5
+
+
 def test_a_dry_run_lists_the_variants_with_comparisons_and_readers_and_the_skipped(cli_env):
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     number = seed(engine)
@@ -223,6 +237,31 @@ def test_editions_show_splits_the_readers_by_variant(cli_env, sendgrid, monkeypa
     assert sorted((v["readers"], len(v["comparisons"])) for v in info["variants"]) == [(1, 1), (1, 2), (1, 3), (2, 1)]
     assert info["unmatched"] == 1
     engine.dispose()
+
+
+def test_stats_split_an_edition_by_variant(cli_env, sendgrid):
+    engine = open_store(cli_env["DIGEST_DATABASE_URL"])
+    number = seed(engine)
+    send(engine, sendgrid, number)
+    now = utcnow()
+    opened = [sendgrid_event("open", address, edition=number, reader=reader_id(engine, address))
+              for address in ("code@example.com", "image-code@example.com", "voice@example.com")]
+    with engine.begin() as connection:
+        ingest(connection, parse_batch(json.dumps(opened), now).rows, now)
+    result = CliRunner().invoke(main, ["stats", "--edition", str(number), "--by-variant", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = {tuple(line["comparisons"]): line for line in json.loads(result.output)}
+    assert {k: (v["sent"], v["opens"]) for k, v in lines.items()} == {
+        ("murmurcast-vs-tidewell", "quillpatch-vs-pixelforge", "relaybench-vs-lanternops"): (1, 0),
+        ("murmurcast-vs-tidewell",): (1, 1), ("murmurcast-vs-tidewell", "relaybench-vs-lanternops"): (1, 0),
+        ("quillpatch-vs-pixelforge",): (2, 2)}
+    assert "--by-variant needs --edition N" in CliRunner().invoke(main, ["stats", "--by-variant"]).output
+    engine.dispose()
+
+
+def reader_id(engine, address: str) -> int:
+    with session_scope(engine) as session:
+        return service.by_email(session, address).id
 
 
 # --- previews per variant ---------------------------------------------------------------------------

@@ -8,7 +8,16 @@ import click
 
 from digest.cli.app import App, pass_app
 from digest.stats.chart import WIDTH, ChartError, chart_format, write_chart
-from digest.stats.figures import COUNTS, NOT_REPORTED, OPENS_CAVEAT, RATE_OF, Report, load_report, percent
+from digest.stats.figures import (
+    COUNTS,
+    NOT_REPORTED,
+    OPENS_CAVEAT,
+    RATE_OF,
+    Report,
+    load_report,
+    percent,
+    variant_figures,
+)
 from digest.store import session_scope
 from digest.timeutil import utcnow
 
@@ -68,8 +77,10 @@ def _print(report: Report) -> None:
               help="Also draw a chart per metric over editions, and active readers per week, into FILE.")
 @click.option("--width", type=click.IntRange(300, 4000), default=WIDTH, show_default=True, metavar="PX",
               help="The chart's width in pixels; under 700 its panels stack in one column, for a phone.")
+@click.option("--by-variant", is_flag=True, help="With --edition: its figures split by variant (the comparisons "
+                                                 "each group of readers got).")
 @pass_app
-def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: int) -> None:
+def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: int, by_variant: bool) -> None:
     """Show each edition's figures and subscriber growth per week.
 
     Per edition: sent, delivered, unique opens, unique clicks, votes, bounces,
@@ -88,7 +99,18 @@ def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: 
         digest stats --edition 3 --json
         digest stats --plot stats.png
         digest stats --plot phone.png --width 375
+        digest stats --edition 3 --by-variant
     """
+    if by_variant:
+        if number is None:
+            raise click.UsageError("--by-variant needs --edition N")
+        with session_scope(app.engine) as session:
+            lines = variant_figures(session, number)
+        if as_json:
+            click.echo(json.dumps([line.as_dict() for line in lines], indent=2))
+        else:
+            _print_variants(lines)
+        return
     with session_scope(app.engine) as session:
         report = load_report(session, app.settings.timezone, number, until=utcnow())
     if plot:
@@ -99,3 +121,14 @@ def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: 
         _print(report)
     if plot:
         click.echo(f"Chart written to {plot}", err=as_json)
+
+
+def _print_variants(lines) -> None:
+    if not lines:
+        click.echo("No variant of this edition has gone out yet.")
+        return
+    for line in lines:
+        e = line.figures
+        figures = ", ".join(f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[_RATE_OF[name]])})"
+                                                             if name in _RATE_OF else "") for name in COUNTS)
+        click.echo(f"variant {line.variant} ({', '.join(line.comparisons)}): {figures}")

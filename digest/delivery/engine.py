@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
 from digest.delivery.letters import OneLetter, VariantLetters
-from digest.delivery.lock import SendGuard, request_id, worker_of
+from digest.delivery.lock import SendGuard, has_left, request_id, worker_of
 from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
@@ -70,6 +70,7 @@ class SendRun:
     zone is one of `zones` (a wave). `final` says whether the edition is sent once this run is done."""
 
     SEGMENTS = 8  # how many parts of the id space PostgreSQL senders share out
+    WAL_CHECKPOINT_PAGES = 10_000
 
     def __init__(self, engine: Engine, *, edition_id: int, edition_number: int,
                  letters: VariantLetters | OneLetter | Letter, sender: Sender,
@@ -113,6 +114,11 @@ class SendRun:
         (a pool checkout and reset per transaction cost about as much as a small claim)."""
         if self._connection is None:
             self._connection = self.engine.connect()
+            if self.engine.dialect.name == "sqlite":
+                # A send rewrites ledger pages many times over (a wave's readers are spread across the
+                # ledger's index): checkpoint the WAL every 40 MB instead of every 4, each page once.
+                self._connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self.WAL_CHECKPOINT_PAGES}")
+                self._connection.commit()
         with self._connection.begin():
             yield self._connection
 
@@ -166,7 +172,8 @@ class SendRun:
             status, frozen_at = self._edition_state(connection)
             gone = [r for r in ledger.claimed_requests(connection, self.edition_id)
                     if self.guard.is_gone(worker_of(r))]
-            ledger.claims_to_uncertain(connection, self.edition_id, gone, GONE)
+            ledger.claims_to_uncertain(connection, self.edition_id, [r for r in gone if has_left(r)], GONE)
+            ledger.let_go(connection, self.edition_id, [r for r in gone if not has_left(r)])
             # The send began when the edition froze (send_edition freezes it first).
             self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or utcnow()
             if status != "sent":
@@ -178,9 +185,9 @@ class SendRun:
                               + (counts["uncertain"] if self.resend_uncertain else 0))
         return status == "sent"
 
-    def _next_request_id(self) -> str:
+    def _next_request_id(self, *, queued: bool = False) -> str:
         self._sequence += 1
-        return request_id(self.guard.worker, self._sequence)
+        return request_id(self.guard.worker, self._sequence, queued=queued)
 
     def _checks(self, connection) -> None:
         """Before a request leaves: a stop request, another worker's pause (looked for every
@@ -242,8 +249,7 @@ class SendRun:
                 self._stop_requested()
                 time.sleep(0.1)
             self._walk_part(segment)
-        for key in list(self._queues):
-            self._send_queue(key, rest=True)
+        self._flush()
 
     def _walk_part(self, segment: tuple[audience.Zone, int, int]) -> None:
         try:
@@ -299,8 +305,10 @@ class SendRun:
                                         reason=reason)
 
     def _claim_from(self, connection, key: str) -> ledger.Claim:
-        """The checks, then a claim of the next request's worth of a variant's queue."""
+        """The checks, then a claim of the next request's worth of a variant's queue. The variant's
+        letter is rendered first (on its first use), so a template that fails claims nobody."""
         self._checks(connection)
+        self.letters.letter(key)
         queue = self._queues[key]
         rows, queue[:self.batch_size] = queue[:self.batch_size], []
         if not queue:
@@ -316,13 +324,49 @@ class SendRun:
         self._report()
         self._check_errors()
 
-    def _send_queue(self, key: str, *, rest: bool = False) -> None:
-        """A variant's queued readers, one full request at a time; with `rest`, what is left too."""
-        while key in self._queues and (rest or len(self._queues[key]) >= self.batch_size):
+    def _send_queue(self, key: str) -> None:
+        """A variant's queued readers, one full request at a time."""
+        while key in self._queues and len(self._queues[key]) >= self.batch_size:
             self._stop_requested()
             with self._transaction() as connection:
                 claim = self._claim_from(connection, key)
             self._send_claim(key, claim)
+
+    # The rest of every queue, at the end of a walk: many requests, none full (with a few dozen variants a
+    # wave's queues rarely fill). They are claimed ahead, up to this many in one transaction, so the
+    # ledger's index pages their scattered readers share are written once, not once per request.
+    AHEAD = 64
+
+    def _flush(self) -> None:
+        while self._queues:
+            self._stop_requested()
+            ahead: list[tuple[str, ledger.Claim]] = []
+            with self._transaction() as connection:
+                self._checks(connection)
+                while self._queues and len(ahead) < self.AHEAD:
+                    key = next(iter(self._queues))
+                    self.letters.letter(key)  # rendered first: a template that fails claims nobody
+                    queue = self._queues[key]
+                    rows, queue[:self.batch_size] = queue[:self.batch_size], []
+                    if not queue:
+                        del self._queues[key]
+                    ahead.append((key, ledger.claim(connection, self.edition_id, rows,
+                                                    request_id=self._next_request_id(queued=True),
+                                                    variant_id=self.letters.variant_id(connection, key))))
+            sent = 0
+            try:
+                for key, claim in ahead:
+                    self._stop_requested()
+                    live = ledger.Claim(self._next_request_id(), claim.readers, claim.skipped)
+                    with self._transaction() as connection:
+                        self._checks(connection)
+                        ledger.go_live(connection, self.edition_id, claim.request_id, live.request_id)
+                    sent += 1
+                    self._send_claim(key, live)
+            finally:
+                if sent < len(ahead):  # halted: the requests claimed ahead that did not leave let go
+                    with self._transaction() as connection:
+                        ledger.let_go(connection, self.edition_id, [claim.request_id for _, claim in ahead[sent:]])
 
     # -- `--resend-uncertain` ----------------------------------------------------------------------
 
@@ -337,6 +381,8 @@ class SendRun:
                                                request_id=self._next_request_id())
                 keys = [self.letters.due_key(connection, variant, topics)
                         for variant, topics in zip(claim.variants, claim.topics)]
+                for key in set(keys) - {None}:
+                    self.letters.letter(key)  # rendered before the claim commits: a failure claims nobody
             if claim.scanned == 0:
                 return
             after = claim.last_id
@@ -344,15 +390,23 @@ class SendRun:
             groups: dict[str | None, list] = {}
             for reader, key in zip(claim.readers, keys):
                 groups.setdefault(key, []).append(reader)
-            for key, readers in groups.items():
-                part = ledger.Claim(claim.request_id, tuple(readers), 0)
-                recipients = recipients_for(part.readers, self.edition_number, self.base_url)
-                if key is None:  # no variant on record, and their topics match nothing now
-                    with self._transaction() as connection:
-                        self.skipped += ledger.mark_all(connection, self.edition_id, claim.request_id,
-                                                        [r[0] for r in readers], "skipped",
+            # Each variant goes in a request of its own: all but the first get request ids of their own,
+            # before any request leaves (an outcome is written for a request's claimed rows).
+            parts = [(key, ledger.Claim(claim.request_id if index == 0 else self._next_request_id(), tuple(readers), 0))
+                     for index, (key, readers) in enumerate(groups.items())]
+            with self._transaction() as connection:
+                for key, part in parts[1:]:
+                    ledger.move_to_request(connection, self.edition_id, claim.request_id,
+                                           [r[0] for r in part.readers], part.request_id)
+                for key, part in parts:
+                    if key is None:  # no variant on record, and their topics match nothing now
+                        self.skipped += ledger.mark_all(connection, self.edition_id, part.request_id,
+                                                        [r[0] for r in part.readers], "skipped",
                                                         error=self.letters.why(None))
+            for key, part in parts:
+                if key is None:
                     continue
+                recipients = recipients_for(part.readers, self.edition_number, self.base_url)
                 self._deliver(part, recipients, self.letters.letter(key), were_uncertain=True)
             self._report()
             self._check_errors()

@@ -295,25 +295,31 @@ def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, reques
 
 _MARK_ALL = sa.text(
     "UPDATE delivery SET state = :state, provider_message_id = :message_id, error = :error, finished_at = :now "
-    "WHERE edition_id = :edition AND subscriber_id BETWEEN :low AND :high AND request_id = :request "
-    "AND state = 'claimed'").bindparams(sa.bindparam("now", type_=UTCDateTime))
+    "WHERE edition_id = :edition AND request_id = :request AND state = 'claimed'"
+).bindparams(sa.bindparam("now", type_=UTCDateTime))
 
 
 def mark_all(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int], state: str, *,
              message_id: str | None = None, error: str | None = None, now: datetime | None = None) -> int:
-    """Every still-claimed row of one request to `state` in one statement (the hot path: plain SQL
-    over an id range when the request's readers are close together)."""
+    """Every still-claimed row of one request (`reader_ids`: the readers it went to) to `state`, in one
+    statement: the hot path, plain SQL. The partial index of claimed rows finds them however far apart
+    the request's readers are (`state = 'claimed'` is written out so that the planner sees it)."""
     if not reader_ids:
         return 0
-    low, high = min(reader_ids), max(reader_ids)
-    if high - low < 2 * len(reader_ids):
-        return connection.execute(_MARK_ALL, {
-            "state": state, "message_id": message_id, "error": error, "now": now or utcnow(), "edition": edition_id,
-            "low": low, "high": high, "request": request_id}).rowcount
+    return connection.execute(_MARK_ALL, {
+        "state": state, "message_id": message_id, "error": error, "now": now or utcnow(), "edition": edition_id,
+        "request": request_id}).rowcount
+
+
+def move_to_request(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int],
+                    new_request_id: str) -> int:
+    """Give some claimed rows of a request a request of their own (a resend splits a claim by variant)."""
+    if not reader_ids:
+        return 0
     delivery, _ = _tables()
-    return connection.execute(
-        sa.update(delivery).where(_rows_of(connection, delivery, edition_id, request_id, reader_ids))
-        .values(state=state, provider_message_id=message_id, error=error, finished_at=now or utcnow())).rowcount
+    return connection.execute(sa.update(delivery).where(_rows_of(connection, delivery, edition_id, request_id,
+                                                                  reader_ids))
+                              .values(request_id=new_request_id)).rowcount
 
 
 def mark_each(connection: Connection, edition_id: int, request_id: str,
@@ -349,6 +355,27 @@ def release(connection: Connection, edition_id: int, request_id: str, reader_ids
 
 
 _CLAIMED = sa.literal_column("'claimed'")  # written out, so the planner sees the partial index's condition
+
+
+def go_live(connection: Connection, edition_id: int, queued_request: str, live_request: str) -> int:
+    """A request claimed ahead is about to leave: its rows take the live request id (committed before it
+    leaves). Its rows were written together, so this touches a few pages, wherever its readers are."""
+    delivery, _ = _tables()
+    return connection.execute(sa.update(delivery).where(delivery.c.edition_id == edition_id,
+                                                        delivery.c.request_id == queued_request,
+                                                        delivery.c.state == _CLAIMED)
+                              .values(request_id=live_request)).rowcount
+
+
+def let_go(connection: Connection, edition_id: int, request_ids: Iterable[str]) -> int:
+    """Delete the claimed rows of requests that certainly did not leave (claimed ahead, never live)."""
+    ids = list(request_ids)
+    if not ids:
+        return 0
+    delivery, _ = _tables()
+    return connection.execute(sa.delete(delivery).where(delivery.c.edition_id == edition_id,
+                                                        delivery.c.state == _CLAIMED,
+                                                        delivery.c.request_id.in_(ids))).rowcount
 
 
 def claimed_requests(connection: Connection, edition_id: int) -> set[str]:

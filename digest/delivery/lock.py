@@ -2,7 +2,9 @@
 
 Every sending process is a worker with a random id; each request id it writes
 into the ledger begins with that id. A claim whose worker is no longer running
-is what a crash leaves behind, and becomes uncertain.
+is what a crash leaves behind, and becomes uncertain; unless its request id
+ends in "-queued": a request claimed ahead, that had not gone live (left) yet,
+whose rows are simply let go.
 
 - PostgreSQL: several workers may send the same edition. Each holds a session
   advisory lock on its id for as long as it runs; the database drops the lock
@@ -29,8 +31,16 @@ _LOCK_SPACE = 0x6C656467  # "ledg": the advisory-lock namespace of sending worke
 _PART_SPACE = 0x70617274  # "part": the namespace of parts of a walk that a worker is reading
 
 
-def request_id(worker: int, sequence: int) -> str:
-    return f"{worker:08x}-{sequence:07d}-{secrets.token_hex(3)}"
+QUEUED = "queued"  # the last part of the id of a request claimed ahead, that has not left yet
+
+
+def request_id(worker: int, sequence: int, *, queued: bool = False) -> str:
+    return f"{worker:08x}-{sequence:07d}-{QUEUED if queued else secrets.token_hex(3)}"
+
+
+def has_left(request: str) -> bool:
+    """Whether a claim's request may have gone out (a request claimed ahead has not, until it goes live)."""
+    return not request.endswith(f"-{QUEUED}")
 
 
 def worker_of(request: str) -> int | None:

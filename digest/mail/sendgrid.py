@@ -56,6 +56,23 @@ def letter_payload(letter: Letter) -> dict:
     return payload
 
 
+# A send renders each variant once, and a weekly send in waves makes a sender per wave: each letter is
+# serialized once per process (a send has a few dozen variants; the last few hundred letters are kept).
+_LETTERS: dict[int, tuple[Letter, bytes]] = {}
+_LETTERS_KEPT = 256
+
+
+def letter_json(letter: Letter) -> bytes:
+    """The letter part of a request, serialized once per Letter (kept by identity: a Letter is rendered once)."""
+    kept = _LETTERS.get(id(letter))
+    if kept is None or kept[0] is not letter:
+        if len(_LETTERS) >= _LETTERS_KEPT:
+            _LETTERS.clear()
+        kept = _LETTERS[id(letter)] = (letter, json.dumps(letter_payload(letter), ensure_ascii=False,
+                                                          separators=(",", ":")).encode())
+    return kept[1]
+
+
 def personalization(recipient: Recipient) -> dict:
     """One reader's envelope; equal to what the helpers' Personalization.get() returns."""
     entry: dict = {"to": [{"email": recipient.address}]}
@@ -210,19 +227,8 @@ class SendGridSender:
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
         )
-        self._letters: dict[int, tuple[Letter, bytes]] = {}
-
-    # A send renders each variant once: serialize each once (a send has a few dozen variants at most).
-    LETTERS_KEPT = 256
-
     def _letter_part(self, letter: Letter) -> bytes:
-        kept = self._letters.get(id(letter))
-        if kept is None or kept[0] is not letter:
-            if len(self._letters) >= self.LETTERS_KEPT:
-                self._letters.clear()
-            kept = self._letters[id(letter)] = (letter, json.dumps(letter_payload(letter), ensure_ascii=False,
-                                                                   separators=(",", ":")).encode())
-        return kept[1]
+        return letter_json(letter)
 
     def send(self, letter: Letter, recipients: Sequence[Recipient]) -> SendResult:
         if len(recipients) > self.max_batch:

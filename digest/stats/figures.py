@@ -39,10 +39,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.content.models import Vote
+from digest.content.models import Comparison, Vote
 from digest.delivery.ledger import Delivery
 from digest.editions.models import Edition, EditionItem
-from digest.editions.service import get_edition
+from digest.editions.service import get_edition, variant_keys
+from digest.editions.variants import ids_of
 from digest.events.models import Event
 from digest.weeks import week_bounds, week_of
 from subscribers import audience, status
@@ -295,6 +296,44 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
         out.append(edition_stats(e.number, e.week, e.status, own_rows + provider_rows, kinds[e.number],
                                  backend=backend, votes=voters.get(e.id, 0), unsubscribes=len(left[e.number])))
     return out
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """One variant of an edition (the comparisons it carried) with its figures, as EditionStats counts them."""
+
+    variant: int  # 1, 2, 3 ... in the order the variants were first sent
+    comparisons: tuple[str, ...]
+    figures: EditionStats
+
+    def as_dict(self) -> dict:
+        return {"variant": self.variant, "comparisons": list(self.comparisons), **self.figures.as_dict()}
+
+
+def variant_figures(session: Session, number: int) -> list[VariantStats]:
+    """Edition `number` split by variant: sent from the ledger (which records each reader's variant), the
+    rest from the events of the readers the ledger put in each variant."""
+    edition = get_edition(session, number=number)
+    delivery, event = Delivery.__table__, Event.__table__
+    keys = variant_keys(session.connection(), edition.id)
+    sent = dict(session.execute(sa.select(delivery.c.variant_id, sa.func.count())
+                                .where(delivery.c.edition_id == edition.id, delivery.c.state == "sent")
+                                .group_by(delivery.c.variant_id)).all())
+    kind = sa.case((sa.and_(event.c.event == "bounce", event.c.bounce_type == "blocked"), "blocked"),
+                   (event.c.event == "group_unsubscribe", "unsubscribe"), else_=event.c.event)
+    per_variant: dict[int, dict[str, int]] = {variant: {} for variant in keys}
+    rows = session.execute(
+        sa.select(delivery.c.variant_id, kind, sa.func.count(sa.distinct(event.c.email)))
+        .join(delivery, sa.and_(delivery.c.subscriber_id == event.c.reader_id, delivery.c.edition_id == edition.id))
+        .where(event.c.edition_number == number, delivery.c.variant_id.is_not(None))
+        .group_by(delivery.c.variant_id, kind))
+    for variant, name, readers in rows:
+        per_variant[variant][name] = readers
+    titles = dict(session.execute(sa.select(Comparison.id, Comparison.slug)).all())
+    return [VariantStats(position, tuple(titles.get(i, "?") for i in ids_of(key)),
+                         edition_stats(number, edition.week, edition.status, sent.get(variant, 0),
+                                       per_variant[variant]))
+            for position, (variant, key) in enumerate(keys.items(), start=1)]
 
 
 def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = None) -> list[WeekGrowth]:
