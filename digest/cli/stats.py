@@ -129,6 +129,6 @@ def _print_variants(lines) -> None:
         return
     for line in lines:
         e = line.figures
-        figures = ", ".join(f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[_RATE_OF[name]])})"
-                                                             if name in _RATE_OF else "") for name in COUNTS)
+        figures = ", ".join(f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[RATE_OF[name]])})"
+                                                             if name in RATE_OF else "") for name in COUNTS)
         click.echo(f"variant {line.variant} ({', '.join(line.comparisons)}): {figures}")
