@@ -179,7 +179,12 @@ def is_loopback(url: str) -> bool:
 def _base_url(env, name, default):
     """Every link a reader gets starts here, List-Unsubscribe included, which mailbox providers
     want over https. Plain http is for a machine talking to itself (development, tests)."""
-    raw = _url(env, name, default)  # an http(s) URL with a host, or a one-line error saying so
+    try:
+        raw = _url(env, name, default)
+    except ConfigError:
+        raw = _str(env, name, default)
+        raise ConfigError(f"{name} must be an http:// or https:// URL with a host (it must be an address such as "
+                          f"https://news.example.com), got {raw!r}") from None
     if urlsplit(raw).scheme == "http" and not is_loopback(raw):
         raise ConfigError(f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
                           f"over https), got {raw!r}; plain http is only for a loopback address such as "
