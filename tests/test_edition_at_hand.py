@@ -121,6 +121,26 @@ def test_send_names_the_edition_its_comparisons_and_readers_and_asks_nothing_wit
     assert len(os.listdir(cli_env["DIGEST_OUTBOX"])) == 3
 
 
+def test_the_plan_counts_only_readers_it_will_mail_and_names_comparisons_that_join_as_it_freezes(cli_env):
+    """Readers whose topics match nothing get no mail, so the plan does not count them; a comparison
+    imported after the build joins as the send begins, so the plan lists it."""
+    _one_edition(cli_env["DIGEST_DATABASE_URL"])
+    engine = open_store(cli_env["DIGEST_DATABASE_URL"])
+    add_readers(engine, 2, first=100, topics=["Voice"])  # the edition's tools are all Developer Tools
+    with session_scope(engine) as session:
+        comparison(session, "late-vs-later", "2026-11-19 09:00", title="Late vs Later")
+    engine.dispose()
+    dry = CliRunner().invoke(main, ["editions", "send", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "  3. Late vs Later  [late-vs-later]  (imported since it was built; joins as the send begins)" \
+        in dry.output
+    assert ("It would reach 3 readers through outbox; 2 more readers chose topics that match none of its "
+            "comparisons and get no mail.") in dry.output
+    sent = CliRunner().invoke(main, ["editions", "send"])
+    assert sent.exit_code == 0, sent.output
+    assert len(os.listdir(cli_env["DIGEST_OUTBOX"])) == 3  # what the plan said
+
+
 def test_send_in_a_terminal_asks_and_a_no_sends_nothing(cli_env):
     _one_edition(cli_env["DIGEST_DATABASE_URL"])
     status, output = in_terminal(["editions", "send"], dict(os.environ), answer="n")

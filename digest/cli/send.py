@@ -124,7 +124,7 @@ def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_u
             edition = get_edition(session, **edition_at_hand(session, app.settings).which())
         else:
             edition = get_edition(session, number, week.strip() if week else None)
-    plan = send_plan(app.engine, edition.number, resend_uncertain=resend_uncertain, include_future=include_future)
+    plan = send_plan(app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain, include_future=include_future)
     if not as_json:
         click.echo(plan.as_text(app.settings.backend, dry_run))
     if plan.early is not None and not dry_run:

@@ -1,5 +1,10 @@
 """What a send is about to do, said before it starts: the edition, its week, its comparisons, its readers.
 
+The reader count is exact: readers who have not had the edition, less those whose
+topics match none of its comparisons (they get no mail and are counted apart). For
+an edition not frozen yet, the comparisons that would join it as the send begins
+(imported since it was built) are named and counted in.
+
 `digest editions send` prints the plan and, in a terminal, asks for a yes. A
 comparison dated in the future holds the send back until its date unless the
 caller says otherwise (`include_future`): `too_early` is the one check, used
@@ -16,8 +21,10 @@ from sqlalchemy.engine import Engine
 
 from digest.content.models import Comparison
 from digest.delivery.ledger import pending_count, state_counts
-from digest.editions.service import dated_after, edition_comparisons, get_edition, left_out
+from digest.delivery.summary import planned_variants
+from digest.editions.service import dated_after, edition_comparisons, get_edition, late_comparisons, left_out, offered
 from digest.errors import EditionError
+from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
 
@@ -49,29 +56,42 @@ class SendPlan:
     left_out: tuple[str, ...]  # slugs
     readers: int  # who a send would mail now
     early: str | None  # why it may not go out yet, if it may not
+    joining: tuple[tuple[str, str], ...] = ()  # (slug, title): imported since it was built, join as it freezes
+    unmatched: int = 0  # readers not yet sent whose topics match none of its comparisons: no mail
 
     def as_text(self, backend: str, dry_run: bool = False) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
         lines = [f"Edition {self.number} for {self.week} ({self.status}), {len(self.comparisons)} {plural}:"]
         lines += [f"  {position}. {title}  [{slug}]"
                   for position, (slug, title) in enumerate(self.comparisons, start=1)]
+        lines += [f"  {position}. {title}  [{slug}]  (imported since it was built; joins as the send begins)"
+                  for position, (slug, title) in enumerate(self.joining, start=len(self.comparisons) + 1)]
         if self.left_out:
             lines.append(f"Left out: {', '.join(self.left_out)}")
         verb = "would reach" if dry_run else "will reach"
-        lines.append(f"It {verb} {self.readers:,} reader{'s' if self.readers != 1 else ''} through {backend}.")
+        reach = f"It {verb} {self.readers:,} reader{'s' if self.readers != 1 else ''} through {backend}"
+        if self.unmatched:
+            reach += (f"; {self.unmatched:,} more reader{'s' if self.unmatched != 1 else ''} chose topics that "
+                      f"match none of its comparisons and get no mail")
+        lines.append(reach + ".")
         return "\n".join(lines)
 
 
-def send_plan(engine: Engine, number: int, *, resend_uncertain: bool = False, include_future: bool = False,
-              now: datetime | None = None) -> SendPlan:
+def send_plan(engine: Engine, settings: Settings, number: int, *, resend_uncertain: bool = False,
+              include_future: bool = False, now: datetime | None = None) -> SendPlan:
     with session_scope(engine) as session:
         edition = get_edition(session, number)
         shown = edition_comparisons(session, edition)
+        joining = late_comparisons(session, settings, edition) if edition.frozen_at is None else []
         skipped = [c.slug for c in left_out(session, edition)]
         connection = session.connection()
-        readers = 0 if edition.status == "sent" else pending_count(connection, edition.id)
+        readers = unmatched = 0
+        if edition.status != "sent":
+            _, unmatched = planned_variants(connection, edition.id, offered(session, edition, shown + joining))
+            readers = pending_count(connection, edition.id) - unmatched
         if resend_uncertain:
             readers += state_counts(connection, edition.id)["uncertain"]
         early = None if include_future or edition.status == "sent" else too_early(number, shown, now or utcnow())
         return SendPlan(edition.number, edition.week, edition.status, tuple((c.slug, c.title) for c in shown),
-                        tuple(skipped), readers, early)
+                        tuple(skipped), readers, early, joining=tuple((c.slug, c.title) for c in joining),
+                        unmatched=unmatched)
