@@ -142,14 +142,9 @@ def test_the_mails_themselves_have_no_serious_or_critical_axe_violation(site, br
 
 @pytest.fixture
 def preview_page(site):
-    server = preview_server(site.engine, replace(site.settings, base_url="https://news.example.com"), port=0,
-                            number=1)
-    server.start()
-    try:
+    settings = replace(site.settings, base_url="https://news.example.com")
+    with preview_server(site.engine, settings, port=0, number=1).running() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_preview_page_has_no_serious_or_critical_violation_and_its_text_box_takes_the_keyboard(
@@ -179,13 +174,10 @@ def test_the_preview_error_page_has_no_serious_or_critical_violation(context, ax
     def broken(_variant=None):  # the server asks for a variant, or None for the whole edition
         raise EditionError("templates/email/_footer.mjml.j2, line 1: unexpected end of template")
 
-    server = PreviewServer(broken, Settings(), port=0)
-    server.start()
-    page = context.new_page()
-    try:
-        page.goto(server.url)
-        assert severe(axe_violations(page, axe_script)) == []
-    finally:
-        page.close()
-        server.shutdown()
-        server.server_close()
+    with PreviewServer(broken, Settings(), port=0).running() as server:
+        page = context.new_page()
+        try:
+            page.goto(server.url)
+            assert severe(axe_violations(page, axe_script)) == []
+        finally:
+            page.close()

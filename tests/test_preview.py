@@ -110,13 +110,8 @@ def served(engine, tmp_path):
     shutil.copytree(templates_root(), root)
     with session_scope(engine) as session:
         comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
-    server = preview_server(engine, Settings(), port=0, root=root, week=W47)
-    server.start()
-    try:
+    with preview_server(engine, Settings(), port=0, root=root, week=W47).running() as server:
         yield server, root
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _touch_later(path):

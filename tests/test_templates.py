@@ -153,13 +153,8 @@ def previewing(engine, tmp_path):
     brand = tmp_path / "brand"
     brand.mkdir()
     two_comparisons(engine, W47)
-    server = preview_server(engine, Settings(templates=brand), port=0, number=1)
-    server.start()
-    try:
+    with preview_server(engine, Settings(templates=brand), port=0, number=1).running() as server:
         yield server, brand
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _version(server) -> str:

@@ -300,13 +300,8 @@ def test_send_test_with_topics_sends_that_variant(cli_env):
 @pytest.fixture
 def variants_page(engine):
     number = seed(engine)
-    server = preview_server(engine, Settings(), port=0, number=number)
-    server.start()
-    try:
+    with preview_server(engine, Settings(), port=0, number=number).running() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_preview_page_lists_the_variants_with_reader_counts_and_shows_each(variants_page):

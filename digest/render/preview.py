@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import jinja2
@@ -286,11 +287,16 @@ class PreviewServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
 
-    def start(self) -> threading.Thread:
-        """Serve in a background thread (tests); the CLI calls serve_forever itself."""
-        thread = threading.Thread(target=self.serve_forever, daemon=True)
-        thread.start()
-        return thread
+    @contextmanager
+    def running(self) -> Iterator[PreviewServer]:
+        """Serve in a background thread until the block ends, then close (tests); the CLI calls
+        serve_forever itself."""
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        try:
+            yield self
+        finally:
+            self.shutdown()
+            self.server_close()
 
 
 def preview_server(engine: Engine, settings: Settings, *, port: int = 8025, root: Path | None = None,

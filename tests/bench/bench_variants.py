@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_send import peak_rss_mb, run_sink  # noqa: E402
+from bench_send import measured, run_sink  # noqa: E402
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 5_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
@@ -203,14 +203,6 @@ def run_render(url: str) -> dict:
                                comparisons=[by_id[c.id] for c in chooser.comparisons(key)])
         each = (time.perf_counter() - began) / len(keys) * 1000
     return {"variants": len(keys), "ms_each": each}
-
-
-def measured(function, *args) -> None:
-    cpu = time.process_time()
-    result = function(*args)
-    result["cpu"] = time.process_time() - cpu
-    result["peak_rss_mb"] = peak_rss_mb()
-    print(json.dumps(result))
 
 
 def main() -> None:
