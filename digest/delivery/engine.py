@@ -6,24 +6,27 @@ in id order, in keyset batches. Each batch read (one committed transaction) give
 the next active readers with no row for the edition, status and topics as they
 are now; readers who left since the send began, and readers whose topics match
 none of the edition's comparisons, get `skipped` rows there and then. The rest
-wait in memory, one queue per variant (nothing is written for them yet). When a
-variant's queue holds a full request:
-  1. claim (one committed transaction): `claimed` rows, with the variant, for those
-     still active;
-  2. one request to the sender, with that variant's letter;
-  3. the outcome (one committed transaction): sent / failed / uncertain, with
-     the provider's message id. Readers the request certainly did not deliver
-     (5xx, no connection) are retried with backoff, then released for a later
-     run; readers it may have delivered are never retried silently.
-At the end of the walk each queue's rest goes out the same way.
-
-One request at a time: at any moment only the request in flight is `claimed`, so a
-crash between 1 and 3 leaves exactly its readers `claimed`; the next run turns
-them into `uncertain`. A crash loses nothing else: queued readers have no row,
-so the next run reads them again. (A pipeline that claimed the next batch while a request
-was in flight, in a second thread, was measured: it was slower, its two threads
-contending for the GIL and for SQLite's one writer.) The keyset position lives only in memory: the ledger, not a
-checkpoint, says who is done (listmonk's resume bug is a moved checkpoint).
+wait in memory, one queue per variant (nothing is written for them yet). When the
+queues hold `hold` readers (AHEAD full requests' worth), their full requests go
+out (on PostgreSQL, also at the end of each part of the walk); at the end of the
+walk, everything left:
+  1. claim ahead (one committed transaction): `claimed` rows, with the variant,
+     for up to AHEAD requests' readers still active, written in reader order
+     (a variant's readers lie all over the ledger's index: one pass in order
+     costs half as much as one per request);
+  2. then each request in turn: one request to the sender with its variant's
+     letter, and its outcome (one committed transaction): sent / failed /
+     uncertain, with the provider's message id. Readers the request certainly did
+     not deliver (5xx, no connection) are retried with backoff, then released for
+     a later run; readers it may have delivered are never retried silently.
+A request's outcome is committed before the next one leaves, so after a crash only
+the lowest of a worker's claimed requests may have gone out: the next run turns
+its readers into `uncertain` and lets the others go (lock.left_behind). A crash
+loses nothing else: queued readers have no row, so the next run reads them again.
+(A pipeline that claimed the next batch while a request was in flight, in a second
+thread, was measured: it was slower, its two threads contending for the GIL and
+for SQLite's one writer.) The keyset position lives only in memory: the ledger,
+not a checkpoint, says who is done (listmonk's resume bug is a moved checkpoint).
 
 On PostgreSQL several senders may share a run: the id space is cut in parts, a
 sender reads a part only while it holds that part's advisory lock (others skip to
@@ -42,7 +45,7 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
 from digest.delivery.letters import OneLetter, VariantLetters
-from digest.delivery.lock import SendGuard, has_left, request_id, worker_of
+from digest.delivery.lock import SendGuard, left_behind, request_id, worker_of
 from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.summary import Progress, SendSummary
@@ -70,6 +73,9 @@ class SendRun:
     zone is one of `zones` (a wave). `final` says whether the edition is sent once this run is done."""
 
     SEGMENTS = 8  # how many parts of the id space PostgreSQL senders share out
+    # Requests claimed ahead in one transaction; the queues go out when they hold this many full
+    # requests' worth of readers (64,000 readers of SendGrid's: some 20 MB).
+    AHEAD = 64
     WAL_CHECKPOINT_PAGES = 10_000
 
     def __init__(self, engine: Engine, *, edition_id: int, edition_number: int,
@@ -94,6 +100,8 @@ class SendRun:
         self.sent = self.failed = self.uncertain = self.skipped = 0
         self.total: int | None = None
         self._queues: dict[str, list] = {}  # variant key -> read readers waiting for a full request
+        self._queued = 0  # readers in all the queues
+        self.hold = self.AHEAD * self.batch_size
         self._sequence = 0
         self._began = time.monotonic()
         self._checked_at = float("-inf")
@@ -170,10 +178,10 @@ class SendRun:
         """Claims left by dead workers become uncertain; the edition is marked sending."""
         with self._transaction() as connection:
             status, frozen_at = self._edition_state(connection)
-            gone = [r for r in ledger.claimed_requests(connection, self.edition_id)
-                    if self.guard.is_gone(worker_of(r))]
-            ledger.claims_to_uncertain(connection, self.edition_id, [r for r in gone if has_left(r)], GONE)
-            ledger.let_go(connection, self.edition_id, [r for r in gone if not has_left(r)])
+            may_have_left, did_not = left_behind(r for r in ledger.claimed_requests(connection, self.edition_id)
+                                                 if self.guard.is_gone(worker_of(r)))
+            ledger.claims_to_uncertain(connection, self.edition_id, may_have_left, GONE)
+            ledger.let_go(connection, self.edition_id, did_not)
             # The send began when the edition froze (send_edition freezes it first).
             self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or utcnow()
             if status != "sent":
@@ -189,13 +197,17 @@ class SendRun:
         self._sequence += 1
         return request_id(self.guard.worker, self._sequence, queued=queued)
 
-    def _checks(self, connection) -> None:
-        """Before a request leaves: a stop request, another worker's pause (looked for every
-        STATUS_CHECK_INTERVAL), complaint and bounce rates over their limits. Nothing is claimed then."""
-        if self._status_check_due() and self._edition_status(connection) == "paused":
-            raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
-        if self._rate_check_due() and (why := self.pause_check(connection, self.edition_id)):
-            raise _Halt("paused", f"Paused: {why}. {RESUME}")
+    def _checks(self) -> None:
+        """Before requests are claimed and before each leaves: another worker's pause (looked for every
+        STATUS_CHECK_INTERVAL), complaint and bounce rates over their limits (every RATE_CHECK_INTERVAL)."""
+        status_due, rate_due = self._status_check_due(), self._rate_check_due()
+        if not (status_due or rate_due):
+            return
+        with self._transaction() as connection:
+            if status_due and self._edition_status(connection) == "paused":
+                raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
+            if rate_due and (why := self.pause_check(connection, self.edition_id)):
+                raise _Halt("paused", f"Paused: {why}. {RESUME}")
 
     def _stop_requested(self) -> None:
         if self.should_stop():
@@ -254,32 +266,27 @@ class SendRun:
     def _walk_part(self, segment: tuple[audience.Zone, int, int]) -> None:
         try:
             self._read_segment(*segment)
+            if self.guard.shared:  # a part's full requests are claimed while this sender holds it
+                self._flush(full_only=True)
         finally:
             self.guard.drop_part(self._part_key(segment))
 
     def _read_segment(self, zone: audience.Zone, after: int, upto: int) -> None:
-        batch = self.batch_size
         while True:
             self._stop_requested()
             with self._transaction() as connection:
-                read = ledger.read_fresh(connection, self.edition_id, after_id=after, limit=batch,
+                read = ledger.read_fresh(connection, self.edition_id, after_id=after, limit=self.batch_size,
                                          started_at=self.started_at, zone=zone, upto=upto)
                 if read.scanned == 0:
                     return
                 after = read.last_id
-                unmatched = self._queue(read.rows)
-                skipped = [(reader, None) for reader in read.gone] + unmatched
+                skipped = [(reader, None) for reader in read.gone] + self._queue(read.rows)
                 if skipped:
                     self._skip(connection, skipped)
-                # A queue this read filled is claimed in the same transaction: one fewer commit per request.
-                key = next((key for key, queue in self._queues.items() if len(queue) >= batch), None)
-                claim = None if key is None else self._claim_from(connection, key)
-            if claim is not None:
-                self._send_claim(key, claim)
-            elif skipped:
+            if skipped:
                 self._report()
-            for key in [key for key, queue in self._queues.items() if len(queue) >= batch]:
-                self._send_queue(key)
+            if self._queued >= self.hold:  # full requests out; if there are none, everything
+                self._flush(full_only=any(len(queue) >= self.batch_size for queue in self._queues.values()))
 
     def _queue(self, rows) -> list[tuple[int, str]]:
         """Each read reader into their variant's queue; returns (reader, why) for those who get nothing."""
@@ -294,6 +301,7 @@ class SendRun:
             if queue is None:
                 queue = queues[key] = []
             queue.append(row[:3])
+        self._queued += len(rows) - len(unmatched)
         return unmatched
 
     def _skip(self, connection, readers: list[tuple[int, str | None]]) -> None:
@@ -304,17 +312,61 @@ class SendRun:
             self.skipped += ledger.skip(connection, self.edition_id, ids, request_id=self._next_request_id(),
                                         reason=reason)
 
-    def _claim_from(self, connection, key: str) -> ledger.Claim:
-        """The checks, then a claim of the next request's worth of a variant's queue. The variant's
-        letter is rendered first (on its first use), so a template that fails claims nobody."""
-        self._checks(connection)
-        self.letters.letter(key)
-        queue = self._queues[key]
-        rows, queue[:self.batch_size] = queue[:self.batch_size], []
-        if not queue:
-            del self._queues[key]
-        return ledger.claim(connection, self.edition_id, rows, request_id=self._next_request_id(),
-                            variant_id=self.letters.variant_id(connection, key))
+    def _take(self, full_only: bool) -> tuple[str, list] | None:
+        """The next request's worth of a queue (only a full one, with `full_only`), or None."""
+        for key, queue in self._queues.items():
+            if len(queue) >= self.batch_size or not full_only:
+                rows, queue[:self.batch_size] = queue[:self.batch_size], []
+                if not queue:
+                    del self._queues[key]
+                self._queued -= len(rows)
+                return key, rows
+        return None
+
+    def _flush(self, full_only: bool = False) -> None:
+        """Queued readers out (only full requests, with `full_only`): up to AHEAD requests claimed ahead
+        at a time, then sent one by one."""
+        while True:
+            self._stop_requested()
+            self._checks()
+            ahead: list[tuple[str, ledger.Ahead]] = []
+            while len(ahead) < self.AHEAD and (taken := self._take(full_only)) is not None:
+                key, rows = taken
+                self.letters.letter(key)  # rendered first: a template that fails claims nobody
+                ahead.append((key, ledger.Ahead(self._next_request_id(queued=True), None, rows)))
+            if not ahead:
+                return
+            seen = self._others_writes()  # before the claim: a change the claim may not have seen counts
+            with self._transaction() as connection:
+                requests = [ledger.Ahead(r.request_id, self.letters.variant_id(connection, key), r.rows)
+                            for key, r in ahead]
+                claims = ledger.claim_ahead(connection, self.edition_id, requests)
+            sent = 0
+            changed = False
+            try:
+                for (key, _), claim in zip(ahead, claims):
+                    self._stop_requested()
+                    self._checks()
+                    # Readers who left since the claim are not mailed: looked for once anyone else wrote.
+                    changed = changed or seen is None or self._others_writes() != seen
+                    if changed:
+                        with self._transaction() as connection:
+                            claim = ledger.drop_leavers(connection, self.edition_id, claim)
+                    sent += 1
+                    self._send_claim(key, claim)
+            finally:
+                if sent < len(claims):  # halted: the requests claimed ahead that did not leave let go
+                    with self._transaction() as connection:
+                        ledger.let_go(connection, self.edition_id, [c.request_id for c in claims[sent:]])
+
+    def _others_writes(self) -> int | None:
+        """What changes in the store when another connection commits: SQLite's data_version (one look,
+        no I/O). On PostgreSQL, where other senders and the web app write all the time, None: unknown,
+        so every request is looked at."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        with self._transaction() as connection:
+            return connection.exec_driver_sql("PRAGMA data_version").scalar()
 
     def _send_claim(self, key: str, claim: ledger.Claim) -> None:
         self.skipped += claim.skipped
@@ -324,50 +376,6 @@ class SendRun:
         self._report()
         self._check_errors()
 
-    def _send_queue(self, key: str) -> None:
-        """A variant's queued readers, one full request at a time."""
-        while key in self._queues and len(self._queues[key]) >= self.batch_size:
-            self._stop_requested()
-            with self._transaction() as connection:
-                claim = self._claim_from(connection, key)
-            self._send_claim(key, claim)
-
-    # The rest of every queue, at the end of a walk: many requests, none full (with a few dozen variants a
-    # wave's queues rarely fill). They are claimed ahead, up to this many in one transaction, so the
-    # ledger's index pages their scattered readers share are written once, not once per request.
-    AHEAD = 64
-
-    def _flush(self) -> None:
-        while self._queues:
-            self._stop_requested()
-            ahead: list[tuple[str, ledger.Claim]] = []
-            with self._transaction() as connection:
-                self._checks(connection)
-                while self._queues and len(ahead) < self.AHEAD:
-                    key = next(iter(self._queues))
-                    self.letters.letter(key)  # rendered first: a template that fails claims nobody
-                    queue = self._queues[key]
-                    rows, queue[:self.batch_size] = queue[:self.batch_size], []
-                    if not queue:
-                        del self._queues[key]
-                    ahead.append((key, ledger.claim(connection, self.edition_id, rows,
-                                                    request_id=self._next_request_id(queued=True),
-                                                    variant_id=self.letters.variant_id(connection, key))))
-            sent = 0
-            try:
-                for key, claim in ahead:
-                    self._stop_requested()
-                    live = ledger.Claim(self._next_request_id(), claim.readers, claim.skipped)
-                    with self._transaction() as connection:
-                        self._checks(connection)
-                        ledger.go_live(connection, self.edition_id, claim.request_id, live.request_id)
-                    sent += 1
-                    self._send_claim(key, live)
-            finally:
-                if sent < len(ahead):  # halted: the requests claimed ahead that did not leave let go
-                    with self._transaction() as connection:
-                        ledger.let_go(connection, self.edition_id, [claim.request_id for _, claim in ahead[sent:]])
-
     # -- `--resend-uncertain` ----------------------------------------------------------------------
 
     def _resend_uncertain(self) -> None:
@@ -375,8 +383,8 @@ class SendRun:
         after = 0
         while True:
             self._stop_requested()
+            self._checks()
             with self._transaction() as connection:
-                self._checks(connection)
                 claim = ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
                                                request_id=self._next_request_id())
                 keys = [self.letters.due_key(connection, variant, topics)

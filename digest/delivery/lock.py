@@ -1,10 +1,16 @@
 """Who may send, and which claims belong to a sender that is gone.
 
 Every sending process is a worker with a random id; each request id it writes
-into the ledger begins with that id. A claim whose worker is no longer running
-is what a crash leaves behind, and becomes uncertain; unless its request id
-ends in "-queued": a request claimed ahead, that had not gone live (left) yet,
-whose rows are simply let go.
+into the ledger begins with that id and its sequence number. A claim whose
+worker is no longer running is what a crash leaves behind (`left_behind` says
+which of them may have gone out):
+  - a request claimed on its own (a resend of uncertain readers) may have left:
+    its readers become uncertain;
+  - requests claimed ahead (ids ending in "-queued") go out one by one in sequence
+    order, each one's outcome committed before the next leaves; so of a worker's
+    requests claimed ahead and still claimed, only the lowest may have left, and
+    only when the worker had no request of the first kind in flight. The others
+    certainly did not, and are let go.
 
 - PostgreSQL: several workers may send the same edition. Each holds a session
   advisory lock on its id for as long as it runs; the database drops the lock
@@ -21,6 +27,7 @@ import fcntl
 import os
 import secrets
 from pathlib import Path
+from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -31,16 +38,11 @@ _LOCK_SPACE = 0x6C656467  # "ledg": the advisory-lock namespace of sending worke
 _PART_SPACE = 0x70617274  # "part": the namespace of parts of a walk that a worker is reading
 
 
-QUEUED = "queued"  # the last part of the id of a request claimed ahead, that has not left yet
+QUEUED = "queued"  # the last part of the id of a request claimed ahead
 
 
 def request_id(worker: int, sequence: int, *, queued: bool = False) -> str:
     return f"{worker:08x}-{sequence:07d}-{QUEUED if queued else secrets.token_hex(3)}"
-
-
-def has_left(request: str) -> bool:
-    """Whether a claim's request may have gone out (a request claimed ahead has not, until it goes live)."""
-    return not request.endswith(f"-{QUEUED}")
 
 
 def worker_of(request: str) -> int | None:
@@ -48,6 +50,29 @@ def worker_of(request: str) -> int | None:
         return int(request.split("-", 1)[0], 16)
     except (ValueError, AttributeError):
         return None
+
+
+def _sequence_of(request: str) -> int:
+    try:
+        return int(request.split("-")[1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def left_behind(requests: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The claimed requests of workers that are gone -> (those that may have left: their readers become
+    uncertain, those that certainly did not: let go). See the module's docstring."""
+    by_worker: dict[int | None, list[str]] = {}
+    for request in requests:
+        by_worker.setdefault(worker_of(request), []).append(request)
+    may_have_left: set[str] = set()
+    did_not: set[str] = set()
+    for own in by_worker.values():
+        ahead = sorted((r for r in own if r.endswith(f"-{QUEUED}")), key=_sequence_of)
+        alone = [r for r in own if not r.endswith(f"-{QUEUED}")]
+        may_have_left.update(alone or ahead[:1])
+        did_not.update(ahead if alone else ahead[1:])
+    return may_have_left, did_not
 
 
 class SendGuard:
