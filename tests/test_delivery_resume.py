@@ -9,7 +9,7 @@ import pytest
 from helpers import a_letter, add_edition, add_readers, address, ledger
 from digest.delivery import send_edition
 from digest.errors import SenderBusy
-from digest.delivery.lock import SendGuard, request_id
+from digest.delivery.lock import SendGuard, left_behind, request_id
 from digest.delivery.ledger import claim, read_fresh
 from digest.editions.models import Edition
 from digest.mail.sendgrid import SendGridSender
@@ -101,3 +101,27 @@ def test_a_second_sender_on_sqlite_is_refused_with_a_clear_message(sqlite_url, s
         first.close()
     assert send(engine, server).sent == 5  # once the first is gone, sending works
     engine.dispose()
+
+
+def test_of_requests_claimed_ahead_only_the_lowest_may_have_left_the_others_are_let_go(engine, server):
+    """Requests claimed ahead go out one by one, each outcome committed before the next leaves: of those
+    a dead worker left claimed, only the first may have gone out."""
+    add_readers(engine, 40)
+    add_edition(engine, 1)
+    claim_as(engine, worker=12345, count=10, after=10, queued=True, sequence=3)
+    claim_as(engine, worker=12345, count=10, queued=True, sequence=2)  # the lowest: in flight when it died
+    summary = send(engine, server, batch_size=20)
+    assert (summary.status, summary.sent, summary.uncertain) == ("sent", 30, 10)
+    assert {r for r, s in ledger(engine, 1).items() if s == "uncertain"} == set(range(1, 11))
+    assert server.counts() == Counter({address(i): 1 for i in range(11, 41)})
+
+
+def test_which_claims_of_a_gone_worker_may_have_left():
+    requests = ["0000000a-0000009-queued", "0000000a-0000010-queued", "0000000b-0000004-3f2a1c",
+                "0000000b-0000005-queued", "0000000c-0000001-ab12cd", "0000000c-0000002-ef34ab"]
+    may_have_left, did_not = left_behind(requests)
+    # a: claimed ahead only, the lowest may have left; b: a request on its own was in flight, so none of
+    # its requests claimed ahead had; c: requests on their own (a resend's parts) all may have.
+    assert may_have_left == {"0000000a-0000009-queued", "0000000b-0000004-3f2a1c", "0000000c-0000001-ab12cd",
+                             "0000000c-0000002-ef34ab"}
+    assert did_not == {"0000000a-0000010-queued", "0000000b-0000005-queued"}

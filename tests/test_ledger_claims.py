@@ -107,3 +107,65 @@ def test_a_read_can_keep_to_one_time_zone_or_to_readers_who_gave_none(engine):
     assert [r[0] for r in read(engine, edition, zone="Asia/Tokyo").rows] == [2, 5, 8]
     assert [r[0] for r in read(engine, edition, zone="Europe/Paris", after=3).rows] == [6]
     assert [r[0] for r in read(engine, edition, zone=None).rows] == [1, 4, 7, 9]
+
+
+def claim_ahead(engine, edition_id, requests):
+    with engine.begin() as connection:
+        return ledger_module.claim_ahead(connection, edition_id, [
+            ledger_module.Ahead(request_id, None, [row[:3] for row in rows]) for request_id, rows in requests])
+
+
+def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(engine):
+    """Two variants whose readers interleave (1, 3, 5 and 2, 4, 6): one claim writes both requests, and
+    each request's rows sit together, so its outcome later touches a few pages."""
+    add_readers(engine, 6)
+    edition = add_edition(engine, 1)
+    rows = read(engine, edition).rows
+    made = claim_ahead(engine, edition, [("a-1-queued", rows[0::2]), ("a-2-queued", rows[1::2])])
+    assert [[r[0] for r in c.readers] for c in made] == [[1, 3, 5], [2, 4, 6]]
+    assert [c.request_id for c in made] == ["a-1-queued", "a-2-queued"] and {c.skipped for c in made} == {0}
+    by_request: dict[str, list[int]] = {}
+    for row in sorted(ledger_rows(engine, 1), key=lambda r: r["subscriber_id"]):
+        assert row["state"] == "claimed"
+        by_request.setdefault(row["request_id"], []).append(row["id"])
+    for ids in by_request.values():
+        assert sorted(ids) == list(range(min(ids), min(ids) + len(ids)))  # consecutive, whatever the backend
+
+
+def test_a_reader_who_left_or_was_taken_before_a_claim_ahead_is_not_in_its_request(engine):
+    add_readers(engine, 6)
+    edition = add_edition(engine, 1)
+    rows = read(engine, edition).rows
+    claim(engine, edition, rows[5:6], request_id="other-1")  # another sender took reader 6
+    set_status(engine, [3], "unsubscribed")  # reader 3 left between the read and the claim
+    made = claim_ahead(engine, edition, [("a-1-queued", rows[0::2]), ("a-2-queued", rows[1::2])])
+    assert [[r[0] for r in c.readers] for c in made] == [[1, 5], [2, 4]]
+    assert [c.skipped for c in made] == [1, 0]
+    assert ledger(engine, 1) == {1: "claimed", 2: "claimed", 3: "skipped", 4: "claimed", 5: "claimed", 6: "claimed"}
+    assert {r["subscriber_id"] for r in ledger_rows(engine, 1) if r["request_id"] == "other-1"} == {6}
+
+
+def test_readers_who_leave_after_a_claim_ahead_are_dropped_before_it_leaves(engine):
+    add_readers(engine, 5)
+    edition = add_edition(engine, 1)
+    [made] = claim_ahead(engine, edition, [("a-1-queued", read(engine, edition).rows)])
+    set_status(engine, [2], "complained")
+    with engine.begin() as connection:
+        [reader_4] = [r for r in ledger_rows(engine, 1) if r["subscriber_id"] == 4]
+        connection.exec_driver_sql("DELETE FROM subscriber WHERE id = 4")  # erased: the ledger row goes too
+        left = ledger_module.drop_leavers(connection, edition, made)
+    assert [r[0] for r in left.readers] == [1, 3, 5] and left.skipped == 2
+    assert ledger(engine, 1) == {1: "claimed", 2: "skipped", 3: "claimed", 5: "claimed"}
+    assert reader_4["state"] == "claimed"
+
+
+def test_moving_some_readers_of_a_request_moves_those_and_not_the_readers_between_them(engine):
+    """A resend splits one claim by variant: readers 2 and 4 go in a request of their own, 3 stays."""
+    add_readers(engine, 6)
+    edition = add_edition(engine, 1)
+    claim(engine, edition, read(engine, edition).rows)
+    with engine.begin() as connection:
+        assert ledger_module.move_to_request(connection, edition, "r-1", [2, 4], "r-2") == 2
+        assert ledger_module.move_to_request(connection, edition, "r-1", [5, 6], "r-3") == 2  # an unbroken run
+    requests = {r["subscriber_id"]: r["request_id"] for r in ledger_rows(engine, 1)}
+    assert requests == {1: "r-1", 2: "r-2", 3: "r-1", 4: "r-2", 5: "r-3", 6: "r-3"}

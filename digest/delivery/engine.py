@@ -365,8 +365,8 @@ class SendRun:
         so every request is looked at."""
         if self.engine.dialect.name != "sqlite":
             return None
-        with self._transaction() as connection:
-            return connection.exec_driver_sql("PRAGMA data_version").scalar()
+        with self._transaction() as connection:  # the driver's cursor: a pragma needs no statement cache
+            return connection.connection.cursor().execute("PRAGMA data_version").fetchone()[0]
 
     def _send_claim(self, key: str, claim: ledger.Claim) -> None:
         self.skipped += claim.skipped

@@ -349,11 +349,11 @@ def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, l
 
 
 def _ids_condition(connection: Connection, delivery: sa.Table, reader_ids: Sequence[int]):
-    """The rows of these readers. A contiguous run of ids (a send of one variant in id order) is an id
-    range, which the (edition, reader) index walks; readers spread wide (one variant of many) are
-    looked up one by one, so a request's rows cost the same however far apart its readers are."""
+    """The rows of these readers. An unbroken run of ids is an id range, which the (edition, reader)
+    index walks; any other set is looked up one by one (a range around readers with gaps would take
+    in the readers between them, who may be in the same request)."""
     low, high = min(reader_ids), max(reader_ids)
-    if high - low < 2 * len(reader_ids):
+    if high - low + 1 == len(set(reader_ids)):
         return delivery.c.subscriber_id.between(low, high)
     if connection.dialect.name == "postgresql":
         return delivery.c.subscriber_id == sa.func.any(sa.bindparam("ids", list(reader_ids), type_=ARRAY(sa.Integer)))
