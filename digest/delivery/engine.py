@@ -365,7 +365,7 @@ class SendRun:
         so every request is looked at."""
         if self.engine.dialect.name != "sqlite":
             return None
-        with self._transaction() as connection:  # the driver's cursor: a pragma needs no statement cache
+        with self._transaction() as connection:
             return connection.connection.cursor().execute("PRAGMA data_version").fetchone()[0]
 
     def _send_claim(self, key: str, claim: ledger.Claim) -> None:

@@ -50,7 +50,7 @@ from bench_send import measured, run_sink  # noqa: E402
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 5_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
-ROUNDS = 1 if SMOKE else 2  # of the single and personal waves, alternately
+ROUNDS = 1 if SMOKE else 3  # of the single and personal waves, alternately
 HERE = Path(__file__).resolve()
 BASE_URL = "https://verdicts.example.com"
 SEND_DAY = datetime(2026, 3, 30).date()  # a Monday; the edition is the week before (2026-W13)
