@@ -157,6 +157,17 @@ def open_store(url: str, lock_timeout: float = 30.0) -> Engine:
     return engine
 
 
+def take_write_lock(session: Session) -> None:
+    """On SQLite, take the database's write lock now (waiting for it as for any lock), before a
+    transaction reads what it then writes. A SAVEPOINT opens a deferred transaction whose first read
+    fixes its view of the file; if another process commits before its first write, that write fails
+    at once with "database is locked" (WAL mode cannot move it to a newer view). No-op elsewhere, or
+    once a transaction is open."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed if the block succeeds, rolled back otherwise."""

@@ -184,9 +184,13 @@ class Scheduler:
         self._registry = _Registry()
         self._stopping = threading.Event()
         self._once = False  # run_once(): nothing is scheduled for later
-        # The trigger, the catch-up and a retry are separate APScheduler jobs: they may
-        # overlap in this process, where the lease (ours already) cannot tell them apart.
+        # The trigger, the catch-up and a retry may overlap in this process, where the lease (ours
+        # already) cannot tell them apart.
         self._slot_locks: dict[str, threading.Lock] = {}
+        # The start-up catch-up runs in a thread of its own, not as a one-off APScheduler job: APScheduler
+        # 3 marks itself stopped before taking its job-store lock, so a one-off job that comes due as it
+        # shuts down makes its loop raise JobLookupError while removing it.
+        self._catch_ups: list[threading.Thread] = []
         self._aps = BackgroundScheduler(
             timezone=timezone.utc,
             executors={"default": ThreadPoolExecutor(max_workers=4)},
@@ -234,14 +238,16 @@ class Scheduler:
                 trigger = (WeeklyTrigger(job.schedule, self.clock) if job.zones is None else
                            WavesTrigger(job.waves, job.zones_now, self.clock, job.recheck))
                 self._aps.add_job(self._fire, trigger, args=[job.name], id=job.name, name=job.name)
-                self._aps.add_job(self._catch_up, "date", run_date=now, args=[job.name],
-                                  id=f"{job.name}:catch-up", name=f"{job.name} catch-up")
             else:
                 self._aps.add_job(self._chore, IntervalTrigger(seconds=job.every.total_seconds()),
                                   args=[job.name], id=job.name, name=job.name, next_run_time=now)
         self._aps.start()
         for job in self._registry.jobs.values():
             if isinstance(job, WeeklyJob):
+                catch_up = threading.Thread(target=self._catch_up_now, args=[job.name], name=f"{job.name} catch-up",
+                                            daemon=True)
+                catch_up.start()
+                self._catch_ups.append(catch_up)
                 log.info("%s: %s; next run %s", job.name, self.describe(job.name), job.label(self.next_slot(job.name)))
 
     def stop(self, wait: bool = True) -> None:
@@ -249,6 +255,10 @@ class Scheduler:
         self._stopping.set()
         if self._aps.running:
             self._aps.shutdown(wait=wait)
+        if wait:
+            for catch_up in self._catch_ups:
+                catch_up.join()
+        self._catch_ups = [thread for thread in self._catch_ups if thread.is_alive()]
 
     def run_until(self, stop: threading.Event) -> None:
         """Run in the foreground until `stop` is set (by a signal handler, say)."""
@@ -311,7 +321,12 @@ class Scheduler:
             return [RunResult(name, self.clock.now(), "error")]
         return [self._attempt(name, slot) for slot in due]
 
-    _catch_up = _fire
+    def _catch_up_now(self, name: str) -> None:
+        """At start: whatever is due (or missed, within the catch-up window), as the trigger would."""
+        try:
+            self._fire(name)
+        except Exception:  # noqa: BLE001  a thread of our own: say so in the log, as APScheduler would
+            log.exception("%s: the start-up catch-up failed", name)
 
     def _retry(self, name: str, slot: datetime) -> None:
         self._attempt(name, slot)

@@ -31,7 +31,7 @@ from digest.editions.selection import (
 from digest.editions.variants import Offered
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
-from digest.store import insert_into
+from digest.store import insert_into, take_write_lock
 from digest.timeutil import utcnow
 from digest.weeks import parse_week, week_bounds, week_label
 
@@ -199,6 +199,7 @@ def build_edition(session: Session, settings: Settings, week: str | None = None,
         return BuildResult(existing, False, f"edition {existing.number} for {week} was rebuilt "
                                             f"with {len(picked)} comparisons{_carried_note(carried)}", carried)
 
+    take_write_lock(session)  # the number is read, then written: no other writer in between
     for _attempt in range(5):
         savepoint = session.begin_nested()
         try:
