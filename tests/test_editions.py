@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlmodel import Session, select
 
@@ -296,3 +298,32 @@ def test_two_builds_of_the_same_week_at_once_make_one_edition(engine):
     assert outcome["result"].edition.id == built_first.edition.id and not outcome["result"].created
     with session_scope(engine) as session:
         assert len(session.exec(select(Edition)).all()) == 1
+
+
+def test_a_build_on_sqlite_holds_the_write_lock_from_reading_the_next_number_to_writing_it(sqlite_url):
+    """Another process that commits a write between the build's read of the next number and its INSERT
+    would fail the build at once ("database is locked": a deferred SQLite transaction cannot write past
+    a newer commit). The build holds the write lock by then, so the other writer waits instead."""
+    engine = open_store(sqlite_url)
+    with session_scope(engine) as session:
+        comparison(session, "alpha-vs-beta", "2026-11-17 09:00")
+    other = sqlite3.connect(engine.url.database, timeout=0.1, isolation_level=None)
+    other.execute("CREATE TABLE another_process (x)")
+    in_between = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def another_process_writes(_connection, _cursor, statement, *_):
+        if statement.startswith("INSERT INTO edition "):
+            try:
+                other.execute("INSERT INTO another_process VALUES (1)")
+                in_between.append("written")
+            except sqlite3.OperationalError as exc:
+                in_between.append(str(exc))
+
+    with session_scope(engine) as session:
+        built = build_edition(session, Settings(), "2026-W47")
+    assert built.edition.number == 1
+    assert in_between == ["database is locked"]  # the other writer had to wait for the build
+    other.execute("INSERT INTO another_process VALUES (2)")  # and can write once the build committed
+    other.close()
+    engine.dispose()
