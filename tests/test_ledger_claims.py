@@ -169,3 +169,19 @@ def test_moving_some_readers_of_a_request_moves_those_and_not_the_readers_betwee
         assert ledger_module.move_to_request(connection, edition, "r-1", [5, 6], "r-3") == 2  # an unbroken run
     requests = {r["subscriber_id"]: r["request_id"] for r in ledger_rows(engine, 1)}
     assert requests == {1: "r-1", 2: "r-2", 3: "r-1", 4: "r-2", 5: "r-3", 6: "r-3"}
+
+
+def test_an_editions_counts_take_only_its_rows_when_another_editions_rows_lie_between_them(engine):
+    add_readers(engine, 6)
+    first, second = add_edition(engine, 1), add_edition(engine, 2)
+    claim(engine, first, read(engine, first, limit=2).rows, request_id="a-1")  # readers 1-2, edition 1
+    claim(engine, second, read(engine, second, limit=6).rows, request_id="b-1")  # readers 1-6, edition 2
+    claim(engine, first, read(engine, first, after=2, limit=2).rows, request_id="a-2")  # 3-4, edition 1 again
+    with engine.begin() as connection:
+        ledger_module.mark_all(connection, first, "a-1", [1, 2], "sent")
+        assert ledger_module.state_counts(connection, first) == {
+            "claimed": 2, "sent": 2, "failed": 0, "uncertain": 0, "skipped": 0}
+        assert ledger_module.state_counts(connection, second)["claimed"] == 6
+        assert sorted(ledger_module.variant_counts(connection, first), key=str) == [(None, "claimed", None, 2),
+                                                                                   (None, "sent", None, 2)]
+        assert ledger_module.state_counts(connection, 999) == dict.fromkeys(ledger_module.DELIVERY_STATES, 0)

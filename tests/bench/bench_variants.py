@@ -257,6 +257,7 @@ def fresh_copy(folder: str, name: str) -> str:
     copies = sorted(Path(folder).glob(f"{name}-*.db"))
     target = Path(folder) / f"{name}-{len(copies)}.db"
     shutil.copyfile(Path(folder) / f"{name}.db", target)
+    os.sync()  # the copy's dirty pages written out now, not during the send that follows
     return f"sqlite:///{target}"
 
 
