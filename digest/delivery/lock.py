@@ -42,7 +42,8 @@ QUEUED = "queued"  # the last part of the id of a request claimed ahead
 
 
 def request_id(worker: int, sequence: int, *, queued: bool = False) -> str:
-    return f"{worker:08x}-{sequence:07d}-{QUEUED if queued else secrets.token_hex(3)}"
+    # The random part keeps two runs whose random worker ids collide from sharing a request id.
+    return f"{worker:08x}-{sequence:07d}-{secrets.token_hex(3)}" + (f"-{QUEUED}" if queued else "")
 
 
 def worker_of(request: str) -> int | None:
