@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 from digest.content.catalog import list_comparisons
@@ -33,15 +33,21 @@ from subscribers.validation import SubscribeRequest
 
 DEMO_DATA = files("digest") / "demo_data"
 DEMO_READERS = (  # (address, confirmed): the unconfirmed one must get nothing
-    ("ada@example.com", True), ("grace@example.org", True), ("linus@example.net", True),
+    ("ada@example.com", True),
+    ("grace@example.org", True),
+    ("linus@example.net", True),
     ("pending@example.com", False),
 )
 
 
 def demo_settings(base: Settings, folder: Path) -> Settings:
     """The demo always uses its own SQLite file and outbox inside `folder`."""
-    return replace(base, database_url=f"sqlite:///{folder.resolve() / 'digest.db'}",
-                   outbox=folder.resolve() / "outbox", backend="outbox")
+    return replace(
+        base,
+        database_url=f"sqlite:///{folder.resolve() / 'digest.db'}",
+        outbox=folder.resolve() / "outbox",
+        backend="outbox",
+    )
 
 
 def reset_folder(folder: Path) -> None:
@@ -83,14 +89,20 @@ def run_demo(folder: Path, base: Settings, echo: Callable[[str], None]) -> Setti
         number = result.edition.number
         shown = preview(session, settings, number=number)
         for address, confirmed in DEMO_READERS:
-            add_reader(session, SubscribeRequest(email=address), confirmed=confirmed,
-                       consent=Consent(at=utcnow(), source="digest demo"))
+            add_reader(
+                session,
+                SubscribeRequest(email=address),
+                confirmed=confirmed,
+                consent=Consent(at=utcnow(), source="digest demo"),
+            )
     html_path, text_path = write_preview(shown, folder / "preview")
     echo(f"Preview: {html_path}, {text_path}")
     echo(f"Readers: {sum(c for _, c in DEMO_READERS)} confirmed, {sum(not c for _, c in DEMO_READERS)} pending")
     summary = send_edition(engine, settings, number)
-    echo(f"Sent edition {number} to the outbox: {summary.sent} sent, {summary.failed} failed, "
-         f"{summary.uncertain} uncertain, {summary.skipped} skipped -> {settings.outbox}")
+    echo(
+        f"Sent edition {number} to the outbox: {summary.sent} sent, {summary.failed} failed, "
+        f"{summary.uncertain} uncertain, {summary.skipped} skipped -> {settings.outbox}"
+    )
     engine.dispose()
     for line in way_on(settings, html_path):
         echo(line)
@@ -100,8 +112,12 @@ def run_demo(folder: Path, base: Settings, echo: Callable[[str], None]) -> Setti
 def serve_command(settings: Settings) -> str:
     """The one command that serves the pages the demo's links point to (DIGEST_BASE_URL's host and port)."""
     parts = urlsplit(settings.base_url)
-    words = [f"DIGEST_DATABASE_URL={shlex.quote(settings.database_url)}",
-             f"DIGEST_OUTBOX={shlex.quote(str(settings.outbox))}", "digest", "serve"]
+    words = [
+        f"DIGEST_DATABASE_URL={shlex.quote(settings.database_url)}",
+        f"DIGEST_OUTBOX={shlex.quote(str(settings.outbox))}",
+        "digest",
+        "serve",
+    ]
     host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
     if host != "127.0.0.1":
         words += ["--host", shlex.quote(host)]

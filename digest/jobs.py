@@ -103,12 +103,14 @@ def week_for_day(day: date) -> str:
     return week_label(year, week)
 
 
-def _other_waves_settled(engine: Engine, settings: Settings, slot: datetime, day: date,
-                         stored: list[str | None]) -> bool:
+def _other_waves_settled(
+    engine: Engine, settings: Settings, slot: datetime, day: date, stored: list[str | None]
+) -> bool:
     """Whether every other wave of this send day is settled (done, skipped, paused or missed): then
     this one is the last, and the edition is sent when it is done."""
-    others = [wave.slot for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day)
-              if wave.slot != slot]
+    others = [
+        wave.slot for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day) if wave.slot != slot
+    ]
     if any(other > slot for other in others):
         return False  # a later wave is still to come
     for other in others:
@@ -118,9 +120,17 @@ def _other_waves_settled(engine: Engine, settings: Settings, slot: datetime, day
     return True
 
 
-def run_wave(engine: Engine, settings: Settings, slot: datetime, zones: tuple[str, ...] | None = None, *,
-             sender: Sender | None = None, should_stop=None, resumed: bool = False,
-             final: bool | None = None) -> Outcome:
+def run_wave(
+    engine: Engine,
+    settings: Settings,
+    slot: datetime,
+    zones: tuple[str, ...] | None = None,
+    *,
+    sender: Sender | None = None,
+    should_stop=None,
+    resumed: bool = False,
+    final: bool | None = None,
+) -> Outcome:
     """Send the slot's edition to the readers of the wave's zones who have not had it, each in their
     variant (building and freezing the edition first, at the send day's first wave).
 
@@ -142,60 +152,88 @@ def run_wave(engine: Engine, settings: Settings, slot: datetime, zones: tuple[st
     if empty and status != "sent":
         return Outcome.skipped(f"edition {number} for {week} has no comparisons left in it (all excluded)")
     if status == "paused" and not resumed and zones is not None:
-        return Outcome.paused(f"edition {number} for {week} is paused (too many errors or complaints, or a send "
-                              "was stopped), so this wave waits for a person: `digest editions show "
-                              f"{number}` says how far it got; `digest editions send --edition {number}` "
-                              "resumes it, mailing every reader left at once")
+        return Outcome.paused(
+            f"edition {number} for {week} is paused (too many errors or complaints, or a send "
+            "was stopped), so this wave waits for a person: `digest editions show "
+            f"{number}` says how far it got; `digest editions send --edition {number}` "
+            "resumes it, mailing every reader left at once"
+        )
     in_use = [] if zones is None else stored_zones(engine)
     stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
     if final is None:
         final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date(), in_use)
-    summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored,
-                           final=final)
+    summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored, final=final)
     if summary.frozen:
         log.info("%s", summary.frozen)
     wave = "" if zones is None else f" (wave {', '.join(names)})"
-    counts = (f"edition {number} for {week}: {summary.sent_now} sent by this run{wave}; "
-              + (f"this wave {summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped"
-                 if summary.status == "waiting" else
-                 f"ledger {summary.sent} sent, {summary.failed} failed, {summary.uncertain} uncertain, "
-                 f"{summary.skipped} skipped"))
+    counts = f"edition {number} for {week}: {summary.sent_now} sent by this run{wave}; " + (
+        f"this wave {summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped"
+        if summary.status == "waiting"
+        else f"ledger {summary.sent} sent, {summary.failed} failed, {summary.uncertain} uncertain, "
+        f"{summary.skipped} skipped"
+    )
     if summary.status == "sent":
-        return Outcome.done(counts if summary.sent_now or status != "sent" else
-                            f"edition {number} for {week} was already sent; nothing to do")
+        return Outcome.done(
+            counts
+            if summary.sent_now or status != "sent"
+            else f"edition {number} for {week} was already sent; nothing to do"
+        )
     if summary.status == "waiting":
         return Outcome.done(f"{counts}; later waves follow")
     if summary.status == "sending":
         return Outcome.done(f"{counts}; another sender is finishing the rest")
     if summary.status == "stopped":
         return Outcome.unfinished(f"{counts}; stopped before the end, {summary.pending} readers not yet mailed")
-    return Outcome.paused(f"{counts}; paused: {summary.reason or 'see digest editions send'} "
-                          f"(resume with: digest editions send --edition {number})")
+    return Outcome.paused(
+        f"{counts}; paused: {summary.reason or 'see digest editions send'} "
+        f"(resume with: digest editions send --edition {number})"
+    )
 
 
-def run_week(engine: Engine, settings: Settings, slot: datetime, *, sender: Sender | None = None,
-             should_stop=None) -> Outcome:
+def run_week(
+    engine: Engine, settings: Settings, slot: datetime, *, sender: Sender | None = None, should_stop=None
+) -> Outcome:
     """The slot's edition to every reader at once, whatever their zone (`run_wave` with no zones)."""
     return run_wave(engine, settings, slot, None, sender=sender, should_stop=should_stop)
 
 
-def build_scheduler(engine: Engine, settings: Settings, *, clock: Clock = SYSTEM,
-                    lease_ttl: timedelta = DEFAULT_LEASE_TTL, confirmations: bool = True,
-                    sender_factory=None, recheck: timedelta = ZONES_RECHECK) -> Scheduler:
+def build_scheduler(
+    engine: Engine,
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM,
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+    confirmations: bool = True,
+    sender_factory=None,
+    recheck: timedelta = ZONES_RECHECK,
+) -> Scheduler:
     """The application's scheduler: the weekly send in waves and, every minute, queued confirmation mails."""
     scheduler = Scheduler(engine, clock=clock, lease_ttl=lease_ttl)
 
     def wave(context: RunContext) -> Outcome:
         sender = sender_factory() if sender_factory else None
         try:
-            return run_wave(engine, settings, context.slot, context.zones, sender=sender,
-                            should_stop=context.should_stop, resumed=context.resumed)
+            return run_wave(
+                engine,
+                settings,
+                context.slot,
+                context.zones,
+                sender=sender,
+                should_stop=context.should_stop,
+                resumed=context.resumed,
+            )
         finally:
             if sender is not None:
                 sender.close()
 
-    scheduler.waves(WEEKLY_JOB, schedule_of(settings), lambda: zones_in_use(engine, settings), wave,
-                    catch_up=catch_up_of(settings), recheck=recheck)
+    scheduler.waves(
+        WEEKLY_JOB,
+        schedule_of(settings),
+        lambda: zones_in_use(engine, settings),
+        wave,
+        catch_up=catch_up_of(settings),
+        recheck=recheck,
+    )
     if confirmations:
 
         def confirm(_context: RunContext) -> str | None:
@@ -234,8 +272,10 @@ class WavesStatus:
 
 
 def describe_schedule(settings: Settings) -> str:
-    return (f"{waves_of(settings).describe()} in each reader's own time zone "
-            f"({settings.timezone.key} for readers who gave none)")
+    return (
+        f"{waves_of(settings).describe()} in each reader's own time zone "
+        f"({settings.timezone.key} for readers who gave none)"
+    )
 
 
 def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStatus:
@@ -249,19 +289,30 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
     for stored, n in counts:
         key = zone_of(stored, settings).key
         readers[key] = readers.get(key, 0) + n
-    lines = tuple(WaveLine(w.slot, w.zones, sum(readers.get(z, 0) for z in w.zones),
-                           runs.find(engine, WEEKLY_JOB, w.slot)) for w in waves.cycle(zones, day))
+    lines = tuple(
+        WaveLine(w.slot, w.zones, sum(readers.get(z, 0) for z in w.zones), runs.find(engine, WEEKLY_JOB, w.slot))
+        for w in waves.cycle(zones, day)
+    )
     week = week_for_day(day)
     with session_scope(engine) as session:
         edition = session.exec(select(Edition).where(Edition.week == week)).first()
     next_day = day + timedelta(days=7)
-    return WavesStatus(describe_schedule(settings), day, week, edition, lines, next_day,
-                       waves.cycle(zones, next_day)[0].slot, runs.latest(engine, WEEKLY_JOB),
-                       current(engine, WEEKLY_JOB))
+    return WavesStatus(
+        describe_schedule(settings),
+        day,
+        week,
+        edition,
+        lines,
+        next_day,
+        waves.cycle(zones, next_day)[0].slot,
+        runs.latest(engine, WEEKLY_JOB),
+        current(engine, WEEKLY_JOB),
+    )
 
 
-def next_edition_for(engine: Engine, settings: Settings, reader_id: int, stored_zone: str | None,
-                     now: datetime) -> datetime:
+def next_edition_for(
+    engine: Engine, settings: Settings, reader_id: int, stored_zone: str | None, now: datetime
+) -> datetime:
     """When a reader gets their next edition: the next send-day slot in their zone, or the one after when
     they already have that send day's edition (say, they moved to a zone whose wave is still to come)."""
     zone = zone_of(stored_zone, settings)

@@ -33,11 +33,14 @@ def _str(env, name, default, *, multiline=False):
     if value is None or value.strip() == "":
         return default
     value = value.strip()
-    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs") and not (multiline and ch == "\n")),
-                None)
+    bad = next(
+        (ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs") and not (multiline and ch == "\n")), None
+    )
     if bad is not None:
-        raise ConfigError(f"{name} contains the control character U+{ord(bad):04X}; "
-                          + ("only line breaks are allowed" if multiline else "it must be one line of text"))
+        raise ConfigError(
+            f"{name} contains the control character U+{ord(bad):04X}; "
+            + ("only line breaks are allowed" if multiline else "it must be one line of text")
+        )
     return value
 
 
@@ -161,8 +164,10 @@ def check_proxies(name: str, raw: str | None) -> str | None:
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
-            raise ConfigError(f"{name} must list IP addresses or networks separated by commas, such as "
-                              f"127.0.0.1 or 10.0.0.0/8, got {item[:60]!r}") from None
+            raise ConfigError(
+                f"{name} must list IP addresses or networks separated by commas, such as "
+                f"127.0.0.1 or 10.0.0.0/8, got {item[:60]!r}"
+            ) from None
     return ",".join(part.strip() for part in raw.split(","))
 
 
@@ -183,12 +188,16 @@ def _base_url(env, name, default):
         raw = _url(env, name, default)
     except ConfigError:
         raw = _str(env, name, default)
-        raise ConfigError(f"{name} must be an http:// or https:// URL with a host (it must be an address such as "
-                          f"https://news.example.com), got {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be an http:// or https:// URL with a host (it must be an address such as "
+            f"https://news.example.com), got {raw!r}"
+        ) from None
     if urlsplit(raw).scheme == "http" and not is_loopback(raw):
-        raise ConfigError(f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
-                          f"over https), got {raw!r}; plain http is only for a loopback address such as "
-                          f"http://127.0.0.1:8000")
+        raise ConfigError(
+            f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
+            f"over https), got {raw!r}; plain http is only for a loopback address such as "
+            f"http://127.0.0.1:8000"
+        )
     return raw
 
 
@@ -198,8 +207,10 @@ def _folder(env, name):
         return None
     path = Path(raw).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"{name} must name a folder of templates (start one with: digest templates copy "
-                          f"{raw}), but {raw!r} is {'a file' if path.exists() else 'not there'}")
+        raise ConfigError(
+            f"{name} must name a folder of templates (start one with: digest templates copy "
+            f"{raw}), but {raw!r} is {'a file' if path.exists() else 'not there'}"
+        )
     return path.resolve()
 
 
@@ -241,13 +252,15 @@ class Settings:
         """`serve` and `scheduler run` sign readers' links: the default key is public, so only a
         server nobody else can reach (a loopback base URL) may run with it."""
         if self.secret_key == DEFAULT_SECRET_KEY and not is_loopback(self.base_url):
-            raise ConfigError(f"DIGEST_SECRET_KEY is still the default, which anyone can read in digest's "
-                              f"source, and DIGEST_BASE_URL ({self.base_url}) is not this machine: `{command}` "
-                              "will not sign readers' links with it. Set DIGEST_SECRET_KEY to a long random "
-                              "value, e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            raise ConfigError(
+                f"DIGEST_SECRET_KEY is still the default, which anyone can read in digest's "
+                f"source, and DIGEST_BASE_URL ({self.base_url}) is not this machine: `{command}` "
+                "will not sign readers' links with it. Set DIGEST_SECRET_KEY to a long random "
+                "value, e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         backend = _str(env, "DIGEST_BACKEND", "outbox").lower()
         if backend not in ("outbox", "sendgrid", "smtp"):
@@ -280,7 +293,9 @@ class Settings:
             webhook_public_key=_str(env, "SENDGRID_WEBHOOK_PUBLIC_KEY", None, multiline=True),
             max_complaint_rate=_float(env, "DIGEST_MAX_COMPLAINT_RATE", 0.003, 0.0, 1.0),
             max_bounce_rate=_float(env, "DIGEST_MAX_BOUNCE_RATE", 0.05, 0.0, 1.0),
-            forwarded_allow_ips=check_proxies("DIGEST_FORWARDED_ALLOW_IPS", _str(env, "DIGEST_FORWARDED_ALLOW_IPS", None)),
+            forwarded_allow_ips=check_proxies(
+                "DIGEST_FORWARDED_ALLOW_IPS", _str(env, "DIGEST_FORWARDED_ALLOW_IPS", None)
+            ),
             lock_timeout=_seconds(env, "DIGEST_LOCK_TIMEOUT", 30.0, maximum=3600),
             templates=_folder(env, "DIGEST_TEMPLATES"),
         )
@@ -288,13 +303,32 @@ class Settings:
 
 # Every environment variable Settings.from_env reads; README.md documents each.
 ENVIRONMENT_VARIABLES = (
-    "DIGEST_DATABASE_URL", "DIGEST_TIMEZONE", "DIGEST_NEWSLETTER_NAME", "DIGEST_FROM",
-    "DIGEST_REPLY_TO", "DIGEST_BASE_URL", "DIGEST_SITE_URL", "DIGEST_POSTAL_ADDRESS", "DIGEST_SECRET_KEY",
+    "DIGEST_DATABASE_URL",
+    "DIGEST_TIMEZONE",
+    "DIGEST_NEWSLETTER_NAME",
+    "DIGEST_FROM",
+    "DIGEST_REPLY_TO",
+    "DIGEST_BASE_URL",
+    "DIGEST_SITE_URL",
+    "DIGEST_POSTAL_ADDRESS",
+    "DIGEST_SECRET_KEY",
     "DIGEST_SUBSCRIBE_RATE_LIMIT",
-    "DIGEST_MIN_ITEMS", "DIGEST_BACKEND", "DIGEST_OUTBOX", "SENDGRID_API_KEY",
-    "SENDGRID_API_URL", "DIGEST_SMTP_URL", "DIGEST_MAX_ERRORS", "DIGEST_SEND_DAY",
-    "DIGEST_SEND_TIME", "DIGEST_CATCH_UP", "DIGEST_ADMIN_TOKEN",
-    "SENDGRID_WEBHOOK_PUBLIC_KEY", "DIGEST_MAX_COMPLAINT_RATE", "DIGEST_MAX_BOUNCE_RATE",
-    "DIGEST_FORWARDED_ALLOW_IPS", "DIGEST_LOCK_TIMEOUT", "DIGEST_TEMPLATES",
+    "DIGEST_MIN_ITEMS",
+    "DIGEST_BACKEND",
+    "DIGEST_OUTBOX",
+    "SENDGRID_API_KEY",
+    "SENDGRID_API_URL",
+    "DIGEST_SMTP_URL",
+    "DIGEST_MAX_ERRORS",
+    "DIGEST_SEND_DAY",
+    "DIGEST_SEND_TIME",
+    "DIGEST_CATCH_UP",
+    "DIGEST_ADMIN_TOKEN",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "DIGEST_MAX_COMPLAINT_RATE",
+    "DIGEST_MAX_BOUNCE_RATE",
+    "DIGEST_FORWARDED_ALLOW_IPS",
+    "DIGEST_LOCK_TIMEOUT",
+    "DIGEST_TEMPLATES",
 )
 assert len(fields(Settings)) == len(ENVIRONMENT_VARIABLES)

@@ -7,9 +7,9 @@ PostgreSQL URLs are routed to psycopg 3.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,7 +51,7 @@ def make_engine(url: str, lock_timeout: float = 30.0) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": lock_timeout, "check_same_thread": False})
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
@@ -61,9 +61,13 @@ def make_engine(url: str, lock_timeout: float = 30.0) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                            connect_args={"connect_timeout": 10,
-                                          "options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 10, "options": f"-c lock_timeout={int(lock_timeout * 1000)}"},
+    )
 
 
 def _alembic_config(connection):
@@ -127,17 +131,25 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
         where = "in DIGEST_DATABASE_URL"
     lowered = said.lower()
     if "does not exist" in lowered and "database" in lowered:
-        return (f"the database {where} does not exist ({said}); create it (for PostgreSQL: createdb) "
-                "or set DIGEST_DATABASE_URL to one that does")
+        return (
+            f"the database {where} does not exist ({said}); create it (for PostgreSQL: createdb) "
+            "or set DIGEST_DATABASE_URL to one that does"
+        )
     if "lock timeout" in lowered or "database is locked" in lowered:
-        return (f"the database {where} is busy: another process held a lock longer than DIGEST_LOCK_TIMEOUT "
-                f"allows ({said}); run the command again once it is done")
+        return (
+            f"the database {where} is busy: another process held a lock longer than DIGEST_LOCK_TIMEOUT "
+            f"allows ({said}); run the command again once it is done"
+        )
     if "unable to open database file" in lowered:
-        return (f"cannot open the SQLite file {where} ({said}); check that its folder exists and that digest "
-                "may write there")
+        return (
+            f"cannot open the SQLite file {where} ({said}); check that its folder exists and that digest "
+            "may write there"
+        )
     if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
-        return (f"the connection to the database {where} failed or was dropped ({said}); check that it is "
-                "running and reachable, then run the command again")
+        return (
+            f"the connection to the database {where} failed or was dropped ({said}); check that it is "
+            "running and reachable, then run the command again"
+        )
     return f"the database {where} refused a statement ({said})"
 
 

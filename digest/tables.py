@@ -5,9 +5,9 @@ Alembic's env and the schema test import this. A new table module adds one line.
 
 from sqlmodel import SQLModel
 
-import digest.content.models  # noqa: F401  Tool, Comparison, Entry, Review, Vote
-import digest.delivery.ledger  # noqa: F401  Delivery
-import digest.editions.models  # noqa: F401  Edition, EditionItem, EditionVariant
+import digest.content.models  # Tool, Comparison, Entry, Review, Vote
+import digest.delivery.ledger  # Delivery
+import digest.editions.models  # Edition, EditionItem, EditionVariant
 import digest.events.models  # noqa: F401  Event
 import schedules.models  # noqa: F401  Lease, JobRun
 import subscribers.models  # noqa: F401  Subscriber, Suppression, ConsentEvent

@@ -12,8 +12,6 @@ from digest.timeutil import as_utc, utcnow
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
-
-
 def parse_week(text: str) -> tuple[int, int]:
     """'2026-W47' -> (2026, 47); anything else is a BadWeek naming the expected form."""
     match = _WEEK.match(text.strip())

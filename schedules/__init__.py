@@ -24,7 +24,23 @@ from schedules.waves import Wave, WaveSchedule
 from schedules.weekly import WEEKDAYS, Decision, WeeklySchedule, decide
 
 __all__ = [
-    "SYSTEM", "Clock", "Decision", "JobStatus", "LeaseInfo", "Outcome", "RunContext", "RunRecord",
-    "RunResult", "ScheduleError", "Scheduler", "ShiftedClock", "SystemClock", "WEEKDAYS", "Wave", "WaveSchedule",
-    "WeeklySchedule", "decide", "job_status",
+    "SYSTEM",
+    "Clock",
+    "Decision",
+    "JobStatus",
+    "LeaseInfo",
+    "Outcome",
+    "RunContext",
+    "RunRecord",
+    "RunResult",
+    "ScheduleError",
+    "Scheduler",
+    "ShiftedClock",
+    "SystemClock",
+    "WEEKDAYS",
+    "Wave",
+    "WaveSchedule",
+    "WeeklySchedule",
+    "decide",
+    "job_status",
 ]

@@ -10,12 +10,12 @@ real APScheduler doing the waiting.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
 def system_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Clock(Protocol):
@@ -48,7 +48,7 @@ class ShiftedClock:
     def __init__(self, start: datetime):
         if start.tzinfo is None:
             raise ValueError("ShiftedClock needs an aware start time")
-        self.offset: timedelta = start.astimezone(timezone.utc) - system_now()
+        self.offset: timedelta = start.astimezone(UTC) - system_now()
 
     def now(self) -> datetime:
         return system_now() + self.offset

@@ -19,9 +19,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -76,8 +76,7 @@ def renew(engine: Engine, name: str, holder: str, ttl: timedelta, now: datetime 
     now = now or system_now()
     with engine.begin() as connection:
         result = connection.execute(
-            sa.update(_lease).where(_lease.c.name == name, _lease.c.holder == holder)
-            .values(expires_at=now + ttl)
+            sa.update(_lease).where(_lease.c.name == name, _lease.c.holder == holder).values(expires_at=now + ttl)
         )
         return result.rowcount == 1
 
@@ -104,8 +103,15 @@ class HeldLease:
     lease counts as lost once its expiry has passed without a renewal.
     """
 
-    def __init__(self, engine: Engine, name: str, holder: str, ttl: timedelta, expires_at: datetime,
-                 clock: Callable[[], datetime] = system_now):
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        holder: str,
+        ttl: timedelta,
+        expires_at: datetime,
+        clock: Callable[[], datetime] = system_now,
+    ):
         self.engine, self.name, self.holder, self.ttl, self._clock = engine, name, holder, ttl, clock
         self.expires_at = expires_at
         self._lost = threading.Event()
@@ -140,7 +146,7 @@ class HeldLease:
             except sa.exc.SQLAlchemyError as exc:  # it will expire on its own
                 log.warning("could not release lease %r: %s", self.name, exc)
 
-    def __enter__(self) -> "HeldLease":
+    def __enter__(self) -> HeldLease:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -53,19 +53,19 @@ class Outcome:
     detail: str = ""
 
     @classmethod
-    def done(cls, detail: str = "") -> "Outcome":
+    def done(cls, detail: str = "") -> Outcome:
         return cls("done", detail)
 
     @classmethod
-    def skipped(cls, reason: str) -> "Outcome":
+    def skipped(cls, reason: str) -> Outcome:
         return cls("skipped", reason)
 
     @classmethod
-    def paused(cls, detail: str) -> "Outcome":
+    def paused(cls, detail: str) -> Outcome:
         return cls("paused", detail)
 
     @classmethod
-    def unfinished(cls, detail: str) -> "Outcome":
+    def unfinished(cls, detail: str) -> Outcome:
         return cls("unfinished", detail)
 
 
@@ -141,7 +141,7 @@ class WeeklyJob:
             return _local(slot, self.schedule)
         zones = self.zones_of(slot)
         names = ", ".join(zones[:4]) + (f" and {len(zones) - 4} more" if len(zones) > 4 else "")
-        return f"the wave of {slot.astimezone(timezone.utc):%a %Y-%m-%d %H:%M} UTC ({names or 'no zone now'})"
+        return f"the wave of {slot.astimezone(UTC):%a %Y-%m-%d %H:%M} UTC ({names or 'no zone now'})"
 
 
 @dataclass
@@ -172,9 +172,16 @@ class _Registry:
 class Scheduler:
     """One instance's scheduler. Thread-safe to start and stop from another thread."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = SYSTEM, holder: str | None = None,
-                 lease_ttl: timedelta = timedelta(seconds=60), retry_failed_after: timedelta = timedelta(minutes=10),
-                 retry_error_after: timedelta = timedelta(minutes=1)):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = SYSTEM,
+        holder: str | None = None,
+        lease_ttl: timedelta = timedelta(seconds=60),
+        retry_failed_after: timedelta = timedelta(minutes=10),
+        retry_error_after: timedelta = timedelta(minutes=1),
+    ):
         if lease_ttl.total_seconds() < 1:
             raise ScheduleError(f"the lease time to live must be at least 1 second, got {lease_ttl}")
         self.engine, self.clock = engine, clock
@@ -192,23 +199,31 @@ class Scheduler:
         # shuts down makes its loop raise JobLookupError while removing it.
         self._catch_ups: list[threading.Thread] = []
         self._aps = BackgroundScheduler(
-            timezone=timezone.utc,
+            timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
     # registry ---------------------------------------------------------------------------------
-    def weekly(self, name: str, schedule: WeeklySchedule, func: Callable[[RunContext], Outcome | None], *,
-               catch_up: timedelta) -> None:
+    def weekly(
+        self, name: str, schedule: WeeklySchedule, func: Callable[[RunContext], Outcome | None], *, catch_up: timedelta
+    ) -> None:
         """Run `func` once per slot of `schedule`; catch a missed slot up within `catch_up`."""
         if catch_up < timedelta(0):
             raise ScheduleError(f"the catch-up window cannot be negative, got {catch_up}")
         self._registry.add(WeeklyJob(name, schedule, func, catch_up))
         self._slot_locks[name] = threading.Lock()
 
-    def waves(self, name: str, schedule: WeeklySchedule, zones: Callable[[], Iterable[ZoneInfo]],
-              func: Callable[[RunContext], Outcome | None], *, catch_up: timedelta,
-              recheck: timedelta = timedelta(minutes=1)) -> None:
+    def waves(
+        self,
+        name: str,
+        schedule: WeeklySchedule,
+        zones: Callable[[], Iterable[ZoneInfo]],
+        func: Callable[[RunContext], Outcome | None],
+        *,
+        catch_up: timedelta,
+        recheck: timedelta = timedelta(minutes=1),
+    ) -> None:
         """Run `func` once per wave: `schedule`'s weekday and local time in each zone `zones()` names
         (asked again at every wave and every `recheck`), and in `schedule`'s own zone. Zones whose
         slot is the same moment share a wave; each wave is recorded and caught up like a weekly slot."""
@@ -235,17 +250,27 @@ class Scheduler:
         now = system_now()
         for job in self._registry.jobs.values():
             if isinstance(job, WeeklyJob):
-                trigger = (WeeklyTrigger(job.schedule, self.clock) if job.zones is None else
-                           WavesTrigger(job.waves, job.zones_now, self.clock, job.recheck))
+                trigger = (
+                    WeeklyTrigger(job.schedule, self.clock)
+                    if job.zones is None
+                    else WavesTrigger(job.waves, job.zones_now, self.clock, job.recheck)
+                )
                 self._aps.add_job(self._fire, trigger, args=[job.name], id=job.name, name=job.name)
             else:
-                self._aps.add_job(self._chore, IntervalTrigger(seconds=job.every.total_seconds()),
-                                  args=[job.name], id=job.name, name=job.name, next_run_time=now)
+                self._aps.add_job(
+                    self._chore,
+                    IntervalTrigger(seconds=job.every.total_seconds()),
+                    args=[job.name],
+                    id=job.name,
+                    name=job.name,
+                    next_run_time=now,
+                )
         self._aps.start()
         for job in self._registry.jobs.values():
             if isinstance(job, WeeklyJob):
-                catch_up = threading.Thread(target=self._catch_up_now, args=[job.name], name=f"{job.name} catch-up",
-                                            daemon=True)
+                catch_up = threading.Thread(
+                    target=self._catch_up_now, args=[job.name], name=f"{job.name} catch-up", daemon=True
+                )
                 catch_up.start()
                 self._catch_ups.append(catch_up)
                 log.info("%s: %s; next run %s", job.name, self.describe(job.name), job.label(self.next_slot(job.name)))
@@ -280,7 +305,7 @@ class Scheduler:
         job = self._aps.get_job(name)
         if job is None or job.next_run_time is None:
             return None
-        return self.clock.from_machine(job.next_run_time).astimezone(timezone.utc)
+        return self.clock.from_machine(job.next_run_time).astimezone(UTC)
 
     def next_slot(self, name: str) -> datetime:
         """The next slot (or wave) of a weekly job, on the scheduler's clock."""
@@ -313,11 +338,22 @@ class Scheduler:
         try:
             due = job.due(self.clock.now())
         except Exception as exc:  # the zones could not be read (the database is down, say): look again soon
-            log.exception("%s: could not tell which waves are due (%s); will look again in %s", name, exc,
-                          _span(self.retry_error_after))
+            log.exception(
+                "%s: could not tell which waves are due (%s); will look again in %s",
+                name,
+                exc,
+                _span(self.retry_error_after),
+            )
             if not self._once and not self._stopping.is_set():
-                self._aps.add_job(self._fire, "date", run_date=system_now() + self.retry_error_after, args=[name],
-                                  id=f"{name}:look-again", name=f"{name} look again", replace_existing=True)
+                self._aps.add_job(
+                    self._fire,
+                    "date",
+                    run_date=system_now() + self.retry_error_after,
+                    args=[name],
+                    id=f"{name}:look-again",
+                    name=f"{name} look again",
+                    replace_existing=True,
+                )
             return [RunResult(name, self.clock.now(), "error")]
         return [self._attempt(name, slot) for slot in due]
 
@@ -325,7 +361,7 @@ class Scheduler:
         """At start: whatever is due (or missed, within the catch-up window), as the trigger would."""
         try:
             self._fire(name)
-        except Exception:  # noqa: BLE001  a thread of our own: say so in the log, as APScheduler would
+        except Exception:  # a thread of our own: say so in the log, as APScheduler would
             log.exception("%s: the start-up catch-up failed", name)
 
     def _retry(self, name: str, slot: datetime) -> None:
@@ -335,9 +371,13 @@ class Scheduler:
         try:
             result = self.run_slot(name, slot)
         except Exception as exc:  # the database is down, say: look again soon rather than lose the week
-            log.exception("%s: could not check or record the run for %s (%s); will try again in %s",
-                          name, _local(slot, self._registry.weekly(name).schedule), exc,
-                          _span(self.retry_error_after))
+            log.exception(
+                "%s: could not check or record the run for %s (%s); will try again in %s",
+                name,
+                _local(slot, self._registry.weekly(name).schedule),
+                exc,
+                _span(self.retry_error_after),
+            )
             result = RunResult(name, slot, "error")
         self._handle(result)
         return result
@@ -351,7 +391,7 @@ class Scheduler:
         if result.decision == "busy":
             try:
                 lease = leases.current(self.engine, result.job)
-            except Exception:  # noqa: BLE001  look again after a full lease time
+            except Exception:  # look again after a full lease time
                 lease = None
             at = (lease.expires_at if lease else system_now() + self.lease_ttl) + timedelta(seconds=1)
         elif result.outcome == "failed" and result.slot + job.catch_up > self.clock.now() + self.retry_failed_after:
@@ -360,9 +400,15 @@ class Scheduler:
             at = system_now() + (self.retry_error_after if result.decision == "error" else self.lease_ttl)
         if at is not None:
             # One retry job per slot: the waves of a send day may each need one.
-            self._aps.add_job(self._retry, "date", run_date=max(at, system_now()), args=[result.job, result.slot],
-                              id=f"{result.job}:retry:{result.slot.isoformat()}", name=f"{result.job} retry",
-                              replace_existing=True)
+            self._aps.add_job(
+                self._retry,
+                "date",
+                run_date=max(at, system_now()),
+                args=[result.job, result.slot],
+                id=f"{result.job}:retry:{result.slot.isoformat()}",
+                name=f"{result.job} retry",
+                replace_existing=True,
+            )
 
     def run_slot(self, name: str, slot: datetime) -> RunResult:
         """Decide about one slot and, if it is ours to run, run it under the lease. Logs the result."""
@@ -381,8 +427,12 @@ class Scheduler:
         lease = leases.hold(self.engine, name, self.holder, self.lease_ttl)
         if lease is None:
             other = leases.current(self.engine, name)
-            log.info("%s for %s: another instance (%s) is running it; will look again when its lease ends",
-                     name, label, other.holder if other else "unknown")
+            log.info(
+                "%s for %s: another instance (%s) is running it; will look again when its lease ends",
+                name,
+                label,
+                other.holder if other else "unknown",
+            )
             return RunResult(name, slot, "busy")
         with lease:
             # Read again under the lease: the holder before us may have just finished.
@@ -392,23 +442,36 @@ class Scheduler:
                 return RunResult(name, slot, decision.value, record.outcome if record else None)
             if decision is Decision.TOO_LATE:
                 late = self.clock.now() - slot
-                detail = (f"missed by {_span(late)}, more than the catch-up window of {_span(job.catch_up)}; "
-                          "not sent late")
+                detail = (
+                    f"missed by {_span(late)}, more than the catch-up window of {_span(job.catch_up)}; not sent late"
+                )
                 runs.write(self.engine, name, slot, "missed", detail=detail, holder=self.holder)
                 log.warning("%s for %s: %s", name, label, detail)
                 return RunResult(name, slot, decision.value, "missed", detail)
             return self._run(job, slot, label, resumed=decision is Decision.RESUME, lease=lease)
 
-    def _run(self, job: WeeklyJob, slot: datetime, label: str, *, resumed: bool,
-             lease: leases.HeldLease) -> RunResult:
+    def _run(self, job: WeeklyJob, slot: datetime, label: str, *, resumed: bool, lease: leases.HeldLease) -> RunResult:
         verb = "resuming" if resumed else "running"
         decision = (Decision.RESUME if resumed else Decision.RUN).value
         log.info("%s for %s: %s", job.name, label, verb)
-        runs.write(self.engine, job.name, slot, "running", holder=self.holder, starting=True,
-                   detail="resumed" if resumed else None)
-        context = RunContext(job.name, slot, self.holder, resumed,
-                             should_stop=lambda: self._stopping.is_set() or lease.lost, now=self.clock.now,
-                             zones=job.zones_of(slot))
+        runs.write(
+            self.engine,
+            job.name,
+            slot,
+            "running",
+            holder=self.holder,
+            starting=True,
+            detail="resumed" if resumed else None,
+        )
+        context = RunContext(
+            job.name,
+            slot,
+            self.holder,
+            resumed,
+            should_stop=lambda: self._stopping.is_set() or lease.lost,
+            now=self.clock.now,
+            zones=job.zones_of(slot),
+        )
         try:
             outcome = job.func(context) or Outcome.done()
         except Exception as exc:  # a job's failure is recorded and logged, never kills the scheduler
@@ -424,20 +487,29 @@ class Scheduler:
             raise ScheduleError(f"job {job.name!r} returned the unknown status {outcome.status!r}")
         if outcome.status == "unfinished":
             runs.write(self.engine, job.name, slot, "running", detail=outcome.detail, holder=self.holder)
-            log.warning("%s for %s: stopped before the end (%s); the next instance to look resumes it",
-                        job.name, label, outcome.detail)
+            log.warning(
+                "%s for %s: stopped before the end (%s); the next instance to look resumes it",
+                job.name,
+                label,
+                outcome.detail,
+            )
             return RunResult(job.name, slot, decision, "running", outcome.detail)
         runs.write(self.engine, job.name, slot, outcome.status, detail=outcome.detail, holder=self.holder)
         level = logging.WARNING if outcome.status == "paused" else logging.INFO
-        log.log(level, "%s for %s: %s%s", job.name, label, outcome.status,
-                f": {outcome.detail}" if outcome.detail else "")
+        log.log(
+            level, "%s for %s: %s%s", job.name, label, outcome.status, f": {outcome.detail}" if outcome.detail else ""
+        )
         return RunResult(job.name, slot, decision, outcome.status, outcome.detail)
 
     def _lost(self, job: WeeklyJob, slot: datetime, label: str) -> RunResult:
         # Another instance holds the lease now and owns the record: writing ours could
         # overwrite its outcome. Leave it, and look again later.
-        log.warning("%s for %s: lost the lease while running (paused too long?); the instance that took it over "
-                    "finishes the run", job.name, label)
+        log.warning(
+            "%s for %s: lost the lease while running (paused too long?); the instance that took it over "
+            "finishes the run",
+            job.name,
+            label,
+        )
         return RunResult(job.name, slot, "lost")
 
     def _chore(self, name: str) -> None:
@@ -446,11 +518,17 @@ class Scheduler:
         if lease is None:
             return  # another instance is doing this beat
         with lease:
-            context = RunContext(name, self.clock.now(), self.holder, False,
-                                 should_stop=lambda: self._stopping.is_set() or lease.lost, now=self.clock.now)
+            context = RunContext(
+                name,
+                self.clock.now(),
+                self.holder,
+                False,
+                should_stop=lambda: self._stopping.is_set() or lease.lost,
+                now=self.clock.now,
+            )
             try:
                 result = job.func(context)
-            except Exception:
+            except Exception:  # look again after a full lease time
                 log.exception("%s: failed", name)
                 return
         if result:
@@ -461,7 +539,7 @@ def _local(moment: datetime, schedule: WeeklySchedule) -> str:
     local = moment.astimezone(schedule.zone)
     if local.utcoffset() == timedelta(0) and local.tzname() == "UTC":
         return f"{local:%a %Y-%m-%d %H:%M} UTC"
-    return f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+    return f"{local:%a %Y-%m-%d %H:%M %Z} ({moment.astimezone(UTC):%H:%M} UTC)"
 
 
 def _span(delta: timedelta) -> str:

@@ -32,8 +32,9 @@ class RunRecord:
 
 
 def _record(row) -> RunRecord:
-    return RunRecord(row.job, row.slot, row.outcome, row.detail, row.holder, row.attempts,
-                     row.started_at, row.finished_at)
+    return RunRecord(
+        row.job, row.slot, row.outcome, row.detail, row.holder, row.attempts, row.started_at, row.finished_at
+    )
 
 
 def find(engine: Engine, job: str, slot: datetime) -> RunRecord | None:
@@ -45,9 +46,7 @@ def find(engine: Engine, job: str, slot: datetime) -> RunRecord | None:
 def latest(engine: Engine, job: str) -> RunRecord | None:
     """The record of the most recent slot of `job`."""
     with engine.connect() as connection:
-        row = connection.execute(
-            sa.select(_run).where(_run.c.job == job).order_by(_run.c.slot.desc()).limit(1)
-        ).first()
+        row = connection.execute(sa.select(_run).where(_run.c.job == job).order_by(_run.c.slot.desc()).limit(1)).first()
     return None if row is None else _record(row)
 
 
@@ -59,22 +58,34 @@ def history(engine: Engine, job: str, limit: int = 10) -> list[RunRecord]:
     return [_record(row) for row in rows]
 
 
-def write(engine: Engine, job: str, slot: datetime, outcome: str, *, detail: str | None = None,
-          holder: str | None = None, starting: bool = False, now: datetime | None = None) -> None:
+def write(
+    engine: Engine,
+    job: str,
+    slot: datetime,
+    outcome: str,
+    *,
+    detail: str | None = None,
+    holder: str | None = None,
+    starting: bool = False,
+    now: datetime | None = None,
+) -> None:
     """Create or update the record of (job, slot). `starting` counts an attempt and stamps its start."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown run outcome {outcome!r}")
     now = now or system_now()
-    values = {"outcome": outcome, "detail": detail, "holder": holder,
-              "finished_at": None if outcome in ("running",) else now}
+    values = {
+        "outcome": outcome,
+        "detail": detail,
+        "holder": holder,
+        "finished_at": None if outcome in ("running",) else now,
+    }
     if starting:
         values["started_at"] = now
     with engine.begin() as connection:
         where = (_run.c.job == job, _run.c.slot == slot)
         exists = connection.execute(sa.select(_run.c.id).where(*where)).first()
         if exists is None:
-            connection.execute(sa.insert(_run).values(job=job, slot=slot, attempts=1 if starting else 0,
-                                                      **values))
+            connection.execute(sa.insert(_run).values(job=job, slot=slot, attempts=1 if starting else 0, **values))
         else:
             if starting:
                 values["attempts"] = _run.c.attempts + 1

@@ -24,5 +24,4 @@ class JobStatus:
 
 
 def job_status(engine: Engine, name: str, schedule: WeeklySchedule, now: datetime) -> JobStatus:
-    return JobStatus(name, schedule, schedule.next_after(now), runs.latest(engine, name),
-                     leases.current(engine, name))
+    return JobStatus(name, schedule, schedule.next_after(now), runs.latest(engine, name), leases.current(engine, name))

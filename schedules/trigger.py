@@ -7,8 +7,8 @@ schedule's clock and converted, so a shifted clock (tests) and the wall clock
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -41,8 +41,13 @@ class WavesTrigger(BaseTrigger):
     """Fires at the next wave of a WaveSchedule among the zones `zones()` names, asked afresh each time,
     and at least every `recheck`, so a zone that comes into use is seen before its slot."""
 
-    def __init__(self, schedule: WaveSchedule, zones: Callable[[], Iterable[ZoneInfo]], clock: Clock = SYSTEM,
-                 recheck: timedelta = timedelta(minutes=1)):
+    def __init__(
+        self,
+        schedule: WaveSchedule,
+        zones: Callable[[], Iterable[ZoneInfo]],
+        clock: Clock = SYSTEM,
+        recheck: timedelta = timedelta(minutes=1),
+    ):
         self.schedule, self.zones, self.clock, self.recheck = schedule, zones, clock, recheck
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
@@ -51,7 +56,7 @@ class WavesTrigger(BaseTrigger):
             base = max(base, self.clock.from_machine(previous_fire_time))
         try:
             wave = self.schedule.next_wave(self.zones(), base)
-        except Exception:  # noqa: BLE001  the zones could not be read now: look again at the next recheck
+        except Exception:  # the zones could not be read now: look again at the next recheck
             wave = None
         due = base + self.recheck if wave is None else min(wave.slot, base + self.recheck)
         return self.clock.to_machine(due)

@@ -14,9 +14,9 @@ Monday 08:00 they span from Sunday 18:00 UTC (Kiritimati, UTC+14) to Monday
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schedules.weekly import WEEKDAYS, WeeklySchedule, _aware
@@ -56,7 +56,7 @@ class WaveSchedule:
     at: time
 
     @classmethod
-    def of(cls, schedule: WeeklySchedule) -> "WaveSchedule":
+    def of(cls, schedule: WeeklySchedule) -> WaveSchedule:
         return cls(schedule.weekday, schedule.at)
 
     @property
@@ -80,8 +80,7 @@ class WaveSchedule:
     def zones_at(self, zones: Iterable[ZoneInfo | str], slot: datetime) -> tuple[str, ...]:
         """The zones whose slot is exactly `slot` (the zones of that wave)."""
         slot = _aware(slot)
-        return tuple(sorted(z.key for z in _zones(zones)
-                            if self.in_zone(z).latest_at_or_before(slot) == slot))
+        return tuple(sorted(z.key for z in _zones(zones) if self.in_zone(z).latest_at_or_before(slot) == slot))
 
     def cycle(self, zones: Iterable[ZoneInfo | str], day: date) -> list[Wave]:
         """The waves of the send day `day` (which must be the schedule's weekday), oldest first."""
@@ -91,7 +90,7 @@ class WaveSchedule:
         """The send day whose waves have begun most recently at `moment` (or, before any, the next one)."""
         moment = _aware(moment)
         zones = _zones(zones) or [ZoneInfo("UTC")]
-        day = moment.astimezone(timezone.utc).date() + timedelta(days=2)
+        day = moment.astimezone(UTC).date() + timedelta(days=2)
         day -= timedelta(days=(day.weekday() - self.weekday) % 7)
         if self.cycle(zones, day)[0].slot > moment:
             day -= timedelta(days=7)  # that one has not begun: the week before has

@@ -11,7 +11,7 @@ gap later, as the clock reads after the jump; a local time that happens twice
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ OUTCOMES = ("running", "failed", *SETTLED)
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ScheduleError(f"a moment must carry its time zone, got the naive {moment.isoformat()}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class WeeklySchedule:
             raise ScheduleError("the weekly time is a local wall-clock time; give it without a zone")
 
     @classmethod
-    def named(cls, day: str, at: time, zone: ZoneInfo) -> "WeeklySchedule":
+    def named(cls, day: str, at: time, zone: ZoneInfo) -> WeeklySchedule:
         """From a weekday name such as 'monday' (any case)."""
         name = day.strip().lower()
         if name not in WEEKDAYS:
@@ -63,7 +63,7 @@ class WeeklySchedule:
             raise ScheduleError(f"{day.isoformat()} is a {WEEKDAYS[day.weekday()]}, not a {self.day_name}")
         # fold=0: in a gap this uses the offset before the jump (so it lands after it);
         # in an overlap it picks the first of the two moments.
-        return datetime.combine(day, self.at, tzinfo=self.zone).astimezone(timezone.utc)
+        return datetime.combine(day, self.at, tzinfo=self.zone).astimezone(UTC)
 
     def _candidates(self, moment: datetime, days: range):
         local_day = _aware(moment).astimezone(self.zone).date()
@@ -99,11 +99,11 @@ class WeeklySchedule:
 class Decision(Enum):
     """What to do about one slot, given what the database remembers of it."""
 
-    RUN = "run"            # due, never started, still within the catch-up window
-    RESUME = "resume"      # started by an instance that is gone: finish it (the job is idempotent)
-    SETTLED = "settled"    # done, skipped, paused or recorded as missed: nothing to do
+    RUN = "run"  # due, never started, still within the catch-up window
+    RESUME = "resume"  # started by an instance that is gone: finish it (the job is idempotent)
+    SETTLED = "settled"  # done, skipped, paused or recorded as missed: nothing to do
     TOO_LATE = "too_late"  # never started and older than the catch-up window: log, record, skip
-    NOT_YET = "not_yet"    # the slot is in the future
+    NOT_YET = "not_yet"  # the slot is in the future
 
 
 def decide(slot: datetime, now: datetime, outcome: str | None, catch_up: timedelta) -> Decision:

@@ -72,8 +72,15 @@ def topics_text() -> sa.ColumnElement[str]:
     return sa.cast(readers.c.topics, sa.Text)
 
 
-def receiving(after_id: int, limit: int, unless: sa.ColumnElement[bool] | None = None, *,
-              zone: Zone = EVERY_ZONE, upto: int | None = None, with_topics: bool = False) -> sa.Select:
+def receiving(
+    after_id: int,
+    limit: int,
+    unless: sa.ColumnElement[bool] | None = None,
+    *,
+    zone: Zone = EVERY_ZONE,
+    upto: int | None = None,
+    with_topics: bool = False,
+) -> sa.Select:
     """(id, email, token[, topics text]) of the next readers who receive editions, in id order."""
     columns = [readers.c.id, readers.c.email, readers.c.token] + ([topics_text()] if with_topics else [])
     query = sa.select(*columns).where(receives_editions(), in_zone(zone), readers.c.id > after_id)
@@ -84,11 +91,18 @@ def receiving(after_id: int, limit: int, unless: sa.ColumnElement[bool] | None =
     return query.order_by(readers.c.id).limit(limit)
 
 
-def stopped_since(started_at: datetime, after_id: int, upto: int | None = None,
-                  unless: sa.ColumnElement[bool] | None = None, *, zone: Zone = EVERY_ZONE) -> sa.Select:
+def stopped_since(
+    started_at: datetime,
+    after_id: int,
+    upto: int | None = None,
+    unless: sa.ColumnElement[bool] | None = None,
+    *,
+    zone: Zone = EVERY_ZONE,
+) -> sa.Select:
     """Ids of readers who left (unsubscribed, bounced, complained) since `started_at`."""
-    query = sa.select(readers.c.id).where(readers.c.status.in_(status.STOPPED), readers.c.updated_at >= started_at,
-                                          readers.c.id > after_id, in_zone(zone))
+    query = sa.select(readers.c.id).where(
+        readers.c.status.in_(status.STOPPED), readers.c.updated_at >= started_at, readers.c.id > after_id, in_zone(zone)
+    )
     if upto is not None:
         query = query.where(readers.c.id <= upto)
     if unless is not None:
@@ -105,14 +119,18 @@ def _sqlite_zone(zone: Zone) -> str:
 def sqlite_receiving(zone: Zone, unless: str) -> str:
     """`receiving(..., with_topics=True)` as plain SQL with named parameters :after, :upto, :limit and
     :zone; `unless` is a condition on `subscriber.id` (its own parameters are the caller's)."""
-    return (f"SELECT id, email, token, topics FROM subscriber WHERE {SQL_RECEIVES_EDITIONS}{_sqlite_zone(zone)} "
-            f"AND id > :after AND id <= :upto AND NOT {unless} ORDER BY id LIMIT :limit")
+    return (
+        f"SELECT id, email, token, topics FROM subscriber WHERE {SQL_RECEIVES_EDITIONS}{_sqlite_zone(zone)} "
+        f"AND id > :after AND id <= :upto AND NOT {unless} ORDER BY id LIMIT :limit"
+    )
 
 
 def sqlite_stopped_since(zone: Zone, unless: str) -> str:
     """`stopped_since` as plain SQL: parameters :started, :after, :upto and :zone."""
-    return (f"SELECT id FROM subscriber WHERE {SQL_STOPPED} AND updated_at >= :started{_sqlite_zone(zone)} "
-            f"AND id > :after AND id <= :upto AND NOT {unless}")
+    return (
+        f"SELECT id FROM subscriber WHERE {SQL_STOPPED} AND updated_at >= :started{_sqlite_zone(zone)} "
+        f"AND id > :after AND id <= :upto AND NOT {unless}"
+    )
 
 
 def next_batch(session: Session, after_id: int, limit: int) -> list[Reader]:
@@ -124,24 +142,37 @@ def zones_in_use(connection: Connection) -> list[str | None]:
     """The distinct stored zones of readers who receive editions (None: some gave none).
 
     A loose index scan in one recursive statement: one index seek per zone, not a pass over every reader."""
-    rows = connection.execute(sa.text(
-        "WITH RECURSIVE zone(name) AS ("
-        " SELECT min(timezone) FROM subscriber WHERE status = :active"
-        " UNION ALL"
-        " SELECT (SELECT min(timezone) FROM subscriber WHERE status = :active AND timezone > zone.name)"
-        " FROM zone WHERE zone.name IS NOT NULL)"
-        " SELECT name FROM zone WHERE name IS NOT NULL"), {"active": status.RECEIVES_EDITIONS}).scalars().all()
+    rows = (
+        connection.execute(
+            sa.text(
+                "WITH RECURSIVE zone(name) AS ("
+                " SELECT min(timezone) FROM subscriber WHERE status = :active"
+                " UNION ALL"
+                " SELECT (SELECT min(timezone) FROM subscriber WHERE status = :active AND timezone > zone.name)"
+                " FROM zone WHERE zone.name IS NOT NULL)"
+                " SELECT name FROM zone WHERE name IS NOT NULL"
+            ),
+            {"active": status.RECEIVES_EDITIONS},
+        )
+        .scalars()
+        .all()
+    )
     found: list[str | None] = list(rows)
-    if connection.execute(sa.select(readers.c.id).where(receives_editions(), readers.c.timezone.is_(None))
-                          .limit(1)).first() is not None:
+    if (
+        connection.execute(
+            sa.select(readers.c.id).where(receives_editions(), readers.c.timezone.is_(None)).limit(1)
+        ).first()
+        is not None
+    ):
         found.insert(0, None)
     return found
 
 
 def id_range(connection: Connection, zone: Zone = EVERY_ZONE) -> tuple[int, int] | None:
     """(lowest, highest) id of the readers who receive editions (in `zone`), or None when there are none."""
-    low, high = connection.execute(sa.select(sa.func.min(readers.c.id), sa.func.max(readers.c.id))
-                                   .where(receives_editions(), in_zone(zone))).one()
+    low, high = connection.execute(
+        sa.select(sa.func.min(readers.c.id), sa.func.max(readers.c.id)).where(receives_editions(), in_zone(zone))
+    ).one()
     return None if low is None else (low, high)
 
 
@@ -164,12 +195,17 @@ def zone_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
 
 def membership_dates() -> sa.Select:
     """(confirmed_at, left_at) of every reader who ever confirmed; left_at is None while they stay."""
-    left_at = sa.case((readers.c.status.in_((status.UNSUBSCRIBED, status.SUPPRESSED)),
-                       sa.func.coalesce(readers.c.unsubscribed_at, readers.c.updated_at)),
-                      (readers.c.status.in_((status.BOUNCED, status.COMPLAINED)), readers.c.updated_at),
-                      else_=sa.null())
-    return (sa.select(readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type))
-            .where(readers.c.confirmed_at.is_not(None)))
+    left_at = sa.case(
+        (
+            readers.c.status.in_((status.UNSUBSCRIBED, status.SUPPRESSED)),
+            sa.func.coalesce(readers.c.unsubscribed_at, readers.c.updated_at),
+        ),
+        (readers.c.status.in_((status.BOUNCED, status.COMPLAINED)), readers.c.updated_at),
+        else_=sa.null(),
+    )
+    return sa.select(readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type)).where(
+        readers.c.confirmed_at.is_not(None)
+    )
 
 
 def signup_dates() -> sa.Select:
@@ -182,5 +218,6 @@ def signup_dates() -> sa.Select:
     """
     asked = sa.func.coalesce(readers.c.consent_at, readers.c.created_at)
     clicked = sa.case((readers.c.confirmed_at > asked, readers.c.confirmed_at), else_=sa.null())
-    return sa.select(sa.type_coerce(asked, readers.c.created_at.type),
-                     sa.type_coerce(clicked, readers.c.created_at.type))
+    return sa.select(
+        sa.type_coerce(asked, readers.c.created_at.type), sa.type_coerce(clicked, readers.c.created_at.type)
+    )

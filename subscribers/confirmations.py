@@ -21,9 +21,9 @@ mail.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -43,8 +43,9 @@ class PendingConfirmation:
 
 def _unsent():
     table = Subscriber.__table__
-    return sa.and_(table.c.status == status.PENDING, table.c.confirmation_sent_at.is_(None),
-                   table.c.confirmation_error.is_(None))
+    return sa.and_(
+        table.c.status == status.PENDING, table.c.confirmation_sent_at.is_(None), table.c.confirmation_error.is_(None)
+    )
 
 
 def _waiting(gone: Collection[str] = ()):
@@ -63,12 +64,16 @@ def claim(session: Session, limit: int, claimant: str, gone: Collection[str] = (
     candidates = sa.select(table.c.id).where(_waiting(gone)).order_by(table.c.id).limit(limit)
     # A Core statement on the session's connection: the ORM's bulk-update machinery would only add
     # cost here (nothing in the session needs synchronizing), and the web app claims often.
-    claimed = session.connection().execute(
-        sa.update(table)
-        .where(table.c.id.in_(candidates.scalar_subquery()), _waiting(gone))
-        .values(confirmation_claim=claimant)
-        .returning(table.c.id, table.c.email, table.c.token)
-    ).all()
+    claimed = (
+        session.connection()
+        .execute(
+            sa.update(table)
+            .where(table.c.id.in_(candidates.scalar_subquery()), _waiting(gone))
+            .values(confirmation_claim=claimant)
+            .returning(table.c.id, table.c.email, table.c.token)
+        )
+        .all()
+    )
     return sorted((PendingConfirmation(*row) for row in claimed), key=lambda p: p.reader_id)
 
 
@@ -79,20 +84,32 @@ def claimants(session: Session) -> set[str]:
     return set(session.connection().execute(query).scalars())
 
 
-def settle(session: Session, claimant: str, now: datetime, *, sent: Sequence[int] = (),
-           refused: Mapping[int, str] | None = None, released: Sequence[int] = ()) -> None:
+def settle(
+    session: Session,
+    claimant: str,
+    now: datetime,
+    *,
+    sent: Sequence[int] = (),
+    refused: Mapping[int, str] | None = None,
+    released: Sequence[int] = (),
+) -> None:
     """Record what happened to readers `claimant` claimed (see the module's docstring)."""
     table = Subscriber.__table__
     connection = session.connection()
     mine = table.c.confirmation_claim == claimant
     if sent:
-        connection.execute(sa.update(table).where(table.c.id.in_(list(sent)), mine)
-                           .values(confirmation_sent_at=now, confirmation_claim=None))
+        connection.execute(
+            sa.update(table)
+            .where(table.c.id.in_(list(sent)), mine)
+            .values(confirmation_sent_at=now, confirmation_claim=None)
+        )
     if refused:
         connection.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("reader"), mine)
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("reader"), mine)
             .values(confirmation_error=sa.bindparam("why"), confirmation_claim=None),
-            [{"reader": reader, "why": why[:MAX_ERROR]} for reader, why in refused.items()])
+            [{"reader": reader, "why": why[:MAX_ERROR]} for reader, why in refused.items()],
+        )
     if released:
         release(session, released, claimant)
 
@@ -102,8 +119,10 @@ def release(session: Session, reader_ids: Sequence[int], claimant: str) -> None:
     if reader_ids:
         table = Subscriber.__table__
         session.connection().execute(
-            sa.update(table).where(table.c.id.in_(list(reader_ids)), table.c.confirmation_claim == claimant)
-            .values(confirmation_claim=None))
+            sa.update(table)
+            .where(table.c.id.in_(list(reader_ids)), table.c.confirmation_claim == claimant)
+            .values(confirmation_claim=None)
+        )
 
 
 def waiting(session: Session) -> int:

@@ -10,8 +10,8 @@ Every function appends within the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,8 +29,14 @@ CHUNK = 900  # addresses per statement; below SQLite's bound-parameter limits
 
 def entry(reader_id: int, at: datetime, kind: str, status: str, source: str, ip: str | None = None) -> dict:
     """One line, ready for `append`."""
-    return {"subscriber_id": reader_id, "at": at, "kind": kind, "status": status, "source": source[:MAX_SOURCE],
-            "ip": ip[:MAX_IP] if ip else None}
+    return {
+        "subscriber_id": reader_id,
+        "at": at,
+        "kind": kind,
+        "status": status,
+        "source": source[:MAX_SOURCE],
+        "ip": ip[:MAX_IP] if ip else None,
+    }
 
 
 def append(connection: Connection, entries: Sequence[dict]) -> None:
@@ -44,15 +50,23 @@ def append_joined(connection: Connection, emails: Iterable[str]) -> None:
     emails = list(emails)
     table, log = Subscriber.__table__, ConsentEvent.__table__
     for start in range(0, len(emails), CHUNK):
-        rows = (sa.select(table.c.id, table.c.consent_at, sa.literal(OPT_IN), table.c.status,
-                          sa.func.coalesce(table.c.consent_source, "unknown"), table.c.consent_ip)
-                .where(table.c.email.in_(emails[start:start + CHUNK]), table.c.consent_at.is_not(None)))
+        rows = sa.select(
+            table.c.id,
+            table.c.consent_at,
+            sa.literal(OPT_IN),
+            table.c.status,
+            sa.func.coalesce(table.c.consent_source, "unknown"),
+            table.c.consent_ip,
+        ).where(table.c.email.in_(emails[start : start + CHUNK]), table.c.consent_at.is_not(None))
         connection.execute(sa.insert(log).from_select(["subscriber_id", "at", "kind", "status", "source", "ip"], rows))
 
 
 def history(connection: Connection, reader_id: int) -> list[dict]:
     """A reader's log, oldest first, as JSON-ready values."""
     log = ConsentEvent.__table__
-    rows = connection.execute(sa.select(log.c.at, log.c.kind, log.c.status, log.c.source, log.c.ip)
-                              .where(log.c.subscriber_id == reader_id).order_by(log.c.id)).mappings()
+    rows = connection.execute(
+        sa.select(log.c.at, log.c.kind, log.c.status, log.c.source, log.c.ip)
+        .where(log.c.subscriber_id == reader_id)
+        .order_by(log.c.id)
+    ).mappings()
     return [{**row, "at": row["at"].isoformat()} for row in rows]

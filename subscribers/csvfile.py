@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 from subscribers.errors import InvalidInput, Problem
 
@@ -33,9 +34,25 @@ STATUS_HEADERS = ("status", "subscription status", "subscriber status")
 IMPLIED_STATUS = {"unsub_time": "unsubscribed", "clean_time": "cleaned"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so (OWASP: CSV injection)
 _QUOTED = (*FORMULA_START, "'")
-EXPORT_FIELDS = ("id", "email", "status", "topics", "timezone", "token", "created_at", "updated_at",
-                 "consent_at", "consent_ip", "consent_source", "confirmed_at", "confirmed_ip",
-                 "confirmation_sent_at", "unsubscribed_at", "confirmation_claim", "confirmation_error")
+EXPORT_FIELDS = (
+    "id",
+    "email",
+    "status",
+    "topics",
+    "timezone",
+    "token",
+    "created_at",
+    "updated_at",
+    "consent_at",
+    "consent_ip",
+    "consent_source",
+    "confirmed_at",
+    "confirmed_ip",
+    "confirmation_sent_at",
+    "unsubscribed_at",
+    "confirmation_claim",
+    "confirmation_error",
+)
 _TOPIC_SPLIT = re.compile(r"[;|]")
 
 
@@ -77,10 +94,18 @@ def _layout(first: list[str]) -> Layout:
                 layout.ignored.append(first[index].strip())
         return layout
     if first and "@" in first[0]:
-        return Layout(email=0, topics=1 if len(first) > 1 else None, timezone=2 if len(first) > 2 else None,
-                      has_header=False)
-    raise InvalidInput([Problem("line 1", "there is no email column: name the columns on the first line "
-                                          "(email, topics, timezone) or put one address on each line")])
+        return Layout(
+            email=0, topics=1 if len(first) > 1 else None, timezone=2 if len(first) > 2 else None, has_header=False
+        )
+    raise InvalidInput(
+        [
+            Problem(
+                "line 1",
+                "there is no email column: name the columns on the first line "
+                "(email, topics, timezone) or put one address on each line",
+            )
+        ]
+    )
 
 
 def read_rows(stream: TextIO) -> tuple[Layout, Iterator[Row]]:
@@ -117,8 +142,9 @@ def read_rows(stream: TextIO) -> tuple[Layout, Iterator[Row]]:
         said = cell(cells, layout.status).strip()
         if not said:
             said = next((word for index, word in layout.implied.items() if cell(cells, index).strip()), "")
-        return Row(line, {"email": cell(cells, layout.email), "topics": topics,
-                          "timezone": cell(cells, layout.timezone)}, said)
+        return Row(
+            line, {"email": cell(cells, layout.email), "topics": topics, "timezone": cell(cells, layout.timezone)}, said
+        )
 
     return layout, rows()
 

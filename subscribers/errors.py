@@ -15,8 +15,8 @@ The library does not import `digest`; the CLI and the web app translate these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 class SubscribersError(Exception):
@@ -40,8 +40,9 @@ class InvalidInput(SubscribersError):
     def by_field(self) -> dict[str, str]:
         messages: dict[str, str] = {}
         for problem in self.problems:
-            messages[problem.field] = (messages[problem.field] + " " if problem.field in messages else "") + \
-                problem.message
+            messages[problem.field] = (
+                messages[problem.field] + " " if problem.field in messages else ""
+            ) + problem.message
         return messages
 
 
@@ -50,8 +51,10 @@ class ImportRejected(SubscribersError):
 
     def __init__(self, report):
         self.report = report
-        super().__init__(f"{len(report.errors)} bad row(s); nothing was imported "
-                         "(fix them, or pass --skip-invalid to import the rest)")
+        super().__init__(
+            f"{len(report.errors)} bad row(s); nothing was imported "
+            "(fix them, or pass --skip-invalid to import the rest)"
+        )
 
 
 class UnknownReader(SubscribersError):

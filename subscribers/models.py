@@ -37,8 +37,10 @@ class Subscriber(SQLModel, table=True):
     __tablename__ = "subscriber"
     # Serve the send loop's keyset walks: status = 'active' AND id > :last ORDER BY id LIMIT :n, over
     # every reader or over the readers of one time zone (a wave), and the list of zones in use.
-    __table_args__ = (sa.Index("ix_subscriber_status_id", "status", "id"),
-                      sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"))
+    __table_args__ = (
+        sa.Index("ix_subscriber_status_id", "status", "id"),
+        sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))  # normalized
@@ -80,8 +82,9 @@ class ConsentEvent(SQLModel, table=True):
     __tablename__ = "consent_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int = Field(sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"),
-                                                   nullable=False, index=True))
+    subscriber_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     at: datetime = Field(sa_column=sa.Column(UTC, nullable=False))
     kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))  # opt-in, confirmation, opt-out
     status: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))  # the reader's status after it

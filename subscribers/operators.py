@@ -8,9 +8,10 @@ unless the caller says that person asked to come back (`allow_deleted=True`).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Collection, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -45,19 +46,28 @@ def _new_row(email: str, topics, timezone, *, confirmed: bool, consent: Consent,
     return new_reader_values(email, topics, timezone, consent=consent, source=source, confirmed=confirmed)
 
 
-def add_reader(session: Session, request: SubscribeRequest, *, confirmed: bool, consent: Consent,
-               allow_deleted: bool = False) -> Subscriber:
+def add_reader(
+    session: Session, request: SubscribeRequest, *, confirmed: bool, consent: Consent, allow_deleted: bool = False
+) -> Subscriber:
     existing = by_email(session, request.email)
     if existing is not None:
         raise AlreadyReader(f"{request.email} is already a reader (status: {existing.status})")
     erased = suppression.find(session, request.email)
     if erased is not None and not allow_deleted:
-        raise Suppressed(f"{request.email} was erased on request on {erased.created_at:%Y-%m-%d}; add it again "
-                         "only if that person asked to come back (--allow-deleted)")
+        raise Suppressed(
+            f"{request.email} was erased on request on {erased.created_at:%Y-%m-%d}; add it again "
+            "only if that person asked to come back (--allow-deleted)"
+        )
     if erased is not None and confirmed:
         suppression.lift(session, request.email)
-    row = _new_row(request.email, request.topics, request.timezone, confirmed=confirmed, consent=consent,
-                   source=_source(consent, confirmed))
+    row = _new_row(
+        request.email,
+        request.topics,
+        request.timezone,
+        confirmed=confirmed,
+        consent=consent,
+        source=_source(consent, confirmed),
+    )
     reader = Subscriber(**row)
     session.add(reader)
     session.flush()
@@ -76,7 +86,7 @@ class ReaderImportReport:
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class _OptOut(NamedTuple):
@@ -86,9 +96,16 @@ class _OptOut(NamedTuple):
     said: str  # the file's own word, for the consent log
 
 
-def import_readers(session: Session, rows: Iterable[Row], known_topics: Collection[str], *,
-                   confirmed: bool, consent: Consent, skip_invalid: bool = False,
-                   allow_deleted: bool = False) -> ReaderImportReport:
+def import_readers(
+    session: Session,
+    rows: Iterable[Row],
+    known_topics: Collection[str],
+    *,
+    confirmed: bool,
+    consent: Consent,
+    skip_invalid: bool = False,
+    allow_deleted: bool = False,
+) -> ReaderImportReport:
     """Check every row, then insert the good ones in bulk, all in the caller's transaction.
 
     With bad rows and no `skip_invalid`, nothing is inserted and ImportRejected
@@ -137,8 +154,13 @@ def import_readers(session: Session, rows: Iterable[Row], known_topics: Collecti
         for chunk in _chunks(list(by_hash)):
             for digest in suppression.suppressed_hashes(session, chunk):
                 line, request = good.pop(by_hash[digest])
-                report.errors.append((line, f"email: {request.email} was erased on request; import it again "
-                                            "only if that person asked to come back (--allow-deleted)"))
+                report.errors.append(
+                    (
+                        line,
+                        f"email: {request.email} was erased on request; import it again "
+                        "only if that person asked to come back (--allow-deleted)",
+                    )
+                )
     report.errors.sort()
     if report.errors and not skip_invalid:
         raise ImportRejected(report)
@@ -146,17 +168,25 @@ def import_readers(session: Session, rows: Iterable[Row], known_topics: Collecti
     entries = sorted(good.values(), key=lambda item: item[0])
     connection = session.connection()
     for chunk in _chunks(entries, 5000):
-        _bulk_insert(connection, [
-            _new_row(request.email, request.topics, request.timezone, confirmed=confirmed, consent=consent,
-                     source=_source(consent, confirmed, line))
-            for line, request in chunk
-        ])
+        _bulk_insert(
+            connection,
+            [
+                _new_row(
+                    request.email,
+                    request.topics,
+                    request.timezone,
+                    confirmed=confirmed,
+                    consent=consent,
+                    source=_source(consent, confirmed, line),
+                )
+                for line, request in chunk
+            ],
+        )
         consent_log.append_joined(connection, [request.email for _, request in chunk])
         report.created += len(chunk)
     if allow_deleted and confirmed:
         for chunk in _chunks([suppression.email_hash(email) for email in good]):
-            connection.execute(sa.delete(suppression.Suppression).where(
-                suppression.Suppression.email_hash.in_(chunk)))
+            connection.execute(sa.delete(suppression.Suppression).where(suppression.Suppression.email_hash.in_(chunk)))
     report.opted_out = _apply_opt_outs(session, sorted(opt_outs.values()), consent)
     return report
 
@@ -168,27 +198,51 @@ def _apply_opt_outs(session: Session, opt_outs: list[_OptOut], given: Consent) -
     now = given.at
     for chunk in _chunks(opt_outs):
         wanted = {o.email: o for o in chunk}
-        stored = {email: (reader_id, state) for reader_id, email, state in connection.execute(
-            sa.select(table.c.id, table.c.email, table.c.status).where(table.c.email.in_(list(wanted))))}
+        stored = {
+            email: (reader_id, state)
+            for reader_id, email, state in connection.execute(
+                sa.select(table.c.id, table.c.email, table.c.status).where(table.c.email.in_(list(wanted)))
+            )
+        }
         erased = suppression.suppressed_hashes(session, [suppression.email_hash(e) for e in wanted if e not in stored])
         new = [o for o in chunk if o.email not in stored and suppression.email_hash(o.email) not in erased]
         for o in new:  # never mailed: no consent to record, only where the row came from
             row = _new_row(o.email, (), None, confirmed=False, consent=given, source=_opt_out_source(given, o))
-            row.update(status=o.status, consent_at=None, consent_ip=None,
-                       unsubscribed_at=now if o.status == status.UNSUBSCRIBED else None)
+            row.update(
+                status=o.status,
+                consent_at=None,
+                consent_ip=None,
+                unsubscribed_at=now if o.status == status.UNSUBSCRIBED else None,
+            )
             connection.execute(sa.insert(table).values(**row))
-        ids = {email: reader_id for reader_id, email in connection.execute(
-            sa.select(table.c.id, table.c.email).where(table.c.email.in_([o.email for o in new])))} if new else {}
+        ids = (
+            {
+                email: reader_id
+                for reader_id, email in connection.execute(
+                    sa.select(table.c.id, table.c.email).where(table.c.email.in_([o.email for o in new]))
+                )
+            }
+            if new
+            else {}
+        )
         stopping = [o for o in chunk if o.email in stored and stored[o.email][1] in status.MAILED]
         for o in stopping:
             values = {"status": o.status, "updated_at": now, "confirmation_claim": None}
             if o.status == status.UNSUBSCRIBED:
                 values["unsubscribed_at"] = now
-            connection.execute(sa.update(table).where(table.c.id == stored[o.email][0],
-                                                      table.c.status.in_(status.MAILED)).values(**values))
+            connection.execute(
+                sa.update(table)
+                .where(table.c.id == stored[o.email][0], table.c.status.in_(status.MAILED))
+                .values(**values)
+            )
             ids[o.email] = stored[o.email][0]
-        consent_log.append(connection, [consent_log.entry(ids[o.email], now, consent_log.OPT_OUT, o.status,
-                                                  _opt_out_source(given, o)) for o in new + stopping])
+        consent_log.append(
+            connection,
+            [
+                consent_log.entry(ids[o.email], now, consent_log.OPT_OUT, o.status, _opt_out_source(given, o))
+                for o in new + stopping
+            ],
+        )
     return len(opt_outs)
 
 
@@ -203,10 +257,16 @@ def _bulk_insert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     table = Subscriber.__table__
     columns = list(rows[0])
     compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=columns)
-    processors = {name: table.c[name].type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
-                  for name in columns}
-    converted = [{name: (processors[name](value) if processors[name] and value is not None else value)
-                  for name, value in row.items()} for row in rows]
+    processors = {
+        name: table.c[name].type.dialect_impl(connection.dialect).bind_processor(connection.dialect) for name in columns
+    }
+    converted = [
+        {
+            name: (processors[name](value) if processors[name] and value is not None else value)
+            for name, value in row.items()
+        }
+        for row in rows
+    ]
     if compiled.positional:
         order = compiled.positiontup
         connection.exec_driver_sql(str(compiled), [tuple(row[name] for name in order) for row in converted])

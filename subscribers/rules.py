@@ -12,7 +12,6 @@ from subscribers.status import PENDING, UNSUBSCRIBED
 RESEND_AFTER = timedelta(minutes=10)
 
 
-
 class OnSubscribe(Enum):
     CREATE = "create"  # a new address: store it pending, queue a confirmation
     REQUEUE = "requeue"  # pending, last mail long ago: queue another confirmation

@@ -8,10 +8,10 @@ already known: the subscribe response must be the same either way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,19 +45,33 @@ def by_token(session: Session, token: str) -> Subscriber:
     if looks_like_reader_token(token):
         reader = session.exec(select(Subscriber).where(Subscriber.token == token)).first()
     if reader is None:
-        raise UnknownReader("We could not find this subscription. It may have been deleted; "
-                            "if mail still reaches you, reply to it and we will sort it out.")
+        raise UnknownReader(
+            "We could not find this subscription. It may have been deleted; "
+            "if mail still reaches you, reply to it and we will sort it out."
+        )
     return reader
 
 
-def new_reader_values(email: str, topics, timezone: str | None, *, consent: Consent, source: str,
-                      confirmed: bool = False) -> dict:
+def new_reader_values(
+    email: str, topics, timezone: str | None, *, consent: Consent, source: str, confirmed: bool = False
+) -> dict:
     """A new reader's row, ready for an INSERT: pending unless consent was confirmed elsewhere."""
-    return {"email": email, "status": status.ACTIVE if confirmed else status.PENDING, "topics": list(topics),
-            "timezone": timezone, "token": new_reader_token(), "created_at": consent.at,
-            "updated_at": consent.at, "consent_at": consent.at, "consent_ip": consent.ip[:64] if consent.ip else None,
-            "consent_source": source[:200], "confirmed_at": consent.at if confirmed else None,
-            "confirmed_ip": None, "confirmation_sent_at": None, "unsubscribed_at": None}
+    return {
+        "email": email,
+        "status": status.ACTIVE if confirmed else status.PENDING,
+        "topics": list(topics),
+        "timezone": timezone,
+        "token": new_reader_token(),
+        "created_at": consent.at,
+        "updated_at": consent.at,
+        "consent_at": consent.at,
+        "consent_ip": consent.ip[:64] if consent.ip else None,
+        "consent_source": source[:200],
+        "confirmed_at": consent.at if confirmed else None,
+        "confirmed_ip": None,
+        "confirmation_sent_at": None,
+        "unsubscribed_at": None,
+    }
 
 
 @lru_cache(maxsize=4)
@@ -107,13 +121,19 @@ def subscribe_many(session: Session, signups: Sequence[tuple[SubscribeRequest, C
     for index, (request, consent) in enumerate(signups):
         if request.email not in first:
             first[request.email] = index
-            rows.append(new_reader_values(request.email, request.topics, request.timezone, consent=consent,
-                                          source=consent.source))
+            rows.append(
+                new_reader_values(
+                    request.email, request.topics, request.timezone, consent=consent, source=consent.source
+                )
+            )
     inserted = _insert_if_new(session, rows)
     consent_log.append_joined(session.connection(), inserted)
-    return [rules.OnSubscribe.CREATE if request.email in inserted and first[request.email] == index
-            else _subscribe_known(session, request, consent)
-            for index, (request, consent) in enumerate(signups)]
+    return [
+        rules.OnSubscribe.CREATE
+        if request.email in inserted and first[request.email] == index
+        else _subscribe_known(session, request, consent)
+        for index, (request, consent) in enumerate(signups)
+    ]
 
 
 def _subscribe_known(session: Session, request: SubscribeRequest, consent: Consent) -> rules.OnSubscribe:
@@ -148,8 +168,10 @@ def to_confirm(session: Session, token: str) -> Subscriber:
     Raises StaleLink when the subscription ended after the link was sent."""
     reader = by_token(session, token)
     if reader.status not in (status.ACTIVE, status.PENDING):
-        raise StaleLink("This confirmation link no longer applies: the subscription was ended after "
-                        "it was sent. Subscribe again if you would like the newsletter back.")
+        raise StaleLink(
+            "This confirmation link no longer applies: the subscription was ended after "
+            "it was sent. Subscribe again if you would like the newsletter back."
+        )
     return reader
 
 
@@ -168,8 +190,9 @@ def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tupl
     return reader, True
 
 
-def unsubscribe(session: Session, token: str, now: datetime, *, source: str = "unsubscribe link",
-                ip: str | None = None) -> Subscriber:
+def unsubscribe(
+    session: Session, token: str, now: datetime, *, source: str = "unsubscribe link", ip: str | None = None
+) -> Subscriber:
     """Stop all mail to this reader at once. Repeating it changes nothing."""
     reader = by_token(session, token)
     if reader.status in status.MAY_UNSUBSCRIBE:
@@ -190,8 +213,13 @@ def change_preferences(session: Session, token: str, preferences: Preferences, n
     return reader
 
 
-def stop_mail(connection: Connection, stops: Iterable[tuple[str, str]], now: datetime, *,
-              source: str = "the mail provider's report") -> int:
+def stop_mail(
+    connection: Connection,
+    stops: Iterable[tuple[str, str]],
+    now: datetime,
+    *,
+    source: str = "the mail provider's report",
+) -> int:
     """Apply what the mail provider reported: each (address, status) pair stops that reader's mail.
 
     `stops` come from `status.after_provider_event`. A reader who already left
@@ -210,11 +238,19 @@ def stop_mail(connection: Connection, stops: Iterable[tuple[str, str]], now: dat
             values = {"status": new_status, "updated_at": now}
             if new_status == status.UNSUBSCRIBED:
                 values["unsubscribed_at"] = now
-            statement = (sa.update(table).where(table.c.email.in_(emails[start:start + 500]),
-                                                table.c.status.in_(status.MAILED)).values(**values)
-                         .returning(table.c.id))
+            statement = (
+                sa.update(table)
+                .where(table.c.email.in_(emails[start : start + 500]), table.c.status.in_(status.MAILED))
+                .values(**values)
+                .returning(table.c.id)
+            )
             stopped = list(connection.execute(statement).scalars())
-            consent_log.append(connection, [consent_log.entry(reader, now, consent_log.OPT_OUT, new_status,
-                                                                    f"{source}: {new_status}") for reader in stopped])
+            consent_log.append(
+                connection,
+                [
+                    consent_log.entry(reader, now, consent_log.OPT_OUT, new_status, f"{source}: {new_status}")
+                    for reader in stopped
+                ],
+            )
             changed += len(stopped)
     return changed

@@ -52,11 +52,22 @@ def after_provider_event(event: str, bounce_type: str | None, raw: dict) -> str 
 # What a status column in an import means (digest's own export, listmonk's, Mailchimp's, others'):
 # a word of the first group keeps the import's own rule (pending, or active with --confirmed);
 # every other known word is an opt-out the reader keeps, whatever the import is told.
-_IMPORT_KEEPS = frozenset({"", "active", "subscribed", "confirmed", "enabled", "pending", "unconfirmed",
-                           "opted in", "opt-in", "optin"})
+_IMPORT_KEEPS = frozenset(
+    {"", "active", "subscribed", "confirmed", "enabled", "pending", "unconfirmed", "opted in", "opt-in", "optin"}
+)
 _IMPORT_STOPS = {
-    UNSUBSCRIBED: ("unsubscribed", "unsubscribe", "opted out", "opt-out", "optout", "blocklisted", "blacklisted",
-                   "blocked", "disabled", "suppressed"),
+    UNSUBSCRIBED: (
+        "unsubscribed",
+        "unsubscribe",
+        "opted out",
+        "opt-out",
+        "optout",
+        "blocklisted",
+        "blacklisted",
+        "blocked",
+        "disabled",
+        "suppressed",
+    ),
     BOUNCED: ("bounced", "bounce", "hard bounce", "hard bounced", "cleaned"),
     COMPLAINED: ("complained", "complaint", "spam", "spam complaint", "spamreport", "reported spam"),
 }

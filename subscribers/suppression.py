@@ -7,8 +7,8 @@ the address if someone imports or adds it again, and nothing to mail it with.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 import sqlalchemy as sa
 from sqlmodel import Session, select

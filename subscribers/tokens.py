@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
@@ -40,8 +40,7 @@ def looks_like_reader_token(value: str) -> bool:
 class ConfirmationTokens:
     """Makes and reads signed, expiring confirmation tokens. `clock` returns Unix seconds."""
 
-    def __init__(self, secret_key: str, max_age: timedelta = CONFIRM_MAX_AGE,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, secret_key: str, max_age: timedelta = CONFIRM_MAX_AGE, clock: Callable[[], float] = time.time):
         class _Signer(TimestampSigner):
             def get_timestamp(self) -> int:
                 return int(clock())
@@ -58,17 +57,22 @@ class ConfirmationTokens:
     def read(self, signed: str) -> str:
         """The reader token inside `signed`; BadLink or ExpiredLink when it cannot be trusted."""
         if not signed or len(signed) > MAX_SIGNED_LENGTH:
-            raise BadLink("This confirmation link is not valid. Copy the whole link from the email, "
-                          "or subscribe again to get a new one.")
+            raise BadLink(
+                "This confirmation link is not valid. Copy the whole link from the email, "
+                "or subscribe again to get a new one."
+            )
         try:
             value = self._serializer.loads(signed, max_age=int(self.max_age.total_seconds()))
         except SignatureExpired:
             days = self.max_age.days or 1
-            raise ExpiredLink(f"This confirmation link has expired (links work for {days} days). "
-                              "Subscribe again to get a new one.") from None
+            raise ExpiredLink(
+                f"This confirmation link has expired (links work for {days} days). Subscribe again to get a new one."
+            ) from None
         except BadData:  # bad signature, wrong purpose, garbage
-            raise BadLink("This confirmation link is not valid: it may have been cut short or changed. "
-                          "Copy the whole link from the email, or subscribe again to get a new one.") from None
+            raise BadLink(
+                "This confirmation link is not valid: it may have been cut short or changed. "
+                "Copy the whole link from the email, or subscribe again to get a new one."
+            ) from None
         if not isinstance(value, str) or not looks_like_reader_token(value):
             raise BadLink("This confirmation link is not valid. Subscribe again to get a new one.")
         return value

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Collection, Mapping
+from typing import Any
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
@@ -161,8 +162,9 @@ def _collect(problems: list[Problem], check, *args):
         return None
 
 
-def subscribe_request(data: Mapping[str, Any], known_topics: Collection[str],
-                      extra_fields: Collection[str] = ()) -> SubscribeRequest:
+def subscribe_request(
+    data: Mapping[str, Any], known_topics: Collection[str], extra_fields: Collection[str] = ()
+) -> SubscribeRequest:
     """Check a subscription (JSON object or form fields); every problem is reported at once."""
     problems = _only(data, (*SUBSCRIBE_FIELDS, *extra_fields))
     email = _collect(problems, normalize_email, data.get("email"))

@@ -45,11 +45,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 import httpx
 import sqlalchemy as sa
@@ -72,20 +73,38 @@ from subscribers.tokens import new_reader_token
 
 # --- content ------------------------------------------------------------
 
+
 def comparisons_file(folder: Path, published: list[datetime], tag: str = "c") -> Path:
     """One comparison per moment in `published` (titled "Tool {tag}{i}a vs Tool {tag}{i}b"), in one JSON file."""
-    items = [{
-        "title": f"Tool {tag}{i}a vs Tool {tag}{i}b",
-        "summary": f"Which of the two {tag}{i} tools ships.",
-        "published_at": moment.isoformat(),
-        "tools": [
-            {"name": f"Tool {tag}{i}a", "category": "Agents", "tagline": "One", "description": "First.",
-             "panel_ship": 70, "community": 60, "entry_price": "Free"},
-            {"name": f"Tool {tag}{i}b", "category": "Agents", "tagline": "Two", "description": "Second.",
-             "panel_ship": 40, "community": None, "entry_price": "$10/mo"},
-        ],
-        "reviews": [{"tool": f"Tool {tag}{i}a", "lens": "builder", "quote": "Ship it.", "verdict": "ship"}],
-    } for i, moment in enumerate(published)]
+    items = [
+        {
+            "title": f"Tool {tag}{i}a vs Tool {tag}{i}b",
+            "summary": f"Which of the two {tag}{i} tools ships.",
+            "published_at": moment.isoformat(),
+            "tools": [
+                {
+                    "name": f"Tool {tag}{i}a",
+                    "category": "Agents",
+                    "tagline": "One",
+                    "description": "First.",
+                    "panel_ship": 70,
+                    "community": 60,
+                    "entry_price": "Free",
+                },
+                {
+                    "name": f"Tool {tag}{i}b",
+                    "category": "Agents",
+                    "tagline": "Two",
+                    "description": "Second.",
+                    "panel_ship": 40,
+                    "community": None,
+                    "entry_price": "$10/mo",
+                },
+            ],
+            "reviews": [{"tool": f"Tool {tag}{i}a", "lens": "builder", "quote": "Ship it.", "verdict": "ship"}],
+        }
+        for i, moment in enumerate(published)
+    ]
     path = folder / f"comparisons-{tag}.json"
     path.write_text(json.dumps({"comparisons": items}), encoding="utf-8")
     return path
@@ -93,17 +112,23 @@ def comparisons_file(folder: Path, published: list[datetime], tag: str = "c") ->
 
 # --- comparisons in the store ------------------------------------------------------------
 
+
 def at(text: str) -> datetime:
     """'2026-11-18 09:00' as aware UTC."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def tool(session: Session, slug: str, **fields) -> Tool:
     found = session.exec(select(Tool).where(Tool.slug == slug)).first()
     if found is not None:
         return found
-    values = dict(name=slug.replace("-", " ").title(), category="Developer Tools",
-                  tagline=f"The tagline of {slug}", description=f"What {slug} does.", pricing="Paid")
+    values = dict(
+        name=slug.replace("-", " ").title(),
+        category="Developer Tools",
+        tagline=f"The tagline of {slug}",
+        description=f"What {slug} does.",
+        pricing="Paid",
+    )
     values.update(fields)
     made = Tool(slug=slug, **values)
     session.add(made)
@@ -111,36 +136,76 @@ def tool(session: Session, slug: str, **fields) -> Tool:
     return made
 
 
-def comparison(session: Session, slug: str, published_at: datetime | str, *, left: str | None = None,
-               right: str | None = None, ships: tuple[float, float] = (75, 100),
-               community: tuple[float | None, float | None] = (None, 40),
-               prices: tuple[str, str] = ("Paid", "Free"), title: str | None = None, summary: str | None = None,
-               url: str | None = None, quotes: tuple[str, str] | None = None,
-               tool_fields: tuple[dict, dict] = ({}, {})) -> Comparison:
+def comparison(
+    session: Session,
+    slug: str,
+    published_at: datetime | str,
+    *,
+    left: str | None = None,
+    right: str | None = None,
+    ships: tuple[float, float] = (75, 100),
+    community: tuple[float | None, float | None] = (None, 40),
+    prices: tuple[str, str] = ("Paid", "Free"),
+    title: str | None = None,
+    summary: str | None = None,
+    url: str | None = None,
+    quotes: tuple[str, str] | None = None,
+    tool_fields: tuple[dict, dict] = ({}, {}),
+) -> Comparison:
     if isinstance(published_at, str):
         published_at = at(published_at)
     left, right = left or f"{slug}-left", right or f"{slug}-right"
     tools = [tool(session, left, **tool_fields[0]), tool(session, right, **tool_fields[1])]
-    made = Comparison(slug=slug, title=title or f"{tools[0].name} vs {tools[1].name}",
-                      summary=summary or f"The summary of {slug}.",
-                      url=url or f"https://verdicts.example.com/compare/{slug}", published_at=published_at)
+    made = Comparison(
+        slug=slug,
+        title=title or f"{tools[0].name} vs {tools[1].name}",
+        summary=summary or f"The summary of {slug}.",
+        url=url or f"https://verdicts.example.com/compare/{slug}",
+        published_at=published_at,
+    )
     session.add(made)
     session.flush()
     quotes = quotes or (f"Builder quote on {left}. It ships.", f"Builder quote on {right}. It ships too.")
     for position, (side, ship, votes, price, quote) in enumerate(zip(tools, ships, community, prices, quotes)):
-        session.add(Entry(comparison_id=made.id, tool_id=side.id, position=position, panel_ship=ship,
-                          community=votes, entry_price=price))
-        session.add(Review(comparison_id=made.id, tool_id=side.id, lens="builder", position=position,
-                           quote=quote, verdict="ship" if ship >= 50 else "skip"))
-        session.add(Review(comparison_id=made.id, tool_id=side.id, lens="buyer", position=position + 6,
-                           quote=f"Buyer quote on {side.slug}.", verdict="unknown"))
+        session.add(
+            Entry(
+                comparison_id=made.id,
+                tool_id=side.id,
+                position=position,
+                panel_ship=ship,
+                community=votes,
+                entry_price=price,
+            )
+        )
+        session.add(
+            Review(
+                comparison_id=made.id,
+                tool_id=side.id,
+                lens="builder",
+                position=position,
+                quote=quote,
+                verdict="ship" if ship >= 50 else "skip",
+            )
+        )
+        session.add(
+            Review(
+                comparison_id=made.id,
+                tool_id=side.id,
+                lens="buyer",
+                position=position + 6,
+                quote=f"Buyer quote on {side.slug}.",
+                verdict="unknown",
+            )
+        )
     session.flush()
     return made
 
 
-LONG_QUOTE = ("The primitive is a streaming session object behind a small SDK, which is the right shape for "
-              "the problem. The docs get you to a first call in minutes. Everything after that is detail, "
-              "and the detail is good: retries, backpressure and a sane error model.")
+LONG_QUOTE = (
+    "The primitive is a streaming session object behind a small SDK, which is the right shape for "
+    "the problem. The docs get you to a first call in minutes. Everything after that is detail, "
+    "and the detail is good: retries, backpressure and a sane error model."
+)
 
 
 def long_comparisons(session: Session, count: int, published_at: str = "2026-11-18 09:00") -> list[Comparison]:
@@ -149,31 +214,54 @@ def long_comparisons(session: Session, count: int, published_at: str = "2026-11-
     made = []
     for i in range(count):
         left, right = f"northwind-ledger-{i}", f"parallax-realtime-{i}"
-        made.append(comparison(
-            session, f"{left}-vs-{right}", published_at, left=left, right=right, ships=(40 + i % 50, 75),
-            community=(None, 64.5), prices=("Usage-based, from $0.10 a minute", "Free tier, then $49/mo"),
-            title=f"Northwind Ledger Realtime Assistant {i} vs Parallax Avatar Streaming SDK {i}: which ships",
-            summary="Which one should you ship with this quarter? The panel's verdict, the entry price and the "
-                    "community vote, side by side, with what each reviewer said about the two.",
-            quotes=(LONG_QUOTE, LONG_QUOTE),
-            tool_fields=({"name": f"Northwind Ledger Realtime Assistant {i}", "category": "Developer Tools",
-                          "tagline": "Embed sub-second conversational avatars in any web or mobile app"},
-                         {"name": f"Parallax Avatar Streaming SDK {i}", "category": "Video Generation",
-                          "tagline": "A sub-2B vision language model that runs on your phone, offline first"})))
+        made.append(
+            comparison(
+                session,
+                f"{left}-vs-{right}",
+                published_at,
+                left=left,
+                right=right,
+                ships=(40 + i % 50, 75),
+                community=(None, 64.5),
+                prices=("Usage-based, from $0.10 a minute", "Free tier, then $49/mo"),
+                title=f"Northwind Ledger Realtime Assistant {i} vs Parallax Avatar Streaming SDK {i}: which ships",
+                summary="Which one should you ship with this quarter? The panel's verdict, the entry price and the "
+                "community vote, side by side, with what each reviewer said about the two.",
+                quotes=(LONG_QUOTE, LONG_QUOTE),
+                tool_fields=(
+                    {
+                        "name": f"Northwind Ledger Realtime Assistant {i}",
+                        "category": "Developer Tools",
+                        "tagline": "Embed sub-second conversational avatars in any web or mobile app",
+                    },
+                    {
+                        "name": f"Parallax Avatar Streaming SDK {i}",
+                        "category": "Video Generation",
+                        "tagline": "A sub-2B vision language model that runs on your phone, offline first",
+                    },
+                ),
+            )
+        )
     return made
+
+
 def two_comparisons(engine, build: str | None = None) -> None:
-    """"Relaybench vs Quillpatch" and "Lumen vs Orbit", published in 2026-W47; with `build`, that week's
+    """ "Relaybench vs Quillpatch" and "Lumen vs Orbit", published in 2026-W47; with `build`, that week's
     edition built too (`build` is the week)."""
     with session_scope(engine) as session:
         comparison(session, "relaybench-vs-quillpatch", "2026-11-17 09:00", title="Relaybench vs Quillpatch")
         comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", title="Lumen vs Orbit")
         if build:
             build_edition(session, Settings(), build)
-def topical(session: Session, slug: str, published_at: datetime | str, categories: tuple[str, str],
-            title: str) -> Comparison:
+
+
+def topical(
+    session: Session, slug: str, published_at: datetime | str, categories: tuple[str, str], title: str
+) -> Comparison:
     """A comparison whose two tools belong to `categories` (what its readers' topics are matched against)."""
-    return comparison(session, slug, published_at, title=title,
-                      tool_fields=({"category": categories[0]}, {"category": categories[1]}))
+    return comparison(
+        session, slug, published_at, title=title, tool_fields=({"category": categories[0]}, {"category": categories[1]})
+    )
 
 
 # --- delivery ------------------------------------------------------------
@@ -193,9 +281,17 @@ def a_letter(number: int = 1) -> Letter:
     )
 
 
-def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status: str = "active",
-                confirmed_at: datetime | None = None, chunk: int = 10_000, topics: Sequence[str] = (),
-                timezone: str | None = None) -> list[int]:
+def add_readers(
+    engine,
+    readers: int | Iterable[str],
+    *,
+    first: int = 1,
+    status: str = "active",
+    confirmed_at: datetime | None = None,
+    chunk: int = 10_000,
+    topics: Sequence[str] = (),
+    timezone: str | None = None,
+) -> list[int]:
     """Readers written straight into the store; returns their ids.
 
     `readers` is a count (reader{first}@example.com ... with ids first, first+1, ...)
@@ -206,17 +302,25 @@ def add_readers(engine, readers: int | Iterable[str], *, first: int = 1, status:
     past = utcnow() - timedelta(days=30)
     confirmed = None if status == "pending" else (confirmed_at or past)
     if isinstance(readers, int):  # tokens that say whose they are: t000000042...
-        rows = [{"id": i, "email": address(i), "token": f"t{i:09d}{secrets.token_hex(12)}"}
-                for i in range(first, first + readers)]
+        rows = [
+            {"id": i, "email": address(i), "token": f"t{i:09d}{secrets.token_hex(12)}"}
+            for i in range(first, first + readers)
+        ]
     else:
         rows = [{"email": email, "token": new_reader_token()} for email in readers]
     for row in rows:
-        row.update(status=status, topics=list(topics), timezone=timezone, created_at=past, updated_at=past,
-                   confirmed_at=confirmed)
+        row.update(
+            status=status,
+            topics=list(topics),
+            timezone=timezone,
+            created_at=past,
+            updated_at=past,
+            confirmed_at=confirmed,
+        )
     ids = []
     with engine.begin() as connection:
         for start in range(0, len(rows), chunk):
-            batch = rows[start:start + chunk]
+            batch = rows[start : start + chunk]
             if "id" in batch[0]:
                 connection.execute(table.insert(), batch)
                 ids += [row["id"] for row in batch]
@@ -229,20 +333,28 @@ def add_reader(engine, email: str, status: str = "active", confirmed_at=None) ->
     """One reader (see add_readers); returns (id, token)."""
     [reader_id] = add_readers(engine, [email], status=status, confirmed_at=confirmed_at)
     with engine.connect() as connection:
-        token = connection.execute(sa.select(Subscriber.__table__.c.token)
-                                   .where(Subscriber.__table__.c.id == reader_id)).scalar_one()
+        token = connection.execute(
+            sa.select(Subscriber.__table__.c.token).where(Subscriber.__table__.c.id == reader_id)
+        ).scalar_one()
     return reader_id, token
 
 
 def set_status(engine, reader_ids, status: str) -> None:
     table = Subscriber.__table__
     with engine.begin() as connection:
-        connection.execute(sa.update(table).where(table.c.id.in_(list(reader_ids)))
-                           .values(status=status, updated_at=utcnow()))
+        connection.execute(
+            sa.update(table).where(table.c.id.in_(list(reader_ids))).values(status=status, updated_at=utcnow())
+        )
 
 
-def set_preferences(engine, reader_ids, *, topics: Sequence[str] | None = None, timezone: str | None = "keep",
-                    when: datetime | None = None) -> None:
+def set_preferences(
+    engine,
+    reader_ids,
+    *,
+    topics: Sequence[str] | None = None,
+    timezone: str | None = "keep",
+    when: datetime | None = None,
+) -> None:
     """Readers' topics and/or zone, written straight into the store (as the preferences page would save them)."""
     table = Subscriber.__table__
     values = {"updated_at": when or utcnow()}
@@ -257,8 +369,9 @@ def set_preferences(engine, reader_ids, *, topics: Sequence[str] | None = None, 
 def add_edition(engine, number: int = 1, status: str = "draft") -> int:
     table = Edition.__table__
     with engine.begin() as connection:
-        return connection.execute(table.insert().values(
-            number=number, week=f"2026-W{number:02d}", status=status, built_at=utcnow())).inserted_primary_key[0]
+        return connection.execute(
+            table.insert().values(number=number, week=f"2026-W{number:02d}", status=status, built_at=utcnow())
+        ).inserted_primary_key[0]
 
 
 def edition_status(engine, number: int) -> str:
@@ -271,8 +384,9 @@ def ledger(engine, number: int) -> dict[int, str]:
     """reader id -> state, for one edition."""
     d, e = Delivery.__table__, Edition.__table__
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(d.c.subscriber_id, d.c.state).join(e, e.c.id == d.c.edition_id)
-                                  .where(e.c.number == number))
+        rows = connection.execute(
+            sa.select(d.c.subscriber_id, d.c.state).join(e, e.c.id == d.c.edition_id).where(e.c.number == number)
+        )
         return {reader: state for reader, state in rows}
 
 
@@ -299,7 +413,8 @@ def mails_of(server) -> dict[str, list[Mail]]:
         for person in body["personalizations"]:
             for to in person["to"]:
                 found.setdefault(to["email"], []).append(
-                    Mail(body["subject"], contents["text/plain"], contents["text/html"], person.get("custom_args", {})))
+                    Mail(body["subject"], contents["text/plain"], contents["text/html"], person.get("custom_args", {}))
+                )
     return found
 
 
@@ -334,8 +449,11 @@ def confirmation_links(server) -> dict[str, str]:
     """address -> the confirmation link its mail carried (a substitution filled by the provider)."""
     from digest.delivery.confirmations import CONFIRM_URL
 
-    return {address: p["substitutions"][CONFIRM_URL] for address, p in server.recipients()
-            if p.get("custom_args", {}).get("purpose") == "confirmation"}
+    return {
+        address: p["substitutions"][CONFIRM_URL]
+        for address, p in server.recipients()
+        if p.get("custom_args", {}).get("purpose") == "confirmation"
+    }
 
 
 def follow_confirmation(http: httpx.Client, link: str) -> httpx.Response:
@@ -352,6 +470,7 @@ def preferences_path(page: str) -> str:
 
 # --- the scheduler ------------------------------------------------------------
 
+
 def wait_until(condition, timeout: float = 20.0, what: str = "a condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -361,8 +480,16 @@ def wait_until(condition, timeout: float = 20.0, what: str = "a condition") -> N
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def fire_wave(engine, settings, slot: datetime, *, start: datetime | None = None, lease_ttl: float = 60,
-              schedulers: int = 1, confirmations: bool = False):
+def fire_wave(
+    engine,
+    settings,
+    slot: datetime,
+    *,
+    start: datetime | None = None,
+    lease_ttl: float = 60,
+    schedulers: int = 1,
+    confirmations: bool = False,
+):
     """The application's real scheduler (APScheduler, leases, run records) on a clock shifted to just
     before `slot` (or to `start`), run until the wave at `slot` is settled, then stopped.
     Returns the clock, to read the provider's arrival times on it. With `schedulers=2`, two instances
@@ -371,13 +498,23 @@ def fire_wave(engine, settings, slot: datetime, *, start: datetime | None = None
     from schedules import ShiftedClock, runs
 
     clock = ShiftedClock(start or slot - timedelta(seconds=1.5))
-    running = [build_scheduler(engine, settings, clock=clock, confirmations=confirmations,
-                               lease_ttl=timedelta(seconds=lease_ttl)) for _ in range(schedulers)]
+    running = [
+        build_scheduler(
+            engine, settings, clock=clock, confirmations=confirmations, lease_ttl=timedelta(seconds=lease_ttl)
+        )
+        for _ in range(schedulers)
+    ]
     for scheduler in running:
         scheduler.start()
     try:
-        wait_until(lambda: (record := runs.find(engine, WEEKLY_JOB, slot)) is not None
-                   and record.outcome not in ("running", "failed"), 30, f"the wave at {slot:%Y-%m-%d %H:%M} UTC")
+        wait_until(
+            lambda: (
+                (record := runs.find(engine, WEEKLY_JOB, slot)) is not None
+                and record.outcome not in ("running", "failed")
+            ),
+            30,
+            f"the wave at {slot:%Y-%m-%d %H:%M} UTC",
+        )
     finally:
         for scheduler in running:
             scheduler.stop()
@@ -386,6 +523,7 @@ def fire_wave(engine, settings, slot: datetime, *, start: datetime | None = None
 
 # --- feedback ------------------------------------------------------------
 
+
 class KeyPair:
     def __init__(self):
         self.private = ec.generate_private_key(ec.SECP256R1())
@@ -393,8 +531,9 @@ class KeyPair:
     @property
     def public_b64(self) -> str:
         """The form SendGrid's settings page shows (base64 DER, no PEM armour)."""
-        der = self.private.public_key().public_bytes(serialization.Encoding.DER,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
+        der = self.private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         return base64.b64encode(der).decode()
 
     def sign(self, body: bytes, timestamp: str) -> str:
@@ -402,15 +541,27 @@ class KeyPair:
 
     def headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
-        return {"Content-Type": "application/json", SIGNATURE_HEADER: self.sign(body, stamp),
-                TIMESTAMP_HEADER: stamp}
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: self.sign(body, stamp), TIMESTAMP_HEADER: stamp}
 
 
-def sendgrid_event(event: str, email: str, *, edition: int | None = 1, reader: int | None = None,
-                   sg_event_id: str | None = None, timestamp: int | None = None, **extra) -> dict:
-    item = {"email": email, "timestamp": int(time.time()) if timestamp is None else timestamp,
-            "event": event, "sg_event_id": sg_event_id or uuid.uuid4().hex,
-            "sg_message_id": f"{uuid.uuid4().hex[:22]}.filter0001", "smtp-id": f"<{uuid.uuid4().hex}@example.com>"}
+def sendgrid_event(
+    event: str,
+    email: str,
+    *,
+    edition: int | None = 1,
+    reader: int | None = None,
+    sg_event_id: str | None = None,
+    timestamp: int | None = None,
+    **extra,
+) -> dict:
+    item = {
+        "email": email,
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "event": event,
+        "sg_event_id": sg_event_id or uuid.uuid4().hex,
+        "sg_message_id": f"{uuid.uuid4().hex[:22]}.filter0001",
+        "smtp-id": f"<{uuid.uuid4().hex}@example.com>",
+    }
     if edition is not None:
         item["edition"] = str(edition)
     if reader is not None:
@@ -431,8 +582,14 @@ class Site:
         self.settings, self.engine, self.url = settings, engine, url
         self.http = httpx.Client(base_url=url, timeout=10.0)
 
-    def post_events(self, keys: KeyPair, events: Sequence[dict] | bytes, *, timestamp: int | None = None,
-                    headers: dict | None = None) -> httpx.Response:
+    def post_events(
+        self,
+        keys: KeyPair,
+        events: Sequence[dict] | bytes,
+        *,
+        timestamp: int | None = None,
+        headers: dict | None = None,
+    ) -> httpx.Response:
         body = events if isinstance(events, bytes) else body_of(events)
         sent = keys.headers(body, timestamp) if headers is None else headers
         return self.http.post("/webhooks/sendgrid", content=body, headers=sent)
@@ -483,15 +640,19 @@ def severe(violations: list[dict]) -> list[dict]:
 def spam_scores(spamassassin: str, messages: dict[str, bytes], home: Path) -> dict[str, tuple[float, set[str]]]:
     """name -> (score, rules hit) from `spamassassin -t -L` (local rules only, no network), run side by side."""
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}  # its per-user files go to the test's folder
-    running = {name: subprocess.Popen([spamassassin, "-t", "-L"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, env=env) for name in messages}
+    running = {
+        name: subprocess.Popen(
+            [spamassassin, "-t", "-L"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        for name in messages
+    }
     scores = {}
     for name, process in running.items():
         out, err = process.communicate(messages[name], timeout=240)
         report = out.decode("utf-8", "replace")
         found = re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)
         assert found, f"spamassassin gave no report for {name}: {err.decode()[-2000:]}"
-        details = report[found.start():]
+        details = report[found.start() :]
         rules = set(re.findall(r"^\s*-?[\d.]+\s+([A-Z0-9_]+)\s", details, re.M))
         scores[name] = (float(found.group(1)), rules)
     return scores
@@ -499,11 +660,15 @@ def spam_scores(spamassassin: str, messages: dict[str, bytes], home: Path) -> di
 
 def caniemail_errors(node_tools: Path, html: str) -> list[str]:
     """@jsx-email/doiuse-email's errors for `html` (tests/node/doiuse.js)."""
-    done = subprocess.run(["node", str(node_tools / "doiuse.js")], input=html, capture_output=True, text=True,
-                          cwd=node_tools, timeout=120)
+    done = subprocess.run(
+        ["node", str(node_tools / "doiuse.js")], input=html, capture_output=True, text=True, cwd=node_tools, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
 # --- SMTP ------------------------------------------------------------
+
 
 class Mailbox:
     """An aiosmtpd handler that keeps every message (parsed, and the raw bytes) and refuses the
@@ -515,13 +680,13 @@ class Mailbox:
         self.envelopes: list[list[str]] = []
         self.refuse = set(refuse)
 
-    async def handle_RCPT(self, server, session, envelope, address_, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address_, rcpt_options):
         if address_ in self.refuse:
             return "550 5.1.1 no such mailbox here"
         envelope.rcpt_tos.append(address_)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.raw.append(envelope.content)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         self.envelopes.append(list(envelope.rcpt_tos))
@@ -553,6 +718,7 @@ def smtp_server(mailbox: Mailbox | None = None, **options) -> Iterator[tuple[Mai
 
 # --- processes ------------------------------------------------------------
 
+
 def digest_env(**values: str) -> dict[str, str]:
     """This process's environment without any DIGEST_ or SENDGRID_ setting, plus `values`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
@@ -561,14 +727,21 @@ def digest_env(**values: str) -> dict[str, str]:
 
 def digest_process(args: Sequence[str], env: dict[str, str], **options) -> subprocess.Popen:
     """`python -m digest ARGS` in a process of its own, its output captured."""
-    return subprocess.Popen([sys.executable, "-m", "digest", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **options)
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
 
 
 def run_digest(args: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m digest ARGS` to the end: exit status, stdout and stderr."""
-    return subprocess.run([sys.executable, "-m", "digest", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
@@ -584,6 +757,7 @@ def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
 
 
 # --- storage faults ------------------------------------------------------------
+
 
 @contextmanager
 def tmpfs(folder: Path, options: str = "rw") -> Iterator[Path]:
@@ -603,7 +777,10 @@ def tmpfs(folder: Path, options: str = "rw") -> Iterator[Path]:
 
 def remount(folder: Path, options: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True, capture_output=True)
+
+
 # --- running `digest` as a process ------------------------------------------------------------
+
 
 def digest_command(python: Path | str | None = None) -> list[str]:
     """The `digest` console script beside `python` (default: this interpreter), or `python -m digest`."""
@@ -618,13 +795,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def in_terminal(args: Sequence[str], env: dict[str, str], answer: str | None = None,
-                timeout: float = 60.0) -> tuple[int, str]:
+def in_terminal(
+    args: Sequence[str], env: dict[str, str], answer: str | None = None, timeout: float = 60.0
+) -> tuple[int, str]:
     """Run `digest *args` with a pseudo-terminal as its stdin and stdout; type `answer` once it asks
     (its output ends with "[y/N]: "). Returns (exit status, everything it printed)."""
     main, child = pty.openpty()
-    process = subprocess.Popen([*digest_command(), *args], stdin=child, stdout=child, stderr=child, env=env,
-                               close_fds=True)
+    process = subprocess.Popen(
+        [*digest_command(), *args], stdin=child, stdout=child, stderr=child, env=env, close_fds=True
+    )
     os.close(child)
     output, answered = b"", False
     deadline = time.monotonic() + timeout

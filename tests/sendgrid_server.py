@@ -48,8 +48,20 @@ SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid" / "
 MAX_BODY = 30 * 1024 * 1024
 MAX_RECIPIENTS = 1000
 MAX_PERSONALIZATION_BYTES = 10_000
-RESERVED_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
-                    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+RESERVED_HEADERS = {
+    "x-sg-id",
+    "x-sg-eid",
+    "received",
+    "dkim-signature",
+    "content-type",
+    "content-transfer-encoding",
+    "to",
+    "from",
+    "subject",
+    "reply-to",
+    "cc",
+    "bcc",
+}
 SCHEMA_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
 
 
@@ -96,8 +108,10 @@ class MailSendValidator:
     def errors(self, body: object) -> list[dict]:
         if self.fast is not None and self.fast.is_valid(body):
             return []
-        return [_error(e.message, ".".join(str(p) for p in e.absolute_path) or None)
-                for e in self.reference.iter_errors(body)]
+        return [
+            _error(e.message, ".".join(str(p) for p in e.absolute_path) or None)
+            for e in self.reference.iter_errors(body)
+        ]
 
 
 def mail_send_validator() -> MailSendValidator:
@@ -114,20 +128,33 @@ def documented_limits(body: dict) -> list[dict]:
     personalizations = body.get("personalizations") or []
     recipients = sum(len(p.get(k) or []) for p in personalizations for k in ("to", "cc", "bcc"))
     if recipients > MAX_RECIPIENTS:
-        errors.append(_error(f"The total number of recipients must be no more than {MAX_RECIPIENTS}, "
-                             f"got {recipients}.", "personalizations"))
+        errors.append(
+            _error(
+                f"The total number of recipients must be no more than {MAX_RECIPIENTS}, got {recipients}.",
+                "personalizations",
+            )
+        )
     has_subject = bool(body.get("subject"))
     for i, p in enumerate(personalizations):
         where = f"personalizations.{i}"
         if not p.get("to"):
-            errors.append(_error("The to array is required for all personalization objects, "
-                                 "and must have at least one email object with a valid email address.",
-                                 f"{where}.to"))
+            errors.append(
+                _error(
+                    "The to array is required for all personalization objects, "
+                    "and must have at least one email object with a valid email address.",
+                    f"{where}.to",
+                )
+            )
         substitutions = p.get("substitutions") or {}
         size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in substitutions.items())
         if size > MAX_PERSONALIZATION_BYTES:
-            errors.append(_error(f"The substitutions may not exceed {MAX_PERSONALIZATION_BYTES} bytes per "
-                                 f"personalization, got {size}.", f"{where}.substitutions"))
+            errors.append(
+                _error(
+                    f"The substitutions may not exceed {MAX_PERSONALIZATION_BYTES} bytes per "
+                    f"personalization, got {size}.",
+                    f"{where}.substitutions",
+                )
+            )
         custom_args = p.get("custom_args") or {}
         if len(json.dumps(custom_args).encode()) > MAX_PERSONALIZATION_BYTES:
             errors.append(_error("The custom arguments may not exceed 10,000 bytes.", f"{where}.custom_args"))
@@ -135,20 +162,23 @@ def documented_limits(body: dict) -> list[dict]:
             errors.append(_error("Custom argument values must be strings.", f"{where}.custom_args"))
         errors += _header_errors(p.get("headers") or {}, f"{where}.headers")
         if not has_subject and not p.get("subject"):
-            errors.append(_error("The subject is required. You can get around this requirement if you use a "
-                                 "template with a subject defined or if every personalization has a subject "
-                                 "defined.", "subject"))
+            errors.append(
+                _error(
+                    "The subject is required. You can get around this requirement if you use a "
+                    "template with a subject defined or if every personalization has a subject "
+                    "defined.",
+                    "subject",
+                )
+            )
         if p.get("send_at") and p["send_at"] > time.time() + 72 * 3600:
             errors.append(_error("send_at may be at most 72 hours in the future.", f"{where}.send_at"))
     errors += _header_errors(body.get("headers") or {}, "headers")
     content = body.get("content") or []
     if not content and not body.get("template_id"):
-        errors.append(_error("Unless a valid template_id is provided, the content parameter is required.",
-                             "content"))
+        errors.append(_error("Unless a valid template_id is provided, the content parameter is required.", "content"))
     types = [c.get("type") for c in content]
     if "text/plain" in types and types.index("text/plain") != 0:
-        errors.append(_error("If present, text/plain content must be first, followed by any other content.",
-                             "content"))
+        errors.append(_error("If present, text/plain content must be first, followed by any other content.", "content"))
     if isinstance(body.get("send_at"), int) and body["send_at"] > time.time() + 72 * 3600:
         errors.append(_error("send_at may be at most 72 hours in the future.", "send_at"))
     return errors
@@ -242,9 +272,8 @@ class SendGridServer:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def start(self) -> "SendGridServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+    def start(self) -> SendGridServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -253,7 +282,7 @@ class SendGridServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "SendGridServer":
+    def __enter__(self) -> SendGridServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -282,7 +311,7 @@ class SendGridServer:
                     with server._lock:
                         server.refused.append((status, payload))
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY:
                     self.close_connection = True
@@ -295,17 +324,21 @@ class SendGridServer:
                 if self.path != "/v3/mail/send":
                     return self._answer(404, {"errors": [_error(f"{self.path} is not a known endpoint")]})
                 if self.headers.get("Authorization") != f"Bearer {server.api_key}":
-                    return self._answer(401, {"errors": [_error("The provided authorization grant is invalid, "
-                                                                "expired, or revoked", None)]})
+                    return self._answer(
+                        401,
+                        {"errors": [_error("The provided authorization grant is invalid, expired, or revoked", None)]},
+                    )
                 with server._lock:
                     f = server.faults
                     reset_in = f.rate_limits.pop(0) if f.rate_limits else None
                     status = f.failures.pop(0) if (reset_in is None and f.failures) else None
                 if reset_in is not None:
                     reset = int(time.time() + reset_in + 0.999)
-                    return self._answer(429, {"errors": [_error("too many requests")]},
-                                        {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                                         "X-RateLimit-Reset": str(reset)})
+                    return self._answer(
+                        429,
+                        {"errors": [_error("too many requests")]},
+                        {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+                    )
                 if status is not None:
                     return self._answer(status, {"errors": [_error(f"injected failure {status}")]})
                 try:
@@ -314,9 +347,12 @@ class SendGridServer:
                     return self._answer(400, {"errors": [_error("Bad Request: the body is not JSON")]})
                 errors = validate(body, server.validator) if server.validate else []
                 if not errors and server.faults.rejected:
-                    errors = [_error("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
-                              for i, p in enumerate(body["personalizations"]) for j, to in enumerate(p["to"])
-                              if to["email"].lower() in server.faults.rejected]
+                    errors = [
+                        _error("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
+                        for i, p in enumerate(body["personalizations"])
+                        for j, to in enumerate(p["to"])
+                        if to["email"].lower() in server.faults.rejected
+                    ]
                 if errors:
                     return self._answer(400, {"errors": errors})
                 message_id = uuid.uuid4().hex[:22]

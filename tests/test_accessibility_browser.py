@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from helpers import add_reader, axe_violations, comparison, serve_site, severe
 
 from digest.delivery.confirmations import CONFIRM_URL, render_confirmation
 from digest.editions.models import Edition
@@ -19,7 +20,6 @@ from digest.render import render_edition
 from digest.render.preview import PreviewServer, preview_server
 from digest.settings import Settings
 from digest.store import session_scope
-from helpers import add_reader, axe_violations, comparison, serve_site, severe
 from subscribers.links import confirm_url, preferences_url, unsubscribe_url, vote_url
 from subscribers.tokens import ConfirmationTokens
 
@@ -33,10 +33,15 @@ def site(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('a11y') / 'digest.db'}"
     with serve_site(url, admin_token=ADMIN) as site:
         with session_scope(site.engine) as session:
-            comparison(session, SLUG, "2026-11-17 09:00", left="relaybench", right="quillpatch",
-                       tool_fields=({"category": "Testing"}, {"category": "Agents"}))
-            comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", left="lumen", right="orbit",
-                       community=(12, None))
+            comparison(
+                session,
+                SLUG,
+                "2026-11-17 09:00",
+                left="relaybench",
+                right="quillpatch",
+                tool_fields=({"category": "Testing"}, {"category": "Agents"}),
+            )
+            comparison(session, "lumen-vs-orbit", "2026-11-18 09:00", left="lumen", right="orbit", community=(12, None))
             edition = build_edition(session, site.settings, "2026-W47").edition
             edition.status = "sent"  # public: in the archive
         yield site
@@ -60,23 +65,34 @@ def press(page, button: str) -> None:
 # Each page a visitor can reach: how to get there (a GET, or a GET then the button on that page).
 PAGES = {
     "subscribe": lambda page, site: page.goto(site.url + "/"),
-    "subscribe-with-errors": lambda page, site: (page.goto(site.url + "/"), page.fill("#email", "not-an-address"),
-                                                 press(page, "Subscribe")),
-    "check-inbox": lambda page, site: (page.goto(site.url + "/"), page.fill("#email", "new@example.com"),
-                                       press(page, "Subscribe")),
+    "subscribe-with-errors": lambda page, site: (
+        page.goto(site.url + "/"),
+        page.fill("#email", "not-an-address"),
+        press(page, "Subscribe"),
+    ),
+    "check-inbox": lambda page, site: (
+        page.goto(site.url + "/"),
+        page.fill("#email", "new@example.com"),
+        press(page, "Subscribe"),
+    ),
     "confirm": lambda page, site: page.goto(confirm_url(site.url, signed(site, reader(site, "pending")))),
-    "confirmed": lambda page, site: (page.goto(confirm_url(site.url, signed(site, reader(site, "pending")))),
-                                     press(page, "Yes, subscribe me")),
+    "confirmed": lambda page, site: (
+        page.goto(confirm_url(site.url, signed(site, reader(site, "pending")))),
+        press(page, "Yes, subscribe me"),
+    ),
     "bad-confirmation-link": lambda page, site: page.goto(site.url + "/confirm/not-a-link"),
     "preferences": lambda page, site: page.goto(preferences_url(site.url, reader(site))),
-    "preferences-saved": lambda page, site: (page.goto(preferences_url(site.url, reader(site))),
-                                             press(page, "Save preferences")),
+    "preferences-saved": lambda page, site: (
+        page.goto(preferences_url(site.url, reader(site))),
+        press(page, "Save preferences"),
+    ),
     "unsubscribe": lambda page, site: page.goto(unsubscribe_url(site.url, reader(site))),
-    "unsubscribed": lambda page, site: (page.goto(unsubscribe_url(site.url, reader(site))),
-                                        press(page, "Unsubscribe")),
+    "unsubscribed": lambda page, site: (page.goto(unsubscribe_url(site.url, reader(site))), press(page, "Unsubscribe")),
     "vote": lambda page, site: page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),
-    "voted": lambda page, site: (page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),
-                                 press(page, "I’d ship Relaybench")),
+    "voted": lambda page, site: (
+        page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),
+        press(page, "I’d ship Relaybench"),
+    ),
     "vote-refused": lambda page, site: page.goto(vote_url(site.url, reader(site, "unsubscribed"), SLUG, "relaybench")),
     "archive": lambda page, site: page.goto(site.url + "/editions/"),
     "web-version": lambda page, site: page.goto(site.url + "/editions/1"),
@@ -123,8 +139,10 @@ def _mails(site) -> dict[str, str]:
     with session_scope(site.engine) as session:
         letter = render_edition(session, session.get(Edition, 1), site.settings).letter
     confirmation = render_confirmation(site.settings)
-    return {"edition": fill(letter.html, reader_substitutions("t" * 43)),
-            "confirmation": fill(confirmation.html, {CONFIRM_URL: site.url + "/confirm/abc"})}
+    return {
+        "edition": fill(letter.html, reader_substitutions("t" * 43)),
+        "confirmation": fill(confirmation.html, {CONFIRM_URL: site.url + "/confirm/abc"}),
+    }
 
 
 @pytest.mark.parametrize("width", [375, 800])
@@ -148,7 +166,8 @@ def preview_page(site):
 
 
 def test_the_preview_page_has_no_serious_or_critical_violation_and_its_text_box_takes_the_keyboard(
-        preview_page, context, axe_script, artifacts):
+    preview_page, context, axe_script, artifacts
+):
     page = context.new_page()
     try:
         page.goto(preview_page.url)

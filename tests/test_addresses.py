@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from helpers import Mailbox, a_letter, add_edition, add_readers, ledger_rows, smtp_server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sendgrid_server import SendGridServer
+
 from digest.delivery import send_edition
 from digest.delivery.confirmations import send_pending
 from digest.mail.message import Letter, Recipient, check_address, to_mime
@@ -28,7 +30,6 @@ from digest.mail.outbox import MAX_NAME, OutboxSender
 from digest.mail.sendgrid import SendGridSender
 from digest.mail.smtp import SmtpSender
 from digest.settings import Settings
-from sendgrid_server import SendGridServer
 from subscribers.errors import InvalidInput
 from subscribers.models import Subscriber
 from subscribers.validation import normalize_email
@@ -153,8 +154,13 @@ def test_a_refused_sign_up_gets_a_422_naming_the_email_field(db_url, tmp_path):
     from helpers import serve_site
 
     with serve_site(db_url, outbox=tmp_path / "outbox", subscribe_rate_limit="100/minute") as site:
-        for refused in ('"two words"@example.com', "jörg@example.com", "a@b", "a..b@example.com",
-                        "=?utf-8?q?a?= b@example.com"):
+        for refused in (
+            '"two words"@example.com',
+            "jörg@example.com",
+            "a@b",
+            "a..b@example.com",
+            "=?utf-8?q?a?= b@example.com",
+        ):
             answer = site.http.post("/subscribe", json={"email": refused})
             assert answer.status_code == 422, refused
             assert [e["field"] for e in answer.json()["errors"]] == ["email"]
@@ -164,15 +170,22 @@ def test_a_refused_sign_up_gets_a_422_naming_the_email_field(db_url, tmp_path):
 
 ATEXT = "abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~"
 atom = st.text(alphabet=ATEXT, min_size=1, max_size=20)
-encoded_word = st.builds(lambda charset, kind, text: f"=?{charset}?{kind}?{text}?=",
-                         st.sampled_from(["utf-8", "iso-8859-1", "us-ascii", "x"]), st.sampled_from("qQbB"),
-                         st.text(alphabet="=0123456789abcdefABCDEF_+/,@<>\"", max_size=24))
+encoded_word = st.builds(
+    lambda charset, kind, text: f"=?{charset}?{kind}?{text}?=",
+    st.sampled_from(["utf-8", "iso-8859-1", "us-ascii", "x"]),
+    st.sampled_from("qQbB"),
+    st.text(alphabet='=0123456789abcdefABCDEF_+/,@<>"', max_size=24),
+)
 local = st.lists(st.one_of(atom, encoded_word), min_size=1, max_size=4).map(".".join)
-domain = st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63),
-                  min_size=1, max_size=4).map(lambda labels: ".".join(labels + ["example"]))
-candidates = st.one_of(st.emails(), st.builds(lambda left, d: f"{left}@{d}", local, domain),
-                       st.text(min_size=1, max_size=80), st.builds(lambda left, d: f"{left}@{d}", st.text(max_size=30),
-                                                                   domain))
+domain = st.lists(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63), min_size=1, max_size=4
+).map(lambda labels: ".".join(labels + ["example"]))
+candidates = st.one_of(
+    st.emails(),
+    st.builds(lambda left, d: f"{left}@{d}", local, domain),
+    st.text(min_size=1, max_size=80),
+    st.builds(lambda left, d: f"{left}@{d}", st.text(max_size=30), domain),
+)
 LETTER = Letter(subject="s", html="<p>h</p>", text="t", from_address="verdicts@example.com")
 
 

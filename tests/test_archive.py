@@ -7,16 +7,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import sqlalchemy as sa
+from helpers import comparison, serve_site
 
-from digest.editions.service import build_edition
 from digest.editions.models import Edition
+from digest.editions.service import build_edition
 from digest.mail.placeholders import READER_TOKEN
 from digest.render import render_edition
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.archive import EDITION_CSP
-from helpers import serve_site
-from helpers import comparison
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 HOSTILE = "Alpha <script>alert(1)</script> & Beta"
@@ -63,8 +62,9 @@ def test_an_edition_web_page_is_the_email_with_no_reader_in_it(site):
 
 def test_every_email_links_to_a_web_version_that_works(site):
     with session_scope(site.engine) as session:
-        letter = render_edition(session, session.exec(sa.select(Edition).where(Edition.number == 1)).scalar_one(),
-                                site.settings).letter
+        letter = render_edition(
+            session, session.exec(sa.select(Edition).where(Edition.number == 1)).scalar_one(), site.settings
+        ).letter
     web_url = f"{site.url}/editions/1"
     assert web_url in letter.html and web_url in letter.text
     assert site.http.get(web_url).status_code == 200
@@ -112,8 +112,10 @@ def test_the_web_version_renders_with_its_styles_in_chromium(sqlite_url, browser
             connection.execute(sa.update(Edition.__table__).values(status="sent"))
         page = browser.new_page(viewport={"width": 800, "height": 1000})
         refused = []
-        page.on("console", lambda message: refused.append(message.text)
-                if "Content Security Policy" in message.text else None)
+        page.on(
+            "console",
+            lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+        )
         try:
             assert page.goto(f"{site.url}/editions/1").status == 200
             assert "Alpha Vs Beta Left" in page.locator("body").inner_text()

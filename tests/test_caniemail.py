@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 
+from helpers import LONG_QUOTE, caniemail_errors
+
 from digest.delivery.confirmations import render_confirmation
 from digest.render import compose, render_view
 from digest.render.compile import compile_mjml
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.settings import Settings
-from helpers import LONG_QUOTE, caniemail_errors
 
 # The components our templates use (mj-head with mj-title and mj-attributes, mj-body, mj-raw, mj-section,
 # mj-column with a background and rounded corners, mj-text, mj-table, mj-button), with nothing of ours.
@@ -35,12 +36,30 @@ def kinds(errors: list[str]) -> set[str]:
 
 
 def test_the_mails_use_nothing_the_mjml_components_do_not_already_use(node_tools):
-    tool = ToolFacts("a", "Relaybench", "Testing", "Regression tests for prompts", 70, None, "Free",
-                     (("builder", LONG_QUOTE, "ship"),))
-    other = ToolFacts("b", "Quillpatch", "Agents", "Agents that open pull requests", 40, 12, "$20/mo",
-                      (("builder", LONG_QUOTE, "skip"),))
-    facts = [ComparisonFacts(f"c{i}", f"Relaybench vs Quillpatch {i}", "Summary.", "https://v.example/c",
-                             (tool, other)) for i in range(2)]
+    tool = ToolFacts(
+        "a",
+        "Relaybench",
+        "Testing",
+        "Regression tests for prompts",
+        70,
+        None,
+        "Free",
+        (("builder", LONG_QUOTE, "ship"),),
+    )
+    other = ToolFacts(
+        "b",
+        "Quillpatch",
+        "Agents",
+        "Agents that open pull requests",
+        40,
+        12,
+        "$20/mo",
+        (("builder", LONG_QUOTE, "skip"),),
+    )
+    facts = [
+        ComparisonFacts(f"c{i}", f"Relaybench vs Quillpatch {i}", "Summary.", "https://v.example/c", (tool, other))
+        for i in range(2)
+    ]
     settings = Settings(base_url="https://news.example.com")
     edition, _, _ = render_view(compose(number=1, week="2026-W47", facts=facts, settings=settings, intro="Hi."))
     confirmation = render_confirmation(settings).html

@@ -4,10 +4,11 @@ that no edition carried, looking back to the newest earlier edition; it freezes 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
+from helpers import add_reader, comparison
 
 from digest.cli import main
 from digest.delivery import send_edition
@@ -17,7 +18,6 @@ from digest.jobs import run_wave
 from digest.mail.outbox import OutboxSender
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import add_reader, comparison
 
 SETTINGS = Settings()
 
@@ -59,8 +59,9 @@ def test_build_names_the_comparisons_it_carried_over(cli_env):
         comparison(session, "w10-late", "2026-03-06 09:00")
     result = CliRunner().invoke(main, ["editions", "build", "--week", "2026-W11"])
     assert result.exit_code == 0, result.output
-    assert "Edition 2 for 2026-W11 built with 1 comparison (1 carried over from earlier weeks: w10-late)." \
-        in result.output
+    assert (
+        "Edition 2 for 2026-W11 built with 1 comparison (1 carried over from earlier weeks: w10-late)." in result.output
+    )
     engine.dispose()
 
 
@@ -72,8 +73,10 @@ def test_an_edition_freezes_as_its_send_begins_taking_what_was_imported_since_it
         edit_edition(session, number, order=["built-with"])
         comparison(session, "imported-since", "2026-03-13 09:00")  # newer, but after the build
     summary = send_edition(engine, SETTINGS, number, sender=OutboxSender(tmp_path / "outbox"))
-    assert summary.frozen == (f"edition {number} for 2026-W11 frozen; added since it was built: imported-since; "
-                              "nothing carried over from earlier weeks")
+    assert summary.frozen == (
+        f"edition {number} for 2026-W11 frozen; added since it was built: imported-since; "
+        "nothing carried over from earlier weeks"
+    )
     assert slugs(engine, number) == ["built-with", "imported-since"]  # the editor's order stands
     with session_scope(engine) as session:
         comparison(session, "after-the-freeze", "2026-03-14 09:00")
@@ -94,9 +97,10 @@ def test_the_schedulers_log_says_what_the_first_wave_froze_and_carried_over(engi
         comparison(session, "w10-late", "2026-03-06 09:00")
         comparison(session, "w11-own", "2026-03-11 09:00")
     caplog.set_level(logging.INFO, logger="digest.jobs")
-    slot = datetime(2026, 3, 16, 8, 0, tzinfo=timezone.utc)  # Monday of W12: sends W11
+    slot = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)  # Monday of W12: sends W11
     outcome = run_wave(engine, SETTINGS, slot, ("UTC",), sender=OutboxSender(tmp_path / "outbox"))
     assert outcome.status == "done", outcome
-    assert "edition 2 for 2026-W11 built with 2 comparisons (1 carried over from earlier weeks: w10-late)" \
-        in caplog.text
+    assert (
+        "edition 2 for 2026-W11 built with 2 comparisons (1 carried over from earlier weeks: w10-late)" in caplog.text
+    )
     assert "edition 2 for 2026-W11 frozen; carried over from earlier weeks: w10-late" in caplog.text

@@ -11,8 +11,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import FIXTURES
+
 from digest.cli import COMMANDS, OLD_SPELLINGS, main
 
 PAGE = FIXTURES / "pages" / "smolvlm2-turbo-vs-pixelwright-lens.txt"
@@ -31,14 +31,17 @@ def test_help_lists_the_nouns_and_hides_the_old_spellings():
         assert f"  {old} " not in shown
 
 
-@pytest.mark.parametrize("old, new", [
-    (["import", str(PAGE), "--published-at", "2026-11-17"], "comparisons import"),
-    (["edition", "build", "--week", WEEK], "editions"),
-    (["preview", "--week", WEEK], "editions preview"),
-    (["send", "--week", WEEK, "--dry-run", "--json"], "editions send"),
-    (["send-test", "--to", "editor@example.com", "--week", WEEK], "editions send-test"),
-    (["status"], "scheduler status"),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (["import", str(PAGE), "--published-at", "2026-11-17"], "comparisons import"),
+        (["edition", "build", "--week", WEEK], "editions"),
+        (["preview", "--week", WEEK], "editions preview"),
+        (["send", "--week", WEEK, "--dry-run", "--json"], "editions send"),
+        (["send-test", "--to", "editor@example.com", "--week", WEEK], "editions send-test"),
+        (["status"], "scheduler status"),
+    ],
+)
 def test_an_old_spelling_runs_the_new_command_and_names_it_on_stderr(cli_env, tmp_path, old, new):
     assert invoke("comparisons", "import", str(PAGE), "--published-at", "2026-11-17").exit_code == 0
     assert invoke("editions", "build", "--week", WEEK).exit_code == 0

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from helpers import LONG_QUOTE, long_comparisons
 
 from digest.cli import main
 from digest.editions.service import build_edition
@@ -21,7 +22,6 @@ from digest.render.clip import CLIP_LIMIT, fit, reader_bytes
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import LONG_QUOTE, long_comparisons
 from subscribers.tokens import new_reader_token
 
 SETTINGS = Settings(base_url="https://news.example.com", postal_address="Verdicts Ltd, 9 Quay Road, Leith EH6 6LX")
@@ -78,12 +78,27 @@ def test_the_web_version_shows_every_comparison_as_a_card(store):
 
 def _facts(count: int) -> list[ComparisonFacts]:
     def tool(slug: str) -> ToolFacts:
-        return ToolFacts(slug, f"Tool {slug} with a long name", "Developer Tools", "A tagline " * 8, 60, None,
-                         "Free", (("builder", LONG_QUOTE, "ship"),))
-    return [ComparisonFacts(f"c{i}", f"Comparison {i} with a title as long as titles get on the site",
-                            "A summary " * 12, f"https://verdicts.example.com/compare/c{i}",
-                            (tool(f"a{i}"), tool(f"b{i}")))
-            for i in range(count)]
+        return ToolFacts(
+            slug,
+            f"Tool {slug} with a long name",
+            "Developer Tools",
+            "A tagline " * 8,
+            60,
+            None,
+            "Free",
+            (("builder", LONG_QUOTE, "ship"),),
+        )
+
+    return [
+        ComparisonFacts(
+            f"c{i}",
+            f"Comparison {i} with a title as long as titles get on the site",
+            "A summary " * 12,
+            f"https://verdicts.example.com/compare/c{i}",
+            (tool(f"a{i}"), tool(f"b{i}")),
+        )
+        for i in range(count)
+    ]
 
 
 def test_hundreds_of_comparisons_still_fit_listing_what_it_can_and_counting_the_rest():

@@ -20,13 +20,13 @@ from collections import Counter
 
 import httpx
 import sqlalchemy as sa
-
 from helpers import add_readers, digest_env, digest_process, wait_for
+from sendgrid_server import SendGridServer
+
 from digest.delivery.confirmations import send_pending
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
 from digest.store import open_store
-from sendgrid_server import SendGridServer
 from subscribers import status
 from subscribers.models import Subscriber
 
@@ -34,8 +34,9 @@ CLIENTS = 8
 
 
 def confirmation_counts(server) -> Counter:
-    return Counter(address for address, p in server.recipients()
-                   if p.get("custom_args", {}).get("purpose") == "confirmation")
+    return Counter(
+        address for address, p in server.recipients() if p.get("custom_args", {}).get("purpose") == "confirmation"
+    )
 
 
 def stored_emails(engine) -> set[str]:
@@ -47,14 +48,21 @@ def stored_emails(engine) -> set[str]:
 def claimed_count(engine) -> int:
     table = Subscriber.__table__
     with engine.connect() as connection:
-        return connection.execute(sa.select(sa.func.count()).select_from(table)
-                                  .where(table.c.confirmation_claim.is_not(None),
-                                         table.c.confirmation_sent_at.is_(None))).scalar_one()
+        return connection.execute(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(table.c.confirmation_claim.is_not(None), table.c.confirmation_sent_at.is_(None))
+        ).scalar_one()
 
 
 def sendgrid_settings(db_url: str, server) -> Settings:
-    return Settings(database_url=db_url, backend="sendgrid", sendgrid_api_key="k", sendgrid_api_url=server.url,
-                    secret_key="crash-secret")
+    return Settings(
+        database_url=db_url,
+        backend="sendgrid",
+        sendgrid_api_key="k",
+        sendgrid_api_url=server.url,
+        secret_key="crash-secret",
+    )
 
 
 CLAIM_AND_HANG = """
@@ -74,8 +82,9 @@ time.sleep(600)
 def test_the_claims_of_a_process_that_died_are_sent_again_and_a_live_ones_are_left_alone(db_url):
     engine = open_store(db_url)
     add_readers(engine, 30, status=status.PENDING)
-    holder = subprocess.Popen([sys.executable, "-c", CLAIM_AND_HANG, db_url, "10"], stdout=subprocess.PIPE,
-                              text=True, env=digest_env())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", CLAIM_AND_HANG, db_url, "10"], stdout=subprocess.PIPE, text=True, env=digest_env()
+    )
     try:
         assert holder.stdout.readline().strip() == "10"
         with SendGridServer(api_key="k") as server:
@@ -139,7 +148,7 @@ class SignUps:
                     with self.lock:
                         self.acknowledged.append(address)
 
-    def __enter__(self) -> "SignUps":
+    def __enter__(self) -> SignUps:
         for thread in self.threads:
             thread.start()
         return self
@@ -156,9 +165,15 @@ def test_sign_ups_under_load_survive_kill_9_of_digest_serve_and_every_one_is_mai
     with SendGridServer(api_key="k") as server:
         server.delay = 0.5  # a provider that takes its time: the kill lands with a batch in flight
         port = _free_port()
-        env = digest_env(DIGEST_DATABASE_URL=db_url, DIGEST_BACKEND="sendgrid", SENDGRID_API_KEY="k",
-                         SENDGRID_API_URL=server.url, DIGEST_SECRET_KEY="crash-secret",
-                         DIGEST_BASE_URL=f"http://127.0.0.1:{port}", DIGEST_SUBSCRIBE_RATE_LIMIT="1000000/second")
+        env = digest_env(
+            DIGEST_DATABASE_URL=db_url,
+            DIGEST_BACKEND="sendgrid",
+            SENDGRID_API_KEY="k",
+            SENDGRID_API_URL=server.url,
+            DIGEST_SECRET_KEY="crash-secret",
+            DIGEST_BASE_URL=f"http://127.0.0.1:{port}",
+            DIGEST_SUBSCRIBE_RATE_LIMIT="1000000/second",
+        )
         first = _serve(env, port)
         with SignUps(port, "crash") as load:
             wait_for(lambda: len(load.acknowledged) >= 200, 60, "sign-ups to be acknowledged")
@@ -177,18 +192,23 @@ def test_sign_ups_under_load_survive_kill_9_of_digest_serve_and_every_one_is_mai
 
         second = _serve(env, port)  # no new sign-up: the restart alone sends what is owed
         try:
-            wait_for(lambda: acknowledged <= set(confirmation_counts(server)), 120,
-                     "every acknowledged sign-up's confirmation mail")
+            wait_for(
+                lambda: acknowledged <= set(confirmation_counts(server)),
+                120,
+                "every acknowledged sign-up's confirmation mail",
+            )
             wait_for(lambda: claimed_count(engine) == 0, 30, "the queue to settle")
         finally:
             second.send_signal(signal.SIGTERM)
             second.communicate(timeout=60)
         counts = confirmation_counts(server)
         duplicates = sum(n - 1 for n in counts.values())
-        print(f"\n[{engine.dialect.name}] acknowledged {len(acknowledged)} sign-ups; {len(mailed_before)} mailed "
-              f"before kill -9, {orphaned} claimed by the dead server, {len(acknowledged - mailed_before)} "
-              f"mailed after the restart; {duplicates} duplicate mail(s) (bound: {orphaned} orphaned claims, "
-              f"at most one provider batch of {SendGridSender.max_batch})")
+        print(
+            f"\n[{engine.dialect.name}] acknowledged {len(acknowledged)} sign-ups; {len(mailed_before)} mailed "
+            f"before kill -9, {orphaned} claimed by the dead server, {len(acknowledged - mailed_before)} "
+            f"mailed after the restart; {duplicates} duplicate mail(s) (bound: {orphaned} orphaned claims, "
+            f"at most one provider batch of {SendGridSender.max_batch})"
+        )
         assert all(counts[a] >= 1 for a in acknowledged)
         assert 1 <= orphaned <= SendGridSender.max_batch and duplicates <= orphaned
         assert max(counts.values()) <= 2
@@ -202,8 +222,13 @@ def test_a_kill_9_of_subscribers_import_mid_mailing_loses_no_confirmation(db_url
     path.write_text("email\n" + "\n".join(readers) + "\n")
     with SendGridServer(api_key="k") as server:
         server.delay = 3.0  # each request takes a while: the kill lands with one in flight
-        env = digest_env(DIGEST_DATABASE_URL=db_url, DIGEST_BACKEND="sendgrid", SENDGRID_API_KEY="k",
-                         SENDGRID_API_URL=server.url, DIGEST_SECRET_KEY="crash-secret")
+        env = digest_env(
+            DIGEST_DATABASE_URL=db_url,
+            DIGEST_BACKEND="sendgrid",
+            SENDGRID_API_KEY="k",
+            SENDGRID_API_URL=server.url,
+            DIGEST_SECRET_KEY="crash-secret",
+        )
         importing = digest_process(["subscribers", "import", str(path)], env)
         assert importing.stdout.readline().startswith("Imported 2,500 readers (pending)")  # committed
         wait_for(lambda: server.requests >= 1, 60, "the first batch of confirmation mails")
@@ -216,8 +241,10 @@ def test_a_kill_9_of_subscribers_import_mid_mailing_loses_no_confirmation(db_url
         sent = send_pending(engine, sendgrid_settings(db_url, server))  # what the scheduler's timer runs
         counts = confirmation_counts(server)
         duplicates = sum(n - 1 for n in counts.values())
-        print(f"\n[{engine.dialect.name}] import killed with {orphaned} claimed; {sent} sent after; "
-              f"{duplicates} duplicate(s)")
+        print(
+            f"\n[{engine.dialect.name}] import killed with {orphaned} claimed; {sent} sent after; "
+            f"{duplicates} duplicate(s)"
+        )
         assert set(counts) == set(readers) and orphaned >= 1
         assert duplicates <= orphaned <= SendGridSender.max_batch
     engine.dispose()

@@ -19,11 +19,12 @@ import time
 from collections import Counter
 
 from helpers import add_readers, built_edition, ledger, reader_of
+from sendgrid_server import SendGridServer
+
 from digest.delivery import send_edition
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
 from digest.store import open_store
-from sendgrid_server import SendGridServer
 
 READERS = 20_000
 TRIALS = 10
@@ -32,10 +33,18 @@ BATCH = 500
 
 def _ready_sender(env: dict, number: int) -> subprocess.Popen:
     """`digest send` in its own process, imported and waiting for a line on stdin to start."""
-    script = ("import sys; from digest.cli import main; sys.stdin.readline(); "
-              f"main(['send', '--edition', '{number}', '--batch-size', '{BATCH}'])")
-    return subprocess.Popen([sys.executable, "-c", script], env=env, stdin=subprocess.PIPE, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = (
+        "import sys; from digest.cli import main; sys.stdin.readline(); "
+        f"main(['send', '--edition', '{number}', '--batch-size', '{BATCH}'])"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        stdin=subprocess.PIPE,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def mailed_in(server, number: int) -> Counter:
@@ -51,8 +60,13 @@ def test_killed_sends_resume_without_mailing_anyone_twice(tmp_path):
     rng = random.Random(int(os.environ.get("DIGEST_CRASH_SEED", time.time())))
     resumed_mid_send = 0
     with SendGridServer(api_key="k") as server:
-        env = {**os.environ, "DIGEST_DATABASE_URL": url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k",
-               "SENDGRID_API_URL": server.url}
+        env = {
+            **os.environ,
+            "DIGEST_DATABASE_URL": url,
+            "DIGEST_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": "k",
+            "SENDGRID_API_URL": server.url,
+        }
         ready = [_ready_sender(env, number) for number in editions[:1]]
         for index, number in enumerate(editions):
             process = ready.pop(0)

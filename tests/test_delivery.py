@@ -7,15 +7,24 @@ import email.policy
 from collections import Counter
 
 import pytest
+from helpers import (
+    a_letter,
+    add_edition,
+    add_readers,
+    address,
+    edition_status,
+    ledger,
+    ledger_rows,
+    reader_of,
+    set_status,
+)
+from sendgrid_server import SendGridServer
 
-from helpers import (a_letter, add_edition, add_readers, address, edition_status, ledger, ledger_rows,
-                              reader_of, set_status)
 from digest.delivery import send_edition
 from digest.errors import NotFound
 from digest.mail.outbox import OutboxSender
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
-from sendgrid_server import SendGridServer
 
 
 @pytest.fixture
@@ -43,8 +52,13 @@ def test_every_active_reader_is_mailed_exactly_once(engine, server, sender):
     add_readers(engine, 2300)
     add_edition(engine, 1)
     summary = send(engine, 1, sender)
-    assert (summary.status, summary.sent, summary.sent_now, summary.failed, summary.uncertain) == \
-        ("sent", 2300, 2300, 0, 0)
+    assert (summary.status, summary.sent, summary.sent_now, summary.failed, summary.uncertain) == (
+        "sent",
+        2300,
+        2300,
+        0,
+        0,
+    )
     assert server.counts() == Counter({address(i): 1 for i in range(1, 2301)})
     assert set(ledger(engine, 1).values()) == {"sent"}
     rows = ledger_rows(engine, 1)
@@ -104,8 +118,7 @@ def test_a_stop_request_ends_after_the_request_in_flight_with_the_ledger_exact(e
     add_readers(engine, 500)
     add_edition(engine, 1)
     batches = []
-    summary = send(engine, 1, sender, batch_size=100, progress=batches.append,
-                   should_stop=lambda: len(batches) >= 2)
+    summary = send(engine, 1, sender, batch_size=100, progress=batches.append, should_stop=lambda: len(batches) >= 2)
     assert (summary.status, summary.sent, summary.pending) == ("stopped", 200, 300)
     assert edition_status(engine, 1) == "paused"
     assert Counter(ledger(engine, 1).values()) == {"sent": 200}  # nothing left claimed

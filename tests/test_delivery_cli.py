@@ -11,12 +11,12 @@ import time
 from collections import Counter
 
 from click.testing import CliRunner
-
 from helpers import add_readers, address, built_edition, ledger, ledger_rows
+from sendgrid_server import SendGridServer
+
 from digest.cli import main
 from digest.settings import Settings
 from digest.store import open_store
-from sendgrid_server import SendGridServer
 
 
 def store_with_edition(url: str, readers: int) -> tuple:
@@ -43,8 +43,14 @@ def test_send_prints_a_json_summary(cli_env):
     result = CliRunner().invoke(main, ["editions", "send", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert {k: summary[k] for k in ("edition", "status", "sent", "failed", "uncertain", "skipped")} == \
-        {"edition": number, "status": "sent", "sent": 3, "failed": 0, "uncertain": 0, "skipped": 0}
+    assert {k: summary[k] for k in ("edition", "status", "sent", "failed", "uncertain", "skipped")} == {
+        "edition": number,
+        "status": "sent",
+        "sent": 3,
+        "failed": 0,
+        "uncertain": 0,
+        "skipped": 0,
+    }
     engine.dispose()
 
 
@@ -83,17 +89,26 @@ def test_sendgrid_without_an_api_key_is_named(cli_env, monkeypatch):
 
 def _env(url: str, server: SendGridServer) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
-    return {**env, "DIGEST_DATABASE_URL": url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k",
-            "SENDGRID_API_URL": server.url}
+    return {
+        **env,
+        "DIGEST_DATABASE_URL": url,
+        "DIGEST_BACKEND": "sendgrid",
+        "SENDGRID_API_KEY": "k",
+        "SENDGRID_API_URL": server.url,
+    }
 
 
 def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_url):
     engine, number = store_with_edition(sqlite_url, 200)
     with SendGridServer(api_key="k") as server:
         server.delay = 0.3  # a slow provider: each request takes a while
-        process = subprocess.Popen([sys.executable, "-m", "digest", "editions", "send", "--batch-size", "10"],
-                                   env=_env(sqlite_url, server), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "editions", "send", "--batch-size", "10"],
+            env=_env(sqlite_url, server),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while server.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -106,8 +121,13 @@ def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_u
         assert states["sent"] == len(server.recipients()) >= 20
         assert states["sent"] < 200
         server.delay = 0
-        resumed = subprocess.run([sys.executable, "-m", "digest", "editions", "send"], env=_env(sqlite_url, server),
-                                 capture_output=True, text=True, timeout=60)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "digest", "editions", "send"],
+            env=_env(sqlite_url, server),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert server.counts() == Counter({address(i): 1 for i in range(1, 201)})
     engine.dispose()
@@ -118,11 +138,18 @@ def test_two_workers_on_postgresql_share_the_send_and_mail_everyone_once(pg_url)
     with SendGridServer(api_key="k") as server:
         server.delay = 0.01
         env = _env(pg_url, server)
-        workers = [subprocess.Popen([sys.executable, "-m", "digest", "editions", "send", "--batch-size", "100", "--json"],
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for _ in range(2)]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "digest", "editions", "send", "--batch-size", "100", "--json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         results = [worker.communicate(timeout=120) for worker in workers]
-    for worker, (out, err) in zip(workers, results):
+    for worker, (_out, err) in zip(workers, results):
         assert worker.returncode == 0, err
     summaries = [json.loads(out) for out, _ in results]
     assert sum(s["sent_now"] for s in summaries) == 3000

@@ -7,13 +7,13 @@ import time
 from collections import Counter
 
 import pytest
-
 from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger, reader_of
+from sendgrid_server import SendGridServer
+
 from digest.delivery import RetryPolicy, send_edition
 from digest.mail import SenderRefused
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
-from sendgrid_server import SendGridServer
 
 QUICK = RetryPolicy(attempts=3, base=0.05, cap=0.2)
 
@@ -27,8 +27,15 @@ def server():
 def send(engine, server_url, number=1, *, max_errors=100, timeout=10.0, **options):
     sender = SendGridSender("k", server_url, timeout=timeout)
     try:
-        return send_edition(engine, Settings(database_url=str(engine.url), max_errors=max_errors), number,
-                            sender=sender, letter=a_letter(number), retry=options.pop("retry", QUICK), **options)
+        return send_edition(
+            engine,
+            Settings(database_url=str(engine.url), max_errors=max_errors),
+            number,
+            sender=sender,
+            letter=a_letter(number),
+            retry=options.pop("retry", QUICK),
+            **options,
+        )
     finally:
         sender.close()
 

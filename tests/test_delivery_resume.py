@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from helpers import a_letter, add_edition, add_readers, address, ledger
+from sendgrid_server import SendGridServer
+
 from digest.delivery import send_edition
-from digest.errors import SenderBusy
-from digest.delivery.lock import SendGuard, left_behind, request_id
 from digest.delivery.ledger import claim, read_fresh
+from digest.delivery.lock import SendGuard, left_behind, request_id
 from digest.editions.models import Edition
+from digest.errors import SenderBusy
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
 from digest.timeutil import utcnow
-from sendgrid_server import SendGridServer
 
 
 @pytest.fixture
@@ -27,8 +27,9 @@ def server():
 def send(engine, server, **options):
     sender = SendGridSender("k", server.url)
     try:
-        return send_edition(engine, Settings(database_url=str(engine.url)), 1, sender=sender, letter=a_letter(1),
-                            **options)
+        return send_edition(
+            engine, Settings(database_url=str(engine.url)), 1, sender=sender, letter=a_letter(1), **options
+        )
     finally:
         sender.close()
 
@@ -39,8 +40,13 @@ def claim_as(engine, worker: int, count: int, *, after: int = 0, queued: bool = 
     with engine.begin() as connection:
         edition_id = connection.execute(Edition.__table__.select()).first().id
         rows = read_fresh(connection, edition_id, after_id=after, limit=count, started_at=utcnow()).rows
-        claim(connection, edition_id, [row[:3] for row in rows], request_id=request_id(worker, sequence, queued=queued),
-              variant_id=None)
+        claim(
+            connection,
+            edition_id,
+            [row[:3] for row in rows],
+            request_id=request_id(worker, sequence, queued=queued),
+            variant_id=None,
+        )
 
 
 def test_claims_of_a_dead_sender_become_uncertain_and_are_not_resent(engine, server):
@@ -117,11 +123,21 @@ def test_of_requests_claimed_ahead_only_the_lowest_may_have_left_the_others_are_
 
 
 def test_which_claims_of_a_gone_worker_may_have_left():
-    requests = ["0000000a-0000009-queued", "0000000a-0000010-queued", "0000000b-0000004-3f2a1c",
-                "0000000b-0000005-queued", "0000000c-0000001-ab12cd", "0000000c-0000002-ef34ab"]
+    requests = [
+        "0000000a-0000009-queued",
+        "0000000a-0000010-queued",
+        "0000000b-0000004-3f2a1c",
+        "0000000b-0000005-queued",
+        "0000000c-0000001-ab12cd",
+        "0000000c-0000002-ef34ab",
+    ]
     may_have_left, did_not = left_behind(requests)
     # a: claimed ahead only, the lowest may have left; b: a request on its own was in flight, so none of
     # its requests claimed ahead had; c: requests on their own (a resend's parts) all may have.
-    assert may_have_left == {"0000000a-0000009-queued", "0000000b-0000004-3f2a1c", "0000000c-0000001-ab12cd",
-                             "0000000c-0000002-ef34ab"}
+    assert may_have_left == {
+        "0000000a-0000009-queued",
+        "0000000b-0000004-3f2a1c",
+        "0000000c-0000001-ab12cd",
+        "0000000c-0000002-ef34ab",
+    }
     assert did_not == {"0000000a-0000010-queued", "0000000b-0000005-queued"}

@@ -10,17 +10,18 @@ import time
 
 import httpx
 import sqlalchemy as sa
-
 from conftest import ROOT
-from digest.web.server import bind
 from helpers import clean_env, digest_command
+
+from digest.web.server import bind
 
 
 def test_demo_runs_in_a_fresh_folder_and_can_be_run_again(tmp_path):
     env = clean_env()
-    for attempt in range(2):  # the second run starts from a fresh store again
-        out = subprocess.run([*digest_command(), "demo"], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=120)
+    for _attempt in range(2):  # the second run starts from a fresh store again
+        out = subprocess.run(
+            [*digest_command(), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         assert "Traceback" not in out.stderr
     assert "LanternOps Agent Studio vs Relaybench" in out.stdout
@@ -41,8 +42,14 @@ def test_the_demo_says_what_to_open_and_its_serve_command_serves_the_pages_its_l
     port = sock.getsockname()[1]
     sock.close()  # a free port for the demo's links and the server it names
     base = f"http://127.0.0.1:{port}"
-    out = subprocess.run([*digest_command(), "demo"], cwd=tmp_path, env=clean_env(DIGEST_BASE_URL=base),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*digest_command(), "demo"],
+        cwd=tmp_path,
+        env=clean_env(DIGEST_BASE_URL=base),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     preview = (tmp_path / "digest-demo" / "preview" / "edition.html").resolve()
     assert f"Open the edition in a browser: {preview.as_uri()}" in out.stdout
@@ -51,8 +58,9 @@ def test_the_demo_says_what_to_open_and_its_serve_command_serves_the_pages_its_l
     words = shlex.split(command)
     env = clean_env(DIGEST_BASE_URL=base, **dict(word.split("=", 1) for word in words[:2]))
     assert words[2:4] == ["digest", "serve"]
-    server = subprocess.Popen([*digest_command(), *words[3:]], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*digest_command(), *words[3:]], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while True:  # wait for it to listen, at most a minute

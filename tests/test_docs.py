@@ -8,8 +8,8 @@ import sys
 
 import click
 import pytest
-
 from conftest import ROOT
+
 from digest.cli import main
 from digest.settings import ENVIRONMENT_VARIABLES
 
@@ -45,8 +45,9 @@ def test_every_endpoint_is_in_the_readme():
     app = create_app(Settings(database_url="sqlite://"), open_store("sqlite://"))
     for path, methods in app.openapi()["paths"].items():
         for method in methods:
-            assert f"`{method.upper()} {path}`" in README or f"`{path}`" in README, \
+            assert f"`{method.upper()} {path}`" in README or f"`{path}`" in README, (
                 f"README.md does not document {method.upper()} {path}"
+            )
 
 
 def test_the_readme_says_each_section_once():
@@ -90,5 +91,7 @@ def test_version_and_help_print_without_error():
     for args in (["--version"], ["--help"]):
         out = subprocess.run([sys.executable, "-m", "digest", *args], capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 0, out.stderr
-    assert "digest, version" in subprocess.run([sys.executable, "-m", "digest", "--version"],
-                                               capture_output=True, text=True).stdout
+    assert (
+        "digest, version"
+        in subprocess.run([sys.executable, "-m", "digest", "--version"], capture_output=True, text=True).stdout
+    )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import add_readers, at, comparison, edition_status, in_terminal, ledger
 
 from digest.cli import main
 from digest.delivery import send_edition
@@ -21,7 +22,6 @@ from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from digest.weeks import current_week, week_of
-from helpers import add_readers, at, comparison, edition_status, in_terminal, ledger
 
 SETTINGS = Settings()
 
@@ -29,16 +29,17 @@ SETTINGS = Settings()
 def _mark_sent(engine, *numbers: int) -> None:
     table = Edition.__table__
     with engine.begin() as connection:
-        connection.execute(sa.update(table).where(table.c.number.in_(numbers)).values(status="sent",
-                                                                                      sent_at=utcnow()))
+        connection.execute(sa.update(table).where(table.c.number.in_(numbers)).values(status="sent", sent_at=utcnow()))
 
 
 def _three_weeks(engine) -> None:
     """Edition 1 (2026-W46) sent; 2 (W47) and 3 (W48, next week's, built early) drafts."""
     with session_scope(engine) as session:
-        for slug, when, week in (("w46-a-vs-b", "2026-11-10 09:00", "2026-W46"),
-                                 ("w47-c-vs-d", "2026-11-17 09:00", "2026-W47"),
-                                 ("w48-e-vs-f", "2026-11-24 09:00", "2026-W48")):
+        for slug, when, week in (
+            ("w46-a-vs-b", "2026-11-10 09:00", "2026-W46"),
+            ("w47-c-vs-d", "2026-11-17 09:00", "2026-W47"),
+            ("w48-e-vs-f", "2026-11-24 09:00", "2026-W48"),
+        ):
             comparison(session, slug, when)
             build_edition(session, SETTINGS, week)
     _mark_sent(engine, 1)
@@ -53,8 +54,9 @@ def test_the_edition_at_hand_is_the_earliest_unsent_then_the_current_weeks(engin
     with session_scope(engine) as session:  # all sent: the current week's, not built yet
         hand = edition_at_hand(session, SETTINGS, now=at("2026-12-01 12:00"))
         assert (hand.edition, hand.week, hand.which()) == (None, "2026-W49", {"week": "2026-W49"})
-        in_paris = edition_at_hand(session, Settings(timezone=ZoneInfo("Europe/Paris")),
-                                   now=at("2026-11-29 23:30"))  # already Monday in Paris
+        in_paris = edition_at_hand(
+            session, Settings(timezone=ZoneInfo("Europe/Paris")), now=at("2026-11-29 23:30")
+        )  # already Monday in Paris
         assert in_paris.week == "2026-W49"
 
 
@@ -114,8 +116,12 @@ def test_send_names_the_edition_its_comparisons_and_readers_and_asks_nothing_wit
     result = CliRunner().invoke(main, ["editions", "send"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[:4] == ["Edition 1 for 2026-W47 (draft), 1 comparison:", "  1. Gamma vs Delta  [gamma-vs-delta]",
-                         "Left out: alpha-vs-beta", "It will reach 3 readers through outbox."]
+    assert lines[:4] == [
+        "Edition 1 for 2026-W47 (draft), 1 comparison:",
+        "  1. Gamma vs Delta  [gamma-vs-delta]",
+        "Left out: alpha-vs-beta",
+        "It will reach 3 readers through outbox.",
+    ]
     assert lines[4] == "Edition 1: sent."  # no question: stdin is not a terminal
     assert "[y/N]" not in result.output
     assert len(os.listdir(cli_env["DIGEST_OUTBOX"])) == 3
@@ -132,10 +138,11 @@ def test_the_plan_counts_only_readers_it_will_mail_and_names_comparisons_that_jo
     engine.dispose()
     dry = CliRunner().invoke(main, ["editions", "send", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "  3. Late vs Later  [late-vs-later]  (imported since it was built; joins as the send begins)" \
-        in dry.output
-    assert ("It would reach 3 readers through outbox; 2 more readers chose topics that match none of its "
-            "comparisons and get no mail.") in dry.output
+    assert "  3. Late vs Later  [late-vs-later]  (imported since it was built; joins as the send begins)" in dry.output
+    assert (
+        "It would reach 3 readers through outbox; 2 more readers chose topics that match none of its "
+        "comparisons and get no mail."
+    ) in dry.output
     sent = CliRunner().invoke(main, ["editions", "send"])
     assert sent.exit_code == 0, sent.output
     assert len(os.listdir(cli_env["DIGEST_OUTBOX"])) == 3  # what the plan said

@@ -5,23 +5,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import at, comparison
 from sqlmodel import Session, select
 
 from digest.cli import main
+from digest.editions.models import Edition
 from digest.editions.selection import arrange, select_for_week
 from digest.editions.service import build_edition, edit_edition, edition_comparisons, edition_items, get_edition
-from digest.editions.models import Edition
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.weeks import BadWeek, week_bounds
-from helpers import at, comparison
 
 W47 = "2026-W47"  # Monday 16 to Sunday 22 November 2026
 SETTINGS = Settings()
@@ -38,8 +38,14 @@ class Item:
 
 def test_selection_keeps_the_weeks_uncarried_comparisons_newest_first():
     start, end = week_bounds(W47, ZoneInfo("UTC"))
-    items = [Item(1, at("2026-11-16 00:00")), Item(2, at("2026-11-22 23:59")), Item(3, at("2026-11-15 23:59")),
-             Item(4, at("2026-11-23 00:00")), Item(5, at("2026-11-18 12:00")), Item(6, at("2026-11-19 12:00"))]
+    items = [
+        Item(1, at("2026-11-16 00:00")),
+        Item(2, at("2026-11-22 23:59")),
+        Item(3, at("2026-11-15 23:59")),
+        Item(4, at("2026-11-23 00:00")),
+        Item(5, at("2026-11-18 12:00")),
+        Item(6, at("2026-11-19 12:00")),
+    ]
     picked = select_for_week(items, carried={6}, start=start, end=end)
     assert [i.id for i in picked] == [2, 5, 1]
 
@@ -95,7 +101,9 @@ def test_editions_are_numbered_in_the_order_they_are_built(engine):
         comparison(session, "a", "2026-11-10 09:00")
         comparison(session, "b", "2026-11-17 09:00")
         comparison(session, "c", "2026-11-24 09:00")
-        numbers = [build_edition(session, SETTINGS, week).edition.number for week in ("2026-W47", "2026-W46", "2026-W48")]
+        numbers = [
+            build_edition(session, SETTINGS, week).edition.number for week in ("2026-W47", "2026-W46", "2026-W48")
+        ]
         assert numbers == [1, 2, 3]
 
 
@@ -103,7 +111,7 @@ def test_the_default_week_is_the_current_one_in_the_newsletters_zone(engine):
     paris = replace(SETTINGS, timezone=ZoneInfo("Europe/Paris"))
     with session_scope(engine) as session:
         comparison(session, "monday-in-paris", "2026-11-15 23:30")
-        result = build_edition(session, paris, now=datetime(2026, 11, 15, 23, 45, tzinfo=timezone.utc))
+        result = build_edition(session, paris, now=datetime(2026, 11, 15, 23, 45, tzinfo=UTC))
         assert result.edition.week == W47
 
 
@@ -192,8 +200,9 @@ def _three(session) -> int:
 def test_an_editor_sets_intro_subject_order_and_exclusions(engine):
     with session_scope(engine) as session:
         number = _three(session)
-        edition = edit_edition(session, number, intro="  First line.\r\n\r\nSecond.  ", subject="Big\nweek",
-                               exclude=["b"], order=["a"])
+        edition = edit_edition(
+            session, number, intro="  First line.\r\n\r\nSecond.  ", subject="Big\nweek", exclude=["b"], order=["a"]
+        )
         assert edition.intro == "First line.\n\nSecond." and edition.subject == "Big week"
         assert [c.slug for c in edition_comparisons(session, edition)] == ["a", "c"]
         assert len(edition_items(session, edition, included_only=False)) == 3  # b stays frozen, left out
@@ -203,13 +212,16 @@ def test_an_editor_sets_intro_subject_order_and_exclusions(engine):
         assert [c.slug for c in edition_comparisons(session, edition)] == ["a", "c", "b"]
 
 
-@pytest.mark.parametrize("change,complaint", [
-    ({"exclude": ["nope"]}, "'nope' is not in edition 1"),
-    ({"exclude": ["a", "b", "c"]}, "would have no comparisons left"),
-    ({"exclude": ["a"], "include": ["a"]}, "both excluded and included"),
-    ({"subject": "x" * 201}, "at most 200"),
-    ({"order": ["c", "c"]}, "twice"),
-])
+@pytest.mark.parametrize(
+    "change,complaint",
+    [
+        ({"exclude": ["nope"]}, "'nope' is not in edition 1"),
+        ({"exclude": ["a", "b", "c"]}, "would have no comparisons left"),
+        ({"exclude": ["a"], "include": ["a"]}, "both excluded and included"),
+        ({"subject": "x" * 201}, "at most 200"),
+        ({"order": ["c", "c"]}, "twice"),
+    ],
+)
 def test_an_edit_that_makes_no_sense_is_refused_and_changes_nothing(engine, change, complaint):
     with session_scope(engine) as session:
         number = _three(session)
@@ -257,19 +269,21 @@ def test_edition_build_then_edit_from_the_command_line(cli_env):
     assert f"Edition 1 for {W47} built with 2 comparisons." in built.output
     again = runner.invoke(main, ["editions", "build", "--week", W47])
     assert f"Edition 1 for {W47} was already built." in again.output
-    edited = runner.invoke(main, ["editions", "edit", "1", "--subject", "Two tools", "--order", "a",
-                                  "--exclude", "b"])
+    edited = runner.invoke(main, ["editions", "edit", "1", "--subject", "Two tools", "--order", "a", "--exclude", "b"])
     assert edited.exit_code == 0, edited.output
     assert edited.output.strip() == "Edition 1 updated; it shows 1 comparison."
 
 
-@pytest.mark.parametrize("args,complaint", [
-    (["editions", "build", "--week", "47"], "YYYY-Www"),
-    (["editions", "edit", "1"], "say what to change"),
-    (["editions", "edit", "0", "--intro", "x"], "x>=1"),
-    (["editions", "edit", "7", "--intro", "x"], "there is no edition 7"),
-    (["editions", "edit", "1", "--order", ",,"], "comparison slugs separated by commas"),
-])
+@pytest.mark.parametrize(
+    "args,complaint",
+    [
+        (["editions", "build", "--week", "47"], "YYYY-Www"),
+        (["editions", "edit", "1"], "say what to change"),
+        (["editions", "edit", "0", "--intro", "x"], "x>=1"),
+        (["editions", "edit", "7", "--intro", "x"], "there is no edition 7"),
+        (["editions", "edit", "1", "--order", ",,"], "comparison slugs separated by commas"),
+    ],
+)
 def test_edition_commands_name_what_was_wrong(cli_env, args, complaint):
     result = CliRunner().invoke(main, args)
     assert result.exit_code in (1, 2)

@@ -5,6 +5,7 @@ elsewhere. Screenshots of each go to tests/artifacts/ for a person to look at.""
 from __future__ import annotations
 
 import pytest
+from helpers import LONG_QUOTE
 
 from digest.delivery.confirmations import CONFIRM_URL, render_confirmation
 from digest.mail.message import fill
@@ -12,44 +13,86 @@ from digest.mail.placeholders import reader_substitutions
 from digest.render import compose, render_view
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.settings import Settings
-from helpers import LONG_QUOTE
 
 pytestmark = pytest.mark.browser
 SETTINGS = Settings(base_url="https://news.example.com")
 WIDTHS = (320, 375, 640, 800)
 
 
-def _tool(name: str, ship: float, community: float | None, price: str, tagline: str, category: str,
-          quote: str = LONG_QUOTE) -> ToolFacts:
-    return ToolFacts(slug=name.lower().replace(" ", "-"), name=name, category=category, tagline=tagline,
-                     panel_ship=ship, community=community, entry_price=price, reviews=(("builder", quote, "ship"),))
+def _tool(
+    name: str, ship: float, community: float | None, price: str, tagline: str, category: str, quote: str = LONG_QUOTE
+) -> ToolFacts:
+    return ToolFacts(
+        slug=name.lower().replace(" ", "-"),
+        name=name,
+        category=category,
+        tagline=tagline,
+        panel_ship=ship,
+        community=community,
+        entry_price=price,
+        reviews=(("builder", quote, "ship"),),
+    )
 
 
 FACTS = [
-    ComparisonFacts("northwind-vs-parallax", "Northwind Ledger vs Parallax Realtime Avatar Streaming SDK",
-                    "Which one should you ship with? The panel's verdict, the price and the community vote.",
-                    "https://verdicts.example.com/compare/northwind-vs-parallax",
-                    (_tool("Northwind Ledger", 75, None, "Usage-based, from $0.10/min",
-                           "Bookkeeping agents that reconcile every transaction overnight", "Accounting Software"),
-                     _tool("Parallax Realtime Avatar Streaming SDK", 100, 64.5, "Free",
-                           "Embed sub-second conversational avatars in any web or mobile app", "Developer Tools"))),
-    ComparisonFacts("relaybench-vs-quillpatch", "Relaybench vs Quillpatch",
-                    "Prompt regression testing against agentic pull requests.",
-                    "https://verdicts.example.com/compare/relaybench-vs-quillpatch",
-                    (_tool("Relaybench", 40, 12, "Free tier", "Regression tests for prompts", "Community Tools"),
-                     _tool("Quillpatch", 55, None, "$20/mo", "Agents that open pull requests", "Agents"))),
+    ComparisonFacts(
+        "northwind-vs-parallax",
+        "Northwind Ledger vs Parallax Realtime Avatar Streaming SDK",
+        "Which one should you ship with? The panel's verdict, the price and the community vote.",
+        "https://verdicts.example.com/compare/northwind-vs-parallax",
+        (
+            _tool(
+                "Northwind Ledger",
+                75,
+                None,
+                "Usage-based, from $0.10/min",
+                "Bookkeeping agents that reconcile every transaction overnight",
+                "Accounting Software",
+            ),
+            _tool(
+                "Parallax Realtime Avatar Streaming SDK",
+                100,
+                64.5,
+                "Free",
+                "Embed sub-second conversational avatars in any web or mobile app",
+                "Developer Tools",
+            ),
+        ),
+    ),
+    ComparisonFacts(
+        "relaybench-vs-quillpatch",
+        "Relaybench vs Quillpatch",
+        "Prompt regression testing against agentic pull requests.",
+        "https://verdicts.example.com/compare/relaybench-vs-quillpatch",
+        (
+            _tool("Relaybench", 40, 12, "Free tier", "Regression tests for prompts", "Community Tools"),
+            _tool("Quillpatch", 55, None, "$20/mo", "Agents that open pull requests", "Agents"),
+        ),
+    ),
 ]
 # Hebrew and Arabic content, as a comparison page might carry it.
-RTL = [ComparisonFacts("rtl", "השוואה: כלי א מול כלי ב", "ملخص المقارنة بين الأداتين",
-                       "https://verdicts.example.com/c/rtl",
-                       (_tool("כלי א", 70, None, "חינם", "שורה אחת על הכלי", "סוכנים", "הציטוט של המבקר על הכלי."),
-                        _tool("أداة ب", 30, None, "مجاني", "سطر واحد عن الأداة", "وكلاء",
-                              "اقتباس المراجع عن الأداة.")))]
+RTL = [
+    ComparisonFacts(
+        "rtl",
+        "השוואה: כלי א מול כלי ב",
+        "ملخص المقارنة بين الأداتين",
+        "https://verdicts.example.com/c/rtl",
+        (
+            _tool("כלי א", 70, None, "חינם", "שורה אחת על הכלי", "סוכנים", "הציטוט של המבקר על הכלי."),
+            _tool("أداة ب", 30, None, "مجاني", "سطر واحد عن الأداة", "وكلاء", "اقتباس المراجع عن الأداة."),
+        ),
+    )
+]
 
 
 def email(facts=FACTS) -> str:
-    view = compose(number=12, week="2026-W47", facts=facts, settings=SETTINGS,
-                   intro="Two comparisons this week, one of them a landslide.")
+    view = compose(
+        number=12,
+        week="2026-W47",
+        facts=facts,
+        settings=SETTINGS,
+        intro="Two comparisons this week, one of them a landslide.",
+    )
     html, _, _ = render_view(view)
     return fill(html, reader_substitutions("t" * 43))
 
@@ -141,8 +184,15 @@ def test_hebrew_and_arabic_text_reads_right_to_left_and_english_left_to_right(br
         page.screenshot(path=str(artifacts / "edition-rtl-375.png"), full_page=True)
         directions = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[dir=auto]')]
             .filter(e => e.innerText.trim()).map(e => [e.innerText.trim(), getComputedStyle(e).direction]))""")
-        for text in ("השוואה: כלי א מול כלי ב", "ملخص المقارنة بين الأداتين", "כלי א", "أداة ب", "חינם",
-                     "שורה אחת על הכלי", "سطر واحد عن الأداة"):
+        for text in (
+            "השוואה: כלי א מול כלי ב",
+            "ملخص المقارنة بين الأداتين",
+            "כלי א",
+            "أداة ب",
+            "חינם",
+            "שורה אחת על הכלי",
+            "سطر واحد عن الأداة",
+        ):
             assert directions.get(text) == "rtl", (text, directions.get(text))
         assert directions["Northwind Ledger vs Parallax Realtime Avatar Streaming SDK"] == "ltr"
         # and right-to-left text starts at the right: the title and a tagline end at their box's right edge

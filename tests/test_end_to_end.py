@@ -12,28 +12,28 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 from click.testing import CliRunner
-
 from conftest import ROOT
 from helpers import comparisons_file, wait_for
+from sendgrid_server import SendGridServer
+from test_weekly import add_comparisons, add_readers, ledger_of
+
 from digest.cli import main
 from digest.delivery.confirmations import CONFIRM_URL
+from digest.jobs import WEEKLY_JOB, build_scheduler
 from digest.settings import Settings
 from digest.store import open_store
 from digest.web import create_app
 from digest.web.server import base_url, bind, serving
-from digest.jobs import WEEKLY_JOB, build_scheduler
 from schedules import WEEKDAYS, ShiftedClock, runs
-from sendgrid_server import SendGridServer
-from test_weekly import add_comparisons, add_readers, ledger_of
 
 PARIS = ZoneInfo("Europe/Paris")
-FIRST_SLOT = datetime(2026, 3, 30, 8, 0, tzinfo=PARIS).astimezone(timezone.utc)  # sends 2026-W13
-SECOND_SLOT = datetime(2026, 4, 6, 8, 0, tzinfo=PARIS).astimezone(timezone.utc)  # sends 2026-W14
+FIRST_SLOT = datetime(2026, 3, 30, 8, 0, tzinfo=PARIS).astimezone(UTC)  # sends 2026-W13
+SECOND_SLOT = datetime(2026, 4, 6, 8, 0, tzinfo=PARIS).astimezone(UTC)  # sends 2026-W14
 
 
 def edition_mails(server, number: int) -> list[str]:
@@ -41,13 +41,19 @@ def edition_mails(server, number: int) -> list[str]:
 
 
 def confirmation_links(server) -> dict[str, str]:
-    return {address: p["substitutions"][CONFIRM_URL] for address, p in server.recipients()
-            if p.get("custom_args", {}).get("purpose") == "confirmation"}
+    return {
+        address: p["substitutions"][CONFIRM_URL]
+        for address, p in server.recipients()
+        if p.get("custom_args", {}).get("purpose") == "confirmation"
+    }
 
 
 def unsubscribe_link(server, address: str) -> str:
-    headers = next(p["headers"] for a, p in server.recipients() if a == address and "headers" in p
-                   and p.get("custom_args", {}).get("edition"))
+    headers = next(
+        p["headers"]
+        for a, p in server.recipients()
+        if a == address and "headers" in p and p.get("custom_args", {}).get("edition")
+    )
     return headers["List-Unsubscribe"].strip("<>")
 
 
@@ -56,26 +62,37 @@ def fire_weekly(engine, settings, slot) -> None:
     scheduler = build_scheduler(engine, settings, clock=ShiftedClock(slot - timedelta(seconds=1.5)))
     scheduler.start()
     try:
-        wait_for(lambda: (record := runs.find(engine, WEEKLY_JOB, slot)) is not None and record.outcome == "done",
-                 20, f"the weekly send for {slot}")
+        wait_for(
+            lambda: (record := runs.find(engine, WEEKLY_JOB, slot)) is not None and record.outcome == "done",
+            20,
+            f"the weekly send for {slot}",
+        )
     finally:
         scheduler.stop()
 
 
 def test_import_subscribe_confirm_schedule_send_unsubscribe_and_the_next_week_skips_them(
-        db_url, tmp_path, cli_env, monkeypatch):
+    db_url, tmp_path, cli_env, monkeypatch
+):
     with SendGridServer(api_key="test-key") as sendgrid:
         sock = bind()
-        env = {"DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "test-key", "SENDGRID_API_URL": sendgrid.url,
-               "DIGEST_TIMEZONE": "Europe/Paris", "DIGEST_SEND_DAY": "monday", "DIGEST_SEND_TIME": "08:00",
-               "DIGEST_BASE_URL": base_url(sock)}
+        env = {
+            "DIGEST_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": "test-key",
+            "SENDGRID_API_URL": sendgrid.url,
+            "DIGEST_TIMEZONE": "Europe/Paris",
+            "DIGEST_SEND_DAY": "monday",
+            "DIGEST_SEND_TIME": "08:00",
+            "DIGEST_BASE_URL": base_url(sock),
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         settings = Settings.from_env()
 
         # An editor imports two weeks of comparisons.
-        week13 = comparisons_file(tmp_path, [datetime(2026, 3, 24, 10, tzinfo=PARIS),
-                                              datetime(2026, 3, 26, 15, tzinfo=PARIS)], tag="w13")
+        week13 = comparisons_file(
+            tmp_path, [datetime(2026, 3, 24, 10, tzinfo=PARIS), datetime(2026, 3, 26, 15, tzinfo=PARIS)], tag="w13"
+        )
         week14 = comparisons_file(tmp_path, [datetime(2026, 4, 1, 9, tzinfo=PARIS)], tag="w14")
         imported = CliRunner().invoke(main, ["comparisons", "import", str(week13), str(week14)])
         assert imported.exit_code == 0, imported.output
@@ -98,9 +115,11 @@ def test_import_subscribe_confirm_schedule_send_unsubscribe_and_the_next_week_sk
                 assert sorted(edition_mails(sendgrid, 1)) == ["ada@example.com", "grace@example.com"]
 
                 # Grace leaves with one click (RFC 8058: a bare POST, no cookie, no confirmation).
-                left = web.post(unsubscribe_link(sendgrid, "grace@example.com").removeprefix(url),
-                                content="List-Unsubscribe=One-Click",
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+                left = web.post(
+                    unsubscribe_link(sendgrid, "grace@example.com").removeprefix(url),
+                    content="List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
                 assert left.status_code == 200, left.text
 
                 # The next Monday: the next edition skips her, and the unconfirmed reader still gets nothing.
@@ -115,13 +134,12 @@ def test_import_subscribe_confirm_schedule_send_unsubscribe_and_the_next_week_sk
         listing = CliRunner().invoke(main, ["editions", "list"])
         assert listing.exit_code == 0, listing.output
         rows = [line.split()[:7] for line in listing.output.strip().splitlines()[1:]]
-        assert rows == [["2", "2026-W14", "sent", "1", "0", "0", "0"],
-                        ["1", "2026-W13", "sent", "2", "0", "0", "0"]]
+        assert rows == [["2", "2026-W14", "sent", "1", "0", "0", "0"], ["1", "2026-W13", "sent", "2", "0", "0", "0"]]
 
 
 def test_serve_with_scheduler_runs_web_and_the_weekly_send_in_one_process(sqlite_url, tmp_path):
     engine = open_store(sqlite_url)
-    slot = (datetime.now(timezone.utc) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    slot = (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
     add_comparisons(engine, tmp_path, [slot - timedelta(days=7)])
     add_readers(engine, ["ada@example.com", "grace@example.com"])
     sock = bind()
@@ -129,14 +147,27 @@ def test_serve_with_scheduler_runs_web_and_the_weekly_send_in_one_process(sqlite
     sock.close()
     with SendGridServer(api_key="test-key") as sendgrid:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
-        env.update({"DIGEST_DATABASE_URL": sqlite_url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "test-key",
-                    "SENDGRID_API_URL": sendgrid.url, "DIGEST_TIMEZONE": "UTC",
-                    "DIGEST_SEND_DAY": WEEKDAYS[slot.weekday()],
-                    "DIGEST_SEND_TIME": slot.strftime("%H:%M")})
+        env.update(
+            {
+                "DIGEST_DATABASE_URL": sqlite_url,
+                "DIGEST_BACKEND": "sendgrid",
+                "SENDGRID_API_KEY": "test-key",
+                "SENDGRID_API_URL": sendgrid.url,
+                "DIGEST_TIMEZONE": "UTC",
+                "DIGEST_SEND_DAY": WEEKDAYS[slot.weekday()],
+                "DIGEST_SEND_TIME": slot.strftime("%H:%M"),
+            }
+        )
         log = open(tmp_path / "serve.log", "w")
-        process = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--with-scheduler", "--port", str(port)],
-                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "serve", "--with-scheduler", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
+
             def healthy():
                 try:
                     return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
@@ -145,8 +176,11 @@ def test_serve_with_scheduler_runs_web_and_the_weekly_send_in_one_process(sqlite
 
             wait_for(healthy, 30, "the web app")
             # The slot a minute ago is within the catch-up window: the in-process scheduler sends it.
-            wait_for(lambda: (r := runs.find(engine, WEEKLY_JOB, slot)) is not None and r.outcome == "done", 30,
-                     "the weekly send")
+            wait_for(
+                lambda: (r := runs.find(engine, WEEKLY_JOB, slot)) is not None and r.outcome == "done",
+                30,
+                "the weekly send",
+            )
             assert sendgrid.counts() == {"ada@example.com": 1, "grace@example.com": 1}
         finally:
             process.send_signal(signal.SIGTERM)

@@ -16,10 +16,28 @@ def test_deleting_a_reader_anonymizes_their_provider_events(cli_env):
     assert runner.invoke(main, ["subscribers", "add", "ada@example.com", "--confirmed"]).exit_code == 0
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     with Session(engine) as session:
-        session.add(Event(sg_event_id="e1", event="open", email="ada@example.com", reader_id=1,
-                          edition_number=1, occurred_at=utcnow(), raw={"email": "ada@example.com"}))
-        session.add(Event(sg_event_id="e2", event="open", email="bob@example.com", reader_id=2,
-                          edition_number=1, occurred_at=utcnow(), raw={"email": "bob@example.com"}))
+        session.add(
+            Event(
+                sg_event_id="e1",
+                event="open",
+                email="ada@example.com",
+                reader_id=1,
+                edition_number=1,
+                occurred_at=utcnow(),
+                raw={"email": "ada@example.com"},
+            )
+        )
+        session.add(
+            Event(
+                sg_event_id="e2",
+                event="open",
+                email="bob@example.com",
+                reader_id=2,
+                edition_number=1,
+                occurred_at=utcnow(),
+                raw={"email": "bob@example.com"},
+            )
+        )
         session.commit()
     result = runner.invoke(main, ["subscribers", "delete", "ada@example.com", "--yes"])
     assert result.exit_code == 0, result.output

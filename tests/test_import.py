@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-
 from conftest import FIXTURES
+
 from digest.cli import main
-from digest.content.models import LENSES
 from digest.content.importer import parse_page
+from digest.content.models import LENSES
 from digest.store import open_store
 
 SHARED_TOOL_PAGE = FIXTURES / "pages" / "smolvlm2-turbo-vs-pixelwright-lens.txt"
@@ -30,8 +30,7 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
     engine = open_store(url)
     with engine.connect() as connection:
         tables = ["tool", "comparison", "entry", "review"]
-        out = {t: sorted(map(tuple, connection.execute(sa.text(f"SELECT * FROM {t}")).all()), key=repr)
-               for t in tables}
+        out = {t: sorted(map(tuple, connection.execute(sa.text(f"SELECT * FROM {t}")).all()), key=repr) for t in tables}
     engine.dispose()
     return out
 
@@ -156,7 +155,10 @@ def _mutate(text: str, case: str) -> str | bytes:
 
 BAD = {
     "missing block": ("page", r"bad\.txt:\d+: .*(expected|ends)"),
-    "panel not a percentage": ("page", r"bad\.txt:17: expected the panel ship share of Pixelwright Lens as a percentage"),
+    "panel not a percentage": (
+        "page",
+        r"bad\.txt:17: expected the panel ship share of Pixelwright Lens as a percentage",
+    ),
     "cut-off scorecard": ("page", r"bad\.txt:\d+: the thesis quote about Pixelwright Lens opens here but never closes"),
     "too few quotes": ("page", r"bad\.txt:\d+: the file ends where the competition quote about SmolVLM2 Turbo"),
     "not UTF-8": ("page", r"bad\.txt:23: not UTF-8 text \(byte 0xe9"),

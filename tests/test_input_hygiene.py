@@ -15,8 +15,8 @@ import sys
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-
 from helpers import comparison, digest_env
+
 from digest.cli import main
 from digest.content.models import Comparison, Tool
 from digest.store import open_store, session_scope
@@ -28,12 +28,31 @@ def cli(*args):
 
 
 def a_comparison(**changes) -> dict:
-    tools = [{"name": "Relaybench", "category": "Evaluation", "tagline": "Tests for prompts",
-              "description": "Runs your prompts.", "panel_ship": 75, "community": None, "entry_price": "Free"},
-             {"name": "Quillpatch", "category": "Agents", "tagline": "Agents", "description": "Builds agents.",
-              "panel_ship": 50, "entry_price": "Paid"}]
-    item = {"title": "Relaybench vs Quillpatch", "summary": "Which ships?", "tools": tools,
-            "reviews": [{"tool": "Relaybench", "lens": "builder", "quote": "Ship it.", "verdict": "ship"}]}
+    tools = [
+        {
+            "name": "Relaybench",
+            "category": "Evaluation",
+            "tagline": "Tests for prompts",
+            "description": "Runs your prompts.",
+            "panel_ship": 75,
+            "community": None,
+            "entry_price": "Free",
+        },
+        {
+            "name": "Quillpatch",
+            "category": "Agents",
+            "tagline": "Agents",
+            "description": "Builds agents.",
+            "panel_ship": 50,
+            "entry_price": "Paid",
+        },
+    ]
+    item = {
+        "title": "Relaybench vs Quillpatch",
+        "summary": "Which ships?",
+        "tools": tools,
+        "reviews": [{"tool": "Relaybench", "lens": "builder", "quote": "Ship it.", "verdict": "ship"}],
+    }
     for path, value in changes.items():  # "tools.1.name" -> item["tools"][1]["name"]
         *parents, last = path.split(".")
         target = item
@@ -51,15 +70,26 @@ def comparisons_stored(cli_env) -> int:
     return count
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("tools.1.name", "Quill\u0000patch", "comparisons[0].tools[1].name: contains the control character U+0000 (NUL)"),
-    ("title", "\u001b]0;owned\u0007A vs B", "comparisons[0].title: contains the control character U+001B (ESC)"),
-    ("reviews.0.quote", "Ship\u0007 it.", "comparisons[0].reviews[0].quote: contains the control character U+0007 (BEL)"),
-    ("tools.0.category", "Eval\ruation", "comparisons[0].tools[0].category: contains a line break U+000D"),
-    ("summary", "\ud800", "comparisons[0].summary: Input should be a valid string, unable to parse raw data"),
-    ("title", "T" * 301, "comparisons[0].title: String should have at most 300 characters"),
-    ("tools.0.description", "d" * 10_001, "comparisons[0].tools[0].description: String should have at most 10000"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        (
+            "tools.1.name",
+            "Quill\u0000patch",
+            "comparisons[0].tools[1].name: contains the control character U+0000 (NUL)",
+        ),
+        ("title", "\u001b]0;owned\u0007A vs B", "comparisons[0].title: contains the control character U+001B (ESC)"),
+        (
+            "reviews.0.quote",
+            "Ship\u0007 it.",
+            "comparisons[0].reviews[0].quote: contains the control character U+0007 (BEL)",
+        ),
+        ("tools.0.category", "Eval\ruation", "comparisons[0].tools[0].category: contains a line break U+000D"),
+        ("summary", "\ud800", "comparisons[0].summary: Input should be a valid string, unable to parse raw data"),
+        ("title", "T" * 301, "comparisons[0].title: String should have at most 300 characters"),
+        ("tools.0.description", "d" * 10_001, "comparisons[0].tools[0].description: String should have at most 10000"),
+    ],
+)
 def test_imported_json_is_checked_after_decoding_and_refused_with_file_and_path(cli_env, tmp_path, field, value, words):
     path = tmp_path / "week.json"
     path.write_text(json.dumps({"comparisons": [a_comparison(**{field: value})]}), encoding="utf-8")
@@ -76,16 +106,20 @@ def test_line_breaks_are_kept_in_multi_line_fields(cli_env, tmp_path):
     assert cli("comparisons", "import", str(path)).exit_code == 0
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     with engine.connect() as connection:
-        assert connection.execute(sa.select(Tool.description).where(Tool.slug == "relaybench")).scalar_one() == \
-            "One.\nTwo.\tThree."
+        assert (
+            connection.execute(sa.select(Tool.description).where(Tool.slug == "relaybench")).scalar_one()
+            == "One.\nTwo.\tThree."
+        )
     engine.dispose()
 
 
 def test_a_page_export_with_a_name_longer_than_the_store_keeps_is_refused_by_field(cli_env, tmp_path):
     name = "A" * 201
-    page = (f"{name} vs Quillpatch\nWhich ships?\nEvaluation\n{name}\nTagline\n75%\nPanel ship\n—\nCommunity\nFree\n"
-            "Entry\nDescription.\nAgents\nQuillpatch\nTagline\n50%\nPanel ship\n—\nCommunity\nPaid\nEntry\n"
-            "Description.\nReviewer scorecard\n" + "\n".join(f"“Quote {i}.”" for i in range(8)) + "\n")
+    page = (
+        f"{name} vs Quillpatch\nWhich ships?\nEvaluation\n{name}\nTagline\n75%\nPanel ship\n—\nCommunity\nFree\n"
+        "Entry\nDescription.\nAgents\nQuillpatch\nTagline\n50%\nPanel ship\n—\nCommunity\nPaid\nEntry\n"
+        "Description.\nReviewer scorecard\n" + "\n".join(f"“Quote {i}.”" for i in range(8)) + "\n"
+    )
     path = tmp_path / "long.txt"
     path.write_text(page, encoding="utf-8")
     result = cli("comparisons", "import", str(path))
@@ -108,12 +142,24 @@ def test_nothing_the_cli_prints_passes_control_characters_to_the_terminal(cli_en
     with session_scope(engine) as session:
         comparison(session, "evil-vs-good", "2026-11-18 09:00", title=f"{hostile} vs Good")
     with engine.begin() as connection:
-        connection.execute(sa.insert(Subscriber.__table__).values(
-            email="ada@example.com", status="active", topics=[f"T{hostile}"], token="t" * 40,
-            created_at=sa.func.now(), updated_at=sa.func.now(), consent_source=hostile))
+        connection.execute(
+            sa.insert(Subscriber.__table__).values(
+                email="ada@example.com",
+                status="active",
+                topics=[f"T{hostile}"],
+                token="t" * 40,
+                created_at=sa.func.now(),
+                updated_at=sa.func.now(),
+                consent_source=hostile,
+            )
+        )
     engine.dispose()
-    outputs = [cli("comparisons", "list").output, cli("comparisons", "show", "evil-vs-good").output,
-               cli("subscribers", "list").output, cli("subscribers", "show", "ada@example.com").output]
+    outputs = [
+        cli("comparisons", "list").output,
+        cli("comparisons", "show", "evil-vs-good").output,
+        cli("subscribers", "list").output,
+        cli("subscribers", "show", "ada@example.com").output,
+    ]
     for output in outputs:
         assert not any(ch in output for ch in "\x1b\x07\r\u202e"), output
         assert "\\u001b]0;owned\\u0007Evil" in output and "\\u000d\\u202e" in output  # shown, not run
@@ -128,8 +174,12 @@ def test_on_a_real_terminal_only_colour_codes_pass(cli_env):
         comparison(session, "evil-vs-good", "2026-11-18 09:00", title="\x1b]0;owned\x07Evil\x1b[2J vs Good")
     engine.dispose()
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "digest", "comparisons", "show", "evil-vs-good"],
-                               env=digest_env(**cli_env), stdout=follower, stderr=follower)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "comparisons", "show", "evil-vs-good"],
+        env=digest_env(**cli_env),
+        stdout=follower,
+        stderr=follower,
+    )
     os.close(follower)
     seen = b""
     while True:
@@ -153,14 +203,21 @@ FORMULAS = ["=1+2@example.com", "+44@example.com", "-x@example.com", "'=quoted@e
 
 def test_a_csv_export_neutralises_formula_cells_and_imports_back_as_it_was(cli_env, tmp_path):
     for email in FORMULAS:
-        assert cli("subscribers", "add", "--confirmed", "--source", "=HYPERLINK(\"http://x\")", "--", email).exit_code == 0
+        assert (
+            cli("subscribers", "add", "--confirmed", "--source", '=HYPERLINK("http://x")', "--", email).exit_code == 0
+        )
     export = tmp_path / "readers.csv"
     assert cli("subscribers", "export", "--output", str(export)).exit_code == 0
     rows = list(csv.reader(io.StringIO(export.read_text())))
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row)
     emails = [row[1] for row in rows[1:]]
-    assert emails == ["'=1+2@example.com", "'+44@example.com", "'-x@example.com", "''=quoted@example.com",
-                      "ada@example.com"]
+    assert emails == [
+        "'=1+2@example.com",
+        "'+44@example.com",
+        "'-x@example.com",
+        "''=quoted@example.com",
+        "ada@example.com",
+    ]
     assert all(row[10].startswith("'=HYPERLINK") for row in rows[1:])  # consent_source
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     with engine.begin() as connection:

@@ -14,10 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from digest.timeutil import utcnow
 from helpers import clean_env, comparisons_file, digest_command
+
+from digest.timeutil import utcnow
 
 MASTHEAD = "email/_masthead.mjml.j2"
 
@@ -34,8 +34,13 @@ def outside_checkout(**extra: str) -> dict[str, str]:
 
 def installed_package(python: Path, folder: Path) -> Path | None:
     """Where `python` imports digest from, run outside the checkout (None: it cannot)."""
-    found = subprocess.run([str(python), "-c", "import digest, pathlib; print(pathlib.Path(digest.__file__).parent)"],
-                           capture_output=True, text=True, cwd=folder, env=outside_checkout())
+    found = subprocess.run(
+        [str(python), "-c", "import digest, pathlib; print(pathlib.Path(digest.__file__).parent)"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=outside_checkout(),
+    )
     return Path(found.stdout.strip()) if found.returncode == 0 else None
 
 
@@ -48,8 +53,9 @@ def normal_install(tmp_path: Path) -> tuple[Path, Path]:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(ROOT)], capture_output=True,
-                               text=True, timeout=1500)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(ROOT)], capture_output=True, text=True, timeout=1500
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     where = installed_package(python, tmp_path)
     assert where is not None and where.is_relative_to(venv), f"digest was imported from {where}, not the fresh install"
@@ -65,19 +71,23 @@ def test_a_normal_install_is_branded_with_a_copy_of_its_templates(tmp_path):
     assert shipped.is_file(), "the wheel carries no templates"
 
     digest = digest_command(python)
-    env = outside_checkout(DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}", DIGEST_OUTBOX=str(tmp_path / "out"))
+    env = outside_checkout(
+        DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}", DIGEST_OUTBOX=str(tmp_path / "out")
+    )
 
     def run(*args: str, **extra: str) -> str:
-        done = subprocess.run([*digest, *args], capture_output=True, text=True, cwd=tmp_path,
-                              env={**env, **extra}, timeout=300)
+        done = subprocess.run(
+            [*digest, *args], capture_output=True, text=True, cwd=tmp_path, env={**env, **extra}, timeout=300
+        )
         assert done.returncode == 0, f"digest {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout
 
     run("templates", "copy", "brand")
     copy = tmp_path / "brand" / MASTHEAD
     assert copy.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
-    copy.write_text(copy.read_text(encoding="utf-8").replace("side-by-side verdict", "ACME INSTALLED VERDICT"),
-                    encoding="utf-8")
+    copy.write_text(
+        copy.read_text(encoding="utf-8").replace("side-by-side verdict", "ACME INSTALLED VERDICT"), encoding="utf-8"
+    )
     run("comparisons", "import", str(comparisons_file(tmp_path, [utcnow() - timedelta(seconds=5)])))
 
     run("editions", "preview", "--out", "plain")

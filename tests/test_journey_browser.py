@@ -52,18 +52,26 @@ def reader(engine) -> Subscriber:
         return session.exec(sa.select(Subscriber)).scalars().one()
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
-                         ids=["desktop", "phone"])
-def test_a_reader_subscribes_confirms_chooses_topics_and_unsubscribes_in_a_browser(browser, artifacts, store,
-                                                                                  tmp_path, viewport):
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def test_a_reader_subscribes_confirms_chooses_topics_and_unsubscribes_in_a_browser(
+    browser, artifacts, store, tmp_path, viewport
+):
     engine = store
     with session_scope(engine) as session:
         for index, category in enumerate(CATEGORIES):
-            session.add(Tool(slug=f"t{index}", name=f"T{index}", category=category, tagline="", description="",
-                             pricing=""))
+            session.add(
+                Tool(slug=f"t{index}", name=f"T{index}", category=category, tagline="", description="", pricing="")
+            )
     sock = bind()
-    settings = Settings(database_url=str(engine.url), outbox=tmp_path / "outbox", secret_key="browser-secret",
-                        base_url=base_url(sock), subscribe_rate_limit="100/minute")
+    settings = Settings(
+        database_url=str(engine.url),
+        outbox=tmp_path / "outbox",
+        secret_key="browser-secret",
+        base_url=base_url(sock),
+        subscribe_rate_limit="100/minute",
+    )
     context = browser.new_context(viewport=viewport, java_script_enabled=False)
     page = context.new_page()
     try:

@@ -103,7 +103,7 @@ def test_an_import_inside_a_function_says_why():
     silent = []
     for path, line in INNER:
         lines = path.read_text(encoding="utf-8").splitlines()
-        near = lines[max(0, line - 4):line]  # the import's own line and the three above it
+        near = lines[max(0, line - 4) : line]  # the import's own line and the three above it
         if not any("#" in text for text in near):
             silent.append(f"{path.relative_to(ROOT)}:{line}: {lines[line - 1].strip()}")
     assert silent == []

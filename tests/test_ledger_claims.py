@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpers import add_edition, add_readers, ledger, ledger_rows, set_preferences, set_status
+
 from digest.delivery import ledger as ledger_module
 from digest.timeutil import utcnow
 from subscribers.audience import EVERY_ZONE
@@ -16,14 +17,21 @@ from subscribers.audience import EVERY_ZONE
 
 def read(engine, edition_id, *, after=0, limit=10, started_at=None, zone=EVERY_ZONE):
     with engine.begin() as connection:
-        return ledger_module.read_fresh(connection, edition_id, after_id=after, limit=limit, zone=zone,
-                                        started_at=started_at or utcnow() - timedelta(hours=1))
+        return ledger_module.read_fresh(
+            connection,
+            edition_id,
+            after_id=after,
+            limit=limit,
+            zone=zone,
+            started_at=started_at or utcnow() - timedelta(hours=1),
+        )
 
 
 def claim(engine, edition_id, rows, request_id="r-1", variant_id=None):
     with engine.begin() as connection:
-        return ledger_module.claim(connection, edition_id, [row[:3] for row in rows], request_id=request_id,
-                                   variant_id=variant_id)
+        return ledger_module.claim(
+            connection, edition_id, [row[:3] for row in rows], request_id=request_id, variant_id=variant_id
+        )
 
 
 def test_a_read_gives_the_next_active_readers_in_id_order_with_their_topics_and_writes_nothing(engine):
@@ -87,13 +95,18 @@ def test_a_row_the_insert_does_not_take_is_not_in_the_claim(engine):
     edition = add_edition(engine, 1)
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("CREATE TRIGGER drop_three BEFORE INSERT ON delivery "
-                                       "WHEN NEW.subscriber_id = 3 BEGIN SELECT RAISE(IGNORE); END")
+            connection.exec_driver_sql(
+                "CREATE TRIGGER drop_three BEFORE INSERT ON delivery "
+                "WHEN NEW.subscriber_id = 3 BEGIN SELECT RAISE(IGNORE); END"
+            )
         else:
-            connection.exec_driver_sql("CREATE FUNCTION drop_three() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                                       "BEGIN IF NEW.subscriber_id = 3 THEN RETURN NULL; END IF; RETURN NEW; END $$")
-            connection.exec_driver_sql("CREATE TRIGGER drop_three BEFORE INSERT ON delivery "
-                                       "FOR EACH ROW EXECUTE FUNCTION drop_three()")
+            connection.exec_driver_sql(
+                "CREATE FUNCTION drop_three() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN IF NEW.subscriber_id = 3 THEN RETURN NULL; END IF; RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER drop_three BEFORE INSERT ON delivery FOR EACH ROW EXECUTE FUNCTION drop_three()"
+            )
     made = claim(engine, edition, read(engine, edition).rows)
     assert [r[0] for r in made.readers] == [1, 2, 4, 5, 6]
     assert ledger(engine, 1) == {r: "claimed" for r in (1, 2, 4, 5, 6)}
@@ -111,8 +124,11 @@ def test_a_read_can_keep_to_one_time_zone_or_to_readers_who_gave_none(engine):
 
 def claim_ahead(engine, edition_id, requests):
     with engine.begin() as connection:
-        return ledger_module.claim_ahead(connection, edition_id, [
-            ledger_module.Ahead(request_id, None, [row[:3] for row in rows]) for request_id, rows in requests])
+        return ledger_module.claim_ahead(
+            connection,
+            edition_id,
+            [ledger_module.Ahead(request_id, None, [row[:3] for row in rows]) for request_id, rows in requests],
+        )
 
 
 def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(engine):
@@ -180,8 +196,15 @@ def test_an_editions_counts_take_only_its_rows_when_another_editions_rows_lie_be
     with engine.begin() as connection:
         ledger_module.mark_all(connection, first, "a-1", [1, 2], "sent")
         assert ledger_module.state_counts(connection, first) == {
-            "claimed": 2, "sent": 2, "failed": 0, "uncertain": 0, "skipped": 0}
+            "claimed": 2,
+            "sent": 2,
+            "failed": 0,
+            "uncertain": 0,
+            "skipped": 0,
+        }
         assert ledger_module.state_counts(connection, second)["claimed"] == 6
-        assert sorted(ledger_module.variant_counts(connection, first), key=str) == [(None, "claimed", None, 2),
-                                                                                   (None, "sent", None, 2)]
+        assert sorted(ledger_module.variant_counts(connection, first), key=str) == [
+            (None, "claimed", None, 2),
+            (None, "sent", None, 2),
+        ]
         assert ledger_module.state_counts(connection, 999) == dict.fromkeys(ledger_module.DELIVERY_STATES, 0)

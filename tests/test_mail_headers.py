@@ -15,8 +15,10 @@ TOKEN = "_LUYGrD2VjhdNhWqvNtQhnlZwz1yQ-ol_Q3dkE7rXZQ" * 2  # long enough to need
 def test_a_long_list_unsubscribe_url_is_sent_verbatim_not_encoded():
     url = f"<https://verdicts.example.com/unsubscribe/{TOKEN}>"
     letter = Letter(subject="Edition 1", html="<p>hi</p>", text="hi", from_address="verdicts@example.com")
-    recipient = Recipient(address="ada@example.com",
-                          headers={"List-Unsubscribe": url, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    recipient = Recipient(
+        address="ada@example.com",
+        headers={"List-Unsubscribe": url, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+    )
     raw = to_mime(letter, recipient).as_bytes()
     assert f"List-Unsubscribe: {url}\r\n".encode() in raw  # one line, no =?utf-8?q?...?= encoded-word
     parsed = message_from_bytes(raw, policy=policy.default)
@@ -25,8 +27,12 @@ def test_a_long_list_unsubscribe_url_is_sent_verbatim_not_encoded():
 
 
 def test_the_date_is_in_utc_said_as_plus_0000_and_bodies_keep_to_76_columns():
-    letter = Letter(subject="Edition 1", html="<p>" + "é and more words " * 200 + "</p>",
-                    text="A long line of plain text " * 40, from_address="verdicts@example.com")
+    letter = Letter(
+        subject="Edition 1",
+        html="<p>" + "é and more words " * 200 + "</p>",
+        text="A long line of plain text " * 40,
+        from_address="verdicts@example.com",
+    )
     raw = to_mime(letter, Recipient(address="ada@example.com")).as_bytes()
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Date"].endswith(" +0000") and parsed["Date"].datetime.utcoffset().total_seconds() == 0

@@ -16,9 +16,9 @@ import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner
-
 from conftest import PG_ADMIN_URL
 from helpers import digest_env, digest_process, run_digest, wait_for
+
 from digest.cli import main
 from digest.settings import ENVIRONMENT_VARIABLES
 
@@ -26,7 +26,10 @@ from digest.settings import ENVIRONMENT_VARIABLES
 BAD = {
     "DIGEST_DATABASE_URL": ("mysql://db.internal/digest", "DIGEST_DATABASE_URL must be a sqlite:/// or postgresql://"),
     "DIGEST_TIMEZONE": ("Mars/Olympus_Mons", "DIGEST_TIMEZONE must be an IANA time zone"),
-    "DIGEST_NEWSLETTER_NAME": ("Weekly\x1b]0;owned\x07", "DIGEST_NEWSLETTER_NAME contains the control character U+001B"),
+    "DIGEST_NEWSLETTER_NAME": (
+        "Weekly\x1b]0;owned\x07",
+        "DIGEST_NEWSLETTER_NAME contains the control character U+001B",
+    ),
     "DIGEST_FROM": ("verdicts", "DIGEST_FROM must be an email address"),
     "DIGEST_REPLY_TO": ("editors@", "DIGEST_REPLY_TO must be an email address"),
     "DIGEST_BASE_URL": ("javascript:alert(1)", "DIGEST_BASE_URL must be an http:// or https:// URL"),
@@ -87,8 +90,9 @@ def test_digest_serve_runs_with_the_default_secret_on_a_loopback_base_url(db_url
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = digest_env(DIGEST_DATABASE_URL=db_url, DIGEST_OUTBOX=str(tmp_path / "outbox"),
-                     DIGEST_BASE_URL=f"http://localhost:{port}")
+    env = digest_env(
+        DIGEST_DATABASE_URL=db_url, DIGEST_OUTBOX=str(tmp_path / "outbox"), DIGEST_BASE_URL=f"http://localhost:{port}"
+    )
     server = digest_process(["serve", "--port", str(port)], env)
 
     def up() -> bool:
@@ -106,6 +110,7 @@ def test_digest_serve_runs_with_the_default_secret_on_a_loopback_base_url(db_url
 
 
 # --- no tracebacks -----------------------------------------------------------------------------
+
 
 def failed(args, env) -> str:
     """Run digest to the end; it must fail with exit status 1 and one `Error:` line on stderr."""

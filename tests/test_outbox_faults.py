@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from email.parser import BytesParser
 from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from helpers import a_letter, add_edition, add_readers, address, ledger, remount, tmpfs
+
 from digest.delivery import RetryPolicy, send_edition
 from digest.delivery.confirmations import send_pending
 from digest.mail.outbox import OutboxSender
@@ -29,13 +29,19 @@ READERS = 25
 
 
 def recipients(folder: Path) -> Counter:
-    return Counter(BytesParser(policy=policy.compat32).parsebytes(f.read_bytes())["To"]
-                   for f in folder.glob("*.eml"))
+    return Counter(BytesParser(policy=policy.compat32).parsebytes(f.read_bytes())["To"] for f in folder.glob("*.eml"))
 
 
 def send(engine, folder: Path):
-    return send_edition(engine, Settings(database_url=str(engine.url), base_url="https://v.example"), 1,
-                        sender=OutboxSender(folder), letter=a_letter(1), retry=QUICK, batch_size=10)
+    return send_edition(
+        engine,
+        Settings(database_url=str(engine.url), base_url="https://v.example"),
+        1,
+        sender=OutboxSender(folder),
+        letter=a_letter(1),
+        retry=QUICK,
+        batch_size=10,
+    )
 
 
 def _under_a_file(tmp: Path):
@@ -45,6 +51,7 @@ def _under_a_file(tmp: Path):
     def fix():
         (tmp / "a-file").unlink()
         (tmp / "a-file").mkdir()
+
     return folder, fix, "Not a directory"
 
 
@@ -77,12 +84,16 @@ def test_an_outbox_that_cannot_be_made_pauses_the_send_and_a_resume_mails_each_o
     assert recipients(folder) == Counter({address(i): 1 for i in range(1, READERS + 1)})
 
 
-@pytest.mark.parametrize("mounted, fixed, words", [
-    ("ro", "rw", "Read-only file system"),  # nothing can be written
-    ("size=24k", "size=4m", "No space left on device"),  # room for a few messages (4 KB pages), then full
-])
+@pytest.mark.parametrize(
+    "mounted, fixed, words",
+    [
+        ("ro", "rw", "Read-only file system"),  # nothing can be written
+        ("size=24k", "size=4m", "No space left on device"),  # room for a few messages (4 KB pages), then full
+    ],
+)
 def test_a_read_only_or_full_outbox_pauses_cleans_up_and_a_resume_after_the_fix_mails_each_once(
-        engine, tmp_path, mounted, fixed, words):
+    engine, tmp_path, mounted, fixed, words
+):
     add_readers(engine, READERS)
     add_edition(engine, 1)
     with tmpfs(tmp_path / "outbox", mounted) as folder:
@@ -104,9 +115,15 @@ def test_confirmation_mails_stay_queued_while_the_outbox_is_read_only(engine, tm
         assert send_pending(engine, settings) == 0
         table = Subscriber.__table__
         with engine.connect() as connection:
-            waiting = connection.execute(sa.select(sa.func.count()).select_from(table).where(
-                table.c.confirmation_sent_at.is_(None), table.c.confirmation_claim.is_(None),
-                table.c.confirmation_error.is_(None))).scalar_one()
+            waiting = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(
+                    table.c.confirmation_sent_at.is_(None),
+                    table.c.confirmation_claim.is_(None),
+                    table.c.confirmation_error.is_(None),
+                )
+            ).scalar_one()
         assert waiting == 5
         remount(folder, "rw")
         assert send_pending(engine, replace(settings)) == 5

@@ -12,16 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import comparison, two_comparisons
 from sqlmodel import select
 
 from digest.cli import main
 from digest.editions.models import Edition
 from digest.mail.placeholders import READER_TOKEN
-from digest.render.preview import SAMPLE_READER, preview_server
 from digest.render import templates_root
+from digest.render.preview import SAMPLE_READER, preview_server
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import comparison, two_comparisons
 
 W47 = "2026-W47"
 
@@ -50,8 +50,11 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     assert subject == "Subject: Lumen vs Orbit, and 1 more"
     assert paths == [str(out / "edition.html"), str(out / "edition.txt")]
     html_bytes = len((out / "edition.html").read_bytes())  # the sample token is shorter than a reader's
-    assert re.fullmatch(r"HTML: ([\d,]+) bytes a reader, ([\d,]+) under the 100,000-byte limit "
-                        r"\(Gmail clips at about 102 KB\)\.", size), size
+    assert re.fullmatch(
+        r"HTML: ([\d,]+) bytes a reader, ([\d,]+) under the 100,000-byte limit "
+        r"\(Gmail clips at about 102 KB\)\.",
+        size,
+    ), size
     shown, margin = (int(n.replace(",", "")) for n in re.findall(r"[\d,]{4,}", size)[:2])
     assert shown + margin == 100_000 and shown > html_bytes
     for name in ("edition.html", "edition.txt"):
@@ -68,14 +71,17 @@ def test_previewing_a_week_not_built_yet_shows_its_draft_and_saves_nothing(cli_e
     assert _editions(cli_env["DIGEST_DATABASE_URL"]) == []
 
 
-@pytest.mark.parametrize("args,complaint", [
-    (["editions", "preview", "--week", W47], f"nothing to preview: no new comparisons in {W47}"),
-    (["editions", "preview", "--edition", "4"], "there is no edition 4"),
-    (["editions", "preview", "--week", W47, "--edition", "1"], "give --week or --edition, not both"),
-    (["editions", "preview", "--week", "2026-W99"], "2026 has no ISO week 99"),
-    (["editions", "send-test", "--to", "not-an-address"], "--to"),
-    (["editions", "send-test", "--to", "a@b.example\nBcc: x@y.example"], "--to"),
-])
+@pytest.mark.parametrize(
+    "args,complaint",
+    [
+        (["editions", "preview", "--week", W47], f"nothing to preview: no new comparisons in {W47}"),
+        (["editions", "preview", "--edition", "4"], "there is no edition 4"),
+        (["editions", "preview", "--week", W47, "--edition", "1"], "give --week or --edition, not both"),
+        (["editions", "preview", "--week", "2026-W99"], "2026 has no ISO week 99"),
+        (["editions", "send-test", "--to", "not-an-address"], "--to"),
+        (["editions", "send-test", "--to", "a@b.example\nBcc: x@y.example"], "--to"),
+    ],
+)
 def test_preview_and_send_test_name_what_was_wrong(cli_env, args, complaint):
     result = CliRunner().invoke(main, args)
     assert result.exit_code in (1, 2)

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-
 from helpers import digest_env, digest_process, serve_site, wait_for
+
 from digest.cli import main
 from digest.store import open_store
 from subscribers.models import Subscriber
@@ -35,12 +35,16 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(db_url, tmp_path):
 
 
 def test_a_trusted_proxy_names_the_reader_for_the_rate_limit_and_the_consent_record(db_url, tmp_path):
-    with serve_site(db_url, outbox=tmp_path / "outbox", subscribe_rate_limit="2/minute",
-                    forwarded_allow_ips="127.0.0.1") as site:
+    with serve_site(
+        db_url, outbox=tmp_path / "outbox", subscribe_rate_limit="2/minute", forwarded_allow_ips="127.0.0.1"
+    ) as site:
         assert [sign_up(site, f"a{n}@example.com", "198.51.100.7") for n in range(3)] == [202, 202, 429]
         assert sign_up(site, "b@example.com", "203.0.113.9") == 202  # another reader behind the same proxy
-        assert consent_ips(site.engine) == {"a0@example.com": "198.51.100.7", "a1@example.com": "198.51.100.7",
-                                            "b@example.com": "203.0.113.9"}
+        assert consent_ips(site.engine) == {
+            "a0@example.com": "198.51.100.7",
+            "a1@example.com": "198.51.100.7",
+            "b@example.com": "203.0.113.9",
+        }
 
 
 def test_a_proxy_that_is_not_named_is_not_believed(db_url, tmp_path):
@@ -59,8 +63,9 @@ def test_redirects_are_relative_and_never_echo_the_host_header(sqlite_url, tmp_p
 
 
 def test_digest_serve_takes_its_proxies_from_the_variable_and_refuses_a_malformed_list(db_url, tmp_path):
-    refused = CliRunner().invoke(main, ["serve", "--forwarded-allow-ips", "the load balancer"],
-                                 env=digest_env(DIGEST_DATABASE_URL=db_url))
+    refused = CliRunner().invoke(
+        main, ["serve", "--forwarded-allow-ips", "the load balancer"], env=digest_env(DIGEST_DATABASE_URL=db_url)
+    )
     assert refused.exit_code == 1
     assert refused.output.startswith("Error: --forwarded-allow-ips must list IP addresses or networks")
     import socket
@@ -68,10 +73,15 @@ def test_digest_serve_takes_its_proxies_from_the_variable_and_refuses_a_malforme
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = digest_env(DIGEST_DATABASE_URL=db_url, DIGEST_OUTBOX=str(tmp_path / "outbox"),
-                     DIGEST_BASE_URL=f"http://127.0.0.1:{port}", DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1")
+    env = digest_env(
+        DIGEST_DATABASE_URL=db_url,
+        DIGEST_OUTBOX=str(tmp_path / "outbox"),
+        DIGEST_BASE_URL=f"http://127.0.0.1:{port}",
+        DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1",
+    )
     server = digest_process(["serve", "--port", str(port)], env)
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
@@ -79,8 +89,11 @@ def test_digest_serve_takes_its_proxies_from_the_variable_and_refuses_a_malforme
                 return server.poll() is not None
 
         wait_for(up, 60, "digest serve")
-        answer = httpx.post(f"http://127.0.0.1:{port}/subscribe", json={"email": "ada@example.com"},
-                            headers={"X-Forwarded-For": "198.51.100.7"})
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/subscribe",
+            json={"email": "ada@example.com"},
+            headers={"X-Forwarded-For": "198.51.100.7"},
+        )
         assert answer.status_code == 202
     finally:
         server.send_signal(signal.SIGTERM)

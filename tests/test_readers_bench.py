@@ -12,8 +12,14 @@ from conftest import ROOT
 
 def _run(script: str) -> str:
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / script)], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -36,8 +36,9 @@ def add_topics(env, *categories):
     engine = open_store(env["DIGEST_DATABASE_URL"])
     with session_scope(engine) as session:
         for index, category in enumerate(categories):
-            session.add(Tool(slug=f"t{index}", name=f"T{index}", category=category, tagline="", description="",
-                             pricing=""))
+            session.add(
+                Tool(slug=f"t{index}", name=f"T{index}", category=category, tagline="", description="", pricing="")
+            )
     engine.dispose()
 
 
@@ -51,15 +52,27 @@ def test_add_creates_a_pending_reader_and_sends_the_confirmation_mail(cli_env):
     assert result.exit_code == 0, result.output
     assert "Added ada@example.com (pending)" in result.output and "Sent 1 confirmation mail" in result.output
     (reader,) = stored(cli_env)
-    assert (reader.status, reader.consent_source, reader.confirmation_sent_at is not None) == \
-        ("pending", "digest subscribers add", True)
+    assert (reader.status, reader.consent_source, reader.confirmation_sent_at is not None) == (
+        "pending",
+        "digest subscribers add",
+        True,
+    )
     assert len(outbox(cli_env)) == 1
 
 
 def test_add_confirmed_records_that_consent_was_given_elsewhere_and_sends_nothing(cli_env):
     add_topics(cli_env, "Video")
-    result = run("add", "bob@example.com", "--confirmed", "--topic", "Video", "--timezone", "Europe/Rome",
-                 "--source", "conference booth sign-up sheet")
+    result = run(
+        "add",
+        "bob@example.com",
+        "--confirmed",
+        "--topic",
+        "Video",
+        "--timezone",
+        "Europe/Rome",
+        "--source",
+        "conference booth sign-up sheet",
+    )
     assert result.exit_code == 0, result.output
     (reader,) = stored(cli_env)
     assert (reader.status, reader.topics, reader.timezone) == ("active", ["Video"], "Europe/Rome")
@@ -69,9 +82,11 @@ def test_add_confirmed_records_that_consent_was_given_elsewhere_and_sends_nothin
 
 def test_add_refuses_a_bad_address_an_unknown_topic_and_an_existing_reader_with_a_message(cli_env):
     assert run("add", "bob@example.com", "--confirmed").exit_code == 0
-    for args, words in ((["not-an-address"], "email: 'not-an-address' is not a valid email address"),
-                        (["ann@example.com", "--topic", "Cooking"], "topics: 'Cooking' is not a topic"),
-                        (["BOB@example.com"], "bob@example.com is already a reader (status: active)")):
+    for args, words in (
+        (["not-an-address"], "email: 'not-an-address' is not a valid email address"),
+        (["ann@example.com", "--topic", "Cooking"], "topics: 'Cooking' is not a topic"),
+        (["BOB@example.com"], "bob@example.com is already a reader (status: active)"),
+    ):
         result = run("add", *args)
         assert result.exit_code == 1 and f"Error: {words}" in result.output, result.output
         assert "Traceback" not in result.output
@@ -86,8 +101,11 @@ def write(tmp_path: Path, text: str, name="readers.csv", encoding="utf-8") -> Pa
 
 def test_import_reports_every_bad_row_by_line_and_imports_nothing_unless_told(cli_env, tmp_path):
     add_topics(cli_env, "Video")
-    path = write(tmp_path, "First name,Email,Topics\nAda,ada@example.com,Video\nBad,not-an-address,\n"
-                           "Eve,eve@example.com,Cooking\nBob,bob@example.com,\n")
+    path = write(
+        tmp_path,
+        "First name,Email,Topics\nAda,ada@example.com,Video\nBad,not-an-address,\n"
+        "Eve,eve@example.com,Cooking\nBob,bob@example.com,\n",
+    )
     refused = run("import", str(path))
     assert refused.exit_code == 1
     assert f"{path}:3: email: 'not-an-address' is not a valid email address" in refused.output
@@ -100,8 +118,10 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing_unless_told(cl
     assert f"{path}:3: skipped:" in accepted.output and "Ignored column(s): First name" in accepted.output
     assert "Imported 2 readers (pending)" in accepted.output and "2 bad row(s) skipped" in accepted.output
     readers = stored(cli_env)
-    assert [(r.email, r.status, r.topics) for r in readers] == [("ada@example.com", "pending", ["Video"]),
-                                                                ("bob@example.com", "pending", [])]
+    assert [(r.email, r.status, r.topics) for r in readers] == [
+        ("ada@example.com", "pending", ["Video"]),
+        ("bob@example.com", "pending", []),
+    ]
     assert readers[0].consent_source == "import of readers.csv:2"
 
 
@@ -113,8 +133,10 @@ def test_import_sends_confirmation_mails_to_new_pending_readers_and_leaves_exist
     assert "Imported 1 reader (pending)" in result.output
     assert "1 already on the list, left as they were" in result.output and "1 repeated row(s)" in result.output
     assert "Sent 1 confirmation mail" in result.output
-    assert [(r.email, r.status) for r in stored(cli_env)] == [("ada@example.com", "active"),
-                                                              ("bob@example.com", "pending")]
+    assert [(r.email, r.status) for r in stored(cli_env)] == [
+        ("ada@example.com", "active"),
+        ("bob@example.com", "pending"),
+    ]
 
 
 def test_import_confirmed_marks_readers_active_with_consent_given_elsewhere(cli_env, tmp_path):
@@ -127,12 +149,15 @@ def test_import_confirmed_marks_readers_active_with_consent_given_elsewhere(cli_
     assert outbox(cli_env) == []
 
 
-@pytest.mark.parametrize("content, encoding, words", [
-    ("name,phone\nAda,1\n", "utf-8", "line 1: there is no email column"),
-    ("email\nadä@exämple.com\n", "latin-1", "is not UTF-8 text (byte 0xe4"),
-    ("", "utf-8", "the file is empty"),
-    ("email\n\"ada@example.com\n", "utf-8", "readers.csv:2: email: contains a line break"),  # an open quote
-])
+@pytest.mark.parametrize(
+    "content, encoding, words",
+    [
+        ("name,phone\nAda,1\n", "utf-8", "line 1: there is no email column"),
+        ("email\nadä@exämple.com\n", "latin-1", "is not UTF-8 text (byte 0xe4"),
+        ("", "utf-8", "the file is empty"),
+        ('email\n"ada@example.com\n', "utf-8", "readers.csv:2: email: contains a line break"),  # an open quote
+    ],
+)
 def test_a_malformed_import_file_gets_one_clear_message(cli_env, tmp_path, content, encoding, words):
     result = run("import", str(write(tmp_path, content, encoding=encoding)))
     assert words in result.output and "Traceback" not in result.output
@@ -167,7 +192,10 @@ def test_list_and_show_describe_readers(cli_env):
     assert "1 reader (pending)." in listed.output
     shown = json.loads(run("show", "ADA@example.com", "--json").output)
     assert shown["email"] == "ada@example.com" and shown["deliveries"] == []
-    assert "consent_source:       digest subscribers add (consent given elsewhere)" in run("show", "ada@example.com").output
+    assert (
+        "consent_source:       digest subscribers add (consent given elsewhere)"
+        in run("show", "ada@example.com").output
+    )
     missing = run("show", "zed@example.com")
     assert missing.exit_code == 1 and "Error: no reader has the address zed@example.com" in missing.output
 
@@ -211,8 +239,7 @@ def test_a_large_csv_imports_every_row_in_bulk(sqlite_url, tmp_path, monkeypatch
         monkeypatch.delenv(name)
     monkeypatch.setenv("DIGEST_DATABASE_URL", sqlite_url)
     path = tmp_path / "big.csv"
-    path.write_text("email,timezone\n" + "".join(f"Reader{i}@Example{i % 89}.com,Europe/Paris\n"
-                                                 for i in range(5_000)))
+    path.write_text("email,timezone\n" + "".join(f"Reader{i}@Example{i % 89}.com,Europe/Paris\n" for i in range(5_000)))
     result = run("import", str(path), "--confirmed")  # its speed: tests/bench/bench_readers.py
     assert result.exit_code == 0 and "Imported 5,000 readers (active)" in result.output
     engine = open_store(sqlite_url)

@@ -7,12 +7,14 @@ from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
+from conftest import FIXTURES
+from helpers import comparison
 from sqlmodel import select
 
+from digest.content.importer import import_paths
 from digest.content.models import Comparison, Entry, Tool
 from digest.editions.service import build_edition, edit_edition
 from digest.errors import EditionError
-from digest.content.importer import import_paths
 from digest.mail.message import fill
 from digest.mail.placeholders import READER_TOKEN, reader_substitutions
 from digest.render import compose, list_id, render_edition, render_view, templates_root
@@ -20,8 +22,6 @@ from digest.render.context import ComparisonFacts, ToolFacts, excerpt, literal, 
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_of
-from conftest import FIXTURES
-from helpers import comparison
 
 SETTINGS = Settings(base_url="https://news.example.org", postal_address="Verdicts Ltd, 9 Quay Road, Leith")
 
@@ -57,26 +57,59 @@ class Page(HTMLParser):
         return " ".join(" ".join(self.chunks).split())
 
 
-def side(name: str, ship: float, community: float | None, price: str, tagline: str, quote: str,
-         verdict: str = "ship", slug: str | None = None) -> ToolFacts:
-    return ToolFacts(slug=slug or name.lower().replace(" ", "-"), name=name, category="Agent Frameworks",
-                     tagline=tagline, panel_ship=ship, community=community, entry_price=price,
-                     reviews=(("builder", quote, verdict), ("buyer", "A second, unused quote.", "skip")))
+def side(
+    name: str,
+    ship: float,
+    community: float | None,
+    price: str,
+    tagline: str,
+    quote: str,
+    verdict: str = "ship",
+    slug: str | None = None,
+) -> ToolFacts:
+    return ToolFacts(
+        slug=slug or name.lower().replace(" ", "-"),
+        name=name,
+        category="Agent Frameworks",
+        tagline=tagline,
+        panel_ship=ship,
+        community=community,
+        entry_price=price,
+        reviews=(("builder", quote, verdict), ("buyer", "A second, unused quote.", "skip")),
+    )
 
 
 FACTS = [
-    ComparisonFacts("relaybench-vs-quillpatch", "Relaybench vs Quillpatch", "Two agent frameworks, one week.",
-                    "https://verdicts.example.com/compare/relaybench-vs-quillpatch",
-                    (side("Relaybench", 75, 62.5, "Free tier", "Regression tests for prompts", "Solid harness."),
-                     side("Quillpatch", 50, None, "$20/mo", "Agents that open pull requests", "Too early.",
-                          "skip"))),
-    ComparisonFacts("lumen-vs-orbit", "Lumen vs Orbit", "Vector stores compared.",
-                    "https://verdicts.example.com/compare/lumen-vs-orbit",
-                    (side("Lumen", 40, 10, "Paid", "A vector store that fits in SQLite", "Clever."),
-                     side("Orbit", 90, 88, "Free", "Managed vectors at any scale", "Ship it."))),
-    ComparisonFacts("tie-a-vs-tie-b", "Tie A vs Tie B", "Dead heat.", "https://verdicts.example.com/compare/tie",
-                    (side("Tie A", 60, None, "Free", "Left tagline", "Left quote."),
-                     side("Tie B", 60, None, "Free", "Right tagline", "Right quote."))),
+    ComparisonFacts(
+        "relaybench-vs-quillpatch",
+        "Relaybench vs Quillpatch",
+        "Two agent frameworks, one week.",
+        "https://verdicts.example.com/compare/relaybench-vs-quillpatch",
+        (
+            side("Relaybench", 75, 62.5, "Free tier", "Regression tests for prompts", "Solid harness."),
+            side("Quillpatch", 50, None, "$20/mo", "Agents that open pull requests", "Too early.", "skip"),
+        ),
+    ),
+    ComparisonFacts(
+        "lumen-vs-orbit",
+        "Lumen vs Orbit",
+        "Vector stores compared.",
+        "https://verdicts.example.com/compare/lumen-vs-orbit",
+        (
+            side("Lumen", 40, 10, "Paid", "A vector store that fits in SQLite", "Clever."),
+            side("Orbit", 90, 88, "Free", "Managed vectors at any scale", "Ship it."),
+        ),
+    ),
+    ComparisonFacts(
+        "tie-a-vs-tie-b",
+        "Tie A vs Tie B",
+        "Dead heat.",
+        "https://verdicts.example.com/compare/tie",
+        (
+            side("Tie A", 60, None, "Free", "Left tagline", "Left quote."),
+            side("Tie B", 60, None, "Free", "Right tagline", "Right quote."),
+        ),
+    ),
 ]
 
 
@@ -102,8 +135,15 @@ def test_every_field_of_every_comparison_appears_in_the_html_and_the_text():
         assert facts.summary in page.text and facts.summary in flat(text)
         assert facts.url in page.links and facts.url in flat(text)
         for tool in facts.tools:
-            for value in (tool.name, tool.category, tool.tagline, tool.entry_price, percent(tool.panel_ship),
-                          percent(tool.community), tool.reviews[0][1]):
+            for value in (
+                tool.name,
+                tool.category,
+                tool.tagline,
+                tool.entry_price,
+                percent(tool.panel_ship),
+                percent(tool.community),
+                tool.reviews[0][1],
+            ):
                 assert value in page.text, value
                 assert value in flat(text), value
             assert "A second, unused quote." not in flat(text)  # one pull-quote per tool
@@ -115,7 +155,10 @@ def test_the_panels_favourite_is_named_and_a_tie_is_called_a_tie():
     view, html, text = render()
     page = Page(html)
     assert [c.verdict for c in view.comparisons] == [
-        "The panel favours Relaybench", "The panel favours Orbit", "The panel is split evenly"]
+        "The panel favours Relaybench",
+        "The panel favours Orbit",
+        "The panel is split evenly",
+    ]
     for verdict in ("The panel favours Relaybench", "The panel favours Orbit", "The panel is split evenly"):
         assert verdict in page.text and verdict in flat(text)
     assert page.text.count("PANEL PICK") == 2
@@ -125,15 +168,24 @@ def test_the_panels_favourite_is_named_and_a_tie_is_called_a_tie():
 def test_header_intro_and_footer_carry_name_number_links_reason_and_postal_address():
     view, html, text = render(intro="A short note.\n\nTwo paragraphs.")
     page = Page(html)
-    for part in (SETTINGS.newsletter_name, "EDITION 7", "A short note.", "Two paragraphs.",
-                 "You are getting this because you subscribed", SETTINGS.postal_address, "Unsubscribe",
-                 "Update your preferences"):
+    for part in (
+        SETTINGS.newsletter_name,
+        "EDITION 7",
+        "A short note.",
+        "Two paragraphs.",
+        "You are getting this because you subscribed",
+        SETTINGS.postal_address,
+        "Unsubscribe",
+        "Update your preferences",
+    ):
         assert part in page.text, part
     assert SETTINGS.postal_address in flat(text) and "Edition 7" in flat(text)
     web = "https://news.example.org/editions/7"
     assert web in page.links and web in text
-    for link in (f"https://news.example.org/unsubscribe/{READER_TOKEN}",
-                 f"https://news.example.org/preferences/{READER_TOKEN}"):
+    for link in (
+        f"https://news.example.org/unsubscribe/{READER_TOKEN}",
+        f"https://news.example.org/preferences/{READER_TOKEN}",
+    ):
         assert link in page.links and link in text
 
 
@@ -207,8 +259,7 @@ def test_an_imported_page_export_renders_every_field(engine):
     page = Page(rendered.letter.html)
     assert stored.title in page.text and stored.title in flat(rendered.letter.text)
     for entry, tool in entries:
-        for value in (tool.name, tool.tagline, entry.entry_price, percent(entry.panel_ship),
-                      percent(entry.community)):
+        for value in (tool.name, tool.tagline, entry.entry_price, percent(entry.panel_ship), percent(entry.community)):
             assert literal(value) in page.text and literal(value) in flat(rendered.letter.text)
 
 
@@ -225,12 +276,25 @@ HOSTILE = [
 
 
 def _rendered_with(hostile: str):
-    evil = ToolFacts(slug="evil", name=f"Evil {hostile}", category=f"Cat {hostile}", tagline=f"Tag {hostile}",
-                     panel_ship=80, community=None, entry_price=f"Price {hostile}",
-                     reviews=(("builder", f"Quote {hostile}", "ship"),))
-    facts = [ComparisonFacts("evil-vs-good", f"Title {hostile}", f"Summary {hostile}",
-                             "https://verdicts.example.com/compare/evil",
-                             (evil, side("Good", 20, None, "Free", "Fine", "Fine.")))]
+    evil = ToolFacts(
+        slug="evil",
+        name=f"Evil {hostile}",
+        category=f"Cat {hostile}",
+        tagline=f"Tag {hostile}",
+        panel_ship=80,
+        community=None,
+        entry_price=f"Price {hostile}",
+        reviews=(("builder", f"Quote {hostile}", "ship"),),
+    )
+    facts = [
+        ComparisonFacts(
+            "evil-vs-good",
+            f"Title {hostile}",
+            f"Summary {hostile}",
+            "https://verdicts.example.com/compare/evil",
+            (evil, side("Good", 20, None, "Free", "Fine", "Fine.")),
+        )
+    ]
     return render(facts, intro=f"Intro {hostile}", subject=f"Subject {hostile}")
 
 
@@ -248,16 +312,31 @@ def test_hostile_text_in_any_field_reaches_the_reader_as_literal_text(hostile):
 
 def test_a_comparison_cannot_forge_the_readers_placeholder():
     forged = f"click {READER_TOKEN} here %%reader_"
-    facts = [ComparisonFacts("f", forged, forged, "https://verdicts.example.com/compare/f",
-                             (side("A", 70, None, forged, forged, forged), side("B", 20, None, "Free", "t", "q")))]
+    facts = [
+        ComparisonFacts(
+            "f",
+            forged,
+            forged,
+            "https://verdicts.example.com/compare/f",
+            (side("A", 70, None, forged, forged, forged), side("B", 20, None, "Free", "t", "q")),
+        )
+    ]
     view, html, text = render(facts, intro=forged, subject=forged)
     values = reader_substitutions("SECRET-TOKEN")
     filled_html, filled_text = fill(html, values), fill(text, values)
     page = Page(filled_html)
     token_links = [link for link in page.links if "SECRET-TOKEN" in link]
     assert filled_html.count("SECRET-TOKEN") == len(token_links)  # only in links the template made
-    assert all(link.startswith(("https://news.example.org/unsubscribe/", "https://news.example.org/preferences/",
-                                "https://news.example.org/vote/")) for link in token_links)
+    assert all(
+        link.startswith(
+            (
+                "https://news.example.org/unsubscribe/",
+                "https://news.example.org/preferences/",
+                "https://news.example.org/vote/",
+            )
+        )
+        for link in token_links
+    )
     assert "SECRET-TOKEN" not in fill(view.subject, values)
     for line in filled_text.splitlines():
         if "SECRET-TOKEN" in line:

@@ -12,10 +12,17 @@ from conftest import ROOT
 
 def test_the_render_benchmark_runs_and_prints_ms_per_edition_and_its_reference():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "bench_render.py")], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_render.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
-    rows = re.findall(r"(\d+) comparisons: build +([\d.]+) / +[\d.]+ ms +reference mjml2html alone +([\d.]+)",
-                      done.stdout)
+    rows = re.findall(
+        r"(\d+) comparisons: build +([\d.]+) / +[\d.]+ ms +reference mjml2html alone +([\d.]+)", done.stdout
+    )
     assert [int(n) for n, _, _ in rows] == [2, 5], done.stdout
     assert all(float(build) > 0 and float(reference) > 0 for _, build, reference in rows)

@@ -12,36 +12,76 @@ from digest.settings import Settings
 
 pytestmark = pytest.mark.browser
 
-LONG_QUOTE = ("The primitive is a streaming session object behind a small SDK, which is the right shape for the "
-              "problem. The docs get you to a first call in minutes. Everything after that is detail.")
+LONG_QUOTE = (
+    "The primitive is a streaming session object behind a small SDK, which is the right shape for the "
+    "problem. The docs get you to a first call in minutes. Everything after that is detail."
+)
 
 
 def _tool(name, ship, community, price, tagline):
-    return ToolFacts(slug=name.lower().replace(" ", "-"), name=name, category="Developer Tools", tagline=tagline,
-                     panel_ship=ship, community=community, entry_price=price,
-                     reviews=(("builder", LONG_QUOTE, "ship"),))
+    return ToolFacts(
+        slug=name.lower().replace(" ", "-"),
+        name=name,
+        category="Developer Tools",
+        tagline=tagline,
+        panel_ship=ship,
+        community=community,
+        entry_price=price,
+        reviews=(("builder", LONG_QUOTE, "ship"),),
+    )
 
 
 FACTS = [
-    ComparisonFacts("a", "Parallax Realtime Avatar Streaming SDK v3 vs Minnow Vision Language Model Turbo",
-                    "Which one should you ship with? The panel's verdict, the price and the community vote.",
-                    "https://verdicts.example.com/compare/a",
-                    (_tool("Parallax Realtime Avatar Streaming SDK v3", 75, None, "Usage-based, from $0.10/min",
-                           "Embed sub-second conversational avatars in any web or mobile app"),
-                     _tool("Minnow Vision Language Model Turbo", 100, 64.5, "Free",
-                           "A sub-2B vision model that runs on your phone, offline-first"))),
-    ComparisonFacts("b", "Relaybench vs Quillpatch", "Prompt regression testing against agentic pull requests.",
-                    "https://verdicts.example.com/compare/b",
-                    (_tool("Relaybench", 40, 12, "Free tier", "Regression tests for prompts; "
-                           "averyveryverylongunbrokenwordthatwouldforcesidewaysscrolling"),
-                     _tool("Quillpatch", 55, None, "$20/mo", "Agents that open pull requests"))),
+    ComparisonFacts(
+        "a",
+        "Parallax Realtime Avatar Streaming SDK v3 vs Minnow Vision Language Model Turbo",
+        "Which one should you ship with? The panel's verdict, the price and the community vote.",
+        "https://verdicts.example.com/compare/a",
+        (
+            _tool(
+                "Parallax Realtime Avatar Streaming SDK v3",
+                75,
+                None,
+                "Usage-based, from $0.10/min",
+                "Embed sub-second conversational avatars in any web or mobile app",
+            ),
+            _tool(
+                "Minnow Vision Language Model Turbo",
+                100,
+                64.5,
+                "Free",
+                "A sub-2B vision model that runs on your phone, offline-first",
+            ),
+        ),
+    ),
+    ComparisonFacts(
+        "b",
+        "Relaybench vs Quillpatch",
+        "Prompt regression testing against agentic pull requests.",
+        "https://verdicts.example.com/compare/b",
+        (
+            _tool(
+                "Relaybench",
+                40,
+                12,
+                "Free tier",
+                "Regression tests for prompts; averyveryverylongunbrokenwordthatwouldforcesidewaysscrolling",
+            ),
+            _tool("Quillpatch", 55, None, "$20/mo", "Agents that open pull requests"),
+        ),
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def email_html() -> str:
-    view = compose(number=12, week="2026-W47", facts=FACTS, settings=Settings(),
-                   intro="Two comparisons this week, one of them a landslide.")
+    view = compose(
+        number=12,
+        week="2026-W47",
+        facts=FACTS,
+        settings=Settings(),
+        intro="Two comparisons this week, one of them a landslide.",
+    )
     html, _, _ = render_view(view)
     return fill(html, reader_substitutions("sample-reader"))
 
@@ -78,8 +118,9 @@ def test_every_verdict_value_is_visible_inside_the_window(browser, artifacts, em
                     cell = table.locator("th, td").filter(has_text=value).last
                     assert cell.is_visible(), f"{value} is not visible at {width}px"
                     box = cell.bounding_box()
-                    assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, \
+                    assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (
                         f"{value} sticks out of a {width}px window: {box}"
+                    )
     finally:
         page.close()
 

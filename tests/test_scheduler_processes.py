@@ -14,15 +14,15 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import ROOT
+from test_weekly import add_comparisons, add_readers, ledger_of
+
 from digest.jobs import WEEKLY_JOB
 from schedules import leases, runs
 from schedules.weekly import WEEKDAYS
-from test_weekly import add_comparisons, add_readers, ledger_of
 
 READERS = [f"reader{i}@example.com" for i in range(5)]
 LATE_READERS = [f"late{i}@example.com" for i in range(3)]
@@ -30,17 +30,24 @@ LEASE_TTL = 2  # seconds: how long a killed holder keeps the week
 
 
 def the_slot_a_minute_ago() -> datetime:
-    return (datetime.now(timezone.utc) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    return (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
 
 
 def scheduler_env(db_url: str, server, slot: datetime, tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
-    env.update({
-        "DIGEST_DATABASE_URL": db_url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": server.api_key,
-        "SENDGRID_API_URL": server.url, "DIGEST_TIMEZONE": "UTC", "DIGEST_SEND_DAY": WEEKDAYS[slot.weekday()],
-        "DIGEST_SEND_TIME": slot.strftime("%H:%M"), "DIGEST_OUTBOX": str(tmp_path / "outbox"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DIGEST_DATABASE_URL": db_url,
+            "DIGEST_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": server.api_key,
+            "SENDGRID_API_URL": server.url,
+            "DIGEST_TIMEZONE": "UTC",
+            "DIGEST_SEND_DAY": WEEKDAYS[slot.weekday()],
+            "DIGEST_SEND_TIME": slot.strftime("%H:%M"),
+            "DIGEST_OUTBOX": str(tmp_path / "outbox"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -50,7 +57,11 @@ class Instance:
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "digest", "scheduler", "run", "--lease-ttl", str(LEASE_TTL)],
-            env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     @property
     def pid(self) -> int:
@@ -125,8 +136,9 @@ def test_two_schedulers_due_at_once_send_each_reader_exactly_once(engine, db_url
 
 
 @pytest.mark.parametrize("trial", [1, 2])
-def test_when_the_lease_holder_is_killed_mid_send_the_other_finishes_without_doubles(engine, db_url, tmp_path,
-                                                                                    sendgrid, trial):
+def test_when_the_lease_holder_is_killed_mid_send_the_other_finishes_without_doubles(
+    engine, db_url, tmp_path, sendgrid, trial
+):
     slot = the_slot_a_minute_ago()
     add_comparisons(engine, tmp_path, [slot - timedelta(days=7)])
     add_readers(engine, READERS)

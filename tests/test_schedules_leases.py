@@ -2,12 +2,12 @@
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from schedules import leases
 
 TTL = timedelta(seconds=60)
-T0 = datetime(2026, 3, 30, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 30, 6, 0, tzinfo=UTC)
 
 
 def test_a_free_lease_goes_to_the_first_and_not_to_the_second(engine):
@@ -85,7 +85,7 @@ def test_a_held_lease_taken_over_after_expiry_reports_itself_lost(engine):
     ttl = timedelta(seconds=1.5)
     with leases.hold(engine, "weekly", "a", ttl) as held:
         # Another instance whose clock reads past the expiry takes it over.
-        assert leases.acquire(engine, "weekly", "b", TTL, datetime.now(timezone.utc) + ttl)
+        assert leases.acquire(engine, "weekly", "b", TTL, datetime.now(UTC) + ttl)
         deadline = time.monotonic() + 3
         while not held.lost and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -3,14 +3,14 @@
 import logging
 import threading
 import time
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from digest.store import open_store
-from schedules import Outcome, Scheduler, ShiftedClock, WeeklySchedule
-from schedules import runs
+from schedules import Outcome, Scheduler, ShiftedClock, WeeklySchedule, runs
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_8 = WeeklySchedule.named("monday", clock_time(8, 0), PARIS)
@@ -51,13 +51,17 @@ def started(engine, clock, job, catch_up=DAY, **options):
     return scheduler
 
 
-@pytest.mark.parametrize("start, slot, following", [
-    # The Monday before Paris springs forward, and the Monday after.
-    (paris(2026, 3, 23, 7, 59, 58, 500000), "2026-03-23T07:00:00+00:00", "2026-03-30T06:00:00+00:00"),
-    (paris(2026, 3, 30, 7, 59, 58, 500000), "2026-03-30T06:00:00+00:00", "2026-04-06T06:00:00+00:00"),
-    # The Monday before Paris falls back.
-    (paris(2026, 10, 19, 7, 59, 58, 500000), "2026-10-19T06:00:00+00:00", "2026-10-26T07:00:00+00:00"),
-], ids=["before-spring-forward", "after-spring-forward", "before-fall-back"])
+@pytest.mark.parametrize(
+    "start, slot, following",
+    [
+        # The Monday before Paris springs forward, and the Monday after.
+        (paris(2026, 3, 23, 7, 59, 58, 500000), "2026-03-23T07:00:00+00:00", "2026-03-30T06:00:00+00:00"),
+        (paris(2026, 3, 30, 7, 59, 58, 500000), "2026-03-30T06:00:00+00:00", "2026-04-06T06:00:00+00:00"),
+        # The Monday before Paris falls back.
+        (paris(2026, 10, 19, 7, 59, 58, 500000), "2026-10-19T06:00:00+00:00", "2026-10-26T07:00:00+00:00"),
+    ],
+    ids=["before-spring-forward", "after-spring-forward", "before-fall-back"],
+)
 def test_the_weekly_job_fires_at_eight_local_time_across_a_dst_change(sqlite_url, start, slot, following):
     engine = open_store(sqlite_url)
     job = Recorder()
@@ -65,7 +69,7 @@ def test_the_weekly_job_fires_at_eight_local_time_across_a_dst_change(sqlite_url
     try:
         assert wait_for(lambda: job.calls)
         assert wait_for(lambda: runs.find(engine, "weekly", job.calls[0][0]).outcome == "done")
-        (fired_for, fired_at, _), = job.calls
+        ((fired_for, fired_at, _),) = job.calls
         assert fired_for.isoformat() == slot
         assert fired_for.astimezone(PARIS).time() == clock_time(8, 0)
         assert fired_for <= fired_at < fired_for + timedelta(seconds=1)  # on time, not an hour off
@@ -77,11 +81,14 @@ def test_the_weekly_job_fires_at_eight_local_time_across_a_dst_change(sqlite_url
 
 def test_a_run_missed_while_down_catches_up_once_on_start(engine):
     job = Recorder()
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     first = started(engine, ShiftedClock(paris(2026, 3, 30, 10, 0)), job)  # two hours late
     try:
-        assert wait_for(lambda: runs.find(engine, "weekly", slot) is not None
-                        and runs.find(engine, "weekly", slot).outcome == "done")
+        assert wait_for(
+            lambda: (
+                runs.find(engine, "weekly", slot) is not None and runs.find(engine, "weekly", slot).outcome == "done"
+            )
+        )
     finally:
         first.stop()
     assert [call[0] for call in job.calls] == [slot]
@@ -97,7 +104,7 @@ def test_a_run_missed_while_down_catches_up_once_on_start(engine):
 
 def test_a_miss_older_than_the_catch_up_window_is_logged_and_not_run(engine, caplog):
     job = Recorder()
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     caplog.set_level(logging.INFO, logger="schedules")
     scheduler = started(engine, ShiftedClock(paris(2026, 3, 31, 9, 0)), job)  # 25 hours late
     try:
@@ -114,7 +121,7 @@ def test_a_miss_older_than_the_catch_up_window_is_logged_and_not_run(engine, cap
 
 def test_a_run_stopped_midway_is_resumed_by_the_next_start_even_past_the_window(sqlite_url):
     engine = open_store(sqlite_url)
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     stopped = Recorder(outcome=Outcome.unfinished("stopped after 3 of 10 readers"))
     first = started(engine, ShiftedClock(paris(2026, 3, 30, 9, 0)), stopped)
     try:
@@ -140,11 +147,14 @@ def test_a_failing_job_is_recorded_and_the_scheduler_keeps_going(sqlite_url, cap
     def broken(context):
         raise RuntimeError("SendGrid said no")
 
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     scheduler = started(engine, ShiftedClock(paris(2026, 3, 30, 9, 0)), broken)
     try:
-        assert wait_for(lambda: runs.find(engine, "weekly", slot) is not None
-                        and runs.find(engine, "weekly", slot).outcome == "failed")
+        assert wait_for(
+            lambda: (
+                runs.find(engine, "weekly", slot) is not None and runs.find(engine, "weekly", slot).outcome == "failed"
+            )
+        )
         assert scheduler.running
     finally:
         scheduler.stop()
@@ -158,10 +168,13 @@ def test_two_schedulers_due_at_the_same_moment_run_the_slot_once(engine, db_url)
     start = paris(2026, 3, 30, 7, 59, 59)
     one = started(engine, ShiftedClock(start), job, lease_ttl=timedelta(seconds=1))
     two = started(other_engine, ShiftedClock(start), job, lease_ttl=timedelta(seconds=1))
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     try:
-        assert wait_for(lambda: runs.find(engine, "weekly", slot) is not None
-                        and runs.find(engine, "weekly", slot).outcome == "done")
+        assert wait_for(
+            lambda: (
+                runs.find(engine, "weekly", slot) is not None and runs.find(engine, "weekly", slot).outcome == "done"
+            )
+        )
         time.sleep(2.0)  # past the lease's expiry: the other instance looks again and finds it settled
     finally:
         one.stop()
@@ -205,7 +218,7 @@ def test_overlapping_looks_at_one_slot_within_one_process_run_it_once(sqlite_url
     job = Recorder(pause=0.3)
     scheduler = Scheduler(engine, clock=ShiftedClock(paris(2026, 3, 30, 9, 0)))
     scheduler.weekly("weekly", MONDAY_8, job, catch_up=DAY)
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     results = []
     threads = [threading.Thread(target=lambda: results.append(scheduler.run_slot("weekly", slot))) for _ in range(3)]
     for thread in threads:
@@ -221,7 +234,7 @@ def test_a_holder_that_lost_its_lease_mid_run_stops_and_leaves_the_record_to_the
     from schedules import leases
 
     engine = open_store(sqlite_url)
-    slot = paris(2026, 3, 30, 8, 0).astimezone(timezone.utc)
+    slot = paris(2026, 3, 30, 8, 0).astimezone(UTC)
     taken_over = threading.Event()
 
     def long_send(context):
@@ -238,7 +251,7 @@ def test_a_holder_that_lost_its_lease_mid_run_stops_and_leaves_the_record_to_the
     worker.start()
     assert wait_for(lambda: runs.find(engine, "weekly", slot) is not None)
     # Another instance, whose clock says our lease ran out, takes over and finishes the week.
-    later = datetime.now(timezone.utc) + timedelta(seconds=5)
+    later = datetime.now(UTC) + timedelta(seconds=5)
     assert leases.acquire(engine, "weekly", "other-instance", timedelta(seconds=60), later)
     runs.write(engine, "weekly", slot, "done", detail="finished by the other instance", holder="other-instance")
     taken_over.set()

@@ -1,6 +1,6 @@
 """The weekly arithmetic and the catch-up rule, as pure functions."""
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,7 +9,7 @@ from schedules import Decision, ScheduleError, WeeklySchedule, decide
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(*args):
@@ -63,12 +63,15 @@ def test_next_is_strictly_after_and_latest_is_at_or_before():
     assert schedule.next_after(slot - timedelta(microseconds=1)) == slot
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: WeeklySchedule.named("mon", time(8), PARIS), "weekday name"),
-    (lambda: WeeklySchedule(7, time(8), PARIS), r"0 \(Monday\) to 6"),
-    (lambda: WeeklySchedule.named("monday", time(8), PARIS).next_after(datetime(2026, 1, 1)), "naive"),
-    (lambda: WeeklySchedule.named("monday", time(8), PARIS).upcoming(utc(2026, 1, 1), 0), "at least 1"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: WeeklySchedule.named("mon", time(8), PARIS), "weekday name"),
+        (lambda: WeeklySchedule(7, time(8), PARIS), r"0 \(Monday\) to 6"),
+        (lambda: WeeklySchedule.named("monday", time(8), PARIS).next_after(datetime(2026, 1, 1)), "naive"),
+        (lambda: WeeklySchedule.named("monday", time(8), PARIS).upcoming(utc(2026, 1, 1), 0), "at least 1"),
+    ],
+)
 def test_malformed_schedules_say_what_is_wrong(make, message):
     with pytest.raises(ScheduleError, match=message):
         make()
@@ -78,20 +81,23 @@ SLOT = utc(2026, 3, 30, 6, 0)
 DAY = timedelta(hours=24)
 
 
-@pytest.mark.parametrize("now, outcome, expected", [
-    (SLOT + timedelta(minutes=1), None, Decision.RUN),
-    (SLOT + timedelta(hours=23), None, Decision.RUN),
-    (SLOT + timedelta(hours=25), None, Decision.TOO_LATE),
-    (SLOT + timedelta(hours=1), "failed", Decision.RUN),
-    (SLOT + timedelta(hours=25), "failed", Decision.TOO_LATE),
-    (SLOT + timedelta(hours=1), "running", Decision.RESUME),
-    (SLOT + timedelta(days=3), "running", Decision.RESUME),
-    (SLOT + timedelta(minutes=1), "done", Decision.SETTLED),
-    (SLOT + timedelta(minutes=1), "skipped", Decision.SETTLED),
-    (SLOT + timedelta(days=3), "missed", Decision.SETTLED),
-    (SLOT + timedelta(hours=1), "paused", Decision.SETTLED),
-    (SLOT - timedelta(seconds=1), None, Decision.NOT_YET),
-])
+@pytest.mark.parametrize(
+    "now, outcome, expected",
+    [
+        (SLOT + timedelta(minutes=1), None, Decision.RUN),
+        (SLOT + timedelta(hours=23), None, Decision.RUN),
+        (SLOT + timedelta(hours=25), None, Decision.TOO_LATE),
+        (SLOT + timedelta(hours=1), "failed", Decision.RUN),
+        (SLOT + timedelta(hours=25), "failed", Decision.TOO_LATE),
+        (SLOT + timedelta(hours=1), "running", Decision.RESUME),
+        (SLOT + timedelta(days=3), "running", Decision.RESUME),
+        (SLOT + timedelta(minutes=1), "done", Decision.SETTLED),
+        (SLOT + timedelta(minutes=1), "skipped", Decision.SETTLED),
+        (SLOT + timedelta(days=3), "missed", Decision.SETTLED),
+        (SLOT + timedelta(hours=1), "paused", Decision.SETTLED),
+        (SLOT - timedelta(seconds=1), None, Decision.NOT_YET),
+    ],
+)
 def test_the_catch_up_rule(now, outcome, expected):
     assert decide(SLOT, now, outcome, DAY) is expected
 

@@ -36,12 +36,21 @@ def api_schema(sqlite_url, tmp_path):
     engine = open_store(sqlite_url)
     with session_scope(engine) as session:
         for index, category in enumerate(("Developer Tools", "Video")):
-            session.add(Tool(slug=f"t{index}", name=f"T{index}", category=category, tagline="", description="",
-                             pricing=""))
+            session.add(
+                Tool(slug=f"t{index}", name=f"T{index}", category=category, tagline="", description="", pricing="")
+            )
     # Every optional feature configured, so each route is exercised past its "not configured" answer.
-    app = create_app(Settings(database_url=sqlite_url, outbox=tmp_path / "outbox", secret_key="fuzz-secret",
-                              subscribe_rate_limit="100000/minute", admin_token="fuzz-admin-token",
-                              webhook_public_key=webhook_public_key()), engine)
+    app = create_app(
+        Settings(
+            database_url=sqlite_url,
+            outbox=tmp_path / "outbox",
+            secret_key="fuzz-secret",
+            subscribe_rate_limit="100000/minute",
+            admin_token="fuzz-admin-token",
+            webhook_public_key=webhook_public_key(),
+        ),
+        engine,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -52,12 +61,16 @@ def test_no_generated_request_gets_a_server_error(api_schema):
     # Each operation gets its own bounded Hypothesis run. (schemathesis.pytest.from_fixture would
     # do the same, but does not work with the pytest this project uses.)
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/subscribe", "/confirm/{signed}", "/unsubscribe/{token}",
-                                               "/preferences/{token}"}
+    assert {op.path for op in operations} >= {
+        "/subscribe",
+        "/confirm/{signed}",
+        "/unsubscribe/{token}",
+        "/preferences/{token}",
+    }
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         def no_server_error(case):
             case.call_and_validate(checks=[not_a_server_error])
 

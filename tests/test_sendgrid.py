@@ -6,23 +6,24 @@ import copy
 import json
 
 import pytest
-from sendgrid.helpers.mail import CustomArg, Header, Personalization, Substitution, To
-
-from helpers import LIST_ID, a_letter, add_edition, add_readers
-from digest.delivery import send_edition
-from subscribers.audience import Reader
-from digest.delivery.readers import recipient_for, recipients_for
-from digest.mail.sendgrid import SendGridSender, letter_payload, personalization, request_body
-from digest.mail.placeholders import READER_TOKEN
-from digest.settings import Settings
 from conftest import require_shared
+from helpers import LIST_ID, a_letter, add_edition, add_readers
+from sendgrid.helpers.mail import CustomArg, Header, Personalization, Substitution, To
 from sendgrid_server import SPEC, SendGridServer, documented_limits, mail_send_validator
+
+from digest.delivery import send_edition
+from digest.delivery.readers import recipient_for, recipients_for
+from digest.mail.placeholders import READER_TOKEN
+from digest.mail.sendgrid import SendGridSender, letter_payload, personalization, request_body
+from digest.settings import Settings
+from subscribers.audience import Reader
 
 
 def body_for(count: int, letter=None) -> dict:
     letter = letter or a_letter()
-    recipients = recipients_for([Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in range(1, count + 1)],
-                                7, "https://x.example")  # a ReaderBatch: the send's own fast path
+    recipients = recipients_for(
+        [Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in range(1, count + 1)], 7, "https://x.example"
+    )  # a ReaderBatch: the send's own fast path
     return json.loads(request_body(json.dumps(letter_payload(letter)).encode(), recipients))
 
 
@@ -42,6 +43,7 @@ def test_a_full_request_validates_against_sendgrids_description(validator):
 
 def test_a_rendered_edition_request_validates_against_the_description(validator, engine):
     from helpers import built_edition
+
     from digest.delivery import render_letter
     from digest.editions.service import get_edition
     from digest.store import session_scope
@@ -78,24 +80,36 @@ def _by_json_dumps(recipients) -> list:
 def test_the_templated_personalizations_equal_json_dumps_of_the_helpers_shape():
     from digest.mail.sendgrid import _QUOTES_PER_READER, batch_personalizations
 
-    batch = recipients_for([Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in range(1, 1001)],
-                           7, "https://x.example")
+    batch = recipients_for(
+        [Reader(i, f"reader{i}@example.com", f"token{i:040d}") for i in range(1, 1001)], 7, "https://x.example"
+    )
     fast = batch_personalizations(batch)
     assert fast is not None  # plain readers take the template
     assert json.loads(fast) == _by_json_dumps(list(batch))
-    assert json.loads(request_body(b'{"subject":"s"}', batch)) == {"personalizations": _by_json_dumps(list(batch)),
-                                                                   "subject": "s"}
+    assert json.loads(request_body(b'{"subject":"s"}', batch)) == {
+        "personalizations": _by_json_dumps(list(batch)),
+        "subject": "s",
+    }
     assert batch_personalizations(batch[:1]).count(b'"') == _QUOTES_PER_READER
     # A list of the same Recipients (a test mail, a retry written by hand) goes through json.dumps: same JSON.
-    assert json.loads(request_body(b'{"subject":"s"}', list(batch))) == json.loads(request_body(b'{"subject":"s"}',
-                                                                                            batch))
+    assert json.loads(request_body(b'{"subject":"s"}', list(batch))) == json.loads(
+        request_body(b'{"subject":"s"}', batch)
+    )
 
 
-@pytest.mark.parametrize("address, token", [
-    ('"odd\\"@example.com', "tok"), ('"a\\"b"@example.com', "tok"), ("ada@example.com", 'to"k'),
-    ("ada@example.com", "to\\k"), ("ada@example.com", "to\nk"), ("ada@example.com", "to\x01k"),
-    ("jörg@exämple.de", "tök"), ("ada@example.com", "to\u2028k"),
-])
+@pytest.mark.parametrize(
+    "address, token",
+    [
+        ('"odd\\"@example.com', "tok"),
+        ('"a\\"b"@example.com', "tok"),
+        ("ada@example.com", 'to"k'),
+        ("ada@example.com", "to\\k"),
+        ("ada@example.com", "to\nk"),
+        ("ada@example.com", "to\x01k"),
+        ("jörg@exämple.de", "tök"),
+        ("ada@example.com", "to\u2028k"),
+    ],
+)
 def test_values_that_need_escaping_still_make_valid_json(address, token):
     from digest.mail.sendgrid import batch_personalizations
 
@@ -117,10 +131,12 @@ def test_recipients_of_another_shape_go_through_json_dumps():
     from digest.mail.message import Recipient
 
     plain = recipient_for(Reader(1, "plain@example.com", "tok"), 7, "https://x.example")
-    others = [Recipient("a@example.com"),
-              plain._replace(headers={**plain.headers, "X-Extra": "1"}),
-              plain._replace(custom_args={"edition": "7", "other": "1"}),
-              plain._replace(substitutions={"%%other%%": "x"})]
+    others = [
+        Recipient("a@example.com"),
+        plain._replace(headers={**plain.headers, "X-Extra": "1"}),
+        plain._replace(custom_args={"edition": "7", "other": "1"}),
+        plain._replace(substitutions={"%%other%%": "x"}),
+    ]
     for other in others:
         body = json.loads(request_body(b'{"subject":"s"}', [plain, other]))
         assert body["personalizations"] == _by_json_dumps([plain, other])
@@ -130,8 +146,10 @@ def test_each_reader_carries_one_click_unsubscribe_substitutions_and_custom_args
     entry = body_for(1)["personalizations"][0]
     assert entry == {
         "to": [{"email": "reader1@example.com"}],
-        "headers": {"List-Unsubscribe": f"<https://x.example/unsubscribe/token{1:040d}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        "headers": {
+            "List-Unsubscribe": f"<https://x.example/unsubscribe/token{1:040d}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
         "substitutions": {READER_TOKEN: f"token{1:040d}"},
         "custom_args": {"edition": "7", "reader_id": "1"},
     }
@@ -168,9 +186,17 @@ def _break(body: dict, how: str) -> dict:
     return body
 
 
-BROKEN = ["1001 personalizations", "11 categories", "substitutions over 10,000 bytes",
-          "custom args over 10,000 bytes", "a reserved header", "a number as custom arg", "html before text",
-          "no address", "no from"]
+BROKEN = [
+    "1001 personalizations",
+    "11 categories",
+    "substitutions over 10,000 bytes",
+    "custom args over 10,000 bytes",
+    "a reserved header",
+    "a number as custom arg",
+    "html before text",
+    "no address",
+    "no from",
+]
 
 
 # What only SendGrid's official description states (the rest are documented limits the server checks itself).
@@ -207,8 +233,13 @@ def test_the_engine_sends_valid_requests_over_one_reused_connection(engine):
     add_edition(engine, 1)
     with SendGridServer(api_key="k") as server:
         sender = SendGridSender("k", server.url)
-        summary = send_edition(engine, Settings(database_url=str(engine.url), base_url="https://v.example"), 1,
-                               sender=sender, letter=a_letter(1))
+        summary = send_edition(
+            engine,
+            Settings(database_url=str(engine.url), base_url="https://v.example"),
+            1,
+            sender=sender,
+            letter=a_letter(1),
+        )
         sender.close()
     assert summary.status == "sent" and summary.sent == 2500
     assert server.refused == []

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-
 from helpers import Mailbox, a_letter, add_edition, add_readers, address, ledger, smtp_controller
+
 from digest.delivery import send_edition
 from digest.errors import ConfigError
 from digest.mail import SenderRefused
@@ -24,27 +24,33 @@ def _login(server, session, envelope, mechanism, auth_data):
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1, and a client context that trusts it."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     folder = tmp_path_factory.mktemp("tls")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                       serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
     client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
@@ -61,8 +67,14 @@ def port_of(controller) -> int:
 
 def send_via(engine, sender, number=1, **options):
     try:
-        return send_edition(engine, Settings(database_url=str(engine.url), base_url="https://v.example"), number,
-                            sender=sender, letter=a_letter(number), **options)
+        return send_edition(
+            engine,
+            Settings(database_url=str(engine.url), base_url="https://v.example"),
+            number,
+            sender=sender,
+            letter=a_letter(number),
+            **options,
+        )
     finally:
         sender.close()
 
@@ -77,8 +89,9 @@ def test_each_reader_gets_one_multipart_message_with_the_list_headers(engine):
     finally:
         controller.stop()
     assert (summary.status, summary.sent) == ("sent", 12)
-    assert Counter(to for envelope in mailbox.envelopes for to in envelope) == \
-        Counter({address(i): 1 for i in range(1, 13)})
+    assert Counter(to for envelope in mailbox.envelopes for to in envelope) == Counter(
+        {address(i): 1 for i in range(1, 13)}
+    )
     message = mailbox.messages[0]
     assert message.get_content_type() == "multipart/alternative"
     assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
@@ -94,8 +107,9 @@ def test_starttls_and_login_when_the_url_has_credentials(engine, certificate):
     add_readers(engine, 3)
     add_edition(engine, 1)
     mailbox = Mailbox()
-    controller = running(mailbox, tls_context=server_tls, require_starttls=True, authenticator=_login,
-                         auth_require_tls=True)
+    controller = running(
+        mailbox, tls_context=server_tls, require_starttls=True, authenticator=_login, auth_require_tls=True
+    )
     try:
         url = f"smtp://digest:s3cret@127.0.0.1:{port_of(controller)}"
         summary = send_via(engine, SmtpSender(url, tls_context=client_tls))
@@ -138,16 +152,20 @@ def test_a_wrong_password_stops_the_send_with_a_clear_message(engine, certificat
     controller = running(Mailbox(), tls_context=server_tls, authenticator=_login, auth_require_tls=True)
     try:
         with pytest.raises(SenderRefused, match="refused the login in DIGEST_SMTP_URL"):
-            send_via(engine, SmtpSender(f"smtp://digest:wrong@127.0.0.1:{port_of(controller)}",
-                                        tls_context=client_tls))
+            send_via(engine, SmtpSender(f"smtp://digest:wrong@127.0.0.1:{port_of(controller)}", tls_context=client_tls))
     finally:
         controller.stop()
     assert ledger(engine, 1) == {}
 
 
-@pytest.mark.parametrize("url, problem", [(None, "DIGEST_SMTP_URL is not set"),
-                                          ("http://mail.example.com", "must look like smtp://"),
-                                          ("smtp://host:notaport", "not a valid URL")])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        (None, "DIGEST_SMTP_URL is not set"),
+        ("http://mail.example.com", "must look like smtp://"),
+        ("smtp://host:notaport", "not a valid URL"),
+    ],
+)
 def test_a_bad_smtp_url_is_named(url, problem):
     with pytest.raises(ConfigError, match=problem):
         parse_smtp_url(url)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import add_reader, at, long_comparisons, spam_scores
 
 from digest.content.importer import import_paths
 from digest.delivery import send_edition
@@ -23,16 +24,37 @@ from digest.mail.outbox import OutboxSender
 from digest.render.preview import preview, send_test
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import add_reader, at, long_comparisons, spam_scores
 
 MOST = 0.7
 OUR_DOING = {
-    "MIME_QP_LONG_LINE", "LONGLN_LOW_CONTRAST", "LONG_INVISIBLE_TEXT", "HTML_FONT_LOW_CONTRAST",  # issue 14
-    "HTML_FONT_SIZE_HUGE", "HTML_FONT_FACE_BAD", "T_KAM_HTML_FONT_INVALID", "HTML_OFF_PAGE", "TVD_SPACE_RATIO",
-    "MPART_ALT_DIFF", "MPART_ALT_DIFF_COUNT", "MIME_HTML_ONLY", "MIME_HTML_MOSTLY", "HTML_MIME_NO_HTML_TAG",
-    "HTML_TAG_BALANCE_BODY", "HTML_EXTRA_CLOSE", "HTML_IMAGE_ONLY_04", "HTML_SHORT_LINK_IMG_1", "T_REMOTE_IMAGE",
-    "HTML_OBFUSCATE_05_10", "MISSING_DATE", "MISSING_MID", "INVALID_DATE", "DATE_IN_FUTURE_03_06",
-    "DATE_IN_PAST_03_06", "MIME_BASE64_TEXT", "CTE_8BIT_MISMATCH", "MIME_HEADER_CTYPE_ONLY",
+    "MIME_QP_LONG_LINE",
+    "LONGLN_LOW_CONTRAST",
+    "LONG_INVISIBLE_TEXT",
+    "HTML_FONT_LOW_CONTRAST",  # issue 14
+    "HTML_FONT_SIZE_HUGE",
+    "HTML_FONT_FACE_BAD",
+    "T_KAM_HTML_FONT_INVALID",
+    "HTML_OFF_PAGE",
+    "TVD_SPACE_RATIO",
+    "MPART_ALT_DIFF",
+    "MPART_ALT_DIFF_COUNT",
+    "MIME_HTML_ONLY",
+    "MIME_HTML_MOSTLY",
+    "HTML_MIME_NO_HTML_TAG",
+    "HTML_TAG_BALANCE_BODY",
+    "HTML_EXTRA_CLOSE",
+    "HTML_IMAGE_ONLY_04",
+    "HTML_SHORT_LINK_IMG_1",
+    "T_REMOTE_IMAGE",
+    "HTML_OBFUSCATE_05_10",
+    "MISSING_DATE",
+    "MISSING_MID",
+    "INVALID_DATE",
+    "DATE_IN_FUTURE_03_06",
+    "DATE_IN_PAST_03_06",
+    "MIME_BASE64_TEXT",
+    "CTE_8BIT_MISMATCH",
+    "MIME_HEADER_CTYPE_ONLY",
 }
 DEMO = Path(__file__).resolve().parent.parent / "digest" / "demo_data"
 
@@ -45,13 +67,21 @@ def _one_mail(folder: Path) -> bytes:
 @pytest.fixture
 def mails(sqlite_url, tmp_path) -> dict[str, bytes]:
     """Each kind of mail, as the outbox wrote it."""
-    settings = replace(Settings(), database_url=sqlite_url, base_url="https://news.example.com",
-                       from_address="verdicts@news.example.com")
+    settings = replace(
+        Settings(),
+        database_url=sqlite_url,
+        base_url="https://news.example.com",
+        from_address="verdicts@news.example.com",
+    )
     engine = open_store(sqlite_url)
     try:
         with session_scope(engine) as session:
-            import_paths(session, sorted(DEMO.glob("*.txt")), site_url="https://verdicts.example.com",
-                         published_at=at("2026-11-17 09:00"))
+            import_paths(
+                session,
+                sorted(DEMO.glob("*.txt")),
+                site_url="https://verdicts.example.com",
+                published_at=at("2026-11-17 09:00"),
+            )
             number = build_edition(session, settings, "2026-W47").edition.number
             long_comparisons(session, 40, "2026-11-25 09:00")
             heavy = build_edition(session, settings, "2026-W48").edition.number

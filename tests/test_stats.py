@@ -10,25 +10,31 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import add_edition, add_reader, add_readers, comparison, sendgrid_event, serve_site
 from PIL import Image
-
 from sqlmodel import select
 
-from helpers import add_edition, add_reader, add_readers, comparison
 from digest.cli import main
 from digest.content.votes import record_vote
 from digest.delivery import send_edition
 from digest.delivery.ledger import Delivery
 from digest.editions.service import build_edition
-from digest.stats.chart import HEIGHT, PHONE, WIDTH, chart_figure, layout, render_chart
-from digest.stats.figures import Report, WeekGrowth, load_report
-from digest.store import session_scope
-from digest.events.parse import parse_batch
 from digest.events.ingest import ingest
-from digest.stats.figures import OWN_SENDER, SENDGRID, backend_of, edition_stats, percent, weekly_growth
-from digest.store import open_store
+from digest.events.parse import parse_batch
+from digest.stats.chart import HEIGHT, PHONE, WIDTH, chart_figure, layout, render_chart
+from digest.stats.figures import (
+    OWN_SENDER,
+    SENDGRID,
+    Report,
+    WeekGrowth,
+    backend_of,
+    edition_stats,
+    load_report,
+    percent,
+    weekly_growth,
+)
+from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
-from helpers import sendgrid_event, serve_site
 from subscribers import operators, service
 from subscribers.models import Subscriber
 from subscribers.validation import SubscribeRequest
@@ -44,13 +50,33 @@ def at(text: str) -> datetime:
 
 
 def test_rates_are_of_sent_or_of_delivered_and_none_without_a_base():
-    stats = edition_stats(3, "2026-W47", "sent", 200, {"delivered": 190, "open": 95, "click": 19, "bounce": 4,
-                                                       "spamreport": 1, "unsubscribe": 2, "processed": 200},
-                          votes=30)
-    assert (stats.sent, stats.delivered, stats.opens, stats.clicks, stats.votes, stats.bounces, stats.complaints,
-            stats.unsubscribes) == (200, 190, 95, 19, 30, 4, 1, 2)
-    assert stats.rates == {"delivery_rate": 0.95, "open_rate": 0.5, "click_rate": 0.1, "vote_rate": 0.15,
-                           "bounce_rate": 0.02, "complaint_rate": 0.005, "unsubscribe_rate": 0.01}
+    stats = edition_stats(
+        3,
+        "2026-W47",
+        "sent",
+        200,
+        {"delivered": 190, "open": 95, "click": 19, "bounce": 4, "spamreport": 1, "unsubscribe": 2, "processed": 200},
+        votes=30,
+    )
+    assert (
+        stats.sent,
+        stats.delivered,
+        stats.opens,
+        stats.clicks,
+        stats.votes,
+        stats.bounces,
+        stats.complaints,
+        stats.unsubscribes,
+    ) == (200, 190, 95, 19, 30, 4, 1, 2)
+    assert stats.rates == {
+        "delivery_rate": 0.95,
+        "open_rate": 0.5,
+        "click_rate": 0.1,
+        "vote_rate": 0.15,
+        "bounce_rate": 0.02,
+        "complaint_rate": 0.005,
+        "unsubscribe_rate": 0.01,
+    }
     assert set(edition_stats(4, "2026-W48", "sending", 0, {}).rates.values()) == {None}
     assert (percent(0.005), percent(1 / 3), percent(None)) == ("0.5%", "33.3%", "—")
 
@@ -62,19 +88,35 @@ def test_a_backend_that_hears_nothing_back_reports_none_not_zero():
     assert stats.rates["open_rate"] is None and stats.rates["delivery_rate"] is None
     assert (stats.rates["vote_rate"], stats.rates["unsubscribe_rate"]) == (0.15, 0.05)
     assert stats.as_dict()["not_reported"] == ["delivered", "opens", "clicks", "bounces", "complaints"]
-    assert (backend_of(40, 0, 0), backend_of(0, 40, 0), backend_of(40, 0, 3), backend_of(0, 0, 0)) == \
-        (OWN_SENDER, SENDGRID, SENDGRID, None)
+    assert (backend_of(40, 0, 0), backend_of(0, 40, 0), backend_of(40, 0, 3), backend_of(0, 0, 0)) == (
+        OWN_SENDER,
+        SENDGRID,
+        SENDGRID,
+        None,
+    )
 
 
 def test_growth_covers_every_week_from_the_first_reader_gaps_included():
-    readers = [(at("2026-11-02 10:00"), None), (at("2026-11-03 10:00"), at("2026-11-20 10:00")),
-               (at("2026-11-18 10:00"), None), (None, None)]  # the last never confirmed
-    signups = [(at("2026-11-02 09:00"), at("2026-11-02 10:00")), (at("2026-11-03 10:00"), None),
-               (at("2026-11-17 10:00"), at("2026-11-18 10:00")), (at("2026-10-28 10:00"), None)]
+    readers = [
+        (at("2026-11-02 10:00"), None),
+        (at("2026-11-03 10:00"), at("2026-11-20 10:00")),
+        (at("2026-11-18 10:00"), None),
+        (None, None),
+    ]  # the last never confirmed
+    signups = [
+        (at("2026-11-02 09:00"), at("2026-11-02 10:00")),
+        (at("2026-11-03 10:00"), None),
+        (at("2026-11-17 10:00"), at("2026-11-18 10:00")),
+        (at("2026-10-28 10:00"), None),
+    ]
     growth = weekly_growth(readers, UTC, until=at("2026-11-29 12:00"), signups=signups)
     assert [(g.week, g.signed_up, g.clicked, g.joined, g.left, g.net, g.total) for g in growth] == [
-        ("2026-W44", 1, 0, 0, 0, 0, 0), ("2026-W45", 2, 1, 2, 0, 2, 2), ("2026-W46", 0, 0, 0, 0, 0, 2),
-        ("2026-W47", 1, 1, 1, 1, 0, 2), ("2026-W48", 0, 0, 0, 0, 0, 2)]
+        ("2026-W44", 1, 0, 0, 0, 0, 0),
+        ("2026-W45", 2, 1, 2, 0, 2, 2),
+        ("2026-W46", 0, 0, 0, 0, 0, 2),
+        ("2026-W47", 1, 1, 1, 1, 0, 2),
+        ("2026-W48", 0, 0, 0, 0, 0, 2),
+    ]
     assert weekly_growth([], UTC) == []
 
 
@@ -97,25 +139,52 @@ def an_edition_with_events(engine) -> None:
     add_edition(engine, 2, status="draft")  # not sent: not in the stats
     now = utcnow()
     with engine.begin() as connection:
-        connection.execute(Delivery.__table__.insert(), [
-            {"edition_id": edition_id, "subscriber_id": i, "state": "sent", "claimed_at": now, "finished_at": now}
-            for i in range(1, 11)])
+        connection.execute(
+            Delivery.__table__.insert(),
+            [
+                {"edition_id": edition_id, "subscriber_id": i, "state": "sent", "claimed_at": now, "finished_at": now}
+                for i in range(1, 11)
+            ],
+        )
     r = lambda i: f"reader{i}@example.com"  # noqa: E731
     events = [sendgrid_event("processed", r(i)) for i in range(1, 11)]
     events += [sendgrid_event("delivered", r(i)) for i in range(1, 10)]  # reader 10 bounced
     events += [sendgrid_event("open", r(i)) for i in (1, 1, 1, 2, 3)]  # reader 1 opened three times
     events += [sendgrid_event("click", r(i)) for i in (1, 2, 2)]
     events += [sendgrid_event("bounce", r(10), type="bounce"), sendgrid_event("bounce", r(9), type="blocked")]
-    events += [sendgrid_event("spamreport", r(4)), sendgrid_event("unsubscribe", r(5)),
-               sendgrid_event("group_unsubscribe", r(6)), sendgrid_event("open", r(7), edition=2)]
+    events += [
+        sendgrid_event("spamreport", r(4)),
+        sendgrid_event("unsubscribe", r(5)),
+        sendgrid_event("group_unsubscribe", r(6)),
+        sendgrid_event("open", r(7), edition=2),
+    ]
     with engine.begin() as connection:
         ingest(connection, parse_batch(json.dumps(events), now).rows, now)
 
 
-EXPECTED = {"number": 1, "week": "2026-W01", "status": "sent", "sent": 10, "delivered": 9, "opens": 3,
-            "clicks": 2, "votes": 0, "bounces": 1, "complaints": 1, "unsubscribes": 2, "backend": "sendgrid",
-            "delivery_rate": 0.9, "open_rate": 0.3333, "click_rate": 0.2222, "vote_rate": 0.0, "bounce_rate": 0.1,
-            "complaint_rate": 0.1, "unsubscribe_rate": 0.2, "reported": True, "not_reported": []}
+EXPECTED = {
+    "number": 1,
+    "week": "2026-W01",
+    "status": "sent",
+    "sent": 10,
+    "delivered": 9,
+    "opens": 3,
+    "clicks": 2,
+    "votes": 0,
+    "bounces": 1,
+    "complaints": 1,
+    "unsubscribes": 2,
+    "backend": "sendgrid",
+    "delivery_rate": 0.9,
+    "open_rate": 0.3333,
+    "click_rate": 0.2222,
+    "vote_rate": 0.0,
+    "bounce_rate": 0.1,
+    "complaint_rate": 0.1,
+    "unsubscribe_rate": 0.2,
+    "reported": True,
+    "not_reported": [],
+}
 
 
 def test_digest_stats_counts_readers_per_edition_from_the_ledger_and_the_events(db_url, cli_env):
@@ -174,24 +243,29 @@ def test_the_stats_page_shows_the_figures_and_a_chart_for_phones_and_wide_screen
         assert page.text.count("data:image/svg+xml;base64,") == 2  # a phone's chart and a wide one
         assert '<source media="(max-width: 700px)"' in page.text
         assert "Apple Mail Privacy Protection" in page.text and 'id="not-reported"' not in page.text
-        data = site.http.get("/stats", headers={"Authorization": "Bearer s3cret-editor-token",
-                                                "Accept": "application/json"}).json()
+        data = site.http.get(
+            "/stats", headers={"Authorization": "Bearer s3cret-editor-token", "Accept": "application/json"}
+        ).json()
         assert data["editions"] == [EXPECTED]
 
 
 # --- honest on every backend: the outbox hears nothing back, digest counts what it sees itself -----------
 
 
-def test_an_outbox_edition_says_not_reported_and_counts_votes_and_digests_own_unsubscribes(db_url, tmp_path,
-                                                                                           monkeypatch):
+def test_an_outbox_edition_says_not_reported_and_counts_votes_and_digests_own_unsubscribes(
+    db_url, tmp_path, monkeypatch
+):
     with serve_site(db_url, admin_token="s3cret-editor-token", outbox=tmp_path / "outbox") as site:
         tokens = [add_reader(site.engine, f"r{i}@example.com")[1] for i in range(1, 5)]
         with session_scope(site.engine) as session:
             comparison(session, "a-vs-b", "2026-11-10 09:00", left="a", right="b")
             build_edition(session, site.settings, "2026-W46")
         send_edition(site.engine, site.settings, 1)
-        one_click = site.http.post(f"/unsubscribe/{tokens[0]}", content=b"List-Unsubscribe=One-Click",
-                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        one_click = site.http.post(
+            f"/unsubscribe/{tokens[0]}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert one_click.status_code == 200  # RFC 8058, as a mail client does it
         with session_scope(site.engine) as session:
             comparison(session, "c-vs-d", "2026-11-17 09:00", left="c", right="d")
@@ -201,14 +275,14 @@ def test_an_outbox_edition_says_not_reported_and_counts_votes_and_digests_own_un
         with session_scope(site.engine) as session:
             record_vote(session, tokens[2], "c-vs-d", "c")
             record_vote(session, tokens[3], "a-vs-b", "b")  # a late vote on edition 1's comparison
-        data = site.http.get("/stats", headers={"Authorization": "Bearer s3cret-editor-token",
-                                                "Accept": "application/json"}).json()
+        data = site.http.get(
+            "/stats", headers={"Authorization": "Bearer s3cret-editor-token", "Accept": "application/json"}
+        ).json()
         first, second = data["editions"]
         for edition, sent in ((first, 4), (second, 3)):
             assert (edition["sent"], edition["unsubscribes"], edition["votes"]) == (sent, 1, 1)
             assert (edition["backend"], edition["reported"]) == ("outbox or smtp", False)
-            assert [edition[name] for name in ("delivered", "opens", "clicks", "bounces", "complaints")] == \
-                [None] * 5
+            assert [edition[name] for name in ("delivered", "opens", "clicks", "bounces", "complaints")] == [None] * 5
             assert edition["open_rate"] is None and edition["unsubscribe_rate"] == round(1 / sent, 4)
         page = site.http.get("/stats", headers={"Authorization": "Bearer s3cret-editor-token"})
         assert 'id="not-reported"' in page.text and "not reported by this backend" in page.text
@@ -228,8 +302,12 @@ def test_growth_counts_sign_ups_and_confirmation_clicks_apart_from_readers_added
             service.subscribe(session, SubscribeRequest(email=email), service.Consent(at=asked, source="web"))
         clicked = session.exec(select(Subscriber).where(Subscriber.email == "clicked@example.com")).one()
         service.confirm(session, clicked.token, "127.0.0.1", utcnow())
-        operators.add_reader(session, SubscribeRequest(email="moved@example.com"), confirmed=True,
-                             consent=service.Consent(at=asked, source="old tool"))
+        operators.add_reader(
+            session,
+            SubscribeRequest(email="moved@example.com"),
+            confirmed=True,
+            consent=service.Consent(at=asked, source="old tool"),
+        )
     with session_scope(engine) as session:
         growth = load_report(session, UTC, until=utcnow()).growth
     this_week = growth[-1]
@@ -240,8 +318,10 @@ def test_growth_counts_sign_ups_and_confirmation_clicks_apart_from_readers_added
 
 
 def _one_outbox_edition() -> Report:
-    return Report((edition_stats(1, "2026-W49", "sent", 3, {}, backend=OWN_SENDER, votes=1, unsubscribes=0),),
-                  (WeekGrowth("2026-W49", 3, 0, 3, 4, 3),))
+    return Report(
+        (edition_stats(1, "2026-W49", "sent", 3, {}, backend=OWN_SENDER, votes=1, unsubscribes=0),),
+        (WeekGrowth("2026-W49", 3, 0, 3, 4, 3),),
+    )
 
 
 def _panel(figure, title: str):
@@ -280,8 +360,17 @@ def test_the_chart_at_phone_width_stacks_its_panels_in_one_readable_column(artif
 
 
 def an_edition_report() -> Report:
-    editions = tuple(edition_stats(n, f"2026-W{44 + n}", "sent", 100 + 10 * n,
-                                   {"delivered": 95 + 10 * n, "open": 40 + n, "click": 10 + n, "bounce": 2,
-                                    "spamreport": n % 2}, votes=5 + n, unsubscribes=n % 3) for n in range(1, 5))
+    editions = tuple(
+        edition_stats(
+            n,
+            f"2026-W{44 + n}",
+            "sent",
+            100 + 10 * n,
+            {"delivered": 95 + 10 * n, "open": 40 + n, "click": 10 + n, "bounce": 2, "spamreport": n % 2},
+            votes=5 + n,
+            unsubscribes=n % 3,
+        )
+        for n in range(1, 5)
+    )
     growth = tuple(WeekGrowth(f"2026-W{44 + n}", 10, 1, 9 * n, 12, 9) for n in range(1, 5))
     return Report(editions, growth)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from helpers import serve_site
 
 from digest.web.editors import COOKIE, session_cookie
-from helpers import serve_site
 
 TOKEN = "s3cret-editor-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -22,8 +22,7 @@ def site(db_url):
 
 
 def _sign_in(site, token: str, **headers):
-    return site.http.post("/stats/login", data={"token": token}, headers={**HTML, **headers},
-                          follow_redirects=False)
+    return site.http.post("/stats/login", data={"token": token}, headers={**HTML, **headers}, follow_redirects=False)
 
 
 def test_the_page_is_off_without_an_admin_token(db_url):
@@ -66,9 +65,12 @@ def test_signing_in_sets_a_secure_http_only_same_site_cookie_that_opens_the_page
 
 def test_a_forged_altered_or_outdated_cookie_opens_nothing(site):
     good = session_cookie(site.settings)
-    for value in ("forged", good[:-2] + ("AA" if good[-2:] != "AA" else "BB"),
-                  session_cookie(replace(site.settings, secret_key="another-key")),
-                  session_cookie(replace(site.settings, admin_token="the-old-token"))):
+    for value in (
+        "forged",
+        good[:-2] + ("AA" if good[-2:] != "AA" else "BB"),
+        session_cookie(replace(site.settings, secret_key="another-key")),
+        session_cookie(replace(site.settings, admin_token="the-old-token")),
+    ):
         assert site.http.get("/stats", headers={**HTML, "Cookie": f"{COOKIE}={value}"}).status_code == 401, value
     assert site.http.get("/stats", headers={**HTML, "Cookie": f"{COOKIE}={good}"}).status_code == 200
 
@@ -108,8 +110,12 @@ def test_an_editor_signs_in_in_a_browser_and_stays_signed_in(sqlite_url, browser
             assert page.url == f"{site.url}/stats"
             assert page.locator("h1").inner_text() == "Edition stats"
             [cookie] = [c for c in context.cookies() if c["name"] == COOKIE]
-            assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == \
-                (True, True, "Strict", "/stats")
+            assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == (
+                True,
+                True,
+                "Strict",
+                "/stats",
+            )
             assert page.evaluate("document.cookie") == ""  # out of reach of scripts
             page.reload()
             assert page.locator("h1").inner_text() == "Edition stats"

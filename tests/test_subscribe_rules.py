@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from subscribers.errors import BadLink, ExpiredLink, InvalidInput
 from subscribers.tokens import ConfirmationTokens, looks_like_reader_token, new_reader_token
 
 TOPICS = frozenset({"Developer Tools", "Video"})
-NOW = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
 
 def problems(data, known=TOPICS):
@@ -23,13 +23,16 @@ def problems(data, known=TOPICS):
     return caught.value.by_field()
 
 
-@pytest.mark.parametrize("raw, stored", [
-    ("Ada@Example.COM", "ada@example.com"),
-    ("  ada@example.com\t", None),  # a tab is a control character: refused, not trimmed
-    ("ada@bücher.de", "ada@xn--bcher-kva.de"),
-    ("ADA@XN--BCHER-KVA.DE", "ada@xn--bcher-kva.de"),
-    ("  o'brien+news@example.org  ", "o'brien+news@example.org"),
-])
+@pytest.mark.parametrize(
+    "raw, stored",
+    [
+        ("Ada@Example.COM", "ada@example.com"),
+        ("  ada@example.com\t", None),  # a tab is a control character: refused, not trimmed
+        ("ada@bücher.de", "ada@xn--bcher-kva.de"),
+        ("ADA@XN--BCHER-KVA.DE", "ada@xn--bcher-kva.de"),
+        ("  o'brien+news@example.org  ", "o'brien+news@example.org"),
+    ],
+)
 def test_an_address_is_stored_in_one_canonical_form(raw, stored):
     if stored is None:
         assert "control character" in problems({"email": raw})["email"]
@@ -37,17 +40,20 @@ def test_an_address_is_stored_in_one_canonical_form(raw, stored):
         assert validation.normalize_email(raw) == stored
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("", "is required"),
-    ("not-an-address", "must have an @-sign"),
-    ("ada@example.com\r\nBcc: victim@example.com", "line break"),
-    ("ada\u200b@example.com", "invisible character (U+200B)"),
-    ("ünïcode@example.com", "not a valid email address"),
-    ("' OR 1=1; DROP TABLE subscriber; --", "not a valid email address"),
-    ("a" * 300 + "@example.com", "at most 254"),
-    ("ada@localhost", "not a valid email address"),
-    ("\ud800@example.com", "lone surrogate"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("", "is required"),
+        ("not-an-address", "must have an @-sign"),
+        ("ada@example.com\r\nBcc: victim@example.com", "line break"),
+        ("ada\u200b@example.com", "invisible character (U+200B)"),
+        ("ünïcode@example.com", "not a valid email address"),
+        ("' OR 1=1; DROP TABLE subscriber; --", "not a valid email address"),
+        ("a" * 300 + "@example.com", "at most 254"),
+        ("ada@localhost", "not a valid email address"),
+        ("\ud800@example.com", "lone surrogate"),
+    ],
+)
 def test_a_bad_address_is_refused_with_a_message_naming_the_email_field(raw, expected):
     assert expected in problems({"email": raw})["email"]
 
@@ -58,8 +64,9 @@ def test_an_address_that_is_not_text_is_refused():
 
 
 def test_topics_must_be_known_categories_and_are_deduplicated_and_sorted():
-    request = validation.subscribe_request({"email": "a@example.com", "topics": ["Video", "Developer Tools", "Video"]},
-                                           TOPICS)
+    request = validation.subscribe_request(
+        {"email": "a@example.com", "topics": ["Video", "Developer Tools", "Video"]}, TOPICS
+    )
     assert request.topics == ("Developer Tools", "Video")
     message = problems({"email": "a@example.com", "topics": ["Video", "'; DELETE FROM subscriber; --"]})["topics"]
     assert "is not a topic of this newsletter" in message and "Developer Tools, Video" in message
@@ -73,8 +80,10 @@ def test_no_topics_means_every_topic():
 
 
 def test_a_time_zone_must_be_an_iana_name():
-    assert validation.subscribe_request({"email": "a@example.com", "timezone": "Europe/Paris"}, TOPICS).timezone \
+    assert (
+        validation.subscribe_request({"email": "a@example.com", "timezone": "Europe/Paris"}, TOPICS).timezone
         == "Europe/Paris"
+    )
     assert "not an IANA time zone" in problems({"email": "a@example.com", "timezone": "Mars/Olympus"})["timezone"]
     assert "not an IANA time zone" in problems({"email": "a@example.com", "timezone": "../../etc/passwd"})["timezone"]
 
@@ -123,16 +132,19 @@ def test_a_confirmation_token_expires():
     assert ConfirmationTokens("secret").read(fresh)
 
 
-@pytest.mark.parametrize("status, sent_at, expected", [
-    (None, None, rules.OnSubscribe.CREATE),
-    ("pending", None, rules.OnSubscribe.NOTHING),  # still queued
-    ("pending", NOW - timedelta(minutes=2), rules.OnSubscribe.NOTHING),  # just mailed: no flood
-    ("pending", NOW - timedelta(hours=1), rules.OnSubscribe.REQUEUE),
-    ("active", NOW - timedelta(days=30), rules.OnSubscribe.NOTHING),
-    ("unsubscribed", None, rules.OnSubscribe.REOPEN),
-    ("bounced", None, rules.OnSubscribe.NOTHING),
-    ("complained", None, rules.OnSubscribe.NOTHING),
-])
+@pytest.mark.parametrize(
+    "status, sent_at, expected",
+    [
+        (None, None, rules.OnSubscribe.CREATE),
+        ("pending", None, rules.OnSubscribe.NOTHING),  # still queued
+        ("pending", NOW - timedelta(minutes=2), rules.OnSubscribe.NOTHING),  # just mailed: no flood
+        ("pending", NOW - timedelta(hours=1), rules.OnSubscribe.REQUEUE),
+        ("active", NOW - timedelta(days=30), rules.OnSubscribe.NOTHING),
+        ("unsubscribed", None, rules.OnSubscribe.REOPEN),
+        ("bounced", None, rules.OnSubscribe.NOTHING),
+        ("complained", None, rules.OnSubscribe.NOTHING),
+    ],
+)
 def test_what_a_subscribe_request_does_depends_on_the_readers_status(status, sent_at, expected):
     assert rules.on_subscribe(status, sent_at, NOW) is expected
 
@@ -147,11 +159,12 @@ def test_links_and_one_click_headers_are_built_from_the_token():
     }
 
 
-
-
 def test_a_csv_with_a_header_row_maps_columns_by_name_and_ignores_others():
-    layout, rows = read_rows(io.StringIO("Name,E-mail,Topics,TZ\nAda,ada@example.com,Video;Developer Tools,"
-                                         "Europe/Paris\n\nBob,bob@example.com,,\n"))
+    layout, rows = read_rows(
+        io.StringIO(
+            "Name,E-mail,Topics,TZ\nAda,ada@example.com,Video;Developer Tools,Europe/Paris\n\nBob,bob@example.com,,\n"
+        )
+    )
     rows = list(rows)
     assert layout.ignored == ["Name"]
     assert [(r.line, r.values["email"], r.values["topics"], r.values["timezone"]) for r in rows] == [
@@ -174,8 +187,9 @@ def test_a_csv_with_no_email_column_is_refused_naming_line_1():
 
 def test_an_export_lists_topics_with_semicolons_and_can_be_read_back():
     stream = io.StringIO()
-    write_csv([{"id": 1, "email": "ada@example.com", "status": "active", "topics": ["A", "B"], "timezone": None}],
-              stream)
+    write_csv(
+        [{"id": 1, "email": "ada@example.com", "status": "active", "topics": ["A", "B"], "timezone": None}], stream
+    )
     _, rows = read_rows(io.StringIO(stream.getvalue()))
     assert [r.values["topics"] for r in rows] == [["A", "B"]]
 

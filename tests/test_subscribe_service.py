@@ -50,8 +50,12 @@ def test_subscribing_again_changes_nothing_for_an_active_reader(engine):
     before = reader(engine, "ada@example.com")
     assert subscribe(engine, "ada@example.com", []) is rules.OnSubscribe.NOTHING
     after = reader(engine, "ada@example.com")
-    assert (after.status, after.topics, after.token, after.consent_at) == \
-        ("active", ["Video"], before.token, before.consent_at)
+    assert (after.status, after.topics, after.token, after.consent_at) == (
+        "active",
+        ["Video"],
+        before.token,
+        before.consent_at,
+    )
 
 
 def test_a_pending_reader_is_mailed_again_only_after_a_pause(engine):
@@ -76,15 +80,22 @@ def test_a_batch_gives_each_request_the_outcome_it_would_have_had_alone_in_that_
     subscribe(engine, "in@example.com")
     with session_scope(engine) as session:
         service.confirm(session, service.by_email(session, "in@example.com").token, None, utcnow())
-    batch = [(SubscribeRequest("new@example.com", ("Video",)), consent(ip="203.0.113.1")),
-             (SubscribeRequest("left@example.com"), consent()),
-             (SubscribeRequest("new@example.com", ("Other",)), consent(ip="203.0.113.2")),  # again, same batch
-             (SubscribeRequest("in@example.com"), consent()),
-             (SubscribeRequest("other@example.com"), consent())]
+    batch = [
+        (SubscribeRequest("new@example.com", ("Video",)), consent(ip="203.0.113.1")),
+        (SubscribeRequest("left@example.com"), consent()),
+        (SubscribeRequest("new@example.com", ("Other",)), consent(ip="203.0.113.2")),  # again, same batch
+        (SubscribeRequest("in@example.com"), consent()),
+        (SubscribeRequest("other@example.com"), consent()),
+    ]
     with session_scope(engine) as session:
         outcomes = service.subscribe_many(session, batch)
-    assert outcomes == [rules.OnSubscribe.CREATE, rules.OnSubscribe.REOPEN, rules.OnSubscribe.NOTHING,
-                        rules.OnSubscribe.NOTHING, rules.OnSubscribe.CREATE]
+    assert outcomes == [
+        rules.OnSubscribe.CREATE,
+        rules.OnSubscribe.REOPEN,
+        rules.OnSubscribe.NOTHING,
+        rules.OnSubscribe.NOTHING,
+        rules.OnSubscribe.CREATE,
+    ]
     # The first request for an address made it; the second one in the batch found it pending.
     created = reader(engine, "new@example.com")
     assert (created.status, created.topics, created.consent_ip) == ("pending", ["Video"], "203.0.113.1")
@@ -162,8 +173,12 @@ def test_the_send_walk_sees_only_active_readers_in_keyset_batches(engine):
 
 
 def test_the_send_walk_query_uses_the_status_id_index(engine):
-    query = sa.select(Subscriber.id).where(Subscriber.status == "active", Subscriber.id > 5) \
-        .order_by(Subscriber.id).limit(100)
+    query = (
+        sa.select(Subscriber.id)
+        .where(Subscriber.status == "active", Subscriber.id > 5)
+        .order_by(Subscriber.id)
+        .limit(100)
+    )
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
@@ -185,8 +200,9 @@ def test_add_refuses_an_existing_address_and_an_erased_one_unless_told(engine):
     with pytest.raises(Suppressed, match="erased on request"), session_scope(engine) as session:
         operators.add_reader(session, SubscribeRequest("ada@example.com"), confirmed=True, consent=consent("cli"))
     with session_scope(engine) as session:
-        operators.add_reader(session, SubscribeRequest("ada@example.com"), confirmed=True, consent=consent("cli"),
-                             allow_deleted=True)
+        operators.add_reader(
+            session, SubscribeRequest("ada@example.com"), confirmed=True, consent=consent("cli"), allow_deleted=True
+        )
         assert suppression.find(session, "ada@example.com") is None
 
 
@@ -195,8 +211,11 @@ def test_delete_erases_the_reader_and_keeps_only_a_hash_of_the_address(engine):
     with session_scope(engine) as session:
         operators.delete_reader(session, "ada@example.com", utcnow())
     with engine.connect() as connection:
-        dump = " ".join(str(row) for table in ("subscriber", "suppression")
-                        for row in connection.execute(sa.text(f"SELECT * FROM {table}")))
+        dump = " ".join(
+            str(row)
+            for table in ("subscriber", "suppression")
+            for row in connection.execute(sa.text(f"SELECT * FROM {table}"))
+        )
         assert connection.execute(sa.select(sa.func.count()).select_from(Subscriber)).scalar() == 0
         hashes = connection.execute(sa.select(Suppression.email_hash, Suppression.reason)).all()
     assert "ada" not in dump
@@ -216,14 +235,25 @@ def test_an_erased_reader_who_signs_up_again_on_the_form_is_unsuppressed_only_on
 
 
 def outbox_settings(tmp_path: Path, engine, **changes) -> Settings:
-    values = {"database_url": str(engine.url), "outbox": tmp_path / "outbox", "base_url": "https://news.example",
-              "secret_key": "test-secret", **changes}
+    values = {
+        "database_url": str(engine.url),
+        "outbox": tmp_path / "outbox",
+        "base_url": "https://news.example",
+        "secret_key": "test-secret",
+        **changes,
+    }
     return Settings(**values)
 
 
 def mails(folder: Path) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            for path in sorted(folder.glob("*.eml"))] if folder.exists() else []
+    return (
+        [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in sorted(folder.glob("*.eml"))
+        ]
+        if folder.exists()
+        else []
+    )
 
 
 def test_send_pending_mails_each_waiting_reader_once_with_a_working_confirmation_link(engine, tmp_path):

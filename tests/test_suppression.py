@@ -7,20 +7,29 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import (
+    KeyPair,
+    a_letter,
+    add_edition,
+    add_readers,
+    address,
+    comparison,
+    edition_status,
+    ledger,
+    sendgrid_event,
+    serve_site,
+)
+from sendgrid_server import SendGridServer
 
-from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger
 from digest.cli import main
 from digest.delivery import send_edition
-from digest.editions.service import build_edition
 from digest.delivery.brake import MIN_SENT, SendHealth, judge
-from subscribers.status import after_provider_event as stop_status
+from digest.editions.service import build_edition
 from digest.mail.outbox import OutboxSender
 from digest.mail.sendgrid import SendGridSender
 from digest.store import session_scope
-from helpers import KeyPair, sendgrid_event, serve_site
-from sendgrid_server import SendGridServer
 from subscribers.models import Subscriber
-from helpers import comparison
+from subscribers.status import after_provider_event as stop_status
 
 
 @pytest.fixture
@@ -34,21 +43,24 @@ def statuses(engine) -> dict[int, str]:
         return dict(connection.execute(sa.select(table.c.id, table.c.status)).all())
 
 
-@pytest.mark.parametrize("event,bounce_type,raw,expected", [
-    ("bounce", "bounce", {}, "bounced"),
-    ("bounce", None, {}, "bounced"),
-    ("bounce", "blocked", {}, None),  # a temporary refusal: worth trying again next week
-    ("spamreport", None, {}, "complained"),
-    ("unsubscribe", None, {}, "unsubscribed"),
-    ("group_unsubscribe", None, {}, "unsubscribed"),
-    ("dropped", None, {"reason": "Bounced Address"}, "bounced"),
-    ("dropped", None, {"reason": "Spam Reporting Address"}, "complained"),
-    ("dropped", None, {"reason": "Invalid SMTPAPI header"}, None),
-    ("deferred", None, {}, None),
-    ("delivered", None, {}, None),
-    ("open", None, {}, None),
-    ("group_resubscribe", None, {}, None),
-])
+@pytest.mark.parametrize(
+    "event,bounce_type,raw,expected",
+    [
+        ("bounce", "bounce", {}, "bounced"),
+        ("bounce", None, {}, "bounced"),
+        ("bounce", "blocked", {}, None),  # a temporary refusal: worth trying again next week
+        ("spamreport", None, {}, "complained"),
+        ("unsubscribe", None, {}, "unsubscribed"),
+        ("group_unsubscribe", None, {}, "unsubscribed"),
+        ("dropped", None, {"reason": "Bounced Address"}, "bounced"),
+        ("dropped", None, {"reason": "Spam Reporting Address"}, "complained"),
+        ("dropped", None, {"reason": "Invalid SMTPAPI header"}, None),
+        ("deferred", None, {}, None),
+        ("delivered", None, {}, None),
+        ("open", None, {}, None),
+        ("group_resubscribe", None, {}, None),
+    ],
+)
 def test_only_hard_bounces_complaints_and_unsubscribes_stop_mail(event, bounce_type, raw, expected):
     assert stop_status(event, bounce_type, raw) == expected
 
@@ -57,20 +69,31 @@ def test_events_posted_to_the_webhook_set_each_readers_status(db_url, keys):
     with serve_site(db_url, webhook_public_key=keys.public_b64) as site:
         add_readers(site.engine, 7)
         add_readers(site.engine, 1, first=8, status="unsubscribed")
-        answer = site.post_events(keys, [
-            sendgrid_event("bounce", "reader1@example.com", reader=1, type="bounce", reason="550 no such user"),
-            sendgrid_event("bounce", "reader2@example.com", reader=2, type="blocked", reason="421 try later"),
-            sendgrid_event("spamreport", "reader3@example.com", reader=3),
-            sendgrid_event("unsubscribe", "reader4@example.com", reader=4),
-            sendgrid_event("group_unsubscribe", "READER5@example.com", reader=5, asm_group_id=1),
-            sendgrid_event("delivered", "reader6@example.com", reader=6),
-            sendgrid_event("spamreport", "reader8@example.com", reader=8),  # already left: keeps that reason
-            sendgrid_event("bounce", "nobody@example.com", type="bounce"),  # not a reader: nothing to change
-        ])
+        answer = site.post_events(
+            keys,
+            [
+                sendgrid_event("bounce", "reader1@example.com", reader=1, type="bounce", reason="550 no such user"),
+                sendgrid_event("bounce", "reader2@example.com", reader=2, type="blocked", reason="421 try later"),
+                sendgrid_event("spamreport", "reader3@example.com", reader=3),
+                sendgrid_event("unsubscribe", "reader4@example.com", reader=4),
+                sendgrid_event("group_unsubscribe", "READER5@example.com", reader=5, asm_group_id=1),
+                sendgrid_event("delivered", "reader6@example.com", reader=6),
+                sendgrid_event("spamreport", "reader8@example.com", reader=8),  # already left: keeps that reason
+                sendgrid_event("bounce", "nobody@example.com", type="bounce"),  # not a reader: nothing to change
+            ],
+        )
         assert answer.status_code == 200, answer.text
         assert answer.json()["suppressed"] == 4
-        assert statuses(site.engine) == {1: "bounced", 2: "active", 3: "complained", 4: "unsubscribed",
-                                         5: "unsubscribed", 6: "active", 7: "active", 8: "unsubscribed"}
+        assert statuses(site.engine) == {
+            1: "bounced",
+            2: "active",
+            3: "complained",
+            4: "unsubscribed",
+            5: "unsubscribed",
+            6: "active",
+            7: "active",
+            8: "unsubscribed",
+        }
 
 
 def test_a_bounce_posted_during_a_send_stops_mail_to_that_reader_from_the_next_batch(db_url, keys):
@@ -81,14 +104,27 @@ def test_a_bounce_posted_during_a_send_stops_mail_to_that_reader_from_the_next_b
 
         def after_each_batch(progress):
             if not posted:  # after the first batch (readers 1 and 2), SendGrid reports on readers 4 and 6
-                posted.append(site.post_events(keys, [
-                    sendgrid_event("bounce", "reader4@example.com", reader=4, edition=None, type="bounce"),
-                    sendgrid_event("spamreport", "reader6@example.com", reader=6, edition=None)]))
+                posted.append(
+                    site.post_events(
+                        keys,
+                        [
+                            sendgrid_event("bounce", "reader4@example.com", reader=4, edition=None, type="bounce"),
+                            sendgrid_event("spamreport", "reader6@example.com", reader=6, edition=None),
+                        ],
+                    )
+                )
 
         sender = SendGridSender("k", provider.url)
         try:
-            summary = send_edition(site.engine, site.settings, 1, sender=sender, letter=a_letter(1), batch_size=2,
-                                   progress=after_each_batch)
+            summary = send_edition(
+                site.engine,
+                site.settings,
+                1,
+                sender=sender,
+                letter=a_letter(1),
+                batch_size=2,
+                progress=after_each_batch,
+            )
         finally:
             sender.close()
         assert posted[0].json()["suppressed"] == 2
@@ -101,8 +137,9 @@ def test_the_guard_judges_only_once_enough_mail_went_out():
     assert judge(SendHealth(sent=MIN_SENT - 1, complaints=5, bounces=50), 0.003, 0.05) is None
     assert judge(SendHealth(sent=1000, complaints=3, bounces=50), 0.003, 0.05) is None  # exactly at the limits
     complaint = judge(SendHealth(sent=1000, complaints=4, bounces=0), 0.003, 0.05)
-    assert complaint.startswith("the complaint rate is 0.4% (4 of 1000 readers reported it as spam), "
-                                "above DIGEST_MAX_COMPLAINT_RATE 0.3%")
+    assert complaint.startswith(
+        "the complaint rate is 0.4% (4 of 1000 readers reported it as spam), above DIGEST_MAX_COMPLAINT_RATE 0.3%"
+    )
     bounce = judge(SendHealth(sent=1000, complaints=0, bounces=51), 0.003, 0.05)
     assert bounce.startswith("the bounce rate is 5.1% (51 of 1000 readers), above DIGEST_MAX_BOUNCE_RATE 5%")
 
@@ -118,15 +155,20 @@ def test_the_pause_threshold_stops_a_send_and_digest_send_resumes_it(db_url, cli
 
         def after_each_batch(progress):
             if progress.sent == 100 and not posted:  # one complaint in 100: 1%, over Gmail's 0.3%
-                posted.append(site.post_events(keys, [
-                    sendgrid_event("spamreport", "reader7@example.com", reader=7, edition=number)]))
+                posted.append(
+                    site.post_events(
+                        keys, [sendgrid_event("spamreport", "reader7@example.com", reader=7, edition=number)]
+                    )
+                )
 
         sender = OutboxSender(tmp_path / "outbox")
         first = send_edition(engine, settings, number, sender=sender, batch_size=50, progress=after_each_batch)
         assert posted[0].json()["stored"] == 1
         assert first.status == "paused"
-        assert "Paused: the complaint rate is 1% (1 of 100 readers reported it as spam), above " \
-               "DIGEST_MAX_COMPLAINT_RATE 0.3%" in first.reason
+        assert (
+            "Paused: the complaint rate is 1% (1 of 100 readers reported it as spam), above "
+            "DIGEST_MAX_COMPLAINT_RATE 0.3%" in first.reason
+        )
         assert edition_status(engine, number) == "paused"
         # The rate is checked just before each request leaves: batch 3 never did.
         assert Counter(ledger(engine, number).values()) == Counter({"sent": 100})
@@ -140,19 +182,22 @@ def test_the_pause_threshold_stops_a_send_and_digest_send_resumes_it(db_url, cli
 
 
 def test_an_erased_readers_events_no_longer_name_them_but_still_count(db_url):
-    from digest.events.parse import parse_batch
+    import json
+
+    from digest.events.erasure import forget_events
     from digest.events.ingest import ingest
     from digest.events.models import Event
-    from digest.events.erasure import forget_events
+    from digest.events.parse import parse_batch
     from digest.store import open_store
     from digest.timeutil import utcnow
-    import json
 
     engine = open_store(db_url)
     now = utcnow()
-    events = [sendgrid_event("open", "ada@example.com", reader=1, ip="192.0.2.1"),
-              sendgrid_event("click", "ada@example.com", reader=1, url="https://x.example"),
-              sendgrid_event("open", "bob@example.com", reader=2)]
+    events = [
+        sendgrid_event("open", "ada@example.com", reader=1, ip="192.0.2.1"),
+        sendgrid_event("click", "ada@example.com", reader=1, url="https://x.example"),
+        sendgrid_event("open", "bob@example.com", reader=2),
+    ]
     with engine.begin() as connection:
         ingest(connection, parse_batch(json.dumps(events), now).rows, now)
     with session_scope(engine) as session:
@@ -167,12 +212,13 @@ def test_an_erased_readers_events_no_longer_name_them_but_still_count(db_url):
 
 
 def test_the_rate_guard_counts_the_ledger_only_when_the_rate_could_be_over(engine):
-    from digest.delivery.ledger import Delivery
-    from digest.events.parse import parse_batch
-    from digest.delivery.brake import RateGuard
-    from digest.events.ingest import ingest
-    from digest.timeutil import utcnow
     import json
+
+    from digest.delivery.brake import RateGuard
+    from digest.delivery.ledger import Delivery
+    from digest.events.ingest import ingest
+    from digest.events.parse import parse_batch
+    from digest.timeutil import utcnow
 
     add_readers(engine, 400)
     edition_id = add_edition(engine, 1, status="sending")
@@ -180,9 +226,13 @@ def test_the_rate_guard_counts_the_ledger_only_when_the_rate_could_be_over(engin
 
     def sent(first: int, last: int) -> None:
         with engine.begin() as connection:
-            connection.execute(Delivery.__table__.insert(), [
-                {"edition_id": edition_id, "subscriber_id": i, "state": "sent", "claimed_at": now}
-                for i in range(first, last + 1)])
+            connection.execute(
+                Delivery.__table__.insert(),
+                [
+                    {"edition_id": edition_id, "subscriber_id": i, "state": "sent", "claimed_at": now}
+                    for i in range(first, last + 1)
+                ],
+            )
 
     def complaint(reader: int) -> None:
         event = sendgrid_event("spamreport", f"reader{reader}@example.com", edition=1)

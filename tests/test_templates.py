@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import serve_site, two_comparisons
 
 from digest.cli import main
 from digest.delivery.confirmations import render_confirmation
@@ -18,7 +19,6 @@ from digest.render.preview import preview_server
 from digest.render.templates import environment, templates_root
 from digest.settings import Settings
 from digest.store import open_store, session_scope
-from helpers import serve_site, two_comparisons
 
 W47 = "2026-W47"
 MASTHEAD = "email/_masthead.mjml.j2"
@@ -119,8 +119,11 @@ def test_template_errors_name_the_file_actually_read_and_its_line(cli_env, tmp_p
     syntax = CliRunner().invoke(main, ["editions", "preview", "--out", str(tmp_path / "p")])
     assert syntax.exit_code == 1
     assert f"{broken}, line 2" in syntax.output and "Traceback" not in syntax.output
-    footer = _write(brand, "email/_footer.mjml.j2", "<mj-section><mj-column>\n<mj-text>{{ e.no_such_field }}"
-                                                   "</mj-text>\n</mj-column></mj-section>\n")
+    footer = _write(
+        brand,
+        "email/_footer.mjml.j2",
+        "<mj-section><mj-column>\n<mj-text>{{ e.no_such_field }}</mj-text>\n</mj-column></mj-section>\n",
+    )
     _write(brand, MASTHEAD, _shipped(MASTHEAD))
     filling = CliRunner().invoke(main, ["editions", "preview", "--out", str(tmp_path / "p")])
     assert filling.exit_code == 1
@@ -191,8 +194,9 @@ def test_the_preview_page_shows_the_editions_state(previewing, engine):
 
 
 @pytest.mark.browser
-def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_changes(previewing, engine, browser,
-                                                                                  artifacts):
+def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_changes(
+    previewing, engine, browser, artifacts
+):
     server, brand = previewing
     page = browser.new_page(viewport={"width": 1700, "height": 1000})
     try:
@@ -216,4 +220,3 @@ def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_chang
         page.screenshot(path=str(artifacts / "reloaded-after-edit.png"))
     finally:
         page.close()
-

@@ -7,13 +7,13 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from helpers import LONG_QUOTE
 
 from digest.delivery.confirmations import CONFIRM_URL, render_confirmation
 from digest.render import compose, render_view
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.render.templates import wrap
 from digest.settings import Settings
-from helpers import LONG_QUOTE
 
 SETTINGS = Settings(base_url="https://news.example.com")
 URL = re.compile(r"https?://\S+")
@@ -32,13 +32,27 @@ class Links(HTMLParser):
 
 def facts(count: int) -> list[ComparisonFacts]:
     def tool(slug: str, ship: float) -> ToolFacts:
-        return ToolFacts(slug, f"Parallax Realtime Avatar Streaming SDK {slug}", "Developer Tools",
-                         "Embed sub-second conversational avatars in any web or mobile app, with one SDK call",
-                         ship, None, "Usage-based, from $0.10 a minute after the first thousand minutes",
-                         (("builder", LONG_QUOTE, "ship"),))
-    return [ComparisonFacts(f"c{i}", f"Comparison {i}: a title as long as the longest on the site, and then some",
-                            "Which one should you ship with this quarter? " * 4, f"https://verdicts.example.com/c/{i}",
-                            (tool(f"a{i}", 70), tool(f"b{i}", 40))) for i in range(1, count + 1)]
+        return ToolFacts(
+            slug,
+            f"Parallax Realtime Avatar Streaming SDK {slug}",
+            "Developer Tools",
+            "Embed sub-second conversational avatars in any web or mobile app, with one SDK call",
+            ship,
+            None,
+            "Usage-based, from $0.10 a minute after the first thousand minutes",
+            (("builder", LONG_QUOTE, "ship"),),
+        )
+
+    return [
+        ComparisonFacts(
+            f"c{i}",
+            f"Comparison {i}: a title as long as the longest on the site, and then some",
+            "Which one should you ship with this quarter? " * 4,
+            f"https://verdicts.example.com/c/{i}",
+            (tool(f"a{i}", 70), tool(f"b{i}", 40)),
+        )
+        for i in range(1, count + 1)
+    ]
 
 
 def too_wide(text: str) -> list[str]:
@@ -48,13 +62,18 @@ def too_wide(text: str) -> list[str]:
 
 @pytest.mark.parametrize("count", [1, 3, 30])
 def test_the_text_part_wraps_at_78_starts_with_contents_and_carries_every_link_of_the_html(count):
-    view = compose(number=4, week="2026-W47", facts=facts(count), settings=SETTINGS,
-                   intro="A long note from the editor, long enough to need wrapping over several lines of the "
-                         "plain-text part, which it must do between words.\n\nAnd a second paragraph.")
+    view = compose(
+        number=4,
+        week="2026-W47",
+        facts=facts(count),
+        settings=SETTINGS,
+        intro="A long note from the editor, long enough to need wrapping over several lines of the "
+        "plain-text part, which it must do between words.\n\nAnd a second paragraph.",
+    )
     html, text, _ = render_view(view)
     assert too_wide(text) == []
     head = text.split("=" * 78, 1)[0]  # everything before the first comparison
-    contents = head[head.index("IN THIS EDITION"):]
+    contents = head[head.index("IN THIS EDITION") :]
     numbered = re.findall(r"^ ?(\d+)\. ", contents, re.M)
     assert numbered == [str(n) for n in range(1, count + 1)]
     assert head.index("IN THIS EDITION") < head.index("A long note from the editor")

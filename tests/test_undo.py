@@ -9,6 +9,7 @@ import os
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import add_reader, add_readers, comparison, in_terminal, ledger
 from sqlmodel import select
 
 from digest.cli import main
@@ -21,7 +22,6 @@ from digest.errors import EditionError
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
-from helpers import add_reader, add_readers, comparison, in_terminal, ledger
 from subscribers import audience, service, status
 from subscribers.models import Subscriber
 from subscribers.validation import SubscribeRequest
@@ -58,8 +58,7 @@ def test_editions_show_lists_order_what_is_left_out_status_and_who_got_it(cli_en
     number = _draft(engine, "a-vs-b", "c-vs-d")
     with session_scope(engine) as session:
         edit_edition(session, number, exclude=["a-vs-b"])
-    send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"],
-                                  outbox=cli_env["DIGEST_OUTBOX"]), number)
+    send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"], outbox=cli_env["DIGEST_OUTBOX"]), number)
     shown = CliRunner().invoke(main, ["editions", "show", str(number), "--readers", "2"])
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()
@@ -70,8 +69,7 @@ def test_editions_show_lists_order_what_is_left_out_status_and_who_got_it(cli_en
     assert [row[:2] for row in listed] == [["reader1@example.com", "sent"], ["reader2@example.com", "sent"]]
     assert "... 1 more (--readers 3 lists them all)" in shown.output
     data = json.loads(CliRunner().invoke(main, ["editions", "show", str(number), "--readers", "5", "--json"]).output)
-    assert [r["email"] for r in data["ledger"]] == ["reader1@example.com", "reader2@example.com",
-                                                    "reader3@example.com"]
+    assert [r["email"] for r in data["ledger"]] == ["reader1@example.com", "reader2@example.com", "reader3@example.com"]
     assert [(c["slug"], c["included"]) for c in data["comparisons"]] == [("c-vs-d", True), ("a-vs-b", False)]
     engine.dispose()
 
@@ -110,8 +108,9 @@ def test_a_draft_is_deleted_and_its_comparisons_can_be_built_again(cli_env):
     number = _draft(engine, "a-vs-b", "c-vs-d")
     deleted = CliRunner().invoke(main, ["editions", "delete", str(number)])
     assert deleted.exit_code == 0, deleted.output
-    assert deleted.output.strip() == (f"Deleted draft edition 1 for {W47}; its 2 comparisons can be built again "
-                                      f"(digest editions build --week {W47}).")
+    assert deleted.output.strip() == (
+        f"Deleted draft edition 1 for {W47}; its 2 comparisons can be built again (digest editions build --week {W47})."
+    )
     assert _count(engine, Edition) == 0 and _count(engine, EditionItem) == 0
     rebuilt = CliRunner().invoke(main, ["editions", "build", "--week", W47])
     assert f"Edition 1 for {W47} built with 2 comparisons." in rebuilt.output
@@ -164,8 +163,10 @@ def test_a_comparison_imported_by_mistake_is_removed_with_its_reviews_votes_and_
     again = CliRunner().invoke(main, ["comparisons", "remove", "mistake-vs-oops"])
     assert again.exit_code == 1 and "no comparison with the slug 'mistake-vs-oops'" in again.output
     emptied = CliRunner().invoke(main, ["comparisons", "remove", "keep-vs-this"])
-    assert f"Draft edition {number} now holds no comparison: delete it with digest editions delete {number}." \
+    assert (
+        f"Draft edition {number} now holds no comparison: delete it with digest editions delete {number}."
         in emptied.output
+    )
     engine.dispose()
 
 
@@ -177,8 +178,7 @@ def test_a_comparison_that_went_out_is_not_removed_and_says_why(cli_env):
     _mark(engine, number, "sent")
     refused = CliRunner().invoke(main, ["comparisons", "remove", "sent-vs-out", "--yes"])
     assert refused.exit_code == 1
-    assert "sent-vs-out went out in edition 1: readers have it and the archive shows it, so it stays" \
-        in refused.output
+    assert "sent-vs-out went out in edition 1: readers have it and the archive shows it, so it stays" in refused.output
     assert _count(engine, Comparison) == 2 and _count(engine, EditionItem) == 2
     left_aside = CliRunner().invoke(main, ["comparisons", "remove", "left-vs-aside"])  # never went out
     assert left_aside.exit_code == 0, left_aside.output
@@ -204,13 +204,17 @@ def test_an_operator_unsubscribes_a_reader_who_keeps_their_record_and_may_come_b
     assert done.output.strip() == "Unsubscribed ada@example.com; they get no more mail."
     after = _reader(engine, "ada@example.com")
     assert after["status"] == status.UNSUBSCRIBED and after["unsubscribed_at"] is not None
-    assert (after["token"], after["consent_at"], after["confirmed_at"]) == \
-        (before["token"], before["consent_at"], before["confirmed_at"])
+    assert (after["token"], after["consent_at"], after["confirmed_at"]) == (
+        before["token"],
+        before["consent_at"],
+        before["confirmed_at"],
+    )
     again = CliRunner().invoke(main, ["subscribers", "unsubscribe", "ada@example.com"])
     assert again.output.strip() == "ada@example.com was already unsubscribed; nothing changed."
     with session_scope(engine) as session:  # a new sign-up, with its double opt-in, brings them back
-        outcome = service.subscribe(session, SubscribeRequest(email="ada@example.com"),
-                                    service.Consent(at=utcnow(), source="test"))
+        outcome = service.subscribe(
+            session, SubscribeRequest(email="ada@example.com"), service.Consent(at=utcnow(), source="test")
+        )
     assert outcome.name == "REOPEN" and _reader(engine, "ada@example.com")["status"] == status.PENDING
     missing = CliRunner().invoke(main, ["subscribers", "unsubscribe", "nobody@example.com"])
     assert missing.exit_code == 1 and "no reader has the address nobody@example.com" in missing.output
@@ -230,13 +234,13 @@ def test_a_suppressed_address_gets_nothing_again_and_a_sign_up_does_not_bring_it
     with engine.connect() as connection:  # a send under way skips them from its next batch
         assert connection.execute(audience.stopped_since(started, 0)).scalars().all() == [2]
     with session_scope(engine) as session:
-        outcome = service.subscribe(session, SubscribeRequest(email="reader2@example.com"),
-                                    service.Consent(at=utcnow(), source="web form"))
+        outcome = service.subscribe(
+            session, SubscribeRequest(email="reader2@example.com"), service.Consent(at=utcnow(), source="web form")
+        )
     assert outcome.name == "NOTHING" and _reader(engine, "reader2@example.com")["status"] == status.SUPPRESSED
     bounced = CliRunner().invoke(main, ["subscribers", "suppress", "reader4@example.com"])
     assert bounced.output.strip() == "reader4@example.com was already bounced; nothing changed."
-    send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"],
-                                  outbox=cli_env["DIGEST_OUTBOX"]), number)
+    send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"], outbox=cli_env["DIGEST_OUTBOX"]), number)
     assert sorted(ledger(engine, number)) == [1, 3]
     listed = CliRunner().invoke(main, ["subscribers", "list", "--status", "suppressed"])
     assert "reader2@example.com" in listed.output and "reader1@example.com" not in listed.output

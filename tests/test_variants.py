@@ -20,21 +20,21 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import add_reader, ledger_rows, mails_of, sendgrid_event, set_preferences, topical
+from sendgrid_server import SendGridServer
 
 import digest.render
 from digest.cli import main
 from digest.delivery import send_edition
 from digest.editions.service import build_edition, edit_edition
+from digest.editions.variants import UNMATCHED, Chooser, Offered, group, pick, variant_key
 from digest.events.ingest import ingest
 from digest.events.parse import parse_batch
-from digest.editions.variants import UNMATCHED, Chooser, Offered, group, pick, variant_key
 from digest.mail.sendgrid import SendGridSender
 from digest.render.preview import preview_server
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
-from helpers import add_reader, ledger_rows, mails_of, sendgrid_event, set_preferences, topical
-from sendgrid_server import SendGridServer
 from subscribers import service
 from subscribers.validation import Preferences
 
@@ -62,25 +62,37 @@ GETS = {  # address -> the titles they get, in the edition's order (the editor l
 # --- the pure core ----------------------------------------------------------------------------------
 
 
-OFFER = (Offered(1, "voice", frozenset({"Voice"})), Offered(2, "mixed", frozenset({"Code Assistants", "Image Generation"})),
-         Offered(3, "evals", frozenset({"Evaluation"})))
+OFFER = (
+    Offered(1, "voice", frozenset({"Voice"})),
+    Offered(2, "mixed", frozenset({"Code Assistants", "Image Generation"})),
+    Offered(3, "evals", frozenset({"Evaluation"})),
+)
 
 
-@pytest.mark.parametrize("topics, ids", [
-    ([], [1, 2, 3]),  # no topics: everything
-    (["Voice"], [1]),
-    (["Evaluation", "Voice"], [1, 3]),  # overlapping another reader's choice; the edition's order holds
-    (["Image Generation"], [2]),  # one of the comparison's two categories is enough
-    (["Agents"], []),  # nothing this week
-])
+@pytest.mark.parametrize(
+    "topics, ids",
+    [
+        ([], [1, 2, 3]),  # no topics: everything
+        (["Voice"], [1]),
+        (["Evaluation", "Voice"], [1, 3]),  # overlapping another reader's choice; the edition's order holds
+        (["Image Generation"], [2]),  # one of the comparison's two categories is enough
+        (["Agents"], []),  # nothing this week
+    ],
+)
 def test_a_reader_gets_the_comparisons_sharing_one_of_their_topics_in_the_editions_order(topics, ids):
     assert [c.id for c in pick(topics, OFFER)] == ids
     assert variant_key(topics, OFFER) == (",".join(map(str, ids)) or None)
 
 
 def test_readers_are_grouped_into_variants_by_the_list_they_get_and_unreadable_topics_get_nothing():
-    counts = [("[]", 5), ('["Voice"]', 3), ('["Code Assistants"]', 2), ('["Image Generation", "Code Assistants"]', 1),
-              ('["Agents"]', 4), ("not json", 1)]
+    counts = [
+        ("[]", 5),
+        ('["Voice"]', 3),
+        ('["Code Assistants"]', 2),
+        ('["Image Generation", "Code Assistants"]', 1),
+        ('["Agents"]', 4),
+        ("not json", 1),
+    ]
     grouping = group(counts, OFFER)
     assert [(v.key, v.readers) for v in grouping.variants] == [("1,2,3", 5), ("1", 3), ("2", 3)]
     assert grouping.unmatched == 5
@@ -100,12 +112,16 @@ def seed(engine) -> int:
         build_edition(session, settings, "2026-W10")
         topical(session, "murmurcast-vs-tidewell", "2026-03-18 09:00", ("Voice", "Voice"), VOICE)
         topical(session, "relaybench-vs-lanternops", "2026-03-19 09:00", ("Evaluation", "Evaluation"), EVALS)
-        topical(session, "quillpatch-vs-pixelforge", "2026-03-20 09:00", ("Code Assistants", "Image Generation"),
-                MIXED)
+        topical(session, "quillpatch-vs-pixelforge", "2026-03-20 09:00", ("Code Assistants", "Image Generation"), MIXED)
     with session_scope(engine) as session:
         number = build_edition(session, settings, "2026-W12").edition.number
-        edit_edition(session, number, order=["murmurcast-vs-tidewell"], subject="Three verdicts this week",
-                     intro="Voice leads this week.")
+        edit_edition(
+            session,
+            number,
+            order=["murmurcast-vs-tidewell"],
+            subject="Three verdicts this week",
+            intro="Voice leads this week.",
+        )
     for address, topics in READERS.items():
         reader, _ = add_reader(engine, address)
         set_preferences(engine, [reader], topics=topics)
@@ -121,8 +137,13 @@ def sendgrid():
 def send(engine, server, number, **options):
     sender = SendGridSender("k", server.url)
     try:
-        return send_edition(engine, Settings(database_url=str(engine.url), base_url="https://v.example"), number,
-                            sender=sender, **options)
+        return send_edition(
+            engine,
+            Settings(database_url=str(engine.url), base_url="https://v.example"),
+            number,
+            sender=sender,
+            **options,
+        )
     finally:
         sender.close()
 
@@ -161,10 +182,14 @@ def test_each_reader_gets_exactly_their_comparisons_in_subject_html_and_text(eng
 
     assert compilations.calls == 4  # one MJML compilation per variant, however many readers share one
     assert (summary.status, summary.sent, summary.skipped, summary.unmatched) == ("sent", 5, 1, 1)
-    assert sorted((line.comparisons, line.readers) for line in summary.variants) == sorted([
-        (("murmurcast-vs-tidewell", "quillpatch-vs-pixelforge", "relaybench-vs-lanternops"), 1),
-        (("murmurcast-vs-tidewell",), 1), (("murmurcast-vs-tidewell", "relaybench-vs-lanternops"), 1),
-        (("quillpatch-vs-pixelforge",), 2)])
+    assert sorted((line.comparisons, line.readers) for line in summary.variants) == sorted(
+        [
+            (("murmurcast-vs-tidewell", "quillpatch-vs-pixelforge", "relaybench-vs-lanternops"), 1),
+            (("murmurcast-vs-tidewell",), 1),
+            (("murmurcast-vs-tidewell", "relaybench-vs-lanternops"), 1),
+            (("quillpatch-vs-pixelforge",), 2),
+        ]
+    )
     assert "1: their topics match none of its comparisons" in summary.as_text()
 
     rows = {row["subscriber_id"]: row for row in ledger_rows(engine, number)}
@@ -244,8 +269,10 @@ def test_stats_split_an_edition_by_variant(cli_env, sendgrid):
     number = seed(engine)
     send(engine, sendgrid, number)
     now = utcnow()
-    opened = [sendgrid_event("open", address, edition=number, reader=reader_id(engine, address))
-              for address in ("code@example.com", "image-code@example.com", "voice@example.com")]
+    opened = [
+        sendgrid_event("open", address, edition=number, reader=reader_id(engine, address))
+        for address in ("code@example.com", "image-code@example.com", "voice@example.com")
+    ]
     with engine.begin() as connection:
         ingest(connection, parse_batch(json.dumps(opened), now).rows, now)
     result = CliRunner().invoke(main, ["stats", "--edition", str(number), "--by-variant", "--json"])
@@ -253,8 +280,10 @@ def test_stats_split_an_edition_by_variant(cli_env, sendgrid):
     lines = {tuple(line["comparisons"]): line for line in json.loads(result.output)}
     assert {k: (v["sent"], v["opens"]) for k, v in lines.items()} == {
         ("murmurcast-vs-tidewell", "quillpatch-vs-pixelforge", "relaybench-vs-lanternops"): (1, 0),
-        ("murmurcast-vs-tidewell",): (1, 1), ("murmurcast-vs-tidewell", "relaybench-vs-lanternops"): (1, 0),
-        ("quillpatch-vs-pixelforge",): (2, 2)}
+        ("murmurcast-vs-tidewell",): (1, 1),
+        ("murmurcast-vs-tidewell", "relaybench-vs-lanternops"): (1, 0),
+        ("quillpatch-vs-pixelforge",): (2, 2),
+    }
     assert "--by-variant needs --edition N" in CliRunner().invoke(main, ["stats", "--by-variant"]).output
     engine.dispose()
 
@@ -271,14 +300,17 @@ def test_preview_with_topics_writes_that_variant(cli_env, tmp_path):
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     number = seed(engine)
     out = tmp_path / "look"
-    result = CliRunner().invoke(main, ["editions", "preview", "--edition", str(number), "--topics",
-                                       "Voice, Evaluation", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["editions", "preview", "--edition", str(number), "--topics", "Voice, Evaluation", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert f"Subject: {VOICE}, and 1 more" in result.output
     text = (out / "edition.txt").read_text(encoding="utf-8")
     assert VOICE in text and EVALS in text and MIXED not in text
-    for topics, complaint in (("Vioce", "'Vioce' is not a topic of this newsletter (topics: Agents, Code Assistants"),
-                              ("Agents", "readers with the topics Agents get nothing from edition")):
+    for topics, complaint in (
+        ("Vioce", "'Vioce' is not a topic of this newsletter (topics: Agents, Code Assistants"),
+        ("Agents", "readers with the topics Agents get nothing from edition"),
+    ):
         refused = CliRunner().invoke(main, ["editions", "preview", "--edition", str(number), "--topics", topics])
         assert refused.exit_code == 1 and complaint in refused.output and "Traceback" not in refused.output
     engine.dispose()
@@ -287,8 +319,19 @@ def test_preview_with_topics_writes_that_variant(cli_env, tmp_path):
 def test_send_test_with_topics_sends_that_variant(cli_env):
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     number = seed(engine)
-    result = CliRunner().invoke(main, ["editions", "send-test", "--to", "editor@example.com", "--edition",
-                                       str(number), "--topics", "Image Generation"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "editions",
+            "send-test",
+            "--to",
+            "editor@example.com",
+            "--edition",
+            str(number),
+            "--topics",
+            "Image Generation",
+        ],
+    )
     assert result.exit_code == 0, result.output
     [path] = Path(cli_env["DIGEST_OUTBOX"]).glob("*.eml")
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)

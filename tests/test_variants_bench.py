@@ -12,8 +12,14 @@ from conftest import ROOT
 
 def test_the_variants_benchmark_runs_every_wave_and_prints_rates_rss_and_the_render_cost():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "bench_variants.py")], env=env,
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_variants.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "5,000 readers, 64 topic sets, 40 time zones" in done.stdout
     figures = re.findall(r"([\d,]+) readers/s +wall +([\d.]+) s +peak RSS +([\d.]+) MB", done.stdout)
@@ -22,4 +28,6 @@ def test_the_variants_benchmark_runs_every_wave_and_prints_rates_rss_and_the_ren
     variants, waves = map(int, re.search(r"personal, (\d+) variants in (\d+) waves", done.stdout).groups())
     assert variants > 40 and waves > 20  # many variants, many waves: the case the benchmark is about
     assert re.search(r"render cost: \d+ variants x [\d.]+ ms = \d+ ms", done.stdout)
-    assert re.search(r"personal / single: [\d.]+x", done.stdout) and re.search(r"personal / one send: [\d.]+x", done.stdout)
+    assert re.search(r"personal / single: [\d.]+x", done.stdout) and re.search(
+        r"personal / one send: [\d.]+x", done.stdout
+    )

@@ -9,14 +9,13 @@ import re
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from helpers import add_reader, comparison, serve_site
 
 from digest.cli import main
 from digest.content.models import Vote
 from digest.content.votes import Share, community_figure, shares
 from digest.store import session_scope
-from helpers import add_reader, serve_site
 from subscribers.links import vote_url
-from helpers import comparison
 
 SLUG, LEFT, RIGHT = "relaybench-vs-quillpatch", "relaybench", "quillpatch"
 
@@ -43,9 +42,11 @@ def votes(site) -> list[tuple[int, str]]:
     from digest.content.models import Tool
 
     with site.engine.connect() as connection:
-        rows = connection.execute(sa.select(Vote.__table__.c.subscriber_id, Tool.__table__.c.slug)
-                                  .join(Tool.__table__, Tool.__table__.c.id == Vote.__table__.c.tool_id)
-                                  .order_by(Vote.__table__.c.subscriber_id))
+        rows = connection.execute(
+            sa.select(Vote.__table__.c.subscriber_id, Tool.__table__.c.slug)
+            .join(Tool.__table__, Tool.__table__.c.id == Vote.__table__.c.tool_id)
+            .order_by(Vote.__table__.c.subscriber_id)
+        )
         return [tuple(row) for row in rows]
 
 
@@ -148,7 +149,9 @@ def test_comparisons_show_fills_the_community_column_from_votes(db_url, cli_env)
     assert [row.split()[:4] for row in table] == [["Relaybench", "75%", "75%", "3"], ["Quillpatch", "100%", "25%", "1"]]
     data = json.loads(CliRunner().invoke(main, ["comparisons", "show", SLUG, "--json"]).output)
     assert [(t["slug"], t["votes"], t["vote_share"], t["community"]) for t in data["tools"]] == [
-        (LEFT, 3, 75.0, None), (RIGHT, 1, 25.0, None)]
+        (LEFT, 3, 75.0, None),
+        (RIGHT, 1, 25.0, None),
+    ]
 
 
 def test_later_editions_show_the_vote_share_in_place_of_a_dash(db_url):
@@ -164,9 +167,10 @@ def test_later_editions_show_the_vote_share_in_place_of_a_dash(db_url):
 
 
 def _community_cells(site) -> list[str]:
+    from sqlmodel import select
+
     from digest.content.models import Comparison
     from digest.render import render_comparisons
-    from sqlmodel import select
 
     with session_scope(site.engine) as session:
         found = session.exec(select(Comparison).where(Comparison.slug == SLUG)).all()

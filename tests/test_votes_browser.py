@@ -4,11 +4,10 @@ votes; once counts once, the other moves it."""
 from __future__ import annotations
 
 import pytest
+from helpers import add_reader, comparison, serve_site
 
 from digest.store import session_scope
-from helpers import add_reader, serve_site
 from subscribers.links import vote_url
-from helpers import comparison
 
 SLUG = "relaybench-vs-quillpatch"
 
@@ -22,8 +21,10 @@ def site(sqlite_url):
 
 
 def split_of(page) -> dict[str, str]:
-    return {line.get_attribute("data-tool"): line.locator(".split-votes").inner_text()
-            for line in page.locator(".split-line").all()}
+    return {
+        line.get_attribute("data-tool"): line.locator(".split-votes").inner_text()
+        for line in page.locator(".split-line").all()
+    }
 
 
 def test_a_reader_votes_changes_their_mind_and_a_tampered_link_is_refused(site, browser, artifacts):
@@ -66,9 +67,10 @@ def test_a_reader_votes_changes_their_mind_and_a_tampered_link_is_refused(site, 
 
 
 def split_of_store(site) -> dict[str, int]:
-    from digest.content.votes import reader_votes
-    from digest.content.models import Comparison
     from sqlmodel import select
+
+    from digest.content.models import Comparison
+    from digest.content.votes import reader_votes
 
     with session_scope(site.engine) as session:
         found = session.exec(select(Comparison).where(Comparison.slug == SLUG)).one()

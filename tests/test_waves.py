@@ -17,29 +17,35 @@ real clock.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from helpers import add_reader, fire_wave, ledger, mails_of, set_preferences, topical, wait_until
+from sendgrid_server import SendGridServer
 
 from digest.cli import main
 from digest.jobs import WEEKLY_JOB, build_scheduler, waves_of
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
-from helpers import add_reader, fire_wave, ledger, mails_of, set_preferences, topical, wait_until
 from schedules import ShiftedClock, WaveSchedule, runs
 from schedules.weekly import WEEKDAYS
-from sendgrid_server import SendGridServer
 from subscribers import service
 from subscribers.validation import Preferences
 
-UTC = timezone.utc
+UTC = UTC
 SUNDAY = datetime(2026, 3, 29).date()
-ZONES = {"kiritimati@example.com": "Pacific/Kiritimati", "tokyo@example.com": "Asia/Tokyo",
-         "paris@example.com": "Europe/Paris", "nozone@example.com": None,
-         "la@example.com": "America/Los_Angeles", "la-leaver@example.com": "America/Los_Angeles"}
+ZONES = {
+    "kiritimati@example.com": "Pacific/Kiritimati",
+    "tokyo@example.com": "Asia/Tokyo",
+    "paris@example.com": "Europe/Paris",
+    "nozone@example.com": None,
+    "la@example.com": "America/Los_Angeles",
+    "la-leaver@example.com": "America/Los_Angeles",
+}
 WAVES = [  # (slot, the readers it mails)
     (datetime(2026, 3, 28, 18, 0, tzinfo=UTC), {"kiritimati@example.com"}),
     (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), {"tokyo@example.com"}),
@@ -55,8 +61,14 @@ VOICE, EVALS = "Murmurcast vs Tidewell", "Relaybench vs Lanternops"
 
 def test_the_waves_of_a_send_day_keep_eight_oclock_in_each_zone_across_the_dst_change():
     schedule = WaveSchedule(WEEKDAYS.index("sunday"), clock_time(8, 0))
-    zones = ["Pacific/Kiritimati", "Asia/Tokyo", "Europe/Paris", "Europe/London", "America/Los_Angeles",
-             "Europe/Berlin"]
+    zones = [
+        "Pacific/Kiritimati",
+        "Asia/Tokyo",
+        "Europe/Paris",
+        "Europe/London",
+        "America/Los_Angeles",
+        "Europe/Berlin",
+    ]
     waves = schedule.cycle(zones, SUNDAY)
     assert [w.slot for w in waves] == [slot for slot, _ in WAVES]
     assert waves[2].zones == ("Europe/Berlin", "Europe/Paris")  # the same moment: one wave
@@ -82,9 +94,18 @@ def sendgrid():
 
 
 def settings_for(db_url, server, **extra) -> Settings:
-    return Settings.from_env({"DIGEST_DATABASE_URL": db_url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k",
-                              "SENDGRID_API_URL": server.url, "DIGEST_TIMEZONE": "Europe/London",
-                              "DIGEST_SEND_DAY": "sunday", "DIGEST_SEND_TIME": "08:00", **extra})
+    return Settings.from_env(
+        {
+            "DIGEST_DATABASE_URL": db_url,
+            "DIGEST_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": "k",
+            "SENDGRID_API_URL": server.url,
+            "DIGEST_TIMEZONE": "Europe/London",
+            "DIGEST_SEND_DAY": "sunday",
+            "DIGEST_SEND_TIME": "08:00",
+            **extra,
+        }
+    )
 
 
 def seed(engine) -> dict[str, int]:
@@ -112,9 +133,9 @@ def arrivals(server, clock, since: int) -> dict[str, datetime]:
 def change_topics(engine, address: str, topics: tuple[str, ...]) -> None:
     with session_scope(engine) as session:
         token = service.by_email(session, address).token
-        service.change_preferences(session, token, Preferences(topics=topics,
-                                                                timezone=service.by_email(session, address).timezone),
-                                   utcnow())
+        service.change_preferences(
+            session, token, Preferences(topics=topics, timezone=service.by_email(session, address).timezone), utcnow()
+        )
 
 
 def test_each_reader_is_mailed_once_at_eight_in_their_own_zone_wave_by_wave(engine, db_url, sendgrid):
@@ -158,12 +179,20 @@ def test_each_reader_is_mailed_once_at_eight_in_their_own_zone_wave_by_wave(engi
 def test_after_each_wave_the_scheduler_waits_for_the_next_zones_time(engine, db_url, sendgrid):
     seed(engine)
     settings = settings_for(db_url, sendgrid)
-    scheduler = build_scheduler(engine, settings, clock=ShiftedClock(WAVES[0][0] - timedelta(seconds=1.5)),
-                                confirmations=False, recheck=timedelta(hours=12))  # zones asked again rarely
+    scheduler = build_scheduler(
+        engine,
+        settings,
+        clock=ShiftedClock(WAVES[0][0] - timedelta(seconds=1.5)),
+        confirmations=False,
+        recheck=timedelta(hours=12),
+    )  # zones asked again rarely
     scheduler.start()
     try:
-        wait_until(lambda: (r := runs.find(engine, WEEKLY_JOB, WAVES[0][0])) is not None and r.outcome == "done",
-                   30, "the first wave")
+        wait_until(
+            lambda: (r := runs.find(engine, WEEKLY_JOB, WAVES[0][0])) is not None and r.outcome == "done",
+            30,
+            "the first wave",
+        )
         assert scheduler.next_fire(WEEKLY_JOB) == scheduler.next_slot(WEEKLY_JOB) == WAVES[1][0]  # Tokyo, 5 h on
     finally:
         scheduler.stop()
@@ -217,15 +246,23 @@ def test_an_edition_paused_by_its_complaint_rate_holds_the_later_waves(engine, d
 
 def test_run_once_does_what_is_due_and_status_lists_the_waves(cli_env, engine, sendgrid, monkeypatch):
     slot = (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
-    env = {"DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k", "SENDGRID_API_URL": sendgrid.url,
-           "DIGEST_TIMEZONE": "UTC", "DIGEST_SEND_DAY": WEEKDAYS[slot.weekday()],
-           "DIGEST_SEND_TIME": slot.strftime("%H:%M")}
+    env = {
+        "DIGEST_BACKEND": "sendgrid",
+        "SENDGRID_API_KEY": "k",
+        "SENDGRID_API_URL": sendgrid.url,
+        "DIGEST_TIMEZONE": "UTC",
+        "DIGEST_SEND_DAY": WEEKDAYS[slot.weekday()],
+        "DIGEST_SEND_TIME": slot.strftime("%H:%M"),
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with session_scope(engine) as session:
         topical(session, "murmurcast-vs-tidewell", slot - timedelta(days=7), ("Voice", "Voice"), VOICE)
-    for address, zone in (("utc@example.com", None), ("tokyo@example.com", "Asia/Tokyo"),
-                          ("honolulu@example.com", "Pacific/Honolulu")):
+    for address, zone in (
+        ("utc@example.com", None),
+        ("tokyo@example.com", "Asia/Tokyo"),
+        ("honolulu@example.com", "Pacific/Honolulu"),
+    ):
         reader, _ = add_reader(engine, address)
         set_preferences(engine, [reader], timezone=zone)
     runner = CliRunner()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-
 from helpers import wait_for
+
 from digest.content.models import Tool
 from digest.settings import Settings
 from digest.store import session_scope
@@ -29,8 +29,14 @@ from subscribers.models import Subscriber
 def live_app(engine, tmp_path: Path, **changes):
     """The app on a free loopback port, with links pointing at that port. Yields (base URL, settings)."""
     sock = bind()
-    values = {"database_url": str(engine.url), "outbox": tmp_path / "outbox", "secret_key": "live-secret",
-              "base_url": base_url(sock), "subscribe_rate_limit": "1000/minute", **changes}
+    values = {
+        "database_url": str(engine.url),
+        "outbox": tmp_path / "outbox",
+        "secret_key": "live-secret",
+        "base_url": base_url(sock),
+        "subscribe_rate_limit": "1000/minute",
+        **changes,
+    }
     settings = Settings(**values)
     with serving(create_app(settings, engine), sock) as url:
         yield url, settings
@@ -38,8 +44,11 @@ def live_app(engine, tmp_path: Path, **changes):
 
 def outbox(settings: Settings) -> list[email.message.EmailMessage]:
     folder = settings.outbox
-    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-            for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
+    return (
+        [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(folder.glob("*.eml"))]
+        if folder.exists()
+        else []
+    )
 
 
 def stored(engine) -> list[Subscriber]:
@@ -63,15 +72,19 @@ def test_a_reader_joins_confirms_chooses_topics_and_leaves_with_one_click_over_h
         reader = stored(engine)[0]
         assert (reader.status, reader.confirmed_ip) == ("active", "127.0.0.1")
 
-        saved = http.post(f"/preferences/{reader.token}", data={"topics": "Video", "timezone": "Europe/Berlin"},
-                          follow_redirects=True)
+        saved = http.post(
+            f"/preferences/{reader.token}", data={"topics": "Video", "timezone": "Europe/Berlin"}, follow_redirects=True
+        )
         assert saved.status_code == 200 and "Your preferences are saved." in saved.text  # after the 303
         assert (stored(engine)[0].topics, stored(engine)[0].timezone) == (["Video"], "Europe/Berlin")
 
         # What a mailbox provider does for RFC 8058: a bare POST, no cookie, no page visited first.
         with httpx.Client() as provider:
-            left = provider.post(f"{url}/unsubscribe/{reader.token}", content=b"List-Unsubscribe=One-Click",
-                                 headers={"content-type": "application/x-www-form-urlencoded"})
+            left = provider.post(
+                f"{url}/unsubscribe/{reader.token}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
         assert left.status_code == 200
         assert stored(engine)[0].status == "unsubscribed"
 
@@ -79,8 +92,9 @@ def test_a_reader_joins_confirms_chooses_topics_and_leaves_with_one_click_over_h
 def test_the_same_address_sent_sixteen_times_at_once_is_stored_once(engine, tmp_path):
     with live_app(engine, tmp_path) as (url, settings), httpx.Client(base_url=url) as http:
         with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(lambda _: http.post("/subscribe", json={"email": "ada@example.com"}).status_code,
-                                     range(16)))
+            statuses = list(
+                pool.map(lambda _: http.post("/subscribe", json={"email": "ada@example.com"}).status_code, range(16))
+            )
         assert statuses == [202] * 16
         wait_for(lambda: outbox(settings))
         time.sleep(0.3)  # let any straggling background run finish
@@ -94,7 +108,7 @@ class SlowSendGrid(BaseHTTPRequestHandler):
     delay = 1.5
     received: list[dict] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["content-length"]))
         time.sleep(self.delay)
         type(self).received.append(json.loads(body))
@@ -113,8 +127,13 @@ def test_subscribing_does_not_wait_for_the_mail_provider(engine, tmp_path):
     threading.Thread(target=provider.serve_forever, daemon=True).start()
     try:
         api = f"http://127.0.0.1:{provider.server_address[1]}"
-        with live_app(engine, tmp_path, backend="sendgrid", sendgrid_api_key="SG.test",
-                      sendgrid_api_url=api) as (url, _), httpx.Client(base_url=url) as http:
+        with (
+            live_app(engine, tmp_path, backend="sendgrid", sendgrid_api_key="SG.test", sendgrid_api_url=api) as (
+                url,
+                _,
+            ),
+            httpx.Client(base_url=url) as http,
+        ):
             started = time.monotonic()
             answer = http.post("/subscribe", json={"email": "ada@example.com"})
             took = time.monotonic() - started

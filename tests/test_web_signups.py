@@ -81,14 +81,18 @@ def refuse_in_the_database(engine, *, insert: str, update: str) -> None:
             for event, address in (("INSERT", insert), ("UPDATE", update)):
                 connection.exec_driver_sql(
                     f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON subscriber "
-                    f"WHEN NEW.email = '{address}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+                    f"WHEN NEW.email = '{address}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                )
         else:
             connection.exec_driver_sql(
                 "CREATE FUNCTION refuse_reader() RETURNS trigger AS $$ BEGIN "
                 f"IF (TG_OP = 'INSERT' AND NEW.email = '{insert}') OR (TG_OP = 'UPDATE' AND NEW.email = '{update}') "
-                "THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
-            connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON subscriber "
-                                       "FOR EACH ROW EXECUTE FUNCTION refuse_reader()")
+                "THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON subscriber "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_reader()"
+            )
 
 
 def test_sign_ups_arriving_while_a_batch_is_written_are_committed_together_in_the_next_one(engine):
@@ -119,8 +123,9 @@ def test_a_request_is_answered_only_once_its_sign_up_is_committed(engine):
             outcomes.append(await book.file(*signup(address)))
             # Another connection sees the row the moment the request is answered.
             with engine.connect() as other:
-                assert other.execute(sa.select(Subscriber.status).where(Subscriber.email == address)).scalar() \
-                    == "pending"
+                assert (
+                    other.execute(sa.select(Subscriber.status).where(Subscriber.email == address)).scalar() == "pending"
+                )
         return outcomes
 
     assert run_loop(main()) == [CREATE, CREATE]
@@ -134,8 +139,7 @@ def test_a_failure_in_one_request_of_a_batch_loses_nothing_of_the_others_and_lea
     refuse_in_the_database(engine, insert="refused@example.com", update="stuck@example.com")
     held = HeldFirst(engine)
     book = SignupBook(held)
-    addresses = ["ok1@example.com", "refused@example.com", "ok2@example.com", "stuck@example.com",
-                 "back@example.com"]
+    addresses = ["ok1@example.com", "refused@example.com", "ok2@example.com", "stuck@example.com", "back@example.com"]
 
     async def main():
         opener = asyncio.ensure_future(book.file(*signup("opener@example.com")))
@@ -153,8 +157,13 @@ def test_a_failure_in_one_request_of_a_batch_loses_nothing_of_the_others_and_lea
     assert isinstance(refused, sa.exc.DBAPIError) and "refused by the test" in str(refused)
     assert isinstance(stuck, sa.exc.DBAPIError) and "refused by the test" in str(stuck)
     readers = stored(engine)
-    assert set(readers) == {"opener@example.com", "ok1@example.com", "ok2@example.com", "stuck@example.com",
-                            "back@example.com"}  # the refused address is not there at all
+    assert set(readers) == {
+        "opener@example.com",
+        "ok1@example.com",
+        "ok2@example.com",
+        "stuck@example.com",
+        "back@example.com",
+    }  # the refused address is not there at all
     for address in ("ok1@example.com", "ok2@example.com", "back@example.com"):
         reader = readers[address]  # whole rows: pending, queued for a mail, with their consent record
         assert (reader.status, reader.confirmation_sent_at, reader.consent_ip) == ("pending", None, "203.0.113.7")

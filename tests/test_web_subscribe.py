@@ -29,8 +29,16 @@ PAGE = {"accept": "text/html"}
 def add_tools(engine, categories=TOPICS):
     with session_scope(engine) as session:
         for index, category in enumerate(categories):
-            session.add(Tool(slug=f"tool-{index}", name=f"Tool {index}", category=category, tagline="t",
-                             description="d", pricing="Free"))
+            session.add(
+                Tool(
+                    slug=f"tool-{index}",
+                    name=f"Tool {index}",
+                    category=category,
+                    tagline="t",
+                    description="d",
+                    pricing="Free",
+                )
+            )
 
 
 @pytest.fixture
@@ -42,8 +50,14 @@ def store(sqlite_url):
 
 
 def make_settings(tmp_path: Path, url: str, **changes) -> Settings:
-    values = {"database_url": url, "outbox": tmp_path / "outbox", "secret_key": "test-secret",
-              "base_url": "http://testserver", "subscribe_rate_limit": "1000/minute", **changes}
+    values = {
+        "database_url": url,
+        "outbox": tmp_path / "outbox",
+        "secret_key": "test-secret",
+        "base_url": "http://testserver",
+        "subscribe_rate_limit": "1000/minute",
+        **changes,
+    }
     return Settings(**values)
 
 
@@ -71,6 +85,7 @@ def outbox_mails(tmp_path: Path) -> list[Path]:
 
 # --- the subscribe page and POST /subscribe ---------------------------------------------------
 
+
 def test_the_subscribe_page_has_a_labelled_form_topics_and_a_honeypot_hidden_from_people(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -84,18 +99,26 @@ def test_the_subscribe_page_has_a_labelled_form_topics_and_a_honeypot_hidden_fro
 
 
 def test_a_json_subscription_is_accepted_and_stored_pending_with_its_consent_record(client, store):
-    answer = client.post("/subscribe", json={"email": " Ada@Example.COM ", "topics": ["Video"],
-                                             "timezone": "Europe/Paris"})
+    answer = client.post(
+        "/subscribe", json={"email": " Ada@Example.COM ", "topics": ["Video"], "timezone": "Europe/Paris"}
+    )
     assert answer.status_code == 202 and answer.json()["status"] == "accepted"
     reader = one_reader(store)
-    assert (reader.email, reader.status, reader.topics, reader.timezone) == \
-        ("ada@example.com", "pending", ["Video"], "Europe/Paris")
+    assert (reader.email, reader.status, reader.topics, reader.timezone) == (
+        "ada@example.com",
+        "pending",
+        ["Video"],
+        "Europe/Paris",
+    )
     assert reader.consent_source == "JSON API (POST /subscribe)" and reader.consent_ip == "testclient"
 
 
 def test_a_form_subscription_shows_the_check_your_inbox_page_and_the_mail_goes_out(client, store, tmp_path):
-    answer = client.post("/subscribe", data={"email": "ada@example.com", "topics": ["Video", "Developer Tools"],
-                                             "website": ""}, headers={**PAGE, "referer": "http://testserver/"})
+    answer = client.post(
+        "/subscribe",
+        data={"email": "ada@example.com", "topics": ["Video", "Developer Tools"], "website": ""},
+        headers={**PAGE, "referer": "http://testserver/"},
+    )
     assert answer.status_code == 200 and "Check your inbox" in answer.text and "ada@example.com" in answer.text
     reader = one_reader(store)
     assert reader.topics == ["Developer Tools", "Video"]
@@ -148,8 +171,9 @@ BAD_JSON = [
 
 
 @pytest.mark.parametrize("body, status, field, words", BAD_JSON, ids=[str(i) for i in range(len(BAD_JSON))])
-def test_bad_json_is_refused_with_a_message_naming_the_field_and_nothing_is_stored(client, store, body, status,
-                                                                                   field, words):
+def test_bad_json_is_refused_with_a_message_naming_the_field_and_nothing_is_stored(
+    client, store, body, status, field, words
+):
     answer = client.post("/subscribe", content=json.dumps(body), headers={"content-type": "application/json"})
     assert answer.status_code == status
     errors = answer.json()["errors"]
@@ -157,18 +181,23 @@ def test_bad_json_is_refused_with_a_message_naming_the_field_and_nothing_is_stor
     assert readers(store) == []
 
 
-@pytest.mark.parametrize("content, content_type, status, words", [
-    (b'{"email": "ada@example.com"', "application/json", 400, "not valid JSON"),
-    (b"\xff\xfe\x00garbage", "application/json", 400, "not valid JSON"),
-    (b"[" * 5000 + b"]" * 5000, "application/json", 400, "not valid JSON"),
-    (b"email=ada@example.com", "text/plain", 415, "got 'text/plain'"),
-    (b"<subscribe><email>ada@example.com</email></subscribe>", "application/xml", 415, "application/json"),
-    (b"email=ada@example.com", "", 415, "no Content-Type"),
-])
-def test_a_body_that_is_not_json_or_a_form_is_refused_saying_what_was_expected(client, store, content,
-                                                                              content_type, status, words):
-    headers = {"content-type": content_type, "accept": "application/json"} if content_type else \
-        {"accept": "application/json"}
+@pytest.mark.parametrize(
+    "content, content_type, status, words",
+    [
+        (b'{"email": "ada@example.com"', "application/json", 400, "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "application/json", 400, "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "application/json", 400, "not valid JSON"),
+        (b"email=ada@example.com", "text/plain", 415, "got 'text/plain'"),
+        (b"<subscribe><email>ada@example.com</email></subscribe>", "application/xml", 415, "application/json"),
+        (b"email=ada@example.com", "", 415, "no Content-Type"),
+    ],
+)
+def test_a_body_that_is_not_json_or_a_form_is_refused_saying_what_was_expected(
+    client, store, content, content_type, status, words
+):
+    headers = (
+        {"content-type": content_type, "accept": "application/json"} if content_type else {"accept": "application/json"}
+    )
     answer = client.post("/subscribe", content=content, headers=headers)
     assert answer.status_code == status and words in answer.json()["errors"][0]["message"]
     assert readers(store) == []
@@ -186,16 +215,18 @@ def test_a_bad_form_post_shows_the_form_again_with_the_error_beside_the_field(cl
 
 
 def test_a_form_with_an_unknown_topic_is_shown_again_naming_the_topics_field(client, store):
-    answer = client.post("/subscribe", data={"email": "ada@example.com", "topics": ["<script>x</script>"]},
-                         headers=PAGE)
+    answer = client.post(
+        "/subscribe", data={"email": "ada@example.com", "topics": ["<script>x</script>"]}, headers=PAGE
+    )
     assert answer.status_code == 422
     assert 'id="topics-error" role="alert">&#39;&lt;script&gt;x&lt;/script&gt;&#39; is not a topic' in answer.text
     assert readers(store) == []
 
 
 def test_a_filled_in_honeypot_is_turned_away_with_400_and_nothing_is_stored(client, store):
-    answer = client.post("/subscribe", data={"email": "bot@example.com", "website": "http://spam.example"},
-                         headers=PAGE)
+    answer = client.post(
+        "/subscribe", data={"email": "bot@example.com", "website": "http://spam.example"}, headers=PAGE
+    )
     assert answer.status_code == 400 and "to catch robots" in answer.text
     as_json = client.post("/subscribe", json={"email": "bot@example.com", "website": "x"})
     assert as_json.status_code == 400 and as_json.json()["errors"][0]["field"] == "website"
@@ -217,14 +248,16 @@ def test_too_many_attempts_from_one_client_get_429_with_retry_after(store, tmp_p
 def test_a_body_over_the_limit_is_refused_with_413_whether_its_length_is_declared_or_not(client, store):
     huge = json.dumps({"email": "ada@example.com", "topics": ["Video"] * 5000}).encode()
     declared = client.post("/subscribe", content=huge, headers={"content-type": "application/json"})
-    chunked = client.post("/subscribe", content=iter([huge[:8000], huge[8000:]]),
-                          headers={"content-type": "application/json"})
+    chunked = client.post(
+        "/subscribe", content=iter([huge[:8000], huge[8000:]]), headers={"content-type": "application/json"}
+    )
     assert declared.status_code == chunked.status_code == 413
     assert "larger than this address accepts" in chunked.json()["errors"][0]["message"]
     assert readers(store) == []
 
 
 # --- confirm ------------------------------------------------------------------------------------
+
 
 def subscribe_and_link(client, store, address="ada@example.com") -> tuple[Subscriber, str]:
     client.post("/subscribe", json={"email": address})
@@ -281,6 +314,7 @@ def test_confirming_a_reader_who_has_since_unsubscribed_gets_410_and_does_not_re
 
 # --- unsubscribe ----------------------------------------------------------------------------------
 
+
 def active_reader(client, store) -> Subscriber:
     reader, signed = subscribe_and_link(client, store)
     client.post(f"/confirm/{signed}")
@@ -300,14 +334,18 @@ def test_the_unsubscribe_page_has_one_button_and_a_way_back_and_changes_nothing(
 def test_one_click_unsubscribe_works_with_no_cookie_and_no_further_step(client, store):
     reader = active_reader(client, store)
     client.cookies.clear()
-    answer = client.post(f"/unsubscribe/{reader.token}", content=b"List-Unsubscribe=One-Click",
-                         headers={"content-type": "application/x-www-form-urlencoded"})
+    answer = client.post(
+        f"/unsubscribe/{reader.token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 200 and "You're unsubscribed" in answer.text
     gone = one_reader(store)
     assert (gone.status, gone.unsubscribed_at is not None) == ("unsubscribed", True)
     assert client.post(f"/unsubscribe/{reader.token}").status_code == 200  # repeating is harmless
-    assert client.post(f"/unsubscribe/{reader.token}", headers={"accept": "application/json"}).json() == \
-        {"status": "unsubscribed"}
+    assert client.post(f"/unsubscribe/{reader.token}", headers={"accept": "application/json"}).json() == {
+        "status": "unsubscribed"
+    }
 
 
 def test_an_unknown_reader_token_gets_a_404_page_everywhere(client, store):
@@ -319,12 +357,17 @@ def test_an_unknown_reader_token_gets_a_404_page_everywhere(client, store):
 
 # --- preferences ----------------------------------------------------------------------------------
 
+
 def test_preferences_are_saved_from_the_form_and_shown_with_a_notice(client, store):
     reader = active_reader(client, store)
     page = client.get(f"/preferences/{reader.token}")
     assert page.status_code == 200 and 'name="topics" value="Video"' in page.text
-    saved = client.post(f"/preferences/{reader.token}", data={"topics": ["Video"], "timezone": "Asia/Tokyo"},
-                        headers=PAGE, follow_redirects=False)
+    saved = client.post(
+        f"/preferences/{reader.token}",
+        data={"topics": ["Video"], "timezone": "Asia/Tokyo"},
+        headers=PAGE,
+        follow_redirects=False,
+    )
     assert saved.status_code == 303 and saved.headers["location"] == f"/preferences/{reader.token}?saved=true"
     shown = client.get(saved.headers["location"])
     assert "Your preferences are saved." in shown.text and 'value="Video" checked' in shown.text
@@ -340,8 +383,9 @@ def test_preferences_take_json_too(client, store):
 
 def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(client, store):
     reader = active_reader(client, store)
-    page = client.post(f"/preferences/{reader.token}", data={"topics": ["Cooking"], "timezone": "Nowhere/Land"},
-                       headers=PAGE)
+    page = client.post(
+        f"/preferences/{reader.token}", data={"topics": ["Cooking"], "timezone": "Nowhere/Land"}, headers=PAGE
+    )
     assert page.status_code == 422
     assert 'id="topics-error" role="alert">&#39;Cooking&#39; is not a topic' in page.text
     assert 'id="timezone-error" role="alert">&#39;Nowhere/Land&#39; is not an IANA time zone' in page.text
@@ -352,6 +396,7 @@ def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(client,
 
 
 # --- the app around the routes ---------------------------------------------------------------------
+
 
 def test_every_answer_carries_the_security_headers_and_per_reader_pages_are_not_cached(client):
     for answer in (client.get("/"), client.get("/nowhere"), client.post("/subscribe", json={})):

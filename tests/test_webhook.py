@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
+from helpers import KeyPair, add_readers, body_of, sendgrid_event, serve_site
 
-from helpers import add_readers
 from digest.events.models import Event
 from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE
-from helpers import KeyPair, body_of, sendgrid_event, serve_site
 from subscribers.models import Subscriber
 
 
@@ -40,9 +40,11 @@ def statuses(site) -> dict[int, str]:
 
 
 def test_a_valid_batch_is_stored_once_even_when_posted_twice(site, keys):
-    batch = [sendgrid_event("delivered", "reader1@example.com", edition=4, reader=1),
-             sendgrid_event("open", "Reader2@Example.com", edition=4, reader=2, useragent="Mozilla/5.0"),
-             sendgrid_event("click", "reader2@example.com", edition=4, reader=2, url="https://example.com/x")]
+    batch = [
+        sendgrid_event("delivered", "reader1@example.com", edition=4, reader=1),
+        sendgrid_event("open", "Reader2@Example.com", edition=4, reader=2, useragent="Mozilla/5.0"),
+        sendgrid_event("click", "reader2@example.com", edition=4, reader=2, url="https://example.com/x"),
+    ]
 
     first = site.post_events(keys, batch, timestamp=int(time.time()) - 30)
     assert first.status_code == 200, first.text
@@ -54,16 +56,20 @@ def test_a_valid_batch_is_stored_once_even_when_posted_twice(site, keys):
     rows = stored(site)
     assert [r["sg_event_id"] for r in rows] == [e["sg_event_id"] for e in batch]
     assert [(r["event"], r["email"], r["reader_id"], r["edition_number"]) for r in rows] == [
-        ("delivered", "reader1@example.com", 1, 4), ("open", "reader2@example.com", 2, 4),
-        ("click", "reader2@example.com", 2, 4)]
+        ("delivered", "reader1@example.com", 1, 4),
+        ("open", "reader2@example.com", 2, 4),
+        ("click", "reader2@example.com", 2, 4),
+    ]
     assert rows[2]["raw"]["url"] == "https://example.com/x"
     assert int(rows[0]["occurred_at"].timestamp()) == batch[0]["timestamp"]
 
 
 def test_forged_altered_unsigned_or_stale_batches_are_rejected_and_change_nothing(site, keys):
     # Each would bounce reader 1 and complain for reader 2 if it were believed.
-    batch = [sendgrid_event("bounce", "reader1@example.com", reader=1, type="bounce"),
-             sendgrid_event("spamreport", "reader2@example.com", reader=2)]
+    batch = [
+        sendgrid_event("bounce", "reader1@example.com", reader=1, type="bounce"),
+        sendgrid_event("spamreport", "reader2@example.com", reader=2),
+    ]
     body = body_of(batch)
     now = int(time.time())
     stale = now - int(TOLERANCE.total_seconds()) - 60
@@ -101,11 +107,10 @@ def test_each_refusal_says_what_was_wrong(site, keys):
 
 
 MALFORMED = {
-    "cut short": (b"[{\"event\": \"open\",", "the body is not JSON: Expecting"),
+    "cut short": (b'[{"event": "open",', "the body is not JSON: Expecting"),
     "empty": (b"", "the body is not JSON: Expecting value at line 1 column 1"),
-    "an object": (b"{\"event\": \"open\", \"email\": \"a@example.com\"}",
-                  "expected a JSON array of events, got a JSON dict"),
-    "a string": (b"\"open\"", "expected a JSON array of events, got a JSON str"),
+    "an object": (b'{"event": "open", "email": "a@example.com"}', "expected a JSON array of events, got a JSON dict"),
+    "a string": (b'"open"', "expected a JSON array of events, got a JSON str"),
     "nested too deep": (b"[" * 5000 + b"]" * 5000, "the body is JSON nested too deeply"),
 }
 
@@ -120,9 +125,13 @@ def test_a_malformed_body_is_a_clear_400_and_stores_nothing(site, keys):
 
 def test_unknown_event_types_and_unusable_events_are_ignored_with_a_log_line(site, keys, caplog):
     good = sendgrid_event("open", "reader1@example.com", reader=1)
-    batch = [good, sendgrid_event("brand_new_kind", "reader2@example.com"),
-             {"event": "open", "email": "reader3@example.com", "timestamp": 1}, "not an event",
-             {**sendgrid_event("open", "reader3@example.com"), "timestamp": "yesterday"}]
+    batch = [
+        good,
+        sendgrid_event("brand_new_kind", "reader2@example.com"),
+        {"event": "open", "email": "reader3@example.com", "timestamp": 1},
+        "not an event",
+        {**sendgrid_event("open", "reader3@example.com"), "timestamp": "yesterday"},
+    ]
     with caplog.at_level(logging.WARNING, logger="digest.web.webhook"):
         answer = site.post_events(keys, batch)
     assert answer.status_code == 200, answer.text
@@ -165,8 +174,10 @@ def test_an_oversized_body_is_refused_with_413(sqlite_url, keys):
 
 
 def test_a_batch_of_a_thousand_events_is_stored_in_one_request(site, keys):
-    batch = [sendgrid_event(("delivered", "open", "click")[i % 3], f"reader{1 + i % 3}@example.com",
-                            reader=1 + i % 3) for i in range(1000)]
+    batch = [
+        sendgrid_event(("delivered", "open", "click")[i % 3], f"reader{1 + i % 3}@example.com", reader=1 + i % 3)
+        for i in range(1000)
+    ]
     answer = site.post_events(keys, batch)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"stored": 1000, "duplicates": 0, "ignored": 0, "suppressed": 0}
@@ -175,8 +186,11 @@ def test_a_batch_of_a_thousand_events_is_stored_in_one_request(site, keys):
 
 def test_one_event_with_a_nul_or_a_nan_is_logged_and_the_rest_of_the_signed_batch_is_stored(site, keys, caplog):
     """On PostgreSQL either used to fail the whole batch with a 500 (issue 12, item 10)."""
-    good = [sendgrid_event("open", "reader1@example.com"), sendgrid_event("bounce", "reader2@example.com"),
-            sendgrid_event("click", "reader3@example.com", url="https://example.com/x")]
+    good = [
+        sendgrid_event("open", "reader1@example.com"),
+        sendgrid_event("bounce", "reader2@example.com"),
+        sendgrid_event("click", "reader3@example.com", url="https://example.com/x"),
+    ]
     with_nul = sendgrid_event("open", "reader3@example.com", useragent="Mozilla\u0000/5.0")
     with_nan = sendgrid_event("open", "reader3@example.com", ip=float("nan"))
     nul_address = sendgrid_event("spamreport", "reader1\u0000@example.com")
@@ -194,20 +208,32 @@ def test_one_event_with_a_nul_or_a_nan_is_logged_and_the_rest_of_the_signed_batc
     from subscribers.consent import history
 
     with site.engine.connect() as connection:
-        assert [(e["kind"], e["status"], e["source"]) for e in history(connection, 2)] == \
-            [("opt-out", "bounced", "SendGrid event webhook: bounced")]
+        assert [(e["kind"], e["status"], e["source"]) for e in history(connection, 2)] == [
+            ("opt-out", "bounced", "SendGrid event webhook: bounced")
+        ]
 
 
 def test_the_store_keeps_what_postgresql_takes_when_one_row_is_refused(engine):
     """Behind the parser's checks: should the database still refuse an event, the others are kept."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from digest.events.ingest import ingest
 
-    now = datetime.now(timezone.utc)
-    rows = [{"sg_event_id": sg_id, "event": "open", "bounce_type": None, "email": email, "reader_id": None,
-             "edition_number": None, "occurred_at": now, "received_at": now, "raw": {}}
-            for sg_id, email in (("a", "one@example.com"), ("b", "two\x00@example.com"), ("c", "three@example.com"))]
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "sg_event_id": sg_id,
+            "event": "open",
+            "bounce_type": None,
+            "email": email,
+            "reader_id": None,
+            "edition_number": None,
+            "occurred_at": now,
+            "received_at": now,
+            "raw": {},
+        }
+        for sg_id, email in (("a", "one@example.com"), ("b", "two\x00@example.com"), ("c", "three@example.com"))
+    ]
     with engine.begin() as connection:
         result = ingest(connection, rows, now)
     with engine.connect() as connection:

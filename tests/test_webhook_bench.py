@@ -11,11 +11,17 @@ from conftest import ROOT
 
 def test_the_webhook_benchmark_runs_and_prints_every_figure():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "bench_webhook.py")], env=env,
-                          capture_output=True, text=True, timeout=240, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_webhook.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert "50 events per batch" in done.stdout
     for name in ("http", "in-process", "retry", "reference"):
-        line = next((l for l in done.stdout.splitlines() if l.strip().startswith(name + " ")), None)
+        line = next((row for row in done.stdout.splitlines() if row.strip().startswith(name + " ")), None)
         assert line is not None and "best" in line and "ms" in line, done.stdout
     assert "overhead of the real path over the reference" in done.stdout

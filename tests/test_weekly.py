@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -45,9 +45,16 @@ def add_comparisons(engine, folder: Path, published: list[datetime], tag: str = 
 
 
 def settings_for(db_url: str, server: SendGridServer, **extra: str) -> Settings:
-    env = {"DIGEST_DATABASE_URL": db_url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": server.api_key,
-           "SENDGRID_API_URL": server.url, "DIGEST_TIMEZONE": "Europe/Paris", "DIGEST_SEND_DAY": "monday",
-           "DIGEST_SEND_TIME": "08:00", **extra}
+    env = {
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_BACKEND": "sendgrid",
+        "SENDGRID_API_KEY": server.api_key,
+        "SENDGRID_API_URL": server.url,
+        "DIGEST_TIMEZONE": "Europe/Paris",
+        "DIGEST_SEND_DAY": "monday",
+        "DIGEST_SEND_TIME": "08:00",
+        **extra,
+    }
     return Settings.from_env(env)
 
 
@@ -55,15 +62,22 @@ def ledger_of(engine) -> dict[str, str]:
     """address -> delivery state, over every edition (tests here send one edition at a time)."""
     delivery, subscriber = Delivery.__table__, Subscriber.__table__
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(subscriber.c.email, delivery.c.state)
-                                  .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)).all()
+        rows = connection.execute(
+            sa.select(subscriber.c.email, delivery.c.state).join(
+                subscriber, subscriber.c.id == delivery.c.subscriber_id
+            )
+        ).all()
     return {email: state for email, state in rows}
 
 
 def editions_of(engine) -> list[tuple[str, str]]:
     with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(
-            sa.select(Edition.__table__.c.week, Edition.__table__.c.status).order_by(Edition.__table__.c.number))]
+        return [
+            tuple(row)
+            for row in connection.execute(
+                sa.select(Edition.__table__.c.week, Edition.__table__.c.status).order_by(Edition.__table__.c.number)
+            )
+        ]
 
 
 @pytest.fixture
@@ -72,7 +86,7 @@ def sendgrid():
         yield server
 
 
-SLOT = datetime(2026, 3, 30, 8, 0, tzinfo=PARIS).astimezone(timezone.utc)  # Monday, W14, just after DST
+SLOT = datetime(2026, 3, 30, 8, 0, tzinfo=PARIS).astimezone(UTC)  # Monday, W14, just after DST
 LAST_WEEK = datetime(2026, 3, 25, 12, 0, tzinfo=PARIS)  # Wednesday of W13
 READERS = ["ada@example.com", "grace@example.com", "linus@example.com"]
 
@@ -94,15 +108,16 @@ def run_until_done(engine, scheduler, seconds: float = 10) -> None:
         scheduler.stop()
 
 
-@pytest.mark.parametrize("local_slot, week", [
-    (datetime(2026, 3, 30, 8, 0), "2026-W13"),  # a Monday: the week that just ended
-    (datetime(2026, 3, 30, 0, 30), "2026-W13"),  # just after midnight, the night after DST began
-    (datetime(2026, 4, 3, 17, 0), "2026-W13"),  # a Friday: still the last complete week
-    (datetime(2026, 1, 4, 8, 0), "2025-W52"),  # Sunday 4 January 2026 is in 2026-W01; the week before is 2025-W52
-    (datetime(2027, 1, 4, 8, 0), "2026-W53"),  # 2026 has 53 ISO weeks
-])
-
-
+@pytest.mark.parametrize(
+    "local_slot, week",
+    [
+        (datetime(2026, 3, 30, 8, 0), "2026-W13"),  # a Monday: the week that just ended
+        (datetime(2026, 3, 30, 0, 30), "2026-W13"),  # just after midnight, the night after DST began
+        (datetime(2026, 4, 3, 17, 0), "2026-W13"),  # a Friday: still the last complete week
+        (datetime(2026, 1, 4, 8, 0), "2025-W52"),  # Sunday 4 January 2026 is in 2026-W01; the week before is 2025-W52
+        (datetime(2027, 1, 4, 8, 0), "2026-W53"),  # 2026 has 53 ISO weeks
+    ],
+)
 def test_a_slot_sends_the_last_complete_iso_week_before_it(local_slot, week):
     settings = Settings.from_env({"DIGEST_TIMEZONE": "Europe/Paris"})
     assert week_for_slot(local_slot.replace(tzinfo=PARIS), settings) == week
@@ -167,8 +182,9 @@ def test_the_scheduler_fires_the_weekly_send_at_the_configured_local_time(engine
     add_comparisons(engine, tmp_path, [LAST_WEEK])
     add_readers(engine, READERS)
     settings = settings_for(db_url, sendgrid)
-    scheduler = build_scheduler(engine, settings, clock=ShiftedClock(SLOT - timedelta(seconds=1.5)),
-                                confirmations=False)
+    scheduler = build_scheduler(
+        engine, settings, clock=ShiftedClock(SLOT - timedelta(seconds=1.5)), confirmations=False
+    )
     run_until_done(engine, scheduler)
     record = runs.find(engine, WEEKLY_JOB, SLOT)
     assert record is not None and record.outcome == "done", record
@@ -189,8 +205,9 @@ def test_editions_list_shows_each_editions_week_status_and_ledger_counts(engine,
     sendgrid.reject({"linus@example.com"})
     run_week(engine, settings_for(db_url, sendgrid), SLOT)
     with session_scope(engine) as session:  # a reader who leaves after the send is not counted again
-        session.execute(sa.update(Subscriber).where(Subscriber.email == "ada@example.com")
-                        .values(status="unsubscribed"))
+        session.execute(
+            sa.update(Subscriber).where(Subscriber.email == "ada@example.com").values(status="unsubscribed")
+        )
 
     result = runner.invoke(main, ["editions", "list"])
     assert result.exit_code == 0, result.output
@@ -204,22 +221,25 @@ def test_editions_list_rejects_a_bad_limit_naming_the_option(cli_env):
     assert result.exit_code == 2 and "--limit" in result.output and "Traceback" not in result.output
 
 
-def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(engine, db_url, tmp_path, sendgrid, cli_env,
-                                                                     monkeypatch):
+def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(
+    engine, db_url, tmp_path, sendgrid, cli_env, monkeypatch
+):
     monkeypatch.setenv("DIGEST_TIMEZONE", "Europe/Paris")
     runner = CliRunner()
     before = runner.invoke(main, ["scheduler", "status"])
     assert before.exit_code == 0, before.output
-    assert "every monday at 08:00 in each reader's own time zone (Europe/Paris for readers who gave none)" \
-        in before.output
+    assert (
+        "every monday at 08:00 in each reader's own time zone (Europe/Paris for readers who gave none)" in before.output
+    )
     assert "Last run:     none yet" in before.output
     next_line = next(line for line in before.output.splitlines() if line.startswith("Next send day:"))
     assert "first wave Mon " in next_line and " 08:00 CE" in next_line  # CET or CEST, whichever the date is in
 
     add_comparisons(engine, tmp_path, [LAST_WEEK])
     add_readers(engine, READERS)
-    scheduler = build_scheduler(engine, settings_for(db_url, sendgrid), clock=ShiftedClock(SLOT + timedelta(hours=2)),
-                                confirmations=False)
+    scheduler = build_scheduler(
+        engine, settings_for(db_url, sendgrid), clock=ShiftedClock(SLOT + timedelta(hours=2)), confirmations=False
+    )
     run_until_done(engine, scheduler)  # two hours late: the catch-up sends it
     after = runner.invoke(main, ["scheduler", "status"])
     assert after.exit_code == 0, after.output
@@ -238,23 +258,28 @@ def test_scheduler_next_prints_k_runs_in_local_time_and_utc_for_the_same_instant
     offsets = set()
     for line in lines:
         parts = line.split()  # Sun 2026-03-08 09:30 EDT   2026-03-08 13:30 UTC   edition of 2026-W10
-        local = datetime.strptime(f"{parts[1]} {parts[2]}", "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("America/New_York"))
-        utc = datetime.strptime(f"{parts[4]} {parts[5]}", "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+        local = datetime.strptime(f"{parts[1]} {parts[2]}", "%Y-%m-%d %H:%M").replace(
+            tzinfo=ZoneInfo("America/New_York")
+        )
+        utc = datetime.strptime(f"{parts[4]} {parts[5]}", "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
         assert parts[0] == "Sun" and local.time() == clock_time(9, 30)
         assert local == utc, line
         offsets.add(local.utcoffset())
     assert offsets == {timedelta(hours=-4), timedelta(hours=-5)}
 
 
-@pytest.mark.parametrize("args, env, message", [
-    (["scheduler", "next", "-n", "0"], {}, "-n"),
-    (["scheduler", "next", "-n", "many"], {}, "-n"),
-    (["scheduler", "next"], {"DIGEST_SEND_DAY": "funday"}, "DIGEST_SEND_DAY must be a weekday name"),
-    (["scheduler", "next"], {"DIGEST_SEND_TIME": "25:00"}, "DIGEST_SEND_TIME must be a time of day"),
-    (["scheduler", "next"], {"DIGEST_TIMEZONE": "Mars/Olympus"}, "DIGEST_TIMEZONE must be an IANA time zone"),
-    (["status"], {"DIGEST_CATCH_UP": "soon"}, "DIGEST_CATCH_UP must be a duration"),
-    (["scheduler", "run", "--lease-ttl", "1"], {}, "--lease-ttl"),
-])
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["scheduler", "next", "-n", "0"], {}, "-n"),
+        (["scheduler", "next", "-n", "many"], {}, "-n"),
+        (["scheduler", "next"], {"DIGEST_SEND_DAY": "funday"}, "DIGEST_SEND_DAY must be a weekday name"),
+        (["scheduler", "next"], {"DIGEST_SEND_TIME": "25:00"}, "DIGEST_SEND_TIME must be a time of day"),
+        (["scheduler", "next"], {"DIGEST_TIMEZONE": "Mars/Olympus"}, "DIGEST_TIMEZONE must be an IANA time zone"),
+        (["status"], {"DIGEST_CATCH_UP": "soon"}, "DIGEST_CATCH_UP must be a duration"),
+        (["scheduler", "run", "--lease-ttl", "1"], {}, "--lease-ttl"),
+    ],
+)
 def test_bad_schedule_input_is_named_without_a_traceback(cli_env, monkeypatch, args, env, message):
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -56,8 +56,16 @@ def _old_spelling(old: str, new: str, command: click.Command) -> click.Command:
         click.echo(f"Note: `digest {old}` is now `digest {new}`; the old spelling still works.", err=True)
         return callback(*args, **kwargs)
 
-    params = dict(name=old, params=command.params, help=command.help, short_help=command.short_help,
-                  epilog=command.epilog, context_settings=command.context_settings, hidden=True, callback=noted)
+    params = dict(
+        name=old,
+        params=command.params,
+        help=command.help,
+        short_help=command.short_help,
+        epilog=command.epilog,
+        context_settings=command.context_settings,
+        hidden=True,
+        callback=noted,
+    )
     if isinstance(command, click.Group):
         return type(command)(commands=command.commands, **params)
     return type(command)(**params)

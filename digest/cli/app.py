@@ -53,7 +53,7 @@ class DigestGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001  the last place before a traceback reaches the operator
+        except Exception as exc:  # the last place before a traceback reaches the operator
             # Loaded only on failure: it imports SQLAlchemy, which `digest --help` does without.
             from digest.cli.failures import one_line, operator_message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -23,8 +23,9 @@ def _parse_when(_ctx, _param, value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"expected an ISO date or datetime such as 2026-11-16 or "
-                                 f"2026-11-16T09:00:00+01:00, got {value!r}") from None
+        raise click.BadParameter(
+            f"expected an ISO date or datetime such as 2026-11-16 or 2026-11-16T09:00:00+01:00, got {value!r}"
+        ) from None
     return moment
 
 
@@ -47,10 +48,14 @@ def comparisons() -> None:
 
 @comparisons.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--published-at", callback=_parse_when, metavar="WHEN",
-              help="Publication date for page exports (ISO date or datetime; a bare date or time "
-                   "is read in DIGEST_TIMEZONE). Default: now for new comparisons; "
-                   "re-imported ones keep their date.")
+@click.option(
+    "--published-at",
+    callback=_parse_when,
+    metavar="WHEN",
+    help="Publication date for page exports (ISO date or datetime; a bare date or time "
+    "is read in DIGEST_TIMEZONE). Default: now for new comparisons; "
+    "re-imported ones keep their date.",
+)
 @pass_app
 def import_command(app: App, paths: tuple[str, ...], published_at: datetime | None) -> None:
     """Import comparison page exports (.txt) and JSON files, or folders of them.
@@ -65,7 +70,7 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
         digest comparisons import exports/ --published-at 2026-11-16
     """
     if published_at is not None and published_at.tzinfo is None:
-        published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(timezone.utc)
+        published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(UTC)
     with session_scope(app.engine) as session:
         report = import_paths(session, paths, site_url=app.settings.site_url, published_at=published_at)
     click.echo(f"Imported {report.summary()}")
@@ -126,8 +131,10 @@ def comparisons_show(app: App, slug: str, as_json: bool) -> None:
     for tool in row["tools"]:
         # The page's community figure; where it had none, the share of readers' votes from the inbox.
         community = tool["community"] if tool["community"] is not None else tool.get("vote_share")
-        click.echo(f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(community):>11}"
-                   f"{tool.get('votes', 0):>7}  {tool['entry_price']}")
+        click.echo(
+            f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(community):>11}"
+            f"{tool.get('votes', 0):>7}  {tool['entry_price']}"
+        )
     for tool in row["tools"]:
         click.echo(f"\n{tool['name']} ({tool['category']}): {tool['tagline']}")
         click.echo(textwrap.fill(tool["description"], 88, initial_indent="  ", subsequent_indent="  "))
@@ -160,7 +167,6 @@ def comparisons_remove(app: App, slug: str, yes: bool) -> None:
     if removed.drafts:
         click.echo(f"Taken out of draft edition {', '.join(str(n) for n in removed.drafts)}.")
     for number in removed.emptied:
-        click.echo(f"Draft edition {number} now holds no comparison: delete it with "
-                   f"digest editions delete {number}.")
+        click.echo(f"Draft edition {number} now holds no comparison: delete it with digest editions delete {number}.")
     if removed.tools:
         click.echo(f"Removed the tools no other comparison has: {', '.join(removed.tools)}.")

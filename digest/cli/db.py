@@ -37,8 +37,7 @@ def db_upgrade(app: App) -> None:
     if before == after:
         click.echo(f"Already at the latest revision ({', '.join(sorted(after))}).")
     else:
-        click.echo(f"Upgraded from {', '.join(sorted(before)) or 'an empty database'} "
-                   f"to {', '.join(sorted(after))}.")
+        click.echo(f"Upgraded from {', '.join(sorted(before)) or 'an empty database'} to {', '.join(sorted(after))}.")
 
 
 @db.command("current")

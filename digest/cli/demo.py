@@ -11,9 +11,14 @@ from digest.demo import run_demo
 
 
 @click.command()
-@click.option("--dir", "folder", default="digest-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="The folder for the demo's SQLite store, outbox and preview (reset each run).")
+@click.option(
+    "--dir",
+    "folder",
+    default="digest-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder for the demo's SQLite store, outbox and preview (reset each run).",
+)
 @pass_app
 def demo(app: App, folder: Path) -> None:
     """Run the whole product on the embedded default, in a folder of its own.

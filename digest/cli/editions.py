@@ -50,12 +50,19 @@ def _topics(_ctx, _param, value: str | None) -> list[str] | None:
     return topics
 
 
-week_option = click.option("--week", callback=_week, metavar="YYYY-Www",
-                           help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the edition at hand "
-                                "(the earliest not yet sent, else the current week's).")
-topics_option = click.option("--topics", callback=_topics, metavar="T,T",
-                             help="The variant readers with these topics get (default: the whole edition, "
-                                  "as readers with no topics get it).")
+week_option = click.option(
+    "--week",
+    callback=_week,
+    metavar="YYYY-Www",
+    help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the edition at hand "
+    "(the earliest not yet sent, else the current week's).",
+)
+topics_option = click.option(
+    "--topics",
+    callback=_topics,
+    metavar="T,T",
+    help="The variant readers with these topics get (default: the whole edition, as readers with no topics get it).",
+)
 
 
 def _which(app: App, week: str | None, edition: int | None) -> dict:
@@ -114,8 +121,11 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
             if items:
                 rendered = render_edition(session, result.edition, app.settings)
                 click.echo(size_report(rendered.view, rendered.letter.html))
-            click.echo(f"Preview it with: digest editions preview --edition {result.edition.number}"
-                       if items else "It shows no comparisons.")
+            click.echo(
+                f"Preview it with: digest editions preview --edition {result.edition.number}"
+                if items
+                else "It shows no comparisons."
+            )
 
 
 @editions.command("edit")
@@ -126,8 +136,15 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
 @click.option("--include", multiple=True, metavar="SLUG", help="Put an excluded comparison back (repeatable).")
 @click.option("--order", callback=_slugs, metavar="SLUG,SLUG", help="Lead with these comparisons, in this order.")
 @pass_app
-def edit(app: App, number: int, intro: str | None, subject: str | None, exclude: tuple[str, ...],
-         include: tuple[str, ...], order: list[str] | None) -> None:
+def edit(
+    app: App,
+    number: int,
+    intro: str | None,
+    subject: str | None,
+    exclude: tuple[str, ...],
+    include: tuple[str, ...],
+    order: list[str] | None,
+) -> None:
     """Adjust a draft edition: intro, subject, what it leaves out and in which order.
 
     \b
@@ -138,8 +155,9 @@ def edit(app: App, number: int, intro: str | None, subject: str | None, exclude:
     if intro is None and subject is None and not exclude and not include and not order:
         raise click.UsageError("say what to change: --intro, --subject, --exclude, --include or --order")
     with session_scope(app.engine) as session:
-        changed = edit_edition(session, number, intro=intro, subject=subject, exclude=exclude,
-                               include=include, order=order)
+        changed = edit_edition(
+            session, number, intro=intro, subject=subject, exclude=exclude, include=include, order=order
+        )
         shown = len(edition_items(session, changed))
     click.echo(f"Edition {number} updated; it shows {shown} comparison{'s' if shown != 1 else ''}.")
 
@@ -147,14 +165,20 @@ def edit(app: App, number: int, intro: str | None, subject: str | None, exclude:
 @editions.command("preview")
 @week_option
 @click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
-              show_default=True, help="The folder for edition.html and edition.txt.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("preview"),
+    show_default=True,
+    help="The folder for edition.html and edition.txt.",
+)
 @click.option("--serve", is_flag=True, help="Serve a page on 127.0.0.1 instead: phone and desktop side by side.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="The port for --serve.")
 @topics_option
 @pass_app
-def preview_command(app: App, week: str | None, edition: int | None, out: Path, serve: bool, port: int,
-                    topics: list[str] | None) -> None:
+def preview_command(
+    app: App, week: str | None, edition: int | None, out: Path, serve: bool, port: int, topics: list[str] | None
+) -> None:
     """Render an edition exactly as readers get it, with a sample reader's links.
 
     Without --week or --edition it shows the edition at hand: the earliest one
@@ -192,8 +216,9 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
     html_path, text_path = write_preview(result, out)
     click.echo(f"Edition {result.rendered.view.number} for {result.rendered.view.week} ({result.state.status})")
     if topics:
-        click.echo(f"Variant for {', '.join(topics)}: {len(result.rendered.view.comparisons)} of the edition's "
-                   "comparisons")
+        click.echo(
+            f"Variant for {', '.join(topics)}: {len(result.rendered.view.comparisons)} of the edition's comparisons"
+        )
     click.echo(f"Subject: {result.subject}")
     click.echo(size_report(result.rendered.view, result.rendered.letter.html))
     click.echo(str(html_path))
@@ -206,8 +231,7 @@ def preview_command(app: App, week: str | None, edition: int | None, out: Path, 
 @click.option("--edition", type=click.IntRange(min=1), metavar="N", help="An edition by number.")
 @topics_option
 @pass_app
-def send_test_command(app: App, address: str, week: str | None, edition: int | None,
-                      topics: list[str] | None) -> None:
+def send_test_command(app: App, address: str, week: str | None, edition: int | None, topics: list[str] | None) -> None:
     """Send an edition to one address through the configured sender (the outbox by default).
 
     The subject starts with [Test]; the links carry a sample reader's token.
@@ -238,8 +262,13 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
 
 
 @editions.command("list")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="How many editions to show, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="How many editions to show, newest first.",
+)
 @pass_app
 def editions_list(app: App, limit: int) -> None:
     """Show each edition's week, status and ledger counts (sent, failed, uncertain, skipped).
@@ -252,19 +281,28 @@ def editions_list(app: App, limit: int) -> None:
     if not rows:
         click.echo("No editions yet (build one with: digest editions build).")
         return
-    click.echo(f"{'#':>4}  {'week':<8}  {'status':<8}  {'sent':>7}  {'failed':>6}  {'uncertain':>9}  "
-               f"{'skipped':>7}  sent at")
+    click.echo(
+        f"{'#':>4}  {'week':<8}  {'status':<8}  {'sent':>7}  {'failed':>6}  {'uncertain':>9}  {'skipped':>7}  sent at"
+    )
     for row in rows:
         c = row.counts
         sent_at = f"{row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "-"
-        click.echo(f"{row.number:>4}  {row.week:<8}  {row.status:<8}  {c['sent']:>7,}  {c['failed']:>6,}  "
-                   f"{c['uncertain']:>9,}  {c['skipped']:>7,}  {sent_at}")
+        click.echo(
+            f"{row.number:>4}  {row.week:<8}  {row.status:<8}  {c['sent']:>7,}  {c['failed']:>6,}  "
+            f"{c['uncertain']:>9,}  {c['skipped']:>7,}  {sent_at}"
+        )
 
 
 @editions.command("show")
 @click.argument("number", type=click.IntRange(min=1))
-@click.option("--readers", "reader_limit", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Also list up to N readers from the ledger: address, state and when.")
+@click.option(
+    "--readers",
+    "reader_limit",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also list up to N readers from the ledger: address, state and when.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 @pass_app
 def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
@@ -305,8 +343,10 @@ def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
         click.echo("Variants (the comparisons each group of readers got):")
         for line in info["variants"]:
             plural = "comparison" if len(line["comparisons"]) == 1 else "comparisons"
-            click.echo(f"  variant {line['variant']:<3} {line['readers']:>9,} readers  {len(line['comparisons'])} "
-                       f"{plural}: {', '.join(line['comparisons'])}")
+            click.echo(
+                f"  variant {line['variant']:<3} {line['readers']:>9,} readers  {len(line['comparisons'])} "
+                f"{plural}: {', '.join(line['comparisons'])}"
+            )
     if info["unmatched"]:
         click.echo(f"  {info['unmatched']:,} readers skipped: their topics match none of its comparisons")
 
@@ -330,8 +370,10 @@ def delete(app: App, number: int, yes: bool) -> None:
     with session_scope(app.engine) as session:
         deleted = delete_draft(session, number)
     plural = "comparison" if deleted.freed == 1 else "comparisons"
-    click.echo(f"Deleted draft edition {deleted.number} for {deleted.week}; its {deleted.freed} {plural} "
-               f"can be built again (digest editions build --week {deleted.week}).")
+    click.echo(
+        f"Deleted draft edition {deleted.number} for {deleted.week}; its {deleted.freed} {plural} "
+        f"can be built again (digest editions build --week {deleted.week})."
+    )
 
 
 editions.add_command(send)

@@ -6,7 +6,7 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -27,12 +27,15 @@ from schedules.clock import system_now
 def _when(moment: datetime, settings) -> str:
     """'Mon 2026-03-30 08:00 CEST (06:00 UTC)': local first, the UTC moment beside it."""
     local = moment.astimezone(settings.timezone)
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     if local.tzname() == "UTC":
         return f"{utc:%a %Y-%m-%d %H:%M} UTC"
     same_day = local.date() == utc.date()
-    return f"{local:%a %Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)" if same_day else \
-        f"{local:%a %Y-%m-%d %H:%M %Z} ({utc:%Y-%m-%d %H:%M} UTC)"
+    return (
+        f"{local:%a %Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)"
+        if same_day
+        else f"{local:%a %Y-%m-%d %H:%M %Z} ({utc:%Y-%m-%d %H:%M} UTC)"
+    )
 
 
 def _hours(hours: float) -> str:
@@ -40,8 +43,7 @@ def _hours(hours: float) -> str:
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own lines say more
 
 
@@ -57,10 +59,19 @@ def scheduler() -> None:
 
 
 @scheduler.command("run")
-@click.option("--lease-ttl", type=click.IntRange(2, 3600), default=60, show_default=True, metavar="SECONDS",
-              help="How long a dead instance keeps the weekly send before another takes over.")
-@click.option("--once", is_flag=True, help="Do what is due now (waves, confirmation mails), then exit: "
-                                           "for cron or a systemd timer.")
+@click.option(
+    "--lease-ttl",
+    type=click.IntRange(2, 3600),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a dead instance keeps the weekly send before another takes over.",
+)
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Do what is due now (waves, confirmation mails), then exit: for cron or a systemd timer.",
+)
 @pass_app
 def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C (or, with --once, do what is due and exit).
@@ -91,9 +102,12 @@ def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
         results = runner.run_once()
         ran = [r for r in results if r.outcome is not None and r.decision in ("run", "resume")]
         busy = [r for r in results if r.decision in ("busy", "lost", "error")]
-        click.echo(f"Scheduler {runner.holder}: {len(ran)} wave(s) run"
-                   + (f", {len(busy)} left to another instance or for later" if busy else "")
-                   + "; confirmation mails sent if any were queued.", err=True)
+        click.echo(
+            f"Scheduler {runner.holder}: {len(ran)} wave(s) run"
+            + (f", {len(busy)} left to another instance or for later" if busy else "")
+            + "; confirmation mails sent if any were queued.",
+            err=True,
+        )
         if any(r.decision == "error" for r in results):
             sys.exit(1)
         return
@@ -105,14 +119,16 @@ def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    click.echo(f"Scheduler {runner.holder}: weekly send {describe_schedule(settings)}; "
-               f"stop with Ctrl-C or SIGTERM.", err=True)
+    click.echo(
+        f"Scheduler {runner.holder}: weekly send {describe_schedule(settings)}; stop with Ctrl-C or SIGTERM.", err=True
+    )
     runner.run_until(stop)
 
 
 @scheduler.command("next")
-@click.option("-n", "--count", type=click.IntRange(1, 520), default=5, show_default=True,
-              help="How many run times to show.")
+@click.option(
+    "-n", "--count", type=click.IntRange(1, 520), default=5, show_default=True, help="How many run times to show."
+)
 @pass_app
 def scheduler_next(app: App, count: int) -> None:
     """Print the next send days of the weekly send, in DIGEST_TIMEZONE and UTC.
@@ -131,8 +147,9 @@ def scheduler_next(app: App, count: int) -> None:
     click.echo(f"Weekly send {schedule.describe()}:")
     for slot in schedule.upcoming(system_now(), count):
         local = slot.astimezone(settings.timezone)
-        click.echo(f"  {local:%a %Y-%m-%d %H:%M %Z}   {slot:%Y-%m-%d %H:%M} UTC   "
-                   f"edition of {week_for_slot(slot, settings)}")
+        click.echo(
+            f"  {local:%a %Y-%m-%d %H:%M %Z}   {slot:%Y-%m-%d %H:%M} UTC   edition of {week_for_slot(slot, settings)}"
+        )
 
 
 @scheduler.command("status")
@@ -147,8 +164,10 @@ def scheduler_status(app: App) -> None:
     settings, engine = app.settings, app.engine
     now = system_now()
     status = waves_status(engine, settings, now)
-    click.echo(f"Weekly send:  {status.describe}; a missed wave goes out "
-               f"if no more than {_hours(settings.catch_up_hours)} late")
+    click.echo(
+        f"Weekly send:  {status.describe}; a missed wave goes out "
+        f"if no more than {_hours(settings.catch_up_hours)} late"
+    )
     _print_waves(status, settings, now)
     last = status.last
     if last is None:
@@ -160,19 +179,24 @@ def scheduler_status(app: App) -> None:
         when = last.finished_at or last.started_at
         if when is not None:
             verb = "finished" if last.finished_at else "started"
-            click.echo(f"              {verb} {when:%Y-%m-%d %H:%M:%S} UTC by {last.holder or 'unknown'}"
-                       f" (attempt {max(last.attempts, 1)})")
+            click.echo(
+                f"              {verb} {when:%Y-%m-%d %H:%M:%S} UTC by {last.holder or 'unknown'}"
+                f" (attempt {max(last.attempts, 1)})"
+            )
     if status.lease_is_live(now):
         click.echo(f"Running now:  on {status.lease.holder} (lease until {status.lease.expires_at:%H:%M:%S} UTC)")
 
 
 def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
-    edition = (f"edition {status.edition.number}, {status.edition.status}" if status.edition is not None
-               else "not built yet")
+    edition = (
+        f"edition {status.edition.number}, {status.edition.status}" if status.edition is not None else "not built yet"
+    )
     done = sum(1 for w in status.waves if w.record is not None and w.record.outcome in ("done", "skipped"))
     waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
-    click.echo(f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
-               f"{len(status.waves)} wave(s), {done} done, {waiting} waiting")
+    click.echo(
+        f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
+        f"{len(status.waves)} wave(s), {done} done, {waiting} waiting"
+    )
     for wave in status.waves:
         zones = ", ".join(wave.zones)
         if settings.timezone.key in wave.zones:
@@ -185,8 +209,10 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
             state = "due now"
         plural = "reader" if wave.readers == 1 else "readers"
         click.echo(f"  {wave.slot:%a %Y-%m-%d %H:%M} UTC  {zones:<44} {wave.readers:>9,} {plural:<8} {state}")
-    click.echo(f"Next send day: {status.next_day:%A %Y-%m-%d}, the edition of {week_for_day(status.next_day)}; "
-               f"first wave {_when(status.next_first, settings)}")
+    click.echo(
+        f"Next send day: {status.next_day:%A %Y-%m-%d}, the edition of {week_for_day(status.next_day)}; "
+        f"first wave {_when(status.next_first, settings)}"
+    )
 
 
 def _span(delta: timedelta) -> str:

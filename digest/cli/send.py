@@ -41,7 +41,7 @@ class StopOnInterrupt:
         if not self.quiet:
             click.echo("\nStopping after the request in flight (Ctrl-C again to abort now)...", err=True)
 
-    def __enter__(self) -> "StopOnInterrupt":
+    def __enter__(self) -> StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -60,9 +60,14 @@ class ProgressBar:
 
     def __call__(self, progress: Progress) -> None:
         if self.bar is None:
-            self.bar = click.progressbar(length=max(progress.total or 0, progress.done, 1), label="Sending",
-                                         show_eta=True, show_pos=True, file=sys.stderr,
-                                         item_show_func=lambda p: p and f"{p.rate:,.0f} readers/s")
+            self.bar = click.progressbar(
+                length=max(progress.total or 0, progress.done, 1),
+                label="Sending",
+                show_eta=True,
+                show_pos=True,
+                file=sys.stderr,
+                item_show_func=lambda p: p and f"{p.rate:,.0f} readers/s",
+            )
             self.bar.__enter__()
         self.bar.update(progress.done - self.shown, progress)
         self.shown = progress.done
@@ -75,20 +80,33 @@ class ProgressBar:
 @click.command("send")
 @click.option("--edition", "number", type=click.IntRange(min=1), help="The edition number to send.")
 @click.option("--week", help="The ISO week of the edition to send, such as 2026-W47.")
-@click.option("--dry-run", is_flag=True,
-              help="Render the edition, print its HTML size and count who would get it; send nothing.")
-@click.option("--resend-uncertain", is_flag=True,
-              help="Also send to readers whose earlier request's outcome is unknown.")
+@click.option(
+    "--dry-run", is_flag=True, help="Render the edition, print its HTML size and count who would get it; send nothing."
+)
+@click.option(
+    "--resend-uncertain", is_flag=True, help="Also send to readers whose earlier request's outcome is unknown."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=None,
-              help="Readers per request (default: the most the sender takes: 1000 for SendGrid and the outbox, "
-                   "100 for SMTP).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Readers per request (default: the most the sender takes: 1000 for SendGrid and the outbox, 100 for SMTP).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before sending (it only asks in a terminal).")
-@click.option("--include-future", is_flag=True,
-              help="Send even if a comparison in the edition is dated in the future.")
+@click.option("--include-future", is_flag=True, help="Send even if a comparison in the edition is dated in the future.")
 @pass_app
-def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_uncertain: bool, as_json: bool,
-         batch_size: int | None, yes: bool, include_future: bool) -> None:
+def send(
+    app: App,
+    number: int | None,
+    week: str | None,
+    dry_run: bool,
+    resend_uncertain: bool,
+    as_json: bool,
+    batch_size: int | None,
+    yes: bool,
+    include_future: bool,
+) -> None:
     """Send an edition now to every active reader who has not had it yet, each in their variant.
 
     Each reader gets the edition's comparisons in their topics (all of them for
@@ -124,7 +142,9 @@ def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_u
             edition = get_edition(session, **edition_at_hand(session, app.settings).which())
         else:
             edition = get_edition(session, number, week.strip() if week else None)
-    plan = send_plan(app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain, include_future=include_future)
+    plan = send_plan(
+        app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain, include_future=include_future
+    )
     if not as_json:
         click.echo(plan.as_text(app.settings.backend, dry_run))
     if plan.early is not None and not dry_run:
@@ -134,9 +154,17 @@ def send(app: App, number: int | None, week: str | None, dry_run: bool, resend_u
     bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
     try:
         with StopOnInterrupt(quiet=as_json) as stop:
-            summary = send_edition(app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain,
-                                   dry_run=dry_run, progress=bar, should_stop=stop, batch_size=batch_size,
-                                   include_future=include_future)
+            summary = send_edition(
+                app.engine,
+                app.settings,
+                edition.number,
+                resend_uncertain=resend_uncertain,
+                dry_run=dry_run,
+                progress=bar,
+                should_stop=stop,
+                batch_size=batch_size,
+                include_future=include_future,
+            )
     finally:
         if bar is not None:
             bar.close()

@@ -11,15 +11,25 @@ from digest.settings import check_proxies
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="The address to listen on (0.0.0.0: every interface, e.g. behind a proxy).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on (0.0.0.0: every interface, e.g. behind a proxy).",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="The TCP port.")
-@click.option("--forwarded-allow-ips", metavar="IPS",
-              help="The proxies to trust (IP addresses or networks, comma-separated, e.g. 127.0.0.1): only "
-                   "their X-Forwarded-For and X-Forwarded-Proto count, for the rate limit and the consent "
-                   "record. Default: DIGEST_FORWARDED_ALLOW_IPS; unset, those headers are ignored.")
-@click.option("--with-scheduler", is_flag=True,
-              help="Also run the scheduler (the weekly send) in this process: a single-box install.")
+@click.option(
+    "--forwarded-allow-ips",
+    metavar="IPS",
+    help="The proxies to trust (IP addresses or networks, comma-separated, e.g. 127.0.0.1): only "
+    "their X-Forwarded-For and X-Forwarded-Proto count, for the rate limit and the consent "
+    "record. Default: DIGEST_FORWARDED_ALLOW_IPS; unset, those headers are ignored.",
+)
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the scheduler (the weekly send) in this process: a single-box install.",
+)
 @pass_app
 def serve(app: App, host: str, port: int, forwarded_allow_ips: str | None, with_scheduler: bool) -> None:
     """Serve the reader pages and endpoints over HTTP.
@@ -48,8 +58,9 @@ def serve(app: App, host: str, port: int, forwarded_allow_ips: str | None, with_
     from digest.web.server import run
 
     web_app = create_app(app.settings, app.engine)
-    click.echo(f"Serving {app.settings.newsletter_name} on http://{host}:{port} "
-               f"(links point to {app.settings.base_url}).")
+    click.echo(
+        f"Serving {app.settings.newsletter_name} on http://{host}:{port} (links point to {app.settings.base_url})."
+    )
     runner = None
     if with_scheduler:
         # The scheduler (APScheduler) loads only when asked for.

@@ -49,21 +49,24 @@ def _print(report: Report) -> None:
         for e in report.editions:
             cells = [str(e.number), e.week] + [_cell(e, name) for name in COUNTS]
             click.echo("  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
-        click.echo("Rates: delivered, votes, bounces, complaints and unsubscribes of sent; opens and clicks of "
-                   "delivered.")
+        click.echo(
+            "Rates: delivered, votes, bounces, complaints and unsubscribes of sent; opens and clicks of delivered."
+        )
         click.echo(OPENS_CAVEAT)
         if not all(e.reported for e in report.editions):
-            click.echo(f"not reported: {NOT_REPORTED} (the outbox and SMTP hear nothing back after handing mail "
-                       "over; SendGrid reports deliveries, opens, clicks, bounces and complaints).")
+            click.echo(
+                f"not reported: {NOT_REPORTED} (the outbox and SMTP hear nothing back after handing mail "
+                "over; SendGrid reports deliveries, opens, clicks, bounces and complaints)."
+            )
     click.echo("")
     if not report.growth:
         click.echo("No readers yet.")
         return
-    click.echo(f"{'week':>9}  {'signed up':>9}  {'clicked':>7}  {'joined':>6}  {'left':>5}  {'net':>5}  "
-               f"{'readers':>7}")
+    click.echo(f"{'week':>9}  {'signed up':>9}  {'clicked':>7}  {'joined':>6}  {'left':>5}  {'net':>5}  {'readers':>7}")
     for g in report.growth[-12:]:
-        click.echo(f"{g.week:>9}  {g.signed_up:>9}  {g.clicked:>7}  {g.joined:>6}  {g.left:>5}  {g.net:>+5}  "
-                   f"{g.total:>7}")
+        click.echo(
+            f"{g.week:>9}  {g.signed_up:>9}  {g.clicked:>7}  {g.joined:>6}  {g.left:>5}  {g.net:>+5}  {g.total:>7}"
+        )
     click.echo("clicked: confirmation links clicked; joined: readers confirmed (by the link, or added as confirmed).")
     if len(report.growth) > 12:
         click.echo(f"(the last 12 of {len(report.growth)} weeks; --json has them all)")
@@ -71,14 +74,28 @@ def _print(report: Report) -> None:
 
 @click.command("stats")
 @click.option("--edition", "number", type=click.IntRange(min=1), metavar="N", help="Only edition N.")
-@click.option("--json", "as_json", is_flag=True, help="The figures as JSON (rates as fractions, null when "
-                                                      "their base is zero).")
-@click.option("--plot", callback=_check_plot, metavar="FILE.png|svg",
-              help="Also draw a chart per metric over editions, and active readers per week, into FILE.")
-@click.option("--width", type=click.IntRange(300, 4000), default=WIDTH, show_default=True, metavar="PX",
-              help="The chart's width in pixels; under 700 its panels stack in one column, for a phone.")
-@click.option("--by-variant", is_flag=True, help="With --edition: its figures split by variant (the comparisons "
-                                                 "each group of readers got).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="The figures as JSON (rates as fractions, null when their base is zero)."
+)
+@click.option(
+    "--plot",
+    callback=_check_plot,
+    metavar="FILE.png|svg",
+    help="Also draw a chart per metric over editions, and active readers per week, into FILE.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(300, 4000),
+    default=WIDTH,
+    show_default=True,
+    metavar="PX",
+    help="The chart's width in pixels; under 700 its panels stack in one column, for a phone.",
+)
+@click.option(
+    "--by-variant",
+    is_flag=True,
+    help="With --edition: its figures split by variant (the comparisons each group of readers got).",
+)
 @pass_app
 def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: int, by_variant: bool) -> None:
     """Show each edition's figures and subscriber growth per week.
@@ -129,6 +146,8 @@ def _print_variants(lines) -> None:
         return
     for line in lines:
         e = line.figures
-        figures = ", ".join(f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[RATE_OF[name]])})"
-                                                             if name in RATE_OF else "") for name in COUNTS)
+        figures = ", ".join(
+            f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[RATE_OF[name]])})" if name in RATE_OF else "")
+            for name in COUNTS
+        )
         click.echo(f"variant {line.variant} ({', '.join(line.comparisons)}): {figures}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import click
 import sqlalchemy as sa
@@ -52,19 +52,43 @@ def _send_confirmations(app: App, no_mail: bool) -> None:
 
 @subscribers_group.command("add")
 @click.argument("email")
-@click.option("--topic", "topics", multiple=True, metavar="TOPIC", help="A topic (category) to receive; repeatable. "
-              "None: every topic.")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    metavar="TOPIC",
+    help="A topic (category) to receive; repeatable. None: every topic.",
+)
 @click.option("--timezone", metavar="ZONE", help="The reader's IANA time zone, e.g. Europe/Paris.")
-@click.option("--confirmed", is_flag=True, help="Consent was given elsewhere: make the reader active now, "
-              "without a confirmation mail. The consent record says so.")
-@click.option("--source", default="digest subscribers add", show_default=True,
-              help="Where the consent came from, kept in the consent record.")
-@click.option("--allow-deleted", is_flag=True, help="Add an address that was erased on request (only if that "
-              "person asked to come back).")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Consent was given elsewhere: make the reader active now, "
+    "without a confirmation mail. The consent record says so.",
+)
+@click.option(
+    "--source",
+    default="digest subscribers add",
+    show_default=True,
+    help="Where the consent came from, kept in the consent record.",
+)
+@click.option(
+    "--allow-deleted",
+    is_flag=True,
+    help="Add an address that was erased on request (only if that person asked to come back).",
+)
 @click.option("--no-mail", is_flag=True, help="Queue the confirmation mail instead of sending it now.")
 @pass_app
-def add_command(app: App, email: str, topics: tuple[str, ...], timezone: str | None, confirmed: bool,
-                source: str, allow_deleted: bool, no_mail: bool) -> None:
+def add_command(
+    app: App,
+    email: str,
+    topics: tuple[str, ...],
+    timezone: str | None,
+    confirmed: bool,
+    source: str,
+    allow_deleted: bool,
+    no_mail: bool,
+) -> None:
     """Add one reader: pending (a confirmation mail goes out) unless --confirmed.
 
     \b
@@ -75,9 +99,11 @@ def add_command(app: App, email: str, topics: tuple[str, ...], timezone: str | N
     now = utcnow()
     with session_scope(app.engine) as session:
         request = validation.subscribe_request(
-            {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session))
-        reader = operators.add_reader(session, request, confirmed=confirmed, allow_deleted=allow_deleted,
-                                      consent=Consent(at=now, source=source))
+            {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session)
+        )
+        reader = operators.add_reader(
+            session, request, confirmed=confirmed, allow_deleted=allow_deleted, consent=Consent(at=now, source=source)
+        )
     click.echo(f"Added {reader.email} ({reader.status}).")
     if not confirmed:
         _send_confirmations(app, no_mail)
@@ -85,17 +111,27 @@ def add_command(app: App, email: str, topics: tuple[str, ...], timezone: str | N
 
 @subscribers_group.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--confirmed", is_flag=True, help="Consent was given elsewhere (a list moved from another tool): "
-              "readers are active at once and get no confirmation mail. The consent record says so.")
-@click.option("--skip-invalid", is_flag=True, help="Import the good rows even if some are bad (each bad row "
-              "is still reported). Without it, one bad row means nothing is imported.")
-@click.option("--source", help="Where the consent came from, kept in each reader's consent record. "
-              "Default: the file's name.")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Consent was given elsewhere (a list moved from another tool): "
+    "readers are active at once and get no confirmation mail. The consent record says so.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the good rows even if some are bad (each bad row "
+    "is still reported). Without it, one bad row means nothing is imported.",
+)
+@click.option(
+    "--source", help="Where the consent came from, kept in each reader's consent record. Default: the file's name."
+)
 @click.option("--allow-deleted", is_flag=True, help="Import addresses that were erased on request too.")
 @click.option("--no-mail", is_flag=True, help="Queue the confirmation mails instead of sending them now.")
 @pass_app
-def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, source: str | None,
-                   allow_deleted: bool, no_mail: bool) -> None:
+def import_command(
+    app: App, path: Path, confirmed: bool, skip_invalid: bool, source: str | None, allow_deleted: bool, no_mail: bool
+) -> None:
     """Import readers from a CSV file, checking every row first.
 
     The first line names the columns (email is required; topics, timezone and
@@ -117,12 +153,19 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.engine) as session:
             layout, rows = read_rows(stream)
-            report = operators.import_readers(session, rows, topics_in_store(session), confirmed=confirmed,
-                                              consent=consent, skip_invalid=skip_invalid,
-                                              allow_deleted=allow_deleted)
+            report = operators.import_readers(
+                session,
+                rows,
+                topics_in_store(session),
+                confirmed=confirmed,
+                consent=consent,
+                skip_invalid=skip_invalid,
+                allow_deleted=allow_deleted,
+            )
     except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                                   f"{exc.start}); save it as UTF-8 CSV") from None
+        raise click.ClickException(
+            f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8 CSV"
+        ) from None
     except InvalidInput as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     except ImportRejected as exc:
@@ -138,8 +181,10 @@ def import_command(app: App, path: Path, confirmed: bool, skip_invalid: bool, so
     if report.already_readers:
         parts.append(f"{report.already_readers:,} already on the list, left as they were")
     if report.opted_out:
-        parts.append(f"{report.opted_out:,} opted out (unsubscribed, bounced, complained, blocklisted or cleaned "
-                     "in the file): stored as such, never mailed")
+        parts.append(
+            f"{report.opted_out:,} opted out (unsubscribed, bounced, complained, blocklisted or cleaned "
+            "in the file): stored as such, never mailed"
+        )
     if report.duplicates:
         parts.append(f"{report.duplicates:,} repeated row(s) skipped")
     if report.errors:
@@ -155,8 +200,10 @@ def check_size(path: Path, limit: int = MAX_IMPORT_BYTES) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise click.ClickException(f"{path}: is not a regular file; save the list as a CSV file and import that")
     if info.st_size > limit:
-        raise click.ClickException(f"{path}: the file is {info.st_size:,} bytes; the limit is {limit:,} "
-                                   "(split it and import the parts one after the other)")
+        raise click.ClickException(
+            f"{path}: the file is {info.st_size:,} bytes; the limit is {limit:,} "
+            "(split it and import the parts one after the other)"
+        )
 
 
 def _records(app: App, status: str | None = None) -> Iterator[dict]:
@@ -174,8 +221,12 @@ def _write_json_array(records: Iterator[dict], stream) -> None:
 
 @subscribers_group.command("export")
 @click.option("--json", "as_json", is_flag=True, help="JSON (an array of objects) instead of CSV.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 @pass_app
 def export_command(app: App, as_json: bool, output: Path | None) -> None:
     """Export every reader with everything stored about them (status, topics, consent record, token).
@@ -214,8 +265,9 @@ def list_command(app: App, status: str | None) -> None:
     count = 0
     for record in _records(app, status):
         topics = ", ".join(record["topics"]) or "all topics"
-        click.echo(f"{record['id']:>6}  {record['email']:<40}  {record['status']:<12}  "
-                   f"{record['created_at'][:10]}  {topics}")
+        click.echo(
+            f"{record['id']:>6}  {record['email']:<40}  {record['status']:<12}  {record['created_at'][:10]}  {topics}"
+        )
         count += 1
     click.echo(f"{count:,} reader{'s' if count != 1 else ''}" + (f" ({status})" if status else "") + ".", err=True)
 
@@ -235,10 +287,19 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         reader = operators.find_reader(session, email)
         record = operators.reader_record(reader)
         record["consent_log"] = history(session.connection(), reader.id)
-        rows = session.exec(sa.select(Delivery.__table__).where(Delivery.__table__.c.subscriber_id == reader.id)
-                            .order_by(Delivery.__table__.c.id)).mappings().all()
-    record["deliveries"] = [{key: (value.isoformat() if hasattr(value, "isoformat") else value)
-                             for key, value in row.items()} for row in rows]
+        rows = (
+            session.exec(
+                sa.select(Delivery.__table__)
+                .where(Delivery.__table__.c.subscriber_id == reader.id)
+                .order_by(Delivery.__table__.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    record["deliveries"] = [
+        {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
+        for row in rows
+    ]
     if as_json:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
@@ -250,8 +311,10 @@ def show_command(app: App, email: str, as_json: bool) -> None:
     click.echo(f"{'deliveries:':<22}{len(record['deliveries'])}")
     click.echo("consent log:")
     for line in record["consent_log"]:
-        click.echo(f"  {line['at'][:19]}  {line['kind']:<12}  {line['status']:<12}  {line['source']}"
-                   + (f" (from {line['ip']})" if line["ip"] else ""))
+        click.echo(
+            f"  {line['at'][:19]}  {line['kind']:<12}  {line['status']:<12}  {line['source']}"
+            + (f" (from {line['ip']})" if line["ip"] else "")
+        )
 
 
 @subscribers_group.command("delete")
@@ -295,8 +358,11 @@ def unsubscribe_command(app: App, email: str) -> None:
     with session_scope(app.engine) as session:
         reader, changed = operators.unsubscribe_reader(session, email, utcnow())
         address, state = reader.email, reader.status
-    click.echo(f"Unsubscribed {address}; they get no more mail." if changed else
-               f"{address} was already {state}; nothing changed.")
+    click.echo(
+        f"Unsubscribed {address}; they get no more mail."
+        if changed
+        else f"{address} was already {state}; nothing changed."
+    )
 
 
 @subscribers_group.command("suppress")
@@ -316,5 +382,8 @@ def suppress_command(app: App, email: str) -> None:
     with session_scope(app.engine) as session:
         reader, changed = operators.suppress_reader(session, email, utcnow())
         address, state = reader.email, reader.status
-    click.echo(f"Suppressed {address}: no mail of any kind goes there again." if changed else
-               f"{address} was already {state}; nothing changed.")
+    click.echo(
+        f"Suppressed {address}: no mail of any kind goes there again."
+        if changed
+        else f"{address} was already {state}; nothing changed."
+    )

@@ -38,5 +38,6 @@ def copy(folder: Path, force: bool) -> None:
     """
     written = copy_templates(folder, overwrite=force)
     click.echo(f"Copied {len(written)} templates into {folder}/ (email/, pages/, preview/).")
-    click.echo(f"Edit them, then set DIGEST_TEMPLATES={folder.resolve()} and preview with: "
-               "digest editions preview --serve")
+    click.echo(
+        f"Edit them, then set DIGEST_TEMPLATES={folder.resolve()} and preview with: digest editions preview --serve"
+    )

@@ -18,30 +18,48 @@ def _iso(moment) -> str:
 
 
 def _tools(session: Session, comparison: Comparison) -> list[dict]:
-    rows = session.exec(select(Entry, Tool).join(Tool, Tool.id == Entry.tool_id)
-                        .where(Entry.comparison_id == comparison.id).order_by(Entry.position)).all()
-    return [{
-        "position": entry.position, "slug": tool.slug, "name": tool.name, "category": tool.category,
-        "tagline": tool.tagline, "description": tool.description, "panel_ship": entry.panel_ship,
-        "community": entry.community, "entry_price": entry.entry_price,
-    } for entry, tool in rows]
+    rows = session.exec(
+        select(Entry, Tool)
+        .join(Tool, Tool.id == Entry.tool_id)
+        .where(Entry.comparison_id == comparison.id)
+        .order_by(Entry.position)
+    ).all()
+    return [
+        {
+            "position": entry.position,
+            "slug": tool.slug,
+            "name": tool.name,
+            "category": tool.category,
+            "tagline": tool.tagline,
+            "description": tool.description,
+            "panel_ship": entry.panel_ship,
+            "community": entry.community,
+            "entry_price": entry.entry_price,
+        }
+        for entry, tool in rows
+    ]
 
 
 def comparison_dict(session: Session, comparison: Comparison, zone: ZoneInfo, *, reviews: bool = True) -> dict:
     tools = _tools(session, comparison)
     out = {
-        "slug": comparison.slug, "title": comparison.title, "summary": comparison.summary,
-        "url": comparison.url, "published_at": _iso(comparison.published_at),
-        "week": week_of(comparison.published_at, zone), "updated_at": _iso(comparison.updated_at),
+        "slug": comparison.slug,
+        "title": comparison.title,
+        "summary": comparison.summary,
+        "url": comparison.url,
+        "published_at": _iso(comparison.published_at),
+        "week": week_of(comparison.published_at, zone),
+        "updated_at": _iso(comparison.updated_at),
         "tools": tools,
     }
     if reviews:
-        by_id = {t.id: t.slug for t in session.exec(select(Tool).where(
-            Tool.slug.in_([t["slug"] for t in tools]))).all()}
-        rows = session.exec(select(Review).where(Review.comparison_id == comparison.id)
-                            .order_by(Review.position)).all()
-        out["reviews"] = [{"tool": by_id[r.tool_id], "lens": r.lens, "quote": r.quote, "verdict": r.verdict}
-                          for r in rows]
+        by_id = {
+            t.id: t.slug for t in session.exec(select(Tool).where(Tool.slug.in_([t["slug"] for t in tools]))).all()
+        }
+        rows = session.exec(select(Review).where(Review.comparison_id == comparison.id).order_by(Review.position)).all()
+        out["reviews"] = [
+            {"tool": by_id[r.tool_id], "lens": r.lens, "quote": r.quote, "verdict": r.verdict} for r in rows
+        ]
     return out
 
 

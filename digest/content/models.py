@@ -79,14 +79,14 @@ class Vote(SQLModel, table=True):
     """A reader's pick in one comparison. One per reader per comparison; a new click moves it."""
 
     __tablename__ = "vote"
-    __table_args__ = (sa.UniqueConstraint("subscriber_id", "comparison_id", name="uq_vote_reader"),
-                      sa.Index("ix_vote_comparison_tool", "comparison_id", "tool_id"))
+    __table_args__ = (
+        sa.UniqueConstraint("subscriber_id", "comparison_id", name="uq_vote_reader"),
+        sa.Index("ix_vote_comparison_tool", "comparison_id", "tool_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int = Field(sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"),
-                                                   nullable=False))
-    comparison_id: int = Field(sa_column=sa.Column(sa.ForeignKey("comparison.id", ondelete="CASCADE"),
-                                                   nullable=False))
+    subscriber_id: int = Field(sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False))
+    comparison_id: int = Field(sa_column=sa.Column(sa.ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False))
     tool_id: int = Field(sa_column=sa.Column(sa.ForeignKey("tool.id"), nullable=False))
     voted_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     changed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))

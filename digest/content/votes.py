@@ -14,9 +14,9 @@ The community share of a tool is its fraction of the votes in that comparison.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -67,9 +67,11 @@ def community_shares(session: Session, comparison_ids: Iterable[int]) -> dict[tu
     ids = sorted(set(comparison_ids))
     if not ids:
         return {}
-    rows = session.exec(sa.select(Vote.comparison_id, Vote.tool_id, sa.func.count())
-                        .where(Vote.comparison_id.in_(ids))
-                        .group_by(Vote.comparison_id, Vote.tool_id)).all()
+    rows = session.exec(
+        sa.select(Vote.comparison_id, Vote.tool_id, sa.func.count())
+        .where(Vote.comparison_id.in_(ids))
+        .group_by(Vote.comparison_id, Vote.tool_id)
+    ).all()
     per: dict[int, dict[int, int]] = defaultdict(dict)
     for comparison_id, tool_id, n in rows:
         per[comparison_id][tool_id] = n
@@ -80,25 +82,33 @@ def _reader(session: Session, token: str):
     try:
         reader = by_token(session, token)
     except UnknownReader:
-        raise UnknownVoteLink("This voting link is not valid: it may have been cut short or changed. "
-                              "Use the buttons in the newsletter email exactly as they came.") from None
+        raise UnknownVoteLink(
+            "This voting link is not valid: it may have been cut short or changed. "
+            "Use the buttons in the newsletter email exactly as they came."
+        ) from None
     if reader.status == status.PENDING:
-        raise VoteNotCounted("This subscription is not confirmed yet, so its votes do not count. "
-                             "Confirm it with the link in the confirmation email first.")
+        raise VoteNotCounted(
+            "This subscription is not confirmed yet, so its votes do not count. "
+            "Confirm it with the link in the confirmation email first."
+        )
     if reader.status != status.RECEIVES_EDITIONS:
-        raise VoteNotCounted("This subscription has ended, so its voting links no longer count. "
-                             "Subscribe again if you would like to vote.")
+        raise VoteNotCounted(
+            "This subscription has ended, so its voting links no longer count. "
+            "Subscribe again if you would like to vote."
+        )
     return reader
 
 
 def _upsert(session: Session, reader_id: int, comparison_id: int, tool_id: int, now: datetime) -> None:
     table = Vote.__table__
-    statement = insert_into(session, table).values(subscriber_id=reader_id, comparison_id=comparison_id,
-                                                   tool_id=tool_id, voted_at=now, changed_at=now)
+    statement = insert_into(session, table).values(
+        subscriber_id=reader_id, comparison_id=comparison_id, tool_id=tool_id, voted_at=now, changed_at=now
+    )
     statement = statement.on_conflict_do_update(
         index_elements=["subscriber_id", "comparison_id"],
         set_={"tool_id": statement.excluded.tool_id, "changed_at": statement.excluded.changed_at},
-        where=table.c.tool_id != statement.excluded.tool_id)
+        where=table.c.tool_id != statement.excluded.tool_id,
+    )
     session.execute(statement)
 
 
@@ -119,57 +129,78 @@ def _choice(session: Session, token: str, comparison_slug: str, tool_slug: str):
     reader = _reader(session, token)
     comparison = session.exec(select(Comparison).where(Comparison.slug == comparison_slug)).first()
     if comparison is None:
-        raise UnknownVoteLink("This voting link names a comparison we do not have. "
-                              "Use the buttons in the newsletter email exactly as they came.")
-    sides = session.exec(select(Entry, Tool).join(Tool, Tool.id == Entry.tool_id)
-                         .where(Entry.comparison_id == comparison.id).order_by(Entry.position)).all()
+        raise UnknownVoteLink(
+            "This voting link names a comparison we do not have. "
+            "Use the buttons in the newsletter email exactly as they came."
+        )
+    sides = session.exec(
+        select(Entry, Tool)
+        .join(Tool, Tool.id == Entry.tool_id)
+        .where(Entry.comparison_id == comparison.id)
+        .order_by(Entry.position)
+    ).all()
     picked = next((tool for _, tool in sides if tool.slug == tool_slug), None)
     if picked is None:
-        raise UnknownVoteLink(f"This voting link names a tool that is not in “{comparison.title}”. "
-                              "Use the buttons in the newsletter email exactly as they came.")
+        raise UnknownVoteLink(
+            f"This voting link names a tool that is not in “{comparison.title}”. "
+            "Use the buttons in the newsletter email exactly as they came."
+        )
     return reader, comparison, sides, picked
 
 
 def _current_tool(session: Session, reader_id: int, comparison_id: int) -> int | None:
-    return session.exec(select(Vote.tool_id).where(Vote.subscriber_id == reader_id,
-                                                   Vote.comparison_id == comparison_id)).first()
+    return session.exec(
+        select(Vote.tool_id).where(Vote.subscriber_id == reader_id, Vote.comparison_id == comparison_id)
+    ).first()
 
 
 def ballot(session: Session, token: str, comparison_slug: str, tool_slug: str) -> Ballot:
     """What the link would record, checked as record_vote checks it; writes nothing."""
     reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
     current = _current_tool(session, reader.id, comparison.id)
-    return Ballot(comparison.title, comparison.slug, picked.name, picked.slug,
-                  next((tool.slug for _, tool in sides if tool.id == current), None))
+    return Ballot(
+        comparison.title,
+        comparison.slug,
+        picked.name,
+        picked.slug,
+        next((tool.slug for _, tool in sides if tool.id == current), None),
+    )
 
 
-def record_vote(session: Session, token: str, comparison_slug: str, tool_slug: str,
-                now: datetime | None = None) -> VoteOutcome:
+def record_vote(
+    session: Session, token: str, comparison_slug: str, tool_slug: str, now: datetime | None = None
+) -> VoteOutcome:
     """Record (or move) one reader's vote and return the comparison's split afterwards."""
     now = now or utcnow()
     reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
     before = _current_tool(session, reader.id, comparison.id)
     _upsert(session, reader.id, comparison.id, picked.id, now)
     change = "recorded" if before is None else "unchanged" if before == picked.id else "moved"
-    counts = dict(session.exec(sa.select(Vote.tool_id, sa.func.count()).where(Vote.comparison_id == comparison.id)
-                               .group_by(Vote.tool_id)).all())
+    counts = dict(
+        session.exec(
+            sa.select(Vote.tool_id, sa.func.count()).where(Vote.comparison_id == comparison.id).group_by(Vote.tool_id)
+        ).all()
+    )
     split = shares({tool.id: counts.get(tool.id, 0) for _, tool in sides})
-    lines = tuple(SplitLine(tool.slug, tool.name, split[tool.id].votes, split[tool.id].percent,
-                            tool.id == picked.id) for _, tool in sides)
-    return VoteOutcome(comparison.title, comparison.slug, picked.name, picked.slug, change, lines,
-                       sum(counts.values()))
+    lines = tuple(
+        SplitLine(tool.slug, tool.name, split[tool.id].votes, split[tool.id].percent, tool.id == picked.id)
+        for _, tool in sides
+    )
+    return VoteOutcome(comparison.title, comparison.slug, picked.name, picked.slug, change, lines, sum(counts.values()))
 
 
 def reader_votes(session: Session, comparison_id: int) -> dict[str, Share]:
     """tool slug -> Share of the readers' votes in one comparison (tools nobody voted for: 0 votes)."""
-    sides = session.exec(select(Tool.id, Tool.slug).join(Entry, Entry.tool_id == Tool.id)
-                         .where(Entry.comparison_id == comparison_id)).all()
+    sides = session.exec(
+        select(Tool.id, Tool.slug).join(Entry, Entry.tool_id == Tool.id).where(Entry.comparison_id == comparison_id)
+    ).all()
     found = community_shares(session, [comparison_id])
     return {slug: found.get((comparison_id, tool_id), Share(0, 0.0)) for tool_id, slug in sides}
 
 
-def community_figure(page_figure: float | None, found: dict[tuple[int, int], Share], comparison_id: int,
-                     tool_id: int) -> float | None:
+def community_figure(
+    page_figure: float | None, found: dict[tuple[int, int], Share], comparison_id: int, tool_id: int
+) -> float | None:
     """What a verdict table shows as "Community": the page's own figure, else readers' votes, else None ("—")."""
     if page_figure is not None:
         return page_figure

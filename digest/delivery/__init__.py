@@ -1,17 +1,17 @@
 """Delivery: the per-reader ledger and the send loop.
 
-    send_edition(engine, settings, number, ...) -> SendSummary
-        freezes the edition, holds its variants (each rendered once, when first needed),
-        picks the sender DIGEST_BACKEND names, and runs
-    SendRun                      the loop over keyset batches, readers queued by variant (engine.py)
-    ledger                       Delivery rows: claimed, sent, failed, uncertain, skipped
-    SendGuard                    one sender per SQLite file; worker liveness on PostgreSQL
+send_edition(engine, settings, number, ...) -> SendSummary
+    freezes the edition, holds its variants (each rendered once, when first needed),
+    picks the sender DIGEST_BACKEND names, and runs
+SendRun                      the loop over keyset batches, readers queued by variant (engine.py)
+ledger                       Delivery rows: claimed, sent, failed, uncertain, skipped
+SendGuard                    one sender per SQLite file; worker liveness on PostgreSQL
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -34,8 +34,18 @@ from digest.store import session_scope
 from digest.timeutil import utcnow
 from subscribers.audience import Zone
 
-__all__ = ["EDITION_ARG", "NothingToSend", "Progress", "READER_ARG", "RetryPolicy", "SendRun", "SendSummary",
-           "SenderBusy", "recipient_for", "send_edition"]
+__all__ = [
+    "EDITION_ARG",
+    "NothingToSend",
+    "Progress",
+    "READER_ARG",
+    "RetryPolicy",
+    "SendRun",
+    "SendSummary",
+    "SenderBusy",
+    "recipient_for",
+    "send_edition",
+]
 
 
 def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
@@ -70,13 +80,23 @@ def letters_for(engine: Engine, settings: Settings, edition: Edition, shown: lis
     return found
 
 
-def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sender: Sender | None = None,
-                 resend_uncertain: bool = False, dry_run: bool = False,
-                 progress: Callable[[Progress], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, letter: Letter | None = None,
-                 batch_size: int | None = None, retry: RetryPolicy | None = None,
-                 zones: Sequence[Zone] | None = None, final: bool = True,
-                 include_future: bool = False) -> SendSummary:
+def send_edition(
+    engine: Engine,
+    settings: Settings,
+    edition_number: int,
+    *,
+    sender: Sender | None = None,
+    resend_uncertain: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    letter: Letter | None = None,
+    batch_size: int | None = None,
+    retry: RetryPolicy | None = None,
+    zones: Sequence[Zone] | None = None,
+    final: bool = True,
+    include_future: bool = False,
+) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
 
@@ -93,8 +113,11 @@ def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sen
     """
     with session_scope(engine) as session:
         edition = get_edition(session, edition_number)
-        early = None if include_future or edition.status == "sent" else \
-            too_early(edition.number, edition_comparisons(session, edition), utcnow())
+        early = (
+            None
+            if include_future or edition.status == "sent"
+            else too_early(edition.number, edition_comparisons(session, edition), utcnow())
+        )
     if early is not None and not dry_run:
         raise EditionError(early)
     if dry_run:
@@ -110,14 +133,29 @@ def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sen
             shown = offered(session, current)
             edition = current
         if letter is None and not shown:
-            raise NothingToSend(f"edition {edition.number} shows no comparisons (all are left out); "
-                                "put one back with: digest editions edit " f"{edition.number} --include SLUG")
+            raise NothingToSend(
+                f"edition {edition.number} shows no comparisons (all are left out); "
+                "put one back with: digest editions edit "
+                f"{edition.number} --include SLUG"
+            )
         letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown)
-        summary = SendRun(engine, edition_id=edition.id, edition_number=edition.number, letters=letters,
-                          sender=sender, base_url=settings.base_url, max_errors=settings.max_errors,
-                          batch_size=batch_size, retry=retry, resend_uncertain=resend_uncertain, progress=progress,
-                          should_stop=should_stop, zones=zones, final=final,
-                          pause_check=rate_guard(settings, whole_edition=zones is not None)).run()
+        summary = SendRun(
+            engine,
+            edition_id=edition.id,
+            edition_number=edition.number,
+            letters=letters,
+            sender=sender,
+            base_url=settings.base_url,
+            max_errors=settings.max_errors,
+            batch_size=batch_size,
+            retry=retry,
+            resend_uncertain=resend_uncertain,
+            progress=progress,
+            should_stop=should_stop,
+            zones=zones,
+            final=final,
+            pause_check=rate_guard(settings, whole_edition=zones is not None),
+        ).run()
         summary = replace(summary, frozen=frozen.describe(edition) if frozen.now else None)
         if zones is None and letter is None:  # a whole send: say who got which variant (one pass over the ledger)
             with engine.connect() as connection:
@@ -129,8 +167,9 @@ def send_edition(engine: Engine, settings: Settings, edition_number: int, *, sen
             sender.close()
 
 
-def _dry_run(engine: Engine, settings: Settings, edition: Edition, letter: Letter | None,
-             resend_uncertain: bool) -> SendSummary:
+def _dry_run(
+    engine: Engine, settings: Settings, edition: Edition, letter: Letter | None, resend_uncertain: bool
+) -> SendSummary:
     """Render the edition (a dry run still proves it renders) and count who would get which variant."""
     if letter is None:
         render_letter(engine, settings, edition)
@@ -138,9 +177,17 @@ def _dry_run(engine: Engine, settings: Settings, edition: Edition, letter: Lette
     with engine.connect() as connection:
         counts = ledger.state_counts(connection, edition.id)
         pending = 0 if edition.status == "sent" else ledger.pending_count(connection, edition.id)
-        lines, unmatched = planned_variants(connection, edition.id, shown) if edition.status != "sent" and \
-            letter is None else ((), 0)
-    return SendSummary(edition=edition.number, status="dry-run", sent=counts["sent"], failed=counts["failed"],
-                       uncertain=counts["uncertain"], skipped=counts["skipped"],
-                       pending=pending - unmatched + (counts["uncertain"] if resend_uncertain else 0),
-                       variants=lines, unmatched=unmatched)
+        lines, unmatched = (
+            planned_variants(connection, edition.id, shown) if edition.status != "sent" and letter is None else ((), 0)
+        )
+    return SendSummary(
+        edition=edition.number,
+        status="dry-run",
+        sent=counts["sent"],
+        failed=counts["failed"],
+        uncertain=counts["uncertain"],
+        skipped=counts["skipped"],
+        pending=pending - unmatched + (counts["uncertain"] if resend_uncertain else 0),
+        variants=lines,
+        unmatched=unmatched,
+    )

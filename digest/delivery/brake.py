@@ -42,17 +42,22 @@ def _pct(rate: float) -> str:
     return f"{rate * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
-def judge(health: SendHealth, max_complaint_rate: float, max_bounce_rate: float,
-          min_sent: int = MIN_SENT) -> str | None:
+def judge(
+    health: SendHealth, max_complaint_rate: float, max_bounce_rate: float, min_sent: int = MIN_SENT
+) -> str | None:
     """Why the send must pause, or None to go on. Pure."""
     if health.sent < max(1, min_sent):
         return None
     if health.complaint_rate > max_complaint_rate:
-        return (f"the complaint rate is {_pct(health.complaint_rate)} ({health.complaints} of {health.sent} "
-                f"readers reported it as spam), above DIGEST_MAX_COMPLAINT_RATE {_pct(max_complaint_rate)}")
+        return (
+            f"the complaint rate is {_pct(health.complaint_rate)} ({health.complaints} of {health.sent} "
+            f"readers reported it as spam), above DIGEST_MAX_COMPLAINT_RATE {_pct(max_complaint_rate)}"
+        )
     if health.bounce_rate > max_bounce_rate:
-        return (f"the bounce rate is {_pct(health.bounce_rate)} ({health.bounces} of {health.sent} readers), "
-                f"above DIGEST_MAX_BOUNCE_RATE {_pct(max_bounce_rate)}")
+        return (
+            f"the bounce rate is {_pct(health.bounce_rate)} ({health.bounces} of {health.sent} readers), "
+            f"above DIGEST_MAX_BOUNCE_RATE {_pct(max_bounce_rate)}"
+        )
     return None
 
 
@@ -60,8 +65,14 @@ def sent_count(connection: Connection, edition_id: int) -> int:
     """Readers the ledger says this edition went to (reads the edition's part of the ledger's index)."""
 
     delivery = Delivery.__table__
-    return connection.execute(sa.select(sa.func.count()).select_from(delivery).where(
-        delivery.c.edition_id == edition_id, delivery.c.state == "sent")).scalar() or 0
+    return (
+        connection.execute(
+            sa.select(sa.func.count())
+            .select_from(delivery)
+            .where(delivery.c.edition_id == edition_id, delivery.c.state == "sent")
+        ).scalar()
+        or 0
+    )
 
 
 def edition_number(connection: Connection, edition_id: int) -> int | None:
@@ -74,19 +85,22 @@ def feedback_counts(connection: Connection, number: int | None) -> tuple[int, in
     if number is None:
         return 0, 0
     event = Event.__table__
-    hard_bounce = sa.and_(event.c.event == "bounce",
-                          sa.or_(event.c.bounce_type.is_(None), event.c.bounce_type != "blocked"))
-    query = (sa.select(sa.func.count(sa.distinct(event.c.email)).filter(event.c.event == "spamreport"),
-                       sa.func.count(sa.distinct(event.c.email)).filter(hard_bounce))
-             .where(event.c.edition_number == number, event.c.event.in_(("spamreport", "bounce"))))
+    hard_bounce = sa.and_(
+        event.c.event == "bounce", sa.or_(event.c.bounce_type.is_(None), event.c.bounce_type != "blocked")
+    )
+    query = sa.select(
+        sa.func.count(sa.distinct(event.c.email)).filter(event.c.event == "spamreport"),
+        sa.func.count(sa.distinct(event.c.email)).filter(hard_bounce),
+    ).where(event.c.edition_number == number, event.c.event.in_(("spamreport", "bounce")))
     complaints, bounces = connection.execute(query).one()
     return complaints or 0, bounces or 0
 
 
 def send_health(connection: Connection, edition_id: int) -> SendHealth:
     """The edition's figures so far, over every run."""
-    return SendHealth(sent_count(connection, edition_id),
-                      *feedback_counts(connection, edition_number(connection, edition_id)))
+    return SendHealth(
+        sent_count(connection, edition_id), *feedback_counts(connection, edition_number(connection, edition_id))
+    )
 
 
 class RateGuard:
@@ -107,8 +121,14 @@ class RateGuard:
     bounced, there is no rate to judge and the ledger is not counted at all.
     """
 
-    def __init__(self, max_complaint_rate: float, max_bounce_rate: float, min_sent: int = MIN_SENT, *,
-                 whole_edition: bool = False):
+    def __init__(
+        self,
+        max_complaint_rate: float,
+        max_bounce_rate: float,
+        min_sent: int = MIN_SENT,
+        *,
+        whole_edition: bool = False,
+    ):
         self.max_complaint_rate, self.max_bounce_rate, self.min_sent = max_complaint_rate, max_bounce_rate, min_sent
         self.whole_edition = whole_edition
         self.baseline: SendHealth | None = SendHealth(0, 0, 0) if whole_edition else None
@@ -129,16 +149,19 @@ class RateGuard:
     def __call__(self, connection: Connection, edition_id: int) -> str | None:
         if self.baseline is None:
             self.number = edition_number(connection, edition_id)
-            self.baseline = SendHealth(self._count_sent(connection, edition_id),
-                                       *feedback_counts(connection, self.number))
+            self.baseline = SendHealth(
+                self._count_sent(connection, edition_id), *feedback_counts(connection, self.number)
+            )
             return None
         if self.number is None:
             self.number = edition_number(connection, edition_id)
         complaints, bounces = feedback_counts(connection, self.number)
         if self.whole_edition and complaints == 0 and bounces == 0:
             return None  # nothing to judge
-        if self.known_sent - self.baseline.sent >= self.min_sent and \
-                self._judge(self.known_sent, complaints, bounces) is None:
+        if (
+            self.known_sent - self.baseline.sent >= self.min_sent
+            and self._judge(self.known_sent, complaints, bounces) is None
+        ):
             return None
         return self._judge(self._count_sent(connection, edition_id), complaints, bounces)
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Callable, ContextManager, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -54,20 +56,31 @@ class ConfirmationView:
 @lru_cache(maxsize=8)
 def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
     """The confirmation mail, rendered once per process; CONFIRM_URL marks where each reader's link goes."""
-    view = ConfirmationView(settings.newsletter_name, settings.postal_address, CONFIRM_URL,
-                            ConfirmationTokens(settings.secret_key).max_age.days)
+    view = ConfirmationView(
+        settings.newsletter_name,
+        settings.postal_address,
+        CONFIRM_URL,
+        ConfirmationTokens(settings.secret_key).max_age.days,
+    )
     override = settings.templates  # DIGEST_TEMPLATES: the publisher's templates come first
-    html = compile_mjml(environment("markup", root, override).get_template(HTML_TEMPLATE).render(c=view),
-                        template_file(HTML_TEMPLATE, root, override))
+    html = compile_mjml(
+        environment("markup", root, override).get_template(HTML_TEMPLATE).render(c=view),
+        template_file(HTML_TEMPLATE, root, override),
+    )
     text = environment("text", root, override).get_template(TEXT_TEMPLATE).render(c=view)
-    return Letter(subject=f"Confirm your subscription to {settings.newsletter_name}", html=html, text=text,
-                  from_address=settings.from_address, from_name=settings.newsletter_name,
-                  reply_to=settings.reply_to, categories=("confirmation",),
-                  headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation")})
+    return Letter(
+        subject=f"Confirm your subscription to {settings.newsletter_name}",
+        html=html,
+        text=text,
+        from_address=settings.from_address,
+        from_name=settings.newsletter_name,
+        reply_to=settings.reply_to,
+        categories=("confirmation",),
+        headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation")},
+    )
 
 
-def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None,
-                 sender: Sender | None = None) -> int:
+def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None, sender: Sender | None = None) -> int:
     """Send every waiting confirmation mail (at most `limit`), those a dead process had claimed
     included; returns how many left."""
     own_sender = sender is None
@@ -105,8 +118,13 @@ class ConfirmationQueue:
     every `recover_every` seconds (each look asks the database about every claimant).
     """
 
-    def __init__(self, engine: Engine, settings: Settings,
-                 transaction: Callable[[], ContextManager[Session]] | None = None, recover_every: float = 30.0):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        transaction: Callable[[], ContextManager[Session]] | None = None,
+        recover_every: float = 30.0,
+    ):
         self.engine, self.settings = engine, settings
         self.transaction = transaction or partial(session_scope, engine)
         self.recover_every = recover_every
@@ -127,8 +145,11 @@ class ConfirmationQueue:
             self._recovered_at = now
             found = self.presence.gone(confirmations.claimants(session) - self._dead)
             if found:
-                log.warning("taking over the confirmation mails claimed by %d process(es) that ended before "
-                            "recording them; they are sent again", len(found))
+                log.warning(
+                    "taking over the confirmation mails claimed by %d process(es) that ended before "
+                    "recording them; they are sent again",
+                    len(found),
+                )
             self._dead |= found
         return self._dead
 
@@ -140,11 +161,14 @@ class ConfirmationQueue:
             return BatchSent(0, 0, 0)
         signer = ConfirmationTokens(self.settings.secret_key)
         letter = render_confirmation(self.settings)
-        recipients = [Recipient(address=p.email,
-                                substitutions={CONFIRM_URL: links.confirm_url(self.settings.base_url,
-                                                                              signer.make(p.token))},
-                                custom_args={"purpose": "confirmation", "reader_id": str(p.reader_id)})
-                      for p in batch]
+        recipients = [
+            Recipient(
+                address=p.email,
+                substitutions={CONFIRM_URL: links.confirm_url(self.settings.base_url, signer.make(p.token))},
+                custom_args={"purpose": "confirmation", "reader_id": str(p.reader_id)},
+            )
+            for p in batch
+        ]
         ids = {p.email: p.reader_id for p in batch}
         try:
             result = sender.send(letter, recipients)
@@ -155,9 +179,14 @@ class ConfirmationQueue:
             raise
         again = [*result.unsent, *result.uncertain]  # at least once: a mail that may not have left goes again
         with self.transaction() as session:
-            confirmations.settle(session, self.presence.id, utcnow(), sent=[ids[a] for a in result.accepted],
-                                 refused={ids[a]: why for a, why in result.rejected.items()},
-                                 released=[ids[a] for a in again])
+            confirmations.settle(
+                session,
+                self.presence.id,
+                utcnow(),
+                sent=[ids[a] for a in result.accepted],
+                refused={ids[a]: why for a, why in result.rejected.items()},
+                released=[ids[a] for a in again],
+            )
         if again:
             log.warning("%d confirmation mail(s) not sent, will retry: %s", len(again), result.error)
         for address, reason in result.rejected.items():

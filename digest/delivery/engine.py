@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -78,13 +78,25 @@ class SendRun:
     AHEAD = 64
     WAL_CHECKPOINT_PAGES = 10_000
 
-    def __init__(self, engine: Engine, *, edition_id: int, edition_number: int,
-                 letters: VariantLetters | OneLetter | Letter, sender: Sender,
-                 base_url: str, max_errors: int, batch_size: int | None = None, retry: RetryPolicy | None = None,
-                 resend_uncertain: bool = False, progress: Callable[[Progress], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None,
-                 zones: Sequence[audience.Zone] | None = None, final: bool = True):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        edition_id: int,
+        edition_number: int,
+        letters: VariantLetters | OneLetter | Letter,
+        sender: Sender,
+        base_url: str,
+        max_errors: int,
+        batch_size: int | None = None,
+        retry: RetryPolicy | None = None,
+        resend_uncertain: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None,
+        zones: Sequence[audience.Zone] | None = None,
+        final: bool = True,
+    ):
         self.engine = engine
         self.pause_check = pause_check  # digest.delivery.brake.RateGuard: complaint and bounce rates (issue 7)
         self.edition_id, self.edition_number = edition_id, edition_number
@@ -143,7 +155,9 @@ class SendRun:
         now = time.monotonic()
         # A wave's guard judges the whole edition (brake.RateGuard): no need to look before every batch of
         # a wave's first readers, who are not the edition's first.
-        every_batch_until = 0 if getattr(self.pause_check, "whole_edition", False) else self.RATE_CHECK_EVERY_BATCH_UNTIL
+        every_batch_until = (
+            0 if getattr(self.pause_check, "whole_edition", False) else self.RATE_CHECK_EVERY_BATCH_UNTIL
+        )
         if self.sent < every_batch_until or now - self._checked_at >= self.RATE_CHECK_INTERVAL:
             self._checked_at = now
             return True
@@ -178,8 +192,9 @@ class SendRun:
         """Claims left by dead workers become uncertain; the edition is marked sending."""
         with self._transaction() as connection:
             status, frozen_at = self._edition_state(connection)
-            may_have_left, did_not = left_behind(r for r in ledger.claimed_requests(connection, self.edition_id)
-                                                 if self.guard.is_gone(worker_of(r)))
+            may_have_left, did_not = left_behind(
+                r for r in ledger.claimed_requests(connection, self.edition_id) if self.guard.is_gone(worker_of(r))
+            )
             ledger.claims_to_uncertain(connection, self.edition_id, may_have_left, GONE)
             ledger.let_go(connection, self.edition_id, did_not)
             # The send began when the edition froze (send_edition freezes it first).
@@ -188,9 +203,9 @@ class SendRun:
                 self._set_status("sending", connection)
             if self.progress is not None:
                 counts = ledger.state_counts(connection, self.edition_id)
-                self.total = ((0 if status == "sent" else ledger.pending_count(connection, self.edition_id,
-                                                                                self.zones))
-                              + (counts["uncertain"] if self.resend_uncertain else 0))
+                self.total = (
+                    0 if status == "sent" else ledger.pending_count(connection, self.edition_id, self.zones)
+                ) + (counts["uncertain"] if self.resend_uncertain else 0)
         return status == "sent"
 
     def _next_request_id(self, *, queued: bool = False) -> str:
@@ -215,9 +230,12 @@ class SendRun:
 
     def _check_errors(self) -> None:
         if self.failed + self.uncertain > self.max_errors:
-            raise _Halt("paused", f"Paused: {self.failed + self.uncertain:,} readers failed or are uncertain "
-                                  f"in this run, more than DIGEST_MAX_ERRORS={self.max_errors}. "
-                                  f"Check the errors in the ledger, then {RESUME[0].lower()}{RESUME[1:]}")
+            raise _Halt(
+                "paused",
+                f"Paused: {self.failed + self.uncertain:,} readers failed or are uncertain "
+                f"in this run, more than DIGEST_MAX_ERRORS={self.max_errors}. "
+                f"Check the errors in the ledger, then {RESUME[0].lower()}{RESUME[1:]}",
+            )
 
     # -- the walk: fresh readers, queued by variant --------------------------------------------
 
@@ -275,8 +293,15 @@ class SendRun:
         while True:
             self._stop_requested()
             with self._transaction() as connection:
-                read = ledger.read_fresh(connection, self.edition_id, after_id=after, limit=self.batch_size,
-                                         started_at=self.started_at, zone=zone, upto=upto)
+                read = ledger.read_fresh(
+                    connection,
+                    self.edition_id,
+                    after_id=after,
+                    limit=self.batch_size,
+                    started_at=self.started_at,
+                    zone=zone,
+                    upto=upto,
+                )
                 if read.scanned == 0:
                     return
                 after = read.last_id
@@ -309,14 +334,15 @@ class SendRun:
         for reader, reason in readers:
             by_reason.setdefault(reason, []).append(reader)
         for reason, ids in by_reason.items():
-            self.skipped += ledger.skip(connection, self.edition_id, ids, request_id=self._next_request_id(),
-                                        reason=reason)
+            self.skipped += ledger.skip(
+                connection, self.edition_id, ids, request_id=self._next_request_id(), reason=reason
+            )
 
     def _take(self, full_only: bool) -> tuple[str, list] | None:
         """The next request's worth of a queue (only a full one, with `full_only`), or None."""
         for key, queue in self._queues.items():
             if len(queue) >= self.batch_size or not full_only:
-                rows, queue[:self.batch_size] = queue[:self.batch_size], []
+                rows, queue[: self.batch_size] = queue[: self.batch_size], []
                 if not queue:
                     del self._queues[key]
                 self._queued -= len(rows)
@@ -338,8 +364,9 @@ class SendRun:
                 return
             seen = self._others_writes()  # before the claim: a change the claim may not have seen counts
             with self._transaction() as connection:
-                requests = [ledger.Ahead(r.request_id, self.letters.variant_id(connection, key), r.rows)
-                            for key, r in ahead]
+                requests = [
+                    ledger.Ahead(r.request_id, self.letters.variant_id(connection, key), r.rows) for key, r in ahead
+                ]
                 claims = ledger.claim_ahead(connection, self.edition_id, requests)
             sent = 0
             changed = False
@@ -385,10 +412,17 @@ class SendRun:
             self._stop_requested()
             self._checks()
             with self._transaction() as connection:
-                claim = ledger.claim_uncertain(connection, self.edition_id, after_id=after, limit=self.batch_size,
-                                               request_id=self._next_request_id())
-                keys = [self.letters.due_key(connection, variant, topics)
-                        for variant, topics in zip(claim.variants, claim.topics)]
+                claim = ledger.claim_uncertain(
+                    connection,
+                    self.edition_id,
+                    after_id=after,
+                    limit=self.batch_size,
+                    request_id=self._next_request_id(),
+                )
+                keys = [
+                    self.letters.due_key(connection, variant, topics)
+                    for variant, topics in zip(claim.variants, claim.topics)
+                ]
                 for key in set(keys) - {None}:
                     self.letters.letter(key)  # rendered before the claim commits: a failure claims nobody
             if claim.scanned == 0:
@@ -400,17 +434,25 @@ class SendRun:
                 groups.setdefault(key, []).append(reader)
             # Each variant goes in a request of its own: all but the first get request ids of their own,
             # before any request leaves (an outcome is written for a request's claimed rows).
-            parts = [(key, ledger.Claim(claim.request_id if index == 0 else self._next_request_id(), tuple(readers), 0))
-                     for index, (key, readers) in enumerate(groups.items())]
+            parts = [
+                (key, ledger.Claim(claim.request_id if index == 0 else self._next_request_id(), tuple(readers), 0))
+                for index, (key, readers) in enumerate(groups.items())
+            ]
             with self._transaction() as connection:
-                for key, part in parts[1:]:
-                    ledger.move_to_request(connection, self.edition_id, claim.request_id,
-                                           [r[0] for r in part.readers], part.request_id)
+                for _key, part in parts[1:]:
+                    ledger.move_to_request(
+                        connection, self.edition_id, claim.request_id, [r[0] for r in part.readers], part.request_id
+                    )
                 for key, part in parts:
                     if key is None:  # no variant on record, and their topics match nothing now
-                        self.skipped += ledger.mark_all(connection, self.edition_id, part.request_id,
-                                                        [r[0] for r in part.readers], "skipped",
-                                                        error=self.letters.why(None))
+                        self.skipped += ledger.mark_all(
+                            connection,
+                            self.edition_id,
+                            part.request_id,
+                            [r[0] for r in part.readers],
+                            "skipped",
+                            error=self.letters.why(None),
+                        )
             for key, part in parts:
                 if key is None:
                     continue
@@ -432,8 +474,9 @@ class SendRun:
                 wait = exc.retry_at - time.time()
                 if wait > self.retry.max_rate_wait or rate_waits > self.retry.rate_waits:
                     self._release(claim, pending, were_uncertain)
-                    raise _Halt("paused", f"Paused: rate limited ({exc}); the limit resets in {wait:,.0f} s. "
-                                          f"{RESUME}") from exc
+                    raise _Halt(
+                        "paused", f"Paused: rate limited ({exc}); the limit resets in {wait:,.0f} s. {RESUME}"
+                    ) from exc
                 self._wait(wait, claim, pending, were_uncertain)
                 continue
             except SenderRefused:
@@ -462,12 +505,20 @@ class SendRun:
         now = utcnow()
         with self._transaction() as connection:
             if len(result.accepted) == len(sent_to) and not result.message_ids:  # all taken: the hot path
-                ledger.mark_all(connection, self.edition_id, claim.request_id, sent_to.reader_ids,
-                                "sent", message_id=result.message_id, now=now)
+                ledger.mark_all(
+                    connection,
+                    self.edition_id,
+                    claim.request_id,
+                    sent_to.reader_ids,
+                    "sent",
+                    message_id=result.message_id,
+                    now=now,
+                )
             else:
                 ids = {email: reader_id for reader_id, email, _ in sent_to.rows}
-                outcomes = [(ids[a], "sent", result.message_ids.get(a, result.message_id), None)
-                            for a in result.accepted]
+                outcomes = [
+                    (ids[a], "sent", result.message_ids.get(a, result.message_id), None) for a in result.accepted
+                ]
                 outcomes += [(ids[a], "failed", None, why) for a, why in result.rejected.items()]
                 outcomes += [(ids[a], "uncertain", None, result.error) for a in result.uncertain]
                 ledger.mark_each(connection, self.edition_id, claim.request_id, outcomes, now=now)
@@ -477,8 +528,9 @@ class SendRun:
 
     def _release(self, claim: ledger.Claim, pending: ReaderBatch, were_uncertain: bool) -> None:
         with self._transaction() as connection:
-            ledger.release(connection, self.edition_id, claim.request_id, pending.reader_ids,
-                           were_uncertain=were_uncertain)
+            ledger.release(
+                connection, self.edition_id, claim.request_id, pending.reader_ids, were_uncertain=were_uncertain
+            )
 
     def _wait(self, seconds: float, claim: ledger.Claim, pending: ReaderBatch, were_uncertain: bool) -> None:
         """Sleep, but let a stop request end the run at once (nothing is in flight while waiting)."""
@@ -499,8 +551,9 @@ class SendRun:
 
     def _edition_state(self, connection):
         table = Edition.__table__
-        return connection.execute(sa.select(table.c.status, table.c.frozen_at)
-                                  .where(table.c.id == self.edition_id)).one()
+        return connection.execute(
+            sa.select(table.c.status, table.c.frozen_at).where(table.c.id == self.edition_id)
+        ).one()
 
     def _set_status(self, status: str, connection=None) -> None:
         table = Edition.__table__
@@ -514,8 +567,11 @@ class SendRun:
 
     def _report(self) -> None:
         if self.progress is not None:
-            self.progress(Progress(self.sent, self.failed, self.uncertain, self.skipped, self.total,
-                                   time.monotonic() - self._began))
+            self.progress(
+                Progress(
+                    self.sent, self.failed, self.uncertain, self.skipped, self.total, time.monotonic() - self._began
+                )
+            )
 
     def _finish(self, status: str, reason: str | None) -> SendSummary:
         with self._transaction() as connection:
@@ -526,10 +582,16 @@ class SendRun:
                 sent_already = self._edition_status(connection) == "sent"
                 if not in_flight and not sent_already:
                     return SendSummary(
-                        edition=self.edition_number, status="waiting", sent=self.sent, failed=self.failed,
-                        uncertain=self.uncertain, skipped=self.skipped, sent_now=self.sent,
+                        edition=self.edition_number,
+                        status="waiting",
+                        sent=self.sent,
+                        failed=self.failed,
+                        uncertain=self.uncertain,
+                        skipped=self.skipped,
+                        sent_now=self.sent,
                         reason="Every reader due so far was handled; readers in later time zones wait for their wave.",
-                        elapsed=time.monotonic() - self._began)
+                        elapsed=time.monotonic() - self._began,
+                    )
             counts = ledger.state_counts(connection, self.edition_id)
             if status == "done":
                 if counts["claimed"] == 0:
@@ -542,6 +604,15 @@ class SendRun:
             else:
                 self._set_status("paused", connection)
             pending = 0 if status == "sent" else ledger.pending_count(connection, self.edition_id)
-        return SendSummary(edition=self.edition_number, status=status, sent=counts["sent"], failed=counts["failed"],
-                           uncertain=counts["uncertain"], skipped=counts["skipped"], sent_now=self.sent,
-                           pending=pending, reason=reason, elapsed=time.monotonic() - self._began)
+        return SendSummary(
+            edition=self.edition_number,
+            status=status,
+            sent=counts["sent"],
+            failed=counts["failed"],
+            uncertain=counts["uncertain"],
+            skipped=counts["skipped"],
+            sent_now=self.sent,
+            pending=pending,
+            reason=reason,
+            elapsed=time.monotonic() - self._began,
+        )

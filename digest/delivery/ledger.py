@@ -22,10 +22,10 @@ values; the engine decides when to commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -46,15 +46,22 @@ class Delivery(SQLModel, table=True):
     # The unique index serves every lookup by edition (it leads with edition_id). The partial index holds
     # only the rows in flight (a request's worth per sender), so finding claims a dead sender left costs
     # nothing however large the edition: a weekly send looks for them at every wave.
-    __table_args__ = (sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_reader"),
-                      sa.Index("ix_delivery_claimed", "edition_id", "request_id",
-                               sqlite_where=sa.text("state = 'claimed'"),
-                               postgresql_where=sa.text("state = 'claimed'")))
+    __table_args__ = (
+        sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_delivery_reader"),
+        sa.Index(
+            "ix_delivery_claimed",
+            "edition_id",
+            "request_id",
+            sqlite_where=sa.text("state = 'claimed'"),
+            postgresql_where=sa.text("state = 'claimed'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(sa_column=sa.Column(sa.ForeignKey("edition.id"), nullable=False))
-    subscriber_id: int = Field(sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"),
-                                                   nullable=False, index=True))
+    subscriber_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     state: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     request_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     provider_message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
@@ -62,8 +69,9 @@ class Delivery(SQLModel, table=True):
     claimed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
     # The variant the reader was due (None: skipped before one was chosen, or a row from before variants).
-    variant_id: int | None = Field(default=None, sa_column=sa.Column(sa.ForeignKey("edition_variant.id"),
-                                                                     nullable=True))
+    variant_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.ForeignKey("edition_variant.id"), nullable=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -104,8 +112,16 @@ def in_ledger(edition_id: int) -> sa.Exists:
 NO_LIMIT = 2**31 - 1  # an `upto` that bounds nothing: the largest id an INTEGER column holds
 
 
-def read_fresh(connection: Connection, edition_id: int, *, after_id: int, limit: int, started_at: datetime,
-               zone: audience.Zone = audience.EVERY_ZONE, upto: int = NO_LIMIT) -> Read:
+def read_fresh(
+    connection: Connection,
+    edition_id: int,
+    *,
+    after_id: int,
+    limit: int,
+    started_at: datetime,
+    zone: audience.Zone = audience.EVERY_ZONE,
+    upto: int = NO_LIMIT,
+) -> Read:
     """The next active readers after `after_id` (up to `upto`, in `zone`) with no row for this edition,
     and the readers in the same id range who left since the send began.
 
@@ -116,19 +132,29 @@ def read_fresh(connection: Connection, edition_id: int, *, after_id: int, limit:
     if connection.dialect.name == "sqlite":
         return _read_fresh_sqlite(connection, edition_id, after_id, limit, started_at, zone, upto)
     already = in_ledger(edition_id)
-    rows = connection.execute(audience.receiving(after_id, limit, unless=already, zone=zone, upto=upto,
-                                                 with_topics=True)).all()
+    rows = connection.execute(
+        audience.receiving(after_id, limit, unless=already, zone=zone, upto=upto, with_topics=True)
+    ).all()
     upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last: look to the end
-    gone = [row[0] for row in connection.execute(audience.stopped_since(started_at, after_id, upper,
-                                                                        unless=already, zone=zone))]
+    gone = [
+        row[0]
+        for row in connection.execute(audience.stopped_since(started_at, after_id, upper, unless=already, zone=zone))
+    ]
     if not rows and not gone:
         return Read([], [], after_id, 0)
     last = upper if len(rows) == limit else max([row[0] for row in rows] + gone)
     return Read(rows, gone, last, len(rows) + len(gone))
 
 
-def claim(connection: Connection, edition_id: int, rows: Sequence[tuple[int, str, str]], *, request_id: str,
-          variant_id: int | None, now: datetime | None = None) -> Claim:
+def claim(
+    connection: Connection,
+    edition_id: int,
+    rows: Sequence[tuple[int, str, str]],
+    *,
+    request_id: str,
+    variant_id: int | None,
+    now: datetime | None = None,
+) -> Claim:
     """Claim read readers for one request: `claimed` rows with their variant, for those still active.
 
     One INSERT ... SELECT that re-reads each reader's status; the unique (edition, reader) index and
@@ -154,8 +180,9 @@ class Ahead:
     rows: Sequence[tuple[int, str, str]]  # (id, email, token), in id order
 
 
-def claim_ahead(connection: Connection, edition_id: int, requests: Sequence[Ahead], *,
-                now: datetime | None = None) -> list[Claim]:
+def claim_ahead(
+    connection: Connection, edition_id: int, requests: Sequence[Ahead], *, now: datetime | None = None
+) -> list[Claim]:
     """Claim several requests at once (each as `claim` would), for a sender that then sends them one by
     one. On SQLite one INSERT writes them all, in reader order, so that the indexes' pages are visited
     once, in order, wherever a variant's readers lie; each request's rows get consecutive row ids, so
@@ -163,8 +190,10 @@ def claim_ahead(connection: Connection, edition_id: int, requests: Sequence[Ahea
     `claim`."""
     now = now or utcnow()
     if connection.dialect.name != "sqlite":
-        return [claim(connection, edition_id, r.rows, request_id=r.request_id, variant_id=r.variant_id, now=now)
-                for r in requests]
+        return [
+            claim(connection, edition_id, r.rows, request_id=r.request_id, variant_id=r.variant_id, now=now)
+            for r in requests
+        ]
     cursor = connection.connection.cursor()
     row_id = cursor.execute("SELECT coalesce(max(id), 0) FROM delivery").fetchone()[0]
     values = []
@@ -182,8 +211,9 @@ def claim_ahead(connection: Connection, edition_id: int, requests: Sequence[Ahea
         ids = [row[0] for row in request.rows]
         taken = {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, request.request_id, json.dumps(ids)))}
         missing = [reader for reader in ids if reader not in taken]
-        skipped = _insert_claims(connection, edition_id, missing, "skipped", request.request_id, now, None,
-                                 only_stopped=True)
+        skipped = _insert_claims(
+            connection, edition_id, missing, "skipped", request.request_id, now, None, only_stopped=True
+        )
         claims.append(Claim(request.request_id, tuple(row for row in request.rows if row[0] in taken), len(skipped)))
     return claims
 
@@ -198,41 +228,67 @@ def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: 
         left = {row[0] for row in connection.connection.cursor().execute(_SQLITE_LEFT, (json.dumps(ids),))}
     else:
         subscriber = audience.readers
-        still = set(connection.execute(sa.select(subscriber.c.id).where(
-            subscriber.c.id == sa.func.any(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer))),
-            audience.receives_editions())).scalars())
+        still = set(
+            connection.execute(
+                sa.select(subscriber.c.id).where(
+                    subscriber.c.id == sa.func.any(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer))),
+                    audience.receives_editions(),
+                )
+            ).scalars()
+        )
         left = set(ids) - still
     if not left:
         return claim
     delivery, _ = _tables()
-    connection.execute(sa.update(delivery).where(_rows_of(connection, delivery, edition_id, claim.request_id,
-                                                          sorted(left)))
-                       .values(state="skipped", finished_at=now or utcnow()))
-    return Claim(claim.request_id, tuple(row for row in claim.readers if row[0] not in left),
-                 claim.skipped + len(left))
+    connection.execute(
+        sa.update(delivery)
+        .where(_rows_of(connection, delivery, edition_id, claim.request_id, sorted(left)))
+        .values(state="skipped", finished_at=now or utcnow())
+    )
+    return Claim(claim.request_id, tuple(row for row in claim.readers if row[0] not in left), claim.skipped + len(left))
 
 
-def skip(connection: Connection, edition_id: int, reader_ids: Sequence[int], *, request_id: str,
-         reason: str | None = None, now: datetime | None = None) -> int:
+def skip(
+    connection: Connection,
+    edition_id: int,
+    reader_ids: Sequence[int],
+    *,
+    request_id: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> int:
     """`skipped` rows for readers who get no mail of this edition (left since it began, or, with a
     `reason`, whose topics match none of its comparisons). Returns how many were written."""
     if not reader_ids:
         return 0
-    return len(_insert_claims(connection, edition_id, list(reader_ids), "skipped", request_id, now or utcnow(),
-                              None, error=reason))
+    return len(
+        _insert_claims(
+            connection, edition_id, list(reader_ids), "skipped", request_id, now or utcnow(), None, error=reason
+        )
+    )
 
 
-def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int], state: str, request_id: str,
-                   now: datetime, variant_id: int | None, *, error: str | None = None,
-                   only_stopped: bool = False) -> set[int]:
+def _insert_claims(
+    connection: Connection,
+    edition_id: int,
+    reader_ids: list[int],
+    state: str,
+    request_id: str,
+    now: datetime,
+    variant_id: int | None,
+    *,
+    error: str | None = None,
+    only_stopped: bool = False,
+) -> set[int]:
     """One INSERT ... SELECT for the whole batch, the ids passed as a single array (PostgreSQL) or
     JSON (SQLite) parameter: no per-row work in Python. A claim is only written for a reader who
     receives editions at this very moment. Returns the readers whose rows this call wrote."""
     if not reader_ids:
         return set()
     if connection.dialect.name == "sqlite":
-        return _insert_sqlite(connection, edition_id, reader_ids, state, request_id, now, variant_id, error,
-                              only_stopped)
+        return _insert_sqlite(
+            connection, edition_id, reader_ids, state, request_id, now, variant_id, error, only_stopped
+        )
     delivery, subscriber = _tables()
     wanted = subscriber.c.id == sa.func.any(sa.bindparam("ids", reader_ids, type_=ARRAY(sa.Integer)))
     if state == "claimed":
@@ -240,36 +296,58 @@ def _insert_claims(connection: Connection, edition_id: int, reader_ids: list[int
     elif only_stopped:
         wanted = sa.and_(wanted, ~audience.receives_editions())
     finished = now if state == "skipped" else None
-    rows = sa.select(sa.literal(edition_id), subscriber.c.id, sa.literal(state), sa.literal(request_id),
-                     sa.literal(now, UTCDateTime), sa.literal(finished, UTCDateTime),
-                     sa.literal(variant_id, sa.Integer), sa.literal(error, sa.Text)).where(wanted)
-    statement = (insert_into(connection, delivery)
-                 .from_select(["edition_id", "subscriber_id", "state", "request_id", "claimed_at", "finished_at",
-                               "variant_id", "error"], rows)
-                 .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
-                 .returning(delivery.c.subscriber_id))
+    rows = sa.select(
+        sa.literal(edition_id),
+        subscriber.c.id,
+        sa.literal(state),
+        sa.literal(request_id),
+        sa.literal(now, UTCDateTime),
+        sa.literal(finished, UTCDateTime),
+        sa.literal(variant_id, sa.Integer),
+        sa.literal(error, sa.Text),
+    ).where(wanted)
+    statement = (
+        insert_into(connection, delivery)
+        .from_select(
+            ["edition_id", "subscriber_id", "state", "request_id", "claimed_at", "finished_at", "variant_id", "error"],
+            rows,
+        )
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        .returning(delivery.c.subscriber_id)
+    )
     return set(connection.execute(statement).scalars().all())
 
 
 # SQLite (one sender per file, see lock.py): the same statements as plain SQL on the driver's cursor,
 # a third of the cost of the built ones. The hot path of a send on one box.
 _SQLITE_UNLESS = "EXISTS (SELECT 1 FROM delivery WHERE edition_id = :edition AND subscriber_id = subscriber.id)"
-_SQLITE_INSERT = ("INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, "
-                  "variant_id, error) SELECT ?, subscriber.id, ?, ?, ?, ?, ?, ? FROM json_each(?) CROSS "
-                  "JOIN subscriber ON subscriber.id = value WHERE {condition} "
-                  "ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
+_SQLITE_INSERT = (
+    "INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, "
+    "variant_id, error) SELECT ?, subscriber.id, ?, ?, ?, ?, ?, ? FROM json_each(?) CROSS "
+    "JOIN subscriber ON subscriber.id = value WHERE {condition} "
+    "ON CONFLICT (edition_id, subscriber_id) DO NOTHING"
+)
 _SQLITE_INSERT_AHEAD = (
     "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, variant_id) "
     "SELECT json_extract(value, '$[1]'), ?, subscriber.id, 'claimed', json_extract(value, '$[2]'), ?, "
-    "json_extract(value, '$[3]') FROM json_each(?) CROSS JOIN subscriber ON subscriber.id = json_extract(value, '$[0]') "
+    "json_extract(value, '$[3]') FROM json_each(?) "
+    "CROSS JOIN subscriber ON subscriber.id = json_extract(value, '$[0]') "
     f"WHERE {audience.SQL_RECEIVES_EDITIONS} "
-    "ON CONFLICT (edition_id, subscriber_id) DO NOTHING")
-_SQLITE_LEFT = ("SELECT value FROM json_each(?) LEFT JOIN subscriber ON subscriber.id = value "
-                f"WHERE subscriber.id IS NULL OR NOT {audience.SQL_RECEIVES_EDITIONS}")
-_SQLITE_CONDITIONS = {"claimed": audience.SQL_RECEIVES_EDITIONS, "skipped": "1",
-                      "stopped": f"NOT {audience.SQL_RECEIVES_EDITIONS}"}
-_SQLITE_TAKEN = ("SELECT subscriber_id FROM delivery WHERE edition_id = ? AND request_id = ? "
-                 "AND subscriber_id IN (SELECT value FROM json_each(?))")
+    "ON CONFLICT (edition_id, subscriber_id) DO NOTHING"
+)
+_SQLITE_LEFT = (
+    "SELECT value FROM json_each(?) LEFT JOIN subscriber ON subscriber.id = value "
+    f"WHERE subscriber.id IS NULL OR NOT {audience.SQL_RECEIVES_EDITIONS}"
+)
+_SQLITE_CONDITIONS = {
+    "claimed": audience.SQL_RECEIVES_EDITIONS,
+    "skipped": "1",
+    "stopped": f"NOT {audience.SQL_RECEIVES_EDITIONS}",
+}
+_SQLITE_TAKEN = (
+    "SELECT subscriber_id FROM delivery WHERE edition_id = ? AND request_id = ? "
+    "AND subscriber_id IN (SELECT value FROM json_each(?))"
+)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -283,8 +361,15 @@ def _sqlite_read(zone_kind: str) -> tuple[str, str]:
     return audience.sqlite_receiving(zone, _SQLITE_UNLESS), audience.sqlite_stopped_since(zone, _SQLITE_UNLESS)
 
 
-def _read_fresh_sqlite(connection: Connection, edition_id: int, after_id: int, limit: int, started_at: datetime,
-                       zone: audience.Zone, upto: int) -> Read:
+def _read_fresh_sqlite(
+    connection: Connection,
+    edition_id: int,
+    after_id: int,
+    limit: int,
+    started_at: datetime,
+    zone: audience.Zone,
+    upto: int,
+) -> Read:
     cursor = connection.connection.cursor()  # the driver's cursor, in this same transaction
     kind = "every" if zone is audience.EVERY_ZONE else "none" if zone is None else "named"
     active_sql, left_sql = _sqlite_read(kind)
@@ -294,40 +379,67 @@ def _read_fresh_sqlite(connection: Connection, edition_id: int, after_id: int, l
     rows = cursor.execute(active_sql, params).fetchall()
     upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last
     del params["limit"]
-    gone = [row[0] for row in cursor.execute(left_sql, {**params, "upto": upper,
-                                                        "started": _sqlite_time(started_at)})]
+    gone = [row[0] for row in cursor.execute(left_sql, {**params, "upto": upper, "started": _sqlite_time(started_at)})]
     if not rows and not gone:
         return Read([], [], after_id, 0)
     last = upper if len(rows) == limit else max([row[0] for row in rows] + gone)
     return Read(rows, gone, last, len(rows) + len(gone))
 
 
-def _insert_sqlite(connection: Connection, edition_id: int, ids: list[int], state: str, request_id: str,
-                   now: datetime, variant_id: int | None, error: str | None, only_stopped: bool) -> set[int]:
+def _insert_sqlite(
+    connection: Connection,
+    edition_id: int,
+    ids: list[int],
+    state: str,
+    request_id: str,
+    now: datetime,
+    variant_id: int | None,
+    error: str | None,
+    only_stopped: bool,
+) -> set[int]:
     cursor = connection.connection.cursor()
     stamp = _sqlite_time(now)
     condition = _SQLITE_CONDITIONS["stopped" if only_stopped else state]
-    cursor.execute(_SQLITE_INSERT.format(condition=condition),
-                   (edition_id, state, request_id, stamp, stamp if state == "skipped" else None, variant_id, error,
-                    json.dumps(ids)))
+    cursor.execute(
+        _SQLITE_INSERT.format(condition=condition),
+        (
+            edition_id,
+            state,
+            request_id,
+            stamp,
+            stamp if state == "skipped" else None,
+            variant_id,
+            error,
+            json.dumps(ids),
+        ),
+    )
     if cursor.rowcount == len(ids):  # all ours (the usual case): no need to ask which
         return set(ids)
     # A reader left since they were read (or a row was there already): ask which rows are ours.
     return {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, request_id, json.dumps(ids)))}
 
 
-def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str,
-                    now: datetime | None = None) -> Claim:
+def claim_uncertain(
+    connection: Connection, edition_id: int, *, after_id: int, limit: int, request_id: str, now: datetime | None = None
+) -> Claim:
     """Claim the next uncertain readers again (`--resend-uncertain`); those no longer active are skipped.
     Each keeps the variant the ledger says they were due."""
     delivery, subscriber = _tables()
     now = now or utcnow()
     query = (
-        sa.select(delivery.c.id, subscriber.c.id, subscriber.c.email, subscriber.c.token, subscriber.c.status,
-                  delivery.c.variant_id, audience.topics_text())
+        sa.select(
+            delivery.c.id,
+            subscriber.c.id,
+            subscriber.c.email,
+            subscriber.c.token,
+            subscriber.c.status,
+            delivery.c.variant_id,
+            audience.topics_text(),
+        )
         .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)
-        .where(delivery.c.edition_id == edition_id, delivery.c.state == "uncertain",
-               delivery.c.subscriber_id > after_id)
+        .where(
+            delivery.c.edition_id == edition_id, delivery.c.state == "uncertain", delivery.c.subscriber_id > after_id
+        )
         .order_by(delivery.c.subscriber_id)
         .limit(limit)
     )
@@ -338,14 +450,32 @@ def claim_uncertain(connection: Connection, edition_id: int, *, after_id: int, l
         return Claim(request_id, (), 0, after_id, 0)
     active = [row for row in rows if row[4] == status.RECEIVES_EDITIONS]
     stopped = [row for row in rows if row[4] != status.RECEIVES_EDITIONS]
-    update = (sa.update(delivery).where(delivery.c.id == sa.bindparam("row_id"), delivery.c.state == "uncertain")
-              .values(state=sa.bindparam("new_state"), request_id=request_id, claimed_at=now,
-                      finished_at=sa.bindparam("done"), error=None))
-    connection.execute(update, [{"row_id": r[0], "new_state": "claimed", "done": None} for r in active]
-                       + [{"row_id": r[0], "new_state": "skipped", "done": now} for r in stopped])
+    update = (
+        sa.update(delivery)
+        .where(delivery.c.id == sa.bindparam("row_id"), delivery.c.state == "uncertain")
+        .values(
+            state=sa.bindparam("new_state"),
+            request_id=request_id,
+            claimed_at=now,
+            finished_at=sa.bindparam("done"),
+            error=None,
+        )
+    )
+    connection.execute(
+        update,
+        [{"row_id": r[0], "new_state": "claimed", "done": None} for r in active]
+        + [{"row_id": r[0], "new_state": "skipped", "done": now} for r in stopped],
+    )
     readers = tuple(Reader(row[1], row[2], row[3]) for row in active)
-    return Claim(request_id, readers, len(stopped), rows[-1][1], len(rows),
-                 variants=tuple(row[5] for row in active), topics=tuple(row[6] for row in active))
+    return Claim(
+        request_id,
+        readers,
+        len(stopped),
+        rows[-1][1],
+        len(rows),
+        variants=tuple(row[5] for row in active),
+        topics=tuple(row[6] for row in active),
+    )
 
 
 def _ids_condition(connection: Connection, delivery: sa.Table, reader_ids: Sequence[int]):
@@ -357,15 +487,20 @@ def _ids_condition(connection: Connection, delivery: sa.Table, reader_ids: Seque
         return delivery.c.subscriber_id.between(low, high)
     if connection.dialect.name == "postgresql":
         return delivery.c.subscriber_id == sa.func.any(sa.bindparam("ids", list(reader_ids), type_=ARRAY(sa.Integer)))
-    ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(list(reader_ids)))))
+    ids = sa.select(sa.column("value")).select_from(
+        sa.func.json_each(sa.bindparam("ids", json.dumps(list(reader_ids))))
+    )
     return delivery.c.subscriber_id.in_(ids)
 
 
-def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, request_id: str,
-             reader_ids: Sequence[int]):
+def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, request_id: str, reader_ids: Sequence[int]):
     # The ids let the (edition, reader) index find the rows; request_id picks this request's.
-    return sa.and_(delivery.c.edition_id == edition_id, _ids_condition(connection, delivery, reader_ids),
-                   delivery.c.request_id == request_id, delivery.c.state == "claimed")
+    return sa.and_(
+        delivery.c.edition_id == edition_id,
+        _ids_condition(connection, delivery, reader_ids),
+        delivery.c.request_id == request_id,
+        delivery.c.state == "claimed",
+    )
 
 
 _MARK_ALL = sa.text(
@@ -374,31 +509,56 @@ _MARK_ALL = sa.text(
 ).bindparams(sa.bindparam("now", type_=UTCDateTime))
 
 
-def mark_all(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int], state: str, *,
-             message_id: str | None = None, error: str | None = None, now: datetime | None = None) -> int:
+def mark_all(
+    connection: Connection,
+    edition_id: int,
+    request_id: str,
+    reader_ids: Sequence[int],
+    state: str,
+    *,
+    message_id: str | None = None,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> int:
     """Every still-claimed row of one request (`reader_ids`: the readers it went to) to `state`, in one
     statement: the hot path, plain SQL. The partial index of claimed rows finds them however far apart
     the request's readers are (`state = 'claimed'` is written out so that the planner sees it)."""
     if not reader_ids:
         return 0
-    return connection.execute(_MARK_ALL, {
-        "state": state, "message_id": message_id, "error": error, "now": now or utcnow(), "edition": edition_id,
-        "request": request_id}).rowcount
+    return connection.execute(
+        _MARK_ALL,
+        {
+            "state": state,
+            "message_id": message_id,
+            "error": error,
+            "now": now or utcnow(),
+            "edition": edition_id,
+            "request": request_id,
+        },
+    ).rowcount
 
 
-def move_to_request(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int],
-                    new_request_id: str) -> int:
+def move_to_request(
+    connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int], new_request_id: str
+) -> int:
     """Give some claimed rows of a request a request of their own (a resend splits a claim by variant)."""
     if not reader_ids:
         return 0
     delivery, _ = _tables()
-    return connection.execute(sa.update(delivery).where(_rows_of(connection, delivery, edition_id, request_id,
-                                                                  reader_ids))
-                              .values(request_id=new_request_id)).rowcount
+    return connection.execute(
+        sa.update(delivery)
+        .where(_rows_of(connection, delivery, edition_id, request_id, reader_ids))
+        .values(request_id=new_request_id)
+    ).rowcount
 
 
-def mark_each(connection: Connection, edition_id: int, request_id: str,
-              outcomes: Iterable[tuple[int, str, str | None, str | None]], now: datetime | None = None) -> None:
+def mark_each(
+    connection: Connection,
+    edition_id: int,
+    request_id: str,
+    outcomes: Iterable[tuple[int, str, str | None, str | None]],
+    now: datetime | None = None,
+) -> None:
     """(reader id, state, message id, error) for readers whose outcomes differ within a request."""
     delivery, _ = _tables()
     values = [{"reader": r, "new_state": s, "mid": m, "why": e} for r, s, m, e in outcomes]
@@ -406,16 +566,25 @@ def mark_each(connection: Connection, edition_id: int, request_id: str,
         return
     statement = (
         sa.update(delivery)
-        .where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == sa.bindparam("reader"),
-               delivery.c.request_id == request_id, delivery.c.state == "claimed")
-        .values(state=sa.bindparam("new_state"), provider_message_id=sa.bindparam("mid"),
-                error=sa.bindparam("why"), finished_at=now or utcnow())
+        .where(
+            delivery.c.edition_id == edition_id,
+            delivery.c.subscriber_id == sa.bindparam("reader"),
+            delivery.c.request_id == request_id,
+            delivery.c.state == "claimed",
+        )
+        .values(
+            state=sa.bindparam("new_state"),
+            provider_message_id=sa.bindparam("mid"),
+            error=sa.bindparam("why"),
+            finished_at=now or utcnow(),
+        )
     )
     connection.execute(statement, values)
 
 
-def release(connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int], *,
-            were_uncertain: bool = False) -> int:
+def release(
+    connection: Connection, edition_id: int, request_id: str, reader_ids: Sequence[int], *, were_uncertain: bool = False
+) -> int:
     """Undo claims that certainly did not go out, so a later send mails those readers.
 
     Fresh claims are deleted; claims taken by `--resend-uncertain` go back to uncertain.
@@ -438,38 +607,46 @@ def let_go(connection: Connection, edition_id: int, request_ids: Iterable[str]) 
     if not ids:
         return 0
     delivery, _ = _tables()
-    return connection.execute(sa.delete(delivery).where(delivery.c.edition_id == edition_id,
-                                                        delivery.c.state == _CLAIMED,
-                                                        delivery.c.request_id.in_(ids))).rowcount
+    return connection.execute(
+        sa.delete(delivery).where(
+            delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED, delivery.c.request_id.in_(ids)
+        )
+    ).rowcount
 
 
 def claimed_requests(connection: Connection, edition_id: int) -> set[str]:
     """Requests with rows still claimed: in flight now, or left by a sender that died."""
     delivery, _ = _tables()
-    query = sa.select(delivery.c.request_id).where(delivery.c.edition_id == edition_id,
-                                                   delivery.c.state == _CLAIMED).distinct()
+    query = (
+        sa.select(delivery.c.request_id)
+        .where(delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED)
+        .distinct()
+    )
     return {row[0] for row in connection.execute(query)}
 
 
-def claims_to_uncertain(connection: Connection, edition_id: int, request_ids: Iterable[str],
-                        reason: str, now: datetime | None = None) -> int:
+def claims_to_uncertain(
+    connection: Connection, edition_id: int, request_ids: Iterable[str], reason: str, now: datetime | None = None
+) -> int:
     """Claims whose sender is gone: the outcome is unknown, so they become uncertain."""
     ids = list(request_ids)
     if not ids:
         return 0
     delivery, _ = _tables()
-    statement = (sa.update(delivery)
-                 .where(delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED,
-                        delivery.c.request_id.in_(ids))
-                 .values(state="uncertain", error=reason, finished_at=now or utcnow()))
+    statement = (
+        sa.update(delivery)
+        .where(delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED, delivery.c.request_id.in_(ids))
+        .values(state="uncertain", error=reason, finished_at=now or utcnow())
+    )
     return connection.execute(statement).rowcount
 
 
 def started_at(connection: Connection, edition_id: int) -> datetime | None:
     """When this edition's send began: its first claim."""
     delivery, _ = _tables()
-    return connection.execute(sa.select(sa.func.min(delivery.c.claimed_at))
-                              .where(delivery.c.edition_id == edition_id)).scalar()
+    return connection.execute(
+        sa.select(sa.func.min(delivery.c.claimed_at)).where(delivery.c.edition_id == edition_id)
+    ).scalar()
 
 
 def edition_rows(connection: Connection, edition_id: int) -> sa.ColumnElement[bool] | None:
@@ -483,8 +660,7 @@ def edition_rows(connection: Connection, edition_id: int) -> sa.ColumnElement[bo
     where = delivery.c.edition_id == edition_id
     if connection.dialect.name != "sqlite":
         return where
-    low, high = connection.execute(sa.select(sa.func.min(delivery.c.id), sa.func.max(delivery.c.id))
-                                   .where(where)).one()
+    low, high = connection.execute(sa.select(sa.func.min(delivery.c.id), sa.func.max(delivery.c.id)).where(where)).one()
     if low is None:
         return None
     return sa.and_(delivery.c.id.between(low, high), (delivery.c.edition_id + 0) == edition_id)
@@ -506,9 +682,11 @@ def pending_count(connection: Connection, edition_id: int, zones: Sequence[audie
     _, subscriber = _tables()
     total = 0
     for zone in (audience.EVERY_ZONE,) if zones is None else zones:
-        total += connection.execute(sa.select(sa.func.count()).select_from(subscriber)
-                                    .where(audience.receives_editions(), audience.in_zone(zone),
-                                           ~in_ledger(edition_id))).scalar()
+        total += connection.execute(
+            sa.select(sa.func.count())
+            .select_from(subscriber)
+            .where(audience.receives_editions(), audience.in_zone(zone), ~in_ledger(edition_id))
+        ).scalar()
     return total
 
 
@@ -520,8 +698,11 @@ def variant_counts(connection: Connection, edition_id: int) -> list[tuple[int | 
     if where is None:
         return []
     error = sa.case((delivery.c.state == "skipped", delivery.c.error), else_=sa.null())
-    query = (sa.select(delivery.c.variant_id, delivery.c.state, error, sa.func.count())
-             .where(where).group_by(delivery.c.variant_id, delivery.c.state, error))
+    query = (
+        sa.select(delivery.c.variant_id, delivery.c.state, error, sa.func.count())
+        .where(where)
+        .group_by(delivery.c.variant_id, delivery.c.state, error)
+    )
     return [tuple(row) for row in connection.execute(query)]
 
 
@@ -529,6 +710,12 @@ def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bo
     """Whether the ledger has a row for this reader and the edition of `week` (they were handled)."""
     delivery, _ = _tables()
     edition = Edition.__table__
-    return connection.execute(sa.select(delivery.c.id).join(edition, edition.c.id == delivery.c.edition_id)
-                              .where(delivery.c.subscriber_id == reader_id, edition.c.week == week)
-                              .limit(1)).first() is not None
+    return (
+        connection.execute(
+            sa.select(delivery.c.id)
+            .join(edition, edition.c.id == delivery.c.edition_id)
+            .where(delivery.c.subscriber_id == reader_id, edition.c.week == week)
+            .limit(1)
+        ).first()
+        is not None
+    )

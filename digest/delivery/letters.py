@@ -13,7 +13,7 @@ benchmarks hand `send_edition` when they bring their own.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -76,9 +76,15 @@ class VariantLetters:
         with session_scope(self.engine) as session:
             rows = {c.id: c for c in session.exec(select(Comparison).where(Comparison.id.in_(ids))).all()}
             comparisons = [rows[i] for i in ids if i in rows]
-            return render_comparisons(session, self.settings, number=self.number, week=self.week,
-                                      comparisons=comparisons, intro=self.intro,
-                                      subject=self.subject if key == self.everything else None).letter
+            return render_comparisons(
+                session,
+                self.settings,
+                number=self.number,
+                week=self.week,
+                comparisons=comparisons,
+                intro=self.intro,
+                subject=self.subject if key == self.everything else None,
+            ).letter
 
     def variant_id(self, connection, key: str) -> int:
         """The variant's id in the store (registered on first use), for the ledger's rows."""

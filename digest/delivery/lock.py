@@ -26,8 +26,8 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -88,8 +88,9 @@ class SendGuard:
         if self.shared:
             self._lock_connection = engine.connect()
             self._lock_connection.detach()  # closing it must end the session (and the lock), not pool it
-            self._lock_connection.execute(sa.text("SELECT pg_advisory_lock(:space, :worker)"),
-                                          {"space": _LOCK_SPACE, "worker": self.worker})
+            self._lock_connection.execute(
+                sa.text("SELECT pg_advisory_lock(:space, :worker)"), {"space": _LOCK_SPACE, "worker": self.worker}
+            )
             self._lock_connection.commit()
         else:
             self._lock_sqlite(engine.url.database)
@@ -104,9 +105,11 @@ class SendGuard:
         except BlockingIOError:
             holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(descriptor)
-            raise SenderBusy(f"another `digest editions send` (pid {holder}) is sending from {database}; "
-                             "wait for it to finish (SQLite allows one sender at a time; "
-                             "PostgreSQL lets several share a send)") from None
+            raise SenderBusy(
+                f"another `digest editions send` (pid {holder}) is sending from {database}; "
+                "wait for it to finish (SQLite allows one sender at a time; "
+                "PostgreSQL lets several share a send)"
+            ) from None
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, str(os.getpid()).encode(), 0)
         self._lock_file = descriptor
@@ -118,8 +121,7 @@ class SendGuard:
         if not self.shared or worker is None:
             return True  # SQLite: we hold the only sender's lock
         params = {"space": _LOCK_SPACE, "worker": worker}
-        taken = self._lock_connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :worker)"),
-                                              params).scalar()
+        taken = self._lock_connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :worker)"), params).scalar()
         if taken:
             self._lock_connection.execute(sa.text("SELECT pg_advisory_unlock(:space, :worker)"), params)
         self._lock_connection.commit()
@@ -130,15 +132,17 @@ class SendGuard:
         Always true on SQLite, where there is one sender. Let go with `drop_part`."""
         if not self.shared:
             return True
-        taken = self._lock_connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :part)"),
-                                              {"space": _PART_SPACE, "part": part}).scalar()
+        taken = self._lock_connection.execute(
+            sa.text("SELECT pg_try_advisory_lock(:space, :part)"), {"space": _PART_SPACE, "part": part}
+        ).scalar()
         self._lock_connection.commit()
         return bool(taken)
 
     def drop_part(self, part: int) -> None:
         if self.shared:
-            self._lock_connection.execute(sa.text("SELECT pg_advisory_unlock(:space, :part)"),
-                                          {"space": _PART_SPACE, "part": part})
+            self._lock_connection.execute(
+                sa.text("SELECT pg_advisory_unlock(:space, :part)"), {"space": _PART_SPACE, "part": part}
+            )
             self._lock_connection.commit()
 
     def close(self) -> None:

@@ -13,9 +13,9 @@ by the plan and by the send itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -36,9 +36,11 @@ def too_early(number: int, comparisons: Sequence[Comparison], now: datetime) -> 
         return None
     named = "; ".join(f"{c.slug} (dated {c.published_at:%Y-%m-%d %H:%M} UTC)" for c in early)
     first = early[0].slug
-    return (f"edition {number} carries {'a comparison' if len(early) == 1 else 'comparisons'} dated in the "
-            f"future: {named}. It is not sent before then: wait, leave it out "
-            f"(digest editions edit {number} --exclude {first}) or pass --include-future")
+    return (
+        f"edition {number} carries {'a comparison' if len(early) == 1 else 'comparisons'} dated in the "
+        f"future: {named}. It is not sent before then: wait, leave it out "
+        f"(digest editions edit {number} --exclude {first}) or pass --include-future"
+    )
 
 
 def check_not_early(number: int, comparisons: Sequence[Comparison], now: datetime | None = None) -> None:
@@ -62,23 +64,35 @@ class SendPlan:
     def as_text(self, backend: str, dry_run: bool = False) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
         lines = [f"Edition {self.number} for {self.week} ({self.status}), {len(self.comparisons)} {plural}:"]
-        lines += [f"  {position}. {title}  [{slug}]"
-                  for position, (slug, title) in enumerate(self.comparisons, start=1)]
-        lines += [f"  {position}. {title}  [{slug}]  (imported since it was built; joins as the send begins)"
-                  for position, (slug, title) in enumerate(self.joining, start=len(self.comparisons) + 1)]
+        lines += [
+            f"  {position}. {title}  [{slug}]" for position, (slug, title) in enumerate(self.comparisons, start=1)
+        ]
+        lines += [
+            f"  {position}. {title}  [{slug}]  (imported since it was built; joins as the send begins)"
+            for position, (slug, title) in enumerate(self.joining, start=len(self.comparisons) + 1)
+        ]
         if self.left_out:
             lines.append(f"Left out: {', '.join(self.left_out)}")
         verb = "would reach" if dry_run else "will reach"
         reach = f"It {verb} {self.readers:,} reader{'s' if self.readers != 1 else ''} through {backend}"
         if self.unmatched:
-            reach += (f"; {self.unmatched:,} more reader{'s' if self.unmatched != 1 else ''} chose topics that "
-                      f"match none of its comparisons and get no mail")
+            reach += (
+                f"; {self.unmatched:,} more reader{'s' if self.unmatched != 1 else ''} chose topics that "
+                f"match none of its comparisons and get no mail"
+            )
         lines.append(reach + ".")
         return "\n".join(lines)
 
 
-def send_plan(engine: Engine, settings: Settings, number: int, *, resend_uncertain: bool = False,
-              include_future: bool = False, now: datetime | None = None) -> SendPlan:
+def send_plan(
+    engine: Engine,
+    settings: Settings,
+    number: int,
+    *,
+    resend_uncertain: bool = False,
+    include_future: bool = False,
+    now: datetime | None = None,
+) -> SendPlan:
     with session_scope(engine) as session:
         edition = get_edition(session, number)
         shown = edition_comparisons(session, edition)
@@ -92,6 +106,14 @@ def send_plan(engine: Engine, settings: Settings, number: int, *, resend_uncerta
         if resend_uncertain:
             readers += state_counts(connection, edition.id)["uncertain"]
         early = None if include_future or edition.status == "sent" else too_early(number, shown, now or utcnow())
-        return SendPlan(edition.number, edition.week, edition.status, tuple((c.slug, c.title) for c in shown),
-                        tuple(skipped), readers, early, joining=tuple((c.slug, c.title) for c in joining),
-                        unmatched=unmatched)
+        return SendPlan(
+            edition.number,
+            edition.week,
+            edition.status,
+            tuple((c.slug, c.title) for c in shown),
+            tuple(skipped),
+            readers,
+            early,
+            joining=tuple((c.slug, c.title) for c in joining),
+            unmatched=unmatched,
+        )

@@ -42,8 +42,9 @@ class Presence:
         if engine.dialect.name == "postgresql":
             self._connection = engine.connect()
             self._connection.detach()  # closing it must end the session (and the lock), not pool it
-            self._connection.execute(sa.text("SELECT pg_advisory_lock(:space, :id)"),
-                                     {"space": _LOCK_SPACE, "id": self.number})
+            self._connection.execute(
+                sa.text("SELECT pg_advisory_lock(:space, :id)"), {"space": _LOCK_SPACE, "id": self.number}
+            )
             self._connection.commit()
         elif engine.url.database and engine.url.database != ":memory:":
             self._folder = Path(f"{engine.url.database}.claims")
@@ -94,7 +95,7 @@ class Presence:
             os.close(self._descriptor)
             self._descriptor = None
 
-    def __enter__(self) -> "Presence":
+    def __enter__(self) -> Presence:
         return self
 
     def __exit__(self, *_exc) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from digest.mail.message import EDITION_ARG, ONE_CLICK, READER_ARG, ReaderBatch, Recipient
 from subscribers.audience import Reader

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -48,8 +48,10 @@ class VariantLine:
 
     def describe(self) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
-        return (f"  variant {self.variant:<3} {self.readers:>9,} readers  {len(self.comparisons)} {plural}: "
-                f"{', '.join(self.comparisons)}")
+        return (
+            f"  variant {self.variant:<3} {self.readers:>9,} readers  {len(self.comparisons)} {plural}: "
+            f"{', '.join(self.comparisons)}"
+        )
 
 
 def _slugs(key: str, shown: Sequence[Offered]) -> tuple[str, ...]:
@@ -57,8 +59,9 @@ def _slugs(key: str, shown: Sequence[Offered]) -> tuple[str, ...]:
     return tuple(c.slug for c in shown if c.id in wanted)
 
 
-def planned_variants(connection: Connection, edition_id: int,
-                     shown: Sequence[Offered]) -> tuple[tuple[VariantLine, ...], int]:
+def planned_variants(
+    connection: Connection, edition_id: int, shown: Sequence[Offered]
+) -> tuple[tuple[VariantLine, ...], int]:
     """Who a send would mail now, by variant (most readers first), and how many would get nothing."""
     counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all()
     grouping = group(counts, shown)
@@ -66,8 +69,9 @@ def planned_variants(connection: Connection, edition_id: int,
     return lines, grouping.unmatched
 
 
-def sent_variants(connection: Connection, edition_id: int,
-                  shown: Sequence[Offered]) -> tuple[tuple[VariantLine, ...], int]:
+def sent_variants(
+    connection: Connection, edition_id: int, shown: Sequence[Offered]
+) -> tuple[tuple[VariantLine, ...], int]:
     """The readers the ledger holds per variant (numbered in the order they were first sent), and how
     many were skipped because their topics match nothing."""
     keys = variant_keys(connection, edition_id)
@@ -78,8 +82,10 @@ def sent_variants(connection: Connection, edition_id: int,
             readers[variant] = readers.get(variant, 0) + n
         elif state == "skipped" and error in (UNMATCHED, UNREADABLE):
             unmatched += n
-    lines = tuple(VariantLine(number, _slugs(keys[variant], shown), readers.get(variant, 0))
-                  for number, variant in enumerate(keys, start=1))
+    lines = tuple(
+        VariantLine(number, _slugs(keys[variant], shown), readers.get(variant, 0))
+        for number, variant in enumerate(keys, start=1)
+    )
     return lines, unmatched
 
 
@@ -114,12 +120,16 @@ class SendSummary:
     def as_text(self) -> str:
         lines = [
             f"Edition {self.edition}: {self.status}.",
-            f"  sent       {self.sent:>9,}" + (f"  ({self.sent_now:,} by this run)" if self.status != "dry-run" else ""),
+            f"  sent       {self.sent:>9,}"
+            + (f"  ({self.sent_now:,} by this run)" if self.status != "dry-run" else ""),
             f"  failed     {self.failed:>9,}",
             f"  uncertain  {self.uncertain:>9,}",
-            f"  skipped    {self.skipped:>9,}" + (f"  ({self.unmatched:,}: their topics match none of its "
-                                                  f"comparisons)" if self.unmatched and self.status != "dry-run"
-                                                  else ""),
+            f"  skipped    {self.skipped:>9,}"
+            + (
+                f"  ({self.unmatched:,}: their topics match none of its comparisons)"
+                if self.unmatched and self.status != "dry-run"
+                else ""
+            ),
         ]
         if self.pending or self.status in ("dry-run", "paused", "stopped"):
             label = "would mail" if self.status == "dry-run" else "not yet"
@@ -127,15 +137,19 @@ class SendSummary:
         if self.status == "dry-run" and self.unmatched:
             lines.append(f"  would skip {self.unmatched:>9,}  (their topics match none of its comparisons)")
         if self.variants:
-            lines.append("Variants (the comparisons each group of readers " +
-                         ("would get):" if self.status == "dry-run" else "got):"))
+            lines.append(
+                "Variants (the comparisons each group of readers "
+                + ("would get):" if self.status == "dry-run" else "got):")
+            )
             lines += [line.describe() for line in self.variants]
         if self.reason:
             lines.append(self.reason)
         if self.uncertain:
-            lines.append(f"{self.uncertain:,} readers may or may not have been mailed (the outcome of their request "
-                         "is unknown); they were not sent again. Check the provider's activity log, then "
-                         "`digest editions send --resend-uncertain` to mail them.")
+            lines.append(
+                f"{self.uncertain:,} readers may or may not have been mailed (the outcome of their request "
+                "is unknown); they were not sent again. Check the provider's activity log, then "
+                "`digest editions send --resend-uncertain` to mail them."
+            )
         return "\n".join(lines)
 
 
@@ -154,13 +168,15 @@ def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
     with engine.connect() as connection:
         editions = connection.execute(
             sa.select(edition.c.id, edition.c.number, edition.c.week, edition.c.status, edition.c.sent_at)
-            .order_by(edition.c.number.desc()).limit(limit)
+            .order_by(edition.c.number.desc())
+            .limit(limit)
         ).all()
         counts: dict[int, dict[str, int]] = {row.id: dict.fromkeys(DELIVERY_STATES, 0) for row in editions}
         if editions:
             for edition_id, state, n in connection.execute(
                 sa.select(delivery.c.edition_id, delivery.c.state, sa.func.count())
-                .where(delivery.c.edition_id.in_(list(counts))).group_by(delivery.c.edition_id, delivery.c.state)
+                .where(delivery.c.edition_id.in_(list(counts)))
+                .group_by(delivery.c.edition_id, delivery.c.state)
             ):
                 counts[edition_id][state] = n
     return [EditionRow(row.number, row.week, row.status, row.sent_at, counts[row.id]) for row in editions]
@@ -174,18 +190,34 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
     """
     edition = get_edition(session, number)
     items = edition_items(session, edition, included_only=False)
-    found = {row.id: row for row in session.execute(
-        sa.select(Comparison.id, Comparison.slug, Comparison.title)
-        .where(Comparison.id.in_([item.comparison_id for item in items]))).all()}
+    found = {
+        row.id: row
+        for row in session.execute(
+            sa.select(Comparison.id, Comparison.slug, Comparison.title).where(
+                Comparison.id.in_([item.comparison_id for item in items])
+            )
+        ).all()
+    }
     counts = state_counts(session.connection(), edition.id)
     lines, unmatched = sent_variants(session.connection(), edition.id, offered(session, edition))
     info = {
-        "number": edition.number, "week": edition.week, "status": edition.status,
-        "subject": edition.subject, "intro": edition.intro,
-        "built_at": edition.built_at.isoformat(), "sent_at": edition.sent_at.isoformat() if edition.sent_at else None,
-        "comparisons": [{"position": item.position, "slug": found[item.comparison_id].slug,
-                         "title": found[item.comparison_id].title, "included": item.included}
-                        for item in items if item.comparison_id in found],
+        "number": edition.number,
+        "week": edition.week,
+        "status": edition.status,
+        "subject": edition.subject,
+        "intro": edition.intro,
+        "built_at": edition.built_at.isoformat(),
+        "sent_at": edition.sent_at.isoformat() if edition.sent_at else None,
+        "comparisons": [
+            {
+                "position": item.position,
+                "slug": found[item.comparison_id].slug,
+                "title": found[item.comparison_id].title,
+                "included": item.included,
+            }
+            for item in items
+            if item.comparison_id in found
+        ],
         "readers": counts,
         "frozen_at": edition.frozen_at.isoformat() if edition.frozen_at else None,
         "variants": [asdict(line) for line in lines],
@@ -199,9 +231,14 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
 def ledger_readers(session: Session, edition_id: int, limit: int) -> list[dict]:
     """Who an edition went to: up to `limit` ledger rows with the reader's address, in ledger order."""
     delivery, reader = Delivery.__table__, audience.readers
-    rows = session.execute(sa.select(reader.c.email, delivery.c.state, delivery.c.finished_at, delivery.c.error)
-                           .join(reader, reader.c.id == delivery.c.subscriber_id)
-                           .where(delivery.c.edition_id == edition_id)
-                           .order_by(delivery.c.id).limit(limit)).all()
-    return [{"email": email, "state": state, "at": at.isoformat() if at else None, "error": error}
-            for email, state, at, error in rows]
+    rows = session.execute(
+        sa.select(reader.c.email, delivery.c.state, delivery.c.finished_at, delivery.c.error)
+        .join(reader, reader.c.id == delivery.c.subscriber_id)
+        .where(delivery.c.edition_id == edition_id)
+        .order_by(delivery.c.id)
+        .limit(limit)
+    ).all()
+    return [
+        {"email": email, "state": state, "at": at.isoformat() if at else None, "error": error}
+        for email, state, at, error in rows
+    ]

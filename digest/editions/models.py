@@ -53,7 +53,5 @@ class EditionVariant(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("edition_id", "comparisons", name="uq_edition_variant"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    edition_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False)
-    )
+    edition_id: int = Field(sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False))
     comparisons: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -10,8 +10,9 @@ at its own week only, so importing a site's history does not flood it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 from digest.errors import EditionError
 from digest.settings import Settings
@@ -52,8 +53,9 @@ def arrange(current: Sequence[str], order: Sequence[str]) -> list[str]:
         if slug in seen:
             raise EditionError(f"--order names {slug!r} twice")
         if slug not in current:
-            raise EditionError(f"--order names {slug!r}, which is not in this edition "
-                               f"(it holds: {', '.join(current) or 'nothing'})")
+            raise EditionError(
+                f"--order names {slug!r}, which is not in this edition (it holds: {', '.join(current) or 'nothing'})"
+            )
         seen.add(slug)
     return list(order) + [slug for slug in current if slug not in seen]
 

@@ -10,9 +10,9 @@ is frozen: comparisons imported since it was built join it, and from then on not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -85,8 +85,9 @@ def edition_at_hand(session: Session, settings: Settings, now: datetime | None =
     or is under way): the next to go out. When every edition is sent, the current week's,
     which may not be built yet.
     """
-    unsent = session.exec(select(Edition).where(Edition.status != "sent")
-                          .order_by(Edition.week, Edition.number).limit(1)).first()  # '2026-W09' sorts
+    unsent = session.exec(
+        select(Edition).where(Edition.status != "sent").order_by(Edition.week, Edition.number).limit(1)
+    ).first()  # '2026-W09' sorts
     if unsent is not None:
         return AtHand(unsent, unsent.week)
     week = normalize_week(None, settings, now)
@@ -105,8 +106,10 @@ def edition_comparisons(session: Session, edition: Edition) -> list[Comparison]:
     items = edition_items(session, edition)
     if not items:
         return []
-    by_id = {c.id: c for c in session.exec(
-        select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()}
+    by_id = {
+        c.id: c
+        for c in session.exec(select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()
+    }
     return [by_id[i.comparison_id] for i in items if i.comparison_id in by_id]
 
 
@@ -115,14 +118,18 @@ def left_out(session: Session, edition: Edition) -> list[Comparison]:
     items = [item for item in edition_items(session, edition, included_only=False) if not item.included]
     if not items:
         return []
-    by_id = {c.id: c for c in session.exec(
-        select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()}
+    by_id = {
+        c.id: c
+        for c in session.exec(select(Comparison).where(Comparison.id.in_([i.comparison_id for i in items]))).all()
+    }
     return [by_id[i.comparison_id] for i in items if i.comparison_id in by_id]
 
 
 def dated_after(comparisons: Sequence[Comparison], now: datetime) -> list[Comparison]:
     """Those of `comparisons` published after `now`: not to be sent before their date."""
     return [c for c in comparisons if c.published_at > now]
+
+
 def previous_week(session: Session, week: str, exclude_edition_id: int | None = None) -> str | None:
     """The week of the newest edition before `week` (other than the one excluded), if any."""
     query = select(sa.func.max(Edition.week)).where(Edition.week < week)
@@ -131,14 +138,16 @@ def previous_week(session: Session, week: str, exclude_edition_id: int | None = 
     return session.exec(query).one()
 
 
-def candidates_for_week(session: Session, settings: Settings, week: str,
-                        exclude_edition_id: int | None = None) -> list[Comparison]:
+def candidates_for_week(
+    session: Session, settings: Settings, week: str, exclude_edition_id: int | None = None
+) -> list[Comparison]:
     """What an edition for `week` would hold now: the selection, read from the store."""
     week_start, end = week_bounds(week, settings.timezone)
     previous = previous_week(session, week, exclude_edition_id)
     start = window_start(week_start, week_bounds(previous, settings.timezone)[0] if previous else None)
-    published = session.exec(select(Comparison).where(
-        Comparison.published_at >= start, Comparison.published_at < end)).all()
+    published = session.exec(
+        select(Comparison).where(Comparison.published_at >= start, Comparison.published_at < end)
+    ).all()
     carried_query = select(EditionItem.comparison_id)
     if exclude_edition_id is not None:
         carried_query = carried_query.where(EditionItem.edition_id != exclude_edition_id)
@@ -162,23 +171,30 @@ def next_number(session: Session) -> int:
     return (session.exec(select(sa.func.max(Edition.number))).one() or 0) + 1
 
 
-def _freeze(session: Session, edition: Edition, picked: Sequence[Comparison], excluded: set[int], *,
-            first_position: int = 1) -> None:
+def _freeze(
+    session: Session, edition: Edition, picked: Sequence[Comparison], excluded: set[int], *, first_position: int = 1
+) -> None:
     for position, comparison in enumerate(picked, start=first_position):
-        session.add(EditionItem(edition_id=edition.id, comparison_id=comparison.id, position=position,
-                                included=comparison.id not in excluded))
+        session.add(
+            EditionItem(
+                edition_id=edition.id,
+                comparison_id=comparison.id,
+                position=position,
+                included=comparison.id not in excluded,
+            )
+        )
 
 
-def build_edition(session: Session, settings: Settings, week: str | None = None, *,
-                  rebuild: bool = False, now: datetime | None = None) -> BuildResult:
+def build_edition(
+    session: Session, settings: Settings, week: str | None = None, *, rebuild: bool = False, now: datetime | None = None
+) -> BuildResult:
     """Freeze the edition for `week` (default: the current week), or return the one already built."""
     week = normalize_week(week, settings, now)
     existing = session.exec(select(Edition).where(Edition.week == week)).first()
     if existing is not None and not rebuild:
         return BuildResult(existing, False, f"edition {existing.number} for {week} was already built")
     if existing is not None and (existing.status != "draft" or existing.frozen_at is not None):
-        raise EditionError(f"edition {existing.number} for {week} is {_state(existing)}; "
-                           "only a draft can be rebuilt")
+        raise EditionError(f"edition {existing.number} for {week} is {_state(existing)}; only a draft can be rebuilt")
 
     picked = candidates_for_week(session, settings, week, existing.id if existing else None)
     carried = carried_slugs(picked, week, settings)
@@ -196,8 +212,12 @@ def build_edition(session: Session, settings: Settings, week: str | None = None,
         session.flush()
         _freeze(session, existing, picked, excluded)
         session.flush()
-        return BuildResult(existing, False, f"edition {existing.number} for {week} was rebuilt "
-                                            f"with {len(picked)} comparisons{_carried_note(carried)}", carried)
+        return BuildResult(
+            existing,
+            False,
+            f"edition {existing.number} for {week} was rebuilt with {len(picked)} comparisons{_carried_note(carried)}",
+            carried,
+        )
 
     take_write_lock(session)  # the number is read, then written: no other writer in between
     for _attempt in range(5):
@@ -218,8 +238,12 @@ def build_edition(session: Session, settings: Settings, week: str | None = None,
             continue
         savepoint.commit()
         plural = "comparison" if len(picked) == 1 else "comparisons"
-        return BuildResult(edition, True, f"edition {edition.number} for {week} built "
-                                          f"with {len(picked)} {plural}{_carried_note(carried)}", carried)
+        return BuildResult(
+            edition,
+            True,
+            f"edition {edition.number} for {week} built with {len(picked)} {plural}{_carried_note(carried)}",
+            carried,
+        )
     raise EditionError(f"could not number the edition for {week}; other builds kept taking the number, try again")
 
 
@@ -230,9 +254,16 @@ def _one_line(text: str, what: str, limit: int) -> str:
     return value
 
 
-def edit_edition(session: Session, number: int, *, intro: str | None = None, subject: str | None = None,
-                 exclude: Sequence[str] = (), include: Sequence[str] = (),
-                 order: Sequence[str] | None = None) -> Edition:
+def edit_edition(
+    session: Session,
+    number: int,
+    *,
+    intro: str | None = None,
+    subject: str | None = None,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
+    order: Sequence[str] | None = None,
+) -> Edition:
     """Change a draft: its intro, subject, which comparisons it leaves out and their order.
 
     An empty intro or subject clears the editor's text (the subject is then built
@@ -251,13 +282,19 @@ def edit_edition(session: Session, number: int, *, intro: str | None = None, sub
         edition.intro = text or None
 
     items = edition_items(session, edition, included_only=False)
-    slugs = dict(session.exec(select(Comparison.id, Comparison.slug).where(
-        Comparison.id.in_([i.comparison_id for i in items]))).all()) if items else {}
+    slugs = (
+        dict(
+            session.exec(
+                select(Comparison.id, Comparison.slug).where(Comparison.id.in_([i.comparison_id for i in items]))
+            ).all()
+        )
+        if items
+        else {}
+    )
     by_slug = {slugs[item.comparison_id]: item for item in items}
     for slug in [*exclude, *include]:
         if slug not in by_slug:
-            raise EditionError(f"{slug!r} is not in edition {number} "
-                               f"(it holds: {', '.join(by_slug) or 'nothing'})")
+            raise EditionError(f"{slug!r} is not in edition {number} (it holds: {', '.join(by_slug) or 'nothing'})")
     both = set(exclude) & set(include)
     if both:
         raise EditionError(f"{', '.join(sorted(both))} cannot be both excluded and included")
@@ -271,9 +308,11 @@ def edit_edition(session: Session, number: int, *, intro: str | None = None, sub
     if order:
         hidden = [slug for slug in order if slug in by_slug and not by_slug[slug].included]
         if hidden:
-            raise EditionError(f"--order names {', '.join(hidden)}, left out of edition {number}; put "
-                               f"{'it' if len(hidden) == 1 else 'them'} back with --include first "
-                               "(in the same command is fine), or leave it out of --order")
+            raise EditionError(
+                f"--order names {', '.join(hidden)}, left out of edition {number}; put "
+                f"{'it' if len(hidden) == 1 else 'them'} back with --include first "
+                "(in the same command is fine), or leave it out of --order"
+            )
         current = [slugs[item.comparison_id] for item in items]
         for position, slug in enumerate(arrange(current, order), start=1):
             by_slug[slug].position = position
@@ -305,8 +344,11 @@ class Frozen:
         parts = [f"edition {edition.number} for {edition.week} frozen"]
         if self.added:
             parts.append(f"added since it was built: {', '.join(self.added)}")
-        parts.append(f"carried over from earlier weeks: {', '.join(self.carried_over)}" if self.carried_over
-                     else "nothing carried over from earlier weeks")
+        parts.append(
+            f"carried over from earlier weeks: {', '.join(self.carried_over)}"
+            if self.carried_over
+            else "nothing carried over from earlier weeks"
+        )
         return "; ".join(parts)
 
 
@@ -315,9 +357,15 @@ def freeze_edition(session: Session, settings: Settings, edition: Edition, now: 
     imported since it was built join it (after the ones it holds, so the editor's order stands).
     One conditional UPDATE decides who freezes it, so two senders starting at once freeze it once."""
     table = Edition.__table__
-    claimed = session.connection().execute(
-        sa.update(table).where(table.c.id == edition.id, table.c.frozen_at.is_(None))
-        .values(frozen_at=now or utcnow())).rowcount
+    claimed = (
+        session.connection()
+        .execute(
+            sa.update(table)
+            .where(table.c.id == edition.id, table.c.frozen_at.is_(None))
+            .values(frozen_at=now or utcnow())
+        )
+        .rowcount
+    )
     session.refresh(edition)
     if not claimed:
         return Frozen(now=False)
@@ -326,8 +374,9 @@ def freeze_edition(session: Session, settings: Settings, edition: Edition, now: 
     _freeze(session, edition, late, set(), first_position=max((i.position for i in items), default=0) + 1)
     session.flush()
     shown = edition_comparisons(session, edition)
-    return Frozen(now=True, added=tuple(c.slug for c in late),
-                  carried_over=carried_slugs(shown, edition.week, settings))
+    return Frozen(
+        now=True, added=tuple(c.slug for c in late), carried_over=carried_slugs(shown, edition.week, settings)
+    )
 
 
 def late_comparisons(session: Session, settings: Settings, edition: Edition) -> list[Comparison]:
@@ -345,8 +394,10 @@ def offered(session: Session, edition: Edition, comparisons: Sequence[Comparison
         return []
     categories: dict[int, set[str]] = {c.id: set() for c in comparisons}
     for comparison_id, category in session.exec(
-            sa.select(Entry.comparison_id, Tool.category).join(Tool, Tool.id == Entry.tool_id)
-            .where(Entry.comparison_id.in_(list(categories)))).all():
+        sa.select(Entry.comparison_id, Tool.category)
+        .join(Tool, Tool.id == Entry.tool_id)
+        .where(Entry.comparison_id.in_(list(categories)))
+    ).all():
         categories[comparison_id].add(category)
     return [Offered(c.id, c.slug, frozenset(categories[c.id])) for c in comparisons]
 
@@ -354,14 +405,21 @@ def offered(session: Session, edition: Edition, comparisons: Sequence[Comparison
 def variant_id(connection, edition_id: int, key: str) -> int:
     """The id of the edition's variant `key`, registered on first use (safe when two senders race)."""
     table = EditionVariant.__table__
-    connection.execute(insert_into(connection, table).values(edition_id=edition_id, comparisons=key)
-                       .on_conflict_do_nothing(index_elements=["edition_id", "comparisons"]))
-    return connection.execute(sa.select(table.c.id).where(table.c.edition_id == edition_id,
-                                                          table.c.comparisons == key)).scalar_one()
+    connection.execute(
+        insert_into(connection, table)
+        .values(edition_id=edition_id, comparisons=key)
+        .on_conflict_do_nothing(index_elements=["edition_id", "comparisons"])
+    )
+    return connection.execute(
+        sa.select(table.c.id).where(table.c.edition_id == edition_id, table.c.comparisons == key)
+    ).scalar_one()
 
 
 def variant_keys(connection, edition_id: int) -> dict[int, str]:
     """variant id -> key, for one edition."""
     table = EditionVariant.__table__
-    return dict(connection.execute(sa.select(table.c.id, table.c.comparisons)
-                                   .where(table.c.edition_id == edition_id).order_by(table.c.id)).all())
+    return dict(
+        connection.execute(
+            sa.select(table.c.id, table.c.comparisons).where(table.c.edition_id == edition_id).order_by(table.c.id)
+        ).all()
+    )

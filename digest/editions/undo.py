@@ -30,8 +30,9 @@ def delete_draft(session: Session, number: int) -> Deleted:
     """Delete a draft edition; its comparisons become free for the next build of their week."""
     edition = get_edition(session, number=number)
     if edition.status != "draft":
-        raise EditionError(f"edition {number} is {edition.status}: it has begun going out, so it stays "
-                           "(only a draft can be deleted)")
+        raise EditionError(
+            f"edition {number} is {edition.status}: it has begun going out, so it stays (only a draft can be deleted)"
+        )
     freed = len(edition_items(session, edition, included_only=False))
     session.execute(sa.delete(EditionItem).where(EditionItem.edition_id == edition.id))
     session.execute(sa.delete(Edition).where(Edition.id == edition.id))
@@ -59,13 +60,18 @@ def remove_comparison(session: Session, slug: str) -> Removed:
     comparison = session.exec(select(Comparison).where(Comparison.slug == slug)).first()
     if comparison is None:
         raise NotFound(f"no comparison with the slug {slug!r}; `digest comparisons list` shows them")
-    carried = session.exec(select(Edition, EditionItem).join(EditionItem, EditionItem.edition_id == Edition.id)
-                           .where(EditionItem.comparison_id == comparison.id)).all()
+    carried = session.exec(
+        select(Edition, EditionItem)
+        .join(EditionItem, EditionItem.edition_id == Edition.id)
+        .where(EditionItem.comparison_id == comparison.id)
+    ).all()
     gone_out = sorted(edition.number for edition, item in carried if edition.status != "draft" and item.included)
     if gone_out:
         editions = ", ".join(str(n) for n in gone_out)
-        raise EditionError(f"{slug} went out in edition {editions}: readers have it and the archive shows it, "
-                           "so it stays (leave it out of a draft with: digest editions edit N --exclude SLUG)")
+        raise EditionError(
+            f"{slug} went out in edition {editions}: readers have it and the archive shows it, "
+            "so it stays (leave it out of a draft with: digest editions edit N --exclude SLUG)"
+        )
     drafts = tuple(sorted(edition.number for edition, item in carried if edition.status == "draft"))
     tool_ids = list(session.exec(select(Entry.tool_id).where(Entry.comparison_id == comparison.id)).all())
     session.execute(sa.delete(EditionItem).where(EditionItem.comparison_id == comparison.id))

@@ -13,8 +13,8 @@ No store in sight: the send loop, the dry run and the preview all call these fun
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Collection, Iterable, Sequence
 
 UNMATCHED = "their topics match none of this edition's comparisons"
 UNREADABLE = "their stored topics cannot be read"

@@ -21,6 +21,7 @@ def forget_events(session: Session, email: str) -> int:
     """Anonymize every event about `email` (a normalized address); returns how many."""
     hashed = "sha256:" + hashlib.sha256(email.encode("utf-8")).hexdigest()
     table = Event.__table__
-    statement = (sa.update(table).where(table.c.email == email.strip().lower())
-                 .values(email=hashed, reader_id=None, raw={}))
+    statement = (
+        sa.update(table).where(table.c.email == email.strip().lower()).values(email=hashed, reader_id=None, raw={})
+    )
     return session.execute(statement).rowcount

@@ -11,9 +11,9 @@ so a reader suppressed here gets nothing from the next batch on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -44,16 +44,22 @@ def store_events(connection: Connection, rows: Sequence[dict]) -> tuple[set[str]
     if not rows:
         return set(), {}
     table = Event.__table__
-    statement = (insert_into(connection, table).on_conflict_do_nothing(index_elements=["sg_event_id"])
-                 .returning(table.c.sg_event_id))
+    statement = (
+        insert_into(connection, table)
+        .on_conflict_do_nothing(index_elements=["sg_event_id"])
+        .returning(table.c.sg_event_id)
+    )
     if connection.dialect.name != "postgresql":
         return {row[0] for row in connection.execute(statement, list(rows))}, {}
     try:
         with connection.begin_nested():
             return {row[0] for row in connection.execute(statement, list(rows))}, {}
     except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
-        log.warning("the database refused a batch of %d events (%s); storing them one by one",
-                    len(rows), str(exc.orig).splitlines()[0] if exc.orig else exc)
+        log.warning(
+            "the database refused a batch of %d events (%s); storing them one by one",
+            len(rows),
+            str(exc.orig).splitlines()[0] if exc.orig else exc,
+        )
     new, refused = set(), {}
     for row in rows:
         try:
@@ -71,9 +77,12 @@ def suppress_readers(connection: Connection, rows: Sequence[dict], now: datetime
     unique and what the mail went to, while an id could be reused on SQLite
     after a reader is erased.
     """
-    stops = ((row["email"], new_status) for row in rows
-             if (new_status := status.after_provider_event(row["event"], row.get("bounce_type"),
-                                                           row.get("raw") or {})) is not None)
+    stops = (
+        (row["email"], new_status)
+        for row in rows
+        if (new_status := status.after_provider_event(row["event"], row.get("bounce_type"), row.get("raw") or {}))
+        is not None
+    )
     return service.stop_mail(connection, stops, now, source="SendGrid event webhook")
 
 
@@ -83,5 +92,6 @@ def ingest(connection: Connection, rows: Sequence[dict], now: datetime | None = 
     new_ids, refused = store_events(connection, rows)
     new_rows = [row for row in rows if row["sg_event_id"] in new_ids]
     suppressed = suppress_readers(connection, new_rows, now)
-    return Ingested(stored=len(new_ids), duplicates=len(rows) - len(new_ids) - len(refused), suppressed=suppressed,
-                    refused=refused)
+    return Ingested(
+        stored=len(new_ids), duplicates=len(rows) - len(new_ids) - len(refused), suppressed=suppressed, refused=refused
+    )

@@ -17,21 +17,30 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from digest.errors import MalformedBatch
 from digest.mail.message import EDITION_ARG, READER_ARG
 
 # The events SendGrid's Event Webhook sends (delivery and engagement).
-KNOWN_EVENTS = frozenset({
-    "processed", "dropped", "delivered", "deferred", "bounce", "open", "click",
-    "spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe",
-})
+KNOWN_EVENTS = frozenset(
+    {
+        "processed",
+        "dropped",
+        "delivered",
+        "deferred",
+        "bounce",
+        "open",
+        "click",
+        "spamreport",
+        "unsubscribe",
+        "group_unsubscribe",
+        "group_resubscribe",
+    }
+)
 MAX_ID = 100
 MAX_EMAIL = 320
-_LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp()
-
-
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
 
 
 @dataclass
@@ -118,15 +127,17 @@ def parse_batch(body: bytes | str, received_at: datetime) -> Batch:
             continue
         seen.add(sg_id)
         bounce_type = item.get("type") if item["event"] == "bounce" else None
-        batch.rows.append({
-            "sg_event_id": sg_id,
-            "event": item["event"],
-            "bounce_type": bounce_type[:40] if isinstance(bounce_type, str) else None,
-            "email": item["email"].strip().lower(),
-            "reader_id": _int_arg(item.get(READER_ARG)),
-            "edition_number": _int_arg(item.get(EDITION_ARG)),
-            "occurred_at": datetime.fromtimestamp(item["timestamp"], timezone.utc),
-            "received_at": received_at,
-            "raw": item,
-        })
+        batch.rows.append(
+            {
+                "sg_event_id": sg_id,
+                "event": item["event"],
+                "bounce_type": bounce_type[:40] if isinstance(bounce_type, str) else None,
+                "email": item["email"].strip().lower(),
+                "reader_id": _int_arg(item.get(READER_ARG)),
+                "edition_number": _int_arg(item.get(EDITION_ARG)),
+                "occurred_at": datetime.fromtimestamp(item["timestamp"], UTC),
+                "received_at": received_at,
+                "raw": item,
+            }
+        )
     return batch

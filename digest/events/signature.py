@@ -28,8 +28,6 @@ TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # X-Twilio-Email-Event-Webhook-
 TOLERANCE = timedelta(minutes=5)
 
 
-
-
 @dataclass(frozen=True)
 class Verifier:
     """Holds the parsed public key; build it once per process (`verifier_for`)."""
@@ -40,8 +38,9 @@ class Verifier:
     def check(self, body: bytes, signature: str | None, timestamp: str | None, now: datetime) -> None:
         """Return if `body` is signed by the key and timestamped near `now`; else raise BadSignature."""
         if not signature or not timestamp:
-            missing = [name for name, value in ((SIGNATURE_HEADER, signature), (TIMESTAMP_HEADER, timestamp))
-                       if not value]
+            missing = [
+                name for name, value in ((SIGNATURE_HEADER, signature), (TIMESTAMP_HEADER, timestamp)) if not value
+            ]
             raise BadSignature(f"the request is unsigned: missing {' and '.join(missing)}")
         try:
             seconds = int(timestamp.strip())
@@ -49,8 +48,10 @@ class Verifier:
             raise BadSignature(f"{TIMESTAMP_HEADER} must be Unix seconds, got {timestamp[:40]!r}") from None
         skew = abs(now.timestamp() - seconds)
         if skew > self.tolerance.total_seconds():
-            raise BadSignature(f"{TIMESTAMP_HEADER} is {int(skew)} s away from now (at most "
-                               f"{int(self.tolerance.total_seconds())} s allowed): a replayed or delayed request")
+            raise BadSignature(
+                f"{TIMESTAMP_HEADER} is {int(skew)} s away from now (at most "
+                f"{int(self.tolerance.total_seconds())} s allowed): a replayed or delayed request"
+            )
         try:
             payload = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -66,15 +67,21 @@ class Verifier:
 def verifier_for(public_key: str | None, tolerance: timedelta = TOLERANCE) -> Verifier:
     """A Verifier for SENDGRID_WEBHOOK_PUBLIC_KEY: the base64 key SendGrid shows, or the same in PEM."""
     if not public_key:
-        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY is not set, so SendGrid's events cannot be verified; "
-                          "copy the verification key from SendGrid's Mail Settings > Signed Event Webhook")
+        raise ConfigError(
+            "SENDGRID_WEBHOOK_PUBLIC_KEY is not set, so SendGrid's events cannot be verified; "
+            "copy the verification key from SendGrid's Mail Settings > Signed Event Webhook"
+        )
     key = "".join(line.strip() for line in public_key.strip().splitlines() if not line.startswith("-----"))
     try:
         webhook = EventWebhook(key)
     except (ValueError, binascii.Error, UnsupportedAlgorithm) as exc:
-        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY is not a public key (expected the base64 text "
-                          f"SendGrid shows, which begins MFkw...): {exc}") from exc
+        raise ConfigError(
+            "SENDGRID_WEBHOOK_PUBLIC_KEY is not a public key (expected the base64 text "
+            f"SendGrid shows, which begins MFkw...): {exc}"
+        ) from exc
     if not isinstance(webhook.public_key, ec.EllipticCurvePublicKey):
-        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY is not an elliptic-curve (ECDSA) key; "
-                          "copy the verification key from SendGrid's Signed Event Webhook settings")
+        raise ConfigError(
+            "SENDGRID_WEBHOOK_PUBLIC_KEY is not an elliptic-curve (ECDSA) key; "
+            "copy the verification key from SendGrid's Signed Event Webhook settings"
+        )
     return Verifier(webhook, tolerance)

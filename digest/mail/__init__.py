@@ -7,8 +7,18 @@ from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, Recipient, to_mime
 from digest.settings import Settings
 
-__all__ = ["DeliveryError", "Letter", "RateLimited", "Recipient", "RequestRefused", "SendResult", "Sender",
-           "SenderRefused", "make_sender", "to_mime"]
+__all__ = [
+    "DeliveryError",
+    "Letter",
+    "RateLimited",
+    "Recipient",
+    "RequestRefused",
+    "SendResult",
+    "Sender",
+    "SenderRefused",
+    "make_sender",
+    "to_mime",
+]
 
 
 def make_sender(settings: Settings) -> Sender:

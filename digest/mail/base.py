@@ -21,8 +21,9 @@ never retried without an operator's say-so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from digest.mail.message import Letter, Recipient, addresses_of
 
@@ -38,11 +39,11 @@ class SendResult:
     error: str | None = None  # why addresses are unsent or uncertain
 
     @classmethod
-    def all_unsent(cls, recipients: Sequence[Recipient], error: str) -> "SendResult":
+    def all_unsent(cls, recipients: Sequence[Recipient], error: str) -> SendResult:
         return cls(unsent=addresses_of(recipients), error=error)
 
     @classmethod
-    def all_uncertain(cls, recipients: Sequence[Recipient], error: str) -> "SendResult":
+    def all_uncertain(cls, recipients: Sequence[Recipient], error: str) -> SendResult:
         return cls(uncertain=addresses_of(recipients), error=error)
 
 

@@ -7,14 +7,15 @@ them itself (substitutions); SMTP and the outbox fill them with `personalize`.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, getaddresses, make_msgid
 from types import MappingProxyType
-from typing import Collection, Mapping, NamedTuple, Sequence, overload
+from typing import NamedTuple, overload
 
 from digest.mail.placeholders import READER_TOKEN
 
@@ -26,6 +27,7 @@ WIRE = policy.SMTP.clone(max_line_length=998)
 # Bodies: quoted-printable lines of at most 76 characters (RFC 2045, 6.7). Lines of 998 are
 # legal SMTP but not legal quoted-printable, and spam filters score them (MIME_QP_LONG_LINE).
 BODY = policy.SMTP.clone(max_line_length=76)
+
 
 class HeaderInjection(ValueError):
     """A header value carries a line break."""
@@ -50,7 +52,7 @@ class _Verbatim(str):
 
     name: str
 
-    def __new__(cls, name: str, value: str) -> "_Verbatim":
+    def __new__(cls, name: str, value: str) -> _Verbatim:
         header = super().__new__(cls, value)
         header.name = name
         return header
@@ -65,8 +67,10 @@ def check_address(address: str) -> str:
     One plain addr-spec: printable ASCII without spaces (addresses are stored with the domain in
     its ASCII spelling), which a parser that decodes nothing reads back as this same address."""
     if not address or not address.isascii() or not address.isprintable() or " " in address:
-        raise UnsendableAddress(f"the address {address!r} is not printable ASCII without spaces; "
-                                "it cannot be written into a To header as stored")
+        raise UnsendableAddress(
+            f"the address {address!r} is not printable ASCII without spaces; "
+            "it cannot be written into a To header as stored"
+        )
     if getaddresses([address]) != [("", address)] or address.count("@") != 1:
         raise UnsendableAddress(f"the address {address!r} does not read back as one address")
     return address
@@ -129,15 +133,18 @@ class ReaderBatch(Sequence[Recipient]):
     def __getitem__(self, index: int) -> Recipient: ...
 
     @overload
-    def __getitem__(self, index: slice) -> "ReaderBatch": ...
+    def __getitem__(self, index: slice) -> ReaderBatch: ...
 
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ReaderBatch(self.rows[index], self.edition, self.unsubscribe_prefix)
         reader_id, address, token = self.rows[index]
-        return Recipient(address, {READER_TOKEN: token},
-                         {"List-Unsubscribe": f"<{self.unsubscribe_prefix}{token}>", "List-Unsubscribe-Post": ONE_CLICK},
-                         {EDITION_ARG: self.edition, READER_ARG: str(reader_id)})
+        return Recipient(
+            address,
+            {READER_TOKEN: token},
+            {"List-Unsubscribe": f"<{self.unsubscribe_prefix}{token}>", "List-Unsubscribe-Post": ONE_CLICK},
+            {EDITION_ARG: self.edition, READER_ARG: str(reader_id)},
+        )
 
     def __repr__(self) -> str:
         return f"ReaderBatch({len(self.rows)} readers of edition {self.edition})"
@@ -150,7 +157,7 @@ class ReaderBatch(Sequence[Recipient]):
     def reader_ids(self) -> list[int]:
         return [row[0] for row in self.rows]
 
-    def only(self, addresses: Collection[str]) -> "ReaderBatch":
+    def only(self, addresses: Collection[str]) -> ReaderBatch:
         """The readers among these whose address is in `addresses`, in the same order."""
         return ReaderBatch([row for row in self.rows if row[1] in addresses], self.edition, self.unsubscribe_prefix)
 
@@ -185,7 +192,7 @@ def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:
     message["To"] = _Verbatim("To", check_address(recipient.address))  # never decoded: see _Verbatim
     if letter.reply_to:
         message["Reply-To"] = _check_header("Reply-To", letter.reply_to)
-    message["Date"] = format_datetime(datetime.now(timezone.utc))  # "+0000": UTC, said as a zone
+    message["Date"] = format_datetime(datetime.now(UTC))  # "+0000": UTC, said as a zone
     message["Message-ID"] = make_msgid(domain=domain)
     for name, value in {**letter.headers, **recipient.headers}.items():
         message[name] = _check_header(name, fill(value, recipient.substitutions))

@@ -20,8 +20,8 @@ import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from digest.mail.base import SendResult
 from digest.mail.message import Letter, Recipient, addresses_of, to_mime

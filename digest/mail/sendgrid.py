@@ -18,8 +18,9 @@ import json
 import re
 import ssl
 import time
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import certifi
 import httpx
@@ -34,8 +35,16 @@ MAIL_SEND = "/v3/mail/send"
 MAX_PERSONALIZATIONS = 1000
 _FIELD = re.compile(r"^personalizations\.(\d+)\b")
 # Before these, the request body cannot have reached SendGrid: retrying is safe.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
-             httpx.WriteTimeout, httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.ProxyError)
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
 
 
 def letter_payload(letter: Letter) -> dict:
@@ -68,8 +77,10 @@ def letter_json(letter: Letter) -> bytes:
     if kept is None or kept[0] is not letter:
         if len(_LETTERS) >= _LETTERS_KEPT:
             _LETTERS.clear()
-        kept = _LETTERS[id(letter)] = (letter, json.dumps(letter_payload(letter), ensure_ascii=False,
-                                                          separators=(",", ":")).encode())
+        kept = _LETTERS[id(letter)] = (
+            letter,
+            json.dumps(letter_payload(letter), ensure_ascii=False, separators=(",", ":")).encode(),
+        )
     return kept[1]
 
 
@@ -98,8 +109,11 @@ def encode_people(recipients: Sequence[Recipient]) -> Encoded:
     if people is not None:
         return Encoded(people, recipients, {})
     try:
-        return Encoded(json.dumps([personalization(r) for r in recipients], ensure_ascii=False,
-                                  separators=(",", ":")).encode(), recipients, {})
+        return Encoded(
+            json.dumps([personalization(r) for r in recipients], ensure_ascii=False, separators=(",", ":")).encode(),
+            recipients,
+            {},
+        )
     except (TypeError, ValueError):  # one reader's values (UnicodeEncodeError is a ValueError): find whose
         pass
     kept, parts, refused = [], [], {}
@@ -135,17 +149,25 @@ def batch_personalizations(batch: ReaderBatch) -> bytes | None:
     """The personalizations array of a ReaderBatch as JSON, or None if a value needs escaping."""
     edition, prefix = batch.edition, batch.unsubscribe_prefix
     try:
-        text = ("[" + ",".join(
-            f'{{"to":[{{"email":"{a}"}}],"headers":{{"List-Unsubscribe":"<{prefix}{t}>",'
-            f'"List-Unsubscribe-Post":"{ONE_CLICK}"}},"substitutions":{{"{READER_TOKEN}":"{t}"}},'
-            f'"custom_args":{{"{EDITION_ARG}":"{edition}","{READER_ARG}":"{i:d}"}}}}'
-            for i, a, t in batch.rows) + "]").encode()
+        text = (
+            "["
+            + ",".join(
+                f'{{"to":[{{"email":"{a}"}}],"headers":{{"List-Unsubscribe":"<{prefix}{t}>",'
+                f'"List-Unsubscribe-Post":"{ONE_CLICK}"}},"substitutions":{{"{READER_TOKEN}":"{t}"}},'
+                f'"custom_args":{{"{EDITION_ARG}":"{edition}","{READER_ARG}":"{i:d}"}}}}'
+                for i, a, t in batch.rows
+            )
+            + "]"
+        ).encode()
     except (TypeError, ValueError, UnicodeEncodeError):
         return None  # an id that is not a number, a lone surrogate
     # A value with a quote adds quotes to the count; backslashes and control characters are
     # looked for directly. Any of them needs escaping: json.dumps does it.
-    if (text.count(b'"') != _QUOTES_PER_READER * len(batch.rows) or b"\\" in text
-            or len(text.translate(None, _CONTROL)) != len(text)):
+    if (
+        text.count(b'"') != _QUOTES_PER_READER * len(batch.rows)
+        or b"\\" in text
+        or len(text.translate(None, _CONTROL)) != len(text)
+    ):
         return None
     return text
 
@@ -184,8 +206,10 @@ def interpret(response: httpx.Response, recipients: Sequence[Recipient]) -> Send
     if status == 429:
         raise RateLimited(_describe(response), _reset_time(response))
     if status in (401, 403):
-        raise SenderRefused(f"{_describe(response)}. Check SENDGRID_API_KEY: it must be valid and allowed "
-                            "to send mail (Mail Send permission).")
+        raise SenderRefused(
+            f"{_describe(response)}. Check SENDGRID_API_KEY: it must be valid and allowed "
+            "to send mail (Mail Send permission)."
+        )
     if status >= 500:
         return SendResult.all_unsent(recipients, _describe(response))
     if status == 400:
@@ -213,20 +237,29 @@ class SendGridSender:
     name = "sendgrid"
     max_batch = MAX_PERSONALIZATIONS
 
-    def __init__(self, api_key: str | None, api_url: str = "https://api.sendgrid.com", *,
-                 timeout: float = 30.0, connect_timeout: float = 5.0):
+    def __init__(
+        self,
+        api_key: str | None,
+        api_url: str = "https://api.sendgrid.com",
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+    ):
         if not api_key:
             raise ConfigError("SENDGRID_API_KEY is not set: DIGEST_BACKEND=sendgrid needs an API key")
         if not api_url.startswith(("http://", "https://")):
-            raise ConfigError(f"SENDGRID_API_URL must start with https:// (or http:// for a local test server), "
-                              f"got {api_url!r}")
+            raise ConfigError(
+                f"SENDGRID_API_URL must start with https:// (or http:// for a local test server), got {api_url!r}"
+            )
         self.api_url = api_url.rstrip("/")
         self._client = httpx.Client(
-            base_url=self.api_url, verify=_tls_context(),
+            base_url=self.api_url,
+            verify=_tls_context(),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
         )
+
     def _letter_part(self, letter: Letter) -> bytes:
         return letter_json(letter)
 
@@ -234,8 +267,11 @@ class SendGridSender:
         if len(recipients) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} readers per request, got {len(recipients)}")
         encoded = encode_people(recipients)
-        result = self._post(_with_letter(self._letter_part(letter), encoded.people), encoded.kept) \
-            if encoded.kept else SendResult()
+        result = (
+            self._post(_with_letter(self._letter_part(letter), encoded.people), encoded.kept)
+            if encoded.kept
+            else SendResult()
+        )
         result.rejected.update(encoded.refused)
         return result
 

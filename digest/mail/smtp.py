@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError, RequestRefused, SenderRefused
@@ -41,8 +41,10 @@ def parse_smtp_url(url: str | None) -> SmtpTarget:
     except ValueError as exc:
         raise ConfigError(f"DIGEST_SMTP_URL is not a valid URL: {exc}") from exc
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(f"DIGEST_SMTP_URL must look like smtp://user:pass@host:587 or smtps://host:465, "
-                          f"got scheme {parts.scheme!r} and host {parts.hostname!r}")
+        raise ConfigError(
+            f"DIGEST_SMTP_URL must look like smtp://user:pass@host:587 or smtps://host:465, "
+            f"got scheme {parts.scheme!r} and host {parts.hostname!r}"
+        )
     secure = parts.scheme == "smtps"
     return SmtpTarget(
         host=parts.hostname,
@@ -94,8 +96,10 @@ class SmtpSender:
                 connection.login(t.username, t.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             connection.close()
-            raise SenderRefused(f"the SMTP server {t.host}:{t.port} refused the login in DIGEST_SMTP_URL: "
-                                f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}") from exc
+            raise SenderRefused(
+                f"the SMTP server {t.host}:{t.port} refused the login in DIGEST_SMTP_URL: "
+                f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+            ) from exc
         except BaseException:
             connection.close()
             raise
@@ -137,8 +141,10 @@ class SmtpSender:
                 if code != 250:
                     connection.rset()
                     if _permanent(code):
-                        raise RequestRefused(f"the SMTP server {where} refused the From address "
-                                             f"{letter.from_address}: {code} {reply.decode(errors='replace')}")
+                        raise RequestRefused(
+                            f"the SMTP server {where} refused the From address "
+                            f"{letter.from_address}: {code} {reply.decode(errors='replace')}"
+                        )
                     result.unsent.append(recipient.address)
                     result.error = f"{code} {reply.decode(errors='replace')}"
                     continue
@@ -161,7 +167,7 @@ class SmtpSender:
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()  # the body may have been taken: never re-send silently
                 result.uncertain.append(recipient.address)
-                result.unsent += addresses_of(recipients[index + 1:])
+                result.unsent += addresses_of(recipients[index + 1 :])
                 result.error = f"the SMTP server {where} went away during the message: {exc!r}"
                 return result
             if code == 250:

@@ -14,9 +14,9 @@ The HTML is compiled once per edition. Per-reader links hold READER_TOKEN
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import jinja2
 from sqlmodel import Session
@@ -46,8 +46,16 @@ class RenderedEdition:
     mjml: str  # the source MRML compiled, for anyone debugging a template
 
 
-def compose(*, number: int, week: str, facts: Sequence[ComparisonFacts], settings: Settings,
-            subject: str | None = None, intro: str | None = None, votes: bool = True) -> EditionView:
+def compose(
+    *,
+    number: int,
+    week: str,
+    facts: Sequence[ComparisonFacts],
+    settings: Settings,
+    subject: str | None = None,
+    intro: str | None = None,
+    votes: bool = True,
+) -> EditionView:
     """Everything the templates need, from plain values."""
     comparisons = [comparison_view(i, f, settings.base_url, votes) for i, f in enumerate(facts, start=1)]
     return edition_view(
@@ -72,8 +80,9 @@ def _fill(kind: str, name: str, view: EditionView, root: Path | None, override: 
         raise EditionError(f"{where(exc, name, root, override)} cannot be filled: {exc}") from exc
 
 
-def _render(view: EditionView, root: Path | None, limit: int | None,
-            override: Path | None = None) -> tuple[EditionView, str, str, str]:
+def _render(
+    view: EditionView, root: Path | None, limit: int | None, override: Path | None = None
+) -> tuple[EditionView, str, str, str]:
     """(the view as it fits, html, text, mjml); `limit` None: every comparison as a card.
     Templates in `override` (DIGEST_TEMPLATES) come first."""
     sources: dict[int, str] = {}  # the MJML of each attempt, by the id of its view
@@ -89,8 +98,9 @@ def _render(view: EditionView, root: Path | None, limit: int | None,
     return view, html, _fill("text", TEXT_TEMPLATE, view, root, override), sources[id(view)]
 
 
-def render_view(view: EditionView, root: Path | None = None, override: Path | None = None, *,
-                limit: int | None = CLIP_LIMIT) -> tuple[str, str, str]:
+def render_view(
+    view: EditionView, root: Path | None = None, override: Path | None = None, *, limit: int | None = CLIP_LIMIT
+) -> tuple[str, str, str]:
     """(html, text, mjml) for one edition view, its HTML under `limit` bytes for every reader;
     templates in `override` (DIGEST_TEMPLATES) come first."""
     _view, html, text, source = _render(view, root, limit, override)
@@ -124,24 +134,48 @@ def letter_for(view: EditionView, html: str, text: str, settings: Settings) -> L
         from_address=settings.from_address,
         from_name=settings.newsletter_name,
         reply_to=settings.reply_to,
-        headers={"List-Id": list_id(settings),
-                 "Feedback-ID": feedback_id(settings, f"edition-{view.number}", "weekly")},
+        headers={
+            "List-Id": list_id(settings),
+            "Feedback-ID": feedback_id(settings, f"edition-{view.number}", "weekly"),
+        },
         categories=("edition", f"edition-{view.number}"),
     )
 
 
-def render_comparisons(session: Session, settings: Settings, *, number: int, week: str, comparisons,
-                       subject: str | None = None, intro: str | None = None,
-                       root: Path | None = None) -> RenderedEdition:
-    view = compose(number=number, week=week, facts=comparison_facts(session, comparisons), settings=settings,
-                   subject=subject, intro=intro)
+def render_comparisons(
+    session: Session,
+    settings: Settings,
+    *,
+    number: int,
+    week: str,
+    comparisons,
+    subject: str | None = None,
+    intro: str | None = None,
+    root: Path | None = None,
+) -> RenderedEdition:
+    view = compose(
+        number=number,
+        week=week,
+        facts=comparison_facts(session, comparisons),
+        settings=settings,
+        subject=subject,
+        intro=intro,
+    )
     view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 
 
-def render_edition(session: Session, edition: Edition, settings: Settings, *,
-                   root: Path | None = None) -> RenderedEdition:
+def render_edition(
+    session: Session, edition: Edition, settings: Settings, *, root: Path | None = None
+) -> RenderedEdition:
     """The edition's Letter, compiled once; per-reader links carry READER_TOKEN."""
-    return render_comparisons(session, settings, number=edition.number, week=edition.week,
-                              comparisons=edition_comparisons(session, edition),
-                              subject=edition.subject, intro=edition.intro, root=root)
+    return render_comparisons(
+        session,
+        settings,
+        number=edition.number,
+        week=edition.week,
+        comparisons=edition_comparisons(session, edition),
+        subject=edition.subject,
+        intro=edition.intro,
+        root=root,
+    )

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -74,17 +74,26 @@ def archived_editions(session: Session, limit: int | None = None) -> list[Archiv
     editions = list(session.exec(query.limit(limit) if limit else query).all())
     if not editions:
         return []
-    rows = session.exec(sa.select(EditionItem.edition_id, Comparison.title, Comparison.url)
-                        .join(Comparison, Comparison.id == EditionItem.comparison_id)
-                        .where(EditionItem.edition_id.in_([e.id for e in editions]),
-                               EditionItem.included == sa.true())
-                        .order_by(EditionItem.edition_id, EditionItem.position)).all()
+    rows = session.exec(
+        sa.select(EditionItem.edition_id, Comparison.title, Comparison.url)
+        .join(Comparison, Comparison.id == EditionItem.comparison_id)
+        .where(EditionItem.edition_id.in_([e.id for e in editions]), EditionItem.included == sa.true())
+        .order_by(EditionItem.edition_id, EditionItem.position)
+    ).all()
     shown: dict[int, list[ArchivedComparison]] = defaultdict(list)
     for edition_id, title, url in rows:  # no control characters (they are not XML), only http(s) links
         shown[edition_id].append(ArchivedComparison(literal(title), safe_link(url, "")))
-    return [ArchivedEdition(e.number, e.week, subject_line([c.title for c in shown[e.id]], e.subject),
-                            tuple(c.title for c in shown[e.id]), e.sent_at or e.built_at, tuple(shown[e.id]))
-            for e in editions]
+    return [
+        ArchivedEdition(
+            e.number,
+            e.week,
+            subject_line([c.title for c in shown[e.id]], e.subject),
+            tuple(c.title for c in shown[e.id]),
+            e.sent_at or e.built_at,
+            tuple(shown[e.id]),
+        )
+        for e in editions
+    ]
 
 
 def public_edition(session: Session, number: int) -> Edition:
@@ -106,12 +115,22 @@ def web_version(session: Session, settings: Settings, number: int) -> str:
 
 
 def web_html(session: Session, settings: Settings, edition: Edition) -> str:
-    view = compose(number=edition.number, week=edition.week, settings=settings, subject=edition.subject,
-                   intro=edition.intro, votes=False,
-                   facts=comparison_facts(session, edition_comparisons(session, edition)))
+    view = compose(
+        number=edition.number,
+        week=edition.week,
+        settings=settings,
+        subject=edition.subject,
+        intro=edition.intro,
+        votes=False,
+        facts=comparison_facts(session, edition_comparisons(session, edition)),
+    )
     # No reader here: the footer offers a subscribe link instead of a reader's own links.
-    view = replace(view, unsubscribe_url="", preferences_url="",
-                   reason=f"This is the web version of edition {edition.number} of {settings.newsletter_name}.")
+    view = replace(
+        view,
+        unsubscribe_url="",
+        preferences_url="",
+        reason=f"This is the web version of edition {edition.number} of {settings.newsletter_name}.",
+    )
     # A web page is never clipped: every card, in full.
     html, _text, _source = render_view(view, override=settings.templates, limit=None)
     return as_web_page(html.replace(READER_TOKEN, ""))
@@ -119,13 +138,20 @@ def web_html(session: Session, settings: Settings, edition: Edition) -> str:
 
 def feed_contents(session: Session, settings: Settings, entries: Sequence[ArchivedEdition]) -> dict[int, str]:
     """Edition number -> its web version's HTML, for the feed's entries."""
-    editions = {e.number: e for e in session.exec(select(Edition).where(
-        Edition.number.in_([entry.number for entry in entries]))).all()} if entries else {}
+    editions = (
+        {
+            e.number: e
+            for e in session.exec(select(Edition).where(Edition.number.in_([entry.number for entry in entries]))).all()
+        }
+        if entries
+        else {}
+    )
     return {number: web_html(session, settings, edition) for number, edition in editions.items()}
 
 
-def atom_feed(entries: Sequence[ArchivedEdition], settings: Settings, updated: datetime,
-              contents: dict[int, str] | None = None) -> bytes:
+def atom_feed(
+    entries: Sequence[ArchivedEdition], settings: Settings, updated: datetime, contents: dict[int, str] | None = None
+) -> bytes:
     """An Atom 1.0 document (RFC 4287) of `entries`, each with its HTML from `contents` when given.
 
     ElementTree does the escaping: the HTML travels as escaped text (type="html")."""

@@ -15,8 +15,8 @@ would not fit, the last ones are only counted ("and 3 more in the web version").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from digest.errors import EditionError
 from digest.mail.placeholders import READER_TOKEN
@@ -32,8 +32,9 @@ def reader_bytes(html: str) -> int:
     return len(html.encode("utf-8")) + html.count(READER_TOKEN) * (TOKEN_LENGTH - len(READER_TOKEN))
 
 
-def _largest(make: Callable[[int], tuple[EditionView, str]], low: int, high: int,
-             limit: int) -> tuple[EditionView, str] | None:
+def _largest(
+    make: Callable[[int], tuple[EditionView, str]], low: int, high: int, limit: int
+) -> tuple[EditionView, str] | None:
     """The attempt with the largest n in [low, high] whose HTML fits (each step costs one compile;
     the size grows with n, so a binary search finds it)."""
     best = None
@@ -47,8 +48,9 @@ def _largest(make: Callable[[int], tuple[EditionView, str]], low: int, high: int
     return best
 
 
-def fit(view: EditionView, compile_view: Callable[[EditionView], str],
-        limit: int = CLIP_LIMIT) -> tuple[EditionView, str]:
+def fit(
+    view: EditionView, compile_view: Callable[[EditionView], str], limit: int = CLIP_LIMIT
+) -> tuple[EditionView, str]:
     """The view with as many cards as fit under `limit`, and its HTML."""
     html = compile_view(view)
     if reader_bytes(html) <= limit:
@@ -59,11 +61,14 @@ def fit(view: EditionView, compile_view: Callable[[EditionView], str],
         shaped = replace(view, in_full=cards, listed=lines)
         return shaped, compile_view(shaped)
 
-    found = (_largest(lambda cards: attempt(cards, total - cards), 0, total - 1, limit)
-             or _largest(lambda lines: attempt(0, lines), 0, total, limit))
+    found = _largest(lambda cards: attempt(cards, total - cards), 0, total - 1, limit) or _largest(
+        lambda lines: attempt(0, lines), 0, total, limit
+    )
     if found is None:
-        raise EditionError(f"the edition's HTML is over {limit:,} bytes even without its comparisons: "
-                           "the templates' fixed parts (head, masthead, intro, footer) are too large")
+        raise EditionError(
+            f"the edition's HTML is over {limit:,} bytes even without its comparisons: "
+            "the templates' fixed parts (head, masthead, intro, footer) are too large"
+        )
     return found
 
 
@@ -76,11 +81,14 @@ def size_figures(html: str, limit: int = CLIP_LIMIT) -> dict[str, int]:
 def size_report(view: EditionView, html: str, limit: int = CLIP_LIMIT) -> str:
     """'HTML: 61,234 bytes a reader, 38,766 under the 100,000-byte limit (Gmail clips at about 102 KB).'"""
     size = reader_bytes(html)
-    report = (f"HTML: {size:,} bytes a reader, {limit - size:,} under the {limit:,}-byte limit "
-              f"(Gmail clips at about 102 KB).")
+    report = (
+        f"HTML: {size:,} bytes a reader, {limit - size:,} under the {limit:,}-byte limit (Gmail clips at about 102 KB)."
+    )
     if view.in_full is not None:
         shown = len(view.cards)
-        report += (f" {shown} of {len(view.comparisons)} comparisons as cards, {len(view.lines)} in a list"
-                   + (f", {view.unlisted} counted" if view.unlisted else "")
-                   + ", each in full in the web version.")
+        report += (
+            f" {shown} of {len(view.comparisons)} comparisons as cards, {len(view.lines)} in a list"
+            + (f", {view.unlisted} counted" if view.unlisted else "")
+            + ", each in full in the web version."
+        )
     return report

@@ -10,9 +10,9 @@ goes, through subscribers.links so every email and page agrees.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Sequence
 from urllib.parse import urlsplit
 
 from digest.mail.placeholders import READER_TOKEN
@@ -149,13 +149,13 @@ class EditionView:
 
     @property
     def cards(self) -> tuple[ComparisonView, ...]:
-        return self.comparisons if self.in_full is None else self.comparisons[:self.in_full]
+        return self.comparisons if self.in_full is None else self.comparisons[: self.in_full]
 
     @property
     def lines(self) -> tuple[ComparisonView, ...]:
         """Comparisons the HTML lists in one line each, linking to their card in the web version."""
         start = len(self.cards)
-        return self.comparisons[start:start + self.listed]
+        return self.comparisons[start : start + self.listed]
 
     @property
     def unlisted(self) -> int:
@@ -243,9 +243,18 @@ def paragraphs(text: str | None) -> tuple[str, ...]:
     return tuple(literal(" ".join(p.split())) for p in re.split(r"\n\s*\n", text) if p.strip())
 
 
-def edition_view(*, number: int, week: str, subject: str, preheader: str, intro: str | None,
-                 comparisons: Sequence[ComparisonView], newsletter_name: str, base_url: str,
-                 postal_address: str) -> EditionView:
+def edition_view(
+    *,
+    number: int,
+    week: str,
+    subject: str,
+    preheader: str,
+    intro: str | None,
+    comparisons: Sequence[ComparisonView],
+    newsletter_name: str,
+    base_url: str,
+    postal_address: str,
+) -> EditionView:
     return EditionView(
         newsletter_name=newsletter_name,
         number=number,
@@ -260,6 +269,5 @@ def edition_view(*, number: int, week: str, subject: str, preheader: str, intro:
         unsubscribe_url=links.unsubscribe_url(base_url, READER_TOKEN),
         preferences_url=links.preferences_url(base_url, READER_TOKEN),
         postal_address=postal_address,
-        reason=f"You are getting this because you subscribed to {newsletter_name} "
-               f"and confirmed your address.",
+        reason=f"You are getting this because you subscribed to {newsletter_name} and confirmed your address.",
     )

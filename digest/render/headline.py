@@ -6,7 +6,7 @@ line (a header may not carry a line break) and kept short enough for an inbox.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from digest.render.context import literal
 
@@ -22,8 +22,9 @@ def one_line(text: str, limit: int) -> str:
     return cut.rstrip(",;:—–- ") + "…"
 
 
-def subject_line(titles: Sequence[str], editor_subject: str | None = None,
-                 fallback: str = "This week's verdicts") -> str:
+def subject_line(
+    titles: Sequence[str], editor_subject: str | None = None, fallback: str = "This week's verdicts"
+) -> str:
     """The editor's subject, or 'First title, and 2 more'."""
     if editor_subject and editor_subject.strip():
         return one_line(literal(editor_subject), SUBJECT_LIMIT * 2)

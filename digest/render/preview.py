@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import jinja2
@@ -99,12 +99,17 @@ def fingerprint(*parts: str) -> str:
 
 
 def _state(session: Session, edition: Edition, shown, now: datetime) -> EditionState:
-    return EditionState(edition.status, edition.sent_at, tuple(c.title for c in left_out(session, edition)),
-                        tuple((c.title, c.published_at) for c in dated_after(shown, now)))
+    return EditionState(
+        edition.status,
+        edition.sent_at,
+        tuple(c.title for c in left_out(session, edition)),
+        tuple((c.title, c.published_at) for c in dated_after(shown, now)),
+    )
 
 
-def _edition_for(session: Session, settings: Settings, week: str | None, number: int | None,
-                 now: datetime | None) -> tuple[Edition | None, int, str, list[Comparison]]:
+def _edition_for(
+    session: Session, settings: Settings, week: str | None, number: int | None, now: datetime | None
+) -> tuple[Edition | None, int, str, list[Comparison]]:
     """(edition or None for a draft not built, its number, its week, the comparisons it shows);
     without a number or week, the edition at hand (the earliest not yet sent, else the current week's)."""
     if number is None and week is None:
@@ -129,19 +134,32 @@ def _chosen(topics: Sequence[str], shown, number: int, session: Session):
     known = topics_in_store(session.connection())
     unknown = [t for t in topics if t not in known]
     if unknown:
-        raise EditionError(f"{', '.join(repr(t) for t in unknown)} is not a topic of this newsletter "
-                           f"(topics: {', '.join(sorted(known)) or 'none yet'})")
+        raise EditionError(
+            f"{', '.join(repr(t) for t in unknown)} is not a topic of this newsletter "
+            f"(topics: {', '.join(sorted(known)) or 'none yet'})"
+        )
     variant = for_topics(topics, shown)
     if variant is None:
         carried = sorted({c for item in shown for c in item.categories})
-        raise EditionError(f"readers with the topics {', '.join(topics)} get nothing from edition {number}: none "
-                           f"of its comparisons is about them (its topics: {', '.join(carried)})")
+        raise EditionError(
+            f"readers with the topics {', '.join(topics)} get nothing from edition {number}: none "
+            f"of its comparisons is about them (its topics: {', '.join(carried)})"
+        )
     return variant
 
 
-def rendered_for(session: Session, settings: Settings, *, week: str | None = None, number: int | None = None,
-                 now: datetime | None = None, root: Path | None = None, topics: Sequence[str] | None = None,
-                 variant: int | None = None, count_readers: bool = False) -> Preview:
+def rendered_for(
+    session: Session,
+    settings: Settings,
+    *,
+    week: str | None = None,
+    number: int | None = None,
+    now: datetime | None = None,
+    root: Path | None = None,
+    topics: Sequence[str] | None = None,
+    variant: int | None = None,
+    count_readers: bool = False,
+) -> Preview:
     """The edition asked for (or the variant for `topics`, or the `variant`-th), rendered; a week not
     built yet is rendered as the draft it would be."""
     now = now or utcnow()
@@ -156,18 +174,29 @@ def rendered_for(session: Session, settings: Settings, *, week: str | None = Non
         key = _chosen(topics, shown, number, session).key
     elif variant is not None:
         if not 1 <= variant <= len(variants):
-            raise EditionError(f"there is no variant {variant}: edition {number} has {len(variants)} "
-                               "(readers with topics in common with it)")
+            raise EditionError(
+                f"there is no variant {variant}: edition {number} has {len(variants)} "
+                "(readers with topics in common with it)"
+            )
         key = variants[variant - 1].key
     everything = key_of(shown)
     wanted = set(int(i) for i in key.split(",")) if key else None
     subset = [c for c in comparisons if wanted is None or c.id in wanted]
-    rendered = render_comparisons(session, settings, number=number, week=week, comparisons=subset, root=root,
-                                  subject=edition.subject if edition is not None and key in (None, everything)
-                                  else None,
-                                  intro=edition.intro if edition is not None else None)
-    state = _state(session, edition, comparisons, now) if edition is not None else \
-        EditionState(NOT_BUILT, future=tuple((c.title, c.published_at) for c in dated_after(comparisons, now)))
+    rendered = render_comparisons(
+        session,
+        settings,
+        number=number,
+        week=week,
+        comparisons=subset,
+        root=root,
+        subject=edition.subject if edition is not None and key in (None, everything) else None,
+        intro=edition.intro if edition is not None else None,
+    )
+    state = (
+        _state(session, edition, comparisons, now)
+        if edition is not None
+        else EditionState(NOT_BUILT, future=tuple((c.title, c.published_at) for c in dated_after(comparisons, now)))
+    )
     return Preview(rendered, "", "", state, variants, key, unmatched)
 
 
@@ -191,8 +220,11 @@ def write_preview(result: Preview, out: Path) -> tuple[Path, Path]:
 
 def send_test(result: Preview, sender: Sender, address: str) -> SendResult:
     """The edition, exactly as a reader gets it, to one address; the subject says it is a test."""
-    letter = replace(result.rendered.letter, subject=f"[Test] {result.rendered.letter.subject}",
-                      categories=(*result.rendered.letter.categories, "test"))
+    letter = replace(
+        result.rendered.letter,
+        subject=f"[Test] {result.rendered.letter.subject}",
+        categories=(*result.rendered.letter.categories, "test"),
+    )
     try:
         return sender.send(letter, [Recipient(address=address, substitutions=reader_substitutions(SAMPLE_READER))])
     finally:
@@ -212,9 +244,19 @@ def _page(name: str, override: Path | None, root: Path | None, **context) -> str
 def page(result: Preview, settings: Settings, root: Path | None = None, query: str = "") -> str:
     """The editor's page: phone and desktop side by side, the subject, the edition's state, the text
     part, and the edition's variants (each a link to its own page)."""
-    return _page(PAGE_TEMPLATE, settings.templates, root, p=result, view=result.rendered.view, settings=settings,
-                 state=result.state, letter=result.rendered.letter, version=result.version, query=query,
-                 size=size_report(result.rendered.view, result.rendered.letter.html))
+    return _page(
+        PAGE_TEMPLATE,
+        settings.templates,
+        root,
+        p=result,
+        view=result.rendered.view,
+        settings=settings,
+        state=result.state,
+        letter=result.rendered.letter,
+        version=result.version,
+        query=query,
+        size=size_report(result.rendered.view, result.rendered.letter.html),
+    )
 
 
 def error_page(message: str, settings: Settings, root: Path | None = None) -> str:
@@ -222,7 +264,7 @@ def error_page(message: str, settings: Settings, root: Path | None = None) -> st
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "PreviewServer"
+    server: PreviewServer
 
     def _answer(self, status: HTTPStatus, body: str, kind: str) -> None:
         data = body.encode("utf-8")
@@ -234,26 +276,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:  # the stdlib's name
         parts = urlsplit(self.path)
         path = parts.path
-        kinds = {"/": "text/html", "/edition.html": "text/html", "/edition.txt": "text/plain",
-                 "/version": "text/plain"}
+        kinds = {"/": "text/html", "/edition.html": "text/html", "/edition.txt": "text/plain", "/version": "text/plain"}
         if path not in kinds:
             self._answer(HTTPStatus.NOT_FOUND, f"Not found: {path[:200]}\nTry / for the preview.", "text/plain")
             return
         asked = parse_qs(parts.query).get("variant", [""])[0]
         if asked and not asked.isdigit():
-            self._answer(HTTPStatus.BAD_REQUEST, f"?variant= takes a variant's number, such as ?variant=2; "
-                                                 f"got {asked[:40]!r}", "text/plain")
+            self._answer(
+                HTTPStatus.BAD_REQUEST,
+                f"?variant= takes a variant's number, such as ?variant=2; got {asked[:40]!r}",
+                "text/plain",
+            )
             return
         server, query = self.server, f"?variant={asked}" if asked else ""
         try:
             # Fresh on every request, so template and edition changes show.
             result = server.render(int(asked) if asked else None)
-            body = {"/": lambda: page(result, server.settings, server.root, query),
-                    "/edition.html": lambda: result.html, "/edition.txt": lambda: result.text,
-                    "/version": lambda: result.version}[path]()
+            body = {
+                "/": lambda: page(result, server.settings, server.root, query),
+                "/edition.html": lambda: result.html,
+                "/edition.txt": lambda: result.text,
+                "/version": lambda: result.version,
+            }[path]()
         except DigestError as exc:
             if path == "/version":  # the page showing the error reloads once the error changes or goes
                 self._answer(HTTPStatus.OK, fingerprint(str(exc)), "text/plain")
@@ -266,21 +313,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(HTTPStatus.OK, body, kinds[path])
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002
+    def log_message(self, format: str, *args) -> None:
         pass  # keep the editor's terminal quiet
 
 
 class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, render: Callable[[int | None], Preview], settings: Settings, host: str = "127.0.0.1",
-                 port: int = 8025, root: Path | None = None):
+    def __init__(
+        self,
+        render: Callable[[int | None], Preview],
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int = 8025,
+        root: Path | None = None,
+    ):
         self.render, self.settings, self.root = render, settings, root
         try:
             super().__init__((host, port), _Handler)
         except OSError as exc:
-            raise EditionError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                               "choose another port with --port") from exc
+            raise EditionError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port with --port"
+            ) from exc
 
     @property
     def url(self) -> str:
@@ -299,15 +353,23 @@ class PreviewServer(ThreadingHTTPServer):
             self.server_close()
 
 
-def preview_server(engine: Engine, settings: Settings, *, port: int = 8025, root: Path | None = None,
-                   **which) -> PreviewServer:
+def preview_server(
+    engine: Engine, settings: Settings, *, port: int = 8025, root: Path | None = None, **which
+) -> PreviewServer:
     """A server that renders the edition afresh for every request (templates from `root` if given), and
     any of its variants at ?variant=N (numbered as the page lists them)."""
+
     def render(variant: int | None = None) -> Preview:
         with session_scope(engine) as session:
             if variant is not None:
-                return preview(session, settings, root=root, variant=variant, count_readers=True,
-                               **{k: v for k, v in which.items() if k != "topics"})
+                return preview(
+                    session,
+                    settings,
+                    root=root,
+                    variant=variant,
+                    count_readers=True,
+                    **{k: v for k, v in which.items() if k != "topics"},
+                )
             return preview(session, settings, root=root, count_readers=True, **which)
 
     return PreviewServer(render, settings, port=port, root=root)

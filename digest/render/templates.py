@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -36,8 +36,16 @@ def wrap(value: object, width: int = 78, indent: int = 0, first: int = 0) -> str
     text = str(value)
     if len(text) + first <= width and "\n" not in text and "  " not in text:
         return " " * first + text  # most lines: no need for textwrap's machinery (a text part has hundreds)
-    return textwrap.fill(text, width, initial_indent=" " * first, subsequent_indent=" " * indent,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=" " * first,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def folders(override: Path | None = None, root: Path | None = None) -> tuple[Path, ...]:
     """The folders searched, first match wins: the publisher's `override`, then the shipped templates."""
     shipped = root or templates_root()
@@ -65,7 +73,7 @@ class OverrideLoader(jinja2.BaseLoader):
         raise jinja2.TemplateNotFound(template)
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(kind: str, root: Path | None = None, override: Path | None = None) -> jinja2.Environment:
     """'markup' escapes every value (MJML and HTML); 'text' writes values as they are (the text part)."""
     if kind not in ("markup", "text"):
@@ -121,8 +129,10 @@ def copy_templates(destination: Path, *, overwrite: bool = False) -> list[Path]:
     if clashes and not overwrite:
         shown = ", ".join(str(t.relative_to(destination)) for t in clashes[:5])
         more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
-        raise ConfigError(f"{destination} already holds {shown}{more}; nothing was copied "
-                          "(choose an empty folder, or pass --force to overwrite them)")
+        raise ConfigError(
+            f"{destination} already holds {shown}{more}; nothing was copied "
+            "(choose an empty folder, or pass --force to overwrite them)"
+        )
     try:
         for source, target in zip(sources, targets):
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from digest.errors import ChartError
 from digest.stats.figures import EditionStats, Report
@@ -25,8 +25,9 @@ NARROW = 700  # below this width the panels stack in one column
 PANEL_HEIGHT = 230  # pixels per panel in the one-column layout
 FORMATS = ("png", "svg")
 LINE, GROWTH = "#3b5bdb", "#2b8a3e"
-FOOTNOTE = ("Opens are unreliable: Apple Mail Privacy Protection opens every mail. "
-            "Clicks and votes are the engagement figures.")
+FOOTNOTE = (
+    "Opens are unreliable: Apple Mail Privacy Protection opens every mail. Clicks and votes are the engagement figures."
+)
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,12 @@ def chart_format(path: str | Path) -> str:
 
 
 def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#495057",
-            wrap=True)
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#495057", wrap=True)
     ax.set_yticks([])
 
 
 def _counts_axis(ax, values) -> None:
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 (matplotlib loads only with a chart: see chart_figure)
+    from matplotlib.ticker import MaxNLocator  # matplotlib loads only with a chart: see chart_figure
 
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=2))
     _room(ax, max(1, max(values)))  # never a 0-to-0 axis
@@ -76,7 +76,7 @@ def _room(ax, top: float) -> None:
 
 
 def _edition_panel(ax, panel: Panel, report: Report) -> None:
-    from matplotlib.ticker import PercentFormatter  # noqa: PLC0415 (matplotlib loads only with a chart)
+    from matplotlib.ticker import PercentFormatter  # matplotlib loads only with a chart
 
     ax.set_title(panel.title, fontsize=10)
     ax.set_xlabel("edition", fontsize=8)
@@ -90,14 +90,13 @@ def _edition_panel(ax, panel: Panel, report: Report) -> None:
     if len(numbers) <= 12:
         ax.set_xticks(numbers)
     else:
-        from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 (matplotlib loads only with a chart)
+        from matplotlib.ticker import MaxNLocator  # matplotlib loads only with a chart
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     points = [(e.number, panel.read(e)) for e in report.editions if panel.read(e) is not None]
     if not points:
         unreported = any(not e.reported for e in report.editions)
-        _note(ax, "no data from this backend\n(the outbox and SMTP hear nothing back)" if unreported
-              else "no data yet")
+        _note(ax, "no data from this backend\n(the outbox and SMTP hear nothing back)" if unreported else "no data yet")
         return
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     ax.plot(xs, ys, marker="o", markersize=5, color=LINE)
@@ -107,8 +106,14 @@ def _edition_panel(ax, panel: Panel, report: Report) -> None:
     else:
         _counts_axis(ax, ys)
     if len(points) < len(numbers):
-        ax.annotate("some editions: not reported by their backend", (0.5, 0.02), xycoords="axes fraction",
-                    ha="center", fontsize=7, color="#868e96")
+        ax.annotate(
+            "some editions: not reported by their backend",
+            (0.5, 0.02),
+            xycoords="axes fraction",
+            ha="center",
+            fontsize=7,
+            color="#868e96",
+        )
 
 
 def _growth_panel(ax, report: Report) -> None:
@@ -152,12 +157,19 @@ def chart_figure(report: Report, title: str, width: int = WIDTH):
     for ax, panel in zip(axes, PANELS):
         _edition_panel(ax, panel, report)
     _growth_panel(axes[len(PANELS)], report)
-    for ax in list(axes)[len(PANELS) + 1:]:
+    for ax in list(axes)[len(PANELS) + 1 :]:
         ax.set_visible(False)
     if columns == 1:  # a phone: the title and the note wrap above the stacked panels
         figure.suptitle("\n".join(textwrap.wrap(title, 44)), fontsize=11, y=1 - 12 / height, va="top")
-        figure.text(0.5, 1 - 52 / height, "\n".join(textwrap.wrap(FOOTNOTE, 58)), ha="center", va="top", fontsize=8,
-                    color="#495057")
+        figure.text(
+            0.5,
+            1 - 52 / height,
+            "\n".join(textwrap.wrap(FOOTNOTE, 58)),
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#495057",
+        )
         figure.subplots_adjust(left=0.16, right=0.95, top=1 - 120 / height, bottom=80 / height, hspace=0.62)
     else:
         figure.suptitle(title, fontsize=13)

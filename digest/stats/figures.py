@@ -31,9 +31,9 @@ left (unsubscribed, bounced, complained or suppressed), and the active total.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -49,18 +49,32 @@ from digest.weeks import week_bounds, week_of
 from subscribers import audience, status
 
 COUNTS = ("sent", "delivered", "opens", "clicks", "votes", "bounces", "complaints", "unsubscribes")
-RATES = ("delivery_rate", "open_rate", "click_rate", "vote_rate", "bounce_rate", "complaint_rate",
-         "unsubscribe_rate")
+RATES = ("delivery_rate", "open_rate", "click_rate", "vote_rate", "bounce_rate", "complaint_rate", "unsubscribe_rate")
 PROVIDER_ONLY = ("delivered", "opens", "clicks", "bounces", "complaints")  # what only SendGrid reports
-RATE_OF = {"delivered": "delivery_rate", "opens": "open_rate", "clicks": "click_rate", "votes": "vote_rate",
-           "bounces": "bounce_rate", "complaints": "complaint_rate", "unsubscribes": "unsubscribe_rate"}
+RATE_OF = {
+    "delivered": "delivery_rate",
+    "opens": "open_rate",
+    "clicks": "click_rate",
+    "votes": "vote_rate",
+    "bounces": "bounce_rate",
+    "complaints": "complaint_rate",
+    "unsubscribes": "unsubscribe_rate",
+}
 SENDGRID, OWN_SENDER = "sendgrid", "outbox or smtp"  # the backends an edition's ledger tells apart
 NOT_REPORTED = "not reported by this backend"
-OPENS_CAVEAT = ("Opens are unreliable: Apple Mail Privacy Protection opens every mail it receives. "
-                "Clicks and votes are the engagement figures.")
+OPENS_CAVEAT = (
+    "Opens are unreliable: Apple Mail Privacy Protection opens every mail it receives. "
+    "Clicks and votes are the engagement figures."
+)
 # The event kinds counted, as stats names them.
-_KINDS = {"delivered": "delivered", "open": "opens", "click": "clicks", "bounce": "bounces",
-          "spamreport": "complaints", "unsubscribe": "unsubscribes"}
+_KINDS = {
+    "delivered": "delivered",
+    "open": "opens",
+    "click": "clicks",
+    "bounce": "bounces",
+    "spamreport": "complaints",
+    "unsubscribe": "unsubscribes",
+}
 
 
 # --- the pure core ---------------------------------------------------------------------------
@@ -104,8 +118,12 @@ class EditionStats:
         }
 
     def as_dict(self) -> dict:
-        return {**asdict(self), **self.rates, "reported": self.reported,
-                "not_reported": [] if self.reported else list(PROVIDER_ONLY)}
+        return {
+            **asdict(self),
+            **self.rates,
+            "reported": self.reported,
+            "not_reported": [] if self.reported else list(PROVIDER_ONLY),
+        }
 
 
 def backend_of(own_rows: int, provider_rows: int, events: int) -> str | None:
@@ -115,8 +133,17 @@ def backend_of(own_rows: int, provider_rows: int, events: int) -> str | None:
     return OWN_SENDER if own_rows else None
 
 
-def edition_stats(number: int, week: str, status: str, sent: int, readers_by_kind: dict[str, int], *,
-                  backend: str | None = SENDGRID, votes: int = 0, unsubscribes: int | None = None) -> EditionStats:
+def edition_stats(
+    number: int,
+    week: str,
+    status: str,
+    sent: int,
+    readers_by_kind: dict[str, int],
+    *,
+    backend: str | None = SENDGRID,
+    votes: int = 0,
+    unsubscribes: int | None = None,
+) -> EditionStats:
     """One edition's figures from its sent count and the readers per event kind (SendGrid's names).
 
     `unsubscribes`, when given, is the readers who left through any path (it
@@ -148,9 +175,12 @@ class WeekGrowth:
         return {**asdict(self), "net": self.net}
 
 
-def weekly_growth(readers: Iterable[tuple[datetime | None, datetime | None]], zone: ZoneInfo,
-                  until: datetime | None = None,
-                  signups: Iterable[tuple[datetime | None, datetime | None]] = ()) -> list[WeekGrowth]:
+def weekly_growth(
+    readers: Iterable[tuple[datetime | None, datetime | None]],
+    zone: ZoneInfo,
+    until: datetime | None = None,
+    signups: Iterable[tuple[datetime | None, datetime | None]] = (),
+) -> list[WeekGrowth]:
     """Every week from the first sign-up or confirmation on, gaps included.
 
     `readers`: (confirmed at, left at) per reader; `signups`: (asked to join at,
@@ -192,10 +222,16 @@ class Report:
     growth: tuple[WeekGrowth, ...]
 
     def as_dict(self) -> dict:
-        return {"editions": [e.as_dict() for e in self.editions], "growth": [g.as_dict() for g in self.growth],
-                "notes": {"opens": OPENS_CAVEAT, "not_reported": f"null: {NOT_REPORTED} (outbox and SMTP hear "
-                                                                 "nothing back; SendGrid reports through its "
-                                                                 "Event Webhook)"}}
+        return {
+            "editions": [e.as_dict() for e in self.editions],
+            "growth": [g.as_dict() for g in self.growth],
+            "notes": {
+                "opens": OPENS_CAVEAT,
+                "not_reported": f"null: {NOT_REPORTED} (outbox and SMTP hear "
+                "nothing back; SendGrid reports through its "
+                "Event Webhook)",
+            },
+        }
 
 
 def percent(rate: float | None) -> str:
@@ -215,9 +251,11 @@ def _readers_by_kind(session: Session, numbers: Sequence[int]) -> dict[int, dict
         (event.c.event == "group_unsubscribe", "unsubscribe"),
         else_=event.c.event,
     ).label("kind")
-    query = (sa.select(event.c.edition_number, kind, sa.func.count(sa.distinct(event.c.email)))
-             .where(event.c.edition_number.in_(numbers))
-             .group_by(event.c.edition_number, kind))
+    query = (
+        sa.select(event.c.edition_number, kind, sa.func.count(sa.distinct(event.c.email)))
+        .where(event.c.edition_number.in_(numbers))
+        .group_by(event.c.edition_number, kind)
+    )
     out: dict[int, dict[str, int]] = {n: {} for n in numbers}
     for number, name, readers in session.execute(query):
         out[number][name] = readers
@@ -228,20 +266,27 @@ def _sent_rows(session: Session, edition_ids: Sequence[int]) -> dict[int, tuple[
     """edition id -> (sent rows with a Message-ID digest wrote, sent rows with the provider's id)."""
     delivery = Delivery.__table__
     own = delivery.c.provider_message_id.like("%@%")
-    rows = session.execute(sa.select(delivery.c.edition_id, sa.func.count().filter(own),
-                                     sa.func.count().filter(sa.or_(~own, delivery.c.provider_message_id.is_(None))))
-                           .where(delivery.c.edition_id.in_(edition_ids), delivery.c.state == "sent")
-                           .group_by(delivery.c.edition_id)).all()
+    rows = session.execute(
+        sa.select(
+            delivery.c.edition_id,
+            sa.func.count().filter(own),
+            sa.func.count().filter(sa.or_(~own, delivery.c.provider_message_id.is_(None))),
+        )
+        .where(delivery.c.edition_id.in_(edition_ids), delivery.c.state == "sent")
+        .group_by(delivery.c.edition_id)
+    ).all()
     return {edition_id: (own_rows, provider_rows) for edition_id, own_rows, provider_rows in rows}
 
 
 def _voters(session: Session, edition_ids: Sequence[int]) -> dict[int, int]:
     """edition id -> readers who voted on one of the comparisons it shows."""
     item, vote = EditionItem.__table__, Vote.__table__
-    rows = session.execute(sa.select(item.c.edition_id, sa.func.count(sa.distinct(vote.c.subscriber_id)))
-                           .join(vote, vote.c.comparison_id == item.c.comparison_id)
-                           .where(item.c.edition_id.in_(edition_ids), item.c.included == sa.true())
-                           .group_by(item.c.edition_id)).all()
+    rows = session.execute(
+        sa.select(item.c.edition_id, sa.func.count(sa.distinct(vote.c.subscriber_id)))
+        .join(vote, vote.c.comparison_id == item.c.comparison_id)
+        .where(item.c.edition_id.in_(edition_ids), item.c.included == sa.true())
+        .group_by(item.c.edition_id)
+    ).all()
     return dict(rows)
 
 
@@ -255,22 +300,31 @@ def _unsubscribers(session: Session, editions: Sequence[Edition]) -> dict[int, s
     out: dict[int, set[str]] = {e.number: set() for e in editions}
     event = Event.__table__
     for number, email in session.execute(
-            sa.select(event.c.edition_number, event.c.email).distinct()
-            .where(event.c.edition_number.in_(list(out)),
-                   event.c.event.in_(("unsubscribe", "group_unsubscribe")))):
+        sa.select(event.c.edition_number, event.c.email)
+        .distinct()
+        .where(event.c.edition_number.in_(list(out)), event.c.event.in_(("unsubscribe", "group_unsubscribe")))
+    ):
         out[number].add(email)
     delivery, reader = Delivery.__table__, audience.readers
     later = delivery.alias("later")
     last_before_leaving = ~sa.exists().where(
-        later.c.subscriber_id == delivery.c.subscriber_id, later.c.state == "sent",
-        later.c.finished_at > delivery.c.finished_at, later.c.finished_at <= reader.c.unsubscribed_at)
+        later.c.subscriber_id == delivery.c.subscriber_id,
+        later.c.state == "sent",
+        later.c.finished_at > delivery.c.finished_at,
+        later.c.finished_at <= reader.c.unsubscribed_at,
+    )
     number_of = {e.id: e.number for e in editions}
     for edition_id, email in session.execute(
-            sa.select(delivery.c.edition_id, reader.c.email)
-            .join(reader, reader.c.id == delivery.c.subscriber_id)
-            .where(delivery.c.edition_id.in_(list(number_of)), delivery.c.state == "sent",
-                   reader.c.status == status.UNSUBSCRIBED, delivery.c.finished_at <= reader.c.unsubscribed_at,
-                   last_before_leaving)):
+        sa.select(delivery.c.edition_id, reader.c.email)
+        .join(reader, reader.c.id == delivery.c.subscriber_id)
+        .where(
+            delivery.c.edition_id.in_(list(number_of)),
+            delivery.c.state == "sent",
+            reader.c.status == status.UNSUBSCRIBED,
+            delivery.c.finished_at <= reader.c.unsubscribed_at,
+            last_before_leaving,
+        )
+    ):
         out[number_of[edition_id]].add(email)
     return out
 
@@ -281,8 +335,9 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
     if number is not None:
         editions = [get_edition(session, number=number)]  # NotFound names the missing edition
     else:
-        editions = list(session.execute(sa.select(Edition).where(Edition.status != "draft")
-                                        .order_by(Edition.number)).scalars())
+        editions = list(
+            session.execute(sa.select(Edition).where(Edition.status != "draft").order_by(Edition.number)).scalars()
+        )
     if not editions:
         return []
     ids = [e.id for e in editions]
@@ -293,8 +348,18 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
     for e in editions:
         own_rows, provider_rows = rows.get(e.id, (0, 0))
         backend = backend_of(own_rows, provider_rows, sum(kinds[e.number].values()))
-        out.append(edition_stats(e.number, e.week, e.status, own_rows + provider_rows, kinds[e.number],
-                                 backend=backend, votes=voters.get(e.id, 0), unsubscribes=len(left[e.number])))
+        out.append(
+            edition_stats(
+                e.number,
+                e.week,
+                e.status,
+                own_rows + provider_rows,
+                kinds[e.number],
+                backend=backend,
+                votes=voters.get(e.id, 0),
+                unsubscribes=len(left[e.number]),
+            )
+        )
     return out
 
 
@@ -316,24 +381,36 @@ def variant_figures(session: Session, number: int) -> list[VariantStats]:
     edition = get_edition(session, number=number)
     delivery, event = Delivery.__table__, Event.__table__
     keys = variant_keys(session.connection(), edition.id)
-    sent = dict(session.execute(sa.select(delivery.c.variant_id, sa.func.count())
-                                .where(delivery.c.edition_id == edition.id, delivery.c.state == "sent")
-                                .group_by(delivery.c.variant_id)).all())
-    kind = sa.case((sa.and_(event.c.event == "bounce", event.c.bounce_type == "blocked"), "blocked"),
-                   (event.c.event == "group_unsubscribe", "unsubscribe"), else_=event.c.event)
+    sent = dict(
+        session.execute(
+            sa.select(delivery.c.variant_id, sa.func.count())
+            .where(delivery.c.edition_id == edition.id, delivery.c.state == "sent")
+            .group_by(delivery.c.variant_id)
+        ).all()
+    )
+    kind = sa.case(
+        (sa.and_(event.c.event == "bounce", event.c.bounce_type == "blocked"), "blocked"),
+        (event.c.event == "group_unsubscribe", "unsubscribe"),
+        else_=event.c.event,
+    )
     per_variant: dict[int, dict[str, int]] = {variant: {} for variant in keys}
     rows = session.execute(
         sa.select(delivery.c.variant_id, kind, sa.func.count(sa.distinct(event.c.email)))
         .join(delivery, sa.and_(delivery.c.subscriber_id == event.c.reader_id, delivery.c.edition_id == edition.id))
         .where(event.c.edition_number == number, delivery.c.variant_id.is_not(None))
-        .group_by(delivery.c.variant_id, kind))
+        .group_by(delivery.c.variant_id, kind)
+    )
     for variant, name, readers in rows:
         per_variant[variant][name] = readers
     titles = dict(session.execute(sa.select(Comparison.id, Comparison.slug)).all())
-    return [VariantStats(position, tuple(titles.get(i, "?") for i in ids_of(key)),
-                         edition_stats(number, edition.week, edition.status, sent.get(variant, 0),
-                                       per_variant[variant]))
-            for position, (variant, key) in enumerate(keys.items(), start=1)]
+    return [
+        VariantStats(
+            position,
+            tuple(titles.get(i, "?") for i in ids_of(key)),
+            edition_stats(number, edition.week, edition.status, sent.get(variant, 0), per_variant[variant]),
+        )
+        for position, (variant, key) in enumerate(keys.items(), start=1)
+    ]
 
 
 def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = None) -> list[WeekGrowth]:
@@ -342,6 +419,5 @@ def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = No
     return weekly_growth(rows, zone, until, signups)
 
 
-def load_report(session: Session, zone: ZoneInfo, number: int | None = None,
-                until: datetime | None = None) -> Report:
+def load_report(session: Session, zone: ZoneInfo, number: int | None = None, until: datetime | None = None) -> Report:
     return Report(tuple(edition_figures(session, number)), tuple(growth_figures(session, zone, until)))

@@ -8,10 +8,10 @@ digest.web.errors.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib import import_module
-from typing import AsyncIterator
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -54,9 +54,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
-    app = FastAPI(title=settings.newsletter_name, version=__version__, docs_url=None, redoc_url=None,
-                  description="Sign up, confirm, choose topics and leave; see README.md, \"Endpoints\".",
-                  lifespan=lifespan)
+    app = FastAPI(
+        title=settings.newsletter_name,
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        description='Sign up, confirm, choose topics and leave; see README.md, "Endpoints".',
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.pages = Pages(settings)
@@ -70,7 +75,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.confirmation_queue = ConfirmationQueue(engine, settings, app.state.writes.session)
     app.state.confirmations = ConfirmationPump(
         lambda sender: app.state.confirmation_queue.send_batch(sender, size=sender.max_batch).claimed,
-        partial(make_sender, settings))
+        partial(make_sender, settings),
+    )
     errors.install(app)
 
     @app.get("/healthz", summary="Liveness: the app answers and the database is reachable", tags=["operators"])

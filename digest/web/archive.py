@@ -19,8 +19,10 @@ from digest.web.errors import ClientError
 router = APIRouter(tags=["archive"])
 
 # The email's HTML styles itself inline and may load images and web fonts from anywhere.
-EDITION_CSP = ("default-src 'none'; style-src 'unsafe-inline' https:; img-src https: http: data:; "
-               "font-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+EDITION_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline' https:; img-src https: http: data:; "
+    "font-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 MAX_EDITION = 10**9
 
 
@@ -36,12 +38,16 @@ def editions_page(request: Request) -> Response:
     return pages_of(request).render("archive.html", entries=entries)
 
 
-@router.get("/editions/{number}", summary="One edition as a web page (no reader's links in it)",
-            responses={404: {"description": "No such edition, or not sent yet"}})
+@router.get(
+    "/editions/{number}",
+    summary="One edition as a web page (no reader's links in it)",
+    responses={404: {"description": "No such edition, or not sent yet"}},
+)
 def edition_page(request: Request, number: str) -> Response:
     if not (number.isascii() and number.isdigit()) or not 0 < int(number) < MAX_EDITION:
-        raise ClientError(404, f"Editions are numbered 1, 2, 3…; {number[:40]!r} is not an edition number.",
-                          title="No such edition")
+        raise ClientError(
+            404, f"Editions are numbered 1, 2, 3…; {number[:40]!r} is not an edition number.", title="No such edition"
+        )
     with session_scope(engine_of(request)) as session:
         html = web_version(session, settings_of(request), int(number))
     return HTMLResponse(html, headers={"Content-Security-Policy": EDITION_CSP})
@@ -53,5 +59,4 @@ def feed(request: Request) -> Response:
     with session_scope(engine_of(request)) as session:
         entries = archived_editions(session, limit=FEED_SIZE)
         contents = feed_contents(session, settings, entries)
-    return Response(atom_feed(entries, settings, utcnow(), contents),
-                    media_type="application/atom+xml; charset=utf-8")
+    return Response(atom_feed(entries, settings, utcnow(), contents), media_type="application/atom+xml; charset=utf-8")

@@ -7,7 +7,7 @@ limit. Either way the client gets 413 and a message, and nothing is stored.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

@@ -79,9 +79,13 @@ def _right(given: str, expected: str) -> bool:
 def _refuse_if_blocked(request: Request) -> None:
     client, limit = client_address(request), failures(request)
     if limit.exhausted(client):
-        raise ClientError(429, f"Too many wrong admin tokens from your address (at most {limit.rate}). "
-                               "Wait a minute and try again.", field="token", title="Editors only",
-                          headers={"Retry-After": str(limit.retry_after(client))})
+        raise ClientError(
+            429,
+            f"Too many wrong admin tokens from your address (at most {limit.rate}). Wait a minute and try again.",
+            field="token",
+            title="Editors only",
+            headers={"Retry-After": str(limit.retry_after(client))},
+        )
 
 
 def _count_failure(request: Request) -> None:
@@ -100,27 +104,43 @@ def require_editor(request: Request) -> Response | None:
         if _right(value.strip(), expected):
             return None
         _count_failure(request)
-        raise ClientError(403, "The admin token is wrong (compare it with DIGEST_ADMIN_TOKEN).", field="token",
-                          title="Editors only")
+        raise ClientError(
+            403, "The admin token is wrong (compare it with DIGEST_ADMIN_TOKEN).", field="token", title="Editors only"
+        )
     if _signed_in(request, settings):
         return None
     if wants_json(request):
-        raise ClientError(401, "This page is for editors: send the admin token as `Authorization: Bearer TOKEN`.",
-                          field="token", title="Editors only", headers={"WWW-Authenticate": 'Bearer realm="digest"'})
+        raise ClientError(
+            401,
+            "This page is for editors: send the admin token as `Authorization: Bearer TOKEN`.",
+            field="token",
+            title="Editors only",
+            headers={"WWW-Authenticate": 'Bearer realm="digest"'},
+        )
     return sign_in_page(request, 401, in_address="token" in request.query_params)
 
 
-def sign_in_page(request: Request, status_code: int, *, error: str | None = None,
-                 in_address: bool = False) -> Response:
-    return pages_of(request).render("sign_in.html", status_code=status_code, error=error, in_address=in_address,
-                                    headers={"WWW-Authenticate": 'Bearer realm="digest"'})
+def sign_in_page(request: Request, status_code: int, *, error: str | None = None, in_address: bool = False) -> Response:
+    return pages_of(request).render(
+        "sign_in.html",
+        status_code=status_code,
+        error=error,
+        in_address=in_address,
+        headers={"WWW-Authenticate": 'Bearer realm="digest"'},
+    )
 
 
-@router.post("/stats/login", summary="Sign in to the editors' pages with the admin token (a form)",
-             response_class=Response,
-             responses={303: {"description": "Signed in: a session cookie, and on to /stats"},
-                        403: {"description": "Wrong admin token"}, 404: {"description": "The pages are off"},
-                        429: {"description": "Too many wrong tokens from this address; see Retry-After"}})
+@router.post(
+    "/stats/login",
+    summary="Sign in to the editors' pages with the admin token (a form)",
+    response_class=Response,
+    responses={
+        303: {"description": "Signed in: a session cookie, and on to /stats"},
+        403: {"description": "Wrong admin token"},
+        404: {"description": "The pages are off"},
+        429: {"description": "Too many wrong tokens from this address; see Retry-After"},
+    },
+)
 async def sign_in(request: Request) -> Response:
     settings = settings_of(request)
     if not settings.admin_token:
@@ -128,21 +148,40 @@ async def sign_in(request: Request) -> Response:
     _refuse_if_blocked(request)
     fields, _kind = await read_fields(request, "the admin token")
     given = fields.get("token")
-    if not isinstance(given, str) or not given.strip() or len(given) > MAX_TOKEN or \
-            not _right(given.strip(), settings.admin_token):
+    if (
+        not isinstance(given, str)
+        or not given.strip()
+        or len(given) > MAX_TOKEN
+        or not _right(given.strip(), settings.admin_token)
+    ):
         _count_failure(request)
         if wants_json(request):
-            raise ClientError(403, "The admin token is wrong (compare it with DIGEST_ADMIN_TOKEN).",
-                              field="token", title="Editors only")
+            raise ClientError(
+                403,
+                "The admin token is wrong (compare it with DIGEST_ADMIN_TOKEN).",
+                field="token",
+                title="Editors only",
+            )
         return sign_in_page(request, 403, error="That is not the admin token. Compare it with DIGEST_ADMIN_TOKEN.")
     answer = RedirectResponse("/stats", status_code=303)
-    answer.set_cookie(COOKIE, session_cookie(settings), max_age=int(EDITOR_SESSION.total_seconds()),
-                      path=COOKIE_PATH, secure=True, httponly=True, samesite="strict")
+    answer.set_cookie(
+        COOKIE,
+        session_cookie(settings),
+        max_age=int(EDITOR_SESSION.total_seconds()),
+        path=COOKIE_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
     return answer
 
 
-@router.post("/stats/logout", summary="Sign out of the editors' pages", response_class=Response,
-             responses={303: {"description": "Signed out, back to the sign-in form"}})
+@router.post(
+    "/stats/logout",
+    summary="Sign out of the editors' pages",
+    response_class=Response,
+    responses={303: {"description": "Signed out, back to the sign-in form"}},
+)
 def sign_out() -> Response:
     answer = RedirectResponse("/stats", status_code=303)
     answer.delete_cookie(COOKIE, path=COOKIE_PATH, secure=True, httponly=True, samesite="strict")

@@ -10,7 +10,7 @@ Anything unexpected is a 500 page with no stack trace; the trace goes to the log
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -93,26 +93,45 @@ _SERVER_ERRORS = (
 class ClientError(Exception):
     """Raise from a route (or a dependency) to answer with `status` and a message naming the field."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None, title: str | None = None,
-                 headers: Mapping[str, str] | None = None, problems: Sequence[Problem] = ()):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        problems: Sequence[Problem] = (),
+    ):
         super().__init__(message)
         self.status, self.message, self.field, self.title = status, message, field, title
         self.headers = dict(headers or {})
         self.problems = list(problems) or [Problem(field or "request", message)]
 
 
-def error_response(request: Request, status: int, problems: Sequence[Problem], *, title: str | None = None,
-                   headers: Mapping[str, str] | None = None, name_fields: bool = False) -> Response:
+def error_response(
+    request: Request,
+    status: int,
+    problems: Sequence[Problem],
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    name_fields: bool = False,
+) -> Response:
     """JSON or a page. `name_fields`: the messages are about a field ("is required"), so a page
     shows "email: is required"; otherwise each message is a whole sentence already."""
     if wants_json(request):
         body = {"errors": [{"field": p.field, "message": p.message} for p in problems]}
         return JSONResponse(body, status_code=status, headers=dict(headers or {}))
     pages = request.app.state.pages
-    return pages.render("message.html", status_code=status, headers=headers,
-                        title=title or TITLES.get(status, "Something is wrong"),
-                        messages=[str(p) if name_fields else p.message for p in problems],
-                        problem=True)
+    return pages.render(
+        "message.html",
+        status_code=status,
+        headers=headers,
+        title=title or TITLES.get(status, "Something is wrong"),
+        messages=[str(p) if name_fields else p.message for p in problems],
+        problem=True,
+    )
 
 
 def _client_error(request: Request, exc: ClientError) -> Response:
@@ -120,8 +139,7 @@ def _client_error(request: Request, exc: ClientError) -> Response:
 
 
 def _library_error(request: Request, exc: SubscribersError) -> Response:
-    status, title = next(((code, title) for kind, code, title in _LIBRARY_ERRORS if isinstance(exc, kind)),
-                         (400, None))
+    status, title = next(((code, title) for kind, code, title in _LIBRARY_ERRORS if isinstance(exc, kind)), (400, None))
     if isinstance(exc, InvalidInput):
         return error_response(request, status, exc.problems, title=title, name_fields=True)
     return error_response(request, status, [Problem("request", str(exc))], title=title)
@@ -131,11 +149,11 @@ def _digest_error(request: Request, exc: DigestError) -> Response:
     for kind, status, field, title, template in _DIGEST_ERRORS:
         if isinstance(exc, kind):
             log.warning("%s %s refused: %s", request.method, request.url.path, exc)
-            return error_response(request, status, [Problem(field or "request", template.format(exc))],
-                                  title=title)
-    title, message = next(((title, message.format(exc)) for kind, title, message in _SERVER_ERRORS
-                           if isinstance(exc, kind)),
-                          (None, "The server could not finish this request. Please try again in a few minutes."))
+            return error_response(request, status, [Problem(field or "request", template.format(exc))], title=title)
+    title, message = next(
+        ((title, message.format(exc)) for kind, title, message in _SERVER_ERRORS if isinstance(exc, kind)),
+        (None, "The server could not finish this request. Please try again in a few minutes."),
+    )
     log.error("%s %s failed: %s", request.method, request.url.path, exc)
     return error_response(request, 503, [Problem("request", message)], title=title)
 
@@ -147,8 +165,9 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = f"{request.method} is not allowed at {shown(request.url.path, 80)}."
     else:
         message = str(exc.detail)
-    return error_response(request, exc.status_code, [Problem("request", message)],
-                          headers=getattr(exc, "headers", None))
+    return error_response(
+        request, exc.status_code, [Problem("request", message)], headers=getattr(exc, "headers", None)
+    )
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -161,8 +180,11 @@ def _validation_error(request: Request, exc: RequestValidationError) -> Response
 
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, [Problem("request", "The server could not finish this request. "
-                                                            "Please try again in a few minutes.")])
+    return error_response(
+        request,
+        500,
+        [Problem("request", "The server could not finish this request. Please try again in a few minutes.")],
+    )
 
 
 def install(app: FastAPI) -> None:

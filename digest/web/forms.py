@@ -31,8 +31,9 @@ async def read_fields(request: Request, what: str) -> tuple[dict[str, Any], str]
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise ClientError(400, f"The body is not valid JSON: {shown(str(exc), 120)}", field="body") from None
         if not isinstance(data, dict):
-            raise ClientError(422, f"Send {what} as a JSON object, such as "
-                                   '{"email": "you@example.com"}.', field="body")
+            raise ClientError(
+                422, f'Send {what} as a JSON object, such as {{"email": "you@example.com"}}.', field="body"
+            )
         return data, "json"
     if media in FORM_TYPES:
         form = await request.form()
@@ -44,8 +45,12 @@ async def read_fields(request: Request, what: str) -> tuple[dict[str, Any], str]
             fields[key] = values if key in LIST_FIELDS or len(values) > 1 else values[0]
         return fields, "form"
     given = shown(media) if media else "no Content-Type"
-    raise ClientError(415, f"Send {what} as JSON (Content-Type: application/json) or as a form "
-                           f"(application/x-www-form-urlencoded); got {given}.", field="Content-Type")
+    raise ClientError(
+        415,
+        f"Send {what} as JSON (Content-Type: application/json) or as a form "
+        f"(application/x-www-form-urlencoded); got {given}.",
+        field="Content-Type",
+    )
 
 
 def printable(value: Any, limit: int = 320) -> str:

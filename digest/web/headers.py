@@ -17,8 +17,11 @@ SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                 b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
 )
 
 
@@ -44,8 +47,10 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(name, relative(value) if name.lower() == b"location" else value)
-                           for name, value in message.get("headers", [])]
+                headers = [
+                    (name, relative(value) if name.lower() == b"location" else value)
+                    for name, value in message.get("headers", [])
+                ]
                 present = {name.lower() for name, _ in headers}
                 headers.extend(pair for pair in SECURITY_HEADERS if pair[0] not in present)
                 if not cacheable and b"cache-control" not in present:

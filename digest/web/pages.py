@@ -9,8 +9,9 @@ escaped. Other areas' pages extend "pages/base.html" and render through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -35,13 +36,24 @@ def static_files(settings: Settings) -> StaticFiles:
 class Pages:
     def __init__(self, settings: Settings, root: Path | None = None):
         self._environment = environment("markup", root, settings.templates)
-        self.site = {"newsletter_name": settings.newsletter_name, "postal_address": settings.postal_address,
-                     "base_url": settings.base_url}
+        self.site = {
+            "newsletter_name": settings.newsletter_name,
+            "postal_address": settings.postal_address,
+            "base_url": settings.base_url,
+        }
 
     def html(self, name: str, **context: Any) -> str:
         return self._environment.get_template(f"pages/{name}").render(site=self.site, **context)
 
-    def render(self, name: str, *, status_code: int = 200, headers: Mapping[str, str] | None = None,
-               background: BackgroundTask | None = None, **context: Any) -> HTMLResponse:
-        return HTMLResponse(self.html(name, **context), status_code=status_code, headers=dict(headers or {}),
-                            background=background)
+    def render(
+        self,
+        name: str,
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        background: BackgroundTask | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        return HTMLResponse(
+            self.html(name, **context), status_code=status_code, headers=dict(headers or {}), background=background
+        )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from digest.mail import Sender
 
@@ -34,8 +34,13 @@ class ConfirmationPump:
     `make_sender()` is called on first use and the sender is kept: one pooled connection to the
     provider for the life of the process."""
 
-    def __init__(self, send: Callable[[Sender], int], make_sender: Callable[[], Sender],
-                 gather: float = GATHER, idle: float = IDLE):
+    def __init__(
+        self,
+        send: Callable[[Sender], int],
+        make_sender: Callable[[], Sender],
+        gather: float = GATHER,
+        idle: float = IDLE,
+    ):
         self._send, self._make_sender = send, make_sender
         self.gather, self.idle = gather, idle
         self._sender: Sender | None = None
@@ -88,5 +93,5 @@ class ConfirmationPump:
                 self._sender = self._make_sender()
             if self._send(self._sender) >= self._sender.max_batch:
                 self._wake.set()  # a full batch: more may be waiting
-        except Exception:  # noqa: BLE001  a background thread has no one to report to but the log
+        except Exception:  # a background thread has no one to report to but the log
             log.exception("sending confirmation mails failed; they stay queued for the next pass")

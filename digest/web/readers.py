@@ -40,8 +40,10 @@ from subscribers.validation import MAX_TIMEZONE
 router = APIRouter(tags=["readers"])
 
 HONEYPOT = "website"  # hidden from people by the page's CSS; bots fill in every field
-ACCEPTED = ("Thanks! Check your inbox: if this address still needs confirming, a link to confirm it is on "
-            "its way. Nothing is sent until you click it.")
+ACCEPTED = (
+    "Thanks! Check your inbox: if this address still needs confirming, a link to confirm it is on "
+    "its way. Nothing is sent until you click it."
+)
 
 
 class SubscriptionBody(BaseModel):
@@ -60,30 +62,47 @@ class PreferencesBody(BaseModel):
 
 
 def _body_doc(json_model: type[BaseModel], form_model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": json_model.model_json_schema()},
-        "application/x-www-form-urlencoded": {"schema": form_model.model_json_schema()},
-    }}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": json_model.model_json_schema()},
+                "application/x-www-form-urlencoded": {"schema": form_model.model_json_schema()},
+            },
+        }
+    }
 
 
-_CLIENT_ERRORS = {code: {"description": text} for code, text in (
-    (400, "Malformed body, or the honeypot field was filled in"), (413, "Body too large"),
-    (415, "Neither JSON nor a form"), (422, "A field is invalid; the message names it"),
-    (429, "Too many attempts from this client; see Retry-After"))}
+_CLIENT_ERRORS = {
+    code: {"description": text}
+    for code, text in (
+        (400, "Malformed body, or the honeypot field was filled in"),
+        (413, "Body too large"),
+        (415, "Neither JSON nor a form"),
+        (422, "A field is invalid; the message names it"),
+        (429, "Too many attempts from this client; see Retry-After"),
+    )
+}
 
 
 def _known_topics(request: Request) -> frozenset[str]:
     return request.app.state.topics.get()
 
 
-def _subscribe_page(request: Request, *, status_code: int = 200, values: dict | None = None,
-                    errors: dict | None = None) -> Response:
-    return pages_of(request).render("subscribe.html", status_code=status_code, topics=sorted(_known_topics(request)),
-                                    zones=request.app.state.zones, values=values or {}, errors=errors or {})
+def _subscribe_page(
+    request: Request, *, status_code: int = 200, values: dict | None = None, errors: dict | None = None
+) -> Response:
+    return pages_of(request).render(
+        "subscribe.html",
+        status_code=status_code,
+        topics=sorted(_known_topics(request)),
+        zones=request.app.state.zones,
+        values=values or {},
+        errors=errors or {},
+    )
 
 
-@router.get("/", summary="The subscribe page", response_class=Response,
-            responses={200: {"content": {"text/html": {}}}})
+@router.get("/", summary="The subscribe page", response_class=Response, responses={200: {"content": {"text/html": {}}}})
 def subscribe_page(request: Request) -> Response:
     return _subscribe_page(request)
 
@@ -99,28 +118,42 @@ def _writes(request: Request):
     return request.app.state.writes.session()
 
 
-@router.post("/subscribe", summary="Ask to receive the newsletter (double opt-in)", status_code=202,
-             openapi_extra=_body_doc(SubscriptionBody, SubscriptionForm), response_model=None,
-             responses={202: {"description": "Accepted: a confirmation mail follows if one is due"},
-                        **_CLIENT_ERRORS})
+@router.post(
+    "/subscribe",
+    summary="Ask to receive the newsletter (double opt-in)",
+    status_code=202,
+    openapi_extra=_body_doc(SubscriptionBody, SubscriptionForm),
+    response_model=None,
+    responses={202: {"description": "Accepted: a confirmation mail follows if one is due"}, **_CLIENT_ERRORS},
+)
 async def subscribe(request: Request) -> Response:
     client = client_address(request)
     limit = request.app.state.subscribe_limit
     if not limit.hit(client):
-        raise ClientError(429, f"Too many sign-up attempts from your address (the limit is {limit.rate}). "
-                               "Please wait a little and try again.",
-                          headers={"Retry-After": str(limit.retry_after(client))})
+        raise ClientError(
+            429,
+            f"Too many sign-up attempts from your address (the limit is {limit.rate}). "
+            "Please wait a little and try again.",
+            headers={"Retry-After": str(limit.retry_after(client))},
+        )
     fields, kind = await read_fields(request, "the subscription")
     if printable(fields.pop(HONEYPOT, "")).strip():
-        raise ClientError(400, f"The hidden field {HONEYPOT!r} must be left empty; it is there to catch robots. "
-                               "If you are a person, please use the form on the subscribe page.", field=HONEYPOT)
+        raise ClientError(
+            400,
+            f"The hidden field {HONEYPOT!r} must be left empty; it is there to catch robots. "
+            "If you are a person, please use the form on the subscribe page.",
+            field=HONEYPOT,
+        )
     as_page = kind == "form" and not wants_json(request)
     try:
         subscription = validation.subscribe_request(fields, _known_topics(request))
     except InvalidInput as exc:
         if as_page:
-            values = {"email": printable(fields.get("email")), "timezone": printable(fields.get("timezone")),
-                      "topics": [printable(t) for t in fields.get("topics") or [] if isinstance(t, str)]}
+            values = {
+                "email": printable(fields.get("email")),
+                "timezone": printable(fields.get("timezone")),
+                "topics": [printable(t) for t in fields.get("topics") or [] if isinstance(t, str)],
+            }
             return _subscribe_page(request, status_code=422, values=values, errors=exc.by_field())
         raise
     consent = service.Consent(at=utcnow(), source=_consent_source(request, kind), ip=client)
@@ -131,12 +164,19 @@ async def subscribe(request: Request) -> Response:
     return JSONResponse({"status": "accepted", "message": ACCEPTED}, status_code=202, background=send_confirmations)
 
 
-_CONFIRM_ERRORS = {400: {"description": "Not a confirmation link"}, 404: {"description": "No such reader"},
-                   410: {"description": "Expired, or the subscription ended since"}}
+_CONFIRM_ERRORS = {
+    400: {"description": "Not a confirmation link"},
+    404: {"description": "No such reader"},
+    410: {"description": "Expired, or the subscription ended since"},
+}
 
 
-@router.get("/confirm/{signed}", summary="The page the confirmation link opens: one button (the GET confirms nothing)",
-            response_class=Response, responses={200: {"content": {"text/html": {}}}, **_CONFIRM_ERRORS})
+@router.get(
+    "/confirm/{signed}",
+    summary="The page the confirmation link opens: one button (the GET confirms nothing)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, **_CONFIRM_ERRORS},
+)
 def confirm_page(request: Request, signed: str) -> Response:
     # Mail security scanners open every link in a message: a GET only shows the button.
     token = request.app.state.confirmation_tokens.read(signed)
@@ -153,13 +193,21 @@ def _reader_to_confirm(request: Request, token: str):
 
 def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
     base = settings_of(request).base_url
-    return pages_of(request).render("confirmed.html", already=already, email=reader.email,
-                                    preferences_url=links.preferences_url(base, reader.token),
-                                    unsubscribe_url=links.unsubscribe_url(base, reader.token))
+    return pages_of(request).render(
+        "confirmed.html",
+        already=already,
+        email=reader.email,
+        preferences_url=links.preferences_url(base, reader.token),
+        unsubscribe_url=links.unsubscribe_url(base, reader.token),
+    )
 
 
-@router.post("/confirm/{signed}", summary="Confirm a subscription (the button on the confirmation page)",
-             response_class=Response, responses={200: {"content": {"text/html": {}}}, **_CONFIRM_ERRORS})
+@router.post(
+    "/confirm/{signed}",
+    summary="Confirm a subscription (the button on the confirmation page)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, **_CONFIRM_ERRORS},
+)
 def confirm(request: Request, signed: str) -> Response:
     token = request.app.state.confirmation_tokens.read(signed)
     with _writes(request) as session:
@@ -176,16 +224,32 @@ def _next_edition(request: Request, reader) -> str | None:
     return describe_next_edition(moment, reader.timezone, settings)
 
 
-def _preferences_page(request: Request, reader, *, status_code: int = 200, saved: bool = False,
-                      values: dict | None = None, errors: dict | None = None) -> Response:
+def _preferences_page(
+    request: Request,
+    reader,
+    *,
+    status_code: int = 200,
+    saved: bool = False,
+    values: dict | None = None,
+    errors: dict | None = None,
+) -> Response:
     base = settings_of(request).base_url
     chosen = values["topics"] if values else reader.topics
     topics = sorted(set(_known_topics(request)) | set(reader.topics))
     return pages_of(request).render(
-        "preferences.html", status_code=status_code, reader=reader, topics=topics, chosen=set(chosen),
-        timezone=values["timezone"] if values else (reader.timezone or ""), zones=request.app.state.zones,
-        saved=saved, errors=errors or {}, action=links.preferences_url(base, reader.token),
-        unsubscribe_url=links.unsubscribe_url(base, reader.token), next_edition=_next_edition(request, reader))
+        "preferences.html",
+        status_code=status_code,
+        reader=reader,
+        topics=topics,
+        chosen=set(chosen),
+        timezone=values["timezone"] if values else (reader.timezone or ""),
+        zones=request.app.state.zones,
+        saved=saved,
+        errors=errors or {},
+        action=links.preferences_url(base, reader.token),
+        unsubscribe_url=links.unsubscribe_url(base, reader.token),
+        next_edition=_next_edition(request, reader),
+    )
 
 
 def _reader(request: Request, token: str):
@@ -193,8 +257,12 @@ def _reader(request: Request, token: str):
         return service.by_token(session, token)
 
 
-@router.get("/preferences/{token}", summary="A reader's preferences page", response_class=Response,
-            responses={200: {"content": {"text/html": {}}}, 404: {}})
+@router.get(
+    "/preferences/{token}",
+    summary="A reader's preferences page",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, 404: {}},
+)
 def preferences_page(request: Request, token: str, saved: bool = False) -> Response:
     return _preferences_page(request, _reader(request, token), saved=saved)
 
@@ -207,10 +275,13 @@ def _save_preferences(request: Request, token: str, fields: dict, known: frozens
         return service.change_preferences(session, token, chosen, utcnow())
 
 
-@router.post("/preferences/{token}", summary="Change a reader's topics and time zone", response_model=None,
-             openapi_extra=_body_doc(PreferencesBody, PreferencesBody),
-             responses={200: {"description": "Saved (JSON)"}, 303: {"description": "Saved (form)"},
-                        404: {}, **_CLIENT_ERRORS})
+@router.post(
+    "/preferences/{token}",
+    summary="Change a reader's topics and time zone",
+    response_model=None,
+    openapi_extra=_body_doc(PreferencesBody, PreferencesBody),
+    responses={200: {"description": "Saved (JSON)"}, 303: {"description": "Saved (form)"}, 404: {}, **_CLIENT_ERRORS},
+)
 async def preferences(request: Request, token: str) -> Response:
     fields, kind = await read_fields(request, "your preferences")
     as_page = kind == "form" and not wants_json(request)
@@ -220,33 +291,48 @@ async def preferences(request: Request, token: str) -> Response:
         if not as_page:
             raise
         reader = await run_in_threadpool(_reader, request, token)
-        values = {"topics": [printable(t) for t in fields.get("topics") or [] if isinstance(t, str)],
-                  "timezone": printable(fields.get("timezone"))}
+        values = {
+            "topics": [printable(t) for t in fields.get("topics") or [] if isinstance(t, str)],
+            "timezone": printable(fields.get("timezone")),
+        }
         return _preferences_page(request, reader, status_code=422, values=values, errors=exc.by_field())
     if as_page:
         return RedirectResponse(links.preferences_url("", token) + "?saved=true", status_code=303)
     return JSONResponse({"topics": reader.topics, "timezone": reader.timezone})
 
 
-@router.get("/unsubscribe/{token}", summary="The unsubscribe page: one button, and a way back",
-            response_class=Response, responses={200: {"content": {"text/html": {}}}, 404: {}})
+@router.get(
+    "/unsubscribe/{token}",
+    summary="The unsubscribe page: one button, and a way back",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, 404: {}},
+)
 def unsubscribe_page(request: Request, token: str) -> Response:
     reader = _reader(request, token)
     base = settings_of(request).base_url
-    return pages_of(request).render("unsubscribe.html", reader=reader,
-                                    action=links.unsubscribe_url(base, reader.token),
-                                    preferences_url=links.preferences_url(base, reader.token))
+    return pages_of(request).render(
+        "unsubscribe.html",
+        reader=reader,
+        action=links.unsubscribe_url(base, reader.token),
+        preferences_url=links.preferences_url(base, reader.token),
+    )
 
 
-@router.post("/unsubscribe/{token}", summary="One-click unsubscribe (RFC 8058)", response_class=Response,
-             responses={200: {"content": {"text/html": {}, "application/json": {}}}, 404: {}})
+@router.post(
+    "/unsubscribe/{token}",
+    summary="One-click unsubscribe (RFC 8058)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}, 404: {}},
+)
 def unsubscribe(request: Request, token: str) -> Response:
     # No cookie, no form token, no confirmation step: mailbox providers POST
     # "List-Unsubscribe=One-Click" here on the reader's behalf, and it must just work.
     with _writes(request) as session:
-        reader = service.unsubscribe(session, token, utcnow(), source="one-click unsubscribe (POST /unsubscribe)",
-                                     ip=client_address(request))
+        reader = service.unsubscribe(
+            session, token, utcnow(), source="one-click unsubscribe (POST /unsubscribe)", ip=client_address(request)
+        )
     if wants_json(request):
         return JSONResponse({"status": reader.status})
-    return pages_of(request).render("unsubscribed.html", email=reader.email,
-                                    subscribe_url=links.subscribe_url(settings_of(request).base_url))
+    return pages_of(request).render(
+        "unsubscribed.html", email=reader.email, subscribe_url=links.subscribe_url(settings_of(request).base_url)
+    )

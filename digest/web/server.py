@@ -6,21 +6,27 @@ import gc
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
 
-def run(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-        forwarded_allow_ips: str | None = None) -> None:
+def run(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    forwarded_allow_ips: str | None = None,
+) -> None:
     """Serve until stopped. `forwarded_allow_ips` names the proxies whose X-Forwarded-For and
     X-Forwarded-Proto are believed (IP addresses or networks, comma-separated); without it those
     headers are ignored, so no client can choose the address its rate limit and consent record use."""
     freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False,
-                **proxy_options(forwarded_allow_ips))
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, server_header=False, **proxy_options(forwarded_allow_ips)
+    )
 
 
 def proxy_options(forwarded_allow_ips: str | None) -> dict:
@@ -56,11 +62,15 @@ def base_url(sock: socket.socket) -> str:
 
 
 @contextmanager
-def serving(app: FastAPI, sock: socket.socket, timeout: float = 10.0,
-            forwarded_allow_ips: str | None = None) -> Iterator[str]:
+def serving(
+    app: FastAPI, sock: socket.socket, timeout: float = 10.0, forwarded_allow_ips: str | None = None
+) -> Iterator[str]:
     """Serve `app` on `sock` from a background thread; yields the base URL, stops on exit."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False,
-                                           **proxy_options(forwarded_allow_ips)))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_level="warning", lifespan="off", server_header=False, **proxy_options(forwarded_allow_ips)
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

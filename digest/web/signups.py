@@ -28,7 +28,9 @@ import asyncio
 import logging
 import queue
 import threading
-from typing import Callable, ContextManager, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
+from typing import NamedTuple
 
 from sqlmodel import Session
 

@@ -39,11 +39,16 @@ def _cell(edition, name: str) -> tuple[str, str | None]:
     return str(value), (percent(edition.rates[RATE_OF[name]]) if name in RATE_OF else None)
 
 
-@router.get("/stats", summary="Edition stats and subscriber growth (editors only)",
-            responses={401: {"description": "Not signed in: the sign-in form (a browser) or an error (JSON)"},
-                       403: {"description": "Wrong admin token"},
-                       404: {"description": "DIGEST_ADMIN_TOKEN is not set: the page is off"},
-                       429: {"description": "Too many wrong tokens from this address; see Retry-After"}})
+@router.get(
+    "/stats",
+    summary="Edition stats and subscriber growth (editors only)",
+    responses={
+        401: {"description": "Not signed in: the sign-in form (a browser) or an error (JSON)"},
+        403: {"description": "Wrong admin token"},
+        404: {"description": "DIGEST_ADMIN_TOKEN is not set: the page is off"},
+        429: {"description": "Too many wrong tokens from this address; see Retry-After"},
+    },
+)
 def stats_page(request: Request) -> Response:
     refused = require_editor(request)
     if refused is not None:
@@ -54,13 +59,26 @@ def stats_page(request: Request) -> Response:
     if wants_json(request):
         return JSONResponse(report.as_dict())
     title = f"{settings.newsletter_name}: edition stats"
-    rows = [{"number": e.number, "week": e.week, "status": e.status, "backend": e.backend,
-             "cells": [_cell(e, name) for name in COUNTS]} for e in reversed(report.editions)]
+    rows = [
+        {
+            "number": e.number,
+            "week": e.week,
+            "status": e.status,
+            "backend": e.backend,
+            "cells": [_cell(e, name) for name in COUNTS],
+        }
+        for e in reversed(report.editions)
+    ]
     drawn = bool(report.editions or report.growth)  # nothing has happened yet: no empty chart
     return pages_of(request).render(
-        "stats.html", columns=COUNTS, rows=rows, growth=list(reversed(report.growth)),
+        "stats.html",
+        columns=COUNTS,
+        rows=rows,
+        growth=list(reversed(report.growth)),
         chart_wide=_svg(render_chart(report, "svg", title)) if drawn else None,
         chart_phone=_svg(render_chart(report, "svg", title, PHONE)) if drawn else None,
-        narrow=NARROW, opens_caveat=OPENS_CAVEAT, not_reported=NOT_REPORTED,
-        unreported=any(not e.reported for e in report.editions))
-
+        narrow=NARROW,
+        opens_caveat=OPENS_CAVEAT,
+        not_reported=NOT_REPORTED,
+        unreported=any(not e.reported for e in report.editions),
+    )

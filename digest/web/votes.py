@@ -24,42 +24,74 @@ from subscribers import links
 router = APIRouter(tags=["readers"])
 MAX_SLUG = 400
 VOTE_PATH = "/vote/{token}/{comparison_slug}/{tool_slug}"
-_REFUSED = {403: {"description": "The reader is not (or no longer) subscribed"},
-            404: {"description": "Unknown or altered link, comparison or tool"}}
+_REFUSED = {
+    403: {"description": "The reader is not (or no longer) subscribed"},
+    404: {"description": "Unknown or altered link, comparison or tool"},
+}
 
 
 def _check_length(comparison_slug: str, tool_slug: str) -> None:
     if len(comparison_slug) > MAX_SLUG or len(tool_slug) > MAX_SLUG:
-        raise ClientError(404, "This voting link is not valid: it is longer than any link we send.",
-                          title="This voting link does not work")
+        raise ClientError(
+            404,
+            "This voting link is not valid: it is longer than any link we send.",
+            title="This voting link does not work",
+        )
 
 
-@router.get(VOTE_PATH, summary="The page a vote link opens: one button that votes (the GET records nothing)",
-            response_class=Response, responses={200: {"content": {"text/html": {}, "application/json": {}}},
-                                                **_REFUSED})
+@router.get(
+    VOTE_PATH,
+    summary="The page a vote link opens: one button that votes (the GET records nothing)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}, **_REFUSED},
+)
 def vote_page(request: Request, token: str, comparison_slug: str, tool_slug: str) -> Response:
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
         asked = ballot(session, token, comparison_slug, tool_slug)
     if wants_json(request):
-        return JSONResponse({"comparison": asked.comparison_slug, "tool": asked.tool_slug, "your_vote": asked.current,
-                             "to_vote": "POST to this address"})
-    return pages_of(request).render("vote.html", ballot=asked,
-                                    action=links.vote_url("", token, asked.comparison_slug, asked.tool_slug))
+        return JSONResponse(
+            {
+                "comparison": asked.comparison_slug,
+                "tool": asked.tool_slug,
+                "your_vote": asked.current,
+                "to_vote": "POST to this address",
+            }
+        )
+    return pages_of(request).render(
+        "vote.html", ballot=asked, action=links.vote_url("", token, asked.comparison_slug, asked.tool_slug)
+    )
 
 
-@router.post(VOTE_PATH, summary="Vote for a tool (the button on the vote page)", response_class=Response,
-             responses={200: {"description": "Recorded (or unchanged, or moved); the page shows the split",
-                              "content": {"text/html": {}, "application/json": {}}}, **_REFUSED})
+@router.post(
+    VOTE_PATH,
+    summary="Vote for a tool (the button on the vote page)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Recorded (or unchanged, or moved); the page shows the split",
+            "content": {"text/html": {}, "application/json": {}},
+        },
+        **_REFUSED,
+    },
+)
 def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> Response:
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
         outcome = record_vote(session, token, comparison_slug, tool_slug, utcnow())
     if wants_json(request):
-        return JSONResponse({"comparison": outcome.comparison_slug, "tool": outcome.tool_slug,
-                             "change": outcome.change, "votes": outcome.total,
-                             "split": [{"tool": line.slug, "votes": line.votes, "percent": line.percent}
-                                       for line in outcome.split]})
-    others = [(line, links.vote_url("", token, outcome.comparison_slug, line.slug))
-              for line in outcome.split if not line.chosen]
+        return JSONResponse(
+            {
+                "comparison": outcome.comparison_slug,
+                "tool": outcome.tool_slug,
+                "change": outcome.change,
+                "votes": outcome.total,
+                "split": [{"tool": line.slug, "votes": line.votes, "percent": line.percent} for line in outcome.split],
+            }
+        )
+    others = [
+        (line, links.vote_url("", token, outcome.comparison_slug, line.slug))
+        for line in outcome.split
+        if not line.chosen
+    ]
     return pages_of(request).render("voted.html", outcome=outcome, others=others)

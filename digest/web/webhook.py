@@ -41,12 +41,16 @@ def _verifier(public_key: str | None) -> Verifier:
     return verifier_for(public_key)
 
 
-@router.post(PATH, summary="SendGrid's event webhook (signed)", responses={
-    200: {"description": "The batch was verified; counts of events stored, already stored and ignored"},
-    400: {"description": "The body is not a JSON array of events"},
-    403: {"description": "Missing or bad signature, or a timestamp too far from now; nothing stored"},
-    503: {"description": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set (or not a key); nothing stored"},
-})
+@router.post(
+    PATH,
+    summary="SendGrid's event webhook (signed)",
+    responses={
+        200: {"description": "The batch was verified; counts of events stored, already stored and ignored"},
+        400: {"description": "The body is not a JSON array of events"},
+        403: {"description": "Missing or bad signature, or a timestamp too far from now; nothing stored"},
+        503: {"description": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set (or not a key); nothing stored"},
+    },
+)
 async def sendgrid_events(request: Request) -> JSONResponse:
     verifier = _verifier(settings_of(request).webhook_public_key)
     body = await request.body()
@@ -66,7 +70,14 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     for sg_event_id, why in list(result.refused.items())[:LOGGED_IGNORED]:
         log.warning("event webhook: the database refused event %r: %s", sg_event_id[:100], why)
     if result.suppressed:
-        log.info("event webhook: %d reader(s) will get no more mail (bounce, complaint or unsubscribe)",
-                 result.suppressed)
-    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates,
-                         "ignored": len(batch.ignored) + len(result.refused), "suppressed": result.suppressed})
+        log.info(
+            "event webhook: %d reader(s) will get no more mail (bounce, complaint or unsubscribe)", result.suppressed
+        )
+    return JSONResponse(
+        {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "ignored": len(batch.ignored) + len(result.refused),
+            "suppressed": result.suppressed,
+        }
+    )

@@ -11,8 +11,8 @@ the connection pool holds.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session

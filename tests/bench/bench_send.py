@@ -48,11 +48,15 @@ def token_of(i: int) -> str:
 
 def letter_html() -> str:
     """About the size of a rendered 5-comparison edition (MJML output is verbose)."""
-    block = ('<tr><td style="padding:12px 24px;font-family:Arial,sans-serif;font-size:15px;line-height:22px;">'
-             'Tool A ships at 78% with the panel; the community gives it 64%. '
-             f'<a href="{BASE_URL}/vote/{PLACEHOLDER}/a-vs-b/tool-a" style="color:#1a56db;">Vote</a></td></tr>')
-    return "<html><body><table>" + block * 120 + f'<a href="{BASE_URL}/unsubscribe/{PLACEHOLDER}">Unsubscribe</a>' \
+    block = (
+        '<tr><td style="padding:12px 24px;font-family:Arial,sans-serif;font-size:15px;line-height:22px;">'
+        "Tool A ships at 78% with the panel; the community gives it 64%. "
+        f'<a href="{BASE_URL}/vote/{PLACEHOLDER}/a-vs-b/tool-a" style="color:#1a56db;">Vote</a></td></tr>'
+    )
+    return (
+        "<html><body><table>" + block * 120 + f'<a href="{BASE_URL}/unsubscribe/{PLACEHOLDER}">Unsubscribe</a>'
         "</table></body></html>"
+    )
 
 
 def letter_text() -> str:
@@ -60,6 +64,7 @@ def letter_text() -> str:
 
 
 # -- the sink ------------------------------------------------------------------------------------
+
 
 class Sink(asyncio.Protocol):
     ANSWER = b"HTTP/1.1 202 Accepted\r\nX-Message-Id: bench\r\nContent-Length: 0\r\n\r\n"
@@ -76,13 +81,16 @@ class Sink(asyncio.Protocol):
                     return
                 head = bytes(self.buffer[:end]).lower()
                 start = head.find(b"content-length:")
-                length = int(head[start + 15:head.find(b"\r\n", start) if head.find(b"\r\n", start) > 0 else None]
-                             ) if start >= 0 else 0
-                del self.buffer[:end + 4]
+                length = (
+                    int(head[start + 15 : head.find(b"\r\n", start) if head.find(b"\r\n", start) > 0 else None])
+                    if start >= 0
+                    else 0
+                )
+                del self.buffer[: end + 4]
                 self.need = length
             if len(self.buffer) < self.need:
                 return
-            del self.buffer[:self.need]
+            del self.buffer[: self.need]
             self.need = None
             self.transport.write(self.ANSWER)
 
@@ -99,37 +107,56 @@ def run_sink(port_file: str) -> None:
 
 # -- the ceiling: no database, no digest -----------------------------------------------------------
 
+
 def run_ceiling(url: str, how: str = "json") -> dict:
     """`json`: each request's personalizations built as dicts and encoded with json.dumps, the plain
     way (the ceiling the issue names). `templated`: written with one f-string per reader, no
     escaping checks: the least work that makes the same bytes, so posting and little else."""
     import httpx
 
-    letter = json.dumps({
-        "from": {"email": "verdicts@example.com", "name": "Weekly AI Tool Verdicts"},
-        "subject": "Weekly AI Tool Verdicts #1",
-        "content": [{"type": "text/plain", "value": letter_text()}, {"type": "text/html", "value": letter_html()}],
-        "headers": {"List-Id": "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"},
-        "categories": ["edition", "edition-1"],
-    }, separators=(",", ":")).encode()
+    letter = json.dumps(
+        {
+            "from": {"email": "verdicts@example.com", "name": "Weekly AI Tool Verdicts"},
+            "subject": "Weekly AI Tool Verdicts #1",
+            "content": [{"type": "text/plain", "value": letter_text()}, {"type": "text/html", "value": letter_html()}],
+            "headers": {"List-Id": "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"},
+            "categories": ["edition", "edition-1"],
+        },
+        separators=(",", ":"),
+    ).encode()
     client = httpx.Client(base_url=url, headers={"Authorization": "Bearer k", "Content-Type": "application/json"})
     began = time.perf_counter()
     unsubscribe = f"{BASE_URL}/unsubscribe/"
     for first in range(1, READERS + 1, BATCH):
         readers = range(first, min(first + BATCH, READERS + 1))
         if how == "templated":
-            people = ("[" + ",".join(
-                f'{{"to":[{{"email":"reader{i}@example.com"}}],"headers":{{"List-Unsubscribe":"<{unsubscribe}{t}>",'
-                f'"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"}},"substitutions":{{"{PLACEHOLDER}":"{t}"}},'
-                f'"custom_args":{{"edition":"1","reader_id":"{i}"}}}}'
-                for i in readers for t in (token_of(i),)) + "]").encode()
+            people = (
+                "["
+                + ",".join(
+                    f'{{"to":[{{"email":"reader{i}@example.com"}}],"headers":{{"List-Unsubscribe":"<{unsubscribe}{t}>",'
+                    f'"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"}},"substitutions":{{"{PLACEHOLDER}":"{t}"}},'
+                    f'"custom_args":{{"edition":"1","reader_id":"{i}"}}}}'
+                    for i in readers
+                    for t in (token_of(i),)
+                )
+                + "]"
+            ).encode()
         else:
-            people = json.dumps([{"to": [{"email": f"reader{i}@example.com"}],
-                                  "headers": {"List-Unsubscribe": f"<{unsubscribe}{token_of(i)}>",
-                                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-                                  "substitutions": {PLACEHOLDER: token_of(i)},
-                                  "custom_args": {"edition": "1", "reader_id": str(i)}}
-                                 for i in readers], separators=(",", ":")).encode()
+            people = json.dumps(
+                [
+                    {
+                        "to": [{"email": f"reader{i}@example.com"}],
+                        "headers": {
+                            "List-Unsubscribe": f"<{unsubscribe}{token_of(i)}>",
+                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                        },
+                        "substitutions": {PLACEHOLDER: token_of(i)},
+                        "custom_args": {"edition": "1", "reader_id": str(i)},
+                    }
+                    for i in readers
+                ],
+                separators=(",", ":"),
+            ).encode()
         body = b'{"personalizations":' + people + b"," + letter[1:]
         response = client.post("/v3/mail/send", content=body)
         assert response.status_code == 202
@@ -138,6 +165,7 @@ def run_ceiling(url: str, how: str = "json") -> dict:
 
 
 # -- the send -------------------------------------------------------------------------------------
+
 
 def fill_store(url: str) -> None:
     from digest.store import open_store
@@ -149,10 +177,14 @@ def fill_store(url: str) -> None:
             connection.exec_driver_sql(
                 "INSERT INTO subscriber (id, email, status, topics, token, created_at, updated_at) "
                 "VALUES (?, ?, 'active', '[]', ?, ?, ?)",
-                [(i, f"reader{i}@example.com", token_of(i), now, now)
-                 for i in range(first, min(first + 100_000, READERS + 1))])
-        connection.exec_driver_sql("INSERT INTO edition (number, week, status, built_at) "
-                                   "VALUES (1, '2026-W47', 'draft', ?)", (now,))
+                [
+                    (i, f"reader{i}@example.com", token_of(i), now, now)
+                    for i in range(first, min(first + 100_000, READERS + 1))
+                ],
+            )
+        connection.exec_driver_sql(
+            "INSERT INTO edition (number, week, status, built_at) VALUES (1, '2026-W47', 'draft', ?)", (now,)
+        )
     engine.dispose()
 
 
@@ -164,10 +196,15 @@ def run_send(url: str, api_url: str) -> dict:
     from digest.store import open_store
 
     engine = open_store(url)
-    letter = Letter(subject="Weekly AI Tool Verdicts #1", html=letter_html(), text=letter_text(),
-                    from_address="verdicts@example.com", from_name="Weekly AI Tool Verdicts",
-                    headers={"List-Id": "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"},
-                    categories=("edition", "edition-1"))
+    letter = Letter(
+        subject="Weekly AI Tool Verdicts #1",
+        html=letter_html(),
+        text=letter_text(),
+        from_address="verdicts@example.com",
+        from_name="Weekly AI Tool Verdicts",
+        headers={"List-Id": "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"},
+        categories=("edition", "edition-1"),
+    )
     sender = SendGridSender("k", api_url)
     began = time.perf_counter()
     summary = send_edition(engine, Settings(database_url=url, base_url=BASE_URL), 1, sender=sender, letter=letter)
@@ -218,19 +255,29 @@ def main() -> None:
         finally:
             sink.terminate()
             sink.wait()
-    rate = {name: r["readers"] / r["wall"] for name, r in (("ceiling", ceiling), ("templated", templated),
-                                                                   ("send", send))}
+    rate = {
+        name: r["readers"] / r["wall"] for name, r in (("ceiling", ceiling), ("templated", templated), ("send", send))
+    }
     print(f"bench_send: {READERS:,} active readers, batches of {BATCH}, SQLite store, SendGrid sender -> loopback sink")
     print(f"  store filled in {filled:.1f} s (not timed below)")
-    print(f"  ceiling (bare script, json.dumps):   {rate['ceiling']:>10,.0f} readers/s  wall {ceiling['wall']:6.2f} s  "
-          f"peak RSS {ceiling['peak_rss_mb']:6.1f} MB  (cpu {ceiling['cpu']:.2f} s)")
-    print(f"  bare posting, templated bytes:       {rate['templated']:>10,.0f} readers/s  wall {templated['wall']:6.2f} s  "
-          f"peak RSS {templated['peak_rss_mb']:6.1f} MB  (cpu {templated['cpu']:.2f} s)")
-    print(f"  send_edition (ledger + sender):      {rate['send']:>10,.0f} readers/s  wall {send['wall']:6.2f} s  "
-          f"peak RSS {send['peak_rss_mb']:6.1f} MB  (cpu {send['cpu']:.2f} s)")
+    print(
+        f"  ceiling (bare script, json.dumps):   {rate['ceiling']:>10,.0f} readers/s  wall {ceiling['wall']:6.2f} s  "
+        f"peak RSS {ceiling['peak_rss_mb']:6.1f} MB  (cpu {ceiling['cpu']:.2f} s)"
+    )
+    print(
+        f"  bare posting, templated bytes:       {rate['templated']:>10,.0f} readers/s  "
+        f"wall {templated['wall']:6.2f} s  "
+        f"peak RSS {templated['peak_rss_mb']:6.1f} MB  (cpu {templated['cpu']:.2f} s)"
+    )
+    print(
+        f"  send_edition (ledger + sender):      {rate['send']:>10,.0f} readers/s  wall {send['wall']:6.2f} s  "
+        f"peak RSS {send['peak_rss_mb']:6.1f} MB  (cpu {send['cpu']:.2f} s)"
+    )
     print(f"  send / ceiling: {rate['send'] / rate['ceiling']:.0%}  (target >= 60%, wall < 30 s, RSS < 200 MB)")
-    print(f"  send / templated posting: {rate['send'] / rate['templated']:.0%}  (what the ledger costs: "
-          f"{(send['wall'] - templated['wall']) / (READERS / 1000) * 1000:.2f} ms per 1000 readers)")
+    print(
+        f"  send / templated posting: {rate['send'] / rate['templated']:.0%}  (what the ledger costs: "
+        f"{(send['wall'] - templated['wall']) / (READERS / 1000) * 1000:.2f} ms per 1000 readers)"
+    )
 
 
 if __name__ == "__main__":

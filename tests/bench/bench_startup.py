@@ -43,10 +43,12 @@ def measure(label: str, argv: list[str], env: dict) -> float:
 
 
 def heavy_modules(env: dict) -> list[str]:
-    probe = ("import sys, runpy; sys.argv = ['digest', 'comparisons', 'list'];\n"
-             "try:\n    runpy.run_module('digest', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
-             f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    probe = (
+        "import sys, runpy; sys.argv = ['digest', 'comparisons', 'list'];\n"
+        "try:\n    runpy.run_module('digest', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=CHECKOUT, capture_output=True, text=True)
     line = next(line for line in out.stdout.splitlines() if line.startswith("HEAVY:"))
     return [name for name in line.removeprefix("HEAVY:").split(",") if name]
@@ -54,13 +56,18 @@ def heavy_modules(env: dict) -> list[str]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{folder}/bench.db", "DIGEST_OUTBOX": folder,
-               "PYTHONPATH": str(CHECKOUT)}
+        env = {
+            **os.environ,
+            "DIGEST_DATABASE_URL": f"sqlite:///{folder}/bench.db",
+            "DIGEST_OUTBOX": folder,
+            "PYTHONPATH": str(CHECKOUT),
+        }
         print(f"checkout: {CHECKOUT}")
         click_only = measure('python -c "import click"', [sys.executable, "-c", "import click"], env)
         version = measure("digest --version", [sys.executable, "-m", "digest", "--version"], env)
-        listing = measure("digest comparisons list (empty)",
-                          [sys.executable, "-m", "digest", "comparisons", "list"], env)
+        listing = measure(
+            "digest comparisons list (empty)", [sys.executable, "-m", "digest", "comparisons", "list"], env
+        )
         print(f"--version costs {version / click_only:.1f}x bare click; comparisons list {listing / click_only:.1f}x")
         heavy = heavy_modules(env)
         print(f"heavy modules imported by comparisons list: {', '.join(heavy) if heavy else 'none'}")

@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # --- the reference server (this file, run with --reference PORT DB) ---------------------------------
 
+
 class Item(BaseModel):
     email: str
 
@@ -97,13 +98,13 @@ def serve_sink(port: int) -> None:
     class Sink(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             with lock:
                 count[0] += len(body["personalizations"])
             self._answer(202, b"")
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self._answer(200, str(count[0]).encode())
 
         def _answer(self, status: int, body: bytes) -> None:
@@ -126,6 +127,7 @@ def serve_reference(port: int, db_path: str) -> None:
 
 
 # --- the load generator ---------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -161,9 +163,10 @@ class Connection:
         """The response's status code, once the whole response has arrived."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\n\r\n%s"
-                          % (path.encode(), self.host.encode(), self.port, len(body), body))
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (path.encode(), self.host.encode(), self.port, len(body), body)
+        )
         head = await self.reader.readuntil(b"\r\n\r\n")
         status_line, _, headers = head.partition(b"\r\n")
         length, close = None, False
@@ -219,6 +222,7 @@ async def load(url: str, path: str, ok: int, run: Run) -> None:
 
 
 # --- running both ---------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -277,8 +281,9 @@ def stored(db_path: Path, table: str, addresses: list[str]) -> int:
 def still_queued(db_path: Path) -> int:
     """Readers whose confirmation mail had not been taken from the queue when the server stopped."""
     with sqlite3.connect(db_path) as db:
-        return db.execute("SELECT count(*) FROM subscriber WHERE status = 'pending' "
-                          "AND confirmation_sent_at IS NULL").fetchone()[0]
+        return db.execute(
+            "SELECT count(*) FROM subscriber WHERE status = 'pending' AND confirmation_sent_at IS NULL"
+        ).fetchone()[0]
 
 
 def main() -> None:
@@ -287,25 +292,40 @@ def main() -> None:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("DIGEST_", "SENDGRID_"))}
     sink_port = free_port()
     sink = start([*me, "--sink", str(sink_port)], base, f"http://127.0.0.1:{sink_port}")
-    print(f"{CONNECTIONS} connections, {DURATION:.1f} s of load each after {WARMUP} warm-up requests"
-          f"{' (smoke size)' if SMOKE else ''}; data in {folder}")
+    print(
+        f"{CONNECTIONS} connections, {DURATION:.1f} s of load each after {WARMUP} warm-up requests"
+        f"{' (smoke size)' if SMOKE else ''}; data in {folder}"
+    )
     try:
         runs, checks = [], []
         for name, backend in (("subscribe", "sendgrid"), ("+outbox", "outbox")):
             port, db = free_port(), folder / f"digest-{backend}.db"
-            env = {**base, "DIGEST_DATABASE_URL": f"sqlite:///{db}", "DIGEST_OUTBOX": str(folder / "outbox"),
-                   "DIGEST_BASE_URL": f"http://127.0.0.1:{port}", "DIGEST_SECRET_KEY": "bench-secret",
-                   "DIGEST_BACKEND": backend, "SENDGRID_API_KEY": "SG.bench",
-                   "SENDGRID_API_URL": f"http://127.0.0.1:{sink_port}",
-                   # One load generator is one client: lift the per-client limit that would stop it.
-                   "DIGEST_SUBSCRIBE_RATE_LIMIT": "1000000/minute"}
-            run = measure(name, [sys.executable, "-m", "digest", "serve", "--port", str(port)], env, port,
-                          "/subscribe", 202)
+            env = {
+                **base,
+                "DIGEST_DATABASE_URL": f"sqlite:///{db}",
+                "DIGEST_OUTBOX": str(folder / "outbox"),
+                "DIGEST_BASE_URL": f"http://127.0.0.1:{port}",
+                "DIGEST_SECRET_KEY": "bench-secret",
+                "DIGEST_BACKEND": backend,
+                "SENDGRID_API_KEY": "SG.bench",
+                "SENDGRID_API_URL": f"http://127.0.0.1:{sink_port}",
+                # One load generator is one client: lift the per-client limit that would stop it.
+                "DIGEST_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
+            }
+            run = measure(
+                name, [sys.executable, "-m", "digest", "serve", "--port", str(port)], env, port, "/subscribe", 202
+            )
             runs.append(run)
             checks.append((run, db))
         ref_port = free_port()
-        reference = measure("reference", [*me, "--reference", str(ref_port), str(folder / "reference.db")], base,
-                            ref_port, "/items", 201)
+        reference = measure(
+            "reference",
+            [*me, "--reference", str(ref_port), str(folder / "reference.db")],
+            base,
+            ref_port,
+            "/items",
+            201,
+        )
         runs.append(reference)
         handed_over = int(httpx.get(f"http://127.0.0.1:{sink_port}/count").text)
     finally:
@@ -314,24 +334,32 @@ def main() -> None:
     print(f"{'':<11}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  statuses")
     for run in runs:
         statuses = ", ".join(f"{code}: {count}" for code, count in sorted(run.statuses.items()))
-        print(f"{run.name:<11}{len(run.latencies):>10}{run.rps:>10.0f}{run.percentile(50):>9.1f}"
-              f"{run.percentile(99):>9.1f}  {statuses}")
+        print(
+            f"{run.name:<11}{len(run.latencies):>10}{run.rps:>10.0f}{run.percentile(50):>9.1f}"
+            f"{run.percentile(99):>9.1f}  {statuses}"
+        )
     complete = True
     for run, db in checks:
         found = stored(db, "subscriber", run.accepted)
         complete &= found == len(run.accepted)
-        print(f"{run.name}: accepted subscriptions in the database: {found} of {len(run.accepted)}"
-              f" ({'all' if found == len(run.accepted) else 'MISSING SOME'})")
+        print(
+            f"{run.name}: accepted subscriptions in the database: {found} of {len(run.accepted)}"
+            f" ({'all' if found == len(run.accepted) else 'MISSING SOME'})"
+        )
     mails = len(list((folder / "outbox").glob("*.eml"))) if (folder / "outbox").exists() else 0
     waiting = [still_queued(db) for _, db in checks]
-    print(f"confirmation mails: {handed_over} handed to the SendGrid sink ({waiting[0]} still queued), "
-          f"{mails} written to the outbox ({waiting[1]} still queued when the server stopped; "
-          "the scheduler sends those)")
+    print(
+        f"confirmation mails: {handed_over} handed to the SendGrid sink ({waiting[0]} still queued), "
+        f"{mails} written to the outbox ({waiting[1]} still queued when the server stopped; "
+        "the scheduler sends those)"
+    )
     subscribe = runs[0]
-    print(f"subscribe vs reference: {subscribe.rps / reference.rps:.2f}x the throughput "
-          f"({'meets' if subscribe.rps >= reference.rps else 'below'} the target of >= 1x); "
-          f"p99 {subscribe.percentile(99):.1f} ms ({'meets' if subscribe.percentile(99) < 50 else 'over'} "
-          f"the target of < 50 ms)")
+    print(
+        f"subscribe vs reference: {subscribe.rps / reference.rps:.2f}x the throughput "
+        f"({'meets' if subscribe.rps >= reference.rps else 'below'} the target of >= 1x); "
+        f"p99 {subscribe.percentile(99):.1f} ms ({'meets' if subscribe.percentile(99) < 50 else 'over'} "
+        f"the target of < 50 ms)"
+    )
     if not complete:
         raise SystemExit(1)
 

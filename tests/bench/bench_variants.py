@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_send import measured, run_sink  # noqa: E402
+from bench_send import measured, run_sink
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 5_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
@@ -57,20 +57,54 @@ SEND_DAY = datetime(2026, 3, 30).date()  # a Monday; the edition is the week bef
 PUBLISHED = "2026-03-25 09:00:00.000000"
 CATEGORIES = ("Voice", "Evaluation", "Code Assistants", "Image Generation", "Agents", "Search", "Video", "Data")
 PAIRS = [(0, 0), (1, 1), (2, 3), (4, 5), (6, 7), (0, 4), (1, 2), (3, 6), (5, 7), (2, 2)]  # ten comparisons
-ZONES = ("Pacific/Kiritimati", "Pacific/Auckland", "Australia/Sydney", "Australia/Brisbane", "Asia/Tokyo",
-         "Asia/Seoul", "Asia/Shanghai", "Asia/Singapore", "Asia/Bangkok", "Asia/Dhaka", "Asia/Kathmandu",
-         "Asia/Kolkata", "Asia/Karachi", "Asia/Dubai", "Europe/Moscow", "Europe/Istanbul", "Africa/Nairobi",
-         "Europe/Helsinki", "Africa/Cairo", "Europe/Berlin", "Europe/Paris", "Africa/Lagos", "Europe/London",
-         "Europe/Lisbon", "Atlantic/Azores", "Atlantic/Cape_Verde", "America/Noronha", "America/Sao_Paulo",
-         "America/Argentina/Buenos_Aires", "America/Halifax", "America/New_York", "America/Toronto",
-         "America/Chicago", "America/Mexico_City", "America/Denver", "America/Phoenix", "America/Los_Angeles",
-         "America/Anchorage", "Pacific/Honolulu", "Pacific/Pago_Pago")
+ZONES = (
+    "Pacific/Kiritimati",
+    "Pacific/Auckland",
+    "Australia/Sydney",
+    "Australia/Brisbane",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Asia/Shanghai",
+    "Asia/Singapore",
+    "Asia/Bangkok",
+    "Asia/Dhaka",
+    "Asia/Kathmandu",
+    "Asia/Kolkata",
+    "Asia/Karachi",
+    "Asia/Dubai",
+    "Europe/Moscow",
+    "Europe/Istanbul",
+    "Africa/Nairobi",
+    "Europe/Helsinki",
+    "Africa/Cairo",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Africa/Lagos",
+    "Europe/London",
+    "Europe/Lisbon",
+    "Atlantic/Azores",
+    "Atlantic/Cape_Verde",
+    "America/Noronha",
+    "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires",
+    "America/Halifax",
+    "America/New_York",
+    "America/Toronto",
+    "America/Chicago",
+    "America/Mexico_City",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "Pacific/Pago_Pago",
+)
 
 
 def topic_sets() -> list[list[str]]:
     """64 distinct topic sets over the eight categories: every single one, every pair, 28 triples."""
     sets = [[c] for c in CATEGORIES] + [list(p) for p in combinations(CATEGORIES, 2)]
-    sets += [list(t) for t in combinations(CATEGORIES, 3)][:64 - len(sets)]
+    sets += [list(t) for t in combinations(CATEGORIES, 3)][: 64 - len(sets)]
     assert len(sets) == 64 and len(ZONES) == 40
     return sets
 
@@ -80,6 +114,7 @@ def token_of(i: int) -> str:
 
 
 # -- the stores ----------------------------------------------------------------------------------------
+
 
 def fill_store(url: str, topics: bool, zones: bool) -> None:
     from digest.store import open_store
@@ -93,38 +128,63 @@ def fill_store(url: str, topics: bool, zones: bool) -> None:
                 connection.exec_driver_sql(
                     "INSERT INTO tool (id, slug, name, category, tagline, description, pricing) "
                     "VALUES (?, ?, ?, ?, 'A tagline', 'What it does.', 'Paid')",
-                    (2 * i + side - 2, f"tool-{i}-{side}", f"Tool {i}{'ab'[side - 1]}", category))
+                    (2 * i + side - 2, f"tool-{i}-{side}", f"Tool {i}{'ab'[side - 1]}", category),
+                )
             connection.exec_driver_sql(
                 "INSERT INTO comparison (id, slug, title, summary, url, published_at, updated_at) "
                 "VALUES (?, ?, ?, 'Which one ships.', ?, ?, ?)",
-                (i, f"tool-{i}-1-vs-tool-{i}-2", f"Tool {i}a vs Tool {i}b", f"{BASE_URL}/compare/{i}", PUBLISHED, now))
+                (i, f"tool-{i}-1-vs-tool-{i}-2", f"Tool {i}a vs Tool {i}b", f"{BASE_URL}/compare/{i}", PUBLISHED, now),
+            )
             for position, side in enumerate((1, 2)):
                 connection.exec_driver_sql(
                     "INSERT INTO entry (comparison_id, tool_id, position, panel_ship, community, entry_price) "
-                    "VALUES (?, ?, ?, ?, NULL, 'Free')", (i, 2 * i + side - 2, position, 80 - 30 * position))
+                    "VALUES (?, ?, ?, ?, NULL, 'Free')",
+                    (i, 2 * i + side - 2, position, 80 - 30 * position),
+                )
                 connection.exec_driver_sql(
                     "INSERT INTO review (comparison_id, tool_id, lens, position, quote, verdict) "
                     "VALUES (?, ?, 'builder', ?, 'It ships. The docs are good.', 'ship')",
-                    (i, 2 * i + side - 2, position))
+                    (i, 2 * i + side - 2, position),
+                )
         for first in range(1, READERS + 1, 100_000):
             connection.exec_driver_sql(
                 "INSERT INTO subscriber (id, email, status, topics, timezone, token, created_at, updated_at) "
                 "VALUES (?, ?, 'active', ?, ?, ?, ?, ?)",
-                [(i, f"reader{i}@example.com", sets[(i // 40) % 64] if topics else "[]",
-                  ZONES[i % 40] if zones else None, token_of(i), now, now)
-                 for i in range(first, min(first + 100_000, READERS + 1))])
+                [
+                    (
+                        i,
+                        f"reader{i}@example.com",
+                        sets[(i // 40) % 64] if topics else "[]",
+                        ZONES[i % 40] if zones else None,
+                        token_of(i),
+                        now,
+                        now,
+                    )
+                    for i in range(first, min(first + 100_000, READERS + 1))
+                ],
+            )
     engine.dispose()
 
 
 def settings_for(url: str, api_url: str):
     from digest.settings import Settings
 
-    return Settings.from_env({"DIGEST_DATABASE_URL": url, "DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k",
-                              "SENDGRID_API_URL": api_url, "DIGEST_BASE_URL": BASE_URL, "DIGEST_TIMEZONE": "UTC",
-                              "DIGEST_SEND_DAY": "monday", "DIGEST_SEND_TIME": "08:00"})
+    return Settings.from_env(
+        {
+            "DIGEST_DATABASE_URL": url,
+            "DIGEST_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": "k",
+            "SENDGRID_API_URL": api_url,
+            "DIGEST_BASE_URL": BASE_URL,
+            "DIGEST_TIMEZONE": "UTC",
+            "DIGEST_SEND_DAY": "monday",
+            "DIGEST_SEND_TIME": "08:00",
+        }
+    )
 
 
 # -- the two sends -------------------------------------------------------------------------------------
+
 
 def run_one_send(url: str, api_url: str) -> dict:
     from digest.delivery import send_edition
@@ -204,8 +264,13 @@ def run_render(url: str) -> dict:
         by_id = {c.id: c for c in session.query(Comparison).all()}
         began = time.perf_counter()
         for key in keys:
-            render_comparisons(session, Settings(base_url=BASE_URL), number=edition.number, week=edition.week,
-                               comparisons=[by_id[c.id] for c in chooser.comparisons(key)])
+            render_comparisons(
+                session,
+                Settings(base_url=BASE_URL),
+                number=edition.number,
+                week=edition.week,
+                comparisons=[by_id[c.id] for c in chooser.comparisons(key)],
+            )
         each = (time.perf_counter() - began) / len(keys) * 1000
     return {"variants": len(keys), "ms_each": each}
 
@@ -235,19 +300,28 @@ def main() -> None:
             sink.terminate()
             sink.wait()
     rate = {name: r["readers"] / r["wall"] for name, r in (("single", single), ("personal", personal), ("one", one))}
-    print(f"bench_variants: {READERS:,} readers, 64 topic sets, 40 time zones, SQLite store, SendGrid sender -> "
-          f"loopback sink")
-    print(f"  stores filled in {filled:.1f} s (not timed below); the best of {ROUNDS} alternate rounds of the "
-          f"waves (each round's personal / single: "
-          f"{', '.join(f'{p_:.2f}x' for p_ in ratios(runs['personal'], runs['single']))})")
-    for name, label, r in (("single", f"single variant, {single['waves']} waves:", single),
-                           ("personal", f"personal, {personal['variants']} variants in {personal['waves']} waves:",
-                            personal),
-                           ("one", "one send, one variant, no zones:", one)):
-        print(f"  {label:<38}{rate[name]:>10,.0f} readers/s  wall {r['wall']:6.2f} s  "
-              f"peak RSS {r['peak_rss_mb']:6.1f} MB  (cpu {r['cpu']:.2f} s)")
-    print(f"  render cost: {render['variants']} variants x {render['ms_each']:.2f} ms = "
-          f"{render['variants'] * render['ms_each']:.0f} ms")
+    print(
+        f"bench_variants: {READERS:,} readers, 64 topic sets, 40 time zones, SQLite store, SendGrid sender -> "
+        f"loopback sink"
+    )
+    print(
+        f"  stores filled in {filled:.1f} s (not timed below); the best of {ROUNDS} alternate rounds of the "
+        f"waves (each round's personal / single: "
+        f"{', '.join(f'{p_:.2f}x' for p_ in ratios(runs['personal'], runs['single']))})"
+    )
+    for name, label, r in (
+        ("single", f"single variant, {single['waves']} waves:", single),
+        ("personal", f"personal, {personal['variants']} variants in {personal['waves']} waves:", personal),
+        ("one", "one send, one variant, no zones:", one),
+    ):
+        print(
+            f"  {label:<38}{rate[name]:>10,.0f} readers/s  wall {r['wall']:6.2f} s  "
+            f"peak RSS {r['peak_rss_mb']:6.1f} MB  (cpu {r['cpu']:.2f} s)"
+        )
+    print(
+        f"  render cost: {render['variants']} variants x {render['ms_each']:.2f} ms = "
+        f"{render['variants'] * render['ms_each']:.0f} ms"
+    )
     print(f"  personal / single: {rate['personal'] / rate['single']:.2f}x  (target >= 0.8x, peak RSS < 200 MB)")
     print(f"  personal / one send: {rate['personal'] / rate['one']:.2f}x  (waves and variants against one plain send)")
 

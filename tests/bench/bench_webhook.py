@@ -29,20 +29,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
 
-import base64  # noqa: E402
+import base64
 
-import httpx  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.events.parse import parse_batch  # noqa: E402
-from digest.events.ingest import ingest  # noqa: E402
-from digest.events.models import Event  # noqa: E402
-from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verifier_for  # noqa: E402
-from digest.settings import Settings  # noqa: E402
-from digest.store import open_store  # noqa: E402
-from digest.timeutil import utcnow  # noqa: E402
-from subscribers.models import Subscriber  # noqa: E402
+from digest.events.ingest import ingest
+from digest.events.models import Event
+from digest.events.parse import parse_batch
+from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verifier_for
+from digest.settings import Settings
+from digest.store import open_store
+from digest.timeutil import utcnow
+from subscribers.models import Subscriber
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 EVENTS = 50 if SMOKE else 1000
@@ -57,10 +57,17 @@ def make_batch(n: int) -> list[dict]:
     for i in range(n):
         reader = 1 + (i * 7919) % READERS
         kind = "bounce" if i % 200 == 7 else "spamreport" if i % 500 == 11 else KINDS[i % len(KINDS)]
-        item = {"email": f"reader{reader}@example.com", "timestamp": now - i % 300, "event": kind,
-                "sg_event_id": uuid.uuid4().hex + uuid.uuid4().hex[:6], "sg_message_id": f"{uuid.uuid4().hex}.f0",
-                "smtp-id": f"<{uuid.uuid4().hex}@example.com>", "category": ["edition", "edition-1"],
-                "edition": "1", "reader_id": str(reader)}
+        item = {
+            "email": f"reader{reader}@example.com",
+            "timestamp": now - i % 300,
+            "event": kind,
+            "sg_event_id": uuid.uuid4().hex + uuid.uuid4().hex[:6],
+            "sg_message_id": f"{uuid.uuid4().hex}.f0",
+            "smtp-id": f"<{uuid.uuid4().hex}@example.com>",
+            "category": ["edition", "edition-1"],
+            "edition": "1",
+            "reader_id": str(reader),
+        }
         if kind == "bounce":
             item.update(type="bounce", reason="550 5.1.1 no such user", status="5.1.1")
         if kind == "click":
@@ -74,9 +81,21 @@ def make_batch(n: int) -> list[dict]:
 def add_readers(engine) -> None:
     now = utcnow()
     with engine.begin() as connection:
-        connection.execute(Subscriber.__table__.insert(), [
-            {"id": i, "email": f"reader{i}@example.com", "status": "active", "topics": [],
-             "token": f"{i:043d}", "created_at": now, "updated_at": now} for i in range(1, READERS + 1)])
+        connection.execute(
+            Subscriber.__table__.insert(),
+            [
+                {
+                    "id": i,
+                    "email": f"reader{i}@example.com",
+                    "status": "active",
+                    "topics": [],
+                    "token": f"{i:043d}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(1, READERS + 1)
+            ],
+        )
 
 
 def timed(action) -> float:
@@ -86,8 +105,10 @@ def timed(action) -> float:
 
 
 def show(name: str, samples: list[float]) -> None:
-    print(f"  {name:<11} best {min(samples):8.2f} ms   median {statistics.median(samples):8.2f} ms"
-          f"   ({EVENTS / (statistics.median(samples) / 1000):,.0f} events/s)")
+    print(
+        f"  {name:<11} best {min(samples):8.2f} ms   median {statistics.median(samples):8.2f} ms"
+        f"   ({EVENTS / (statistics.median(samples) / 1000):,.0f} events/s)"
+    )
 
 
 def main() -> None:
@@ -95,8 +116,9 @@ def main() -> None:
     from digest.web.server import base_url, bind, serving
 
     key = ec.generate_private_key(ec.SECP256R1())
-    public = base64.b64encode(key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    public = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
 
     def signed(body: bytes) -> dict[str, str]:
         stamp = str(int(time.time()))
@@ -139,20 +161,35 @@ def main() -> None:
 
                 def reference():
                     now = utcnow()
-                    rows = [{"sg_event_id": e["sg_event_id"], "event": e["event"], "bounce_type": e.get("type"),
-                             "email": e["email"], "reader_id": int(e["reader_id"]), "edition_number": 1,
-                             "occurred_at": now, "received_at": now, "raw": e} for e in json.loads(body)]
+                    rows = [
+                        {
+                            "sg_event_id": e["sg_event_id"],
+                            "event": e["event"],
+                            "bounce_type": e.get("type"),
+                            "email": e["email"],
+                            "reader_id": int(e["reader_id"]),
+                            "edition_number": 1,
+                            "occurred_at": now,
+                            "received_at": now,
+                            "raw": e,
+                        }
+                        for e in json.loads(body)
+                    ]
                     with engine.begin() as connection:
                         connection.execute(Event.__table__.insert(), rows)
 
                 results["reference"].append(timed(reference))
         engine.dispose()
-    print(f"POST /webhooks/sendgrid, {EVENTS:,} events per batch, {ROUNDS} rounds, SQLite"
-          + (" (smoke size)" if SMOKE else ""))
+    print(
+        f"POST /webhooks/sendgrid, {EVENTS:,} events per batch, {ROUNDS} rounds, SQLite"
+        + (" (smoke size)" if SMOKE else "")
+    )
     for name, samples in results.items():
         show(name, samples)
-    print(f"  overhead of the real path over the reference: "
-          f"{statistics.median(results['in-process']) / statistics.median(results['reference']):.1f}x (in-process)")
+    print(
+        f"  overhead of the real path over the reference: "
+        f"{statistics.median(results['in-process']) / statistics.median(results['reference']):.1f}x (in-process)"
+    )
 
 
 if __name__ == "__main__":

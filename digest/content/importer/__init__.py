@@ -8,9 +8,9 @@ the transaction, so a failure anywhere leaves the store as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 from sqlmodel import Session
 
@@ -20,8 +20,17 @@ from digest.content.importer.records import ComparisonRecord, ReviewRecord, Tool
 from digest.content.importer.writer import ImportReport, write_records
 from digest.errors import ImportFailed
 
-__all__ = ["ComparisonRecord", "ImportReport", "ReviewRecord", "ToolRecord", "import_paths",
-           "parse_json", "parse_page", "read_records", "write_records"]
+__all__ = [
+    "ComparisonRecord",
+    "ImportReport",
+    "ReviewRecord",
+    "ToolRecord",
+    "import_paths",
+    "parse_json",
+    "parse_page",
+    "read_records",
+    "write_records",
+]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 SUFFIXES = (".txt", ".json")
@@ -55,8 +64,11 @@ def _decode(path: Path) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ImportFailed(str(path), line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                                            f"at offset {exc.start}); save the file as UTF-8") from None
+        raise ImportFailed(
+            str(path),
+            line,
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
+        ) from None
     for number, line in enumerate(text.splitlines(), 1):
         bad = next((c for c in line if ord(c) < 32 and c != "\t" or 0x7F <= ord(c) < 0xA0), None)
         if bad is not None:
@@ -77,13 +89,17 @@ def read_records(paths: Iterable[str | Path]) -> list[ComparisonRecord]:
     seen: dict[str, str] = {}
     for record in records:
         if record.slug in seen:
-            raise ImportFailed(record.source, None, f"comparison {record.slug!r} is also in {seen[record.slug]}; "
-                                                    f"import one or the other")
+            raise ImportFailed(
+                record.source,
+                None,
+                f"comparison {record.slug!r} is also in {seen[record.slug]}; import one or the other",
+            )
         seen[record.slug] = record.source
     return records
 
 
-def import_paths(session: Session, paths: Iterable[str | Path], *, site_url: str,
-                 published_at: datetime | None = None) -> ImportReport:
+def import_paths(
+    session: Session, paths: Iterable[str | Path], *, site_url: str, published_at: datetime | None = None
+) -> ImportReport:
     """Read and write in one go; the caller commits (or rolls back) the session."""
     return write_records(session, read_records(paths), site_url=site_url, published_at=published_at)

@@ -102,8 +102,9 @@ def parse_json(text: str, path: str) -> list[ComparisonRecord]:
         except ValidationError as exc:
             first = exc.errors()[0]
             message = first["msg"].removeprefix("Value error, ")
-            raise ImportFailed(path, None, f"{here}.{_where(first['loc'])}: {message}"
-                               .replace("..", ".").replace(".[", "[")) from None
+            raise ImportFailed(
+                path, None, f"{here}.{_where(first['loc'])}: {message}".replace("..", ".").replace(".[", "[")
+            ) from None
         records.append(_record(parsed, path, here))
     return records
 
@@ -116,16 +117,26 @@ def _record(item: _Comparison, path: str, here: str) -> ComparisonRecord:
     for index, review in enumerate(item.reviews):
         matches = [i for i, t in enumerate(tools) if review.tool in (t.name, t.slug)]
         if not matches:
-            raise ImportFailed(path, None, f"{here}.reviews[{index}].tool: {review.tool!r} is neither "
-                                           f"{tools[0].name!r} nor {tools[1].name!r}")
+            raise ImportFailed(
+                path,
+                None,
+                f"{here}.reviews[{index}].tool: {review.tool!r} is neither {tools[0].name!r} nor {tools[1].name!r}",
+            )
         key = (matches[0], review.lens)
         if key in seen:
-            raise ImportFailed(path, None, f"{here}.reviews[{index}]: a second {review.lens} review "
-                                           f"of {review.tool!r}")
+            raise ImportFailed(path, None, f"{here}.reviews[{index}]: a second {review.lens} review of {review.tool!r}")
         seen.add(key)
-        reviews.append(ReviewRecord(tool_index=matches[0], lens=review.lens, quote=review.quote,
-                                    verdict=review.verdict))
+        reviews.append(
+            ReviewRecord(tool_index=matches[0], lens=review.lens, quote=review.quote, verdict=review.verdict)
+        )
     reviews.sort(key=lambda r: (LENSES.index(r.lens), r.tool_index))
-    return ComparisonRecord(source=f"{path} {here}", title=item.title, summary=item.summary,
-                            tools=tools, reviews=tuple(reviews), published_at=item.published_at,
-                            url=item.url, slug=item.slug or "")
+    return ComparisonRecord(
+        source=f"{path} {here}",
+        title=item.title,
+        summary=item.summary,
+        tools=tools,
+        reviews=tuple(reviews),
+        published_at=item.published_at,
+        url=item.url,
+        slug=item.slug or "",
+    )

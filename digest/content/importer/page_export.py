@@ -89,11 +89,18 @@ def _tool_block(lines: _Lines, name: str, stop_before) -> ToolRecord:
     while lines.peek() is not None and not stop_before(lines):
         description.append(lines.take("")[1])
     if lines.peek() is None:
-        raise lines.fail(start, f"the description of {name} runs to the end of the file; "
-                                f"expected the next block after it")
-    return ToolRecord(name=name, category=category.strip(), tagline=tagline.strip(),
-                      description="\n".join(description).strip(), panel_ship=panel,
-                      community=community, entry_price=price.strip())
+        raise lines.fail(
+            start, f"the description of {name} runs to the end of the file; expected the next block after it"
+        )
+    return ToolRecord(
+        name=name,
+        category=category.strip(),
+        tagline=tagline.strip(),
+        description="\n".join(description).strip(),
+        panel_ship=panel,
+        community=community,
+        entry_price=price.strip(),
+    )
 
 
 def _quote(lines: _Lines, what: str) -> str:
@@ -137,7 +144,9 @@ def parse_page(text: str, path: str) -> ComparisonRecord:
             quote = _quote(lines, f"the {lens} quote about {name}")
             reviews.append(ReviewRecord(tool_index=index, lens=lens, quote=quote))
     if lines.peek() is not None and lines.peek()[1].startswith(OPEN_QUOTES):
-        raise lines.fail(lines.peek()[0], f"expected {len(LENSES) * 2} scorecard quotes "
-                                          f"({len(LENSES)} lenses x 2 tools), found more")
-    return ComparisonRecord(source=path, title=title.strip(), summary=summary.strip(),
-                            tools=(tool_a, tool_b), reviews=tuple(reviews))
+        raise lines.fail(
+            lines.peek()[0], f"expected {len(LENSES) * 2} scorecard quotes ({len(LENSES)} lenses x 2 tools), found more"
+        )
+    return ComparisonRecord(
+        source=path, title=title.strip(), summary=summary.strip(), tools=(tool_a, tool_b), reviews=tuple(reviews)
+    )

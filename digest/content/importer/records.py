@@ -18,8 +18,18 @@ from slugify import slugify
 from digest.errors import ImportFailed
 
 # The longest text each field may hold, in characters.
-LIMITS = {"title": 300, "summary": 2000, "url": 2000, "name": 200, "category": 200, "tagline": 300,
-          "description": 10_000, "entry_price": 200, "quote": 5000, "tool": 200}
+LIMITS = {
+    "title": 300,
+    "summary": 2000,
+    "url": 2000,
+    "name": 200,
+    "category": 200,
+    "tagline": 300,
+    "description": 10_000,
+    "entry_price": 200,
+    "quote": 5000,
+    "tool": 200,
+}
 SLUG_LIMITS = {"comparison": 400, "tool": 200}  # what the store keeps of a slug, made or given
 MULTILINE = frozenset({"summary", "description", "quote"})
 _NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x0D: "CR", 0x1B: "ESC", 0x7F: "DEL"}
@@ -37,8 +47,11 @@ def text_problem(value: str, multiline: bool) -> str | None:
         if kind == "Cc" or ch in "\u2028\u2029":
             name = _NAMES.get(ord(ch))
             what = "a line break" if ch in "\n\r\u2028\u2029" else "the control character"
-            return (f"contains {what} U+{ord(ch):04X}" + (f" ({name})" if name else "")
-                    + ("; it must be one line" if ch in "\n\r\u2028\u2029" else ""))
+            return (
+                f"contains {what} U+{ord(ch):04X}"
+                + (f" ({name})" if name else "")
+                + ("; it must be one line" if ch in "\n\r\u2028\u2029" else "")
+            )
     return None
 
 
@@ -99,8 +112,10 @@ def check_record(record: ComparisonRecord, path: str) -> None:
     the store through here; JSON files are checked field by field as they are read)."""
     fields = [("title", record.title), ("summary", record.summary), ("url", record.url or "")]
     for index, tool in enumerate(record.tools):
-        fields += [(f"tools[{index}].{name}", getattr(tool, name))
-                   for name in ("name", "category", "tagline", "description", "entry_price")]
+        fields += [
+            (f"tools[{index}].{name}", getattr(tool, name))
+            for name in ("name", "category", "tagline", "description", "entry_price")
+        ]
     fields += [(f"reviews[{index}].quote", review.quote) for index, review in enumerate(record.reviews)]
     for where, value in fields:
         try:
@@ -111,5 +126,9 @@ def check_record(record: ComparisonRecord, path: str) -> None:
     slugs += [(f"tools[{index}].slug", tool.slug, SLUG_LIMITS["tool"]) for index, tool in enumerate(record.tools)]
     for where, slug, limit in slugs:
         if len(slug) > limit:
-            raise ImportFailed(path, None, f"{where}: {slug[:40]}... is {len(slug):,} characters long; at most "
-                                           f"{limit:,} are allowed (shorten the name it is made from)")
+            raise ImportFailed(
+                path,
+                None,
+                f"{where}: {slug[:40]}... is {len(slug):,} characters long; at most "
+                f"{limit:,} are allowed (shorten the name it is made from)",
+            )

@@ -30,9 +30,11 @@ class ImportReport:
         return len(self.new) + len(self.updated) + len(self.unchanged)
 
     def summary(self) -> str:
-        return (f"{self.comparisons} comparison(s): {len(self.new)} new, {len(self.updated)} updated, "
-                f"{len(self.unchanged)} unchanged; tools: {len(self.tools_new)} new, "
-                f"{len(self.tools_updated)} updated.")
+        return (
+            f"{self.comparisons} comparison(s): {len(self.new)} new, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged; tools: {len(self.tools_new)} new, "
+            f"{len(self.tools_updated)} updated."
+        )
 
 
 def _assign(row, **values) -> bool:
@@ -46,8 +48,13 @@ def _assign(row, **values) -> bool:
 
 def _upsert_tool(session: Session, record: ToolRecord, report: ImportReport, cache: dict[str, Tool]) -> Tool:
     tool = cache.get(record.slug) or session.exec(select(Tool).where(Tool.slug == record.slug)).first()
-    values = dict(name=record.name, category=record.category, tagline=record.tagline,
-                  description=record.description, pricing=record.entry_price)
+    values = dict(
+        name=record.name,
+        category=record.category,
+        tagline=record.tagline,
+        description=record.description,
+        pricing=record.entry_price,
+    )
     if tool is None:
         tool = Tool(slug=record.slug, **values)
         session.add(tool)
@@ -59,12 +66,12 @@ def _upsert_tool(session: Session, record: ToolRecord, report: ImportReport, cac
     return tool
 
 
-def _write_one(session: Session, record: ComparisonRecord, tools: list[Tool], *, site_url: str,
-               published_at: datetime | None) -> str:
+def _write_one(
+    session: Session, record: ComparisonRecord, tools: list[Tool], *, site_url: str, published_at: datetime | None
+) -> str:
     comparison = session.exec(select(Comparison).where(Comparison.slug == record.slug)).first()
     explicit = record.published_at or published_at
-    values = dict(title=record.title, summary=record.summary,
-                  url=record.url or f"{site_url}/compare/{record.slug}")
+    values = dict(title=record.title, summary=record.summary, url=record.url or f"{site_url}/compare/{record.slug}")
     if comparison is None:
         comparison = Comparison(slug=record.slug, published_at=as_utc(explicit or utcnow()), **values)
         session.add(comparison)
@@ -76,11 +83,28 @@ def _write_one(session: Session, record: ComparisonRecord, tools: list[Tool], *,
             changed |= _assign(comparison, published_at=as_utc(explicit))
         status = "updated" if changed else "unchanged"
 
-    entries = [Entry(comparison_id=comparison.id, tool_id=tool.id, position=index, panel_ship=spec.panel_ship,
-                     community=spec.community, entry_price=spec.entry_price)
-               for index, (tool, spec) in enumerate(zip(tools, record.tools))]
-    reviews = [Review(comparison_id=comparison.id, tool_id=tools[r.tool_index].id, lens=r.lens, position=index,
-                      quote=r.quote, verdict=r.verdict) for index, r in enumerate(record.reviews)]
+    entries = [
+        Entry(
+            comparison_id=comparison.id,
+            tool_id=tool.id,
+            position=index,
+            panel_ship=spec.panel_ship,
+            community=spec.community,
+            entry_price=spec.entry_price,
+        )
+        for index, (tool, spec) in enumerate(zip(tools, record.tools))
+    ]
+    reviews = [
+        Review(
+            comparison_id=comparison.id,
+            tool_id=tools[r.tool_index].id,
+            lens=r.lens,
+            position=index,
+            quote=r.quote,
+            verdict=r.verdict,
+        )
+        for index, r in enumerate(record.reviews)
+    ]
     entry_key = lambda e: (e.position, e.tool_id, e.panel_ship, e.community, e.entry_price)  # noqa: E731
     review_key = lambda r: (r.position, r.tool_id, r.lens, r.quote, r.verdict)  # noqa: E731
     old_entries = session.exec(select(Entry).where(Entry.comparison_id == comparison.id)).all()
@@ -101,8 +125,9 @@ def _write_one(session: Session, record: ComparisonRecord, tools: list[Tool], *,
     return status
 
 
-def write_records(session: Session, records: list[ComparisonRecord], *, site_url: str,
-                  published_at: datetime | None = None) -> ImportReport:
+def write_records(
+    session: Session, records: list[ComparisonRecord], *, site_url: str, published_at: datetime | None = None
+) -> ImportReport:
     report, cache = ImportReport(), {}
     for record in records:
         tools = [_upsert_tool(session, spec, report, cache) for spec in record.tools]

@@ -3,6 +3,7 @@
 Revision ID: 0007
 Revises: 0006
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -31,15 +32,18 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO consent_event (subscriber_id, at, kind, status, source, ip) "
         "SELECT id, consent_at, 'opt-in', status, COALESCE(consent_source, 'unknown'), consent_ip "
-        "FROM subscriber WHERE consent_at IS NOT NULL")
+        "FROM subscriber WHERE consent_at IS NOT NULL"
+    )
     op.execute(
         "INSERT INTO consent_event (subscriber_id, at, kind, status, source, ip) "
         "SELECT id, confirmed_at, 'confirmation', status, 'confirmation link', confirmed_ip "
-        "FROM subscriber WHERE confirmed_at IS NOT NULL")
+        "FROM subscriber WHERE confirmed_at IS NOT NULL"
+    )
     op.execute(
         "INSERT INTO consent_event (subscriber_id, at, kind, status, source, ip) "
         "SELECT id, COALESCE(unsubscribed_at, updated_at), 'opt-out', status, 'recorded before the consent log', "
-        "NULL FROM subscriber WHERE status IN ('unsubscribed', 'bounced', 'complained')")
+        "NULL FROM subscriber WHERE status IN ('unsubscribed', 'bounced', 'complained')"
+    )
 
 
 def downgrade() -> None:

@@ -4,6 +4,7 @@ an index for walking one time zone's readers, and one over the ledger's rows in 
 Revision ID: 0008
 Revises: 0007
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -29,8 +30,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("variant_id", sa.Integer, nullable=True))
         batch.create_foreign_key("fk_delivery_variant_id", "edition_variant", ["variant_id"], ["id"])
     op.create_index("ix_subscriber_status_timezone_id", "subscriber", ["status", "timezone", "id"])
-    op.create_index("ix_delivery_claimed", "delivery", ["edition_id", "request_id"],
-                    sqlite_where=sa.text("state = 'claimed'"), postgresql_where=sa.text("state = 'claimed'"))
+    op.create_index(
+        "ix_delivery_claimed",
+        "delivery",
+        ["edition_id", "request_id"],
+        sqlite_where=sa.text("state = 'claimed'"),
+        postgresql_where=sa.text("state = 'claimed'"),
+    )
 
 
 def downgrade() -> None:
