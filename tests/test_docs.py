@@ -10,26 +10,13 @@ import click
 import pytest
 from conftest import ROOT
 
-from digest.cli import main
+from digest.cli import main, reference
 from digest.settings import ENVIRONMENT_VARIABLES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _commands(group: click.Group, prefix: str = "digest"):
-    """Every visible command, as --help lists them (the old spellings are hidden)."""
-    context = click.Context(group)
-    for name in group.list_commands(context):
-        command = group.get_command(context, name)
-        if command.hidden:
-            continue
-        path = f"{prefix} {name}"
-        yield path, command
-        if isinstance(command, click.Group):
-            yield from _commands(command, path)
-
-
-COMMANDS = list(_commands(main))
+COMMANDS = list(reference.commands(main))
 
 
 def test_the_commands_were_found():
@@ -72,6 +59,37 @@ def test_every_command_has_help_with_an_example(path, command):
 @pytest.mark.parametrize("path", [p for p, c in COMMANDS if not isinstance(c, click.Group)])
 def test_every_command_is_in_the_readme(path):
     assert f"`{path}" in README, f"README.md does not document `{path}`"
+
+
+def test_the_readmes_generated_parts_agree_with_the_code():
+    assert reference.disagreements(README) == []
+
+
+def test_a_command_missing_from_the_readme_is_found():
+    line = "- `digest editions send`:"
+    assert line in README
+    planted = "\n".join(row for row in README.splitlines() if not row.startswith(line))
+    assert reference.disagreements(planted) == [
+        "README.md's commands part differs from the code: run python -m digest.cli.reference"
+    ]
+
+
+def test_a_command_the_cli_lacks_is_found():
+    planted = README.replace(
+        "<!-- commands:end -->", "- `digest editions unsend`: no such command\n<!-- commands:end -->"
+    )
+    assert "README.md's commands part differs" in " ".join(reference.disagreements(planted))
+
+
+def test_a_readme_without_the_generated_parts_is_found():
+    planted = README.replace("<!-- commands:start -->", "")
+    assert any("has no `<!-- commands:start -->`" in problem for problem in reference.disagreements(planted))
+
+
+def test_regenerating_a_stale_readme_brings_it_back():
+    line = next(row for row in README.splitlines() if row.startswith("- `digest editions send`:"))
+    stale = README.replace(line, "- `digest editions send`: something it no longer does")
+    assert reference.regenerate(stale) == README
 
 
 @pytest.mark.parametrize("variable", ENVIRONMENT_VARIABLES)
