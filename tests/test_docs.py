@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 from digest.cli import main
-from digest.settings import ENVIRONMENT_VARIABLES
+from digest.settings import VARIABLES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -74,7 +74,7 @@ def test_every_command_is_in_the_readme(path):
     assert f"`{path}" in README, f"README.md does not document `{path}`"
 
 
-@pytest.mark.parametrize("variable", ENVIRONMENT_VARIABLES)
+@pytest.mark.parametrize("variable", VARIABLES)
 def test_every_environment_variable_is_in_the_readme(variable):
     assert f"`{variable}`" in README
 

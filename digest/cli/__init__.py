@@ -30,6 +30,7 @@ COMMANDS = {  # name -> "module:attribute", loaded on first use
     "stats": "digest.cli.stats:stats",
     "demo": "digest.cli.demo:demo",
     "templates": "digest.cli.templates:templates",
+    "settings": "digest.cli.settings:settings_command",
 }
 # The spellings of earlier versions: they keep working, hidden from --help, with a note naming the new one.
 OLD_SPELLINGS = {
