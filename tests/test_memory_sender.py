@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger
+from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger, ledger_rows
 
 from digest.delivery import RetryPolicy, send_edition
 from digest.errors import RateLimited, RequestRefused, SenderRefused
@@ -14,7 +14,7 @@ from digest.mail import make_sender, memory
 from digest.mail.memory import MemorySender
 from digest.mail.message import Recipient
 from digest.settings import Settings
-from digest.timeutil import ManualClock
+from digest.timeutil import ManualClock, as_utc
 
 PEOPLE = [Recipient("a@example.com"), Recipient("b@example.com")]
 
@@ -111,3 +111,14 @@ def test_refused_credentials_stop_the_send_and_nobody_is_claimed(engine):
         send(engine, sender)
     assert ledger(engine, 1) == {} and edition_status(engine, 1) == "paused"
     assert len(sender.attempts) == 1  # not retried
+
+
+def test_the_ledger_is_stamped_by_the_runs_clock(engine):
+    add_readers(engine, 5)
+    add_edition(engine, 1)
+    clock = ManualClock()
+    clock.advance(3600)  # an hour ahead of the machine
+    send(engine, MemorySender(clock=clock))
+    rows = ledger_rows(engine, 1)
+    assert len(rows) == 5
+    assert {as_utc(row["claimed_at"]) for row in rows} == {as_utc(row["finished_at"]) for row in rows} == {clock.now()}

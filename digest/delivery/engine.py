@@ -196,7 +196,7 @@ class SendRun:
             may_have_left, did_not = left_behind(
                 r for r in ledger.claimed_requests(connection, self.edition_id) if self.guard.is_gone(worker_of(r))
             )
-            ledger.claims_to_uncertain(connection, self.edition_id, may_have_left, GONE)
+            ledger.claims_to_uncertain(connection, self.edition_id, may_have_left, GONE, now=self.clock.now())
             ledger.let_go(connection, self.edition_id, did_not)
             # The send began when the edition froze (send_edition freezes it first).
             self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or self.clock.now()
@@ -336,7 +336,12 @@ class SendRun:
             by_reason.setdefault(reason, []).append(reader)
         for reason, ids in by_reason.items():
             self.skipped += ledger.skip(
-                connection, self.edition_id, ids, request_id=self._next_request_id(), reason=reason
+                connection,
+                self.edition_id,
+                ids,
+                request_id=self._next_request_id(),
+                reason=reason,
+                now=self.clock.now(),
             )
 
     def _take(self, full_only: bool) -> tuple[str, list] | None:
@@ -368,7 +373,7 @@ class SendRun:
                 requests = [
                     ledger.Ahead(r.request_id, self.letters.variant_id(connection, key), r.rows) for key, r in ahead
                 ]
-                claims = ledger.claim_ahead(connection, self.edition_id, requests)
+                claims = ledger.claim_ahead(connection, self.edition_id, requests, now=self.clock.now())
             sent = 0
             changed = False
             try:
@@ -379,7 +384,7 @@ class SendRun:
                     changed = changed or seen is None or self._others_writes() != seen
                     if changed:
                         with self._transaction() as connection:
-                            claim = ledger.drop_leavers(connection, self.edition_id, claim)
+                            claim = ledger.drop_leavers(connection, self.edition_id, claim, now=self.clock.now())
                     sent += 1
                     self._send_claim(key, claim)
             finally:
@@ -419,6 +424,7 @@ class SendRun:
                     after_id=after,
                     limit=self.batch_size,
                     request_id=self._next_request_id(),
+                    now=self.clock.now(),
                 )
                 keys = [
                     self.letters.due_key(connection, variant, topics)
@@ -453,6 +459,7 @@ class SendRun:
                             [r[0] for r in part.readers],
                             "skipped",
                             error=self.letters.why(None),
+                            now=self.clock.now(),
                         )
             for key, part in parts:
                 if key is None:
