@@ -62,32 +62,24 @@ def _plain(name: str, raw: str) -> str:
     return raw
 
 
-def _lower(name: str, raw: str) -> str:
-    return raw.lower()
-
-
-def _one_of(choices: Callable[[], Mapping | tuple], what: str) -> Callable[[str, str], str]:
-    def read(name: str, raw: str) -> str:
-        value = raw.lower()
-        if value not in choices():
-            raise ConfigError(f"{name} must be {what or _words(choices())}, got {value!r}")
-        return value
-
-    return read
-
-
 def _backend(name: str, raw: str) -> str:
-    return _one_of(lambda: SENDERS, "")(name, raw)
+    value = raw.lower()
+    if value not in SENDERS:
+        raise ConfigError(f"{name} must be {_words(SENDERS)}, got {value!r}")
+    return value
+
+
+def _weekday(name: str, raw: str) -> str:
+    value = raw.lower()
+    if value not in WEEKDAYS:
+        raise ConfigError(f"{name} must be a weekday name such as monday, got {value!r}")
+    return value
 
 
 def sender_path(backend: str) -> str:
     """The "module:class" of the sender named `backend`; ConfigError, as DIGEST_BACKEND's check says it,
     for a name not registered."""
     return SENDERS[_backend("DIGEST_BACKEND", backend)]
-
-
-def _weekday(name: str, raw: str) -> str:
-    return _one_of(lambda: WEEKDAYS, "a weekday name such as monday")(name, raw)
 
 
 def _at_least(minimum: int) -> Callable[[str, str], int]:

@@ -95,8 +95,9 @@ class LazyGroup(DigestGroup):
 def main(ctx: click.Context) -> None:
     """digest: the weekly newsletter engine for AI tool comparisons.
 
-    Configuration comes from DIGEST_* environment variables (see README.md);
-    the default store is ./digest.db and the default sender is ./outbox.
+    Configuration comes from DIGEST_* environment variables (`digest settings`
+    lists them, with the values in use); the default store is ./digest.db and
+    the default sender is ./outbox.
 
     \b
     Example:
