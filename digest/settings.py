@@ -562,10 +562,11 @@ class _SettingsBase:
 
 
 # Settings(database_url=..., ...): a frozen dataclass with one field per row of SETTINGS, in order; a field
-# left out takes the row's default. Values given here are taken as they are (tests build them so).
+# left out takes the row's default. Values given here are taken as they are (tests build them so). A secret
+# stays out of its repr, and so out of logs and tracebacks.
 Settings = make_dataclass(
     "Settings",
-    [(s.attribute, s.type, field(default_factory=s.default_value)) for s in SETTINGS],
+    [(s.attribute, s.type, field(default_factory=s.default_value, repr=s.show is not _hidden)) for s in SETTINGS],
     bases=(_SettingsBase,),
     frozen=True,
 )

@@ -151,3 +151,9 @@ def test_digest_settings_lists_every_malformed_value_then_fails():
 def test_digest_settings_markdown_prints_the_table():
     result = CliRunner().invoke(main, ["settings", "--markdown"])
     assert result.exit_code == 0 and result.output == markdown_table()
+
+
+def test_a_secret_stays_out_of_the_settings_repr():
+    shown = repr(Settings(secret_key="s3cret", sendgrid_api_key="SG.key", admin_token="tok3n"))
+    assert "s3cret" not in shown and "SG.key" not in shown and "tok3n" not in shown
+    assert "newsletter_name='Weekly AI Tool Verdicts'" in shown
