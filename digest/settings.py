@@ -1,10 +1,17 @@
-"""Settings, read once from the environment.
+"""Settings, read once from the environment, each defined once in SETTINGS.
 
-Every variable is documented in README.md ("Configuration"); a test keeps the two
-in step. Every value is checked when it is read: a malformed one raises
-ConfigError naming the variable, which a command prints as one `Error:` line.
-Numbers must be finite (`nan` or `inf` would switch a limit off silently), text
-that ends up in a header or a file name has no control characters.
+A row of SETTINGS says everything about one setting: the attribute on Settings,
+the environment variable, how its text is read and checked, the default (as an
+operator would write it), whether it is a secret, and one line of help. From the
+table come the Settings dataclass and its defaults, `Settings.from_env`,
+`digest settings` (every value and where it came from) and README.md's
+configuration table (`digest settings --markdown`; a test keeps them equal).
+(datasette's SETTINGS is the model.)
+
+Every value is checked when it is read: a malformed one raises ConfigError
+naming the variable, which a command prints as one `Error:` line. Numbers must
+be finite (`nan` or `inf` would switch a limit off silently), text that ends up
+in a header or a file name has no control characters.
 """
 
 from __future__ import annotations
@@ -13,9 +20,12 @@ import ipaddress
 import math
 import os
 import unicodedata
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, make_dataclass
 from datetime import time
+from functools import cache
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,91 +37,116 @@ from digest.errors import ConfigError
 DEFAULT_SECRET_KEY = "dev-secret-change-me"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+# The senders DIGEST_BACKEND may name, each as "module:class" (imported only when chosen, by
+# digest.mail.make_sender; the class builds itself with `from_settings(settings)`). The one list of
+# them: the check of DIGEST_BACKEND, its help and make_sender all read it. (Django's EMAIL_BACKEND
+# and get_connection are the model.)
+SENDERS = {
+    "outbox": "digest.mail.outbox:OutboxSender",
+    "sendgrid": "digest.mail.sendgrid:SendGridSender",
+    "smtp": "digest.mail.smtp:SmtpSender",
+    "memory": "digest.mail.memory:MemorySender",
+}
 
-def _str(env, name, default, *, multiline=False):
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    value = value.strip()
-    bad = next(
-        (ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs") and not (multiline and ch == "\n")), None
-    )
-    if bad is not None:
-        raise ConfigError(
-            f"{name} contains the control character U+{ord(bad):04X}; "
-            + ("only line breaks are allowed" if multiline else "it must be one line of text")
-        )
+
+def _words(names) -> str:
+    """("a", "b", "c") -> "a, b or c"."""
+    names = list(names)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+# -- readers: (variable, text) -> value; the text is stripped, never empty, free of control characters ----
+
+
+def _plain(name: str, raw: str) -> str:
+    return raw
+
+
+def _backend(name: str, raw: str) -> str:
+    value = raw.lower()
+    if value not in SENDERS:
+        raise ConfigError(f"{name} must be {_words(SENDERS)}, got {value!r}")
     return value
 
 
-def _int(env, name, default, minimum=0):
-    raw = _str(env, name, None)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+def _weekday(name: str, raw: str) -> str:
+    value = raw.lower()
+    if value not in WEEKDAYS:
+        raise ConfigError(f"{name} must be a weekday name such as monday, got {value!r}")
     return value
 
 
-def _float(env, name, default, minimum=0.0, maximum=None):
-    raw = _str(env, name, None)
-    if raw is None:
-        return default
+def sender_path(backend: str) -> str:
+    """The "module:class" of the sender named `backend`; ConfigError, as DIGEST_BACKEND's check says it,
+    for a name not registered."""
+    return SENDERS[_backend("DIGEST_BACKEND", backend)]
+
+
+def _at_least(minimum: int) -> Callable[[str, str], int]:
+    def read(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return read
+
+
+def _share(name: str, raw: str) -> float:
+    """A number from 0 to 1, or a percentage such as 0.3%."""
+    minimum, maximum = 0.0, 1.0
     try:
         value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
     except ValueError:
         raise ConfigError(f"{name} must be a number (or a percentage like 0.3%), got {raw!r}") from None
     if not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, got {raw!r}")
-    if value < minimum or (maximum is not None and value > maximum):
+    if value < minimum or value > maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
     return value
 
 
-def _zone(env, name, default):
-    raw = _str(env, name, default)
+def _zone(name: str, raw: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{name} must be an IANA time zone such as Europe/Paris, got {raw!r}") from None
 
 
-def _duration_hours(env, name, default, maximum):
-    raw = _str(env, name, None)
-    if raw is None:
-        return default
-    units = {"h": 1.0, "m": 1 / 60, "d": 24.0}
-    try:
-        if raw[-1].lower() in units:
-            hours = float(raw[:-1]) * units[raw[-1].lower()]
-        else:
-            hours = float(raw)
-    except (ValueError, IndexError):
-        raise ConfigError(f"{name} must be a duration such as 24h, 90m or 2d, got {raw!r}") from None
-    if not math.isfinite(hours) or not 0 <= hours <= maximum:
-        raise ConfigError(f"{name} must be a duration from 0h to {maximum:g}h, such as 24h, 90m or 2d, got {raw!r}")
-    return hours
+def _hours(maximum: float) -> Callable[[str, str], float]:
+    def read(name: str, raw: str) -> float:
+        units = {"h": 1.0, "m": 1 / 60, "d": 24.0}
+        try:
+            if raw[-1].lower() in units:
+                hours = float(raw[:-1]) * units[raw[-1].lower()]
+            else:
+                hours = float(raw)
+        except (ValueError, IndexError):
+            raise ConfigError(f"{name} must be a duration such as 24h, 90m or 2d, got {raw!r}") from None
+        if not math.isfinite(hours) or not 0 <= hours <= maximum:
+            raise ConfigError(f"{name} must be a duration from 0h to {maximum:g}h, such as 24h, 90m or 2d, got {raw!r}")
+        return hours
+
+    return read
 
 
-def _seconds(env, name, default, maximum):
-    raw = _str(env, name, None)
-    if raw is None:
-        return default
-    try:
-        value = float(raw.removesuffix("s"))
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds such as 30, got {raw!r}") from None
-    if not math.isfinite(value) or not 0 < value <= maximum:
-        raise ConfigError(f"{name} must be more than 0 and at most {maximum:g} seconds, got {raw!r}")
-    return value
+def _seconds(maximum: float) -> Callable[[str, str], float]:
+    def read(name: str, raw: str) -> float:
+        try:
+            value = float(raw.removesuffix("s"))
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds such as 30, got {raw!r}") from None
+        if not math.isfinite(value) or not 0 < value <= maximum:
+            raise ConfigError(f"{name} must be more than 0 and at most {maximum:g} seconds, got {raw!r}")
+        return value
+
+    return read
 
 
-def _clock(env, name, default):
-    raw = _str(env, name, default)
+def _clock(name: str, raw: str) -> time:
     try:
         hour, minute = raw.split(":")
         return time(int(hour), int(minute))
@@ -119,8 +154,7 @@ def _clock(env, name, default):
         raise ConfigError(f"{name} must be a time of day as HH:MM, got {raw!r}") from None
 
 
-def _rate(env, name, default):
-    raw = _str(env, name, default)
+def _rate(name: str, raw: str) -> str:
     try:
         amount = parse(raw).amount
     except ValueError:
@@ -130,10 +164,7 @@ def _rate(env, name, default):
     return raw
 
 
-def _address(env, name, default):
-    raw = _str(env, name, default)
-    if raw is None:
-        return None
+def _address(name: str, raw: str) -> str:
     try:
         validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -141,8 +172,8 @@ def _address(env, name, default):
     return raw
 
 
-def _url(env, name, default):
-    raw = _str(env, name, default).rstrip("/")
+def _url(name: str, raw: str) -> str:
+    raw = raw.rstrip("/")
     try:
         parts = urlsplit(raw)
         parts.port  # noqa: B018  a port that is not a number raises here
@@ -181,30 +212,26 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-def _base_url(env, name, default):
+def _base_url(name: str, raw: str) -> str:
     """Every link a reader gets starts here, List-Unsubscribe included, which mailbox providers
     want over https. Plain http is for a machine talking to itself (development, tests)."""
     try:
-        raw = _url(env, name, default)
+        url = _url(name, raw)
     except ConfigError:
-        raw = _str(env, name, default)
         raise ConfigError(
             f"{name} must be an http:// or https:// URL with a host (it must be an address such as "
             f"https://news.example.com), got {raw!r}"
         ) from None
-    if urlsplit(raw).scheme == "http" and not is_loopback(raw):
+    if urlsplit(url).scheme == "http" and not is_loopback(url):
         raise ConfigError(
             f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
-            f"over https), got {raw!r}; plain http is only for a loopback address such as "
+            f"over https), got {url!r}; plain http is only for a loopback address such as "
             f"http://127.0.0.1:8000"
         )
-    return raw
+    return url
 
 
-def _folder(env, name):
-    raw = _str(env, name, None)
-    if raw is None:
-        return None
+def _folder(name: str, raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_dir():
         raise ConfigError(
@@ -214,39 +241,306 @@ def _folder(env, name):
     return path.resolve()
 
 
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
 def default_database_url() -> str:
     return "sqlite:///" + str(Path.cwd() / "digest.db")
 
 
+# -- how a value is shown by `digest settings` ------------------------------------------------------
+
+
+def _hidden(value: Any) -> str:
+    return "********"
+
+
+def _without_password(value: Any) -> str:
+    """A URL with its password (if any) masked: postgresql://digest:********@db/digest."""
+    parts = urlsplit(str(value))
+    if parts.password is None:
+        return str(value)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:********@{host}").geturl()
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return str(value).replace("\n", "\\n")  # one line per setting
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Settings:
-    database_url: str = field(default_factory=default_database_url)
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    newsletter_name: str = "Weekly AI Tool Verdicts"
-    from_address: str = "verdicts@example.com"
-    reply_to: str | None = None
-    base_url: str = "http://127.0.0.1:8000"
-    site_url: str = "https://verdicts.example.com"
-    postal_address: str = "Weekly AI Tool Verdicts, 1 Example Street, 00000 Example City"
-    secret_key: str = DEFAULT_SECRET_KEY
-    subscribe_rate_limit: str = "10/minute"
-    min_items: int = 1
-    backend: str = "outbox"
-    outbox: Path = field(default_factory=lambda: Path("outbox"))
-    sendgrid_api_key: str | None = None
-    sendgrid_api_url: str = "https://api.sendgrid.com"
-    smtp_url: str | None = None
-    max_errors: int = 100
-    send_day: str = "monday"
-    send_time: time = time(8, 0)
-    catch_up_hours: float = 24.0
-    admin_token: str | None = None
-    webhook_public_key: str | None = None
-    max_complaint_rate: float = 0.003
-    max_bounce_rate: float = 0.05
-    forwarded_allow_ips: str | None = None
-    lock_timeout: float = 30.0
-    templates: Path | None = None  # the publisher's templates, read before the shipped ones
+class Setting:
+    """One setting. `default` is the text an operator would write (a function of nothing when it
+    depends on where digest runs), None when unset means "none"; `documented` is the default as
+    README.md says it, when the text alone would mislead."""
+
+    attribute: str
+    variable: str
+    read: Callable[[str, str], Any]
+    default: str | Callable[[], str] | None
+    help: str
+    type: Any = str
+    lines: bool = False  # the text may hold line breaks (other control characters never)
+    show: Callable[[Any], str] = _shown  # how `digest settings` prints the value
+    documented: str | None = None
+
+    def default_value(self) -> Any:
+        if self.default is None:
+            return None
+        if callable(self.default):
+            return self.read(self.variable, self.default())
+        return _default_of(self)
+
+    def text(self, env: Mapping[str, str]) -> str | None:
+        """The variable's text, stripped, checked for control characters; None when unset or blank."""
+        value = env.get(self.variable)
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip()
+        bad = next(
+            (c for c in value if unicodedata.category(c) in ("Cc", "Cs") and not (self.lines and c == "\n")), None
+        )
+        if bad is not None:
+            raise ConfigError(
+                f"{self.variable} contains the control character U+{ord(bad):04X}; "
+                + ("only line breaks are allowed" if self.lines else "it must be one line of text")
+            )
+        return value
+
+    def value(self, env: Mapping[str, str]) -> Any:
+        raw = self.text(env)
+        return self.default_value() if raw is None else self.read(self.variable, raw)
+
+
+@cache
+def _default_of(setting: Setting) -> Any:
+    """A default is read (and checked) once: Settings() is made often, by tests above all."""
+    return setting.read(setting.variable, setting.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "DIGEST_DATABASE_URL",
+        _plain,
+        default_database_url,
+        "the store: `sqlite:///path/to/file.db` or `postgresql://user@host/db` (psycopg 3)",
+        show=_without_password,
+        documented="sqlite:///./digest.db",
+    ),
+    Setting(
+        "timezone",
+        "DIGEST_TIMEZONE",
+        _zone,
+        "UTC",
+        "the newsletter's time zone (IANA name): which ISO week a comparison belongs to, and the send time "
+        "of readers who gave no time zone",
+        type=ZoneInfo,
+    ),
+    Setting(
+        "newsletter_name",
+        "DIGEST_NEWSLETTER_NAME",
+        _plain,
+        "Weekly AI Tool Verdicts",
+        "the name in the header, subject and `List-Id`",
+    ),
+    Setting("from_address", "DIGEST_FROM", _address, "verdicts@example.com", "the From address"),
+    Setting("reply_to", "DIGEST_REPLY_TO", _address, None, "a Reply-To address", type=str | None),
+    Setting(
+        "base_url",
+        "DIGEST_BASE_URL",
+        _base_url,
+        "http://127.0.0.1:8000",
+        "the public address of `digest serve`, used in every link a reader gets; `https://` (plain "
+        "`http://` only on a loopback address: mailbox providers want the one-click unsubscribe link over https)",
+    ),
+    Setting(
+        "site_url",
+        "DIGEST_SITE_URL",
+        _url,
+        "https://verdicts.example.com",
+        "the publisher's site: a page export's comparison link is `SITE/compare/SLUG`",
+    ),
+    Setting(
+        "postal_address",
+        "DIGEST_POSTAL_ADDRESS",
+        _plain,
+        "Weekly AI Tool Verdicts, 1 Example Street, 00000 Example City",
+        "the sender's postal address, printed in every footer",
+        lines=True,
+        documented="a placeholder",
+    ),
+    Setting(
+        "secret_key",
+        "DIGEST_SECRET_KEY",
+        _plain,
+        DEFAULT_SECRET_KEY,
+        "signs readers' links; set a long random value in production",
+        show=_hidden,
+    ),
+    Setting(
+        "subscribe_rate_limit",
+        "DIGEST_SUBSCRIBE_RATE_LIMIT",
+        _rate,
+        "10/minute",
+        "how many `POST /subscribe` one client (IP address) may make, per process: `N/second`, `N/minute`, `N/hour`",
+    ),
+    Setting(
+        "min_items",
+        "DIGEST_MIN_ITEMS",
+        _at_least(1),
+        "1",
+        "the fewest comparisons an edition needs to be built and sent",
+        type=int,
+    ),
+    Setting(
+        "backend",
+        "DIGEST_BACKEND",
+        _backend,
+        "outbox",
+        "how mail leaves: " + _words(f"`{name}`" for name in SENDERS) + " (`memory` keeps letters in the "
+        "process, for tests and benchmarks)",
+    ),
+    Setting(
+        "outbox",
+        "DIGEST_OUTBOX",
+        _path,
+        "outbox",
+        "the outbox folder (one `.eml` file per message)",
+        type=Path,
+        documented="./outbox",
+    ),
+    Setting(
+        "sendgrid_api_key",
+        "SENDGRID_API_KEY",
+        _plain,
+        None,
+        "the SendGrid API key (`DIGEST_BACKEND=sendgrid`)",
+        type=str | None,
+        show=_hidden,
+    ),
+    Setting("sendgrid_api_url", "SENDGRID_API_URL", _url, "https://api.sendgrid.com", "the SendGrid API host"),
+    Setting(
+        "smtp_url",
+        "DIGEST_SMTP_URL",
+        _plain,
+        None,
+        "`smtp://user:pass@host:587` (STARTTLS) or `smtps://...:465` (`DIGEST_BACKEND=smtp`)",
+        type=str | None,
+        show=_without_password,
+    ),
+    Setting(
+        "max_errors",
+        "DIGEST_MAX_ERRORS",
+        _at_least(0),
+        "100",
+        "failed readers after which a send pauses itself",
+        type=int,
+    ),
+    Setting(
+        "send_day",
+        "DIGEST_SEND_DAY",
+        _weekday,
+        "monday",
+        "the weekday of the weekly send, in each reader's own time zone",
+    ),
+    Setting(
+        "send_time",
+        "DIGEST_SEND_TIME",
+        _clock,
+        "08:00",
+        "the local time of the weekly send, in each reader's own time zone",
+        type=time,
+    ),
+    Setting(
+        "catch_up_hours",
+        "DIGEST_CATCH_UP",
+        _hours(7 * 24),
+        "24h",
+        "how late a missed wave of the weekly send may still go out",
+        type=float,
+        show=lambda hours: f"{hours:g}h",
+    ),
+    Setting(
+        "admin_token",
+        "DIGEST_ADMIN_TOKEN",
+        _plain,
+        None,
+        "the token for editor pages such as `/stats`: a script's `Authorization: Bearer` header, or a "
+        "browser's sign-in form (never in the address)",
+        type=str | None,
+        show=_hidden,
+    ),
+    Setting(
+        "webhook_public_key",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY",
+        _plain,
+        None,
+        "the public key that verifies SendGrid's signed event webhook",
+        type=str | None,
+        lines=True,
+    ),
+    Setting(
+        "max_complaint_rate",
+        "DIGEST_MAX_COMPLAINT_RATE",
+        _share,
+        "0.3%",
+        "a send pauses itself above this spam-complaint rate",
+        type=float,
+        show=_percent,
+    ),
+    Setting(
+        "max_bounce_rate",
+        "DIGEST_MAX_BOUNCE_RATE",
+        _share,
+        "5%",
+        "a send pauses itself above this bounce rate",
+        type=float,
+        show=_percent,
+    ),
+    Setting(
+        "forwarded_allow_ips",
+        "DIGEST_FORWARDED_ALLOW_IPS",
+        check_proxies,
+        None,
+        "the proxies `digest serve` trusts (IP addresses or networks, comma-separated): only their "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` count; unset, those headers are ignored",
+        type=str | None,
+    ),
+    Setting(
+        "lock_timeout",
+        "DIGEST_LOCK_TIMEOUT",
+        _seconds(3600),
+        "30",
+        "seconds a command waits for a database lock another process holds before it stops with an error",
+        type=float,
+        show=lambda seconds: f"{seconds:g}",
+    ),
+    Setting(
+        "templates",
+        "DIGEST_TEMPLATES",
+        _folder,
+        None,
+        "a folder of your own templates (start one with `digest templates copy DIR`): a template there "
+        'replaces the shipped one of the same name, partials and stylesheets included (see "Branding" in README.md)',
+        type=Path | None,
+    ),
+)
+VARIABLES = tuple(setting.variable for setting in SETTINGS)  # every environment variable digest reads
+
+
+class _SettingsBase:
+    """What Settings does besides holding values (its fields come from SETTINGS)."""
 
     def refuse_default_secret(self, command: str) -> None:
         """`serve` and `scheduler run` sign readers' links: the default key is public, so only a
@@ -260,75 +554,63 @@ class Settings:
             )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        backend = _str(env, "DIGEST_BACKEND", "outbox").lower()
-        if backend not in ("outbox", "sendgrid", "smtp"):
-            raise ConfigError(f"DIGEST_BACKEND must be outbox, sendgrid or smtp, got {backend!r}")
-        send_day = _str(env, "DIGEST_SEND_DAY", "monday").lower()
-        if send_day not in WEEKDAYS:
-            raise ConfigError(f"DIGEST_SEND_DAY must be a weekday name such as monday, got {send_day!r}")
-        return cls(
-            database_url=_str(env, "DIGEST_DATABASE_URL", default_database_url()),
-            timezone=_zone(env, "DIGEST_TIMEZONE", "UTC"),
-            newsletter_name=_str(env, "DIGEST_NEWSLETTER_NAME", cls.newsletter_name),
-            from_address=_address(env, "DIGEST_FROM", cls.from_address),
-            reply_to=_address(env, "DIGEST_REPLY_TO", None),
-            base_url=_base_url(env, "DIGEST_BASE_URL", cls.base_url),
-            site_url=_url(env, "DIGEST_SITE_URL", cls.site_url),
-            postal_address=_str(env, "DIGEST_POSTAL_ADDRESS", cls.postal_address, multiline=True),
-            secret_key=_str(env, "DIGEST_SECRET_KEY", cls.secret_key),
-            subscribe_rate_limit=_rate(env, "DIGEST_SUBSCRIBE_RATE_LIMIT", cls.subscribe_rate_limit),
-            min_items=_int(env, "DIGEST_MIN_ITEMS", 1, minimum=1),
-            backend=backend,
-            outbox=Path(_str(env, "DIGEST_OUTBOX", "outbox")),
-            sendgrid_api_key=_str(env, "SENDGRID_API_KEY", None),
-            sendgrid_api_url=_url(env, "SENDGRID_API_URL", cls.sendgrid_api_url),
-            smtp_url=_str(env, "DIGEST_SMTP_URL", None),
-            max_errors=_int(env, "DIGEST_MAX_ERRORS", 100, minimum=0),
-            send_day=send_day,
-            send_time=_clock(env, "DIGEST_SEND_TIME", "08:00"),
-            catch_up_hours=_duration_hours(env, "DIGEST_CATCH_UP", 24.0, maximum=7 * 24),
-            admin_token=_str(env, "DIGEST_ADMIN_TOKEN", None),
-            webhook_public_key=_str(env, "SENDGRID_WEBHOOK_PUBLIC_KEY", None, multiline=True),
-            max_complaint_rate=_float(env, "DIGEST_MAX_COMPLAINT_RATE", 0.003, 0.0, 1.0),
-            max_bounce_rate=_float(env, "DIGEST_MAX_BOUNCE_RATE", 0.05, 0.0, 1.0),
-            forwarded_allow_ips=check_proxies(
-                "DIGEST_FORWARDED_ALLOW_IPS", _str(env, "DIGEST_FORWARDED_ALLOW_IPS", None)
-            ),
-            lock_timeout=_seconds(env, "DIGEST_LOCK_TIMEOUT", 30.0, maximum=3600),
-            templates=_folder(env, "DIGEST_TEMPLATES"),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None):
+        """Every setting from `env` (default: os.environ), each checked; the first malformed one
+        raises ConfigError naming its variable."""
+        env = os.environ if env is None else env
+        return cls(**{setting.attribute: setting.value(env) for setting in SETTINGS})
 
 
-# Every environment variable Settings.from_env reads; README.md documents each.
-ENVIRONMENT_VARIABLES = (
-    "DIGEST_DATABASE_URL",
-    "DIGEST_TIMEZONE",
-    "DIGEST_NEWSLETTER_NAME",
-    "DIGEST_FROM",
-    "DIGEST_REPLY_TO",
-    "DIGEST_BASE_URL",
-    "DIGEST_SITE_URL",
-    "DIGEST_POSTAL_ADDRESS",
-    "DIGEST_SECRET_KEY",
-    "DIGEST_SUBSCRIBE_RATE_LIMIT",
-    "DIGEST_MIN_ITEMS",
-    "DIGEST_BACKEND",
-    "DIGEST_OUTBOX",
-    "SENDGRID_API_KEY",
-    "SENDGRID_API_URL",
-    "DIGEST_SMTP_URL",
-    "DIGEST_MAX_ERRORS",
-    "DIGEST_SEND_DAY",
-    "DIGEST_SEND_TIME",
-    "DIGEST_CATCH_UP",
-    "DIGEST_ADMIN_TOKEN",
-    "SENDGRID_WEBHOOK_PUBLIC_KEY",
-    "DIGEST_MAX_COMPLAINT_RATE",
-    "DIGEST_MAX_BOUNCE_RATE",
-    "DIGEST_FORWARDED_ALLOW_IPS",
-    "DIGEST_LOCK_TIMEOUT",
-    "DIGEST_TEMPLATES",
+# Settings(database_url=..., ...): a frozen dataclass with one field per row of SETTINGS, in order; a field
+# left out takes the row's default. Values given here are taken as they are (tests build them so). A secret
+# stays out of its repr, and so out of logs and tracebacks.
+Settings = make_dataclass(
+    "Settings",
+    [(s.attribute, s.type, field(default_factory=s.default_value, repr=s.show is not _hidden)) for s in SETTINGS],
+    bases=(_SettingsBase,),
+    frozen=True,
 )
-assert len(fields(Settings)) == len(ENVIRONMENT_VARIABLES)
+Settings.__module__ = __name__  # make_dataclass's own `module=` needs Python 3.12
+
+
+# -- what `digest settings` shows ------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    setting: Setting
+    shown: str  # the value as printed: secrets masked, "none" for unset
+    source: str  # "environment" or "default"
+    error: str | None  # why the environment's value was refused
+
+
+def report(env: Mapping[str, str] | None = None) -> list[Row]:
+    """Every setting's value and where it came from, each checked on its own (so that every mistake
+    is listed, not only the first)."""
+    env = os.environ if env is None else env
+    rows = []
+    for setting in SETTINGS:
+        source = "default" if setting.variable not in env or not env[setting.variable].strip() else "environment"
+        try:
+            value = setting.value(env)
+        except ConfigError as exc:
+            rows.append(Row(setting, "", source, str(exc)))
+            continue
+        rows.append(Row(setting, "none" if value is None else setting.show(value), source, None))
+    return rows
+
+
+def markdown_table() -> str:
+    """README.md's configuration table (between its `settings:` markers): `digest settings --markdown`."""
+    lines = [
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for s in SETTINGS:
+        if s.documented is not None:
+            default = s.documented if " " in s.documented else f"`{s.documented}`"
+        elif s.default is None:
+            default = "none"
+        else:
+            default = f"`{s.default}`"
+        lines.append(f"| `{s.variable}` | {default} | {s.help} |")
+    return "\n".join(lines) + "\n"

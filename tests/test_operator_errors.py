@@ -20,7 +20,7 @@ from conftest import PG_ADMIN_URL
 from helpers import digest_env, digest_process, run_digest, wait_for
 
 from digest.cli import main
-from digest.settings import ENVIRONMENT_VARIABLES
+from digest.settings import VARIABLES
 
 # One malformed value for every variable digest reads.
 BAD = {
@@ -38,7 +38,7 @@ BAD = {
     "DIGEST_SECRET_KEY": ("secret\x07", "DIGEST_SECRET_KEY contains the control character U+0007"),
     "DIGEST_SUBSCRIBE_RATE_LIMIT": ("0/minute", "DIGEST_SUBSCRIBE_RATE_LIMIT must allow at least one attempt"),
     "DIGEST_MIN_ITEMS": ("0", "DIGEST_MIN_ITEMS must be at least 1"),
-    "DIGEST_BACKEND": ("pigeon", "DIGEST_BACKEND must be outbox, sendgrid or smtp"),
+    "DIGEST_BACKEND": ("pigeon", "DIGEST_BACKEND must be outbox, sendgrid, smtp or memory"),
     "DIGEST_OUTBOX": ("out\x1bbox", "DIGEST_OUTBOX contains the control character U+001B"),
     "SENDGRID_API_KEY": ("SG.key\r\nX-Injected: 1", "SENDGRID_API_KEY contains the control character U+000D"),
     "SENDGRID_API_URL": ("ftp://api.sendgrid.com", "SENDGRID_API_URL must be an http:// or https:// URL"),
@@ -66,7 +66,7 @@ def one_error_line(output: str) -> str:
 
 
 def test_every_variable_digest_reads_has_a_malformed_case_here():
-    assert set(BAD) == set(ENVIRONMENT_VARIABLES)
+    assert set(BAD) == set(VARIABLES)
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

@@ -30,6 +30,7 @@ COMMANDS = {  # name -> "module:attribute", loaded on first use
     "stats": "digest.cli.stats:stats",
     "demo": "digest.cli.demo:demo",
     "templates": "digest.cli.templates:templates",
+    "settings": "digest.cli.settings:settings_command",
 }
 # The spellings of earlier versions: they keep working, hidden from --help, with a note naming the new one.
 OLD_SPELLINGS = {
@@ -94,8 +95,9 @@ class LazyGroup(DigestGroup):
 def main(ctx: click.Context) -> None:
     """digest: the weekly newsletter engine for AI tool comparisons.
 
-    Configuration comes from DIGEST_* environment variables (see README.md);
-    the default store is ./digest.db and the default sender is ./outbox.
+    Configuration comes from DIGEST_* environment variables (`digest settings`
+    lists them, with the values in use); the default store is ./digest.db and
+    the default sender is ./outbox.
 
     \b
     Example:

@@ -46,9 +46,9 @@ def commands_markdown() -> str:
 
 
 def settings_markdown() -> str:
-    from digest.settings import settings_markdown as table  # the table lives with the settings
+    from digest.settings import markdown_table  # the table lives with the settings
 
-    return table()
+    return markdown_table()
 
 
 PARTS: dict[str, Callable[[], str]] = {"commands": commands_markdown, "settings": settings_markdown}
@@ -72,7 +72,8 @@ def disagreements(readme: str) -> list[str]:
 
 def regenerate(readme: str) -> str:
     for name, make in PARTS.items():
-        readme = _pattern(name).sub(lambda match, text=make(): match.group(1) + text + match.group(3), readme)
+        text = make().strip()
+        readme = _pattern(name).sub(lambda match: match.group(1) + text + match.group(3), readme)
     return readme
 
 

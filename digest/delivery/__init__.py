@@ -31,7 +31,7 @@ from digest.mail import Letter, Sender, make_sender
 from digest.render import render_edition
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.timeutil import utcnow
+from digest.timeutil import REAL_CLOCK, Clock, utcnow
 from subscribers.audience import Zone
 
 __all__ = [
@@ -96,6 +96,7 @@ def send_edition(
     zones: Sequence[Zone] | None = None,
     final: bool = True,
     include_future: bool = False,
+    clock: Clock = REAL_CLOCK,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -109,7 +110,7 @@ def send_edition(
     request's outcome is unknown are reported as uncertain and only mailed again with
     `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
     in the future is refused (EditionError) until that date, unless `include_future`; a dry run
-    says so in its reason instead.
+    says so in its reason instead. `clock` is what the run waits on and stamps the ledger with.
     """
     with session_scope(engine) as session:
         edition = get_edition(session, edition_number)
@@ -154,6 +155,7 @@ def send_edition(
             should_stop=should_stop,
             zones=zones,
             final=final,
+            clock=clock,
             pause_check=rate_guard(settings, whole_edition=zones is not None),
         ).run()
         summary = replace(summary, frozen=frozen.describe(edition) if frozen.now else None)

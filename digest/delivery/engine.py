@@ -35,7 +35,6 @@ the next), and the unique ledger row decides who mails a reader both have read.
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -53,7 +52,7 @@ from digest.editions.models import Edition
 from digest.errors import RateLimited, RequestRefused, SenderRefused
 from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, ReaderBatch
-from digest.timeutil import utcnow
+from digest.timeutil import REAL_CLOCK, Clock
 from subscribers import audience
 
 GONE = "the sending process ended before the outcome of its request was known"
@@ -96,8 +95,10 @@ class SendRun:
         pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None,
         zones: Sequence[audience.Zone] | None = None,
         final: bool = True,
+        clock: Clock = REAL_CLOCK,
     ):
         self.engine = engine
+        self.clock = clock  # every wait and timestamp of the run: a test's ManualClock waits no real time
         self.pause_check = pause_check  # digest.delivery.brake.RateGuard: complaint and bounce rates (issue 7)
         self.edition_id, self.edition_number = edition_id, edition_number
         self.letters = OneLetter(letters) if isinstance(letters, Letter) else letters
@@ -115,7 +116,7 @@ class SendRun:
         self._queued = 0  # readers in all the queues
         self.hold = self.AHEAD * self.batch_size
         self._sequence = 0
-        self._began = time.monotonic()
+        self._began = clock.monotonic()
         self._checked_at = float("-inf")
         self._status_read_at = float("-inf")
         self._connection: sa.engine.Connection | None = None
@@ -143,7 +144,7 @@ class SendRun:
             yield self._connection
 
     def _status_check_due(self) -> bool:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._status_read_at >= self.STATUS_CHECK_INTERVAL:
             self._status_read_at = now
             return True
@@ -152,7 +153,7 @@ class SendRun:
     def _rate_check_due(self) -> bool:
         if self.pause_check is None:
             return False
-        now = time.monotonic()
+        now = self.clock.monotonic()
         # A wave's guard judges the whole edition (brake.RateGuard): no need to look before every batch of
         # a wave's first readers, who are not the edition's first.
         every_batch_until = (
@@ -195,10 +196,10 @@ class SendRun:
             may_have_left, did_not = left_behind(
                 r for r in ledger.claimed_requests(connection, self.edition_id) if self.guard.is_gone(worker_of(r))
             )
-            ledger.claims_to_uncertain(connection, self.edition_id, may_have_left, GONE)
+            ledger.claims_to_uncertain(connection, self.edition_id, may_have_left, GONE, now=self.clock.now())
             ledger.let_go(connection, self.edition_id, did_not)
             # The send began when the edition froze (send_edition freezes it first).
-            self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or utcnow()
+            self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or self.clock.now()
             if status != "sent":
                 self._set_status("sending", connection)
             if self.progress is not None:
@@ -277,7 +278,7 @@ class SendRun:
         for segment in later:
             while not self.guard.take_part(self._part_key(segment)):
                 self._stop_requested()
-                time.sleep(0.1)
+                self.clock.sleep(0.1)
             self._walk_part(segment)
         self._flush()
 
@@ -335,7 +336,12 @@ class SendRun:
             by_reason.setdefault(reason, []).append(reader)
         for reason, ids in by_reason.items():
             self.skipped += ledger.skip(
-                connection, self.edition_id, ids, request_id=self._next_request_id(), reason=reason
+                connection,
+                self.edition_id,
+                ids,
+                request_id=self._next_request_id(),
+                reason=reason,
+                now=self.clock.now(),
             )
 
     def _take(self, full_only: bool) -> tuple[str, list] | None:
@@ -367,7 +373,7 @@ class SendRun:
                 requests = [
                     ledger.Ahead(r.request_id, self.letters.variant_id(connection, key), r.rows) for key, r in ahead
                 ]
-                claims = ledger.claim_ahead(connection, self.edition_id, requests)
+                claims = ledger.claim_ahead(connection, self.edition_id, requests, now=self.clock.now())
             sent = 0
             changed = False
             try:
@@ -378,7 +384,7 @@ class SendRun:
                     changed = changed or seen is None or self._others_writes() != seen
                     if changed:
                         with self._transaction() as connection:
-                            claim = ledger.drop_leavers(connection, self.edition_id, claim)
+                            claim = ledger.drop_leavers(connection, self.edition_id, claim, now=self.clock.now())
                     sent += 1
                     self._send_claim(key, claim)
             finally:
@@ -418,6 +424,7 @@ class SendRun:
                     after_id=after,
                     limit=self.batch_size,
                     request_id=self._next_request_id(),
+                    now=self.clock.now(),
                 )
                 keys = [
                     self.letters.due_key(connection, variant, topics)
@@ -452,6 +459,7 @@ class SendRun:
                             [r[0] for r in part.readers],
                             "skipped",
                             error=self.letters.why(None),
+                            now=self.clock.now(),
                         )
             for key, part in parts:
                 if key is None:
@@ -471,7 +479,7 @@ class SendRun:
                 result = self.sender.send(letter, pending)
             except RateLimited as exc:
                 rate_waits += 1
-                wait = exc.retry_at - time.time()
+                wait = exc.retry_at - self.clock.now().timestamp()
                 if wait > self.retry.max_rate_wait or rate_waits > self.retry.rate_waits:
                     self._release(claim, pending, were_uncertain)
                     raise _Halt(
@@ -502,7 +510,7 @@ class SendRun:
 
     def _record(self, claim: ledger.Claim, result: SendResult, sent_to: ReaderBatch) -> None:
         """The outcome of one request to `sent_to`, in one committed transaction."""
-        now = utcnow()
+        now = self.clock.now()
         with self._transaction() as connection:
             if len(result.accepted) == len(sent_to) and not result.message_ids:  # all taken: the hot path
                 ledger.mark_all(
@@ -534,15 +542,15 @@ class SendRun:
 
     def _wait(self, seconds: float, claim: ledger.Claim, pending: ReaderBatch, were_uncertain: bool) -> None:
         """Sleep, but let a stop request end the run at once (nothing is in flight while waiting)."""
-        deadline = time.monotonic() + max(0.0, seconds)
+        deadline = self.clock.monotonic() + max(0.0, seconds)
         while True:
             if self.should_stop():
                 self._release(claim, pending, were_uncertain)
                 raise _Halt("stopped", f"Stopped on request while waiting to retry. {RESUME}")
-            left = deadline - time.monotonic()
+            left = deadline - self.clock.monotonic()
             if left <= 0:
                 return
-            time.sleep(min(left, 0.1))
+            self.clock.sleep(min(left, 0.1))
 
     # -- the edition ----------------------------------------------------------------------------
 
@@ -557,7 +565,7 @@ class SendRun:
 
     def _set_status(self, status: str, connection=None) -> None:
         table = Edition.__table__
-        values = {"status": status, **({"sent_at": utcnow()} if status == "sent" else {})}
+        values = {"status": status, **({"sent_at": self.clock.now()} if status == "sent" else {})}
         statement = sa.update(table).where(table.c.id == self.edition_id).values(**values)
         if connection is not None:
             connection.execute(statement)
@@ -569,7 +577,12 @@ class SendRun:
         if self.progress is not None:
             self.progress(
                 Progress(
-                    self.sent, self.failed, self.uncertain, self.skipped, self.total, time.monotonic() - self._began
+                    self.sent,
+                    self.failed,
+                    self.uncertain,
+                    self.skipped,
+                    self.total,
+                    self.clock.monotonic() - self._began,
                 )
             )
 
@@ -590,7 +603,7 @@ class SendRun:
                         skipped=self.skipped,
                         sent_now=self.sent,
                         reason="Every reader due so far was handled; readers in later time zones wait for their wave.",
-                        elapsed=time.monotonic() - self._began,
+                        elapsed=self.clock.monotonic() - self._began,
                     )
             counts = ledger.state_counts(connection, self.edition_id)
             if status == "done":
@@ -614,5 +627,5 @@ class SendRun:
             sent_now=self.sent,
             pending=pending,
             reason=reason,
-            elapsed=time.monotonic() - self._began,
+            elapsed=self.clock.monotonic() - self._began,
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from digest.errors import ConfigError, DeliveryError, RateLimited, RequestRefused, SenderRefused
+from importlib import import_module
+
+from digest.errors import DeliveryError, RateLimited, RequestRefused, SenderRefused
 from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, Recipient, to_mime
-from digest.settings import Settings
+from digest.settings import Settings, sender_path
 
 __all__ = [
     "DeliveryError",
@@ -22,21 +24,11 @@ __all__ = [
 
 
 def make_sender(settings: Settings) -> Sender:
-    """The sender DIGEST_BACKEND names: outbox (default), sendgrid or smtp.
+    """The sender DIGEST_BACKEND names, from the one registry of them (digest.settings.SENDERS:
+    outbox, sendgrid, smtp, memory), built by its class's `from_settings(settings)`.
 
     Each sender is imported here, when chosen: the SendGrid one pulls in its HTTP
     client, and a command that sends nothing should not pay for it.
     """
-    if settings.backend == "outbox":
-        from digest.mail.outbox import OutboxSender  # imported when chosen: see above
-
-        return OutboxSender(settings.outbox)
-    if settings.backend == "sendgrid":
-        from digest.mail.sendgrid import SendGridSender  # imported when chosen: see above
-
-        return SendGridSender(settings.sendgrid_api_key, settings.sendgrid_api_url)
-    if settings.backend == "smtp":
-        from digest.mail.smtp import SmtpSender  # imported when chosen: see above
-
-        return SmtpSender(settings.smtp_url)
-    raise ConfigError(f"DIGEST_BACKEND must be outbox, sendgrid or smtp, got {settings.backend!r}")
+    module, _, name = sender_path(settings.backend).partition(":")
+    return getattr(import_module(module), name).from_settings(settings)

@@ -48,6 +48,9 @@ class SendResult:
 
 
 class Sender(Protocol):
+    """A way of sending. Each is registered by name in digest.settings.SENDERS (the names DIGEST_BACKEND
+    takes), and digest.mail.make_sender builds the chosen one with its class's `from_settings(settings)`."""
+
     name: str
     max_batch: int
 

@@ -49,6 +49,10 @@ class OutboxSender:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
 
+    @classmethod
+    def from_settings(cls, settings) -> OutboxSender:
+        return cls(settings.outbox)
+
     def _ready(self) -> str | None:
         """Why the folder cannot take mail now, or None. It is made if missing, but not its parents:
         an outbox whose parent is gone (an unmounted disk, a mistyped path) pauses the send."""

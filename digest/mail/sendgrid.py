@@ -260,6 +260,10 @@ class SendGridSender:
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
         )
 
+    @classmethod
+    def from_settings(cls, settings) -> SendGridSender:
+        return cls(settings.sendgrid_api_key, settings.sendgrid_api_url)
+
     def _letter_part(self, letter: Letter) -> bytes:
         return letter_json(letter)
 

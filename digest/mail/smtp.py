@@ -79,6 +79,10 @@ class SmtpSender:
         self.tls_context = tls_context or ssl.create_default_context()
         self._connection: smtplib.SMTP | None = None
 
+    @classmethod
+    def from_settings(cls, settings) -> SmtpSender:
+        return cls(settings.smtp_url)
+
     def _connect(self) -> smtplib.SMTP:
         if self._connection is not None:
             return self._connection
