@@ -9,6 +9,11 @@
 - Imports go down: a unit imports only units on lines above its own in the layer order below
   (units on one line import none of each other). Every unit is on a line: a new package or root
   module takes its place here, in the one copy of the order, which this test reads.
+- No click command runs SQL: a `digest/cli/` module imports from sqlalchemy or sqlmodel only
+  `sqlalchemy.exc` (errors it translates) and `sqlalchemy.engine` (the `Engine` type), so no query
+  construct (select, insert, update, delete, text) is in reach, and calls nothing named execute,
+  exec, scalar, scalars, query, select or text (as a function or a method, on a session, a
+  connection or anything else): queries are the library's, behind a function.
 - An import inside a function says why in a comment beside it (start-up time, an optional part).
 
 The layer order, lowest first:
@@ -273,3 +278,56 @@ def test_the_web_app_loads_neither_the_scheduler_nor_the_send_loop():
         [sys.executable, "-c", _LOADED, *unwanted], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert loaded.stdout.split() == []
+
+
+# --- no click command runs SQL --------------------------------------------------------------------
+
+SQL_CALLS = {"execute", "exec", "scalar", "scalars", "query", "select", "text"}
+SQL_IMPORTS_ALLOWED = {"sqlalchemy.exc", "sqlalchemy.engine"}
+
+
+def _sql_in(source: str, name: str) -> list[str]:
+    """'name:line: what' for each import of a query construct and each call of a SQL verb in the source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+        else:
+            modules = []
+        for module in modules:
+            if module.split(".")[0] in ("sqlalchemy", "sqlmodel") and module not in SQL_IMPORTS_ALLOWED:
+                found.append(f"{name}:{node.lineno}: imports {module}")
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if called in SQL_CALLS:
+                found.append(f"{name}:{node.lineno}: calls {called}()")
+    return sorted(found, key=lambda line: (int(line.split(":")[1]), line))
+
+
+def test_no_click_command_runs_sql():
+    found = []
+    for path in sorted((ROOT / "digest" / "cli").glob("*.py")):
+        found.extend(_sql_in(path.read_text(encoding="utf-8"), path.name))
+    assert found == []
+
+
+def test_the_sql_check_sees_a_query_in_a_command():
+    planted = """
+import sqlalchemy as sa
+from sqlmodel import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Engine
+rows = session.exec(select(Delivery)).all()
+count = connection.execute(sa.text("SELECT 1")).scalar()
+"""
+    assert _sql_in(planted, "planted.py") == [
+        "planted.py:2: imports sqlalchemy",
+        "planted.py:3: imports sqlmodel",
+        "planted.py:6: calls exec()",
+        "planted.py:6: calls select()",
+        "planted.py:7: calls execute()",
+        "planted.py:7: calls scalar()",
+        "planted.py:7: calls text()",
+    ]
