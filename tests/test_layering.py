@@ -14,6 +14,8 @@
   construct (select, insert, update, delete, text) is in reach, and calls nothing named execute,
   exec, scalar, scalars, query, select or text (as a function or a method, on a session, a
   connection or anything else): queries are the library's, behind a function.
+- The web app (`digest.web` and every module in it, imported in a fresh interpreter) loads neither
+  APScheduler nor the send loop (`digest.delivery.engine`, `.send`) nor `digest.jobs`.
 - An import inside a function says why in a comment beside it (start-up time, an optional part).
 
 The layer order, lowest first:
