@@ -7,7 +7,8 @@ each wave as its moment arrives (schedules' wave jobs), and each is recorded
 like a weekly slot, so a missed wave is caught up once within DIGEST_CATCH_UP.
 
 A send day (say Monday 08:00) sends the edition of the last complete ISO week
-before it: the week the editors were preparing. The first wave builds the edition
+before it: the week the editors were preparing (the calendar is digest.send_days,
+which the web app uses too, without loading this module). The first wave builds the edition
 if nobody has and freezes it (comparisons imported since it was built join it),
 so every reader of the week gets the same edition, in their variant. The job is
 idempotent end to end: the edition is unique per week, the ledger holds one row
@@ -20,23 +21,32 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from digest.delivery import ledger, send_edition
+from digest.delivery import send_edition
 from digest.delivery.confirmations import send_pending
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
 from digest.mail import Sender
+from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.weeks import week_label
-from schedules import SYSTEM, Clock, Outcome, RunContext, Scheduler, WaveSchedule, WeeklySchedule, runs
-from schedules.leases import LeaseInfo, current
-from schedules.weekly import SETTLED
+from schedules import (
+    SETTLED,
+    SYSTEM,
+    Clock,
+    LeaseInfo,
+    Outcome,
+    RunContext,
+    RunRecord,
+    Scheduler,
+    current_lease,
+    find_run,
+    latest_run,
+)
 from subscribers import audience
 
 log = logging.getLogger("digest.jobs")
@@ -48,32 +58,8 @@ DEFAULT_LEASE_TTL = timedelta(seconds=60)
 ZONES_RECHECK = timedelta(minutes=1)
 
 
-def schedule_of(settings: Settings) -> WeeklySchedule:
-    """DIGEST_SEND_DAY at DIGEST_SEND_TIME in DIGEST_TIMEZONE (the zone of readers who gave none)."""
-    return WeeklySchedule.named(settings.send_day, settings.send_time, settings.timezone)
-
-
-def waves_of(settings: Settings) -> WaveSchedule:
-    return WaveSchedule.of(schedule_of(settings))
-
-
 def catch_up_of(settings: Settings) -> timedelta:
     return timedelta(hours=settings.catch_up_hours)
-
-
-@lru_cache(maxsize=1024)
-def _known_zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("a reader's time zone %r is unknown here; they get the edition at the newsletter's time", name)
-        return None
-
-
-def zone_of(stored: str | None, settings: Settings) -> ZoneInfo:
-    """The zone a reader's edition follows: theirs, or the newsletter's when they gave none (or one
-    this machine does not know: one reader's odd value must not stop a wave)."""
-    return (_known_zone(stored) if stored else None) or settings.timezone
 
 
 def stored_zones(engine: Engine) -> list[str | None]:
@@ -90,19 +76,6 @@ def zones_in_use(engine: Engine, settings: Settings, stored: list[str | None] | 
     return list(found.values())
 
 
-def week_for_slot(slot: datetime, settings: Settings, zone: ZoneInfo | None = None) -> str:
-    """The ISO week a slot sends: the last complete one before the slot's own, on the local calendar of
-    the slot's zone (default: the newsletter's)."""
-    local_day = slot.astimezone(zone or settings.timezone).date()
-    year, week, _ = (local_day - timedelta(days=7)).isocalendar()
-    return week_label(year, week)
-
-
-def week_for_day(day: date) -> str:
-    year, week, _ = (day - timedelta(days=7)).isocalendar()
-    return week_label(year, week)
-
-
 def _other_waves_settled(
     engine: Engine, settings: Settings, slot: datetime, day: date, stored: list[str | None]
 ) -> bool:
@@ -114,7 +87,7 @@ def _other_waves_settled(
     if any(other > slot for other in others):
         return False  # a later wave is still to come
     for other in others:
-        record = runs.find(engine, WEEKLY_JOB, other)
+        record = find_run(engine, WEEKLY_JOB, other)
         if record is None or record.outcome not in SETTLED:
             return False
     return True
@@ -244,7 +217,7 @@ def build_scheduler(
     return scheduler
 
 
-# --- what operators and readers see ---------------------------------------------------------------
+# --- what operators see ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -252,7 +225,7 @@ class WaveLine:
     slot: datetime
     zones: tuple[str, ...]
     readers: int  # active readers whose edition follows these zones
-    record: runs.RunRecord | None  # what the scheduler recorded for it, if it looked yet
+    record: RunRecord | None  # what the scheduler recorded for it, if it looked yet
 
 
 @dataclass(frozen=True)
@@ -264,18 +237,11 @@ class WavesStatus:
     waves: tuple[WaveLine, ...]
     next_day: date
     next_first: datetime  # the next send day's first wave
-    last: runs.RunRecord | None
+    last: RunRecord | None
     lease: LeaseInfo | None
 
     def lease_is_live(self, now: datetime) -> bool:
         return self.lease is not None and self.lease.expires_at > now
-
-
-def describe_schedule(settings: Settings) -> str:
-    return (
-        f"{waves_of(settings).describe()} in each reader's own time zone "
-        f"({settings.timezone.key} for readers who gave none)"
-    )
 
 
 def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStatus:
@@ -290,7 +256,7 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
         key = zone_of(stored, settings).key
         readers[key] = readers.get(key, 0) + n
     lines = tuple(
-        WaveLine(w.slot, w.zones, sum(readers.get(z, 0) for z in w.zones), runs.find(engine, WEEKLY_JOB, w.slot))
+        WaveLine(w.slot, w.zones, sum(readers.get(z, 0) for z in w.zones), find_run(engine, WEEKLY_JOB, w.slot))
         for w in waves.cycle(zones, day)
     )
     week = week_for_day(day)
@@ -305,30 +271,6 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
         lines,
         next_day,
         waves.cycle(zones, next_day)[0].slot,
-        runs.latest(engine, WEEKLY_JOB),
-        current(engine, WEEKLY_JOB),
+        latest_run(engine, WEEKLY_JOB),
+        current_lease(engine, WEEKLY_JOB),
     )
-
-
-def next_edition_for(
-    engine: Engine, settings: Settings, reader_id: int, stored_zone: str | None, now: datetime
-) -> datetime:
-    """When a reader gets their next edition: the next send-day slot in their zone, or the one after when
-    they already have that send day's edition (say, they moved to a zone whose wave is still to come)."""
-    zone = zone_of(stored_zone, settings)
-    schedule = waves_of(settings).in_zone(zone)
-    slot = schedule.next_after(now)
-    with engine.connect() as connection:
-        if ledger.has_edition_of_week(connection, reader_id, week_for_slot(slot, settings, zone)):
-            slot = schedule.next_after(slot)
-    return slot
-
-
-def describe_next_edition(moment: datetime, stored_zone: str | None, settings: Settings) -> str:
-    """'Monday 7 December at 08:00, your time (Asia/Tokyo)', for the preferences page."""
-    zone = zone_of(stored_zone, settings)
-    local = moment.astimezone(zone)
-    when = f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
-    if stored_zone and zone.key == stored_zone:
-        return f"{when}, your time ({zone.key})"
-    return f"{when}, {zone.key} time (pick your time zone below to get it at {local:%H:%M} yours)"

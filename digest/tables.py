@@ -9,7 +9,7 @@ import digest.content.models  # Tool, Comparison, Entry, Review, Vote
 import digest.delivery.ledger  # Delivery
 import digest.editions.models  # Edition, EditionItem, EditionVariant
 import digest.events.models  # noqa: F401  Event
-import schedules.models  # noqa: F401  Lease, JobRun
-import subscribers.models  # noqa: F401  Subscriber, Suppression, ConsentEvent
+import schedules  # noqa: F401  Lease, JobRun (the package registers its tables)
+import subscribers  # noqa: F401  Subscriber, Suppression, ConsentEvent (likewise)
 
 metadata = SQLModel.metadata

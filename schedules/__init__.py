@@ -11,19 +11,42 @@ SQLAlchemy engine, plain values and the functions to run.
     scheduler.every("confirmations", timedelta(minutes=1), send_confirmations)
     scheduler.run_until(stop_event)
 
-Public names are the ones below; the modules behind them are private.
+Public names are the ones below; the modules behind them are private (digest's layering test
+fails when digest imports one of them). The scheduler itself (`Scheduler`, `Outcome`, `RunContext`,
+`RunResult`) loads APScheduler, so it is imported on first use: a caller that only needs the
+calendar (`WeeklySchedule`, `WaveSchedule`), the run records or the leases does not load it.
 """
+
+from typing import TYPE_CHECKING
 
 from schedules.clock import SYSTEM, Clock, ShiftedClock, SystemClock
 from schedules.errors import ScheduleError
 from schedules.leases import LeaseInfo
-from schedules.runner import Outcome, RunContext, RunResult, Scheduler
+from schedules.leases import current as current_lease
 from schedules.runs import RunRecord
+from schedules.runs import find as find_run
+from schedules.runs import latest as latest_run
 from schedules.status import JobStatus, job_status
 from schedules.waves import Wave, WaveSchedule
-from schedules.weekly import WEEKDAYS, Decision, WeeklySchedule, decide
+from schedules.weekly import SETTLED, WEEKDAYS, Decision, WeeklySchedule, decide
+
+if TYPE_CHECKING:
+    from schedules.runner import Outcome, RunContext, RunResult, Scheduler
+
+_RUNNER = ("Outcome", "RunContext", "RunResult", "Scheduler")
+
+
+def __getattr__(name: str):
+    if name in _RUNNER:
+        # APScheduler loads with the runner: only a caller that schedules pays for it.
+        from schedules import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'schedules' has no attribute {name!r}")
+
 
 __all__ = [
+    "SETTLED",
     "SYSTEM",
     "Clock",
     "Decision",
@@ -41,6 +64,9 @@ __all__ = [
     "Wave",
     "WaveSchedule",
     "WeeklySchedule",
+    "current_lease",
     "decide",
+    "find_run",
     "job_status",
+    "latest_run",
 ]

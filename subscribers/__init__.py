@@ -4,7 +4,6 @@ Subscribers, consent, tokens, preferences and suppression. It imports neither
 `digest` nor `schedules`; callers hand it a database session, settings and a
 mail-sending callable.
 
-    models         Subscriber, ConsentEvent and Suppression (SQLModel tables)
     consent        the consent log: every opt-in, confirmation and opt-out, appended
     validation     checking what a reader or operator typed (email, topics, time zone)
     tokens         reader tokens and signed, expiring confirmation tokens
@@ -13,8 +12,44 @@ mail-sending callable.
     confirmations  the queue of confirmation mails (claim / settle / release), at least once
     operators      add, import, find, export, erase
     csvfile        reading imports, writing exports
-    suppression    hashes of erased addresses
     audience       active readers in keyset batches, for a send
     links          every URL a reader is given
     errors         the exception tree
+
+Its public surface is the modules above, used as namespaces (`audience.readers(...)`,
+`links.unsubscribe_url(...)`, `status.ACTIVE`), and their names without a leading underscore;
+`__all__` lists them. The rest is private: `models` (the tables: Subscriber, ConsentEvent,
+Suppression, which only this library writes; importing the package registers them) and
+`suppression` (used through `operators`). digest's layering test fails when digest imports a
+module that is not listed here.
 """
+
+from subscribers import (
+    audience,
+    confirmations,
+    consent,
+    csvfile,
+    errors,
+    links,
+    operators,
+    rules,
+    service,
+    status,
+    tokens,
+    validation,
+)
+
+__all__ = [
+    "audience",
+    "confirmations",
+    "consent",
+    "csvfile",
+    "errors",
+    "links",
+    "operators",
+    "rules",
+    "service",
+    "status",
+    "tokens",
+    "validation",
+]

@@ -13,13 +13,13 @@ import os
 import tempfile
 import traceback
 
-import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.store import database_problem
 
 
 def operator_message(exc: BaseException, database_url: str | None) -> str:
-    if isinstance(exc, sa.exc.SQLAlchemyError):
+    if isinstance(exc, SQLAlchemyError):
         return database_problem(exc, database_url or "")
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply to be read (a JSON file of lists within lists?); nothing was changed"

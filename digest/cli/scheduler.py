@@ -11,17 +11,9 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from digest.cli.app import App, check_for_serving, pass_app
-from digest.jobs import (
-    WavesStatus,
-    build_scheduler,
-    describe_schedule,
-    schedule_of,
-    waves_status,
-    week_for_day,
-    week_for_slot,
-)
-from schedules import ScheduleError
-from schedules.clock import system_now
+from digest.jobs import WavesStatus, build_scheduler, waves_status
+from digest.send_days import describe_schedule, schedule_of, week_for_day, week_for_slot
+from schedules import SYSTEM, ScheduleError
 
 
 def _when(moment: datetime, settings) -> str:
@@ -145,7 +137,7 @@ def scheduler_next(app: App, count: int) -> None:
     settings = app.settings
     schedule = schedule_of(settings)
     click.echo(f"Weekly send {schedule.describe()}:")
-    for slot in schedule.upcoming(system_now(), count):
+    for slot in schedule.upcoming(SYSTEM.now(), count):
         local = slot.astimezone(settings.timezone)
         click.echo(
             f"  {local:%a %Y-%m-%d %H:%M %Z}   {slot:%Y-%m-%d %H:%M} UTC   edition of {week_for_slot(slot, settings)}"
@@ -162,7 +154,7 @@ def scheduler_status(app: App) -> None:
         digest scheduler status
     """
     settings, engine = app.settings, app.engine
-    now = system_now()
+    now = SYSTEM.now()
     status = waves_status(engine, settings, now)
     click.echo(
         f"Weekly send:  {status.describe}; a missed wave goes out "

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
 from digest.cli.app import App, pass_app
 from digest.content.catalog import topics_in_store
+from digest.delivery import ledger
 from digest.delivery.confirmations import send_pending
-from digest.delivery.ledger import Delivery
 from digest.events.erasure import forget_events
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -287,15 +286,7 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         reader = operators.find_reader(session, email)
         record = operators.reader_record(reader)
         record["consent_log"] = history(session.connection(), reader.id)
-        rows = (
-            session.exec(
-                sa.select(Delivery.__table__)
-                .where(Delivery.__table__.c.subscriber_id == reader.id)
-                .order_by(Delivery.__table__.c.id)
-            )
-            .mappings()
-            .all()
-        )
+        rows = ledger.rows_of_reader(session.connection(), reader.id)
     record["deliveries"] = [
         {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
         for row in rows

@@ -2,37 +2,34 @@
 
 send_edition(engine, settings, number, ...) -> SendSummary
     freezes the edition, holds its variants (each rendered once, when first needed),
-    picks the sender DIGEST_BACKEND names, and runs
+    picks the sender DIGEST_BACKEND names, and runs (send.py)
 SendRun                      the loop over keyset batches, readers queued by variant (engine.py)
 ledger                       Delivery rows: claimed, sent, failed, uncertain, skipped
 SendGuard                    one sender per SQLite file; worker liveness on PostgreSQL
+confirmations                the confirmation mails' queue, sent by the scheduler and `digest serve`
+
+The names below load the send loop on first use (PEP 562), not with the package: the web app and
+the figures read the ledger and send confirmation mails without loading the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
-from digest.delivery import ledger
-from digest.delivery.brake import rate_guard
-from digest.delivery.engine import SendRun
-from digest.delivery.letters import OneLetter, VariantLetters
-from digest.delivery.plan import too_early
-from digest.delivery.readers import EDITION_ARG, READER_ARG, recipient_for
-from digest.delivery.retry import RetryPolicy
-from digest.delivery.summary import Progress, SendSummary, planned_variants, sent_variants
-from digest.editions.models import Edition
-from digest.editions.service import Frozen, edition_comparisons, freeze_edition, get_edition, late_comparisons, offered
-from digest.editions.variants import Offered
-from digest.errors import EditionError, NothingToSend, SenderBusy
-from digest.mail import Letter, Sender, make_sender
-from digest.render import render_edition
-from digest.settings import Settings
-from digest.store import session_scope
-from digest.timeutil import REAL_CLOCK, Clock, utcnow
-from subscribers.audience import Zone
+if TYPE_CHECKING:
+    from digest.delivery.send import (
+        EDITION_ARG,
+        READER_ARG,
+        NothingToSend,
+        Progress,
+        RetryPolicy,
+        SenderBusy,
+        SendRun,
+        SendSummary,
+        recipient_for,
+        render_letter,
+        send_edition,
+    )
 
 __all__ = [
     "EDITION_ARG",
@@ -44,152 +41,15 @@ __all__ = [
     "SendSummary",
     "SenderBusy",
     "recipient_for",
+    "render_letter",
     "send_edition",
 ]
 
 
-def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
-    with session_scope(engine) as session:
-        return render_edition(session, session.get(Edition, edition.id), settings).letter
+def __getattr__(name: str):
+    if name in __all__:
+        # The send loop loads on first use: reading the ledger must not load the engine.
+        from digest.delivery import send
 
-
-def offer_of(engine: Engine, settings: Settings, edition: Edition, *, as_if_frozen: bool = False) -> list[Offered]:
-    """The edition's comparisons as variants choose from them; `as_if_frozen` adds, for an edition not
-    frozen yet, those that would join it if its send began now (what a dry run shows)."""
-    with session_scope(engine) as session:
-        current = session.get(Edition, edition.id)
-        shown = offered(session, current)
-        if as_if_frozen and current.frozen_at is None:
-            shown += offered(session, current, late_comparisons(session, settings, current))
-        return shown
-
-
-# A weekly send is many runs (one per wave) over one frozen edition: each variant is rendered once per
-# process, not once per wave. Keyed by the store, the edition and when it froze; the last few are kept.
-_LETTERS: dict[tuple, VariantLetters] = {}
-_LETTERS_KEPT = 8
-
-
-def letters_for(engine: Engine, settings: Settings, edition: Edition, shown: list[Offered]) -> VariantLetters:
-    key = (str(engine.url), edition.id, edition.frozen_at, settings)
-    found = _LETTERS.get(key)
-    if found is None or edition.frozen_at is None:
-        if len(_LETTERS) >= _LETTERS_KEPT:
-            _LETTERS.pop(next(iter(_LETTERS)))
-        found = _LETTERS[key] = VariantLetters(engine, settings, edition, shown)
-    return found
-
-
-def send_edition(
-    engine: Engine,
-    settings: Settings,
-    edition_number: int,
-    *,
-    sender: Sender | None = None,
-    resend_uncertain: bool = False,
-    dry_run: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    letter: Letter | None = None,
-    batch_size: int | None = None,
-    retry: RetryPolicy | None = None,
-    zones: Sequence[Zone] | None = None,
-    final: bool = True,
-    include_future: bool = False,
-    clock: Clock = REAL_CLOCK,
-) -> SendSummary:
-    """Send edition `edition_number` to every active reader who has not had it, each in their variant.
-    Safe to run again.
-
-    The edition is frozen first (comparisons imported since it was built join it; nothing changes
-    after). Each variant is rendered once, when its first reader comes up (unless `letter` is
-    given: then every reader gets that one, topics unread). `zones` keeps the run to the readers
-    whose stored zone is one of them (a wave; None is every reader), and `final` says whether the
-    edition is sent once they are done. Its status moves draft -> sending -> sent, or paused when
-    the run stops early; a paused or interrupted send resumes where the ledger says. Readers whose
-    request's outcome is unknown are reported as uncertain and only mailed again with
-    `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
-    in the future is refused (EditionError) until that date, unless `include_future`; a dry run
-    says so in its reason instead. `clock` is what the run waits on and stamps the ledger with.
-    """
-    with session_scope(engine) as session:
-        edition = get_edition(session, edition_number)
-        early = (
-            None
-            if include_future or edition.status == "sent"
-            else too_early(edition.number, edition_comparisons(session, edition), utcnow())
-        )
-    if early is not None and not dry_run:
-        raise EditionError(early)
-    if dry_run:
-        return replace(_dry_run(engine, settings, edition, letter, resend_uncertain), reason=early)
-    own_sender = sender is None
-    sender = sender or make_sender(settings)  # before rendering: a missing API key fails fast
-    try:
-        frozen = Frozen(now=False)
-        with session_scope(engine) as session:
-            current = session.get(Edition, edition.id)
-            if current.status != "sent":
-                frozen = freeze_edition(session, settings, current)
-            shown = offered(session, current)
-            edition = current
-        if letter is None and not shown:
-            raise NothingToSend(
-                f"edition {edition.number} shows no comparisons (all are left out); "
-                "put one back with: digest editions edit "
-                f"{edition.number} --include SLUG"
-            )
-        letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown)
-        summary = SendRun(
-            engine,
-            edition_id=edition.id,
-            edition_number=edition.number,
-            letters=letters,
-            sender=sender,
-            base_url=settings.base_url,
-            max_errors=settings.max_errors,
-            batch_size=batch_size,
-            retry=retry,
-            resend_uncertain=resend_uncertain,
-            progress=progress,
-            should_stop=should_stop,
-            zones=zones,
-            final=final,
-            clock=clock,
-            pause_check=rate_guard(settings, whole_edition=zones is not None),
-        ).run()
-        summary = replace(summary, frozen=frozen.describe(edition) if frozen.now else None)
-        if zones is None and letter is None:  # a whole send: say who got which variant (one pass over the ledger)
-            with engine.connect() as connection:
-                lines, unmatched = sent_variants(connection, edition.id, shown)
-            summary = replace(summary, variants=lines, unmatched=unmatched)
-        return summary
-    finally:
-        if own_sender:
-            sender.close()
-
-
-def _dry_run(
-    engine: Engine, settings: Settings, edition: Edition, letter: Letter | None, resend_uncertain: bool
-) -> SendSummary:
-    """Render the edition (a dry run still proves it renders) and count who would get which variant."""
-    if letter is None:
-        render_letter(engine, settings, edition)
-    shown = offer_of(engine, settings, edition, as_if_frozen=True)
-    with engine.connect() as connection:
-        counts = ledger.state_counts(connection, edition.id)
-        pending = 0 if edition.status == "sent" else ledger.pending_count(connection, edition.id)
-        lines, unmatched = (
-            planned_variants(connection, edition.id, shown) if edition.status != "sent" and letter is None else ((), 0)
-        )
-    return SendSummary(
-        edition=edition.number,
-        status="dry-run",
-        sent=counts["sent"],
-        failed=counts["failed"],
-        uncertain=counts["uncertain"],
-        skipped=counts["skipped"],
-        pending=pending - unmatched + (counts["uncertain"] if resend_uncertain else 0),
-        variants=lines,
-        unmatched=unmatched,
-    )
+        return getattr(send, name)
+    raise AttributeError(f"module 'digest.delivery' has no attribute {name!r}")

@@ -10,7 +10,8 @@ a reader counts as mailed only once the provider took the mail. A mail that did
 not leave, or may not have, is put back in the queue; one that cannot be sent
 to this reader (the provider refuses the address, the message cannot be built)
 is marked with the reason and the queue moves on. The claims of a process that
-died are taken over (digest.delivery.presence) and sent again.
+died are taken over (digest.delivery.presence) and sent again. The mail itself
+is rendered by digest.render.confirmation.
 """
 
 from __future__ import annotations
@@ -19,19 +20,15 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
-from functools import lru_cache, partial
-from pathlib import Path
+from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.delivery.presence import Presence
-from digest.mail import Letter, Recipient, Sender, make_sender
-from digest.render import feedback_id
-from digest.render.compile import compile_mjml
-from digest.render.templates import environment, template_file
+from digest.mail import Recipient, Sender, make_sender
+from digest.render.confirmation import CONFIRM_URL, render_confirmation
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -39,45 +36,6 @@ from subscribers import confirmations, links
 from subscribers.tokens import ConfirmationTokens
 
 log = logging.getLogger(__name__)
-
-CONFIRM_URL = "%%confirm_url%%"  # filled per recipient, like digest.mail.placeholders.READER_TOKEN
-HTML_TEMPLATE = "email/confirm.mjml.j2"
-TEXT_TEMPLATE = "email/confirm.txt.j2"
-
-
-@dataclass(frozen=True)
-class ConfirmationView:
-    newsletter_name: str
-    postal_address: str
-    confirm_url: str
-    expires_days: int
-
-
-@lru_cache(maxsize=8)
-def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
-    """The confirmation mail, rendered once per process; CONFIRM_URL marks where each reader's link goes."""
-    view = ConfirmationView(
-        settings.newsletter_name,
-        settings.postal_address,
-        CONFIRM_URL,
-        ConfirmationTokens(settings.secret_key).max_age.days,
-    )
-    override = settings.templates  # DIGEST_TEMPLATES: the publisher's templates come first
-    html = compile_mjml(
-        environment("markup", root, override).get_template(HTML_TEMPLATE).render(c=view),
-        template_file(HTML_TEMPLATE, root, override),
-    )
-    text = environment("text", root, override).get_template(TEXT_TEMPLATE).render(c=view)
-    return Letter(
-        subject=f"Confirm your subscription to {settings.newsletter_name}",
-        html=html,
-        text=text,
-        from_address=settings.from_address,
-        from_name=settings.newsletter_name,
-        reply_to=settings.reply_to,
-        categories=("confirmation",),
-        headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation")},
-    )
 
 
 def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None, sender: Sender | None = None) -> int:

@@ -719,3 +719,10 @@ def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bo
         ).first()
         is not None
     )
+
+
+def rows_of_reader(connection: Connection, reader_id: int) -> list[dict]:
+    """Every ledger row of one reader, oldest first, as column -> value (`digest subscribers show`)."""
+    delivery, _ = _tables()
+    query = sa.select(delivery).where(delivery.c.subscriber_id == reader_id).order_by(delivery.c.id)
+    return [dict(row) for row in connection.execute(query).mappings()]

@@ -9,6 +9,9 @@
 
 The HTML is compiled once per edition. Per-reader links hold READER_TOKEN
 (digest.mail.placeholders), which a sender fills per recipient.
+
+The confirmation mail renders in confirmation.py (`render_confirmation`), through the same
+`templates.fill`: a template error in any email is an EditionError naming the file and line.
 """
 
 from __future__ import annotations
@@ -18,19 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 from sqlmodel import Session
 
 from digest.editions.models import Edition
 from digest.editions.service import edition_comparisons
-from digest.errors import EditionError
 from digest.mail import Letter
 from digest.render.clip import CLIP_LIMIT, fit
 from digest.render.compile import compile_mjml
 from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
 from digest.render.headline import preheader_line, subject_line
 from digest.render.store import comparison_facts
-from digest.render.templates import environment, template_file, templates_root, where
+from digest.render.templates import fill, template_file, templates_root
 from digest.settings import Settings
 
 __all__ = ["RenderedEdition", "compose", "feedback_id", "list_id", "render_edition", "render_view", "templates_root"]
@@ -72,12 +73,7 @@ def compose(
 
 
 def _fill(kind: str, name: str, view: EditionView, root: Path | None, override: Path | None) -> str:
-    try:
-        return environment(kind, root, override).get_template(name).render(e=view)
-    except jinja2.TemplateSyntaxError as exc:
-        raise EditionError(f"{where(exc, name, root, override)}: {exc.message}") from exc
-    except jinja2.TemplateError as exc:
-        raise EditionError(f"{where(exc, name, root, override)} cannot be filled: {exc}") from exc
+    return fill(kind, name, root, override, e=view)
 
 
 def _render(

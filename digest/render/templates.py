@@ -21,7 +21,7 @@ from pathlib import Path
 import jinja2
 
 import digest
-from digest.errors import ConfigError
+from digest.errors import ConfigError, EditionError
 
 
 def templates_root() -> Path:
@@ -113,6 +113,17 @@ def where(exc: jinja2.TemplateError, name: str, root: Path | None = None, overri
             frame = frame.tb_next
     filename = filename or template_file(getattr(exc, "name", None) or name, root, override)
     return f"{filename}, line {line}" if line else filename
+
+
+def fill(kind: str, name: str, root: Path | None, override: Path | None, **context: object) -> str:
+    """A template filled with `context`; a template that does not parse or cannot be filled becomes an
+    EditionError naming the file actually read and its line (every email goes through here)."""
+    try:
+        return environment(kind, root, override).get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise EditionError(f"{where(exc, name, root, override)}: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise EditionError(f"{where(exc, name, root, override)} cannot be filled: {exc}") from exc
 
 
 def copy_templates(destination: Path, *, overwrite: bool = False) -> list[Path]:

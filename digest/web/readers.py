@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.jobs import describe_next_edition, next_edition_for
+from digest.send_days import describe_next_edition, next_edition_for
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import client_address, engine_of, pages_of, settings_of
