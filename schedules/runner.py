@@ -240,10 +240,6 @@ class Scheduler:
             raise ScheduleError(f"an interval job runs at most once a second, got every {every}")
         self._registry.add(IntervalJob(name, every, func))
 
-    @property
-    def job_names(self) -> list[str]:
-        return list(self._registry.jobs)
-
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         """Start in a background thread: weekly triggers, a catch-up check per weekly job, the chores."""

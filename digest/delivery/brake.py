@@ -96,13 +96,6 @@ def feedback_counts(connection: Connection, number: int | None) -> tuple[int, in
     return complaints or 0, bounces or 0
 
 
-def send_health(connection: Connection, edition_id: int) -> SendHealth:
-    """The edition's figures so far, over every run."""
-    return SendHealth(
-        sent_count(connection, edition_id), *feedback_counts(connection, edition_number(connection, edition_id))
-    )
-
-
 class RateGuard:
     """The send loop's check for one run: `guard(connection, edition_id)` before each batch.
 

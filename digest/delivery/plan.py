@@ -23,7 +23,6 @@ from digest.content.models import Comparison
 from digest.delivery.ledger import pending_count, state_counts
 from digest.delivery.summary import planned_variants
 from digest.editions.service import dated_after, edition_comparisons, get_edition, late_comparisons, left_out, offered
-from digest.errors import EditionError
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -41,12 +40,6 @@ def too_early(number: int, comparisons: Sequence[Comparison], now: datetime) -> 
         f"future: {named}. It is not sent before then: wait, leave it out "
         f"(digest editions edit {number} --exclude {first}) or pass --include-future"
     )
-
-
-def check_not_early(number: int, comparisons: Sequence[Comparison], now: datetime | None = None) -> None:
-    reason = too_early(number, comparisons, now or utcnow())
-    if reason is not None:
-        raise EditionError(reason)
 
 
 @dataclass(frozen=True)
