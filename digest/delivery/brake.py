@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from digest.delivery.ledger import Delivery
+from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition
 from digest.events.models import Event
 
@@ -69,7 +70,7 @@ def sent_count(connection: Connection, edition_id: int) -> int:
         connection.execute(
             sa.select(sa.func.count())
             .select_from(delivery)
-            .where(delivery.c.edition_id == edition_id, delivery.c.state == "sent")
+            .where(delivery.c.edition_id == edition_id, delivery.c.state == DeliveryState.SENT)
         ).scalar()
         or 0
     )
