@@ -36,9 +36,8 @@ from digest.mail import Sender
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_label
-from schedules import SYSTEM, Clock, Outcome, RunContext, Scheduler, WaveSchedule, WeeklySchedule, runs
+from schedules import SETTLED, SYSTEM, Clock, Outcome, RunContext, Scheduler, WaveSchedule, WeeklySchedule, runs
 from schedules.leases import LeaseInfo, current
-from schedules.weekly import SETTLED
 from subscribers import audience
 
 log = logging.getLogger("digest.jobs")

@@ -17,6 +17,7 @@ Public names are the ones below; the modules behind them are private.
 from schedules.clock import SYSTEM, Clock, ShiftedClock, SystemClock
 from schedules.errors import ScheduleError
 from schedules.leases import LeaseInfo
+from schedules.outcomes import SETTLED, RunOutcome
 from schedules.runner import Outcome, RunContext, RunResult, Scheduler
 from schedules.runs import RunRecord
 from schedules.status import JobStatus, job_status
@@ -31,10 +32,12 @@ __all__ = [
     "LeaseInfo",
     "Outcome",
     "RunContext",
+    "RunOutcome",
     "RunRecord",
     "RunResult",
     "ScheduleError",
     "Scheduler",
+    "SETTLED",
     "ShiftedClock",
     "SystemClock",
     "WEEKDAYS",

@@ -20,7 +20,7 @@ from digest.jobs import (
     week_for_day,
     week_for_slot,
 )
-from schedules import ScheduleError
+from schedules import RunOutcome, ScheduleError
 from schedules.clock import system_now
 
 
@@ -191,7 +191,9 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
     edition = (
         f"edition {status.edition.number}, {status.edition.status}" if status.edition is not None else "not built yet"
     )
-    done = sum(1 for w in status.waves if w.record is not None and w.record.outcome in ("done", "skipped"))
+    done = sum(
+        1 for w in status.waves if w.record is not None and w.record.outcome in (RunOutcome.DONE, RunOutcome.SKIPPED)
+    )
     waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
     click.echo(
         f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "

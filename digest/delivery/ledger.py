@@ -449,14 +449,14 @@ def claim_uncertain(
             state=sa.bindparam("new_state"),
             request_id=request_id,
             claimed_at=now,
-            finished_at=sa.bindparam("done"),
+            finished_at=sa.bindparam("finished"),
             error=None,
         )
     )
     connection.execute(
         update,
-        [{"row_id": r[0], "new_state": CLAIMED, "done": None} for r in active]
-        + [{"row_id": r[0], "new_state": SKIPPED, "done": now} for r in stopped],
+        [{"row_id": r[0], "new_state": CLAIMED, "finished": None} for r in active]
+        + [{"row_id": r[0], "new_state": SKIPPED, "finished": now} for r in stopped],
     )
     readers = tuple(Reader(row[1], row[2], row[3]) for row in active)
     return Claim(
