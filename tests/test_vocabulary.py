@@ -5,7 +5,9 @@ digest/, subscribers/ and schedules/ (f-string parts included, docstrings left o
 a constant that is a vocabulary's word ("paused"), or SQL text quoting one (`state = 'claimed'`),
 is reported with its file and line, unless the file is the one that names that vocabulary. Write
 the name instead (`EditionStatus.PAUSED`; in SQL text `f"state = '{CLAIMED}'"` or a bound
-parameter). Alembic migrations are frozen history and are not read.
+parameter). Alembic migrations are frozen history and are not read. The templates' Jinja tags
+(`{% if reader.status == "pending" %}`) are read too: a page receives the names in its context
+(`reader_status.PENDING`, `statuses.SENT`).
 
 A vocabulary is checked where its names can be imported: digest's own in digest/, a library's in
 that library and in digest (a library imports nothing of digest, so "stopped" in schedules/ is not
@@ -116,6 +118,28 @@ def check_tree(root: Path) -> list[Finding]:
     return findings
 
 
+_JINJA_TAG = re.compile(r"\{[{%].*?[%}]\}", re.S)
+ALL_WORDS = {word: v.name for v in reversed(VOCABULARIES) for word in v.words}
+
+
+def check_template(text: str, path: str) -> list[Finding]:
+    """A vocabulary's word quoted inside a Jinja tag of a template (markup outside the tags is not read)."""
+    quoted = re.compile("[\"'](" + "|".join(sorted(map(re.escape, ALL_WORDS), key=len, reverse=True)) + ")[\"']")
+    return [
+        Finding(path, text.count("\n", 0, tag.start() + word.start()) + 1, word.group(1), ALL_WORDS[word.group(1)])
+        for tag in _JINJA_TAG.finditer(text)
+        for word in quoted.finditer(tag.group(0))
+    ]
+
+
+def check_templates(root: Path) -> list[Finding]:
+    findings = []
+    for file in sorted((root / "templates").rglob("*")):
+        if file.is_file() and file.suffix in (".html", ".j2", ".mjml", ".txt", ".xml"):
+            findings += check_template(file.read_text(encoding="utf-8"), file.relative_to(root).as_posix())
+    return findings
+
+
 def test_the_vocabularies_are_read_from_their_names():
     assert {"draft", "sending", "paused", "sent"} == {str(s) for s in EditionStatus}
     assert {"claimed", "sent", "failed", "uncertain", "skipped"} == {str(s) for s in DeliveryState}
@@ -124,7 +148,7 @@ def test_the_vocabularies_are_read_from_their_names():
 
 
 def test_no_status_or_state_literal_outside_the_module_that_names_it():
-    findings = check_tree(ROOT)
+    findings = check_tree(ROOT) + check_templates(ROOT)
     assert not findings, "status words written out instead of named:\n" + "\n".join(map(str, findings))
 
 
@@ -174,3 +198,14 @@ def test_the_module_that_names_a_vocabulary_may_write_its_words():
     assert check_source('SENT = "sent"\nCLAIMED = "claimed"\n', "digest/delivery/states.py") == []
     assert [f.word for f in check_source('SENT = "sent"\n', "digest/editions/status.py")] == []
     assert [f.word for f in check_source('X = "claimed"\n', "digest/editions/status.py")] == ["claimed"]
+
+
+def test_the_check_reports_a_status_word_planted_in_a_templates_jinja_tag(tmp_path):
+    (tmp_path / "templates" / "pages").mkdir(parents=True)
+    (tmp_path / "templates" / "pages" / "planted.html").write_text(
+        '<p class="sent">markup is not read</p>\n'
+        "{% if reader.status == reader_status.ACTIVE %}named: fine{% endif %}\n"
+        '<p>{% if state.status\n   == "paused" %}paused{% endif %}</p>\n'
+    )
+    found = [(f.path, f.line, f.word) for f in check_templates(tmp_path)]
+    assert found == [("templates/pages/planted.html", 4, "paused")]
