@@ -6,6 +6,7 @@ send_edition(engine, settings, number, ...) -> SendSummary
 SendRun                      the loop over keyset batches, readers queued by variant (engine.py)
 ledger                       Delivery rows, one per (edition, reader)
 states                       the names: DeliveryState (a row), SendOutcome (how a run ends)
+hooks                        what SendRun is handed, as Protocols: Letters, PauseCheck, ProgressHook, StopRequested
 SendGuard                    one sender per SQLite file; parts of a walk shared out on PostgreSQL
 Presence                     whether the process behind a claim still runs (senders and confirmation mails)
 """
