@@ -54,7 +54,7 @@ def reset_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("digest.db", "digest.db-wal", "digest.db-shm", "digest.db.send-lock"):
         (folder / name).unlink(missing_ok=True)
-    for name in ("outbox", "preview"):
+    for name in ("outbox", "preview", "digest.db.claims"):  # claims: presence.Presence's lock files
         shutil.rmtree(folder / name, ignore_errors=True)
 
 

@@ -28,8 +28,10 @@ from sqlmodel import select
 
 from digest.delivery import send_edition
 from digest.delivery.confirmations import send_pending
+from digest.delivery.states import SendOutcome
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
+from digest.editions.status import EditionStatus
 from digest.mail import Sender
 from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
 from digest.settings import Settings
@@ -122,9 +124,9 @@ def run_wave(
         empty = not edition_items(session, built.edition)
     if built.created:
         log.info("%s", built.reason)
-    if empty and status != "sent":
+    if empty and status != EditionStatus.SENT:
         return Outcome.skipped(f"edition {number} for {week} has no comparisons left in it (all excluded)")
-    if status == "paused" and not resumed and zones is not None:
+    if status == EditionStatus.PAUSED and not resumed and zones is not None:
         return Outcome.paused(
             f"edition {number} for {week} is paused (too many errors or complaints, or a send "
             "was stopped), so this wave waits for a person: `digest editions show "
@@ -141,21 +143,21 @@ def run_wave(
     wave = "" if zones is None else f" (wave {', '.join(names)})"
     counts = f"edition {number} for {week}: {summary.sent_now} sent by this run{wave}; " + (
         f"this wave {summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped"
-        if summary.status == "waiting"
+        if summary.status == SendOutcome.WAITING
         else f"ledger {summary.sent} sent, {summary.failed} failed, {summary.uncertain} uncertain, "
         f"{summary.skipped} skipped"
     )
-    if summary.status == "sent":
+    if summary.status == SendOutcome.SENT:
         return Outcome.done(
             counts
-            if summary.sent_now or status != "sent"
+            if summary.sent_now or status != EditionStatus.SENT
             else f"edition {number} for {week} was already sent; nothing to do"
         )
-    if summary.status == "waiting":
+    if summary.status == SendOutcome.WAITING:
         return Outcome.done(f"{counts}; later waves follow")
-    if summary.status == "sending":
+    if summary.status == SendOutcome.SENDING:
         return Outcome.done(f"{counts}; another sender is finishing the rest")
-    if summary.status == "stopped":
+    if summary.status == SendOutcome.STOPPED:
         return Outcome.unfinished(f"{counts}; stopped before the end, {summary.pending} readers not yet mailed")
     return Outcome.paused(
         f"{counts}; paused: {summary.reason or 'see digest editions send'} "

@@ -23,12 +23,13 @@ from schedules.clock import SYSTEM, Clock, ShiftedClock, SystemClock
 from schedules.errors import ScheduleError
 from schedules.leases import LeaseInfo
 from schedules.leases import current as current_lease
+from schedules.outcomes import SETTLED, RunOutcome
 from schedules.runs import RunRecord
 from schedules.runs import find as find_run
 from schedules.runs import latest as latest_run
 from schedules.status import JobStatus, job_status
 from schedules.waves import Wave, WaveSchedule
-from schedules.weekly import SETTLED, WEEKDAYS, Decision, WeeklySchedule, decide
+from schedules.weekly import WEEKDAYS, Decision, WeeklySchedule, decide
 
 if TYPE_CHECKING:
     from schedules.runner import Outcome, RunContext, RunResult, Scheduler
@@ -54,6 +55,7 @@ __all__ = [
     "LeaseInfo",
     "Outcome",
     "RunContext",
+    "RunOutcome",
     "RunRecord",
     "RunResult",
     "ScheduleError",

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from schedules import leases, runs
 from schedules.clock import SYSTEM, Clock, system_now
 from schedules.errors import ScheduleError
+from schedules.outcomes import REPORTS, UNFINISHED, RunOutcome
 from schedules.trigger import WavesTrigger, WeeklyTrigger
 from schedules.waves import WaveSchedule
 from schedules.weekly import Decision, WeeklySchedule, decide
@@ -49,24 +50,24 @@ class Outcome:
     next instance that looks (after a stop request or a lost lease).
     """
 
-    status: str = "done"  # done | skipped | paused | unfinished
+    status: str = RunOutcome.DONE  # one of outcomes.REPORTS
     detail: str = ""
 
     @classmethod
     def done(cls, detail: str = "") -> Outcome:
-        return cls("done", detail)
+        return cls(RunOutcome.DONE, detail)
 
     @classmethod
     def skipped(cls, reason: str) -> Outcome:
-        return cls("skipped", reason)
+        return cls(RunOutcome.SKIPPED, reason)
 
     @classmethod
     def paused(cls, detail: str) -> Outcome:
-        return cls("paused", detail)
+        return cls(RunOutcome.PAUSED, detail)
 
     @classmethod
     def unfinished(cls, detail: str) -> Outcome:
-        return cls("unfinished", detail)
+        return cls(UNFINISHED, detail)
 
 
 @dataclass(frozen=True)
@@ -240,10 +241,6 @@ class Scheduler:
             raise ScheduleError(f"an interval job runs at most once a second, got every {every}")
         self._registry.add(IntervalJob(name, every, func))
 
-    @property
-    def job_names(self) -> list[str]:
-        return list(self._registry.jobs)
-
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         """Start in a background thread: weekly triggers, a catch-up check per weekly job, the chores."""
@@ -394,9 +391,12 @@ class Scheduler:
             except Exception:  # look again after a full lease time
                 lease = None
             at = (lease.expires_at if lease else system_now() + self.lease_ttl) + timedelta(seconds=1)
-        elif result.outcome == "failed" and result.slot + job.catch_up > self.clock.now() + self.retry_failed_after:
+        elif (
+            result.outcome == RunOutcome.FAILED
+            and result.slot + job.catch_up > self.clock.now() + self.retry_failed_after
+        ):
             at = system_now() + self.retry_failed_after
-        elif result.outcome == "running" or result.decision in ("error", "lost"):
+        elif result.outcome == RunOutcome.RUNNING or result.decision in ("error", "lost"):
             at = system_now() + (self.retry_error_after if result.decision == "error" else self.lease_ttl)
         if at is not None:
             # One retry job per slot: the waves of a send day may each need one.
@@ -445,20 +445,20 @@ class Scheduler:
                 detail = (
                     f"missed by {_span(late)}, more than the catch-up window of {_span(job.catch_up)}; not sent late"
                 )
-                runs.write(self.engine, name, slot, "missed", detail=detail, holder=self.holder)
+                runs.write(self.engine, name, slot, RunOutcome.MISSED, detail=detail, holder=self.holder)
                 log.warning("%s for %s: %s", name, label, detail)
-                return RunResult(name, slot, decision.value, "missed", detail)
+                return RunResult(name, slot, decision.value, RunOutcome.MISSED, detail)
             return self._run(job, slot, label, resumed=decision is Decision.RESUME, lease=lease)
 
     def _run(self, job: WeeklyJob, slot: datetime, label: str, *, resumed: bool, lease: leases.HeldLease) -> RunResult:
-        verb = "resuming" if resumed else "running"
+        verb = "resuming" if resumed else RunOutcome.RUNNING
         decision = (Decision.RESUME if resumed else Decision.RUN).value
         log.info("%s for %s: %s", job.name, label, verb)
         runs.write(
             self.engine,
             job.name,
             slot,
-            "running",
+            RunOutcome.RUNNING,
             holder=self.holder,
             starting=True,
             detail="resumed" if resumed else None,
@@ -479,23 +479,23 @@ class Scheduler:
             log.exception("%s for %s: failed: %s", job.name, label, detail)
             if lease.lost:
                 return self._lost(job, slot, label)
-            runs.write(self.engine, job.name, slot, "failed", detail=detail, holder=self.holder)
-            return RunResult(job.name, slot, decision, "failed", detail)
+            runs.write(self.engine, job.name, slot, RunOutcome.FAILED, detail=detail, holder=self.holder)
+            return RunResult(job.name, slot, decision, RunOutcome.FAILED, detail)
         if lease.lost:
             return self._lost(job, slot, label)
-        if outcome.status not in ("done", "skipped", "paused", "unfinished"):
+        if outcome.status not in REPORTS:
             raise ScheduleError(f"job {job.name!r} returned the unknown status {outcome.status!r}")
-        if outcome.status == "unfinished":
-            runs.write(self.engine, job.name, slot, "running", detail=outcome.detail, holder=self.holder)
+        if outcome.status == UNFINISHED:
+            runs.write(self.engine, job.name, slot, RunOutcome.RUNNING, detail=outcome.detail, holder=self.holder)
             log.warning(
                 "%s for %s: stopped before the end (%s); the next instance to look resumes it",
                 job.name,
                 label,
                 outcome.detail,
             )
-            return RunResult(job.name, slot, decision, "running", outcome.detail)
+            return RunResult(job.name, slot, decision, RunOutcome.RUNNING, outcome.detail)
         runs.write(self.engine, job.name, slot, outcome.status, detail=outcome.detail, holder=self.holder)
-        level = logging.WARNING if outcome.status == "paused" else logging.INFO
+        level = logging.WARNING if outcome.status == RunOutcome.PAUSED else logging.INFO
         log.log(
             level, "%s for %s: %s%s", job.name, label, outcome.status, f": {outcome.detail}" if outcome.detail else ""
         )

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from schedules.clock import system_now
 from schedules.models import JobRun
-from schedules.weekly import OUTCOMES
+from schedules.outcomes import OUTCOMES, RunOutcome
 
 _run = JobRun.__table__
 
@@ -77,7 +77,7 @@ def write(
         "outcome": outcome,
         "detail": detail,
         "holder": holder,
-        "finished_at": None if outcome in ("running",) else now,
+        "finished_at": None if outcome == RunOutcome.RUNNING else now,
     }
     if starting:
         values["started_at"] = now

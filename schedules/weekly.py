@@ -16,13 +16,9 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 from schedules.errors import ScheduleError
+from schedules.outcomes import OUTCOMES, SETTLED, RunOutcome
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-# Outcomes a run record can hold. "Settled" ones close a slot for good: "paused" means
-# the job stopped itself for a person to look at (it is not retried on its own).
-SETTLED = ("done", "skipped", "paused", "missed")
-OUTCOMES = ("running", "failed", *SETTLED)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -121,7 +117,7 @@ def decide(slot: datetime, now: datetime, outcome: str | None, catch_up: timedel
         return Decision.SETTLED
     if slot > now:
         return Decision.NOT_YET
-    if outcome == "running":
+    if outcome == RunOutcome.RUNNING:
         return Decision.RESUME
     if now - slot > catch_up:
         return Decision.TOO_LATE

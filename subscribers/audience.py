@@ -146,13 +146,13 @@ def zones_in_use(connection: Connection) -> list[str | None]:
         connection.execute(
             sa.text(
                 "WITH RECURSIVE zone(name) AS ("
-                " SELECT min(timezone) FROM subscriber WHERE status = :active"
+                " SELECT min(timezone) FROM subscriber WHERE status = :receives"
                 " UNION ALL"
-                " SELECT (SELECT min(timezone) FROM subscriber WHERE status = :active AND timezone > zone.name)"
+                " SELECT (SELECT min(timezone) FROM subscriber WHERE status = :receives AND timezone > zone.name)"
                 " FROM zone WHERE zone.name IS NOT NULL)"
                 " SELECT name FROM zone WHERE name IS NOT NULL"
             ),
-            {"active": status.RECEIVES_EDITIONS},
+            {"receives": status.RECEIVES_EDITIONS},
         )
         .scalars()
         .all()

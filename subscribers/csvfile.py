@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from subscribers import status
 from subscribers.errors import InvalidInput, Problem
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024  # an import file over this is refused before it is read
@@ -30,8 +31,8 @@ TOPIC_HEADERS = ("topics", "topic")
 TIMEZONE_HEADERS = ("timezone", "time zone", "tz")
 STATUS_HEADERS = ("status", "subscription status", "subscriber status")
 # Mailchimp exports its unsubscribed and cleaned readers in files of their own, with no status
-# column: a time in one of these columns says which the row is.
-IMPLIED_STATUS = {"unsub_time": "unsubscribed", "clean_time": "cleaned"}
+# column: a time in one of these columns says which the row is (words status.imported reads).
+IMPLIED_STATUS = {"unsub_time": status.UNSUBSCRIBED, "clean_time": "cleaned"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so (OWASP: CSV injection)
 _QUOTED = (*FORMULA_START, "'")
 EXPORT_FIELDS = (

@@ -141,3 +141,24 @@ def test_which_claims_of_a_gone_worker_may_have_left():
         "0000000c-0000002-ef34ab",
     }
     assert did_not == {"0000000a-0000010-queued", "0000000b-0000005-queued"}
+
+
+def test_a_sender_is_known_alive_by_the_one_liveness_mechanism_until_it_lets_go(db_url):
+    """SendGuard's worker is a Presence: what the confirmation-mail queue asks is what a sender asks."""
+    from digest.delivery.presence import Presence
+    from digest.store import open_store
+
+    engine = open_store(db_url)
+    sender = SendGuard(engine)
+    other = Presence(engine)
+    try:
+        assert sender.worker == sender.presence.number
+        assert not other.is_gone(sender.worker)
+        assert other.gone({f"{sender.worker:08x}"}) == set()
+        assert not sender.is_gone(sender.worker) and sender.is_gone(other.number + 1) and sender.is_gone(None)
+        sender.close()
+        assert other.is_gone(sender.worker)
+    finally:
+        sender.close()
+        other.close()
+        engine.dispose()

@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.cli.app import App, pass_app
 from digest.cli.send import send
+from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
 from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items
 from digest.editions.undo import delete_draft
@@ -21,6 +22,13 @@ from digest.render.clip import size_report
 from digest.render.preview import preview, preview_server, send_test, write_preview
 from digest.store import session_scope
 from digest.weeks import parse_week, week_label
+
+SENT, FAILED, UNCERTAIN, SKIPPED = (
+    DeliveryState.SENT,
+    DeliveryState.FAILED,
+    DeliveryState.UNCERTAIN,
+    DeliveryState.SKIPPED,
+)
 
 
 def _week(_ctx, _param, value: str | None) -> str | None:
@@ -281,15 +289,13 @@ def editions_list(app: App, limit: int) -> None:
     if not rows:
         click.echo("No editions yet (build one with: digest editions build).")
         return
-    click.echo(
-        f"{'#':>4}  {'week':<8}  {'status':<8}  {'sent':>7}  {'failed':>6}  {'uncertain':>9}  {'skipped':>7}  sent at"
-    )
+    click.echo(f"{'#':>4}  {'week':<8}  {'status':<8}  {SENT:>7}  {FAILED:>6}  {UNCERTAIN:>9}  {SKIPPED:>7}  sent at")
     for row in rows:
         c = row.counts
         sent_at = f"{row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "-"
         click.echo(
-            f"{row.number:>4}  {row.week:<8}  {row.status:<8}  {c['sent']:>7,}  {c['failed']:>6,}  "
-            f"{c['uncertain']:>9,}  {c['skipped']:>7,}  {sent_at}"
+            f"{row.number:>4}  {row.week:<8}  {row.status:<8}  {c[SENT]:>7,}  {c[FAILED]:>6,}  "
+            f"{c[UNCERTAIN]:>9,}  {c[SKIPPED]:>7,}  {sent_at}"
         )
 
 

@@ -13,7 +13,7 @@ import click
 from digest.cli.app import App, check_for_serving, pass_app
 from digest.jobs import WavesStatus, build_scheduler, waves_status
 from digest.send_days import describe_schedule, schedule_of, week_for_day, week_for_slot
-from schedules import SYSTEM, ScheduleError
+from schedules import SYSTEM, RunOutcome, ScheduleError
 
 
 def _when(moment: datetime, settings) -> str:
@@ -183,7 +183,9 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
     edition = (
         f"edition {status.edition.number}, {status.edition.status}" if status.edition is not None else "not built yet"
     )
-    done = sum(1 for w in status.waves if w.record is not None and w.record.outcome in ("done", "skipped"))
+    done = sum(
+        1 for w in status.waves if w.record is not None and w.record.outcome in (RunOutcome.DONE, RunOutcome.SKIPPED)
+    )
     waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
     click.echo(
         f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "

@@ -13,6 +13,7 @@ import click
 from digest.cli.app import App, pass_app
 from digest.delivery import Progress, send_edition
 from digest.delivery.plan import send_plan
+from digest.delivery.states import HALTED
 from digest.editions.service import edition_at_hand, get_edition
 from digest.errors import EditionError
 from digest.render import render_edition
@@ -176,5 +177,5 @@ def send(
     click.echo(json.dumps(figures, indent=2) if as_json else summary.as_text())
     if dry_run and not as_json:
         click.echo(size_report(rendered.view, rendered.letter.html))
-    if summary.status in ("paused", "stopped"):
+    if summary.status in HALTED:
         sys.exit(1)

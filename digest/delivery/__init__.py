@@ -4,8 +4,11 @@ send_edition(engine, settings, number, ...) -> SendSummary
     freezes the edition, holds its variants (each rendered once, when first needed),
     picks the sender DIGEST_BACKEND names, and runs (send.py)
 SendRun                      the loop over keyset batches, readers queued by variant (engine.py)
-ledger                       Delivery rows: claimed, sent, failed, uncertain, skipped
-SendGuard                    one sender per SQLite file; worker liveness on PostgreSQL
+ledger                       Delivery rows, one per (edition, reader)
+states                       the names: DeliveryState (a row), SendOutcome (how a run ends)
+hooks                        what SendRun is handed, as Protocols: Letters, PauseCheck, ProgressHook, StopRequested
+SendGuard                    one sender per SQLite file; parts of a walk shared out on PostgreSQL
+Presence                     whether the process behind a claim still runs (senders and confirmation mails)
 confirmations                the confirmation mails' queue, sent by the scheduler and `digest serve`
 
 The names below load the send loop on first use (PEP 562), not with the package: the web app and

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from digest.delivery.ledger import Delivery
+from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition
 from digest.events.models import Event
 
@@ -69,7 +70,7 @@ def sent_count(connection: Connection, edition_id: int) -> int:
         connection.execute(
             sa.select(sa.func.count())
             .select_from(delivery)
-            .where(delivery.c.edition_id == edition_id, delivery.c.state == "sent")
+            .where(delivery.c.edition_id == edition_id, delivery.c.state == DeliveryState.SENT)
         ).scalar()
         or 0
     )
@@ -94,13 +95,6 @@ def feedback_counts(connection: Connection, number: int | None) -> tuple[int, in
     ).where(event.c.edition_number == number, event.c.event.in_(("spamreport", "bounce")))
     complaints, bounces = connection.execute(query).one()
     return complaints or 0, bounces or 0
-
-
-def send_health(connection: Connection, edition_id: int) -> SendHealth:
-    """The edition's figures so far, over every run."""
-    return SendHealth(
-        sent_count(connection, edition_id), *feedback_counts(connection, edition_number(connection, edition_id))
-    )
 
 
 class RateGuard:

@@ -36,19 +36,23 @@ the next), and the unique ledger row decides who mails a reader both have read.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
-from digest.delivery.letters import OneLetter, VariantLetters
+from digest.delivery.hooks import Letters, PauseCheck, ProgressHook, StopRequested
+from digest.delivery.letters import OneLetter
 from digest.delivery.lock import SendGuard, left_behind, request_id, worker_of
 from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
+from digest.delivery.states import DeliveryState, SendOutcome
 from digest.delivery.summary import Progress, SendSummary
 from digest.editions.models import Edition
+from digest.editions.service import change_status
+from digest.editions.status import EditionStatus
 from digest.errors import RateLimited, RequestRefused, SenderRefused
 from digest.mail.base import Sender, SendResult
 from digest.mail.message import Letter, ReaderBatch
@@ -62,7 +66,7 @@ RESUME = "Run `digest editions send` again to resume."
 class _Halt(Exception):
     """Leave the loop: the run ends as `status` (paused or stopped)."""
 
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: SendOutcome, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
 
@@ -83,16 +87,16 @@ class SendRun:
         *,
         edition_id: int,
         edition_number: int,
-        letters: VariantLetters | OneLetter | Letter,
+        letters: Letters | Letter,
         sender: Sender,
         base_url: str,
         max_errors: int,
         batch_size: int | None = None,
         retry: RetryPolicy | None = None,
         resend_uncertain: bool = False,
-        progress: Callable[[Progress], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        pause_check: Callable[[sa.engine.Connection, int], str | None] | None = None,
+        progress: ProgressHook | None = None,
+        should_stop: StopRequested | None = None,
+        pause_check: PauseCheck | None = None,
         zones: Sequence[audience.Zone] | None = None,
         final: bool = True,
         clock: Clock = REAL_CLOCK,
@@ -101,7 +105,7 @@ class SendRun:
         self.clock = clock  # every wait and timestamp of the run: a test's ManualClock waits no real time
         self.pause_check = pause_check  # digest.delivery.brake.RateGuard: complaint and bounce rates (issue 7)
         self.edition_id, self.edition_number = edition_id, edition_number
-        self.letters = OneLetter(letters) if isinstance(letters, Letter) else letters
+        self.letters: Letters = OneLetter(letters) if isinstance(letters, Letter) else letters
         self.sender, self.base_url = sender, base_url
         self.zones, self.final = (None if zones is None else list(zones)), final
         self.max_errors = max_errors
@@ -176,13 +180,13 @@ class SendRun:
                     self._resend_uncertain()
                 if not already_sent:
                     self._walk()
-                status, reason = "done", None
+                halted, reason = None, None
             except _Halt as halt:
-                status, reason = halt.status, halt.reason
+                halted, reason = halt.status, halt.reason
             except SenderRefused:
-                self._set_status("paused")
+                self._set_status(EditionStatus.PAUSED)
                 raise
-            return self._finish(status, reason)
+            return self._finish(halted, reason)
         finally:
             self._queues.clear()  # readers read and not claimed have no row: the next run reads them again
             if self._connection is not None:
@@ -200,14 +204,14 @@ class SendRun:
             ledger.let_go(connection, self.edition_id, did_not)
             # The send began when the edition froze (send_edition freezes it first).
             self.started_at = frozen_at or ledger.started_at(connection, self.edition_id) or self.clock.now()
-            if status != "sent":
-                self._set_status("sending", connection)
+            if status != EditionStatus.SENT:
+                self._set_status(EditionStatus.SENDING, connection)
             if self.progress is not None:
                 counts = ledger.state_counts(connection, self.edition_id)
                 self.total = (
-                    0 if status == "sent" else ledger.pending_count(connection, self.edition_id, self.zones)
-                ) + (counts["uncertain"] if self.resend_uncertain else 0)
-        return status == "sent"
+                    0 if status == EditionStatus.SENT else ledger.pending_count(connection, self.edition_id, self.zones)
+                ) + (counts[DeliveryState.UNCERTAIN] if self.resend_uncertain else 0)
+        return status == EditionStatus.SENT
 
     def _next_request_id(self, *, queued: bool = False) -> str:
         self._sequence += 1
@@ -220,19 +224,21 @@ class SendRun:
         if not (status_due or rate_due):
             return
         with self._transaction() as connection:
-            if status_due and self._edition_status(connection) == "paused":
-                raise _Halt("paused", f"Another sender paused this edition. {RESUME}")
+            if status_due and self._edition_status(connection) == EditionStatus.PAUSED:
+                raise _Halt(SendOutcome.PAUSED, f"Another sender paused this edition. {RESUME}")
             if rate_due and (why := self.pause_check(connection, self.edition_id)):
-                raise _Halt("paused", f"Paused: {why}. {RESUME}")
+                raise _Halt(SendOutcome.PAUSED, f"Paused: {why}. {RESUME}")
 
     def _stop_requested(self) -> None:
         if self.should_stop():
-            raise _Halt("stopped", f"Stopped on request; every request that went out is in the ledger. {RESUME}")
+            raise _Halt(
+                SendOutcome.STOPPED, f"Stopped on request; every request that went out is in the ledger. {RESUME}"
+            )
 
     def _check_errors(self) -> None:
         if self.failed + self.uncertain > self.max_errors:
             raise _Halt(
-                "paused",
+                SendOutcome.PAUSED,
                 f"Paused: {self.failed + self.uncertain:,} readers failed or are uncertain "
                 f"in this run, more than DIGEST_MAX_ERRORS={self.max_errors}. "
                 f"Check the errors in the ledger, then {RESUME[0].lower()}{RESUME[1:]}",
@@ -457,7 +463,7 @@ class SendRun:
                             self.edition_id,
                             part.request_id,
                             [r[0] for r in part.readers],
-                            "skipped",
+                            DeliveryState.SKIPPED,
                             error=self.letters.why(None),
                             now=self.clock.now(),
                         )
@@ -483,7 +489,7 @@ class SendRun:
                 if wait > self.retry.max_rate_wait or rate_waits > self.retry.rate_waits:
                     self._release(claim, pending, were_uncertain)
                     raise _Halt(
-                        "paused", f"Paused: rate limited ({exc}); the limit resets in {wait:,.0f} s. {RESUME}"
+                        SendOutcome.PAUSED, f"Paused: rate limited ({exc}); the limit resets in {wait:,.0f} s. {RESUME}"
                     ) from exc
                 self._wait(wait, claim, pending, were_uncertain)
                 continue
@@ -492,7 +498,7 @@ class SendRun:
                 raise
             except RequestRefused as exc:
                 self._release(claim, pending, were_uncertain)
-                raise _Halt("paused", f"Paused: {exc}. {RESUME}") from exc
+                raise _Halt(SendOutcome.PAUSED, f"Paused: {exc}. {RESUME}") from exc
             except BaseException:
                 # Interrupted inside the request (a second Ctrl-C, a bug): it may have gone out.
                 self._record(claim, SendResult.all_uncertain(pending, "interrupted during the request"), pending)
@@ -505,7 +511,7 @@ class SendRun:
                 failures += 1
                 if failures >= self.retry.attempts:
                     self._release(claim, pending, were_uncertain)
-                    raise _Halt("paused", f"Paused: {result.error} ({failures} tries). {RESUME}")
+                    raise _Halt(SendOutcome.PAUSED, f"Paused: {result.error} ({failures} tries). {RESUME}")
                 self._wait(self.retry.backoff(failures), claim, pending, were_uncertain)
 
     def _record(self, claim: ledger.Claim, result: SendResult, sent_to: ReaderBatch) -> None:
@@ -518,17 +524,18 @@ class SendRun:
                     self.edition_id,
                     claim.request_id,
                     sent_to.reader_ids,
-                    "sent",
+                    DeliveryState.SENT,
                     message_id=result.message_id,
                     now=now,
                 )
             else:
                 ids = {email: reader_id for reader_id, email, _ in sent_to.rows}
                 outcomes = [
-                    (ids[a], "sent", result.message_ids.get(a, result.message_id), None) for a in result.accepted
+                    (ids[a], DeliveryState.SENT, result.message_ids.get(a, result.message_id), None)
+                    for a in result.accepted
                 ]
-                outcomes += [(ids[a], "failed", None, why) for a, why in result.rejected.items()]
-                outcomes += [(ids[a], "uncertain", None, result.error) for a in result.uncertain]
+                outcomes += [(ids[a], DeliveryState.FAILED, None, why) for a, why in result.rejected.items()]
+                outcomes += [(ids[a], DeliveryState.UNCERTAIN, None, result.error) for a in result.uncertain]
                 ledger.mark_each(connection, self.edition_id, claim.request_id, outcomes, now=now)
         self.sent += len(result.accepted)
         self.failed += len(result.rejected)
@@ -546,7 +553,7 @@ class SendRun:
         while True:
             if self.should_stop():
                 self._release(claim, pending, were_uncertain)
-                raise _Halt("stopped", f"Stopped on request while waiting to retry. {RESUME}")
+                raise _Halt(SendOutcome.STOPPED, f"Stopped on request while waiting to retry. {RESUME}")
             left = deadline - self.clock.monotonic()
             if left <= 0:
                 return
@@ -563,15 +570,13 @@ class SendRun:
             sa.select(table.c.status, table.c.frozen_at).where(table.c.id == self.edition_id)
         ).one()
 
-    def _set_status(self, status: str, connection=None) -> None:
-        table = Edition.__table__
-        values = {"status": status, **({"sent_at": self.clock.now()} if status == "sent" else {})}
-        statement = sa.update(table).where(table.c.id == self.edition_id).values(**values)
+    def _set_status(self, status: EditionStatus, connection=None) -> None:
+        """The edition's status, through the one function that changes it (digest.editions)."""
         if connection is not None:
-            connection.execute(statement)
+            change_status(connection, self.edition_id, status, now=self.clock.now())
         else:
             with self._transaction() as own:
-                own.execute(statement)
+                change_status(own, self.edition_id, status, now=self.clock.now())
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -586,17 +591,18 @@ class SendRun:
                 )
             )
 
-    def _finish(self, status: str, reason: str | None) -> SendSummary:
+    def _finish(self, halted: SendOutcome | None, reason: str | None) -> SendSummary:
+        """The run's summary; `halted` says how it ended early (None: it went through every reader)."""
         with self._transaction() as connection:
-            if status == "done" and not self.final:
+            if halted is None and not self.final:
                 # A wave with more to come: the edition stays sending. Its figures are this run's own
                 # (counting the whole ledger at every wave would cost a pass over a growing edition).
                 in_flight = bool(ledger.claimed_requests(connection, self.edition_id))
-                sent_already = self._edition_status(connection) == "sent"
+                sent_already = self._edition_status(connection) == EditionStatus.SENT
                 if not in_flight and not sent_already:
                     return SendSummary(
                         edition=self.edition_number,
-                        status="waiting",
+                        status=SendOutcome.WAITING,
                         sent=self.sent,
                         failed=self.failed,
                         uncertain=self.uncertain,
@@ -606,24 +612,24 @@ class SendRun:
                         elapsed=self.clock.monotonic() - self._began,
                     )
             counts = ledger.state_counts(connection, self.edition_id)
-            if status == "done":
-                if counts["claimed"] == 0:
-                    if self._edition_status(connection) != "sent":
-                        self._set_status("sent", connection)
-                    status = "sent"
+            if halted is None:
+                if counts[DeliveryState.CLAIMED] == 0:
+                    self._set_status(EditionStatus.SENT, connection)  # no change if another worker did it first
+                    status = SendOutcome.SENT
                 else:
-                    status = "sending"
+                    status = SendOutcome.SENDING
                     reason = "This worker is done; another is still sending this edition."
             else:
-                self._set_status("paused", connection)
-            pending = 0 if status == "sent" else ledger.pending_count(connection, self.edition_id)
+                status = halted
+                self._set_status(EditionStatus.PAUSED, connection)
+            pending = 0 if status == SendOutcome.SENT else ledger.pending_count(connection, self.edition_id)
         return SendSummary(
             edition=self.edition_number,
             status=status,
-            sent=counts["sent"],
-            failed=counts["failed"],
-            uncertain=counts["uncertain"],
-            skipped=counts["skipped"],
+            sent=counts[DeliveryState.SENT],
+            failed=counts[DeliveryState.FAILED],
+            uncertain=counts[DeliveryState.UNCERTAIN],
+            skipped=counts[DeliveryState.SKIPPED],
             sent_now=self.sent,
             pending=pending,
             reason=reason,

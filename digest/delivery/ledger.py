@@ -1,14 +1,6 @@
 """The ledger: one Delivery row per (edition, reader). It is how a send resumes without duplicates.
 
-States:
-    claimed    in a request about to go out (committed before the request leaves)
-    sent       the provider accepted it
-    failed     the provider refused this reader (a bad address); not retried
-    uncertain  the request's outcome is unknown (a crash or a timeout after the body
-               left): never re-sent silently, only by `digest editions send --resend-uncertain`
-    skipped    the reader unsubscribed, bounced or complained after the send began, or their
-               topics match none of the edition's comparisons (`error` says which)
-
+A row's state is a DeliveryState (digest.delivery.states names them and says what each means).
 A `claimed` row whose sender is gone is what a crash leaves behind; the next
 send turns it into `uncertain`. `request_id` names the request a row went out
 in, and begins with the id of the worker that claimed it (see lock.py).
@@ -32,13 +24,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
 from subscribers import audience, status
 from subscribers.audience import Reader
 
-DELIVERY_STATES = ("claimed", "sent", "failed", "uncertain", "skipped")
+CLAIMED, UNCERTAIN, SKIPPED = DeliveryState.CLAIMED, DeliveryState.UNCERTAIN, DeliveryState.SKIPPED
+DELIVERY_STATES = tuple(DeliveryState)
 
 
 class Delivery(SQLModel, table=True):
@@ -52,8 +46,8 @@ class Delivery(SQLModel, table=True):
             "ix_delivery_claimed",
             "edition_id",
             "request_id",
-            sqlite_where=sa.text("state = 'claimed'"),
-            postgresql_where=sa.text("state = 'claimed'"),
+            sqlite_where=sa.text(f"state = '{CLAIMED}'"),
+            postgresql_where=sa.text(f"state = '{CLAIMED}'"),
         ),
     )
 
@@ -163,11 +157,11 @@ def claim(
     """
     now = now or utcnow()
     ids = [row[0] for row in rows]
-    taken = _insert_claims(connection, edition_id, ids, "claimed", request_id, now, variant_id)
+    taken = _insert_claims(connection, edition_id, ids, CLAIMED, request_id, now, variant_id)
     if len(taken) == len(ids):
         return Claim(request_id, tuple(rows), 0)
     missing = [reader for reader in ids if reader not in taken]
-    skipped = _insert_claims(connection, edition_id, missing, "skipped", request_id, now, None, only_stopped=True)
+    skipped = _insert_claims(connection, edition_id, missing, SKIPPED, request_id, now, None, only_stopped=True)
     return Claim(request_id, tuple(row for row in rows if row[0] in taken), len(skipped))
 
 
@@ -212,7 +206,7 @@ def claim_ahead(
         taken = {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, request.request_id, json.dumps(ids)))}
         missing = [reader for reader in ids if reader not in taken]
         skipped = _insert_claims(
-            connection, edition_id, missing, "skipped", request.request_id, now, None, only_stopped=True
+            connection, edition_id, missing, SKIPPED, request.request_id, now, None, only_stopped=True
         )
         claims.append(Claim(request.request_id, tuple(row for row in request.rows if row[0] in taken), len(skipped)))
     return claims
@@ -243,7 +237,7 @@ def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: 
     connection.execute(
         sa.update(delivery)
         .where(_rows_of(connection, delivery, edition_id, claim.request_id, sorted(left)))
-        .values(state="skipped", finished_at=now or utcnow())
+        .values(state=SKIPPED, finished_at=now or utcnow())
     )
     return Claim(claim.request_id, tuple(row for row in claim.readers if row[0] not in left), claim.skipped + len(left))
 
@@ -263,7 +257,7 @@ def skip(
         return 0
     return len(
         _insert_claims(
-            connection, edition_id, list(reader_ids), "skipped", request_id, now or utcnow(), None, error=reason
+            connection, edition_id, list(reader_ids), SKIPPED, request_id, now or utcnow(), None, error=reason
         )
     )
 
@@ -291,11 +285,11 @@ def _insert_claims(
         )
     delivery, subscriber = _tables()
     wanted = subscriber.c.id == sa.func.any(sa.bindparam("ids", reader_ids, type_=ARRAY(sa.Integer)))
-    if state == "claimed":
+    if state == CLAIMED:
         wanted = sa.and_(wanted, audience.receives_editions())  # still active at this very moment
     elif only_stopped:
         wanted = sa.and_(wanted, ~audience.receives_editions())
-    finished = now if state == "skipped" else None
+    finished = now if state == SKIPPED else None
     rows = sa.select(
         sa.literal(edition_id),
         subscriber.c.id,
@@ -329,7 +323,7 @@ _SQLITE_INSERT = (
 )
 _SQLITE_INSERT_AHEAD = (
     "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, variant_id) "
-    "SELECT json_extract(value, '$[1]'), ?, subscriber.id, 'claimed', json_extract(value, '$[2]'), ?, "
+    f"SELECT json_extract(value, '$[1]'), ?, subscriber.id, '{CLAIMED}', json_extract(value, '$[2]'), ?, "
     "json_extract(value, '$[3]') FROM json_each(?) "
     "CROSS JOIN subscriber ON subscriber.id = json_extract(value, '$[0]') "
     f"WHERE {audience.SQL_RECEIVES_EDITIONS} "
@@ -339,10 +333,10 @@ _SQLITE_LEFT = (
     "SELECT value FROM json_each(?) LEFT JOIN subscriber ON subscriber.id = value "
     f"WHERE subscriber.id IS NULL OR NOT {audience.SQL_RECEIVES_EDITIONS}"
 )
-_SQLITE_CONDITIONS = {
-    "claimed": audience.SQL_RECEIVES_EDITIONS,
-    "skipped": "1",
-    "stopped": f"NOT {audience.SQL_RECEIVES_EDITIONS}",
+_SQLITE_CONDITIONS = {  # which readers a row may be written for: by state, or (None) only readers who left
+    CLAIMED: audience.SQL_RECEIVES_EDITIONS,
+    SKIPPED: "1",
+    None: f"NOT {audience.SQL_RECEIVES_EDITIONS}",
 }
 _SQLITE_TAKEN = (
     "SELECT subscriber_id FROM delivery WHERE edition_id = ? AND request_id = ? "
@@ -399,7 +393,7 @@ def _insert_sqlite(
 ) -> set[int]:
     cursor = connection.connection.cursor()
     stamp = _sqlite_time(now)
-    condition = _SQLITE_CONDITIONS["stopped" if only_stopped else state]
+    condition = _SQLITE_CONDITIONS[None if only_stopped else state]
     cursor.execute(
         _SQLITE_INSERT.format(condition=condition),
         (
@@ -407,7 +401,7 @@ def _insert_sqlite(
             state,
             request_id,
             stamp,
-            stamp if state == "skipped" else None,
+            stamp if state == SKIPPED else None,
             variant_id,
             error,
             json.dumps(ids),
@@ -437,9 +431,7 @@ def claim_uncertain(
             audience.topics_text(),
         )
         .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)
-        .where(
-            delivery.c.edition_id == edition_id, delivery.c.state == "uncertain", delivery.c.subscriber_id > after_id
-        )
+        .where(delivery.c.edition_id == edition_id, delivery.c.state == UNCERTAIN, delivery.c.subscriber_id > after_id)
         .order_by(delivery.c.subscriber_id)
         .limit(limit)
     )
@@ -452,19 +444,19 @@ def claim_uncertain(
     stopped = [row for row in rows if row[4] != status.RECEIVES_EDITIONS]
     update = (
         sa.update(delivery)
-        .where(delivery.c.id == sa.bindparam("row_id"), delivery.c.state == "uncertain")
+        .where(delivery.c.id == sa.bindparam("row_id"), delivery.c.state == UNCERTAIN)
         .values(
             state=sa.bindparam("new_state"),
             request_id=request_id,
             claimed_at=now,
-            finished_at=sa.bindparam("done"),
+            finished_at=sa.bindparam("finished"),
             error=None,
         )
     )
     connection.execute(
         update,
-        [{"row_id": r[0], "new_state": "claimed", "done": None} for r in active]
-        + [{"row_id": r[0], "new_state": "skipped", "done": now} for r in stopped],
+        [{"row_id": r[0], "new_state": CLAIMED, "finished": None} for r in active]
+        + [{"row_id": r[0], "new_state": SKIPPED, "finished": now} for r in stopped],
     )
     readers = tuple(Reader(row[1], row[2], row[3]) for row in active)
     return Claim(
@@ -499,13 +491,13 @@ def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, reques
         delivery.c.edition_id == edition_id,
         _ids_condition(connection, delivery, reader_ids),
         delivery.c.request_id == request_id,
-        delivery.c.state == "claimed",
+        delivery.c.state == CLAIMED,
     )
 
 
 _MARK_ALL = sa.text(
     "UPDATE delivery SET state = :state, provider_message_id = :message_id, error = :error, finished_at = :now "
-    "WHERE edition_id = :edition AND request_id = :request AND state = 'claimed'"
+    f"WHERE edition_id = :edition AND request_id = :request AND state = '{CLAIMED}'"
 ).bindparams(sa.bindparam("now", type_=UTCDateTime))
 
 
@@ -570,7 +562,7 @@ def mark_each(
             delivery.c.edition_id == edition_id,
             delivery.c.subscriber_id == sa.bindparam("reader"),
             delivery.c.request_id == request_id,
-            delivery.c.state == "claimed",
+            delivery.c.state == CLAIMED,
         )
         .values(
             state=sa.bindparam("new_state"),
@@ -594,11 +586,11 @@ def release(
     delivery, _ = _tables()
     where = _rows_of(connection, delivery, edition_id, request_id, reader_ids)
     if were_uncertain:
-        return connection.execute(sa.update(delivery).where(where).values(state="uncertain")).rowcount
+        return connection.execute(sa.update(delivery).where(where).values(state=UNCERTAIN)).rowcount
     return connection.execute(sa.delete(delivery).where(where)).rowcount
 
 
-_CLAIMED = sa.literal_column("'claimed'")  # written out, so the planner sees the partial index's condition
+_CLAIMED = sa.literal_column(f"'{CLAIMED}'")  # written out, so the planner sees the partial index's condition
 
 
 def let_go(connection: Connection, edition_id: int, request_ids: Iterable[str]) -> int:
@@ -636,7 +628,7 @@ def claims_to_uncertain(
     statement = (
         sa.update(delivery)
         .where(delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED, delivery.c.request_id.in_(ids))
-        .values(state="uncertain", error=reason, finished_at=now or utcnow())
+        .values(state=UNCERTAIN, error=reason, finished_at=now or utcnow())
     )
     return connection.execute(statement).rowcount
 
@@ -697,7 +689,7 @@ def variant_counts(connection: Connection, edition_id: int) -> list[tuple[int | 
     where = edition_rows(connection, edition_id)
     if where is None:
         return []
-    error = sa.case((delivery.c.state == "skipped", delivery.c.error), else_=sa.null())
+    error = sa.case((delivery.c.state == SKIPPED, delivery.c.error), else_=sa.null())
     query = (
         sa.select(delivery.c.variant_id, delivery.c.state, error, sa.func.count())
         .where(where)

@@ -12,10 +12,11 @@ which of them may have gone out):
     only when the worker had no request of the first kind in flight. The others
     certainly did not, and are let go.
 
-- PostgreSQL: several workers may send the same edition. Each holds a session
-  advisory lock on its id for as long as it runs; the database drops the lock
-  when the process dies (even by SIGKILL), so "can I take worker W's lock?"
-  answers "is W gone?".
+Whether a worker is gone is asked of its Presence (digest.delivery.presence, the one
+liveness mechanism: the confirmation-mail queue uses it too); a worker's number is its
+presence's. Beside it:
+- PostgreSQL: several workers may send the same edition, sharing out the parts of a
+  walk by session advisory locks taken on the presence's own connection (released with it).
 - SQLite: one sender per database file. An exclusive flock on `<db>.send-lock`
   (released by the kernel when the process dies) keeps a second sender out
   with a clear message; every claim left behind is then from a dead worker.
@@ -32,9 +33,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from digest.delivery.presence import Presence
 from digest.errors import SenderBusy
 
-_LOCK_SPACE = 0x6C656467  # "ledg": the advisory-lock namespace of sending workers
 _PART_SPACE = 0x70617274  # "part": the namespace of parts of a walk that a worker is reading
 
 
@@ -81,19 +82,18 @@ class SendGuard:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.worker = secrets.randbelow(2**31 - 2) + 1
         self.shared = engine.dialect.name == "postgresql"  # can several workers send at once?
-        self._lock_connection: Connection | None = None
         self._lock_file: int | None = None
-        if self.shared:
-            self._lock_connection = engine.connect()
-            self._lock_connection.detach()  # closing it must end the session (and the lock), not pool it
-            self._lock_connection.execute(
-                sa.text("SELECT pg_advisory_lock(:space, :worker)"), {"space": _LOCK_SPACE, "worker": self.worker}
-            )
-            self._lock_connection.commit()
-        else:
-            self._lock_sqlite(engine.url.database)
+        self.presence: Presence | None = None
+        if not self.shared:
+            self._lock_sqlite(engine.url.database)  # first: a second sender is turned away before anything else
+        try:
+            self.presence = Presence(engine)
+        except BaseException:
+            self.close()
+            raise
+        self.worker = self.presence.number
+        self._lock_connection: Connection | None = self.presence.connection  # PostgreSQL: where parts are locked
 
     def _lock_sqlite(self, database: str | None) -> None:
         if not database or database == ":memory:":
@@ -116,16 +116,7 @@ class SendGuard:
 
     def is_gone(self, worker: int | None) -> bool:
         """Is the worker that wrote a claim no longer running?"""
-        if worker == self.worker:
-            return False
-        if not self.shared or worker is None:
-            return True  # SQLite: we hold the only sender's lock
-        params = {"space": _LOCK_SPACE, "worker": worker}
-        taken = self._lock_connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :worker)"), params).scalar()
-        if taken:
-            self._lock_connection.execute(sa.text("SELECT pg_advisory_unlock(:space, :worker)"), params)
-        self._lock_connection.commit()
-        return bool(taken)
+        return worker is None or self.presence.is_gone(worker)
 
     def take_part(self, part: int) -> bool:
         """Take one part of a walk (a range of readers) for this worker, if no other worker is reading it.
@@ -146,8 +137,9 @@ class SendGuard:
             self._lock_connection.commit()
 
     def close(self) -> None:
-        if self._lock_connection is not None:
-            self._lock_connection.close()  # ends the session: the advisory lock goes with it
+        if self.presence is not None:
+            self.presence.close()  # ends the session: the part locks go with it
+            self.presence = None
             self._lock_connection = None
         if self._lock_file is not None:
             os.close(self._lock_file)  # closing the descriptor drops the flock

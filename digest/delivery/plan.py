@@ -21,9 +21,10 @@ from sqlalchemy.engine import Engine
 
 from digest.content.models import Comparison
 from digest.delivery.ledger import pending_count, state_counts
+from digest.delivery.states import DeliveryState
 from digest.delivery.summary import planned_variants
 from digest.editions.service import dated_after, edition_comparisons, get_edition, late_comparisons, left_out, offered
-from digest.errors import EditionError
+from digest.editions.status import EditionStatus
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -41,12 +42,6 @@ def too_early(number: int, comparisons: Sequence[Comparison], now: datetime) -> 
         f"future: {named}. It is not sent before then: wait, leave it out "
         f"(digest editions edit {number} --exclude {first}) or pass --include-future"
     )
-
-
-def check_not_early(number: int, comparisons: Sequence[Comparison], now: datetime | None = None) -> None:
-    reason = too_early(number, comparisons, now or utcnow())
-    if reason is not None:
-        raise EditionError(reason)
 
 
 @dataclass(frozen=True)
@@ -100,12 +95,16 @@ def send_plan(
         skipped = [c.slug for c in left_out(session, edition)]
         connection = session.connection()
         readers = unmatched = 0
-        if edition.status != "sent":
+        if edition.status != EditionStatus.SENT:
             _, unmatched = planned_variants(connection, edition.id, offered(session, edition, shown + joining))
             readers = pending_count(connection, edition.id) - unmatched
         if resend_uncertain:
-            readers += state_counts(connection, edition.id)["uncertain"]
-        early = None if include_future or edition.status == "sent" else too_early(number, shown, now or utcnow())
+            readers += state_counts(connection, edition.id)[DeliveryState.UNCERTAIN]
+        early = (
+            None
+            if include_future or edition.status == EditionStatus.SENT
+            else too_early(number, shown, now or utcnow())
+        )
         return SendPlan(
             edition.number,
             edition.week,

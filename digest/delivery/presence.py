@@ -1,11 +1,13 @@
-"""A process that holds claims, known to the others for as long as it runs.
+"""A process that holds claims, known to the others for as long as it runs: digest's one liveness mechanism.
 
-The confirmation-mail queue (subscribers.confirmations) writes the id of the
-process that claimed a reader; if that process dies between the claim and the
-record of what happened (kill -9, a power cut), another process must see that
-it is gone and send those mails again. Whether an id's process still runs is
-asked of something the operating system or the database releases when the
-process dies, even by SIGKILL:
+Two kinds of claim name the process that made them: the confirmation-mail queue
+(subscribers.confirmations) writes the id of the process that claimed a reader, and
+every request id a sender writes into the ledger begins with its worker's number
+(lock.SendGuard holds a Presence). If that process dies between the claim and the
+record of what happened (kill -9, a power cut), another process must see that it is
+gone: mails are sent again, ledger claims become uncertain. Whether an id's process
+still runs is asked of something the operating system or the database releases when
+the process dies, even by SIGKILL:
 
 - PostgreSQL: the process holds a session advisory lock on its id on a
   connection of its own; the database drops it when the connection ends.
@@ -27,11 +29,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-_LOCK_SPACE = 0x636F6E66  # "conf": the advisory-lock namespace of confirmation-mail senders
+_LOCK_SPACE = 0x6C697665  # "live": the advisory-lock namespace of processes that hold claims
 
 
 class Presence:
-    """This process's id (`id`), held until `close()`."""
+    """This process's id (`id`, the hex spelling of `number`), held until `close()`."""
 
     def __init__(self, engine: Engine):
         self.number = secrets.randbelow(2**31 - 2) + 1
@@ -52,6 +54,12 @@ class Presence:
             self._descriptor = os.open(self._folder / f"{self.id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(self._descriptor, fcntl.LOCK_EX)
 
+    @property
+    def connection(self) -> Connection | None:
+        """PostgreSQL: the session that holds this presence. Other session locks taken on it (a sender's
+        parts of a walk) are released with it, when the process ends. None on SQLite."""
+        return self._connection
+
     def gone(self, others: set[str]) -> set[str]:
         """The ids among `others` whose process is no longer running."""
         return {other for other in others if other != self.id and self._is_gone(other)}
@@ -61,6 +69,12 @@ class Presence:
             number = int(other, 16)
         except ValueError:
             return True  # not an id any process of ours writes
+        return self.is_gone(number)
+
+    def is_gone(self, number: int) -> bool:
+        """Is the process whose presence is `number` no longer running? (Never true of this one.)"""
+        if number == self.number:
+            return False
         if self._connection is not None:
             params = {"space": _LOCK_SPACE, "id": number}
             taken = self._connection.execute(sa.text("SELECT pg_try_advisory_lock(:space, :id)"), params).scalar()

@@ -15,9 +15,11 @@ from digest.delivery.letters import OneLetter, VariantLetters
 from digest.delivery.plan import too_early
 from digest.delivery.readers import EDITION_ARG, READER_ARG, recipient_for
 from digest.delivery.retry import RetryPolicy
+from digest.delivery.states import DeliveryState, SendOutcome
 from digest.delivery.summary import Progress, SendSummary, planned_variants, sent_variants
 from digest.editions.models import Edition
 from digest.editions.service import Frozen, edition_comparisons, freeze_edition, get_edition, late_comparisons, offered
+from digest.editions.status import EditionStatus
 from digest.editions.variants import Offered
 from digest.errors import EditionError, NothingToSend, SenderBusy
 from digest.mail import Letter, Sender, make_sender
@@ -109,7 +111,7 @@ def send_edition(
         edition = get_edition(session, edition_number)
         early = (
             None
-            if include_future or edition.status == "sent"
+            if include_future or edition.status == EditionStatus.SENT
             else too_early(edition.number, edition_comparisons(session, edition), utcnow())
         )
     if early is not None and not dry_run:
@@ -122,7 +124,7 @@ def send_edition(
         frozen = Frozen(now=False)
         with session_scope(engine) as session:
             current = session.get(Edition, edition.id)
-            if current.status != "sent":
+            if current.status != EditionStatus.SENT:
                 frozen = freeze_edition(session, settings, current)
             shown = offered(session, current)
             edition = current
@@ -171,18 +173,20 @@ def _dry_run(
     shown = offer_of(engine, settings, edition, as_if_frozen=True)
     with engine.connect() as connection:
         counts = ledger.state_counts(connection, edition.id)
-        pending = 0 if edition.status == "sent" else ledger.pending_count(connection, edition.id)
+        pending = 0 if edition.status == EditionStatus.SENT else ledger.pending_count(connection, edition.id)
         lines, unmatched = (
-            planned_variants(connection, edition.id, shown) if edition.status != "sent" and letter is None else ((), 0)
+            planned_variants(connection, edition.id, shown)
+            if edition.status != EditionStatus.SENT and letter is None
+            else ((), 0)
         )
     return SendSummary(
         edition=edition.number,
-        status="dry-run",
-        sent=counts["sent"],
-        failed=counts["failed"],
-        uncertain=counts["uncertain"],
-        skipped=counts["skipped"],
-        pending=pending - unmatched + (counts["uncertain"] if resend_uncertain else 0),
+        status=SendOutcome.DRY_RUN,
+        sent=counts[DeliveryState.SENT],
+        failed=counts[DeliveryState.FAILED],
+        uncertain=counts[DeliveryState.UNCERTAIN],
+        skipped=counts[DeliveryState.SKIPPED],
+        pending=pending - unmatched + (counts[DeliveryState.UNCERTAIN] if resend_uncertain else 0),
         variants=lines,
         unmatched=unmatched,
     )

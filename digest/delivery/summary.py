@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from digest.content.models import Comparison
 from digest.delivery.ledger import DELIVERY_STATES, Delivery, in_ledger, state_counts, variant_counts
+from digest.delivery.states import HALTED, DeliveryState, SendOutcome
 from digest.editions.models import Edition
 from digest.editions.service import edition_items, get_edition, offered, variant_keys
 from digest.editions.variants import UNMATCHED, UNREADABLE, Offered, group, ids_of
@@ -80,7 +81,7 @@ def sent_variants(
     for variant, state, error, n in variant_counts(connection, edition_id):
         if variant is not None:
             readers[variant] = readers.get(variant, 0) + n
-        elif state == "skipped" and error in (UNMATCHED, UNREADABLE):
+        elif state == DeliveryState.SKIPPED and error in (UNMATCHED, UNREADABLE):
             unmatched += n
     lines = tuple(
         VariantLine(number, _slugs(keys[variant], shown), readers.get(variant, 0))
@@ -93,15 +94,12 @@ def sent_variants(
 class SendSummary:
     """The ledger's totals for the edition after a run, and what the run itself did.
 
-    status: sent (every reader handled), sending (this worker is done, another
-    is still finishing), waiting (a wave is done and later ones follow: its
-    figures are the wave's own), paused (too many errors, the provider kept
-    failing, or a limit: run again to resume), stopped (Ctrl-C or a stop request:
-    run again to resume) or dry-run (nothing was sent).
+    status: a SendOutcome (digest.delivery.states says what each means); a waiting run's
+    figures are the wave's own.
     """
 
     edition: int
-    status: str
+    status: SendOutcome
     sent: int  # readers the provider accepted, over every run
     failed: int  # readers the provider refused
     uncertain: int  # readers whose request's outcome is unknown: not re-sent without --resend-uncertain
@@ -121,25 +119,25 @@ class SendSummary:
         lines = [
             f"Edition {self.edition}: {self.status}.",
             f"  sent       {self.sent:>9,}"
-            + (f"  ({self.sent_now:,} by this run)" if self.status != "dry-run" else ""),
+            + (f"  ({self.sent_now:,} by this run)" if self.status != SendOutcome.DRY_RUN else ""),
             f"  failed     {self.failed:>9,}",
             f"  uncertain  {self.uncertain:>9,}",
             f"  skipped    {self.skipped:>9,}"
             + (
                 f"  ({self.unmatched:,}: their topics match none of its comparisons)"
-                if self.unmatched and self.status != "dry-run"
+                if self.unmatched and self.status != SendOutcome.DRY_RUN
                 else ""
             ),
         ]
-        if self.pending or self.status in ("dry-run", "paused", "stopped"):
-            label = "would mail" if self.status == "dry-run" else "not yet"
+        if self.pending or self.status in (SendOutcome.DRY_RUN, *HALTED):
+            label = "would mail" if self.status == SendOutcome.DRY_RUN else "not yet"
             lines.append(f"  {label:<10} {self.pending:>9,}")
-        if self.status == "dry-run" and self.unmatched:
+        if self.status == SendOutcome.DRY_RUN and self.unmatched:
             lines.append(f"  would skip {self.unmatched:>9,}  (their topics match none of its comparisons)")
         if self.variants:
             lines.append(
                 "Variants (the comparisons each group of readers "
-                + ("would get):" if self.status == "dry-run" else "got):")
+                + ("would get):" if self.status == SendOutcome.DRY_RUN else "got):")
             )
             lines += [line.describe() for line in self.variants]
         if self.reason:

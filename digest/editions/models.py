@@ -7,9 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from digest.editions.status import EditionStatus
 from digest.timeutil import UTCDateTime, utcnow
-
-EDITION_STATUSES = ("draft", "sending", "paused", "sent")
 
 
 class Edition(SQLModel, table=True):
@@ -20,7 +19,7 @@ class Edition(SQLModel, table=True):
     week: str = Field(sa_column=sa.Column(sa.String(10), nullable=False, unique=True))  # ISO week, 2026-W47
     subject: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # editor's override
     intro: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    status: str = Field(default="draft", sa_column=sa.Column(sa.String(20), nullable=False))
+    status: str = Field(default=EditionStatus.DRAFT, sa_column=sa.Column(sa.String(20), nullable=False))
     built_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
     # When its send began (the first wave, or a manual send): its comparisons are fixed from then on.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -28,6 +29,7 @@ from digest.editions.selection import (
     shortfall_reason,
     window_start,
 )
+from digest.editions.status import EditionStatus, may_become
 from digest.editions.variants import Offered
 from digest.errors import EditionError, NotFound
 from digest.settings import Settings
@@ -86,7 +88,7 @@ def edition_at_hand(session: Session, settings: Settings, now: datetime | None =
     which may not be built yet.
     """
     unsent = session.exec(
-        select(Edition).where(Edition.status != "sent").order_by(Edition.week, Edition.number).limit(1)
+        select(Edition).where(Edition.status != EditionStatus.SENT).order_by(Edition.week, Edition.number).limit(1)
     ).first()  # '2026-W09' sorts
     if unsent is not None:
         return AtHand(unsent, unsent.week)
@@ -193,7 +195,7 @@ def build_edition(
     existing = session.exec(select(Edition).where(Edition.week == week)).first()
     if existing is not None and not rebuild:
         return BuildResult(existing, False, f"edition {existing.number} for {week} was already built")
-    if existing is not None and (existing.status != "draft" or existing.frozen_at is not None):
+    if existing is not None and (existing.status != EditionStatus.DRAFT or existing.frozen_at is not None):
         raise EditionError(f"edition {existing.number} for {week} is {_state(existing)}; only a draft can be rebuilt")
 
     picked = candidates_for_week(session, settings, week, existing.id if existing else None)
@@ -223,7 +225,7 @@ def build_edition(
     for _attempt in range(5):
         savepoint = session.begin_nested()
         try:
-            edition = Edition(number=next_number(session), week=week, status="draft")
+            edition = Edition(number=next_number(session), week=week, status=EditionStatus.DRAFT)
             session.add(edition)
             session.flush()
             _freeze(session, edition, picked, set())
@@ -271,7 +273,7 @@ def edit_edition(
     no later edition picks them up.
     """
     edition = get_edition(session, number=number)
-    if edition.status != "draft" or edition.frozen_at is not None:
+    if edition.status != EditionStatus.DRAFT or edition.frozen_at is not None:
         raise EditionError(f"edition {number} is {_state(edition)}; only a draft can be edited")
     if subject is not None:
         edition.subject = _one_line(subject, "the subject", MAX_SUBJECT) or None
@@ -321,8 +323,29 @@ def edit_edition(
     return edition
 
 
+def change_status(
+    connection: Connection | Session, edition_id: int, to: EditionStatus, *, now: datetime | None = None
+) -> bool:
+    """Move an edition to status `to`: the one write of `Edition.status` (see digest.editions.status).
+
+    One UPDATE, made conditional on the statuses `to` may be reached from (`status.TRANSITIONS`), so a
+    change another worker made first is never undone (a paused run does not unsend an edition that
+    another worker has just finished). Becoming sent stamps `sent_at`. Returns whether it changed a row;
+    the caller's transaction commits it.
+    """
+    to = EditionStatus(to)
+    table = Edition.__table__
+    values = {"status": to.value, **({"sent_at": now or utcnow()} if to is EditionStatus.SENT else {})}
+    statement = (
+        sa.update(table)
+        .where(table.c.id == edition_id, table.c.status.in_([s.value for s in may_become(to)]))
+        .values(**values)
+    )
+    return connection.execute(statement).rowcount > 0
+
+
 def _state(edition: Edition) -> str:
-    if edition.status == "draft" and edition.frozen_at is not None:
+    if edition.status == EditionStatus.DRAFT and edition.frozen_at is not None:
         return f"frozen (its send began at {edition.frozen_at:%Y-%m-%d %H:%M} UTC)"
     return edition.status
 

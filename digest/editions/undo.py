@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from digest.content.models import Comparison, Entry, Tool
 from digest.editions.models import Edition, EditionItem
 from digest.editions.service import edition_items, get_edition
+from digest.editions.status import EditionStatus
 from digest.errors import EditionError, NotFound
 
 
@@ -29,7 +30,7 @@ class Deleted:
 def delete_draft(session: Session, number: int) -> Deleted:
     """Delete a draft edition; its comparisons become free for the next build of their week."""
     edition = get_edition(session, number=number)
-    if edition.status != "draft":
+    if edition.status != EditionStatus.DRAFT:
         raise EditionError(
             f"edition {number} is {edition.status}: it has begun going out, so it stays (only a draft can be deleted)"
         )
@@ -65,14 +66,16 @@ def remove_comparison(session: Session, slug: str) -> Removed:
         .join(EditionItem, EditionItem.edition_id == Edition.id)
         .where(EditionItem.comparison_id == comparison.id)
     ).all()
-    gone_out = sorted(edition.number for edition, item in carried if edition.status != "draft" and item.included)
+    gone_out = sorted(
+        edition.number for edition, item in carried if edition.status != EditionStatus.DRAFT and item.included
+    )
     if gone_out:
         editions = ", ".join(str(n) for n in gone_out)
         raise EditionError(
             f"{slug} went out in edition {editions}: readers have it and the archive shows it, "
             "so it stays (leave it out of a draft with: digest editions edit N --exclude SLUG)"
         )
-    drafts = tuple(sorted(edition.number for edition, item in carried if edition.status == "draft"))
+    drafts = tuple(sorted(edition.number for edition, item in carried if edition.status == EditionStatus.DRAFT))
     tool_ids = list(session.exec(select(Entry.tool_id).where(Entry.comparison_id == comparison.id)).all())
     session.execute(sa.delete(EditionItem).where(EditionItem.comparison_id == comparison.id))
     session.execute(sa.delete(Comparison).where(Comparison.id == comparison.id))  # entries, reviews, votes cascade

@@ -69,7 +69,7 @@ class MemorySender:
 
     def drop(self, times: int = 1, *, delivered: bool = True) -> None:
         """The next requests' outcome is unknown; with `delivered` the letters did arrive (are in `sent`)."""
-        self._faults += [("uncertain", delivered)] * times
+        self._faults += [("drop", delivered)] * times
 
     def rate_limit(self, times: int = 1, reset_in: float = 1.0) -> None:
         self._faults += [("rate", reset_in)] * times
@@ -93,7 +93,7 @@ class MemorySender:
             kind, arg = self._faults.pop(0)
             if kind == "unsent":
                 return SendResult.all_unsent(recipients, str(arg))
-            if kind == "uncertain":
+            if kind == "drop":
                 if arg:
                     self.sent.append(Sent(letter, recipients, f"memory-{next(_ids)}"))
                 return SendResult.all_uncertain(recipients, "no answer from the memory sender (told to drop)")

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 from digest.content.models import Comparison
 from digest.editions.models import Edition, EditionItem
 from digest.editions.service import edition_comparisons
+from digest.editions.status import EditionStatus
 from digest.errors import NotFound
 from digest.mail.placeholders import READER_TOKEN
 from digest.render import compose, render_view
@@ -64,7 +65,7 @@ class ArchivedEdition:
 
 
 def _public(query):
-    return query.where(Edition.status != "draft")
+    return query.where(Edition.status != EditionStatus.DRAFT)
 
 
 def archived_editions(session: Session, limit: int | None = None) -> list[ArchivedEdition]:

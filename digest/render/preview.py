@@ -40,6 +40,7 @@ from digest.editions.service import (
     next_number,
     offered,
 )
+from digest.editions.status import EditionStatus
 from digest.editions.variants import Variant, for_topics, group, key_of
 from digest.errors import DigestError, EditionError
 from digest.mail import Recipient, Sender, SendResult
@@ -63,7 +64,7 @@ NOT_BUILT = "not built yet"
 class EditionState:
     """What the editor should know beside the rendering: is it built, has it gone, what is left out."""
 
-    status: str  # draft, sending, paused, sent, or NOT_BUILT
+    status: str  # an EditionStatus, or NOT_BUILT
     sent_at: datetime | None = None
     left_out: tuple[str, ...] = ()  # titles of the comparisons the editor left out
     future: tuple[tuple[str, datetime], ...] = ()  # (title, date) of those dated after now
@@ -252,6 +253,7 @@ def page(result: Preview, settings: Settings, root: Path | None = None, query: s
         view=result.rendered.view,
         settings=settings,
         state=result.state,
+        statuses=EditionStatus,  # the template compares state.status with these names
         letter=result.rendered.letter,
         version=result.version,
         query=query,

@@ -41,14 +41,16 @@ from sqlmodel import Session
 
 from digest.content.models import Comparison, Vote
 from digest.delivery.ledger import Delivery
+from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition, EditionItem
 from digest.editions.service import get_edition, variant_keys
+from digest.editions.status import EditionStatus
 from digest.editions.variants import ids_of
 from digest.events.models import Event
 from digest.weeks import week_bounds, week_of
 from subscribers import audience, status
 
-COUNTS = ("sent", "delivered", "opens", "clicks", "votes", "bounces", "complaints", "unsubscribes")
+COUNTS = (DeliveryState.SENT, "delivered", "opens", "clicks", "votes", "bounces", "complaints", "unsubscribes")
 RATES = ("delivery_rate", "open_rate", "click_rate", "vote_rate", "bounce_rate", "complaint_rate", "unsubscribe_rate")
 PROVIDER_ONLY = ("delivered", "opens", "clicks", "bounces", "complaints")  # what only SendGrid reports
 RATE_OF = {
@@ -272,7 +274,7 @@ def _sent_rows(session: Session, edition_ids: Sequence[int]) -> dict[int, tuple[
             sa.func.count().filter(own),
             sa.func.count().filter(sa.or_(~own, delivery.c.provider_message_id.is_(None))),
         )
-        .where(delivery.c.edition_id.in_(edition_ids), delivery.c.state == "sent")
+        .where(delivery.c.edition_id.in_(edition_ids), delivery.c.state == DeliveryState.SENT)
         .group_by(delivery.c.edition_id)
     ).all()
     return {edition_id: (own_rows, provider_rows) for edition_id, own_rows, provider_rows in rows}
@@ -309,7 +311,7 @@ def _unsubscribers(session: Session, editions: Sequence[Edition]) -> dict[int, s
     later = delivery.alias("later")
     last_before_leaving = ~sa.exists().where(
         later.c.subscriber_id == delivery.c.subscriber_id,
-        later.c.state == "sent",
+        later.c.state == DeliveryState.SENT,
         later.c.finished_at > delivery.c.finished_at,
         later.c.finished_at <= reader.c.unsubscribed_at,
     )
@@ -319,7 +321,7 @@ def _unsubscribers(session: Session, editions: Sequence[Edition]) -> dict[int, s
         .join(reader, reader.c.id == delivery.c.subscriber_id)
         .where(
             delivery.c.edition_id.in_(list(number_of)),
-            delivery.c.state == "sent",
+            delivery.c.state == DeliveryState.SENT,
             reader.c.status == status.UNSUBSCRIBED,
             delivery.c.finished_at <= reader.c.unsubscribed_at,
             last_before_leaving,
@@ -336,7 +338,9 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
         editions = [get_edition(session, number=number)]  # NotFound names the missing edition
     else:
         editions = list(
-            session.execute(sa.select(Edition).where(Edition.status != "draft").order_by(Edition.number)).scalars()
+            session.execute(
+                sa.select(Edition).where(Edition.status != EditionStatus.DRAFT).order_by(Edition.number)
+            ).scalars()
         )
     if not editions:
         return []
@@ -384,7 +388,7 @@ def variant_figures(session: Session, number: int) -> list[VariantStats]:
     sent = dict(
         session.execute(
             sa.select(delivery.c.variant_id, sa.func.count())
-            .where(delivery.c.edition_id == edition.id, delivery.c.state == "sent")
+            .where(delivery.c.edition_id == edition.id, delivery.c.state == DeliveryState.SENT)
             .group_by(delivery.c.variant_id)
         ).all()
     )

@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from digest.render.templates import environment, templates_root
 from digest.settings import Settings
+from subscribers import status
 
 
 def static_folder() -> Path:
@@ -43,7 +44,8 @@ class Pages:
         }
 
     def html(self, name: str, **context: Any) -> str:
-        return self._environment.get_template(f"pages/{name}").render(site=self.site, **context)
+        # reader_status: a page that compares a reader's status does so by name (reader_status.ACTIVE).
+        return self._environment.get_template(f"pages/{name}").render(site=self.site, reader_status=status, **context)
 
     def render(
         self,
