@@ -23,7 +23,6 @@ from digest.store import session_scope
 from subscribers.links import confirm_url, preferences_url, unsubscribe_url, vote_url
 from subscribers.tokens import ConfirmationTokens
 
-pytestmark = pytest.mark.browser
 ADMIN = "editor-token-for-the-stats-page"
 SLUG = "relaybench-vs-quillpatch"
 

@@ -23,8 +23,6 @@ from digest.web import create_app
 from digest.web.server import base_url, bind, serving
 from subscribers.models import Subscriber
 
-pytestmark = pytest.mark.browser
-
 CATEGORIES = ("Developer Tools", "Video", "Writing", "Research")
 
 

@@ -16,7 +16,6 @@ import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import PG_ADMIN_URL
 from helpers import digest_env, digest_process, run_digest, wait_for
 
 from digest.cli import main
@@ -121,14 +120,8 @@ def failed(args, env) -> str:
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "current"], ["comparisons", "list"]])
-def test_a_postgresql_database_that_does_not_exist_is_one_line(command):
-    missing = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/digest_missing_{uuid.uuid4().hex[:8]}"
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        from conftest import missing_service
-
-        missing_service(f"PostgreSQL at {PG_ADMIN_URL}")
+def test_a_postgresql_database_that_does_not_exist_is_one_line(command, pg_server):
+    missing = f"{pg_server.rsplit('/', 1)[0]}/digest_missing_{uuid.uuid4().hex[:8]}"
     line = failed(command, digest_env(DIGEST_DATABASE_URL=missing))
     assert "does not exist" in line and "createdb" in line
 

@@ -193,7 +193,6 @@ def test_the_preview_page_shows_the_editions_state(previewing, engine):
     assert ">sent</strong>" in page and "this is what readers got" in page
 
 
-@pytest.mark.browser
 def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_changes(
     previewing, engine, browser, artifacts
 ):
