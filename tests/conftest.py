@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,20 +135,22 @@ def pytest_runtest_makereport(item, call):
 # --- no process outlives its test -----------------------------------------------------------
 
 
+def _stop_started_processes() -> None:
+    helpers = sys.modules.get("helpers")  # not imported: nothing was started through it
+    if helpers is not None:
+        helpers.stop_started_processes()
+
+
 @pytest.fixture(autouse=True)
 def stop_leftover_processes():
     """Every process started through helpers.start_process (digest serve, schedulers, senders) is
     stopped, with its process group, when the test ends: passed, failed or timed out."""
     yield
-    from helpers import stop_started_processes
-
-    stop_started_processes()
+    _stop_started_processes()
 
 
 def pytest_unconfigure(config):
-    from helpers import stop_started_processes
-
-    stop_started_processes()  # after an interrupted run, too
+    _stop_started_processes()  # after an interrupted run, too
 
 
 def missing_service(what: str) -> None:

@@ -877,18 +877,37 @@ def healthy(port: int) -> bool:
 
 
 @contextmanager
-def digest_serve(env: dict[str, str], port: int | None = None, start: float = 60) -> Iterator[subprocess.Popen]:
-    """`digest serve --port PORT` in a process group of its own, healthy (within `start` seconds,
-    scaled) before the block runs, and stopped (the whole group) when the block ends, however it ends.
-    The port is `process.port`."""
+def digest_serve(
+    env: dict[str, str], log: Path, port: int | None = None, start: float = 60, stop: float = 30
+) -> Iterator[subprocess.Popen]:
+    """`digest serve --port PORT` in a process group of its own, answering /healthz (within `start`
+    seconds, scaled) before the block runs, and stopped (SIGTERM, then SIGKILL after `stop` seconds,
+    to its whole group) when the block ends, however it ends. Its output goes to the file `log`, never
+    to a pipe nobody reads (a full pipe would stall the server); the port is `process.port`."""
     port = port or free_port()
-    process = digest_process(["serve", "--port", str(port)], env)
+    with open(log, "ab") as output:
+        process = start_process(
+            [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     process.port = port
-    with running(process):
+    try:
         wait_for(lambda: healthy(port) or process.poll() is not None, start, f"digest serve on port {port} to start")
         if process.poll() is not None:
-            raise AssertionError(f"digest serve exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+            raise AssertionError(f"digest serve exited with {process.returncode}: {log_tail(log)}")
         yield process
+    finally:
+        stop_process(process, grace=stop)
+
+
+def log_tail(path: Path, size: int = 4000) -> str:
+    """The end of a log file, for a failure message."""
+    try:
+        return path.read_bytes()[-size:].decode("utf-8", "replace")
+    except OSError:
+        return f"(no log at {path})"
 
 
 def run_digest(args: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
