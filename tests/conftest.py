@@ -310,7 +310,7 @@ def playwright():
 @pytest.fixture(scope="session")
 def browser(playwright):
     """One headless Chromium for the session (Debian's package, driven by Playwright)."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = scaled_timeouts(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
     yield browser
     browser.close()
 
@@ -318,9 +318,35 @@ def browser(playwright):
 @pytest.fixture(scope="session")
 def dark_browser(playwright):
     """A second headless Chromium that darkens light pages itself, as some mail apps do."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FORCED_DARK_ARGS)
+    browser = scaled_timeouts(
+        playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FORCED_DARK_ARGS)
+    )
     yield browser
     browser.close()
+
+
+PLAYWRIGHT_TIMEOUT_MS = 30_000  # Playwright's own default for every action and navigation
+
+
+def scaled_timeouts(browser):
+    """`browser`, whose new pages and contexts wait as long as DIGEST_TEST_WAIT_SCALE says (Playwright's
+    default of 30 s, scaled); a timeout a test passes itself goes through helpers.scaled."""
+    from helpers import scaled
+
+    new_context, new_page = browser.new_context, browser.new_page
+
+    def context(*args, **kwargs):
+        made = new_context(*args, **kwargs)
+        made.set_default_timeout(scaled(PLAYWRIGHT_TIMEOUT_MS))
+        return made
+
+    def page(*args, **kwargs):
+        made = new_page(*args, **kwargs)
+        made.set_default_timeout(scaled(PLAYWRIGHT_TIMEOUT_MS))
+        return made
+
+    browser.new_context, browser.new_page = context, page
+    return browser
 
 
 @pytest.fixture(scope="session")

@@ -521,9 +521,9 @@ def preferences_path(page: str) -> str:
 # --- the scheduler ------------------------------------------------------------
 
 
-def wait_until(condition, timeout: float = 20.0, what: str = "a condition") -> None:
-    """wait_for, polling every 50 ms, returning nothing."""
-    wait_for(condition, timeout, what, interval=0.05)
+def wait_until(condition, timeout: float = 20.0, what: str = "a condition"):
+    """wait_for, polling every 50 ms."""
+    return wait_for(condition, timeout, what, interval=0.05)
 
 
 def fire_wave(

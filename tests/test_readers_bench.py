@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from helpers import scaled
 
 
 def _run(script: str) -> str:
@@ -17,7 +18,7 @@ def _run(script: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from helpers import scaled
 
 
 def test_the_render_benchmark_runs_and_prints_ms_per_edition_and_its_reference():
@@ -17,7 +18,7 @@ def test_the_render_benchmark_runs_and_prints_ms_per_edition_and_its_reference()
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from helpers import scaled
 
 
 def test_the_send_benchmark_runs_and_prints_rates_wall_time_rss_and_its_ceiling():
@@ -17,7 +18,7 @@ def test_the_send_benchmark_runs_and_prints_rates_wall_time_rss_and_its_ceiling(
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=scaled(180),
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr

@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import scaled
+
 BENCH = Path(__file__).resolve().parent / "bench" / "bench_subscribe.py"
 
 
 def test_the_subscribe_benchmark_runs_and_prints_its_figures_and_finds_every_accepted_subscription():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    result = subprocess.run([sys.executable, str(BENCH)], env=env, capture_output=True, text=True, timeout=240)
+    result = subprocess.run([sys.executable, str(BENCH)], env=env, capture_output=True, text=True, timeout=scaled(240))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for name in ("subscribe", "+outbox", "reference"):

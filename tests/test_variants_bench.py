@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from helpers import scaled
 
 
 def test_the_variants_benchmark_runs_every_wave_and_prints_rates_rss_and_the_render_cost():
@@ -17,7 +18,7 @@ def test_the_variants_benchmark_runs_every_wave_and_prints_rates_rss_and_the_ren
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=scaled(600),
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr + done.stdout

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from helpers import scaled
 
 
 def test_the_webhook_benchmark_runs_and_prints_every_figure():
@@ -16,7 +17,7 @@ def test_the_webhook_benchmark_runs_and_prints_every_figure():
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=scaled(240),
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
