@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 from helpers import add_readers, built_edition, ledger, reader_of, start_process, wait_for
 from sendgrid_server import SendGridServer
 
@@ -24,6 +25,9 @@ from digest.delivery import send_edition
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
 from digest.store import open_store
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 READERS = 20_000
 TRIALS = 10

@@ -7,8 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from helpers import scaled
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_the_render_benchmark_runs_and_prints_ms_per_edition_and_its_reference():

@@ -7,8 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from helpers import scaled
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_the_send_benchmark_runs_and_prints_rates_wall_time_rss_and_its_ceiling():

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import scaled
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 BENCH = Path(__file__).resolve().parent / "bench" / "bench_subscribe.py"
 

@@ -7,8 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from helpers import scaled
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_the_variants_benchmark_runs_every_wave_and_prints_rates_rss_and_the_render_cost():

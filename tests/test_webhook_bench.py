@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from helpers import scaled
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_the_webhook_benchmark_runs_and_prints_every_figure():
