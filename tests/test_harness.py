@@ -17,6 +17,8 @@ from helpers import port_is_open, wait_for
 pytest_plugins = ["pytester"]
 
 TESTS = Path(__file__).resolve().parent
+# The inner runs load pytest-timeout only: Schemathesis, Hypothesis and AnyIO's plugins take 2 s to import.
+INNER_ARGS = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio")
 
 # A loopback server (the shape of `digest serve`: a leader with a child of its own), reporting its
 # port and both process ids on stdout once it listens.
@@ -49,7 +51,7 @@ def test_fails_with_a_server_running():
     started("failed.json")
     assert False, "on purpose"
 
-@pytest.mark.timeout(3)
+@pytest.mark.timeout(2)
 def test_times_out_with_a_server_running():
     started("timed_out.json")
     time.sleep(60)
@@ -88,7 +90,7 @@ def check_stopped(name: str) -> None:
 
 def test_a_server_started_by_a_failing_or_timed_out_test_is_stopped_with_its_children(harness):
     harness.makepyfile(test_inner=INNER.format(server=SERVER))
-    result = harness.runpytest_subprocess("-p", "no:cacheprovider")
+    result = harness.runpytest_subprocess(*INNER_ARGS)
     result.assert_outcomes(failed=2, passed=1)
     result.stdout.fnmatch_lines(["*Timeout*"])
 
@@ -104,10 +106,10 @@ def test_markers_come_from_the_fixtures_a_test_uses(harness):
         def test_page(browser): pass
         """
     )
-    result = harness.runpytest_subprocess("-p", "no:cacheprovider", "--co", "-q", "-m", "postgres")
+    result = harness.runpytest_subprocess(*INNER_ARGS, "--co", "-q", "-m", "postgres")
     chosen = {line.split("::")[1] for line in result.outlines if "::" in line}
     assert chosen == {"test_both[postgresql]", "test_postgres", "test_empty[postgresql]"}
-    result = harness.runpytest_subprocess("-p", "no:cacheprovider", "--co", "-q", "-m", "not postgres and not browser")
+    result = harness.runpytest_subprocess(*INNER_ARGS, "--co", "-q", "-m", "not postgres and not browser")
     chosen = {line.split("::")[1] for line in result.outlines if "::" in line}
     assert chosen == {"test_plain", "test_sqlite_only", "test_both[sqlite]", "test_empty[sqlite]"}
 
@@ -121,11 +123,11 @@ def test_a_failing_test_prints_its_seed_and_the_seed_replays_it(harness, monkeyp
             assert False
         """
     )
-    first = harness.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    first = harness.runpytest_subprocess(*INNER_ARGS, "-s")
     [replay] = [line for line in first.outlines if "replay: DIGEST_TEST_SEED=" in line]
     run_seed = re.search(r"DIGEST_TEST_SEED=(\d+)", replay).group(1)
     drew = [line for line in first.outlines if line.startswith("drew")]
     monkeypatch.setenv("DIGEST_TEST_SEED", run_seed)
-    again = harness.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    again = harness.runpytest_subprocess(*INNER_ARGS, "-s")
     assert [line for line in again.outlines if line.startswith("drew")] == drew
     assert f"DIGEST_TEST_SEED={run_seed}" in "\n".join(again.outlines[:5])  # in the header too
