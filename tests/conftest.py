@@ -5,6 +5,15 @@ Chromium, SpamAssassin, the npm tools in tests/node (axe-core, doiuse-email) or
 ../shared (SendGrid's official description, the sample page) into a failure
 instead of a skip, so CI can never pass by skipping. On a fresh clone with
 nothing beside it those tests skip, naming what is missing.
+
+Also here, each explained where it is defined:
+- markers: `postgres` and `browser` follow from the fixtures a test uses; the fast loop is
+  `pytest -m "not postgres and not browser and not slow"`;
+- databases: every test gets a clone of one migrated template per session (`db_url`, `pg_url`,
+  `sqlite_url`); `empty_*` fixtures for the tests of migrations;
+- DIGEST_TEST_WAIT_SCALE stretches every wait (helpers.scaled) and pytest-timeout's limit;
+- DIGEST_TEST_SEED replays a run's randomness; a failing test prints its seed;
+- processes started through helpers.start_process are stopped, with their group, when the test ends.
 """
 
 from __future__ import annotations
@@ -65,13 +74,13 @@ def pytest_collection_modifyitems(config, items):
             limit = item.get_closest_marker("timeout")
             seconds = limit.args[0] if limit and limit.args else config.getini("timeout")
             if seconds:
-                item.add_marker(pytest.mark.timeout(float(seconds) * WAIT_SCALE))
+                item.add_marker(pytest.mark.timeout(float(seconds) * WAIT_SCALE), append=False)
 
 
 # --- seeds: one per run, printed, replayable ------------------------------------------------
 #
-# Randomness in a test comes from one seed: DIGEST_TEST_SEED, or one drawn from the clock and
-# printed in the header. Each test gets its own seed derived from it and its node id (so one test
+# Randomness in a test comes from one seed: DIGEST_TEST_SEED, or a random one, printed in the
+# header. Each test gets its own seed derived from it and its node id (so one test
 # replays alone or in the full run alike): the module `random` is seeded with it before the test,
 # the `rng` fixture is a random.Random on it, and a failing test's report shows it (a "seed"
 # section; also in user_properties for junit XML). Replay: DIGEST_TEST_SEED=<run seed> pytest <node id>.
