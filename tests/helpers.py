@@ -45,6 +45,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -648,6 +649,10 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
 
     sock = bind()
     url = base_url(sock)
+    scratch = None
+    if "outbox" not in settings_fields:  # mail goes to a folder of its own, never ./outbox
+        scratch = tempfile.TemporaryDirectory(prefix="digest-outbox-")
+        settings_fields["outbox"] = Path(scratch.name)
     settings = replace(Settings(), database_url=db_url, base_url=url, **settings_fields)
     engine = open_store(db_url)
     app = create_app(settings, engine)
@@ -661,6 +666,8 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     finally:
         sock.close()
         engine.dispose()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 # --- the tools mailbox providers and auditors use ------------------------------------------
