@@ -917,11 +917,22 @@ def log_tail(path: Path, size: int = 4000) -> str:
         return f"(no log at {path})"
 
 
+def run_process(
+    command: Sequence[str], timeout: float = 120, *, capture_output: bool = True, text: bool = True, **options
+) -> subprocess.CompletedProcess:
+    """subprocess.run(command, timeout=scaled(timeout)), in a process group of its own that is stopped
+    when it ends or times out: a benchmark's sink or a server it started goes with it."""
+    if capture_output:
+        options.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = start_process(command, text=text, **options)
+    with running(process):
+        out, err = process.communicate(timeout=scaled(timeout))
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
 def run_digest(args: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m digest ARGS` to the end: exit status, stdout and stderr."""
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args], env=env, capture_output=True, text=True, timeout=scaled(timeout)
-    )
+    return run_process([sys.executable, "-m", "digest", *args], timeout, env=env)
 
 
 # --- storage faults ------------------------------------------------------------

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 from conftest import ROOT
-from helpers import scaled
+from helpers import run_process
 
 # Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
 pytestmark = pytest.mark.slow
@@ -16,12 +15,12 @@ pytestmark = pytest.mark.slow
 
 def test_the_webhook_benchmark_runs_and_prints_every_figure():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, str(ROOT / "tests" / "bench" / "bench_webhook.py")],
         env=env,
         capture_output=True,
         text=True,
-        timeout=scaled(240),
+        timeout=240,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
