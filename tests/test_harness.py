@@ -131,3 +131,15 @@ def test_a_failing_test_prints_its_seed_and_the_seed_replays_it(harness, monkeyp
     again = harness.runpytest_subprocess(*INNER_ARGS, "-s")
     assert [line for line in again.outlines if line.startswith("drew")] == drew
     assert f"DIGEST_TEST_SEED={run_seed}" in "\n".join(again.outlines[:5])  # in the header too
+
+
+def test_tests_start_processes_only_through_start_process():
+    """A process started with a bare subprocess.Popen would not be stopped when its test fails."""
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(TESTS.glob("test_*.py"))
+        if path.name != "test_harness.py"  # its server's own child is the point of the test
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "subprocess.Popen(" in line
+    ]
+    assert offenders == [], "use helpers.start_process (or digest_process, digest_serve, run_process)"
