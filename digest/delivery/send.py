@@ -29,18 +29,7 @@ from digest.store import session_scope
 from digest.timeutil import REAL_CLOCK, Clock, utcnow
 from subscribers.audience import Zone
 
-__all__ = [
-    "EDITION_ARG",
-    "NothingToSend",
-    "Progress",
-    "READER_ARG",
-    "RetryPolicy",
-    "SendRun",
-    "SendSummary",
-    "SenderBusy",
-    "recipient_for",
-    "send_edition",
-]
+# The public names are those the package re-exports (digest/delivery/__init__.py's __all__).
 
 
 def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
