@@ -29,7 +29,18 @@ from digest.store import session_scope
 from digest.timeutil import REAL_CLOCK, Clock, utcnow
 from subscribers.audience import Zone
 
-# The public names are those the package re-exports (digest/delivery/__init__.py's __all__).
+__all__ = [
+    "EDITION_ARG",
+    "NothingToSend",
+    "Progress",
+    "READER_ARG",
+    "RetryPolicy",
+    "SendRun",
+    "SendSummary",
+    "SenderBusy",
+    "recipient_for",
+    "send_edition",
+]
 
 
 def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
