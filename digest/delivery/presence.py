@@ -101,7 +101,12 @@ class Presence:
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()  # ends the session: the advisory lock goes with it
+            # Let go before the session ends: a backend drops its locks only once it has processed the
+            # disconnect, which a busy server may do after another process has already asked.
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+                self._connection.commit()
+            self._connection.close()  # ends the session: whatever lock is left goes with it
             self._connection = None
         if self._descriptor is not None:
             with contextlib.suppress(OSError):
