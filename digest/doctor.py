@@ -27,7 +27,15 @@ from sqlalchemy.engine import Engine, make_url
 
 from digest.errors import DigestError, StoreError
 from digest.settings import Environment, Settings, is_loopback, report
-from digest.store import MIGRATIONS, database_problem, make_engine, normalize_url, session_scope, stored_revisions
+from digest.store import (
+    MIGRATIONS,
+    database_problem,
+    make_engine,
+    normalize_url,
+    open_store,
+    session_scope,
+    stored_revisions,
+)
 from digest.timeutil import utcnow
 
 WAITING_TOO_LONG = timedelta(hours=1)  # a confirmation mail not gone after this: nothing is sending them
@@ -250,12 +258,11 @@ def _public(settings: Settings) -> Iterator[Check]:
 def _templates(settings: Settings) -> Check:
     """The demo edition and the confirmation mail, rendered with the templates in use (nothing is
     written anywhere: the demo lives in a database in memory)."""
-    # Imported here: rendering loads Jinja2 and the MJML compiler, which only this check needs.
-    from digest.content.importer import read_records, write_records
-    from digest.demo import DEMO_DATA
-    from digest.render.confirmation import render_confirmation
-    from digest.render.preview import preview
-    from digest.store import open_store
+    # Imported here, each: rendering loads Jinja2 and the MJML compiler, which only this check needs.
+    from digest.content.importer import read_records, write_records  # start-up time
+    from digest.demo import DEMO_DATA  # start-up time
+    from digest.render.confirmation import render_confirmation  # start-up time
+    from digest.render.preview import preview  # start-up time
 
     where = f"DIGEST_TEMPLATES ({settings.templates}) over the shipped ones" if settings.templates else "shipped"
     trial = replace(settings, database_url="sqlite://", min_items=1)
