@@ -16,6 +16,7 @@ Each failed check carries its fix. The click command (digest/cli/doctor.py) prin
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from digest.errors import DigestError, StoreError
-from digest.settings import Environment, Settings, is_loopback, report
+from digest.settings import ENV_FILE, VARIABLES, Environment, Settings, is_loopback, report
 from digest.store import (
     MIGRATIONS,
     database_problem,
@@ -61,8 +62,10 @@ def run(environment: Environment, now: datetime | None = None) -> list[Check]:
             Check("settings", False, row.error or "", f"correct {row.setting.variable} ({row.source})") for row in wrong
         ]
     settings = Settings.from_env(environment.values)
-    where = f" (env file {environment.file})" if environment.file is not None else ""
-    checks = [Check("settings", True, f"every setting is well-formed{where}")]
+    checks = list(_strangers(environment))
+    if not checks:
+        where = f" (env file {environment.file})" if environment.file is not None else ""
+        checks.append(Check("settings", True, f"every setting is well-formed{where}"))
     store, engine = _store(settings)
     checks.append(store)
     checks.extend(_backend(settings))
@@ -76,6 +79,19 @@ def run(environment: Environment, now: datetime | None = None) -> list[Check]:
         finally:
             engine.dispose()
     return checks
+
+
+def _strangers(environment: Environment) -> Iterator[Check]:
+    """A name in the env file that looks like a setting and is none (a typo digest would ignore)."""
+    for name, line in environment.lines.items():
+        if name.startswith(("DIGEST_", "SENDGRID_")) and name not in (*VARIABLES, ENV_FILE):
+            close = difflib.get_close_matches(name, VARIABLES, n=1)
+            yield Check(
+                "settings",
+                False,
+                f"{environment.file}:{line}: {name} is not a setting digest reads",
+                (f"did you mean {close[0]}? " if close else "") + "`digest config show` lists every setting",
+            )
 
 
 # -- the store ---------------------------------------------------------------------------------

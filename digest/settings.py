@@ -687,6 +687,7 @@ class Environment(NamedTuple):
     sources: Mapping[str, str]  # variable -> "environment" or "PATH:LINE" (the env file)
     file: Path | None  # the env file read, if any
     overridden: tuple[str, ...]  # variables digest reads that both set, to different values: the environment won
+    lines: Mapping[str, int] = {}  # every name the env file assigns, and its line
 
 
 def load_environment(env_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Environment:
@@ -701,7 +702,7 @@ def load_environment(env_file: str | Path | None = None, environ: Mapping[str, s
     if env_file is None and (environ.get(ENV_FILE) or "").strip():
         env_file, given_by = environ[ENV_FILE].strip(), ENV_FILE
     if env_file is None:
-        return Environment(environ, {name: "environment" for name in environ}, None, ())
+        return Environment(environ, {name: "environment" for name in environ}, None, (), {})
     from digest import envfile  # only a command given an env file reads one
 
     path = Path(env_file).expanduser()
@@ -715,7 +716,8 @@ def load_environment(env_file: str | Path | None = None, environ: Mapping[str, s
     )
     values.update(environ)
     sources.update({name: "environment" for name in environ})
-    return Environment(values, sources, path, overridden)
+    lines = {name: assignment.line for name, assignment in assignments.items()}
+    return Environment(values, sources, path, overridden, lines)
 
 
 # -- what `digest config show` shows ---------------------------------------------------------------

@@ -86,6 +86,16 @@ def test_malformed_settings_are_listed_and_stop_the_rest(ready):
     assert list(found) == ["settings"] and len(found["settings"]) == 2
 
 
+def test_a_name_in_the_env_file_that_is_no_setting_is_named_with_its_line(ready, tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in ready.items()) + "DIGEST_FORM=letter@publisher.io\n")
+    checks = [c for c in run(load_environment(env_file, clean_env())) if not c.ok]
+    assert [(c.name, c.detail) for c in checks] == [
+        ("settings", f"{env_file}:{len(ready) + 1}: DIGEST_FORM is not a setting digest reads")
+    ]
+    assert checks[0].fix.startswith("did you mean DIGEST_FROM?")
+
+
 # --- the store: reachable, at the latest revision, not newer; never created -------------------------------
 
 
@@ -171,6 +181,17 @@ def test_a_done_weekly_run_is_fine(engine, ready):
 
     runs.write(engine, "weekly-edition", utcnow() - timedelta(days=1), RunOutcome.DONE)
     assert "scheduler" not in failures(ready)
+
+
+def test_a_confirmation_mail_the_provider_refused_is_counted(engine, ready):
+    reader, _ = add_reader(engine, "ada@publisher.io", status="pending")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE subscriber SET confirmation_error = '550 no such mailbox', created_at = :t WHERE id = :id"),
+            {"t": utcnow(), "id": reader},
+        )
+    [(detail, fix)] = failures(ready)["confirmations"]
+    assert detail.startswith("1 pending reader could not be sent") and "digest subscribers show" in fix
 
 
 def test_readers_waiting_long_for_their_confirmation_mail_are_counted(engine, ready):
