@@ -130,6 +130,29 @@ def test_digest_env_file_is_read_by_every_command_and_a_malformed_file_is_one_li
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["--env-file", "{f}", "config", "show"],
+        ["config", "show", "--env-file", "{f}"],
+        ["config", "--env-file={f}", "show"],
+    ],
+)
+def test_env_file_works_before_or_after_the_command(tmp_path, args):
+    env_file = tmp_path / "env"
+    env_file.write_text("DIGEST_SEND_DAY=friday\n")
+    result = CliRunner().invoke(main, [a.format(f=env_file) for a in args], env=clean_env())
+    assert result.exit_code == 0, result.output
+    assert f"Env file: {env_file}" in result.stdout
+
+
+def test_a_double_dash_ends_where_env_file_is_looked_for():
+    from digest.cli import _env_file_first
+
+    assert _env_file_first(["a", "--", "--env-file", "x"]) == ["a", "--", "--env-file", "x"]
+    assert _env_file_first(["a", "--env-file", "x", "b"]) == ["--env-file", "x", "a", "b"]
+
+
+@pytest.mark.parametrize(
     "given,said",
     [("missing", "which is not there"), ("folder", "which is a folder, not an environment file")],
 )

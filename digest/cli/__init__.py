@@ -74,7 +74,30 @@ def _old_spelling(old: str, new: str, command: click.Command) -> click.Command:
     return type(command)(**params)
 
 
+def _env_file_first(args: list[str]) -> list[str]:
+    """`--env-file PATH` (or `--env-file=PATH`) moved to the front wherever it was given before a
+    `--`, so that it works after the command too (`digest doctor --env-file /etc/digest/env`)."""
+    rest, moved, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--env-file" and i + 1 < len(args):
+            moved, i = [arg, args[i + 1]], i + 2
+            continue
+        if arg.startswith("--env-file="):
+            moved, i = [arg], i + 1
+            continue
+        rest.append(arg)
+        i += 1
+    return moved + rest
+
+
 class LazyGroup(DigestGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _env_file_first(args))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -98,7 +121,7 @@ class LazyGroup(DigestGroup):
     metavar="PATH",
     help="Read settings from this file too, in systemd's EnvironmentFile format (NAME=value lines, "
     "# comments, quotes), as the service does; a variable set in the environment wins over the "
-    "file. Default: the file DIGEST_ENV_FILE names, if set.",
+    "file. It may come before or after the command. Default: the file DIGEST_ENV_FILE names, if set.",
 )
 @click.pass_context
 def main(ctx: click.Context, env_file: str | None) -> None:
