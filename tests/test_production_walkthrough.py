@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from conftest import PG_ADMIN_URL, ROOT
+from conftest import PG_ADMIN_URL, ROOT, missing_service
 from helpers import Mailbox, clean_env, digest_command, smtp_server, wait_for
 
 from digest.demo import DEMO_DATA
@@ -97,6 +98,8 @@ class Box:
 
 
 def test_the_production_walkthrough_from_install_to_a_green_doctor_and_a_test_send_received(tmp_path, pg_url):
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        missing_service("pg_dump and pg_restore (apt-get install -y postgresql-client)")
     box = Box(tmp_path)
     with smtp_server(Mailbox()) as (mailbox, smtp_url):
         # 2. Settings: one file, in systemd's format (a comment, a quoted value).
@@ -206,3 +209,30 @@ def test_the_production_walkthrough_from_install_to_a_green_doctor_and_a_test_se
         )
         assert result.returncode == 0 and f"Env file: {box.env_file}" in result.stdout
         assert "Zx4-9rJp" not in result.stdout and os.path.basename(pg_url) in result.stdout
+
+
+def test_the_sqlite_backup_and_restore_of_the_walkthrough(tmp_path):
+    """`sqlite3 digest.db ".backup FILE"` while the store is in use (WAL), then the restore: the copy
+    put in place of digest.db (its -wal and -shm gone) is a working store with everything in it."""
+    import sqlite3
+
+    if shutil.which("sqlite3") is None:
+        missing_service("the sqlite3 command (apt-get install -y sqlite3)")
+    box = Box(tmp_path)
+    store = box.data / "digest.db"
+    box.env_file.write_text(f"DIGEST_DATABASE_URL=sqlite:///{store}\nDIGEST_OUTBOX={box.data / 'outbox'}\n")
+    box.digest("db", "upgrade")
+    exports = sorted(str(Path(str(p))) for p in DEMO_DATA.iterdir() if p.name.endswith(".txt"))
+    box.digest("comparisons", "import", *exports)
+    holder = sqlite3.connect(store)  # a process that has the store open, as the service would
+    holder.execute("PRAGMA journal_mode=WAL")
+    backup = tmp_path / "backups" / "digest-backup.db"
+    backup.parent.mkdir()
+    assert ".backup" in PRODUCTION and "sqlite3 /var/lib/digest/digest.db" in PRODUCTION
+    subprocess.run(["sqlite3", str(store), f".backup {backup}"], check=True, capture_output=True, timeout=60)
+    holder.close()
+    before = box.digest("comparisons", "list").stdout
+    for name in ("digest.db-wal", "digest.db-shm"):
+        (box.data / name).unlink(missing_ok=True)
+    shutil.copy(backup, store)
+    assert box.digest("comparisons", "list").stdout == before and before.strip()
