@@ -4,13 +4,12 @@ one line with its fix, without sending mail or writing to the store."""
 from __future__ import annotations
 
 import json
-import socket
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import Mailbox, add_reader, clean_env, smtp_server
+from helpers import Mailbox, add_reader, clean_env, free_port, smtp_server
 
 from digest.cli import main
 from digest.doctor import run
@@ -128,9 +127,7 @@ def test_an_unreachable_postgresql_is_named(smtp):
 
 
 def test_an_smtp_server_that_does_not_answer_is_named(ready):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     [(detail, fix)] = failures({**ready, "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}"})["backend"]
     assert f"127.0.0.1:{port}" in detail and "does not answer" in detail and "DIGEST_SMTP_URL" in fix
 

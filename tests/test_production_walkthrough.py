@@ -11,16 +11,25 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 from conftest import PG_ADMIN_URL, ROOT, missing_service
-from helpers import Mailbox, clean_env, digest_command, smtp_server, wait_for
+from helpers import (
+    Mailbox,
+    clean_env,
+    digest_command,
+    free_port,
+    healthy,
+    log_tail,
+    run_process,
+    running,
+    smtp_server,
+    start_process,
+    wait_for,
+)
 
 from digest.demo import DEMO_DATA
 
@@ -80,13 +89,11 @@ class Box:
         self.environ = clean_env()  # nothing from the shell: the file says everything
 
     def digest(self, *args: str, ok: bool = True, environ: dict | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run(
+        result = run_process(
             [*digest_command(), "--env-file", str(self.env_file), *args],
+            180,
             cwd=self.data,
             env=environ or self.environ,
-            capture_output=True,
-            text=True,
-            timeout=180,
         )
         if ok:
             assert result.returncode == 0, (args, result.stdout, result.stderr)
@@ -148,46 +155,29 @@ def test_the_production_walkthrough_from_install_to_a_green_doctor_and_a_test_se
         assert doctor.stdout.splitlines()[-1].startswith("All ") and "FAIL" not in doctor.stdout, doctor.stdout
         assert len(mailbox.messages) == 1
         # 3.8 The unit's command starts with these settings (its identity and secrets pass) and answers.
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = subprocess.Popen(
-            [*digest_command(), "--env-file", str(box.env_file), "serve", "--with-scheduler", "--port", str(port)],
-            cwd=box.data,
-            env=box.environ,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-
-            def up() -> bool:
-                if server.poll() is not None:
-                    raise AssertionError(f"digest serve stopped: {server.stderr.read()}")
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_for(up, 60, "digest serve --with-scheduler")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.communicate(timeout=60)
+        port, log = free_port(), tmp_path / "serve.log"
+        with open(log, "ab") as output:
+            server = start_process(
+                [*digest_command(), "--env-file", str(box.env_file), "serve", "--with-scheduler", "--port", str(port)],
+                cwd=box.data,
+                env=box.environ,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        with running(server):
+            wait_for(lambda: healthy(port) or server.poll() is not None, 60, "digest serve --with-scheduler")
+            assert server.poll() is None, log_tail(log)
         assert "Weekly send:" in box.digest("scheduler", "status").stdout
         # Backups and restores: pg_dump, then pg_restore into a fresh database the store can be pointed at.
         dump = tmp_path / "digest.dump"
-        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), pg_url], check=True, capture_output=True, timeout=120)
+        assert run_process(["pg_dump", "-Fc", "-f", str(dump), pg_url]).returncode == 0
         restored = f"{pg_url}_restored"
         name = restored.rsplit("/", 1)[1]
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            subprocess.run(
-                ["pg_restore", "--clean", "--if-exists", "--dbname", restored, str(dump)],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            restore = run_process(["pg_restore", "--clean", "--if-exists", "--dbname", restored, str(dump)])
+            assert restore.returncode == 0, restore.stderr
             # An ad-hoc command on the restored copy: the environment wins over the file's line, and says so.
             listed = box.digest("editions", "list", environ={**box.environ, "DIGEST_DATABASE_URL": restored})
             assert "Note: DIGEST_DATABASE_URL is set in the environment" in listed.stderr
@@ -199,13 +189,10 @@ def test_the_production_walkthrough_from_install_to_a_green_doctor_and_a_test_se
         box.digest("db", "upgrade")
         assert box.digest("doctor").returncode == 0
         # DIGEST_ENV_FILE names the same file for every command, instead of --env-file.
-        result = subprocess.run(
+        result = run_process(
             [*digest_command(), "config", "show"],
             cwd=box.data,
             env={**box.environ, "DIGEST_ENV_FILE": str(box.env_file)},
-            capture_output=True,
-            text=True,
-            timeout=60,
         )
         assert result.returncode == 0 and f"Env file: {box.env_file}" in result.stdout
         assert "Zx4-9rJp" not in result.stdout and os.path.basename(pg_url) in result.stdout
@@ -229,7 +216,7 @@ def test_the_sqlite_backup_and_restore_of_the_walkthrough(tmp_path):
     backup = tmp_path / "backups" / "digest-backup.db"
     backup.parent.mkdir()
     assert ".backup" in PRODUCTION and "sqlite3 /var/lib/digest/digest.db" in PRODUCTION
-    subprocess.run(["sqlite3", str(store), f".backup {backup}"], check=True, capture_output=True, timeout=60)
+    assert run_process(["sqlite3", str(store), f".backup {backup}"]).returncode == 0
     holder.close()
     before = box.digest("comparisons", "list").stdout
     for name in ("digest.db-wal", "digest.db-shm"):
