@@ -187,6 +187,7 @@ def _backend(settings: Settings) -> Iterator[Check]:
 
 def _smtp(settings: Settings) -> Check:
     import smtplib  # only an SMTP backend is tried
+    import ssl  # likewise
 
     from digest.mail.smtp import SmtpSender  # start-up time: only the SMTP backend needs it
 
@@ -196,6 +197,13 @@ def _smtp(settings: Settings) -> Check:
         sender.check()
     except DigestError as exc:
         return Check("backend", False, str(exc), "correct the user name and password in DIGEST_SMTP_URL")
+    except ssl.SSLError as exc:
+        return Check(
+            "backend",
+            False,
+            f"the SMTP server {where} in DIGEST_SMTP_URL answered, but TLS with it failed: {exc}",
+            "check the server's certificate (its name must be the host in DIGEST_SMTP_URL)",
+        )
     except (OSError, smtplib.SMTPException) as exc:
         return Check(
             "backend",

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import Mailbox, add_reader, clean_env, free_port, smtp_server
+from test_smtp import certificate  # noqa: F401  the self-signed certificate fixture
 
 from digest.cli import main
 from digest.doctor import run
@@ -130,6 +131,13 @@ def test_an_smtp_server_that_does_not_answer_is_named(ready):
     port = free_port()
     [(detail, fix)] = failures({**ready, "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}"})["backend"]
     assert f"127.0.0.1:{port}" in detail and "does not answer" in detail and "DIGEST_SMTP_URL" in fix
+
+
+def test_an_smtp_server_whose_certificate_is_not_trusted_is_named(ready, certificate):  # noqa: F811  the fixture
+    server_tls, _ = certificate  # self-signed: this machine's trust store does not know it
+    with smtp_server(Mailbox(), tls_context=server_tls, require_starttls=True) as (_, url):
+        [(detail, fix)] = failures({**ready, "DIGEST_SMTP_URL": url})["backend"]
+    assert "TLS with it failed" in detail and "certificate" in fix
 
 
 def test_sendgrid_needs_its_key_and_a_public_app_the_webhook_key(ready):
