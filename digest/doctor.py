@@ -61,7 +61,7 @@ def run(environment: Environment, now: datetime | None = None) -> list[Check]:
         return [
             Check("settings", False, row.error or "", f"correct {row.setting.variable} ({row.source})") for row in wrong
         ]
-    settings = Settings.from_env(environment.values)
+    settings = Settings.from_env(environment)
     checks = list(_strangers(environment))
     if not checks:
         where = f" (env file {environment.file})" if environment.file is not None else ""

@@ -655,12 +655,26 @@ class _SettingsBase:
             )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None):
-        """Every setting from `env` (default: os.environ), each checked; the first malformed one
-        raises ConfigError naming its variable."""
+    def from_env(cls, env: Environment | Mapping[str, str] | None = None):
+        """Every setting from `env` (default: os.environ; or an Environment, env file included), each
+        checked; the first malformed one raises ConfigError naming its variable, and the env file's
+        path and line when the value came from there."""
+        sources: Mapping[str, str] = {}
+        if isinstance(env, Environment):
+            env, sources = env.values, env.sources
         env = os.environ if env is None else env
-        given = frozenset(s.variable for s in SETTINGS if s.text(env) is not None)
-        return cls(**{setting.attribute: setting.value(env) for setting in SETTINGS}, given=given)
+        values, given = {}, set()
+        for setting in SETTINGS:
+            try:
+                if setting.text(env) is not None:
+                    given.add(setting.variable)
+                values[setting.attribute] = setting.value(env)
+            except ConfigError as exc:
+                where = sources.get(setting.variable, "environment")
+                if where == "environment":
+                    raise
+                raise ConfigError(f"{where}: {exc}") from None
+        return cls(**values, given=frozenset(given))
 
 
 # Settings(database_url=..., ...): a frozen dataclass with one field per row of SETTINGS, in order; a field

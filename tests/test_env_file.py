@@ -172,4 +172,11 @@ def test_a_value_from_the_file_is_checked_like_one_from_the_environment(tmp_path
     env_file.write_text("DIGEST_SEND_DAY=someday\n")
     result = CliRunner().invoke(main, ["--env-file", str(env_file), "scheduler", "next"], env=clean_env())
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: DIGEST_SEND_DAY must be a weekday name such as monday, got 'someday'"
+    assert result.output.strip() == (
+        f"Error: {env_file}:1: DIGEST_SEND_DAY must be a weekday name such as monday, got 'someday'"
+    )
+    env_file.write_text("# the From line\nDIGEST_FROM='two\nlines@publisher.io'\n")
+    result = CliRunner().invoke(main, ["--env-file", str(env_file), "scheduler", "next"], env=clean_env())
+    assert result.output.strip().startswith(f"Error: {env_file}:2: DIGEST_FROM contains the control character U+000A")
+    result = CliRunner().invoke(main, ["scheduler", "next"], env=clean_env(DIGEST_SEND_DAY="someday"))
+    assert result.output.strip().startswith("Error: DIGEST_SEND_DAY must be")  # from the environment: no file named

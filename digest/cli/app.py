@@ -45,7 +45,7 @@ class App:
             # Imported here, not at the top: `digest --version` and `--help` need no settings.
             from digest.settings import Settings
 
-            self._settings = Settings.from_env(self.environment.values)
+            self._settings = Settings.from_env(self.environment)
         return self._settings
 
     @property
