@@ -17,6 +17,7 @@ Each failed check carries its fix. The click command (digest/cli/doctor.py) prin
 from __future__ import annotations
 
 import difflib
+import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -82,7 +83,20 @@ def run(environment: Environment, now: datetime | None = None) -> list[Check]:
 
 
 def _strangers(environment: Environment) -> Iterator[Check]:
-    """A name in the env file that looks like a setting and is none (a typo digest would ignore)."""
+    """A name in the env file that looks like a setting and is none (a typo digest would ignore),
+    and an env file every user of the machine may read (it holds the secrets)."""
+    if environment.file is not None:
+        try:
+            mode = environment.file.stat().st_mode
+        except OSError:
+            mode = 0
+        if mode & stat.S_IROTH:
+            yield Check(
+                "settings",
+                False,
+                f"{environment.file} holds secrets and every user of this machine may read it",
+                f"chmod o-rwx {environment.file} (the service's group may keep reading it)",
+            )
     for name, line in environment.lines.items():
         if name.startswith(("DIGEST_", "SENDGRID_")) and name not in (*VARIABLES, ENV_FILE):
             close = difflib.get_close_matches(name, VARIABLES, n=1)

@@ -89,11 +89,23 @@ def test_malformed_settings_are_listed_and_stop_the_rest(ready):
 def test_a_name_in_the_env_file_that_is_no_setting_is_named_with_its_line(ready, tmp_path):
     env_file = tmp_path / "env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in ready.items()) + "DIGEST_FORM=letter@publisher.io\n")
+    env_file.chmod(0o640)
     checks = [c for c in run(load_environment(env_file, clean_env())) if not c.ok]
     assert [(c.name, c.detail) for c in checks] == [
         ("settings", f"{env_file}:{len(ready) + 1}: DIGEST_FORM is not a setting digest reads")
     ]
     assert checks[0].fix.startswith("did you mean DIGEST_FROM?")
+
+
+def test_an_env_file_every_user_may_read_is_named(ready, tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in ready.items()))
+    env_file.chmod(0o644)
+    [check] = [c for c in run(load_environment(env_file, clean_env())) if not c.ok]
+    assert check.detail == f"{env_file} holds secrets and every user of this machine may read it"
+    assert check.fix.startswith(f"chmod o-rwx {env_file}")
+    env_file.chmod(0o640)
+    assert all(c.ok for c in run(load_environment(env_file, clean_env())))
 
 
 # --- the store: reachable, at the latest revision, not newer; never created -------------------------------

@@ -50,6 +50,10 @@ def test_nothing_is_expanded_and_a_later_line_wins():
     assert found["A"].value == "${USER}" and found["A"].line == 2
 
 
+def test_a_hash_after_a_value_is_part_of_it_as_in_systemd():
+    assert values("A=b # not a comment\nB='c' ; d\n") == {"A": "b # not a comment", "B": "c; d"}
+
+
 def test_an_empty_value_is_empty():
     assert values("A=\nB=''\n") == {"A": "", "B": ""}
 

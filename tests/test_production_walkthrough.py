@@ -109,7 +109,8 @@ def test_the_production_walkthrough_from_install_to_a_green_doctor_and_a_test_se
         missing_service("pg_dump and pg_restore (apt-get install -y postgresql-client)")
     box = Box(tmp_path)
     with smtp_server(Mailbox()) as (mailbox, smtp_url):
-        # 2. Settings: one file, in systemd's format (a comment, a quoted value).
+        # 2. Settings: one file, in systemd's format (a comment, a quoted value), mode 640 as README says.
+        box.env_file.touch(mode=0o640)
         box.env_file.write_text(
             "# /etc/digest/env  (mode 640: it holds secrets)\n"
             f"DIGEST_DATABASE_URL={pg_url}\n"
