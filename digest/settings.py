@@ -4,8 +4,10 @@ A row of SETTINGS says everything about one setting: the attribute on Settings,
 the environment variable, how its text is read and checked, the default (as an
 operator would write it), whether it is a secret, and one line of help. From the
 table come the Settings dataclass and its defaults, `Settings.from_env`,
-`digest settings` (every value and where it came from) and README.md's
-configuration table (`digest settings --markdown`; a test keeps them equal).
+`digest config show` (every value and where it came from) and README.md's
+configuration table (`digest config show --markdown`; a test keeps them equal).
+The values come from the environment, over an environment file if one is named
+(`--env-file`, DIGEST_ENV_FILE: `load_environment`).
 (datasette's SETTINGS is the model.)
 
 Every value is checked when it is read: a malformed one raises ConfigError
@@ -19,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, make_dataclass
@@ -34,7 +37,10 @@ from limits import parse
 
 from digest.errors import ConfigError
 
+ENV_FILE = "DIGEST_ENV_FILE"  # names an environment file to read, as --env-file does (not a setting itself)
 DEFAULT_SECRET_KEY = "dev-secret-change-me"
+MIN_SECRET_LENGTH = 32  # characters of DIGEST_SECRET_KEY and DIGEST_ADMIN_TOKEN, on a public base URL
+PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net")  # reserved for examples (RFC 2606)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # The senders DIGEST_BACKEND may name, each as "module:class" (imported only when chosen, by
@@ -222,7 +228,13 @@ def _base_url(name: str, raw: str) -> str:
             f"{name} must be an http:// or https:// URL with a host (it must be an address such as "
             f"https://news.example.com), got {raw!r}"
         ) from None
-    if urlsplit(url).scheme == "http" and not is_loopback(url):
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ConfigError(
+            f"{name} must be an address with no query (?...) or fragment (#...): every link is built by adding "
+            f"a path to it, got {url!r}; use e.g. https://news.example.com or https://example.com/news"
+        )
+    if parts.scheme == "http" and not is_loopback(url):
         raise ConfigError(
             f"{name} must start with https:// (mailbox providers want one-click unsubscribe links "
             f"over https), got {url!r}; plain http is only for a loopback address such as "
@@ -249,7 +261,7 @@ def default_database_url() -> str:
     return "sqlite:///" + str(Path.cwd() / "digest.db")
 
 
-# -- how a value is shown by `digest settings` ------------------------------------------------------
+# -- how a value is shown by `digest config show` ---------------------------------------------------
 
 
 def _hidden(value: Any) -> str:
@@ -291,7 +303,7 @@ class Setting:
     help: str
     type: Any = str
     lines: bool = False  # the text may hold line breaks (other control characters never)
-    show: Callable[[Any], str] = _shown  # how `digest settings` prints the value
+    show: Callable[[Any], str] = _shown  # how `digest config show` prints the value
     documented: str | None = None
 
     def default_value(self) -> Any:
@@ -536,29 +548,133 @@ SETTINGS: tuple[Setting, ...] = (
         type=Path | None,
     ),
 )
-VARIABLES = tuple(setting.variable for setting in SETTINGS)  # every environment variable digest reads
+VARIABLES = tuple(setting.variable for setting in SETTINGS)  # every setting's environment variable
+
+
+def _row(variable: str) -> Setting:
+    return next(s for s in SETTINGS if s.variable == variable)
+
+
+class Problem(NamedTuple):
+    """Something about the settings that is fine on a developer's machine and wrong in production."""
+
+    variable: str
+    said: str  # what is wrong, naming the variable
+    fix: str  # what to do about it
+
+
+def _placeholder_domain(address: str) -> bool:
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    return any(domain == d or domain.endswith("." + d) for d in PLACEHOLDER_DOMAINS)
+
+
+_RANDOM = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class _SettingsBase:
     """What Settings does besides holding values (its fields come from SETTINGS)."""
 
-    def refuse_default_secret(self, command: str) -> None:
-        """`serve` and `scheduler run` sign readers' links: the default key is public, so only a
-        server nobody else can reach (a loopback base URL) may run with it."""
-        if self.secret_key == DEFAULT_SECRET_KEY and not is_loopback(self.base_url):
+    def identity_problems(self) -> list[Problem]:
+        """Who the mail says it is from: a placeholder From address or postal address (the shipped
+        default, or a domain reserved for examples), or a newsletter name never set."""
+        problems = []
+        if self.from_address == _default_of(_row("DIGEST_FROM")) or _placeholder_domain(self.from_address):
+            problems.append(
+                Problem(
+                    "DIGEST_FROM",
+                    f"DIGEST_FROM is a placeholder ({self.from_address})",
+                    "set it to an address at a domain you send from, such as news@your-domain.com",
+                )
+            )
+        postal = self.postal_address
+        if postal == _default_of(_row("DIGEST_POSTAL_ADDRESS")) or re.search(
+            r"\bexample (street|city)\b", postal, re.I
+        ):
+            problems.append(
+                Problem(
+                    "DIGEST_POSTAL_ADDRESS",
+                    "DIGEST_POSTAL_ADDRESS is a placeholder",
+                    "set it to your real postal address, which the law (CAN-SPAM) wants in every mail",
+                )
+            )
+        if self.newsletter_name == _default_of(_row("DIGEST_NEWSLETTER_NAME")) and (
+            "DIGEST_NEWSLETTER_NAME" not in self.given
+        ):
+            problems.append(
+                Problem(
+                    "DIGEST_NEWSLETTER_NAME",
+                    "DIGEST_NEWSLETTER_NAME is not set",
+                    "set it to your newsletter's name (readers see it in the From line and every subject)",
+                )
+            )
+        return problems
+
+    def secret_problems(self) -> list[Problem]:
+        """Secrets anyone could read or guess: the shipped secret key, a key or admin token shorter
+        than MIN_SECRET_LENGTH characters."""
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            problems.append(
+                Problem(
+                    "DIGEST_SECRET_KEY",
+                    "DIGEST_SECRET_KEY is still the default, which anyone can read in digest's source",
+                    f"set it to a long random value, e.g. the output of: {_RANDOM}",
+                )
+            )
+        elif len(self.secret_key) < MIN_SECRET_LENGTH:
+            problems.append(
+                Problem(
+                    "DIGEST_SECRET_KEY",
+                    f"DIGEST_SECRET_KEY is {len(self.secret_key)} characters long, shorter than {MIN_SECRET_LENGTH}",
+                    f"set it to a long random value, e.g. the output of: {_RANDOM}",
+                )
+            )
+        if self.admin_token is not None and len(self.admin_token) < MIN_SECRET_LENGTH:
+            problems.append(
+                Problem(
+                    "DIGEST_ADMIN_TOKEN",
+                    f"DIGEST_ADMIN_TOKEN is {len(self.admin_token)} characters long, shorter than {MIN_SECRET_LENGTH}",
+                    f"set it to a long random value, e.g. the output of: {_RANDOM}",
+                )
+            )
+        return problems
+
+    def refuse_placeholders(self, command: str) -> None:
+        """What `serve`, `scheduler run`, `editions send` and the commands that mail confirmations
+        check before anything leaves: when DIGEST_BASE_URL is not this machine (readers and mailbox
+        providers see what is sent), no placeholder identity and no weak secret. On a loopback base
+        URL (a developer's machine, the demo, tests) everything is allowed."""
+        if is_loopback(self.base_url):
+            return
+        problems = self.secret_problems() + self.identity_problems()
+        if problems:
             raise ConfigError(
-                f"DIGEST_SECRET_KEY is still the default, which anyone can read in digest's "
-                f"source, and DIGEST_BASE_URL ({self.base_url}) is not this machine: `{command}` "
-                "will not sign readers' links with it. Set DIGEST_SECRET_KEY to a long random "
-                "value, e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                f"`{command}` will not run: DIGEST_BASE_URL ({self.base_url}) is not this machine, and "
+                + "; ".join(f"{p.said}: {p.fix}" for p in problems)
+                + " (`digest doctor` checks all of it)"
             )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None):
-        """Every setting from `env` (default: os.environ), each checked; the first malformed one
-        raises ConfigError naming its variable."""
+    def from_env(cls, env: Environment | Mapping[str, str] | None = None):
+        """Every setting from `env` (default: os.environ; or an Environment, env file included), each
+        checked; the first malformed one raises ConfigError naming its variable, and the env file's
+        path and line when the value came from there."""
+        sources: Mapping[str, str] = {}
+        if isinstance(env, Environment):
+            env, sources = env.values, env.sources
         env = os.environ if env is None else env
-        return cls(**{setting.attribute: setting.value(env) for setting in SETTINGS})
+        values, given = {}, set()
+        for setting in SETTINGS:
+            try:
+                if setting.text(env) is not None:
+                    given.add(setting.variable)
+                values[setting.attribute] = setting.value(env)
+            except ConfigError as exc:
+                where = sources.get(setting.variable, "environment")
+                if where == "environment":
+                    raise
+                raise ConfigError(f"{where}: {exc}") from None
+        return cls(**values, given=frozenset(given))
 
 
 # Settings(database_url=..., ...): a frozen dataclass with one field per row of SETTINGS, in order; a field
@@ -566,30 +682,82 @@ class _SettingsBase:
 # stays out of its repr, and so out of logs and tracebacks.
 Settings = make_dataclass(
     "Settings",
-    [(s.attribute, s.type, field(default_factory=s.default_value, repr=s.show is not _hidden)) for s in SETTINGS],
+    [(s.attribute, s.type, field(default_factory=s.default_value, repr=s.show is not _hidden)) for s in SETTINGS]
+    # the variables that were set (from_env fills it): "not set" and "set to the default" differ for a name
+    + [("given", frozenset, field(default=frozenset(), repr=False, compare=False))],
     bases=(_SettingsBase,),
     frozen=True,
 )
 Settings.__module__ = __name__  # make_dataclass's own `module=` needs Python 3.12
 
 
-# -- what `digest settings` shows ------------------------------------------------------------------
+# -- where the values come from: the environment, and an environment file -----------------------------
+
+
+class Environment(NamedTuple):
+    """The variables settings are read from, and where each came from."""
+
+    values: Mapping[str, str]  # the env file's assignments, then the real environment over them
+    sources: Mapping[str, str]  # variable -> "environment" or "PATH:LINE" (the env file)
+    file: Path | None  # the env file read, if any
+    overridden: tuple[str, ...]  # variables digest reads that both set, to different values: the environment won
+    lines: Mapping[str, int] = {}  # every name the env file assigns, and its line
+
+
+def load_environment(env_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Environment:
+    """The environment, with the file `env_file` (--env-file) or else the one DIGEST_ENV_FILE names
+    read under it, in systemd's EnvironmentFile format (digest.envfile). A variable set in the real
+    environment wins over the file's line, so that one value can be changed for one command
+    (`DIGEST_BACKEND=outbox digest --env-file /etc/digest/env editions send-test me@x.org`); each
+    such variable is listed in `overridden`, and `digest config show` says where every value came
+    from. ConfigError names the file, and the line, when the file cannot be read or is malformed."""
+    environ = os.environ if environ is None else environ
+    given_by = "--env-file"
+    if env_file is None and (environ.get(ENV_FILE) or "").strip():
+        env_file, given_by = environ[ENV_FILE].strip(), ENV_FILE
+    if env_file is None:
+        return Environment(environ, {name: "environment" for name in environ}, None, (), {})
+    from digest import envfile  # only a command given an env file reads one
+
+    path = Path(env_file).expanduser()
+    assignments = envfile.read(path, given_by)
+    values = {name: assignment.value for name, assignment in assignments.items()}
+    sources = {name: f"{path}:{assignment.line}" for name, assignment in assignments.items()}
+    overridden = tuple(
+        name
+        for name in VARIABLES
+        if name in assignments and name in environ and environ[name].strip() != assignments[name].value.strip()
+    )
+    values.update(environ)
+    sources.update({name: "environment" for name in environ})
+    lines = {name: assignment.line for name, assignment in assignments.items()}
+    return Environment(values, sources, path, overridden, lines)
+
+
+# -- what `digest config show` shows ---------------------------------------------------------------
 
 
 class Row(NamedTuple):
     setting: Setting
     shown: str  # the value as printed: secrets masked, "none" for unset
-    source: str  # "environment" or "default"
+    source: str  # "environment", "env file PATH:LINE" or "default"
     error: str | None  # why the environment's value was refused
 
 
-def report(env: Mapping[str, str] | None = None) -> list[Row]:
+def report(environment: Environment | Mapping[str, str] | None = None) -> list[Row]:
     """Every setting's value and where it came from, each checked on its own (so that every mistake
     is listed, not only the first)."""
-    env = os.environ if env is None else env
+    if not isinstance(environment, Environment):
+        environment = load_environment(None, environment) if environment is not None else load_environment()
+    env = environment.values
     rows = []
     for setting in SETTINGS:
-        source = "default" if setting.variable not in env or not env[setting.variable].strip() else "environment"
+        if setting.variable not in env or not env[setting.variable].strip():
+            source = "default"
+        elif environment.sources.get(setting.variable, "environment") == "environment":
+            source = "environment"
+        else:
+            source = "env file " + environment.sources[setting.variable]
         try:
             value = setting.value(env)
         except ConfigError as exc:
@@ -600,7 +768,7 @@ def report(env: Mapping[str, str] | None = None) -> list[Row]:
 
 
 def markdown_table() -> str:
-    """README.md's configuration table (between its `settings:` markers): `digest settings --markdown`."""
+    """README.md's configuration table (between its `settings:` markers): `digest config show --markdown`."""
     lines = [
         "| variable | default | meaning |",
         "|---|---|---|",

@@ -128,3 +128,25 @@ def release(session: Session, reader_ids: Sequence[int], claimant: str) -> None:
 def waiting(session: Session) -> int:
     """Readers whose confirmation mail has not left yet (claimed ones included)."""
     return session.exec(sa.select(sa.func.count()).select_from(Subscriber).where(_unsent())).one()[0]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What an operator checks about the queue (`digest doctor`)."""
+
+    stuck: int  # readers whose mail has not left although they signed up before the moment asked about
+    refused: int  # pending readers whose mail cannot be sent (`confirmation_error`)
+
+
+def backlog(session: Session, before: datetime) -> Backlog:
+    """How many readers wait for their confirmation mail since before `before`, and how many
+    pending readers' mail was refused for good."""
+    table = Subscriber.__table__
+    count = sa.select(sa.func.count()).select_from(table)
+    stuck = session.connection().execute(count.where(_unsent(), table.c.created_at < before)).scalar_one()
+    refused = (
+        session.connection()
+        .execute(count.where(table.c.status == status.PENDING, table.c.confirmation_error.is_not(None)))
+        .scalar_one()
+    )
+    return Backlog(stuck, refused)

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 from digest.cli import main, reference
-from digest.settings import VARIABLES
+from digest.settings import ENV_FILE, VARIABLES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -92,7 +92,7 @@ def test_regenerating_a_stale_readme_brings_it_back():
     assert reference.regenerate(stale) == README
 
 
-@pytest.mark.parametrize("variable", VARIABLES)
+@pytest.mark.parametrize("variable", (*VARIABLES, ENV_FILE))
 def test_every_environment_variable_is_in_the_readme(variable):
     assert f"`{variable}`" in README
 

@@ -22,6 +22,7 @@ The layer order, lowest first:
 
     subscribers schedules
     digest digest.errors digest.timeutil
+    digest.envfile
     digest.settings digest.store digest.weeks
     digest.content digest.mail
     digest.editions digest.events
@@ -29,15 +30,16 @@ The layer order, lowest first:
     digest.delivery
     digest.send_days digest.stats digest.tables
     digest.demo digest.jobs
+    digest.doctor
     digest.web
     digest.cli
     digest.__main__
 
 `digest` alone is the package's `__init__` (its version). The libraries, the basics (errors,
-time, settings, the store, weeks), the content and mail beside it, then each flow on the one it
+time, the env file, settings, the store, weeks), the content and mail beside it, then each flow on the one it
 builds on: editions, render, delivery (which reads events for its brake), the figures and the
 send-day calendar (`send_days`, which the web app uses without the scheduler), the scheduled
-jobs and the demo, and the two shells on top.
+jobs and the demo, the checks of `digest doctor` over all of them, and the two shells on top.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_the_command_line_says_so_in_one_error_line(cli_env, monkeypatch):
     )
 
 
-# --- one table: the dataclass, from_env, `digest settings` and README.md's table all come from SETTINGS -----
+# --- one table: the dataclass, from_env, `digest config show` and README.md's table all come from SETTINGS -----
 
 
 def table_agrees(readme: str) -> bool:
@@ -88,7 +88,7 @@ def test_the_readme_check_fails_on_a_planted_mistake(mistake):
 
 
 def test_settings_has_one_field_per_row_and_every_default_reads_as_settings_gives_it():
-    assert [f.name for f in fields(Settings)] == [s.attribute for s in SETTINGS]
+    assert [f.name for f in fields(Settings) if f.name != "given"] == [s.attribute for s in SETTINGS]
     assert len(set(VARIABLES)) == len(VARIABLES) == len(SETTINGS)
     assert Settings.from_env({}) == Settings()
     defaults = Settings()
@@ -117,15 +117,17 @@ def test_digest_backend_takes_the_names_the_sender_registry_holds():
         make_sender(Settings(database_url="sqlite://", backend="pigeon"))
 
 
-def test_digest_settings_shows_each_value_masks_secrets_and_says_where_it_came_from():
+def test_digest_config_show_shows_each_value_masks_secrets_and_says_where_it_came_from():
     env = {
         "DIGEST_SECRET_KEY": "s3cret-value",
         "DIGEST_DATABASE_URL": "postgresql://digest:hunter2@db.internal/digest",
         "DIGEST_MAX_BOUNCE_RATE": "2%",
     }
-    result = CliRunner().invoke(main, ["settings"], env=env)
+    result = CliRunner().invoke(main, ["config", "show"], env=env)
     assert result.exit_code == 0, result.output
-    lines = {line.split()[0]: line.split(None, 2)[1:] for line in result.output.splitlines()}
+    first, *rest = result.output.splitlines()
+    assert first == "Env file: none"
+    lines = {line.split()[0]: line.split(None, 2)[1:] for line in rest}
     assert set(lines) == set(VARIABLES)
     assert lines["DIGEST_SECRET_KEY"] == ["environment", "********"]
     assert lines["DIGEST_DATABASE_URL"] == ["environment", "postgresql://digest:********@db.internal/digest"]
@@ -134,17 +136,23 @@ def test_digest_settings_shows_each_value_masks_secrets_and_says_where_it_came_f
     assert "s3cret" not in result.output and "hunter2" not in result.output
 
 
-def test_digest_settings_lists_every_malformed_value_then_fails():
-    result = CliRunner().invoke(main, ["settings"], env={"DIGEST_MAX_ERRORS": "-1", "DIGEST_SEND_DAY": "someday"})
+def test_digest_config_show_lists_every_malformed_value_then_fails():
+    result = CliRunner().invoke(main, ["config", "show"], env={"DIGEST_MAX_ERRORS": "-1", "DIGEST_SEND_DAY": "someday"})
     assert result.exit_code == 1
     assert "DIGEST_MAX_ERRORS must be at least 0" in result.output
     assert "DIGEST_SEND_DAY must be a weekday name" in result.output
     assert "Error: 2 settings malformed: DIGEST_MAX_ERRORS, DIGEST_SEND_DAY" in result.output
 
 
-def test_digest_settings_markdown_prints_the_table():
-    result = CliRunner().invoke(main, ["settings", "--markdown"])
+def test_digest_config_show_markdown_prints_the_table():
+    result = CliRunner().invoke(main, ["config", "show", "--markdown"])
     assert result.exit_code == 0 and result.output == markdown_table()
+
+
+def test_digest_settings_is_the_old_spelling_of_config_show():
+    result = CliRunner().invoke(main, ["settings", "--markdown"])
+    assert result.exit_code == 0 and result.stdout == markdown_table()
+    assert "`digest settings` is now `digest config show`" in result.stderr
 
 
 def test_a_secret_stays_out_of_the_settings_repr():

@@ -30,7 +30,8 @@ COMMANDS = {  # name -> "module:attribute", loaded on first use
     "stats": "digest.cli.stats:stats",
     "demo": "digest.cli.demo:demo",
     "templates": "digest.cli.templates:templates",
-    "settings": "digest.cli.settings:settings_command",
+    "config": "digest.cli.config:config",
+    "doctor": "digest.cli.doctor:doctor",
 }
 # The spellings of earlier versions: they keep working, hidden from --help, with a note naming the new one.
 OLD_SPELLINGS = {
@@ -40,6 +41,7 @@ OLD_SPELLINGS = {
     "send": "editions send",
     "send-test": "editions send-test",
     "status": "scheduler status",
+    "settings": "config show",
 }
 
 
@@ -72,7 +74,30 @@ def _old_spelling(old: str, new: str, command: click.Command) -> click.Command:
     return type(command)(**params)
 
 
+def _env_file_first(args: list[str]) -> list[str]:
+    """`--env-file PATH` (or `--env-file=PATH`) moved to the front wherever it was given before a
+    `--`, so that it works after the command too (`digest doctor --env-file /etc/digest/env`)."""
+    rest, moved, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--env-file" and i + 1 < len(args):
+            moved, i = [arg, args[i + 1]], i + 2
+            continue
+        if arg.startswith("--env-file="):
+            moved, i = [arg], i + 1
+            continue
+        rest.append(arg)
+        i += 1
+    return moved + rest
+
+
 class LazyGroup(DigestGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _env_file_first(args))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -91,17 +116,28 @@ class LazyGroup(DigestGroup):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="digest")
+@click.option(
+    "--env-file",
+    metavar="PATH",
+    help="Read settings from this file too, in systemd's EnvironmentFile format (NAME=value lines, "
+    "# comments, quotes), as the service does; a variable set in the environment wins over the "
+    "file. It may come before or after the command. Default: the file DIGEST_ENV_FILE names, if set.",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, env_file: str | None) -> None:
     """digest: the weekly newsletter engine for AI tool comparisons.
 
-    Configuration comes from DIGEST_* environment variables (`digest settings`
-    lists them, with the values in use); the default store is ./digest.db and
-    the default sender is ./outbox.
+    Configuration comes from DIGEST_* environment variables, or an environment
+    file (--env-file, before the command: the service's own file, so an ad-hoc
+    command sees what the service sees). `digest config show` lists every
+    setting, its value and where it came from; `digest doctor` checks a box
+    before it goes live. The default store is ./digest.db and the default
+    sender is ./outbox.
 
     \b
     Example:
         digest demo
+        digest --env-file /etc/digest/env doctor
     """
     guard_output()  # from here on, nothing printed passes control characters to the terminal
-    ctx.obj = App()
+    ctx.obj = App(env_file=env_file)

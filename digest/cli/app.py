@@ -12,15 +12,32 @@ from subscribers.errors import SubscribersError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from digest.settings import Settings
+    from digest.settings import Environment, Settings
 
 
 class App:
-    """Per-invocation context. Opening the store also migrates it."""
+    """Per-invocation context. Opening the store also migrates it. `env_file` is the root group's
+    --env-file (None: DIGEST_ENV_FILE, if set, names one)."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, env_file: str | None = None):
         self._settings = settings
         self._engine: Engine | None = None
+        self.env_file = env_file
+        self._environment: Environment | None = None
+
+    @property
+    def environment(self) -> Environment:
+        """The variables settings are read from: the environment over the env file, if any."""
+        if self._environment is None:
+            from digest.settings import load_environment  # start-up time: see `settings`
+
+            self._environment = load_environment(self.env_file)
+            for name in self._environment.overridden:
+                click.echo(
+                    f"Note: {name} is set in the environment, which wins over its line in {self._environment.file}.",
+                    err=True,
+                )
+        return self._environment
 
     @property
     def settings(self) -> Settings:
@@ -28,7 +45,7 @@ class App:
             # Imported here, not at the top: `digest --version` and `--help` need no settings.
             from digest.settings import Settings
 
-            self._settings = Settings.from_env()
+            self._settings = Settings.from_env(self.environment)
         return self._settings
 
     @property
@@ -67,13 +84,14 @@ pass_app = click.make_pass_decorator(App)
 
 def check_for_serving(app: App, command: str) -> None:
     """What a long-running command checks before it starts, so that a mistake is one `Error:` line
-    now rather than a failure in a background thread later: the secret key (not the default on a
-    public address), the mail backend's settings, and SendGrid's webhook key if one is set."""
+    now rather than a failure in a background thread later: on a public base URL the secrets and
+    the identity (Settings.refuse_placeholders), the mail backend's settings, and SendGrid's
+    webhook key if one is set."""
     # Imported here: these load the mail senders and the webhook's crypto, which only servers need.
     from digest.events.signature import verifier_for
     from digest.mail import make_sender
 
-    app.settings.refuse_default_secret(command)
+    app.settings.refuse_placeholders(command)
     make_sender(app.settings).close()  # reads the backend's settings; connects to nothing
     if app.settings.webhook_public_key:
         verifier_for(app.settings.webhook_public_key)

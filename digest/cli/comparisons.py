@@ -65,6 +65,15 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
     appears in several comparisons is stored once; a comparison imported again is
     updated in place.
 
+    A page export (.txt) is one field per line, as the site exports a
+    comparison page: an optional `AI tool comparison` banner, the title
+    `Tool A vs Tool B`, a summary line, then a block per tool (category, name,
+    tagline, `75%` + `Panel ship`, the community vote or `—` + `Community`, the
+    entry price + `Entry`, a description of one or more lines), then `Reviewer
+    scorecard` and eight quotes in curly quotes: builder A, builder B,
+    competition A, competition B, thesis A, thesis B, buyer A, buyer B. Lines
+    after the scorecard are ignored. The JSON form is in README.md.
+
     \b
     Example:
         digest comparisons import exports/ --published-at 2026-11-16

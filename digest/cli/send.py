@@ -138,6 +138,8 @@ def send(
         raise click.UsageError("give --edition or --week, not both")
     if week is not None and not _WEEK.match(week.strip()):
         raise click.BadParameter(f"must be an ISO week such as 2026-W47, got {week!r}", param_hint="--week")
+    if not dry_run:  # who the mail says it is from, before anything leaves
+        app.settings.refuse_placeholders("digest editions send")
     with session_scope(app.engine) as session:
         if number is None and week is None:
             edition = get_edition(session, **edition_at_hand(session, app.settings).which())

@@ -95,6 +95,8 @@ def add_command(
         digest subscribers add ada@example.com --topic "Developer Tools"
         digest subscribers add bob@example.com --confirmed --source "signed up at the conference booth"
     """
+    if not confirmed and not no_mail:  # a confirmation mail leaves now: who it says it is from is checked first
+        app.settings.refuse_placeholders("digest subscribers add")
     now = utcnow()
     with session_scope(app.engine) as session:
         request = validation.subscribe_request(
@@ -147,6 +149,8 @@ def import_command(
         digest subscribers import readers.csv
         digest subscribers import old-tool-export.csv --confirmed --skip-invalid
     """
+    if not confirmed and not no_mail:  # confirmation mails leave now: who they say they are from is checked first
+        app.settings.refuse_placeholders("digest subscribers import")
     consent = Consent(at=utcnow(), source=f"import of {source or path.name}")
     check_size(path)
     try:

@@ -110,6 +110,12 @@ class SmtpSender:
         self._connection = connection
         return connection
 
+    def check(self) -> None:
+        """Connect, greet and log in as a send would, then hang up, sending nothing (`digest doctor`).
+        SenderRefused for a refused login; OSError or smtplib.SMTPException when the server cannot be reached."""
+        self._connect()
+        self.close()
+
     def _drop(self) -> None:
         if self._connection is not None:
             try:
