@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from datetime import UTC, datetime
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.content.catalog import get_comparison, list_comparisons
 from digest.content.importer import import_paths
 from digest.editions.undo import remove_comparison
@@ -71,7 +70,7 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
     """
     if published_at is not None and published_at.tzinfo is None:
         published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(UTC)
-    with session_scope(app.engine) as session:
+    with session_scope(app.store(create=True)) as session:
         report = import_paths(session, paths, site_url=app.settings.site_url, published_at=published_at)
     click.echo(f"Imported {report.summary()}")
 
@@ -146,7 +145,7 @@ def comparisons_show(app: App, slug: str, as_json: bool) -> None:
 
 @comparisons.command("remove")
 @click.argument("slug")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask first (it only asks in a terminal).")
+@yes_option
 @pass_app
 def comparisons_remove(app: App, slug: str, yes: bool) -> None:
     """Remove a comparison imported by mistake, with its reviews and readers' votes.
@@ -157,10 +156,9 @@ def comparisons_remove(app: App, slug: str, yes: bool) -> None:
 
     \b
     Example:
-        digest comparisons remove a-vs-b
+        digest comparisons remove a-vs-b --yes
     """
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Remove the comparison {slug}?", abort=True)
+    confirm(yes, f"Remove the comparison {slug}?", f"removing the comparison {slug} cannot be undone")
     with session_scope(app.engine) as session:
         removed = remove_comparison(session, slug)
     click.echo(f"Removed {removed.slug} ({removed.title}).")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 from email_validator import EmailNotValidError, validate_email
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.cli.send import send
 from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
@@ -277,15 +276,30 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
     show_default=True,
     help="How many editions to show, newest first.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON (an array, newest first).")
 @pass_app
-def editions_list(app: App, limit: int) -> None:
+def editions_list(app: App, limit: int, as_json: bool) -> None:
     """Show each edition's week, status and ledger counts (sent, failed, uncertain, skipped).
 
     \b
     Example:
         digest editions list --limit 5
+        digest editions list --json
     """
     rows = edition_rows(app.engine, limit)
+    if as_json:
+        records = [
+            {
+                "number": row.number,
+                "week": row.week,
+                "status": str(row.status),
+                "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                "readers": {str(state): n for state, n in row.counts.items()},
+            }
+            for row in rows
+        ]
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
     if not rows:
         click.echo("No editions yet (build one with: digest editions build).")
         return
@@ -350,29 +364,32 @@ def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
         for line in info["variants"]:
             plural = "comparison" if len(line["comparisons"]) == 1 else "comparisons"
             click.echo(
-                f"  variant {line['variant']:<3} {line['readers']:>9,} readers  {len(line['comparisons'])} "
+                f"  variant {line['variant']:<3} {line['readers']:>9,} "
+                f"{'reader ' if line['readers'] == 1 else 'readers'}  {len(line['comparisons'])} "
                 f"{plural}: {', '.join(line['comparisons'])}"
             )
     if info["unmatched"]:
-        click.echo(f"  {info['unmatched']:,} readers skipped: their topics match none of its comparisons")
+        unmatched = info["unmatched"]
+        click.echo(
+            f"  {unmatched:,} reader{'' if unmatched == 1 else 's'} skipped: their topics match none of its comparisons"
+        )
 
 
 @editions.command("delete")
 @click.argument("number", type=click.IntRange(min=1), metavar="N")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask first (it only asks in a terminal).")
+@yes_option
 @pass_app
 def delete(app: App, number: int, yes: bool) -> None:
     """Delete a draft edition: its comparisons are free for the next build of their week.
 
     Only a draft: an edition that has begun going out stays. In a terminal it
-    asks first, unless --yes.
+    asks first; without one it needs --yes.
 
     \b
     Example:
-        digest editions delete 4
+        digest editions delete 4 --yes
     """
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Delete draft edition {number}?", abort=True)
+    confirm(yes, f"Delete draft edition {number}?", f"deleting draft edition {number} cannot be undone")
     with session_scope(app.engine) as session:
         deleted = delete_draft(session, number)
     plural = "comparison" if deleted.freed == 1 else "comparisons"

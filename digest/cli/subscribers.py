@@ -11,11 +11,12 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.content.catalog import topics_in_store
 from digest.delivery import ledger
 from digest.delivery.confirmations import send_pending
 from digest.events.erasure import forget_events
+from digest.mail import make_sender
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from subscribers import operators, validation
@@ -39,6 +40,13 @@ def subscribers_group() -> None:
     Example:
         digest subscribers import readers.csv --skip-invalid
     """
+
+
+def _check_backend(app: App, mails: bool) -> None:
+    """Before anything is written: a mail that is to leave now needs a backend that can send it (a
+    SendGrid key, an SMTP URL), or the reader would be stored and their mail fail."""
+    if mails:
+        make_sender(app.settings).close()  # reads the backend's settings; connects to nothing
 
 
 def _send_confirmations(app: App, no_mail: bool) -> None:
@@ -96,7 +104,8 @@ def add_command(
         digest subscribers add bob@example.com --confirmed --source "signed up at the conference booth"
     """
     now = utcnow()
-    with session_scope(app.engine) as session:
+    _check_backend(app, not confirmed and not no_mail)
+    with session_scope(app.store(create=True)) as session:
         request = validation.subscribe_request(
             {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session)
         )
@@ -149,8 +158,9 @@ def import_command(
     """
     consent = Consent(at=utcnow(), source=f"import of {source or path.name}")
     check_size(path)
+    _check_backend(app, not confirmed and not no_mail)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.engine) as session:
+        with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.store(create=True)) as session:
             layout, rows = read_rows(stream)
             report = operators.import_readers(
                 session,
@@ -174,7 +184,7 @@ def import_command(
     for line, message in report.errors:
         click.echo(f"{path}:{line}: skipped: {message}", err=True)
     if layout.ignored:
-        click.echo(f"Ignored column(s): {', '.join(layout.ignored)}", err=True)
+        click.echo(f"Ignored column{'' if len(layout.ignored) == 1 else 's'}: {', '.join(layout.ignored)}", err=True)
     state = ACTIVE if confirmed else PENDING
     parts = [f"Imported {report.created:,} reader{'s' if report.created != 1 else ''} ({state}) from {path.name}"]
     if report.already_readers:
@@ -185,9 +195,9 @@ def import_command(
             "in the file): stored as such, never mailed"
         )
     if report.duplicates:
-        parts.append(f"{report.duplicates:,} repeated row(s) skipped")
+        parts.append(f"{report.duplicates:,} repeated row{'' if report.duplicates == 1 else 's'} skipped")
     if report.errors:
-        parts.append(f"{len(report.errors):,} bad row(s) skipped")
+        parts.append(f"{len(report.errors):,} bad row{'' if len(report.errors) == 1 else 's'} skipped")
     click.echo("; ".join(parts) + ".")
     if not confirmed and report.created:
         _send_confirmations(app, no_mail)
@@ -245,7 +255,7 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
         else:
             count = write_csv(_records(app), stream)
             if output:
-                click.echo(f"Exported {count:,} readers to {output}.", err=True)
+                click.echo(f"Exported {count:,} reader{'' if count == 1 else 's'} to {output}.", err=True)
     finally:
         if output:
             stream.close()
@@ -253,14 +263,19 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
 
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only readers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Every stored field, as JSON (an array of objects).")
 @pass_app
-def list_command(app: App, status: str | None) -> None:
+def list_command(app: App, status: str | None, as_json: bool) -> None:
     """List readers: id, address, status, topics and when they joined.
 
     \b
     Example:
         digest subscribers list --status pending
+        digest subscribers list --json
     """
+    if as_json:
+        _write_json_array(_records(app, status), sys.stdout)
+        return
     count = 0
     for record in _records(app, status):
         topics = ", ".join(record["topics"]) or "all topics"
@@ -310,22 +325,26 @@ def show_command(app: App, email: str, as_json: bool) -> None:
 
 @subscribers_group.command("delete")
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_app
 def delete_command(app: App, email: str, yes: bool) -> None:
     """Erase a reader, their delivery ledger, votes and events; keep only a hash of the address.
 
     The hash lets `add` and `import` recognise the address and refuse to bring
     the reader back by mistake; a fresh sign-up through the web form (with its
-    double opt-in) still works.
+    double opt-in) still works. In a terminal it asks first; without one it
+    needs --yes.
 
     \b
     Example:
         digest subscribers delete ada@example.com --yes
     """
     normalized = validation.normalize_email(email)
-    if not yes:
-        click.confirm(f"Erase {normalized} and everything stored about them?", abort=True)
+    confirm(
+        yes,
+        f"Erase {normalized} and everything stored about them?",
+        f"erasing {normalized} and everything stored about them cannot be undone",
+    )
     with session_scope(app.engine) as session:
         erased = operators.delete_reader(session, normalized, utcnow())
         forget_events(session, normalized)  # provider events name the address too; same transaction
