@@ -6,6 +6,7 @@
     ├── UnknownReader         no reader has this address or token
     ├── AlreadyReader         `add` was asked for an address that is already stored
     ├── Suppressed            the address was deleted on request; it is not brought back silently
+    ├── NotResent             a confirmation mail asked for again that may not go (not pending, too soon)
     └── BadLink               a link's token is malformed, tampered with or for another purpose
         ├── ExpiredLink       ... or it is genuine but too old
         └── StaleLink         ... or it is genuine but the reader has moved on (unsubscribed since)
@@ -66,6 +67,10 @@ class AlreadyReader(SubscribersError):
 
 
 class Suppressed(SubscribersError):
+    pass
+
+
+class NotResent(SubscribersError):
     pass
 
 

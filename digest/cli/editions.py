@@ -12,7 +12,8 @@ from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.cli.send import send
 from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
-from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items
+from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items, left_behind
+from digest.editions.status import EditionStatus
 from digest.editions.undo import delete_draft
 from digest.errors import DeliveryError
 from digest.mail import make_sender
@@ -112,6 +113,9 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
     --rebuild selects again (keeping the editor's intro, subject and
     exclusions) as long as its send has not begun. With no new comparison (or
     fewer than DIGEST_MIN_ITEMS) nothing is built, and the command says why.
+    Comparisons dated before the newest earlier edition's week that no edition
+    carried (imported late, with an old date) are not picked up: the command
+    names them and the `digest editions edit N --include SLUG` that adds them.
     Prints the email's HTML size and its margin under Gmail's clipping point.
 
     \b
@@ -133,6 +137,24 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
                 if items
                 else "It shows no comparisons."
             )
+        behind = left_behind(session, app.settings, week)
+        if behind:
+            click.echo(_backlog_note(behind, result.edition))
+
+
+def _backlog_note(behind, edition) -> str:
+    """What `build` says about the comparisons it leaves out for being dated before its look back."""
+    count = len(behind)
+    slugs = ", ".join(f"{c.slug} ({c.published_at:%Y-%m-%d})" for c in behind)
+    includes = " ".join(f"--include {c.slug}" for c in behind)
+    said = (
+        f"Left out: {count} comparison{'s' if count != 1 else ''} dated before the newest earlier edition's week, "
+        f"which no edition carried: {slugs}."
+    )
+    them = "it" if count == 1 else "them"
+    if edition is not None and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
+        return f"{said} To send {them} in this edition: digest editions edit {edition.number} {includes}"
+    return f"{said} To send {them}, add {them} to a draft edition: digest editions edit N {includes}"
 
 
 @editions.command("edit")
@@ -140,7 +162,12 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
 @click.option("--intro", help="The editor's note at the top (blank lines start paragraphs; '' removes it).")
 @click.option("--subject", help="The subject line ('' goes back to the one built from the content).")
 @click.option("--exclude", multiple=True, metavar="SLUG", help="Leave this comparison out (repeatable).")
-@click.option("--include", multiple=True, metavar="SLUG", help="Put an excluded comparison back (repeatable).")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="SLUG",
+    help="Put an excluded comparison back, or add one no edition carried (the backlog `build` names); repeatable.",
+)
 @click.option("--order", callback=_slugs, metavar="SLUG,SLUG", help="Lead with these comparisons, in this order.")
 @pass_app
 def edit(
@@ -163,7 +190,14 @@ def edit(
         raise click.UsageError("say what to change: --intro, --subject, --exclude, --include or --order")
     with session_scope(app.engine) as session:
         changed = edit_edition(
-            session, number, intro=intro, subject=subject, exclude=exclude, include=include, order=order
+            session,
+            number,
+            intro=intro,
+            subject=subject,
+            exclude=exclude,
+            include=include,
+            order=order,
+            timezone=app.settings.timezone,
         )
         shown = len(edition_items(session, changed))
     click.echo(f"Edition {number} updated; it shows {shown} comparison{'s' if shown != 1 else ''}.")

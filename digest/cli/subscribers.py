@@ -4,9 +4,11 @@ suppress, delete)."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -14,7 +16,7 @@ import click
 from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.content.catalog import topics_in_store
 from digest.delivery import ledger
-from digest.delivery.confirmations import send_pending
+from digest.delivery.confirmations import resend_confirmation, resend_confirmations, send_pending
 from digest.events.erasure import forget_events
 from digest.mail import make_sender
 from digest.store import session_scope
@@ -115,6 +117,77 @@ def add_command(
     click.echo(f"Added {reader.email} ({reader.status}).")
     if not confirmed:
         _send_confirmations(app, no_mail)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(_ctx, _param, value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    found = _DURATION.match(value)
+    if not found:
+        raise click.BadParameter(f"give a duration such as 1d, 12h or 90m, got {value!r}")
+    return timedelta(**{_UNITS[found.group(2).lower()]: float(found.group(1))})
+
+
+@subscribers_group.command("resend-confirmation")
+@click.argument("email", required=False)
+@click.option("--all-pending", is_flag=True, help="Every pending reader whose last mail left long enough ago.")
+@click.option(
+    "--older-than",
+    callback=_duration,
+    default="1d",
+    show_default=True,
+    metavar="DURATION",
+    help="With --all-pending: how long ago their last confirmation mail left (1d, 12h, 90m; at least 10m).",
+)
+@yes_option
+@pass_app
+def resend_command(app: App, email: str | None, all_pending: bool, older_than: timedelta, yes: bool) -> None:
+    """Send a pending reader their confirmation mail again, or every pending reader with --all-pending.
+
+    Like asking again on the form, a reader gets one at most every 10 minutes.
+    A mail the provider refused is tried again for one address; --all-pending
+    leaves those out and counts them. The mail backend is checked before
+    anything is written. --all-pending mails many readers: in a terminal it
+    asks first; without one it needs --yes.
+
+    \b
+    Example:
+        digest subscribers resend-confirmation ada@example.com
+        digest subscribers resend-confirmation --all-pending --older-than 1d --yes
+    """
+    if (email is None) == (not all_pending):
+        raise click.UsageError("give one ADDRESS, or --all-pending (not both)")
+    if not all_pending:
+        done = resend_confirmation(app.engine, app.settings, email)
+        mails = f"{done.sent} confirmation mail{'s' if done.sent != 1 else ''}"
+        click.echo(
+            f"Queued the confirmation mail again; sent {mails} ({app.settings.backend})."
+            if done.queued
+            else f"Its confirmation mail was still waiting to leave; sent {mails} ({app.settings.backend})."
+        )
+        return
+    make_sender(app.settings).close()  # the backend's settings, before anyone is asked or anything written
+    hours = older_than.total_seconds() / 3600
+    confirm(
+        yes,
+        f"Send their confirmation mail again to every pending reader last mailed over {hours:g} hours ago?",
+        "resending confirmation mails to every pending reader mails them all",
+    )
+    done = resend_confirmations(app.engine, app.settings, older_than)
+    parts = [
+        f"Queued {done.queued:,} confirmation mail{'s' if done.queued != 1 else ''} again; "
+        f"sent {done.sent:,} ({app.settings.backend})"
+    ]
+    if done.refused:
+        parts.append(
+            f"{done.refused:,} reader{'s' if done.refused != 1 else ''} whose mail the provider refused left out "
+            "(digest subscribers show ADDRESS says why; resend one by its address)"
+        )
+    click.echo("; ".join(parts) + ".")
 
 
 @subscribers_group.command("import")
