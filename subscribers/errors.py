@@ -53,7 +53,7 @@ class ImportRejected(SubscribersError):
     def __init__(self, report):
         self.report = report
         super().__init__(
-            f"{len(report.errors)} bad row(s); nothing was imported "
+            f"{len(report.errors)} bad row{'' if len(report.errors) == 1 else 's'}; nothing was imported "
             "(fix them, or pass --skip-invalid to import the rest)"
         )
 

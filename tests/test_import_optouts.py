@@ -167,7 +167,7 @@ def test_an_opt_out_wins_over_another_row_for_the_same_address_and_an_unknown_st
     assert refused.exit_code == 1 and f"{path}:4: status: 'vip' is not a status this import knows" in refused.output
     assert statuses(store) == {}
     result = run("import", str(path), "--confirmed", "--skip-invalid")
-    assert result.exit_code == 0 and "1 opted out" in result.output and "1 repeated row(s)" in result.output
+    assert result.exit_code == 0 and "1 opted out" in result.output and "1 repeated row skipped" in result.output
     assert statuses(store) == {"ada@example.com": "unsubscribed"}
 
 

@@ -21,12 +21,14 @@ class App:
     """Per-invocation context. Opening the store also migrates it.
 
     `engine` opens a store that exists, and refuses to create one (a command that reads, or changes
-    what is there); `store(create=True)` may create it (`subscribers add`, an import). Either names
-    the store it opened in one line on stderr, so output on stdout stays what it was."""
+    what is there); `store(create=True)` may create it (`subscribers add`, an import), and says so
+    with the path on stderr. The commands about editions and readers (`name_store`, set by their
+    groups) name the store they opened in one line on stderr, so stdout stays what it was."""
 
     def __init__(self, settings: Settings | None = None):
         self._settings = settings
         self._engine: Engine | None = None
+        self.name_store = False
 
     @property
     def settings(self) -> Settings:
@@ -52,7 +54,7 @@ class App:
             self._engine = open_store(url, self.settings.lock_timeout, create=create)
             if new:
                 click.echo(f"Created a new store: {describe(url)}.", err=True)
-            else:
+            elif self.name_store:
                 click.echo(f"Store: {describe(url)}", err=True)
         return self._engine
 
@@ -81,6 +83,14 @@ class DigestGroup(click.Group):
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def names_store(ctx: click.Context) -> None:
+    """For a group's callback: its commands name the store they open (one line on stderr)."""
+    app = ctx.find_object(App)
+    if app is not None:
+        app.name_store = True
+
 
 yes_option = click.option(
     "--yes", "-y", is_flag=True, help="Go ahead without asking (needed without a terminal; in one it asks)."

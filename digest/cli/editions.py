@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from email_validator import EmailNotValidError, validate_email
 
-from digest.cli.app import App, confirm, pass_app, yes_option
+from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.cli.send import send
 from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
@@ -86,7 +86,8 @@ def _which(app: App, week: str | None, edition: int | None) -> dict:
 
 
 @click.group("editions")
-def editions() -> None:
+@click.pass_context
+def editions(ctx: click.Context) -> None:
     """Build, adjust, preview and send the weekly editions.
 
     \b
@@ -95,6 +96,7 @@ def editions() -> None:
         digest editions preview --week 2026-W47
         digest editions send --week 2026-W47
     """
+    names_store(ctx)
 
 
 @editions.command("build")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import App, confirm, pass_app, yes_option
+from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.content.catalog import topics_in_store
 from digest.delivery import ledger
 from digest.delivery.confirmations import resend_confirmation, resend_confirmations, send_pending
@@ -31,7 +31,8 @@ from subscribers.status import ALL as STATUSES
 
 
 @click.group("subscribers")
-def subscribers_group() -> None:
+@click.pass_context
+def subscribers_group(ctx: click.Context) -> None:
     """Manage readers: add, import, export, list, show, unsubscribe, suppress and delete (erase).
 
     Readers added here, like those from the web form, are pending until they
@@ -42,6 +43,7 @@ def subscribers_group() -> None:
     Example:
         digest subscribers import readers.csv --skip-invalid
     """
+    names_store(ctx)
 
 
 def _check_backend(app: App, mails: bool) -> None:
