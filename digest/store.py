@@ -46,7 +46,7 @@ def normalize_url(url: str) -> str:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
         raise StoreError(f"DIGEST_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {url!r}; {URL_EXAMPLES}")
-    if parsed.drivername.startswith("sqlite") and (parsed.host or parsed.port or not parsed.database):
+    if parsed.drivername.startswith("sqlite") and (parsed.host or parsed.port):
         raise StoreError(
             f"DIGEST_DATABASE_URL {url!r} names no SQLite file (a file needs three slashes after sqlite:); "
             f"give one {URL_EXAMPLES}"

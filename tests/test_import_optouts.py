@@ -213,7 +213,7 @@ def test_the_consent_log_keeps_every_opt_in_and_opt_out_of_a_reader_who_comes_ba
 
 def test_show_prints_the_consent_log(cli_env, store):
     assert run("add", "ada@example.com", "--confirmed", "--source", "booth").exit_code == 0
-    shown = json.loads(run("show", "ada@example.com", "--json").output)
+    shown = json.loads(run("show", "ada@example.com", "--json").stdout)
     assert [(e["kind"], e["status"], e["source"]) for e in shown["consent_log"]] == [
         ("opt-in", "active", "booth (consent given elsewhere)")
     ]

@@ -125,7 +125,7 @@ def test_digest_settings_shows_each_value_masks_secrets_and_says_where_it_came_f
     }
     result = CliRunner().invoke(main, ["settings"], env=env)
     assert result.exit_code == 0, result.output
-    lines = {line.split()[0]: line.split(None, 2)[1:] for line in result.output.splitlines()}
+    lines = {line.split()[0]: line.split(None, 2)[1:] for line in result.stdout.splitlines()}
     assert set(lines) == set(VARIABLES)
     assert lines["DIGEST_SECRET_KEY"] == ["environment", "********"]
     assert lines["DIGEST_DATABASE_URL"] == ["environment", "postgresql://digest:********@db.internal/digest"]

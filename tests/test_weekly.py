@@ -232,7 +232,7 @@ def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(
         "every monday at 08:00 in each reader's own time zone (Europe/Paris for readers who gave none)" in before.output
     )
     assert "Last run:     none yet" in before.output
-    next_line = next(line for line in before.output.splitlines() if line.startswith("Next send day:"))
+    next_line = next(line for line in before.stdout.splitlines() if line.startswith("Next send day:"))
     assert "first wave Mon " in next_line and " 08:00 CE" in next_line  # CET or CEST, whichever the date is in
 
     add_comparisons(engine, tmp_path, [LAST_WEEK])
