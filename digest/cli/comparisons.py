@@ -10,7 +10,7 @@ import click
 
 from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.content.catalog import get_comparison, list_comparisons
-from digest.content.importer import import_paths
+from digest.content.importer import read_records, write_records
 from digest.editions.undo import remove_comparison
 from digest.store import session_scope
 from digest.weeks import parse_week
@@ -59,10 +59,10 @@ def comparisons() -> None:
 def import_command(app: App, paths: tuple[str, ...], published_at: datetime | None) -> None:
     """Import comparison page exports (.txt) and JSON files, or folders of them.
 
-    All files are checked before anything is written, and the whole run is one
-    transaction: one bad file means nothing from this run is stored. A tool that
-    appears in several comparisons is stored once; a comparison imported again is
-    updated in place.
+    All files are checked before anything is written (the first import creates
+    the store, and says so), and the whole run is one transaction: one bad file
+    means nothing from this run is stored. A tool that appears in several
+    comparisons is stored once; a comparison imported again is updated in place.
 
     \b
     Example:
@@ -70,8 +70,9 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
     """
     if published_at is not None and published_at.tzinfo is None:
         published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(UTC)
+    records = read_records(paths)  # every file checked before the store is opened (or created)
     with session_scope(app.store(create=True)) as session:
-        report = import_paths(session, paths, site_url=app.settings.site_url, published_at=published_at)
+        report = write_records(session, records, site_url=app.settings.site_url, published_at=published_at)
     click.echo(f"Imported {report.summary()}")
 
 
