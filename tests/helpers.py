@@ -21,7 +21,8 @@ a part of digest. Holds no tests itself.
     Mailbox, smtp_server  a real SMTP server (aiosmtpd) keeping what it receives
     tmpfs                 a real file system mounted for a test (read-only, tiny), for storage faults
     digest_process        `python -m digest ...` in a process of its own (for kill -9 and exit codes)
-    wait_for              poll a condition until it holds or a deadline passes
+    scaled, pause         every wait and timeout, stretched by DIGEST_TEST_WAIT_SCALE
+    wait_for, wait_until  poll a condition until it holds or a (scaled) deadline passes
     digest_command        the installed `digest` script, for tests that run it as a process
     in_terminal           `digest ...` run under a pseudo-terminal, answering its question
     clean_env             os.environ without DIGEST_* and SENDGRID_* settings
@@ -40,9 +41,11 @@ import pty
 import re
 import secrets
 import select as select_fd
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -70,6 +73,54 @@ from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from subscribers.models import Subscriber
 from subscribers.tokens import new_reader_token
+
+# --- waiting ------------------------------------------------------------
+#
+# Every wait a test makes (a deadline for a server to start, for a mail, for a scheduler run; a
+# subprocess or HTTP timeout; a pause to let something happen) goes through `scaled`, so that one
+# setting stretches them all on a slow or busy machine: DIGEST_TEST_WAIT_SCALE (a factor; default 1,
+# or 2 when the CI variable is set). pytest-timeout's per-test limit is scaled the same way (conftest).
+
+
+def _wait_scale() -> float:
+    value = os.environ.get("DIGEST_TEST_WAIT_SCALE") or ("2" if os.environ.get("CI") else "1")
+    try:
+        scale = float(value)
+    except ValueError:
+        raise ValueError(f"DIGEST_TEST_WAIT_SCALE must be a number, got {value!r}") from None
+    if scale <= 0:
+        raise ValueError(f"DIGEST_TEST_WAIT_SCALE must be above 0, got {value!r}")
+    return scale
+
+
+WAIT_SCALE = _wait_scale()
+
+
+def scaled(seconds: float) -> float:
+    """`seconds` of waiting, stretched by DIGEST_TEST_WAIT_SCALE."""
+    return seconds * WAIT_SCALE
+
+
+def pause(seconds: float) -> None:
+    """time.sleep(scaled(seconds)): give something in the background time to happen."""
+    time.sleep(scaled(seconds))
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "the condition", interval: float = 0.02):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds
+    (scaled by DIGEST_TEST_WAIT_SCALE)."""
+    limit = scaled(timeout)
+    deadline = time.monotonic() + limit
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {limit:g} s waiting for {what} (DIGEST_TEST_WAIT_SCALE={WAIT_SCALE:g})"
+            )
+        time.sleep(interval)
+
 
 # --- content ------------------------------------------------------------
 
@@ -471,13 +522,9 @@ def preferences_path(page: str) -> str:
 # --- the scheduler ------------------------------------------------------------
 
 
-def wait_until(condition, timeout: float = 20.0, what: str = "a condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_until(condition, timeout: float = 20.0, what: str = "a condition"):
+    """wait_for, polling every 50 ms."""
+    return wait_for(condition, timeout, what, interval=0.05)
 
 
 def fire_wave(
@@ -580,7 +627,7 @@ class Site:
 
     def __init__(self, settings: Settings, engine, url: str):
         self.settings, self.engine, self.url = settings, engine, url
-        self.http = httpx.Client(base_url=url, timeout=10.0)
+        self.http = httpx.Client(base_url=url, timeout=scaled(10.0))
 
     def post_events(
         self,
@@ -602,6 +649,10 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
 
     sock = bind()
     url = base_url(sock)
+    scratch = None
+    if "outbox" not in settings_fields:  # mail goes to a folder of its own, never ./outbox
+        scratch = tempfile.TemporaryDirectory(prefix="digest-outbox-")
+        settings_fields["outbox"] = Path(scratch.name)
     settings = replace(Settings(), database_url=db_url, base_url=url, **settings_fields)
     engine = open_store(db_url)
     app = create_app(settings, engine)
@@ -615,6 +666,8 @@ def serve_site(db_url: str, **settings_fields) -> Iterator[Site]:
     finally:
         sock.close()
         engine.dispose()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 # --- the tools mailbox providers and auditors use ------------------------------------------
@@ -648,7 +701,7 @@ def spam_scores(spamassassin: str, messages: dict[str, bytes], home: Path) -> di
     }
     scores = {}
     for name, process in running.items():
-        out, err = process.communicate(messages[name], timeout=240)
+        out, err = process.communicate(messages[name], timeout=scaled(240))
         report = out.decode("utf-8", "replace")
         found = re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)
         assert found, f"spamassassin gave no report for {name}: {err.decode()[-2000:]}"
@@ -661,7 +714,12 @@ def spam_scores(spamassassin: str, messages: dict[str, bytes], home: Path) -> di
 def caniemail_errors(node_tools: Path, html: str) -> list[str]:
     """@jsx-email/doiuse-email's errors for `html` (tests/node/doiuse.js)."""
     done = subprocess.run(
-        ["node", str(node_tools / "doiuse.js")], input=html, capture_output=True, text=True, cwd=node_tools, timeout=120
+        ["node", str(node_tools / "doiuse.js")],
+        input=html,
+        capture_output=True,
+        text=True,
+        cwd=node_tools,
+        timeout=scaled(120),
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -725,9 +783,75 @@ def digest_env(**values: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **values}
 
 
+# Every process a test starts through `start_process` leads a process group of its own and is
+# recorded here; conftest's autouse fixture `stop_leftover_processes` kills the groups still running
+# when a test ends (passed, failed or timed out), and at exit, so no server outlives its test.
+_STARTED: list[subprocess.Popen] = []
+
+
+def start_process(command: Sequence[str], **options) -> subprocess.Popen:
+    """subprocess.Popen(command) leading a process group of its own, stopped at the latest when the test ends."""
+    process = subprocess.Popen(list(command), start_new_session=True, **options)
+    process.own_group = True
+    _STARTED.append(process)
+    return process
+
+
+def stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM (to its whole group if it leads one), SIGKILL after `grace` seconds (scaled) to whatever
+    is left; pipes closed. Safe to call on a process that has already ended, and more than once."""
+
+    def send(sig: int) -> None:
+        try:
+            if getattr(process, "own_group", False):
+                os.killpg(process.pid, sig)  # a server's children go with it
+            elif process.poll() is None:
+                process.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    if process.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            process.wait(timeout=scaled(grace))
+        except subprocess.TimeoutExpired:
+            pass
+    send(signal.SIGKILL)  # the leader if SIGTERM did not end it, and anything left in its group
+    try:
+        process.wait(timeout=scaled(grace))
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def stop_started_processes() -> list[str]:
+    """Stop every process started with start_process that is still running; returns what was left running."""
+    left = []
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            left.append(" ".join(map(str, process.args)) if isinstance(process.args, list) else str(process.args))
+        stop_process(process, grace=1.0)
+    return left
+
+
+@contextmanager
+def running(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """`process` (from start_process or digest_process), its group stopped when the block ends, however it ends."""
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
 def digest_process(args: Sequence[str], env: dict[str, str], **options) -> subprocess.Popen:
-    """`python -m digest ARGS` in a process of its own, its output captured."""
-    return subprocess.Popen(
+    """`python -m digest ARGS` in a process (and process group) of its own, its output captured."""
+    return start_process(
         [sys.executable, "-m", "digest", *args],
         env=env,
         stdout=subprocess.PIPE,
@@ -737,23 +861,78 @@ def digest_process(args: Sequence[str], env: dict[str, str], **options) -> subpr
     )
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_is_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def healthy(port: int) -> bool:
+    """Whether `digest serve` on 127.0.0.1:`port` answers /healthz with 200."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=scaled(1)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def digest_serve(
+    env: dict[str, str], log: Path, port: int | None = None, start: float = 60, stop: float = 30
+) -> Iterator[subprocess.Popen]:
+    """`digest serve --port PORT` in a process group of its own, answering /healthz (within `start`
+    seconds, scaled) before the block runs, and stopped (SIGTERM, then SIGKILL after `stop` seconds,
+    to its whole group) when the block ends, however it ends. Its output goes to the file `log`, never
+    to a pipe nobody reads (a full pipe would stall the server); the port is `process.port`."""
+    port = port or free_port()
+    with open(log, "ab") as output:
+        process = start_process(
+            [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    process.port = port
+    try:
+        wait_for(lambda: healthy(port) or process.poll() is not None, start, f"digest serve on port {port} to start")
+        if process.poll() is not None:
+            raise AssertionError(f"digest serve exited with {process.returncode}: {log_tail(log)}")
+        yield process
+    finally:
+        stop_process(process, grace=stop)
+
+
+def log_tail(path: Path, size: int = 4000) -> str:
+    """The end of a log file, for a failure message."""
+    try:
+        return path.read_bytes()[-size:].decode("utf-8", "replace")
+    except OSError:
+        return f"(no log at {path})"
+
+
+def run_process(
+    command: Sequence[str], timeout: float = 120, *, capture_output: bool = True, text: bool = True, **options
+) -> subprocess.CompletedProcess:
+    """subprocess.run(command, timeout=scaled(timeout)), in a process group of its own that is stopped
+    when it ends or times out: a benchmark's sink or a server it started goes with it."""
+    if capture_output:
+        options.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = start_process(command, text=text, **options)
+    with running(process):
+        out, err = process.communicate(timeout=scaled(timeout))
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
 def run_digest(args: Sequence[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m digest ARGS` to the end: exit status, stdout and stderr."""
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
-    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
+    return run_process([sys.executable, "-m", "digest", *args], timeout, env=env)
 
 
 # --- storage faults ------------------------------------------------------------
@@ -801,12 +980,12 @@ def in_terminal(
     """Run `digest *args` with a pseudo-terminal as its stdin and stdout; type `answer` once it asks
     (its output ends with "[y/N]: "). Returns (exit status, everything it printed)."""
     main, child = pty.openpty()
-    process = subprocess.Popen(
+    process = start_process(
         [*digest_command(), *args], stdin=child, stdout=child, stderr=child, env=env, close_fds=True
     )
     os.close(child)
     output, answered = b"", False
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     try:
         while time.monotonic() < deadline:
             ready, _, _ = select_fd.select([main], [], [], 0.1)

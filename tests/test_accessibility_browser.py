@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from helpers import add_reader, axe_violations, comparison, serve_site, severe
+from helpers import add_reader, axe_violations, comparison, scaled, serve_site, severe
 
 from digest.delivery.confirmations import CONFIRM_URL, render_confirmation
 from digest.editions.models import Edition
@@ -23,7 +23,6 @@ from digest.store import session_scope
 from subscribers.links import confirm_url, preferences_url, unsubscribe_url, vote_url
 from subscribers.tokens import ConfirmationTokens
 
-pytestmark = pytest.mark.browser
 ADMIN = "editor-token-for-the-stats-page"
 SLUG = "relaybench-vs-quillpatch"
 
@@ -183,7 +182,7 @@ def test_the_preview_page_has_no_serious_or_critical_violation_and_its_text_box_
         text = "document.getElementById('text')"
         assert page.evaluate(f"{text}.scrollHeight > {text}.clientHeight")  # there is something to scroll
         page.keyboard.press("PageDown")  # and a keyboard user can scroll it (smoothly: wait for it to move)
-        page.wait_for_function(f"{text}.scrollTop > 0", timeout=5000)
+        page.wait_for_function(f"{text}.scrollTop > 0", timeout=scaled(5000))
         page.screenshot(path=str(artifacts / "preview-text-focused.png"))
     finally:
         page.close()

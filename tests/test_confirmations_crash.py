@@ -9,8 +9,6 @@ are the readers of the batch in flight when it died.
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,7 +18,17 @@ from collections import Counter
 
 import httpx
 import sqlalchemy as sa
-from helpers import add_readers, digest_env, digest_process, wait_for
+from helpers import (
+    add_readers,
+    digest_env,
+    digest_process,
+    digest_serve,
+    free_port,
+    running,
+    scaled,
+    start_process,
+    wait_for,
+)
 from sendgrid_server import SendGridServer
 
 from digest.delivery.confirmations import send_pending
@@ -82,10 +90,10 @@ time.sleep(600)
 def test_the_claims_of_a_process_that_died_are_sent_again_and_a_live_ones_are_left_alone(db_url):
     engine = open_store(db_url)
     add_readers(engine, 30, status=status.PENDING)
-    holder = subprocess.Popen(
+    holder = start_process(
         [sys.executable, "-c", CLAIM_AND_HANG, db_url, "10"], stdout=subprocess.PIPE, text=True, env=digest_env()
     )
-    try:
+    with running(holder):
         assert holder.stdout.readline().strip() == "10"
         with SendGridServer(api_key="k") as server:
             settings = sendgrid_settings(db_url, server)
@@ -96,32 +104,7 @@ def test_the_claims_of_a_process_that_died_are_sent_again_and_a_live_ones_are_le
             assert send_pending(engine, settings) == 10  # gone: taken over and sent
             counts = confirmation_counts(server)
             assert len(counts) == 30 and set(counts.values()) == {1} and claimed_count(engine) == 0
-    finally:
-        holder.kill()
-        holder.wait()
-        engine.dispose()
-
-
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    process = digest_process(["serve", "--port", str(port)], env)
-    wait_for(lambda: _healthy(port) or process.poll() is not None, 60, "digest serve to start")
-    assert process.poll() is None, process.stderr.read()
-    return process
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    engine.dispose()
 
 
 class SignUps:
@@ -135,7 +118,7 @@ class SignUps:
         self.threads = [threading.Thread(target=self._post, args=(n,), daemon=True) for n in range(CLIENTS)]
 
     def _post(self, client: int) -> None:
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=scaled(10)) as http:
             n = 0
             while not self.stop.is_set():
                 address = f"{self.tag}-{client}-{n}@example.com"
@@ -156,15 +139,16 @@ class SignUps:
     def __exit__(self, *_exc) -> None:
         self.stop.set()
         for thread in self.threads:
-            thread.join(15)
+            thread.join(scaled(15))
 
 
-def test_sign_ups_under_load_survive_kill_9_of_digest_serve_and_every_one_is_mailed_after_restart(db_url, tmp_path):
-    rng = random.Random(int(os.environ.get("DIGEST_CRASH_SEED", time.time())))
+def test_sign_ups_under_load_survive_kill_9_of_digest_serve_and_every_one_is_mailed_after_restart(
+    db_url, tmp_path, rng
+):
     engine = open_store(db_url)
     with SendGridServer(api_key="k") as server:
         server.delay = 0.5  # a provider that takes its time: the kill lands with a batch in flight
-        port = _free_port()
+        port = free_port()
         env = digest_env(
             DIGEST_DATABASE_URL=db_url,
             DIGEST_BACKEND="sendgrid",
@@ -174,33 +158,27 @@ def test_sign_ups_under_load_survive_kill_9_of_digest_serve_and_every_one_is_mai
             DIGEST_BASE_URL=f"http://127.0.0.1:{port}",
             DIGEST_SUBSCRIBE_RATE_LIMIT="1000000/second",
         )
-        first = _serve(env, port)
-        with SignUps(port, "crash") as load:
+        # Each server is stopped (its process group) when its block ends, however the test ends.
+        with digest_serve(env, tmp_path / "first.log", port) as first, SignUps(port, "crash") as load:
             wait_for(lambda: len(load.acknowledged) >= 200, 60, "sign-ups to be acknowledged")
-            time.sleep(rng.uniform(0.2, 1.5))
+            time.sleep(rng.uniform(0.2, 1.5))  # a random moment (not a wait: not scaled)
             requests = server.requests  # then the next batch of confirmation mails, in flight:
-            wait_for(lambda: server.requests > requests, 30, "a batch of confirmation mails")
+            wait_for(lambda: server.requests > requests, 60, "a batch of confirmation mails")
             time.sleep(rng.uniform(0, 0.3))  # the provider has it (it records on arrival), no answer yet
             first.send_signal(signal.SIGKILL)
             first.wait()
-        first.stdout.close()
-        first.stderr.close()
         acknowledged = set(load.acknowledged)
         mailed_before = set(confirmation_counts(server))
         orphaned = claimed_count(engine)  # claimed by the dead server, their outcome never recorded
         assert acknowledged <= stored_emails(engine)  # every acknowledged sign-up was committed
 
-        second = _serve(env, port)  # no new sign-up: the restart alone sends what is owed
-        try:
+        with digest_serve(env, tmp_path / "second.log", port):  # no new sign-up: the restart alone sends what is owed
             wait_for(
                 lambda: acknowledged <= set(confirmation_counts(server)),
                 120,
                 "every acknowledged sign-up's confirmation mail",
             )
-            wait_for(lambda: claimed_count(engine) == 0, 30, "the queue to settle")
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.communicate(timeout=60)
+            wait_for(lambda: claimed_count(engine) == 0, 60, "the queue to settle")
         counts = confirmation_counts(server)
         duplicates = sum(n - 1 for n in counts.values())
         print(
@@ -229,13 +207,11 @@ def test_a_kill_9_of_subscribers_import_mid_mailing_loses_no_confirmation(db_url
             SENDGRID_API_URL=server.url,
             DIGEST_SECRET_KEY="crash-secret",
         )
-        importing = digest_process(["subscribers", "import", str(path)], env)
-        assert importing.stdout.readline().startswith("Imported 2,500 readers (pending)")  # committed
-        wait_for(lambda: server.requests >= 1, 60, "the first batch of confirmation mails")
-        importing.send_signal(signal.SIGKILL)
-        importing.wait()
-        importing.stdout.close()
-        importing.stderr.close()
+        with running(digest_process(["subscribers", "import", str(path)], env)) as importing:
+            assert importing.stdout.readline().startswith("Imported 2,500 readers (pending)")  # committed
+            wait_for(lambda: server.requests >= 1, 60, "the first batch of confirmation mails")
+            importing.send_signal(signal.SIGKILL)
+            importing.wait()
         orphaned = claimed_count(engine)
         server.delay = 0.0
         sent = send_pending(engine, sendgrid_settings(db_url, server))  # what the scheduler's timer runs

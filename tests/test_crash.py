@@ -11,20 +11,23 @@ have been mailed exactly once, except readers the ledger reports as uncertain
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 
-from helpers import add_readers, built_edition, ledger, reader_of
+import pytest
+from helpers import add_readers, built_edition, ledger, reader_of, start_process, wait_for
 from sendgrid_server import SendGridServer
 
 from digest.delivery import send_edition
 from digest.mail.sendgrid import SendGridSender
 from digest.settings import Settings
 from digest.store import open_store
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 READERS = 20_000
 TRIALS = 10
@@ -37,7 +40,7 @@ def _ready_sender(env: dict, number: int) -> subprocess.Popen:
         "import sys; from digest.cli import main; sys.stdin.readline(); "
         f"main(['send', '--yes', '--edition', '{number}', '--batch-size', '{BATCH}'])"
     )
-    return subprocess.Popen(
+    return start_process(
         [sys.executable, "-c", script],
         env=env,
         stdin=subprocess.PIPE,
@@ -51,13 +54,12 @@ def mailed_in(server, number: int) -> Counter:
     return Counter(reader_of(a) for a, p in server.recipients() if p["custom_args"]["edition"] == str(number))
 
 
-def test_killed_sends_resume_without_mailing_anyone_twice(tmp_path):
-    url = f"sqlite:///{tmp_path / 'digest.db'}"
+def test_killed_sends_resume_without_mailing_anyone_twice(sqlite_url, rng):
+    url = sqlite_url
     engine = open_store(url)
     add_readers(engine, READERS)
     settings = Settings(database_url=url)
     editions = [built_edition(engine, settings, week=f"2026-W{10 + trial:02d}") for trial in range(TRIALS)]
-    rng = random.Random(int(os.environ.get("DIGEST_CRASH_SEED", time.time())))
     resumed_mid_send = 0
     with SendGridServer(api_key="k") as server:
         env = {
@@ -75,10 +77,8 @@ def test_killed_sends_resume_without_mailing_anyone_twice(tmp_path):
             before = server.requests
             process.stdin.write("go\n")
             process.stdin.flush()
-            deadline = time.monotonic() + 30
-            while server.requests == before and process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.002)  # until its first request arrives
-            time.sleep(rng.uniform(0, 0.5))  # a whole send here takes about half a second
+            wait_for(lambda: server.requests > before or process.poll() is not None, 30, "its first request", 0.002)
+            time.sleep(rng.uniform(0, 0.5))  # a random moment (not scaled): a whole send here takes about half a second
             process.send_signal(signal.SIGKILL)
             process.wait()
 

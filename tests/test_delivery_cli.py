@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 from click.testing import CliRunner
-from helpers import add_readers, address, built_edition, ledger, ledger_rows
+from helpers import add_readers, address, built_edition, ledger, ledger_rows, scaled, start_process, wait_for
 from sendgrid_server import SendGridServer
 
 from digest.cli import main
@@ -102,18 +101,16 @@ def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_u
     engine, number = store_with_edition(sqlite_url, 200)
     with SendGridServer(api_key="k") as server:
         server.delay = 0.3  # a slow provider: each request takes a while
-        process = subprocess.Popen(
+        process = start_process(
             [sys.executable, "-m", "digest", "editions", "send", "--yes", "--batch-size", "10"],
             env=_env(sqlite_url, server),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 30
-        while server.requests < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: server.requests >= 2, 30, "the second request", 0.01)
         process.send_signal(signal.SIGINT)  # while the second request is in flight
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=scaled(30))
         assert process.returncode == 1, err
         assert "stopped" in out and "Stopped on request" in out and "Traceback" not in err
         states = Counter(ledger(engine, number).values())
@@ -126,7 +123,7 @@ def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_u
             env=_env(sqlite_url, server),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=scaled(60),
         )
     assert resumed.returncode == 0, resumed.stderr
     assert server.counts() == Counter({address(i): 1 for i in range(1, 201)})
@@ -139,7 +136,7 @@ def test_two_workers_on_postgresql_share_the_send_and_mail_everyone_once(pg_url)
         server.delay = 0.01
         env = _env(pg_url, server)
         workers = [
-            subprocess.Popen(
+            start_process(
                 [sys.executable, "-m", "digest", "editions", "send", "--yes", "--batch-size", "100", "--json"],
                 env=env,
                 stdout=subprocess.PIPE,
@@ -148,7 +145,7 @@ def test_two_workers_on_postgresql_share_the_send_and_mail_everyone_once(pg_url)
             )
             for _ in range(2)
         ]
-        results = [worker.communicate(timeout=120) for worker in workers]
+        results = [worker.communicate(timeout=scaled(120)) for worker in workers]
     for worker, (_out, err) in zip(workers, results):
         assert worker.returncode == 0, err
     summaries = [json.loads(out) for out, _ in results]

@@ -15,7 +15,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger, reader_of
+from helpers import a_letter, add_edition, add_readers, address, edition_status, ledger, reader_of, scaled
 from sendgrid_server import SendGridServer
 
 from digest.delivery import RetryPolicy, send_edition
@@ -37,8 +37,8 @@ def server():
         yield running
 
 
-def send(engine, server_url, number=1, *, max_errors=100, timeout=10.0, **options):
-    sender = SendGridSender("k", server_url, timeout=timeout)
+def send(engine, server_url, number=1, *, max_errors=100, timeout=None, **options):
+    sender = SendGridSender("k", server_url, timeout=scaled(10.0) if timeout is None else timeout)
     try:
         return send_edition(
             engine,

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import time
 
 import httpx
 import sqlalchemy as sa
 from conftest import ROOT
-from helpers import clean_env, digest_command
+from helpers import clean_env, digest_command, healthy, running, scaled, start_process, wait_for
 
 from digest.web.server import bind
 
@@ -20,7 +19,7 @@ def test_demo_runs_in_a_fresh_folder_and_can_be_run_again(tmp_path):
     env = clean_env()
     for _attempt in range(2):  # the second run starts from a fresh store again
         out = subprocess.run(
-            [*digest_command(), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            [*digest_command(), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=scaled(120)
         )
         assert out.returncode == 0, out.stderr
         assert "Traceback" not in out.stderr
@@ -48,7 +47,7 @@ def test_the_demo_says_what_to_open_and_its_serve_command_serves_the_pages_its_l
         env=clean_env(DIGEST_BASE_URL=base),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
     )
     assert out.returncode == 0, out.stderr
     preview = (tmp_path / "digest-demo" / "preview" / "edition.html").resolve()
@@ -58,27 +57,17 @@ def test_the_demo_says_what_to_open_and_its_serve_command_serves_the_pages_its_l
     words = shlex.split(command)
     env = clean_env(DIGEST_BASE_URL=base, **dict(word.split("=", 1) for word in words[:2]))
     assert words[2:4] == ["digest", "serve"]
-    server = subprocess.Popen(
+    server = start_process(
         [*digest_command(), *words[3:]], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # wait for it to listen, at most a minute
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "digest serve did not start"
-            time.sleep(0.2)
+    with running(server):
+        wait_for(lambda: healthy(port) or server.poll() is not None, 60, "digest serve to start", 0.2)
+        assert server.poll() is None, "digest serve did not start"
         web_link = re.search(r'href="([^"]*/editions/1)"', preview.read_text(encoding="utf-8")).group(1)
         assert web_link == f"{base}/editions/1"
-        edition = httpx.get(web_link, timeout=10)
+        edition = httpx.get(web_link, timeout=scaled(10))
         assert edition.status_code == 200 and "Murmurcast" in edition.text
-        assert httpx.get(f"{base}/", timeout=10).status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert httpx.get(f"{base}/", timeout=scaled(10)).status_code == 200
 
 
 def test_the_demo_folder_is_ignored_by_git():

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import at, comparison
+from helpers import at, comparison, scaled
 from sqlmodel import Session, select
 
 from digest.cli import main
@@ -304,10 +304,10 @@ def test_two_builds_of_the_same_week_at_once_make_one_edition(engine):
 
     racer = threading.Thread(target=second_build)
     racer.start()
-    racer.join(timeout=1)  # it waits on the first build's row
+    racer.join(timeout=scaled(1))  # it waits on the first build's row
     first.commit()
     first.close()
-    racer.join(timeout=30)
+    racer.join(timeout=scaled(30))
     assert not racer.is_alive()
     assert outcome["result"].edition.id == built_first.edition.id and not outcome["result"].created
     with session_scope(engine) as session:

@@ -14,7 +14,6 @@ from digest.render import compose, render_view
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.settings import Settings
 
-pytestmark = pytest.mark.browser
 SETTINGS = Settings(base_url="https://news.example.com")
 WIDTHS = (320, 375, 640, 800)
 

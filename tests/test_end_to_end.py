@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from click.testing import CliRunner
 from conftest import ROOT
-from helpers import comparisons_file, wait_for
+from helpers import comparisons_file, healthy, running, scaled, start_process, wait_for
 from sendgrid_server import SendGridServer
 from test_weekly import add_comparisons, add_readers, ledger_of
 
@@ -158,23 +158,16 @@ def test_serve_with_scheduler_runs_web_and_the_weekly_send_in_one_process(sqlite
                 "DIGEST_SEND_TIME": slot.strftime("%H:%M"),
             }
         )
-        log = open(tmp_path / "serve.log", "w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", "--with-scheduler", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-
-            def healthy():
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_for(healthy, 30, "the web app")
+        with open(tmp_path / "serve.log", "w") as log:
+            process = start_process(
+                [sys.executable, "-m", "digest", "serve", "--with-scheduler", "--port", str(port)],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        with running(process):  # stopped, with its group, however the block ends
+            wait_for(lambda: healthy(port), 30, "the web app")
             # The slot a minute ago is within the catch-up window: the in-process scheduler sends it.
             wait_for(
                 lambda: (r := runs.find(engine, WEEKLY_JOB, slot)) is not None and r.outcome == "done",
@@ -182,10 +175,8 @@ def test_serve_with_scheduler_runs_web_and_the_weekly_send_in_one_process(sqlite
                 "the weekly send",
             )
             assert sendgrid.counts() == {"ada@example.com": 1, "grace@example.com": 1}
-        finally:
             process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=30)
-            log.close()
+            code = process.wait(timeout=scaled(30))
         assert code == 0, (tmp_path / "serve.log").read_text()
         assert ledger_of(engine) == {"ada@example.com": "sent", "grace@example.com": "sent"}
     engine.dispose()

@@ -9,13 +9,12 @@ import io
 import json
 import os
 import pty
-import subprocess
 import sys
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import comparison, digest_env
+from helpers import comparison, digest_env, scaled, start_process
 
 from digest.cli import main
 from digest.content.models import Comparison, Tool
@@ -174,7 +173,7 @@ def test_on_a_real_terminal_only_colour_codes_pass(cli_env):
         comparison(session, "evil-vs-good", "2026-11-18 09:00", title="\x1b]0;owned\x07Evil\x1b[2J vs Good")
     engine.dispose()
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
+    process = start_process(
         [sys.executable, "-m", "digest", "comparisons", "show", "evil-vs-good"],
         env=digest_env(**cli_env),
         stdout=follower,
@@ -190,7 +189,7 @@ def test_on_a_real_terminal_only_colour_codes_pass(cli_env):
         if not chunk:
             break
         seen += chunk
-    process.wait(timeout=60)
+    process.wait(timeout=scaled(60))
     os.close(leader)
     assert process.returncode == 0, seen
     assert b"\x1b[1m" in seen  # click's bold title: a colour code passes

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from helpers import clean_env, comparisons_file, digest_command
+from helpers import clean_env, comparisons_file, digest_command, scaled
 
 from digest.timeutil import utcnow
 
@@ -51,10 +51,13 @@ def normal_install(tmp_path: Path) -> tuple[Path, Path]:
     if where is not None and where.resolve() != SOURCE:
         return python, where
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=scaled(300))
     python = venv / "bin" / "python"
     installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(ROOT)], capture_output=True, text=True, timeout=1500
+        [str(python), "-m", "pip", "install", "--quiet", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(1500),
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
     where = installed_package(python, tmp_path)
@@ -77,7 +80,7 @@ def test_a_normal_install_is_branded_with_a_copy_of_its_templates(tmp_path):
 
     def run(*args: str, **extra: str) -> str:
         done = subprocess.run(
-            [*digest, *args], capture_output=True, text=True, cwd=tmp_path, env={**env, **extra}, timeout=300
+            [*digest, *args], capture_output=True, text=True, cwd=tmp_path, env={**env, **extra}, timeout=scaled(300)
         )
         assert done.returncode == 0, f"digest {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout

@@ -10,11 +10,11 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers import wait_until
 
 from digest.content.models import Tool
 from digest.settings import Settings
@@ -23,20 +23,15 @@ from digest.web import create_app
 from digest.web.server import base_url, bind, serving
 from subscribers.models import Subscriber
 
-pytestmark = pytest.mark.browser
-
 CATEGORIES = ("Developer Tools", "Video", "Writing", "Research")
 
 
 def confirmation_link(outbox: Path, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        mails = sorted(outbox.glob("*.eml")) if outbox.exists() else []
-        if mails:
-            mail = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
-            return re.search(r"(http://\S+/confirm/\S+)", mail.get_body(("plain",)).get_content()).group(1)
-        time.sleep(0.05)
-    raise AssertionError("no confirmation mail arrived in the outbox")
+    mails = wait_until(
+        lambda: sorted(outbox.glob("*.eml")) if outbox.exists() else [], timeout, "a confirmation mail in the outbox"
+    )
+    mail = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    return re.search(r"(http://\S+/confirm/\S+)", mail.get_body(("plain",)).get_content()).group(1)
 
 
 @pytest.fixture

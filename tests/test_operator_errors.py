@@ -6,18 +6,15 @@ Each failure is one `Error:` line saying what to do, exit status 1.
 
 from __future__ import annotations
 
-import signal
 import socket
 import sqlite3
 import threading
 import uuid
 
-import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import PG_ADMIN_URL
-from helpers import digest_env, digest_process, run_digest, wait_for
+from helpers import digest_env, digest_serve, free_port, run_digest, scaled
 
 from digest.cli import main
 from digest.settings import VARIABLES
@@ -89,26 +86,12 @@ def test_the_default_secret_key_is_refused_unless_the_base_url_is_this_machine(c
 
 def test_digest_serve_runs_with_the_default_secret_on_a_loopback_base_url(db_url, tmp_path):
     open_store(db_url).dispose()  # serve never creates a store
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = digest_env(
         DIGEST_DATABASE_URL=db_url, DIGEST_OUTBOX=str(tmp_path / "outbox"), DIGEST_BASE_URL=f"http://localhost:{port}"
     )
-    server = digest_process(["serve", "--port", str(port)], env)
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return server.poll() is not None
-
-    try:
-        wait_for(up, 60, "digest serve")
+    with digest_serve(env, tmp_path / "serve.log", port) as server:  # healthy, or the test fails
         assert server.poll() is None
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=60)
 
 
 # --- no tracebacks -----------------------------------------------------------------------------
@@ -123,14 +106,8 @@ def failed(args, env) -> str:
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "current"], ["comparisons", "list"]])
-def test_a_postgresql_database_that_does_not_exist_is_one_line(command):
-    missing = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/digest_missing_{uuid.uuid4().hex[:8]}"
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        from conftest import missing_service
-
-        missing_service(f"PostgreSQL at {PG_ADMIN_URL}")
+def test_a_postgresql_database_that_does_not_exist_is_one_line(command, pg_server):
+    missing = f"{pg_server.rsplit('/', 1)[0]}/digest_missing_{uuid.uuid4().hex[:8]}"
     line = failed(command, digest_env(DIGEST_DATABASE_URL=missing))
     assert "does not exist" in line and "createdb" in line
 
@@ -164,7 +141,7 @@ def dropping_server():
     thread.start()
     yield listener.getsockname()[1]
     stop.set()
-    thread.join(2)
+    thread.join(scaled(2))
     listener.close()
 
 

@@ -158,7 +158,6 @@ def test_a_broken_template_shows_an_error_page_that_names_it(served):
     assert "templates/email/_footer.mjml.j2, line 1" in page.text and "Traceback" not in page.text
 
 
-@pytest.mark.browser
 def test_the_preview_page_in_a_browser_shows_a_phone_and_a_desktop_frame(served, browser, artifacts):
     server, _ = served
     page = browser.new_page(viewport={"width": 1700, "height": 1000})

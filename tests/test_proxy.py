@@ -4,13 +4,11 @@ consent record; redirects carry relative locations, never the Host a client sent
 
 from __future__ import annotations
 
-import signal
-
 import httpx
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import digest_env, digest_process, serve_site, wait_for
+from helpers import digest_env, digest_serve, free_port, scaled, serve_site
 
 from digest.cli import main
 from digest.store import open_store
@@ -68,36 +66,21 @@ def test_digest_serve_takes_its_proxies_from_the_variable_and_refuses_a_malforme
     )
     assert refused.exit_code == 1
     assert refused.output.startswith("Error: --forwarded-allow-ips must list IP addresses or networks")
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = digest_env(
         DIGEST_DATABASE_URL=db_url,
         DIGEST_OUTBOX=str(tmp_path / "outbox"),
         DIGEST_BASE_URL=f"http://127.0.0.1:{port}",
         DIGEST_FORWARDED_ALLOW_IPS="127.0.0.1",
     )
-    server = digest_process(["serve", "--port", str(port)], env)
-    try:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return server.poll() is not None
-
-        wait_for(up, 60, "digest serve")
+    with digest_serve(env, tmp_path / "serve.log", port):
         answer = httpx.post(
             f"http://127.0.0.1:{port}/subscribe",
             json={"email": "ada@example.com"},
             headers={"X-Forwarded-For": "198.51.100.7"},
+            timeout=scaled(10),
         )
         assert answer.status_code == 202
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=60)
     engine = open_store(db_url)
     assert consent_ips(engine) == {"ada@example.com": "198.51.100.7"}
     engine.dispose()

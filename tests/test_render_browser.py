@@ -10,8 +10,6 @@ from digest.render import compose, render_view
 from digest.render.context import ComparisonFacts, ToolFacts
 from digest.settings import Settings
 
-pytestmark = pytest.mark.browser
-
 LONG_QUOTE = (
     "The primitive is a streaming session object behind a small SDK, which is the right shape for the "
     "problem. The docs get you to a first call in minutes. Everything after that is detail."

@@ -13,11 +13,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import ROOT
+from helpers import scaled, start_process, wait_until
 from test_weekly import add_comparisons, add_readers, ledger_of
 
 from digest.jobs import WEEKLY_JOB
@@ -55,7 +55,7 @@ class Instance:
     def __init__(self, env, log_path):
         self.log_path = log_path
         self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
+        self.process = start_process(  # its group is stopped when the test ends, whatever happens here
             [sys.executable, "-m", "digest", "scheduler", "run", "--lease-ttl", str(LEASE_TTL)],
             env=env,
             cwd=ROOT,
@@ -72,13 +72,13 @@ class Instance:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=20)
+            return self.process.wait(timeout=scaled(20))
         finally:
             self.log.close()
 
     def kill(self) -> None:
         self.process.kill()
-        self.process.wait(timeout=10)
+        self.process.wait(timeout=scaled(10))
         self.log.close()
 
     def output(self) -> str:
@@ -89,13 +89,12 @@ class Instance:
 
 
 def wait_for(condition, timeout: float, what: str, instances=()) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    logs = "\n".join(f"--- instance {i.pid}:\n{i.output()}" for i in instances)
-    pytest.fail(f"timed out waiting for {what}\n{logs}")
+    """helpers.wait_for (scaled), with the instances' logs when it times out."""
+    try:
+        wait_until(condition, timeout, what)
+    except AssertionError as timed_out:
+        logs = "\n".join(f"--- instance {i.pid}:\n{i.output()}" for i in instances)
+        pytest.fail(f"{timed_out}\n{logs}")
 
 
 def settled(engine, slot) -> bool:

@@ -4,6 +4,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from helpers import wait_until
+
 from schedules import leases
 
 TTL = timedelta(seconds=60)
@@ -75,7 +77,7 @@ def test_a_held_lease_is_renewed_while_the_work_goes_on_and_released_after(engin
     held = leases.hold(engine, "weekly", "a", ttl)
     assert held is not None
     with held:
-        time.sleep(2.5)  # longer than the time to live: only renewal keeps it
+        time.sleep(2.5)  # longer than the time to live: only renewal keeps it (a span of time, not a wait: unscaled)
         assert not leases.acquire(engine, "weekly", "b", ttl)
         assert not held.lost
     assert leases.acquire(engine, "weekly", "b", ttl)
@@ -86,8 +88,5 @@ def test_a_held_lease_taken_over_after_expiry_reports_itself_lost(engine):
     with leases.hold(engine, "weekly", "a", ttl) as held:
         # Another instance whose clock reads past the expiry takes it over.
         assert leases.acquire(engine, "weekly", "b", TTL, datetime.now(UTC) + ttl)
-        deadline = time.monotonic() + 3
-        while not held.lost and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert held.lost
+        wait_until(lambda: held.lost, 3, "the old holder to see its lease lost")
     assert leases.current(engine, "weekly").holder == "b"  # a lost lease is not released by its old holder

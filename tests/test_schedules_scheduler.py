@@ -8,6 +8,7 @@ from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import pause, scaled
 
 from digest.store import open_store
 from schedules import Outcome, Scheduler, ShiftedClock, WeeklySchedule, runs
@@ -22,7 +23,8 @@ def paris(*args):
 
 
 def wait_for(condition, timeout=6.0):
-    deadline = time.monotonic() + timeout
+    """Whether `condition` came to hold within `timeout` seconds (scaled by DIGEST_TEST_WAIT_SCALE)."""
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         if condition():
             return True
@@ -95,7 +97,7 @@ def test_a_run_missed_while_down_catches_up_once_on_start(engine):
 
     second = started(engine, ShiftedClock(paris(2026, 3, 30, 10, 5)), job)  # restarted again, same week
     try:
-        time.sleep(1.0)
+        pause(1.0)  # time to (wrongly) run it again
     finally:
         second.stop()
     assert [call[0] for call in job.calls] == [slot]  # not twice
@@ -109,7 +111,7 @@ def test_a_miss_older_than_the_catch_up_window_is_logged_and_not_run(engine, cap
     scheduler = started(engine, ShiftedClock(paris(2026, 3, 31, 9, 0)), job)  # 25 hours late
     try:
         assert wait_for(lambda: runs.find(engine, "weekly", slot) is not None)
-        time.sleep(0.3)
+        pause(0.3)
     finally:
         scheduler.stop()
     assert job.calls == []
@@ -175,7 +177,7 @@ def test_two_schedulers_due_at_the_same_moment_run_the_slot_once(engine, db_url)
                 runs.find(engine, "weekly", slot) is not None and runs.find(engine, "weekly", slot).outcome == "done"
             )
         )
-        time.sleep(2.0)  # past the lease's expiry: the other instance looks again and finds it settled
+        pause(2.0)  # past the lease's expiry: the other instance looks again and finds it settled
     finally:
         one.stop()
         two.stop()
@@ -204,7 +206,7 @@ def test_an_interval_chore_runs_on_one_instance_at_a_time(engine, db_url):
         scheduler.start()
         schedulers.append(scheduler)
     try:
-        time.sleep(2.5)
+        pause(2.5)  # a few beats of the chore
     finally:
         for scheduler in schedulers:
             scheduler.stop()
@@ -238,8 +240,8 @@ def test_a_holder_that_lost_its_lease_mid_run_stops_and_leaves_the_record_to_the
     taken_over = threading.Event()
 
     def long_send(context):
-        taken_over.wait(5)
-        deadline = time.monotonic() + 5
+        taken_over.wait(scaled(5))
+        deadline = time.monotonic() + scaled(5)
         while not context.should_stop() and time.monotonic() < deadline:
             time.sleep(0.05)
         return Outcome.unfinished("stopped: lost the lease")
@@ -255,7 +257,7 @@ def test_a_holder_that_lost_its_lease_mid_run_stops_and_leaves_the_record_to_the
     assert leases.acquire(engine, "weekly", "other-instance", timedelta(seconds=60), later)
     runs.write(engine, "weekly", slot, "done", detail="finished by the other instance", holder="other-instance")
     taken_over.set()
-    worker.join(10)
+    worker.join(scaled(10))
     assert results[0].decision == "lost"
     record = runs.find(engine, "weekly", slot)
     assert (record.outcome, record.holder) == ("done", "other-instance")

@@ -13,16 +13,17 @@ def test_migrations_match_the_models(engine):
         assert compare_metadata(context, metadata) == []
 
 
-def test_a_fresh_database_is_migrated_on_first_use(db_url):
-    engine = open_store(db_url)
+def test_a_fresh_database_is_migrated_on_first_use(empty_db_url):
+    engine = open_store(empty_db_url)
+    assert stored_revisions(engine) == {SCHEMA_HEAD}
     assert current_revisions(engine) == head_revisions()
     upgrade(engine)  # a second upgrade is a no-op, not an error
     assert current_revisions(engine) == head_revisions()
     engine.dispose()
 
 
-def test_the_schema_head_constant_is_the_newest_migration(db_url):
+def test_the_schema_head_constant_is_the_newest_migration(empty_db_url):
     assert head_revisions() == {SCHEMA_HEAD}
-    engine = open_store(db_url)
+    engine = open_store(empty_db_url)
     assert stored_revisions(engine) == current_revisions(engine) == {SCHEMA_HEAD}
     engine.dispose()

@@ -92,7 +92,6 @@ def test_wrong_tokens_are_limited_by_header_and_by_form_alike(site):
     assert site.http.get("/stats", headers=BEARER).status_code == 429
 
 
-@pytest.mark.browser
 def test_an_editor_signs_in_in_a_browser_and_stays_signed_in(sqlite_url, browser, artifacts):
     with serve_site(sqlite_url, admin_token=TOKEN) as site:
         context = browser.new_context(viewport={"width": 390, "height": 844})

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import serve_site, two_comparisons
+from helpers import scaled, serve_site, two_comparisons
 
 from digest.cli import main
 from digest.delivery.confirmations import render_confirmation
@@ -193,7 +193,6 @@ def test_the_preview_page_shows_the_editions_state(previewing, engine):
     assert ">sent</strong>" in page and "this is what readers got" in page
 
 
-@pytest.mark.browser
 def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_changes(
     previewing, engine, browser, artifacts
 ):
@@ -205,7 +204,7 @@ def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_chang
         assert phone.get_by_text("2 side-by-side verdicts this week").is_visible()
         before = page.evaluate("document.body.dataset.version")
         _branded_masthead(brand)  # a new file in DIGEST_TEMPLATES: nobody touches the browser
-        page.wait_for_function("v => document.body.dataset.version !== v", arg=before, timeout=15_000)
+        page.wait_for_function("v => document.body.dataset.version !== v", arg=before, timeout=scaled(15_000))
         page.wait_for_load_state()
         assert phone.get_by_text("2 ACME BRANDED VERDICTs this week").is_visible()
         page.screenshot(path=str(artifacts / "reloaded-after-template.png"))
@@ -213,7 +212,7 @@ def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_chang
         before = page.evaluate("document.body.dataset.version")
         with session_scope(engine) as session:
             edit_edition(session, 1, exclude=["relaybench-vs-quillpatch"])
-        page.wait_for_function("v => document.body.dataset.version !== v", arg=before, timeout=15_000)
+        page.wait_for_function("v => document.body.dataset.version !== v", arg=before, timeout=scaled(15_000))
         page.wait_for_load_state()
         assert page.locator("#left-out").inner_text() == "Left out: Relaybench vs Quillpatch"
         assert phone.get_by_text("1 ACME BRANDED VERDICT this week").is_visible()

@@ -360,7 +360,6 @@ def test_the_preview_page_lists_the_variants_with_reader_counts_and_shows_each(v
     assert httpx.get(variants_page.url + "?variant=x").status_code == 400
 
 
-@pytest.mark.browser
 def test_in_a_browser_a_variant_is_one_click_away(variants_page, browser, artifacts):
     page = browser.new_page(viewport={"width": 1700, "height": 1000})
     try:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+from helpers import run_process
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_the_variants_benchmark_runs_every_wave_and_prints_rates_rss_and_the_render_cost():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, str(ROOT / "tests" / "bench" / "bench_variants.py")],
         env=env,
         capture_output=True,

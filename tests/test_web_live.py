@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from helpers import wait_for
+from helpers import pause, wait_for
 
 from digest.content.models import Tool
 from digest.settings import Settings
@@ -97,7 +97,7 @@ def test_the_same_address_sent_sixteen_times_at_once_is_stored_once(engine, tmp_
             )
         assert statuses == [202] * 16
         wait_for(lambda: outbox(settings))
-        time.sleep(0.3)  # let any straggling background run finish
+        pause(0.3)  # let any straggling background run finish
     assert [r.email for r in stored(engine)] == ["ada@example.com"]
     assert len(outbox(settings)) == 1
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from helpers import pause, scaled, wait_for
+
 from digest.web.pump import ConfirmationPump
 
 
@@ -18,10 +20,7 @@ class CountingSender:
 
 
 def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+    wait_for(condition, timeout, "the pump", interval=0.01)
 
 
 def test_a_burst_of_wake_ups_is_served_by_a_few_passes_and_none_is_lost():
@@ -78,22 +77,22 @@ def test_stopping_finishes_the_pass_in_progress_and_starts_no_other():
 
     def send(sender) -> int:
         entered.set()
-        assert release.wait(5)
+        assert release.wait(scaled(5))
         finished.append(1)
         return 1
 
     pump = ConfirmationPump(send, CountingSender, gather=0.0)
     pump.wake()
-    assert entered.wait(5)
+    assert entered.wait(scaled(5))
     stopper = threading.Thread(target=pump.stop)
     stopper.start()
-    time.sleep(0.1)
+    pause(0.1)
     assert stopper.is_alive() and not finished  # stop waits for the readers claimed to be mailed
     release.set()
-    stopper.join(5)
+    stopper.join(scaled(5))
     assert not stopper.is_alive() and finished == [1]
     pump.wake()
-    time.sleep(0.2)
+    pause(0.2)  # time to (wrongly) start a pass
     assert finished == [1] and pump._thread is None
 
 
@@ -101,7 +100,7 @@ def test_sign_ups_being_gathered_when_the_server_stops_get_their_pass_at_once():
     calls = []
     pump = ConfirmationPump(lambda sender: calls.append(1) or 1, CountingSender, gather=30.0)
     pump.wake()
-    time.sleep(0.1)
+    pause(0.1)
     started = time.monotonic()
     pump.stop()
-    assert calls == [1] and time.monotonic() - started < 5
+    assert calls == [1] and time.monotonic() - started < scaled(5)  # not the 30 s of gathering

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from helpers import scaled, wait_for
 
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -37,7 +37,7 @@ class HeldFirst:
     def __call__(self):
         self.opened += 1
         if self.opened == 1:
-            assert self.release.wait(10), "the test never released the first transaction"
+            assert self.release.wait(scaled(10)), "the test never released the first transaction"
         with self.gate.session() as session:
             yield session
 
@@ -199,10 +199,7 @@ def test_a_request_that_goes_away_does_not_undo_its_sign_up_or_stop_the_writer(e
 def test_the_writer_thread_retires_when_idle_and_comes_back_on_demand(engine):
     book = SignupBook(WriteGate(engine).session, idle=0.1)
     assert run_loop(book.file(*signup("ada@example.com"))) is CREATE
-    deadline = time.monotonic() + 5
-    while book._thread is not None:
-        assert time.monotonic() < deadline, "the writer thread did not retire"
-        time.sleep(0.02)
+    wait_for(lambda: book._thread is None, 5, "the writer thread to retire")
     assert run_loop(book.file(*signup("bob@example.com"))) is CREATE
     assert set(stored(engine)) == {"ada@example.com", "bob@example.com"}
 
@@ -218,5 +215,5 @@ def test_requests_from_several_event_loops_are_each_answered_on_their_own(engine
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(scaled(10))
     assert results == {0: CREATE, 1: CREATE, 2: CREATE}

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+from helpers import run_process
+
+# Slow (a benchmark, or trials of kill -9): left out of the fast loop with -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_the_webhook_benchmark_runs_and_prints_every_figure():
     env = {**os.environ, "DIGEST_BENCH_SMOKE": "1"}
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, str(ROOT / "tests" / "bench" / "bench_webhook.py")],
         env=env,
         capture_output=True,

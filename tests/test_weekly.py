@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import add_readers, comparisons_file
+from helpers import add_readers, comparisons_file, scaled
 from sendgrid_server import SendGridServer
 
 from digest.cli import main
@@ -95,10 +95,10 @@ READERS = ["ada@example.com", "grace@example.com", "linus@example.com"]
 
 
 def run_until_done(engine, scheduler, seconds: float = 10) -> None:
-    """Run the real scheduler until the week's run is recorded as done (or `seconds` pass), then stop it."""
+    """Run the real scheduler until the week's run is recorded as done (or `seconds`, scaled, pass), then stop it."""
     scheduler.start()
     try:
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + scaled(seconds)
         while time.monotonic() < deadline:
             record = runs.find(engine, WEEKLY_JOB, SLOT)
             if record is not None and record.outcome == "done":
