@@ -169,6 +169,20 @@ def refuse_newer(stored: set[str], url: str) -> None:
         )
 
 
+class _MigrationFailed(Exception):
+    """Inside `upgrade`: a migration script failed (its cause says how)."""
+
+
+def _connection_trouble(exc: BaseException) -> bool:
+    """A failure of the connection or of waiting for a lock, rather than of the migration's SQL."""
+    if not isinstance(exc, OperationalError):
+        return False
+    said = str(exc).lower()
+    return exc.connection_invalidated or any(
+        words in said for words in ("database is locked", "lock timeout", "connection", "server closed", "terminat")
+    )
+
+
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied. Safe to call from several processes at once.
 
@@ -192,10 +206,14 @@ def upgrade(engine: Engine) -> None:
             )
             from alembic import command  # start-up time: see head_revisions
 
-            command.upgrade(_alembic_config(connection), "heads")
-    except (StoreError, OperationalError):
-        raise  # already said (StoreError), or said by database_problem (a connection, a lock)
-    except Exception as exc:  # a migration's own failure: SQL refused, a constraint, a bug in a script
+            try:
+                command.upgrade(_alembic_config(connection), "heads")
+            except Exception as exc:
+                if _connection_trouble(exc):
+                    raise  # said by database_problem: a connection that went away, a lock held too long
+                raise _MigrationFailed() from exc  # said below, once the transaction is rolled back
+    except _MigrationFailed as failed:  # a migration's own failure: SQL refused, a constraint, a bug in a script
+        exc = failed.__cause__
         lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         said = lines[0].strip() if lines else type(exc).__name__
         try:

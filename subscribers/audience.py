@@ -58,7 +58,7 @@ def status_counts(connection: Connection) -> dict[str, int]:
     """How many readers have each status (every status named, 0 included)."""
     counts = dict.fromkeys(status.ALL, 0)
     counts.update(
-        connection.execute(sa.select(readers.c.status, sa.func.count()).group_by(readers.c.status)).tuples().all()
+        connection.execute(sa.select(readers.c.status, sa.func.count()).group_by(readers.c.status)).all()
     )
     return counts
 
