@@ -57,9 +57,7 @@ SQL_STOPPED = f"subscriber.status IN ({', '.join(repr(name) for name in status.S
 def status_counts(connection: Connection) -> dict[str, int]:
     """How many readers have each status (every status named, 0 included)."""
     counts = dict.fromkeys(status.ALL, 0)
-    counts.update(
-        connection.execute(sa.select(readers.c.status, sa.func.count()).group_by(readers.c.status)).all()
-    )
+    counts.update(connection.execute(sa.select(readers.c.status, sa.func.count()).group_by(readers.c.status)).all())
     return counts
 
 
