@@ -211,7 +211,7 @@ def test_editions_list_shows_each_editions_week_status_and_ledger_counts(engine,
 
     result = runner.invoke(main, ["editions", "list"])
     assert result.exit_code == 0, result.output
-    header, row = result.output.strip().splitlines()
+    header, row = result.stdout.strip().splitlines()
     assert header.split()[:7] == ["#", "week", "status", "sent", "failed", "uncertain", "skipped"]
     assert row.split()[:7] == ["1", "2026-W13", "sent", "2", "1", "0", "0"]
 
