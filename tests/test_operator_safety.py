@@ -459,3 +459,16 @@ def test_build_names_comparisons_dated_before_the_last_editions_week_and_how_to_
     assert "Left out:" not in invoke("editions", "build", "--week", "2026-W47").stdout
     taken = error_line(invoke("editions", "edit", "3", "--include", "alpha-vs-beta-2026-w44"))
     assert "is in edition 1 already" in taken
+
+
+def test_the_demo_erases_no_store_it_did_not_make(sqlite_url, tmp_path):
+    real = Path(sqlite_url.removeprefix("sqlite:///"))
+    before = real.read_bytes()
+    line = error_line(invoke("demo", "--dir", str(real.parent)))
+    assert "the demo would erase digest.db" in line and "--yes" in line
+    assert real.read_bytes() == before
+    demo = tmp_path / "demo"
+    first = invoke("demo", "--dir", str(demo))
+    assert first.exit_code == 0, first.output
+    assert f"Created a new store: {demo / 'digest.db'} (SQLite) (the demo's own)." in first.output
+    assert invoke("demo", "--dir", str(demo)).exit_code == 0  # its own folder: reset without a question
