@@ -176,6 +176,7 @@ def send(
                 should_stop=stop,
                 batch_size=batch_size,
                 include_future=include_future,
+                refuse_nobody=True,
             )
     finally:
         if bar is not None:

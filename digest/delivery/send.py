@@ -93,6 +93,7 @@ def send_edition(
     final: bool = True,
     include_future: bool = False,
     clock: Clock = REAL_CLOCK,
+    refuse_nobody: bool = False,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -107,6 +108,8 @@ def send_edition(
     `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
     in the future is refused (EditionError) until that date, unless `include_future`; a dry run
     says so in its reason instead. `clock` is what the run waits on and stamps the ledger with.
+    `refuse_nobody` (a person's send: `digest editions send`) refuses a first send that would reach
+    no reader (NothingToSend) before anything is frozen; the scheduler's sends leave it off.
     """
     with session_scope(engine) as session:
         edition = get_edition(session, edition_number)
@@ -119,7 +122,7 @@ def send_edition(
         raise EditionError(early)
     if dry_run:
         return replace(_dry_run(engine, settings, edition, letter, resend_uncertain), reason=early)
-    if zones is None and letter is None and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
+    if refuse_nobody and letter is None and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
         refuse_if_nobody(engine, settings, edition)
     own_sender = sender is None
     sender = sender or make_sender(settings)  # before rendering: a missing API key fails fast
