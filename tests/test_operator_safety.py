@@ -472,3 +472,14 @@ def test_the_demo_erases_no_store_it_did_not_make(sqlite_url, tmp_path):
     assert first.exit_code == 0, first.output
     assert f"Created a new store: {demo / 'digest.db'} (SQLite) (the demo's own)." in first.output
     assert invoke("demo", "--dir", str(demo)).exit_code == 0  # its own folder: reset without a question
+
+
+def test_the_schedulers_send_is_unaffected_by_the_refusal_of_a_send_to_nobody(cli_env):
+    """The weekly job calls send_edition without refuse_nobody: an edition nobody is due is sealed as before."""
+    from digest.delivery import send_edition
+
+    engine = open_store(cli_env["DIGEST_DATABASE_URL"])
+    number = built_edition(engine, settings_for(cli_env))
+    add_readers(engine, 1, status="pending")
+    summary = send_edition(engine, settings_for(cli_env), number)
+    assert summary.sent == 0 and edition_status(engine, number) == "sent"
