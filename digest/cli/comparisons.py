@@ -160,6 +160,7 @@ def comparisons_remove(app: App, slug: str, yes: bool) -> None:
         digest comparisons remove a-vs-b --yes
     """
     confirm(yes, f"Remove the comparison {slug}?", f"removing the comparison {slug} cannot be undone")
+    app.name_store = True  # it changes draft editions: say whose
     with session_scope(app.engine) as session:
         removed = remove_comparison(session, slug)
     click.echo(f"Removed {removed.slug} ({removed.title}).")

@@ -153,6 +153,7 @@ def scheduler_status(app: App) -> None:
     Example:
         digest scheduler status
     """
+    app.name_store = True  # the send day's editions and readers: say whose
     settings, engine = app.settings, app.engine
     now = SYSTEM.now()
     status = waves_status(engine, settings, now)
