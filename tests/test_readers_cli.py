@@ -202,8 +202,8 @@ def test_list_and_show_describe_readers(cli_env):
 
 def test_delete_erases_the_reader_keeps_a_hash_and_refuses_to_bring_them_back_by_mistake(cli_env, tmp_path):
     assert run("add", "ada@example.com", "--confirmed").exit_code == 0
-    asked = run("delete", "ada@example.com", input="n\n")
-    assert asked.exit_code == 1 and len(stored(cli_env)) == 1  # said no: nothing happened
+    refused = run("delete", "ada@example.com", input="y\n")  # no terminal: a piped "y" is no answer
+    assert refused.exit_code == 1 and "only with --yes" in refused.output and len(stored(cli_env)) == 1
     erased = run("delete", "Ada@Example.com", "--yes")
     assert erased.exit_code == 0 and "Erased ada@example.com" in erased.output
     assert stored(cli_env) == []
