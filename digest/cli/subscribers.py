@@ -1,5 +1,5 @@
 """`digest subscribers`: the reader list from the command line (add, import, export, list, show, unsubscribe,
-suppress, delete)."""
+suppress, delete, resend-confirmation)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from subscribers.status import ALL as STATUSES
 @click.group("subscribers")
 @click.pass_context
 def subscribers_group(ctx: click.Context) -> None:
-    """Manage readers: add, import, export, list, show, unsubscribe, suppress and delete (erase).
+    """Manage readers: add, import, export, list, show, unsubscribe, suppress, delete (erase), resend-confirmation.
 
     Readers added here, like those from the web form, are pending until they
     click the link in the confirmation mail, unless --confirmed says consent was
