@@ -104,7 +104,7 @@ def confirm(yes: bool, question: str, refused: str) -> None:
     if yes:
         return
     if sys.stdin is not None and sys.stdin.isatty():
-        click.confirm(question, abort=True)
+        click.confirm(question, abort=True, err=True)  # on stderr: stdout may be a file (--json > out)
         return
     raise click.ClickException(f"{refused}; without a terminal to ask in, digest does that only with --yes")
 
