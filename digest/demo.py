@@ -24,7 +24,7 @@ from digest.delivery import send_edition
 from digest.editions.service import build_edition
 from digest.render.preview import preview, write_preview
 from digest.settings import Settings
-from digest.store import open_store, session_scope
+from digest.store import describe, open_store, session_scope
 from digest.timeutil import utcnow
 from digest.weeks import current_week, week_bounds
 from subscribers.operators import add_reader
@@ -50,8 +50,20 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
     )
 
 
+MARKER = ".digest-demo"  # written in a demo's folder: what `reset_folder` may erase there is the demo's own
+RESET = ("digest.db", "digest.db-wal", "digest.db-shm", "digest.db.send-lock", "outbox", "preview", "digest.db.claims")
+
+
+def not_the_demos(folder: Path) -> list[str]:
+    """What a demo run in `folder` would erase that an earlier demo did not make there (a real store, say)."""
+    if (folder / MARKER).exists():
+        return []
+    return [name for name in RESET if (folder / name).exists()]
+
+
 def reset_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("A folder of `digest demo`: each run erases the store, outbox and preview here.\n")
     for name in ("digest.db", "digest.db-wal", "digest.db-shm", "digest.db.send-lock"):
         (folder / name).unlink(missing_ok=True)
     for name in ("outbox", "preview", "digest.db.claims"):  # claims: presence.Presence's lock files
@@ -77,7 +89,7 @@ def run_demo(folder: Path, base: Settings, echo: Callable[[str], None]) -> Setti
     reset_folder(folder)
     settings = demo_settings(base, folder)
     count = import_demo_comparisons(settings)
-    echo(f"Store: {settings.database_url}")
+    echo(f"Created a new store: {describe(settings.database_url)} (the demo's own).")
     echo(f"Imported {count} demo comparisons for {current_week(settings.timezone)}:")
     engine = open_store(settings.database_url)
     with session_scope(engine) as session:

@@ -3,6 +3,7 @@
     DigestError                   anything a user can act on; the CLI prints its message
     ├── ConfigError               a setting is missing or malformed (names the variable)
     ├── StoreError                the database cannot be reached, opened or migrated
+    │   └── StoreMissing          no store where DIGEST_DATABASE_URL points, and the command creates none
     ├── ImportFailed              an input file is malformed (names file, line, expectation)
     ├── NotFound                  a comparison, edition or reader does not exist
     │   └── UnknownVoteLink       a vote link whose reader, comparison or tool we do not have
@@ -18,6 +19,7 @@
     │   ├── BadSignature          unsigned, badly signed, or timestamped too far from now
     │   └── MalformedBatch        not a JSON array of events
     ├── BadWeek                   a week that is not written as 2026-W47
+    ├── ServeError                the web server cannot listen where asked (a port in use)
     └── ChartError                a chart cannot be drawn as asked
 
 The two libraries beside the application keep trees of their own, since they
@@ -43,6 +45,10 @@ class ConfigError(DigestError):
 
 class StoreError(DigestError):
     """The database cannot be reached, opened or migrated."""
+
+
+class StoreMissing(StoreError):
+    """There is no store where DIGEST_DATABASE_URL points, and the command only reads (it creates none)."""
 
 
 class ImportFailed(DigestError):
@@ -115,6 +121,10 @@ class MalformedBatch(WebhookRefused):
 
 class BadWeek(DigestError):
     """A week is not written as an ISO week such as 2026-W47."""
+
+
+class ServeError(DigestError):
+    """The web server cannot start as asked: its port is in use, or needs privileges."""
 
 
 class ChartError(DigestError):

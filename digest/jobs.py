@@ -213,7 +213,7 @@ def build_scheduler(
 
         def confirm(_context: RunContext) -> str | None:
             sent = send_pending(engine, settings)
-            return f"sent {sent} confirmation mail(s)" if sent else None
+            return f"sent {sent} confirmation mail{'' if sent == 1 else 's'}" if sent else None
 
         scheduler.every(CONFIRMATIONS_JOB, CONFIRMATIONS_EVERY, confirm)
     return scheduler

@@ -1,8 +1,13 @@
 """Opening the database: one engine per process, schema brought to the latest revision.
 
-Every command calls `open_store`, so a fresh database needs no separate set-up
-step. SQLite is tuned for one box (WAL, a busy timeout, foreign keys on);
-PostgreSQL URLs are routed to psycopg 3.
+`open_store` brings a store behind the code to the latest revision. It creates
+a store only when asked (`create=True`: `digest db upgrade`, the demo, the
+first import or `subscribers add`); everything else refuses a missing SQLite
+file or a database that holds no digest store (StoreMissing), naming where it
+looked, so a command run in the wrong folder never answers from a new, empty
+store. A database at a revision newer than the code is refused too. SQLite is
+tuned for one box (WAL, a busy timeout, foreign keys on); PostgreSQL URLs are
+routed to psycopg 3.
 """
 
 from __future__ import annotations
@@ -17,24 +22,67 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from digest.errors import StoreError
+from digest.errors import StoreError, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0008"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 
+URL_EXAMPLES = (
+    "such as sqlite:///digest.db (a file in this folder), sqlite:////var/lib/digest/digest.db "
+    "(an absolute path: four slashes) or postgresql://digest:PASSWORD@127.0.0.1:5432/digest"
+)
+
+
 def normalize_url(url: str) -> str:
-    """postgres:// and postgresql:// use psycopg 3; anything else is left alone."""
+    """postgres:// and postgresql:// use psycopg 3; anything else is left alone. A URL digest could not
+    open as meant (no file after sqlite://, no database after postgresql://) is refused with examples."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(f"DIGEST_DATABASE_URL is not a database URL: {url!r}") from exc
+        raise StoreError(f"DIGEST_DATABASE_URL is not a database URL: {url!r}; give one {URL_EXAMPLES}") from exc
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
-        raise StoreError(f"DIGEST_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {url!r}")
+        raise StoreError(f"DIGEST_DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {url!r}; {URL_EXAMPLES}")
+    if parsed.drivername.startswith("sqlite") and (parsed.host or parsed.port):
+        raise StoreError(
+            f"DIGEST_DATABASE_URL {url!r} names no SQLite file (a file needs three slashes after sqlite:); "
+            f"give one {URL_EXAMPLES}"
+        )
+    if parsed.drivername.startswith("postgresql") and not parsed.database:
+        raise StoreError(
+            f"DIGEST_DATABASE_URL {_hidden(parsed)!r} names no database after the host; give one {URL_EXAMPLES}"
+        )
     return parsed.render_as_string(hide_password=False)
+
+
+def _hidden(parsed) -> str:
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (absolute), or None for PostgreSQL and SQLite in memory."""
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def describe(url: str) -> str:
+    """Where a store is, for a person: the SQLite file's absolute path, or the URL without its password."""
+    try:
+        path = sqlite_file(url)
+        return (
+            f"{path} (SQLite)"
+            if path is not None
+            else _hidden(make_url(normalize_url(url)).set(drivername="postgresql"))
+        )
+    except StoreError:
+        return "DIGEST_DATABASE_URL (malformed)"
 
 
 def insert_into(bind: sa.engine.Connection | Session, table: sa.Table):
@@ -97,19 +145,85 @@ def current_revisions(engine: Engine) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
+def known_revisions() -> set[str]:
+    """Every revision the migration scripts know, the oldest to the newest."""
+    # Alembic loads here: only a database not at SCHEMA_HEAD needs it (see open_store).
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
+def refuse_newer(stored: set[str], url: str) -> None:
+    """A database another, newer digest migrated: this code does not know its schema, so it must not touch it."""
+    unknown = stored - known_revisions()
+    if unknown:
+        from digest import __version__  # the package's version, for the message
+
+        raise StoreError(
+            f"the database {describe(url)} is at revision {', '.join(sorted(unknown))}, newer than this digest "
+            f"({__version__}, whose latest revision is {SCHEMA_HEAD}) knows: a newer digest upgraded it. "
+            "Upgrade digest (pip install --upgrade digest) to use it, or set DIGEST_DATABASE_URL to the store you meant"
+        )
+
+
+class _MigrationFailed(Exception):
+    """Inside `upgrade`: a migration script failed (its cause says how)."""
+
+
+def _connection_trouble(exc: BaseException) -> bool:
+    """A failure of the connection or of waiting for a lock, rather than of the migration's SQL."""
+    if not isinstance(exc, OperationalError):
+        return False
+    said = str(exc).lower()
+    return exc.connection_invalidated or any(
+        words in said for words in ("database is locked", "lock timeout", "connection", "server closed", "terminat")
+    )
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied. Safe to call from several processes at once."""
+    """Apply every migration not yet applied. Safe to call from several processes at once.
 
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        else:
-            # Take SQLite's write lock before reading the revision, so two processes
-            # migrating a fresh file queue up instead of both creating tables.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        from alembic import command  # start-up time: see head_revisions
+    A database newer than the code is refused (StoreError, nothing touched); a migration that fails
+    is rolled back with the transaction it ran in, and the StoreError says which revision the
+    database is still at."""
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            else:
+                # Take SQLite's write lock before reading the revision, so two processes
+                # migrating a fresh file queue up instead of both creating tables.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            refuse_newer(
+                set(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+                if sa.inspect(connection).has_table("alembic_version")
+                else set(),
+                url,
+            )
+            from alembic import command  # start-up time: see head_revisions
 
-        command.upgrade(_alembic_config(connection), "heads")
+            try:
+                command.upgrade(_alembic_config(connection), "heads")
+            except Exception as exc:
+                if _connection_trouble(exc):
+                    raise  # said by database_problem: a connection that went away, a lock held too long
+                raise _MigrationFailed() from exc  # said below, once the transaction is rolled back
+    except _MigrationFailed as failed:  # a migration's own failure: SQL refused, a constraint, a bug in a script
+        exc = failed.__cause__
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        said = lines[0].strip() if lines else type(exc).__name__
+        try:
+            at = ", ".join(sorted(stored_revisions(engine))) or "no revision (empty)"
+        except Exception:  # the database went away as well: say what we know
+            at = "an unknown revision"
+        raise StoreError(
+            f"migrating the database {describe(url)} to revision {SCHEMA_HEAD} failed ({type(exc).__name__}: {said}); "
+            f"it was rolled back and the database is at {at}. Fix the cause, then run: digest db upgrade"
+        ) from exc
 
 
 def stored_revisions(engine: Engine) -> set[str]:
@@ -126,10 +240,26 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
     lines = str(orig).strip().splitlines()
     said = lines[0].strip() if lines else type(orig).__name__
     try:
-        where = make_url(normalize_url(url)).render_as_string(hide_password=True)
+        parsed = make_url(normalize_url(url))
+        where, login = parsed.render_as_string(hide_password=True), parsed.username
     except StoreError:
-        where = "in DIGEST_DATABASE_URL"
+        where, login = "in DIGEST_DATABASE_URL", None
     lowered = said.lower()
+    if (
+        "password authentication failed" in lowered
+        or "no password supplied" in lowered
+        or ("role" in lowered and "does not exist" in lowered)
+    ):
+        return (
+            f"the database server of {where} refused to log in as {login or 'the user in DIGEST_DATABASE_URL'} "
+            f"({said}); check the user name and password in DIGEST_DATABASE_URL "
+            "(postgresql://USER:PASSWORD@HOST:5432/DATABASE)"
+        )
+    if "pg_hba.conf" in lowered:
+        return (
+            f"the database server of {where} does not accept this connection ({said}); allow it in the server's "
+            "pg_hba.conf, or check the user, host and database in DIGEST_DATABASE_URL"
+        )
     if "does not exist" in lowered and "database" in lowered:
         return (
             f"the database {where} does not exist ({said}); create it (for PostgreSQL: createdb) "
@@ -153,20 +283,52 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
     return f"the database {where} refused a statement ({said})"
 
 
-def open_store(url: str, lock_timeout: float = 30.0) -> Engine:
+def missing_store(url: str) -> StoreMissing:
+    path = sqlite_file(url)
+    what = f"there is no store at {path}" if path is not None else f"the database {describe(url)} holds no digest store"
+    return StoreMissing(
+        f"{what} (DIGEST_DATABASE_URL); create it with: digest db upgrade, "
+        "or set DIGEST_DATABASE_URL to the store you meant"
+    )
+
+
+def open_store(url: str, lock_timeout: float = 30.0, *, create: bool = True) -> Engine:
     """An engine for `url` with the schema at the latest revision.
 
-    A database already at SCHEMA_HEAD is opened without loading Alembic (a
-    quarter of a second of every command's start); tests/test_schema.py checks
-    that SCHEMA_HEAD is what the migration scripts say.
+    With `create=False` a store that does not exist yet (a missing SQLite file, a database with no
+    digest schema) is refused with StoreMissing, and nothing is created; an existing one behind the
+    code is still brought up to date. A database already at SCHEMA_HEAD is opened without loading
+    Alembic (a quarter of a second of every command's start); tests/test_schema.py checks that
+    SCHEMA_HEAD is what the migration scripts say.
     """
+    path = sqlite_file(url)
+    if not create and path is not None and not path.exists():
+        raise missing_store(url)  # before connecting: SQLite would create the file
     engine = make_engine(url, lock_timeout)
     try:
-        if stored_revisions(engine) != {SCHEMA_HEAD}:
+        stored = stored_revisions(engine)
+        if stored != {SCHEMA_HEAD}:
+            if not stored and not create:
+                engine.dispose()
+                raise missing_store(url)
             upgrade(engine)
     except OperationalError as exc:
         raise StoreError(database_problem(exc, url)) from exc
     return engine
+
+
+def store_exists(url: str, lock_timeout: float = 30.0) -> bool:
+    """Whether `url` holds a digest store already (created by nothing: a missing SQLite file stays missing)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return False
+    engine = make_engine(url, lock_timeout)
+    try:
+        return bool(stored_revisions(engine))
+    except OperationalError as exc:
+        raise StoreError(database_problem(exc, url)) from exc
+    finally:
+        engine.dispose()
 
 
 def take_write_lock(session: Session) -> None:

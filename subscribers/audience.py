@@ -54,6 +54,13 @@ SQL_RECEIVES_EDITIONS = f"subscriber.status = '{status.RECEIVES_EDITIONS}'"
 SQL_STOPPED = f"subscriber.status IN ({', '.join(repr(name) for name in status.STOPPED)})"
 
 
+def status_counts(connection: Connection) -> dict[str, int]:
+    """How many readers have each status (every status named, 0 included)."""
+    counts = dict.fromkeys(status.ALL, 0)
+    counts.update(connection.execute(sa.select(readers.c.status, sa.func.count()).group_by(readers.c.status)).all())
+    return counts
+
+
 def receives_editions() -> sa.ColumnElement[bool]:
     """True for a reader who receives editions at this very moment."""
     return readers.c.status == status.RECEIVES_EDITIONS

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from subscribers import status
+from subscribers import rules, status
+from subscribers.errors import NotResent, UnknownReader
 from subscribers.models import Subscriber
+from subscribers.validation import normalize_email
 
 MAX_ERROR = 500  # characters of a refusal kept with the reader
 
@@ -150,3 +152,66 @@ def backlog(session: Session, before: datetime) -> Backlog:
         .scalar_one()
     )
     return Backlog(stuck, refused)
+
+
+# --- asking again: an operator resends (at most every rules.RESEND_AFTER, like the form) -----------
+
+
+def resend(session: Session, email: str, now: datetime) -> bool:
+    """Queue the confirmation mail of the pending reader at `email` again. Returns False when it is
+    queued already (none has left yet: the next sender sends it). A mail the provider refused is
+    tried again (the operator asked). Raises UnknownReader, or NotResent when the reader is not
+    pending or their last mail left less than RESEND_AFTER ago."""
+    table = Subscriber.__table__
+    address = normalize_email(email)
+    row = (
+        session.connection()
+        .execute(
+            sa.select(table.c.id, table.c.status, table.c.confirmation_sent_at, table.c.confirmation_error).where(
+                table.c.email == address
+            )
+        )
+        .first()
+    )
+    if row is None:
+        raise UnknownReader(f"no reader has the address {address}")
+    if row.status != status.PENDING:
+        raise NotResent(f"{address} is {row.status}, not {status.PENDING}: there is nothing to confirm")
+    if row.confirmation_sent_at is None and row.confirmation_error is None:
+        return False
+    due = rules.resend_due(row.confirmation_sent_at, now)
+    if row.confirmation_error is None and due > now:
+        minutes = max(1, round((due - now).total_seconds() / 60))
+        every = f"{rules.RESEND_AFTER.total_seconds() / 60:g} minutes"
+        raise NotResent(
+            f"a confirmation mail left for {address} at {row.confirmation_sent_at:%H:%M} UTC; one goes at most "
+            f"every {every}: try again in {minutes} minute{'s' if minutes != 1 else ''}"
+        )
+    session.connection().execute(
+        sa.update(table)
+        .where(table.c.id == row.id, table.c.status == status.PENDING)
+        .values(confirmation_sent_at=None, confirmation_claim=None, confirmation_error=None)
+    )
+    return True
+
+
+def resend_all(session: Session, older_than: timedelta, now: datetime) -> tuple[int, int]:
+    """Queue again the confirmation mail of every pending reader whose last one left more than
+    `older_than` ago (never less than RESEND_AFTER). Readers whose mail the provider refused are left
+    as they are (`resend` one by one tries them again). Returns (queued, refused ones left out)."""
+    table = Subscriber.__table__
+    before = now - max(older_than, rules.RESEND_AFTER)
+    due = sa.and_(
+        table.c.status == status.PENDING,
+        table.c.confirmation_sent_at.is_not(None),
+        table.c.confirmation_sent_at <= before,
+        table.c.confirmation_claim.is_(None),
+    )
+    connection = session.connection()
+    refused = connection.execute(
+        sa.select(sa.func.count()).select_from(table).where(due, table.c.confirmation_error.is_not(None))
+    ).scalar()
+    queued = connection.execute(
+        sa.update(table).where(due, table.c.confirmation_error.is_(None)).values(confirmation_sent_at=None)
+    ).rowcount
+    return queued, refused

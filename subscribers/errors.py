@@ -6,6 +6,7 @@
     ├── UnknownReader         no reader has this address or token
     ├── AlreadyReader         `add` was asked for an address that is already stored
     ├── Suppressed            the address was deleted on request; it is not brought back silently
+    ├── NotResent             a confirmation mail asked for again that may not go (not pending, too soon)
     └── BadLink               a link's token is malformed, tampered with or for another purpose
         ├── ExpiredLink       ... or it is genuine but too old
         └── StaleLink         ... or it is genuine but the reader has moved on (unsubscribed since)
@@ -52,7 +53,7 @@ class ImportRejected(SubscribersError):
     def __init__(self, report):
         self.report = report
         super().__init__(
-            f"{len(report.errors)} bad row(s); nothing was imported "
+            f"{len(report.errors)} bad row{'' if len(report.errors) == 1 else 's'}; nothing was imported "
             "(fix them, or pass --skip-invalid to import the rest)"
         )
 
@@ -66,6 +67,10 @@ class AlreadyReader(SubscribersError):
 
 
 class Suppressed(SubscribersError):
+    pass
+
+
+class NotResent(SubscribersError):
     pass
 
 

@@ -19,6 +19,14 @@ class OnSubscribe(Enum):
     NOTHING = "nothing"  # active, just mailed, bounced, complained or suppressed: change nothing
 
 
+def resend_due(confirmation_sent_at: datetime | None, now: datetime, after: timedelta = RESEND_AFTER) -> datetime:
+    """When a pending reader may be sent their confirmation mail again: `after` (never less than
+    RESEND_AFTER) once the last one left; now if none has left yet."""
+    if confirmation_sent_at is None:
+        return now
+    return confirmation_sent_at + max(after, RESEND_AFTER)
+
+
 def on_subscribe(status: str | None, confirmation_sent_at: datetime | None, now: datetime) -> OnSubscribe:
     """The response to the subscriber is the same whatever this returns."""
     if status is None:

@@ -49,7 +49,9 @@ def test_an_old_spelling_runs_the_new_command_and_names_it_on_stderr(cli_env, tm
         old = [*old, "--out", str(tmp_path / "preview")]
     result = invoke(*old)
     assert result.exit_code == 0, result.output
-    assert result.stderr.strip() == f"Note: `digest {old[0]}` is now `digest {new}`; the old spelling still works."
+    note, *rest = result.stderr.strip().splitlines()
+    assert note == f"Note: `digest {old[0]}` is now `digest {new}`; the old spelling still works."
+    assert all(line.startswith("Store: ") for line in rest), result.stderr  # editions name their store
     assert "Note:" not in result.stdout
     if old[0] == "send":
         assert json.loads(result.stdout)["status"] == "dry-run"  # a script parsing stdout is not disturbed

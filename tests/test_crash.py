@@ -38,7 +38,7 @@ def _ready_sender(env: dict, number: int) -> subprocess.Popen:
     """`digest send` in its own process, imported and waiting for a line on stdin to start."""
     script = (
         "import sys; from digest.cli import main; sys.stdin.readline(); "
-        f"main(['send', '--edition', '{number}', '--batch-size', '{BATCH}'])"
+        f"main(['send', '--yes', '--edition', '{number}', '--batch-size', '{BATCH}'])"
     )
     return start_process(
         [sys.executable, "-c", script],

@@ -27,11 +27,11 @@ def store_with_edition(url: str, readers: int) -> tuple:
 
 def test_send_mails_every_reader_into_the_outbox_once(cli_env):
     engine, number = store_with_edition(cli_env["DIGEST_DATABASE_URL"], 7)
-    first = CliRunner().invoke(main, ["editions", "send", "--week", "2026-W47"])
+    first = CliRunner().invoke(main, ["editions", "send", "--yes", "--week", "2026-W47"])
     assert first.exit_code == 0, first.output
     assert f"Edition {number}: sent." in first.output and "(7 by this run)" in first.output
     assert len(list(os.scandir(cli_env["DIGEST_OUTBOX"]))) == 7
-    again = CliRunner().invoke(main, ["editions", "send", "--edition", str(number)])
+    again = CliRunner().invoke(main, ["editions", "send", "--yes", "--edition", str(number)])
     assert again.exit_code == 0 and "(0 by this run)" in again.output
     assert len(list(os.scandir(cli_env["DIGEST_OUTBOX"]))) == 7
     engine.dispose()
@@ -39,9 +39,9 @@ def test_send_mails_every_reader_into_the_outbox_once(cli_env):
 
 def test_send_prints_a_json_summary(cli_env):
     engine, number = store_with_edition(cli_env["DIGEST_DATABASE_URL"], 3)
-    result = CliRunner().invoke(main, ["editions", "send", "--json"])
+    result = CliRunner().invoke(main, ["editions", "send", "--yes", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert {k: summary[k] for k in ("edition", "status", "sent", "failed", "uncertain", "skipped")} == {
         "edition": number,
         "status": "sent",
@@ -65,13 +65,13 @@ def test_a_dry_run_renders_counts_and_sends_nothing(cli_env):
 def test_bad_options_are_named_without_a_traceback(cli_env):
     engine, number = store_with_edition(cli_env["DIGEST_DATABASE_URL"], 1)
     runner = CliRunner()
-    both = runner.invoke(main, ["editions", "send", "--edition", "1", "--week", "2026-W47"])
+    both = runner.invoke(main, ["editions", "send", "--yes", "--edition", "1", "--week", "2026-W47"])
     assert both.exit_code == 2 and "not both" in both.output
-    week = runner.invoke(main, ["editions", "send", "--week", "47"])
+    week = runner.invoke(main, ["editions", "send", "--yes", "--week", "47"])
     assert week.exit_code == 2 and "--week" in week.output and "2026-W47" in week.output
-    missing = runner.invoke(main, ["editions", "send", "--edition", "99"])
+    missing = runner.invoke(main, ["editions", "send", "--yes", "--edition", "99"])
     assert missing.exit_code == 1 and "there is no edition 99" in missing.output
-    size = runner.invoke(main, ["editions", "send", "--batch-size", "5000"])
+    size = runner.invoke(main, ["editions", "send", "--yes", "--batch-size", "5000"])
     assert size.exit_code == 2 and "--batch-size" in size.output
     for result in (both, week, missing, size):
         assert "Traceback" not in result.output
@@ -81,7 +81,7 @@ def test_bad_options_are_named_without_a_traceback(cli_env):
 def test_sendgrid_without_an_api_key_is_named(cli_env, monkeypatch):
     engine, _ = store_with_edition(cli_env["DIGEST_DATABASE_URL"], 1)
     monkeypatch.setenv("DIGEST_BACKEND", "sendgrid")
-    result = CliRunner().invoke(main, ["editions", "send"])
+    result = CliRunner().invoke(main, ["editions", "send", "--yes", "--yes"])
     assert result.exit_code == 1 and "SENDGRID_API_KEY is not set" in result.output
     engine.dispose()
 
@@ -102,7 +102,7 @@ def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_u
     with SendGridServer(api_key="k") as server:
         server.delay = 0.3  # a slow provider: each request takes a while
         process = start_process(
-            [sys.executable, "-m", "digest", "editions", "send", "--batch-size", "10"],
+            [sys.executable, "-m", "digest", "editions", "send", "--yes", "--batch-size", "10"],
             env=_env(sqlite_url, server),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -119,7 +119,7 @@ def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_u
         assert states["sent"] < 200
         server.delay = 0
         resumed = subprocess.run(
-            [sys.executable, "-m", "digest", "editions", "send"],
+            [sys.executable, "-m", "digest", "editions", "send", "--yes", "--yes"],
             env=_env(sqlite_url, server),
             capture_output=True,
             text=True,
@@ -137,7 +137,7 @@ def test_two_workers_on_postgresql_share_the_send_and_mail_everyone_once(pg_url)
         env = _env(pg_url, server)
         workers = [
             start_process(
-                [sys.executable, "-m", "digest", "editions", "send", "--batch-size", "100", "--json"],
+                [sys.executable, "-m", "digest", "editions", "send", "--yes", "--batch-size", "100", "--json"],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

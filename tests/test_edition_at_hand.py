@@ -67,21 +67,21 @@ def test_preview_send_test_send_and_build_all_mean_the_same_edition(cli_env, tmp
     runner = CliRunner()
     previewed = runner.invoke(main, ["editions", "preview", "--out", str(tmp_path / "p")])
     assert previewed.exit_code == 0, previewed.output
-    assert previewed.output.splitlines()[0] == "Edition 2 for 2026-W47 (draft)"
+    assert previewed.stdout.splitlines()[0] == "Edition 2 for 2026-W47 (draft)"
     assert "W47 C Vs D Left" in (tmp_path / "p" / "edition.txt").read_text(encoding="utf-8")
     tested = runner.invoke(main, ["editions", "send-test", "--to", "editor@example.com"])
     assert "Sent a test of edition 2 " in tested.output, tested.output
     built = runner.invoke(main, ["editions", "build"])
-    assert built.output.startswith("Edition 2 for 2026-W47 was already built."), built.output
+    assert built.stdout.startswith("Edition 2 for 2026-W47 was already built."), built.output
     dry = runner.invoke(main, ["editions", "send", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.output.startswith("Edition 2 for 2026-W47 (draft), 1 comparison:")
+    assert dry.stdout.startswith("Edition 2 for 2026-W47 (draft), 1 comparison:")
     assert "It would reach 2 readers through outbox." in dry.output and "Edition 2: dry-run." in dry.output
-    sent = runner.invoke(main, ["editions", "send"])
+    sent = runner.invoke(main, ["editions", "send", "--yes", "--yes"])
     assert sent.exit_code == 0, sent.output
     assert "Edition 2: sent." in sent.output and ledger(engine, 2) and not ledger(engine, 3)
     after = runner.invoke(main, ["editions", "preview", "--out", str(tmp_path / "q")])
-    assert after.output.splitlines()[0] == "Edition 3 for 2026-W48 (draft)"  # the next to go out
+    assert after.stdout.splitlines()[0] == "Edition 3 for 2026-W48 (draft)"  # the next to go out
     engine.dispose()
 
 
@@ -93,7 +93,7 @@ def test_with_every_edition_sent_build_makes_the_current_weeks(cli_env):
         comparison(session, "this-week-a-vs-b", utcnow())
     built = CliRunner().invoke(main, ["editions", "build"])
     assert built.exit_code == 0, built.output
-    assert built.output.startswith(f"Edition 4 for {current_week(ZoneInfo('UTC'))} built with 1 comparison.")
+    assert built.stdout.startswith(f"Edition 4 for {current_week(ZoneInfo('UTC'))} built with 1 comparison.")
     engine.dispose()
 
 
@@ -113,9 +113,9 @@ def _one_edition(url: str, readers: int = 3) -> None:
 def test_send_names_the_edition_its_comparisons_and_readers_and_asks_nothing_without_a_terminal(cli_env):
     _one_edition(cli_env["DIGEST_DATABASE_URL"])
     CliRunner().invoke(main, ["editions", "edit", "1", "--exclude", "alpha-vs-beta"])
-    result = CliRunner().invoke(main, ["editions", "send"])
+    result = CliRunner().invoke(main, ["editions", "send", "--yes", "--yes"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[:4] == [
         "Edition 1 for 2026-W47 (draft), 1 comparison:",
         "  1. Gamma vs Delta  [gamma-vs-delta]",
@@ -143,7 +143,7 @@ def test_the_plan_counts_only_readers_it_will_mail_and_names_comparisons_that_jo
         "It would reach 3 readers through outbox; 2 more readers chose topics that match none of its "
         "comparisons and get no mail."
     ) in dry.output
-    sent = CliRunner().invoke(main, ["editions", "send"])
+    sent = CliRunner().invoke(main, ["editions", "send", "--yes", "--yes"])
     assert sent.exit_code == 0, sent.output
     assert len(os.listdir(cli_env["DIGEST_OUTBOX"])) == 3  # what the plan said
 
@@ -189,7 +189,7 @@ def _future_edition(url: str) -> tuple[int, str]:
 
 def test_a_comparison_dated_in_the_future_is_not_sent_before_its_date(cli_env):
     number, _week = _future_edition(cli_env["DIGEST_DATABASE_URL"])
-    refused = CliRunner().invoke(main, ["editions", "send", "--edition", str(number)])
+    refused = CliRunner().invoke(main, ["editions", "send", "--yes", "--edition", str(number)])
     assert refused.exit_code == 1
     assert "carries a comparison dated in the future: tomorrow-a-vs-b (dated " in refused.output
     assert f"digest editions edit {number} --exclude tomorrow-a-vs-b" in refused.output
@@ -200,7 +200,7 @@ def test_a_comparison_dated_in_the_future_is_not_sent_before_its_date(cli_env):
         send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"]), number)
     dry = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--dry-run"])
     assert dry.exit_code == 0 and "dated in the future" in dry.output
-    sent = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--include-future"])
+    sent = CliRunner().invoke(main, ["editions", "send", "--yes", "--edition", str(number), "--include-future"])
     assert sent.exit_code == 0, sent.output
     assert f"Edition {number}: sent." in sent.output and len(ledger(engine, number)) == 2
     engine.dispose()

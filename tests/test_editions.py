@@ -258,7 +258,7 @@ def _seed(db_url, *comparisons_at):
 def test_edition_build_with_nothing_new_says_so_and_exits_0(cli_env):
     result = CliRunner().invoke(main, ["editions", "build", "--week", W47])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"No new comparisons in {W47}."
+    assert result.stdout.strip() == f"No new comparisons in {W47}."
 
 
 def test_edition_build_then_edit_from_the_command_line(cli_env):
@@ -271,7 +271,7 @@ def test_edition_build_then_edit_from_the_command_line(cli_env):
     assert f"Edition 1 for {W47} was already built." in again.output
     edited = runner.invoke(main, ["editions", "edit", "1", "--subject", "Two tools", "--order", "a", "--exclude", "b"])
     assert edited.exit_code == 0, edited.output
-    assert edited.output.strip() == "Edition 1 updated; it shows 1 comparison."
+    assert edited.stdout.strip() == "Edition 1 updated; it shows 1 comparison."
 
 
 @pytest.mark.parametrize(

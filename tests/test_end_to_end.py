@@ -133,7 +133,7 @@ def test_import_subscribe_confirm_schedule_send_unsubscribe_and_the_next_week_sk
 
         listing = CliRunner().invoke(main, ["editions", "list"])
         assert listing.exit_code == 0, listing.output
-        rows = [line.split()[:7] for line in listing.output.strip().splitlines()[1:]]
+        rows = [line.split()[:7] for line in listing.stdout.strip().splitlines()[1:]]
         assert rows == [["2", "2026-W14", "sent", "1", "0", "0", "0"], ["1", "2026-W13", "sent", "2", "0", "0", "0"]]
 
 

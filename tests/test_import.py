@@ -60,7 +60,7 @@ def test_a_page_reads_back_exactly(cli_env, sample_pages):
     latest = {tool.slug: tool for record in records for tool in record.tools}
     for page, expected in zip(pages, records):
         text = page.read_text(encoding="utf-8")
-        shown = json.loads(run("comparisons", "show", expected.slug, "--json").output)
+        shown = json.loads(run("comparisons", "show", expected.slug, "--json").stdout)
         assert shown["title"] == expected.title and shown["summary"] == expected.summary
         assert shown["published_at"] == "2026-11-16T10:00:00Z"
         for tool, record in zip(shown["tools"], expected.tools):
@@ -77,7 +77,7 @@ def test_a_page_reads_back_exactly(cli_env, sample_pages):
 
 def test_figures_of_the_fixture_page_are_stored_as_shown(cli_env):
     assert run("comparisons", "import", str(SHARED_TOOL_PAGE)).exit_code == 0
-    shown = json.loads(run("comparisons", "show", "smolvlm2-turbo-vs-pixelwright-lens", "--json").output)
+    shown = json.loads(run("comparisons", "show", "smolvlm2-turbo-vs-pixelwright-lens", "--json").stdout)
     smol, lens = shown["tools"]
     assert (smol["panel_ship"], smol["community"], smol["entry_price"]) == (100, None, "Free")
     assert (lens["panel_ship"], lens["community"], lens["entry_price"]) == (62.5, 40, "$0.002 / image")
@@ -104,7 +104,7 @@ def test_a_changed_page_updates_the_comparison_in_place(cli_env, tmp_path):
     changed.write_text(SHARED_TOOL_PAGE.read_text(encoding="utf-8").replace("62.5%", "70%"), encoding="utf-8")
     result = run("comparisons", "import", str(changed))
     assert "0 new, 1 updated" in result.output
-    rows = json.loads(run("comparisons", "list", "--json").output)
+    rows = json.loads(run("comparisons", "list", "--json").stdout)
     assert len(rows) == 1 and rows[0]["tools"][1]["panel_ship"] == 70
 
 
@@ -112,7 +112,7 @@ def test_json_import_carries_verdicts_and_dates(cli_env):
     cli_env_tz = "Europe/Paris"
     result = CliRunner().invoke(main, ["comparisons", "import", str(JSON_FIXTURE)], env={"DIGEST_TIMEZONE": cli_env_tz})
     assert result.exit_code == 0, result.output
-    shown = json.loads(run("comparisons", "show", "relaybench-vs-quillpatch", "--json").output)
+    shown = json.loads(run("comparisons", "show", "relaybench-vs-quillpatch", "--json").stdout)
     assert shown["published_at"] == "2026-11-17T08:30:00Z"
     assert [(r["tool"], r["verdict"]) for r in shown["reviews"]] == [("relaybench", "ship"), ("quillpatch", "skip")]
     assert shown["tools"][1]["community"] is None
@@ -121,9 +121,9 @@ def test_json_import_carries_verdicts_and_dates(cli_env):
 def test_week_filter_lists_only_that_week(cli_env):
     run("comparisons", "import", str(SHARED_TOOL_PAGE), "--published-at", "2026-11-16")
     run("comparisons", "import", str(JSON_FIXTURE))
-    week_47 = json.loads(run("comparisons", "list", "--week", "2026-W47", "--json").output)
+    week_47 = json.loads(run("comparisons", "list", "--week", "2026-W47", "--json").stdout)
     assert {c["slug"] for c in week_47} == {"smolvlm2-turbo-vs-pixelwright-lens", "relaybench-vs-quillpatch"}
-    assert json.loads(run("comparisons", "list", "--week", "2026-W48", "--json").output) == []
+    assert json.loads(run("comparisons", "list", "--week", "2026-W48", "--json").stdout) == []
     table = run("comparisons", "list").output
     assert "SmolVLM2 Turbo vs Pixelwright Lens" in table and "100% / 62.5%" in table
 

@@ -167,7 +167,7 @@ def test_an_opt_out_wins_over_another_row_for_the_same_address_and_an_unknown_st
     assert refused.exit_code == 1 and f"{path}:4: status: 'vip' is not a status this import knows" in refused.output
     assert statuses(store) == {}
     result = run("import", str(path), "--confirmed", "--skip-invalid")
-    assert result.exit_code == 0 and "1 opted out" in result.output and "1 repeated row(s)" in result.output
+    assert result.exit_code == 0 and "1 opted out" in result.output and "1 repeated row skipped" in result.output
     assert statuses(store) == {"ada@example.com": "unsubscribed"}
 
 
@@ -213,7 +213,7 @@ def test_the_consent_log_keeps_every_opt_in_and_opt_out_of_a_reader_who_comes_ba
 
 def test_show_prints_the_consent_log(cli_env, store):
     assert run("add", "ada@example.com", "--confirmed", "--source", "booth").exit_code == 0
-    shown = json.loads(run("show", "ada@example.com", "--json").output)
+    shown = json.loads(run("show", "ada@example.com", "--json").stdout)
     assert [(e["kind"], e["status"], e["source"]) for e in shown["consent_log"]] == [
         ("opt-in", "active", "booth (consent given elsewhere)")
     ]

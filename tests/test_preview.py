@@ -45,7 +45,7 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     out = tmp_path / "look"
     result = CliRunner().invoke(main, ["editions", "preview", "--edition", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    heading, subject, size, *paths = result.output.splitlines()
+    heading, subject, size, *paths = result.stdout.splitlines()
     assert heading == "Edition 1 for 2026-W47 (draft)"
     assert subject == "Subject: Lumen vs Orbit, and 1 more"
     assert paths == [str(out / "edition.html"), str(out / "edition.txt")]

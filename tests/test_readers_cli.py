@@ -110,13 +110,13 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing_unless_told(cl
     assert refused.exit_code == 1
     assert f"{path}:3: email: 'not-an-address' is not a valid email address" in refused.output
     assert f"{path}:4: topics: 'Cooking' is not a topic" in refused.output
-    assert "2 bad row(s); nothing was imported" in refused.output
+    assert "2 bad rows; nothing was imported" in refused.output
     assert stored(cli_env) == []
 
     accepted = run("import", str(path), "--skip-invalid", "--no-mail")
     assert accepted.exit_code == 0
-    assert f"{path}:3: skipped:" in accepted.output and "Ignored column(s): First name" in accepted.output
-    assert "Imported 2 readers (pending)" in accepted.output and "2 bad row(s) skipped" in accepted.output
+    assert f"{path}:3: skipped:" in accepted.output and "Ignored column: First name" in accepted.output
+    assert "Imported 2 readers (pending)" in accepted.output and "2 bad rows skipped" in accepted.output
     readers = stored(cli_env)
     assert [(r.email, r.status, r.topics) for r in readers] == [
         ("ada@example.com", "pending", ["Video"]),
@@ -131,7 +131,7 @@ def test_import_sends_confirmation_mails_to_new_pending_readers_and_leaves_exist
     result = run("import", str(path))
     assert result.exit_code == 0, result.output
     assert "Imported 1 reader (pending)" in result.output
-    assert "1 already on the list, left as they were" in result.output and "1 repeated row(s)" in result.output
+    assert "1 already on the list, left as they were" in result.output and "1 repeated row skipped" in result.output
     assert "Sent 1 confirmation mail" in result.output
     assert [(r.email, r.status) for r in stored(cli_env)] == [
         ("ada@example.com", "active"),
@@ -167,12 +167,12 @@ def test_export_gives_everything_stored_as_csv_or_json_and_the_csv_imports_again
     assert run("add", "ada@example.com", "--confirmed", "--source", "booth").exit_code == 0
     assert run("add", "bob@example.com", "--no-mail").exit_code == 0
     as_csv = run("export")
-    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [r["email"] for r in rows] == ["ada@example.com", "bob@example.com"]
     columns = {c.name for c in Subscriber.__table__.columns}
     assert set(rows[0]) == columns
     assert rows[0]["consent_source"] == "booth (consent given elsewhere)" and rows[0]["confirmed_at"]
-    records = json.loads(run("export", "--json").output)
+    records = json.loads(run("export", "--json").stdout)
     assert [set(r) for r in records] == [columns, columns]
     assert records[1]["status"] == "pending" and records[1]["token"] == stored(cli_env)[1].token
 
@@ -190,7 +190,7 @@ def test_list_and_show_describe_readers(cli_env):
     listed = run("list", "--status", "pending")
     assert "bob@example.com" in listed.output and "ada@example.com" not in listed.output
     assert "1 reader (pending)." in listed.output
-    shown = json.loads(run("show", "ADA@example.com", "--json").output)
+    shown = json.loads(run("show", "ADA@example.com", "--json").stdout)
     assert shown["email"] == "ada@example.com" and shown["deliveries"] == []
     assert (
         "consent_source:       digest subscribers add (consent given elsewhere)"
@@ -202,8 +202,8 @@ def test_list_and_show_describe_readers(cli_env):
 
 def test_delete_erases_the_reader_keeps_a_hash_and_refuses_to_bring_them_back_by_mistake(cli_env, tmp_path):
     assert run("add", "ada@example.com", "--confirmed").exit_code == 0
-    asked = run("delete", "ada@example.com", input="n\n")
-    assert asked.exit_code == 1 and len(stored(cli_env)) == 1  # said no: nothing happened
+    refused = run("delete", "ada@example.com", input="y\n")  # no terminal: a piped "y" is no answer
+    assert refused.exit_code == 1 and "only with --yes" in refused.output and len(stored(cli_env)) == 1
     erased = run("delete", "Ada@Example.com", "--yes")
     assert erased.exit_code == 0 and "Erased ada@example.com" in erased.output
     assert stored(cli_env) == []

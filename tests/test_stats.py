@@ -193,14 +193,14 @@ def test_digest_stats_counts_readers_per_edition_from_the_ledger_and_the_events(
     engine.dispose()
     shown = CliRunner().invoke(main, ["stats", "--json"])
     assert shown.exit_code == 0, shown.output
-    figures = json.loads(shown.output)
+    figures = json.loads(shown.stdout)
     assert figures["editions"] == [EXPECTED]
     this_week = figures["growth"][-1]
     assert (this_week["joined"], this_week["left"], this_week["total"]) == (0, 4, 6)  # 4, 5, 6 and 10 left
 
     text = CliRunner().invoke(main, ["stats", "--edition", "1"])
     assert text.exit_code == 0, text.output
-    row = next(line for line in text.output.splitlines() if line.strip().startswith("1 "))
+    row = next(line for line in text.stdout.splitlines() if line.strip().startswith("1 "))
     assert row.split()[:6] == ["1", "2026-W01", "10", "9", "(90%)", "3"]
 
 
@@ -289,7 +289,7 @@ def test_an_outbox_edition_says_not_reported_and_counts_votes_and_digests_own_un
         monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
         text = CliRunner().invoke(main, ["stats"])
     assert text.exit_code == 0, text.output
-    row = next(line for line in text.output.splitlines() if line.strip().startswith("2 "))
+    row = next(line for line in text.stdout.splitlines() if line.strip().startswith("2 "))
     assert row.split()[:5] == ["2", "2026-W47", "3", "not", "reported"]
     assert "not reported: not reported by this backend (the outbox and SMTP hear nothing back" in text.output
     assert "Opens are unreliable: Apple Mail Privacy Protection" in text.output

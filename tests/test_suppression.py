@@ -173,7 +173,9 @@ def test_the_pause_threshold_stops_a_send_and_digest_send_resumes_it(db_url, cli
         # The rate is checked just before each request leaves: batch 3 never did.
         assert Counter(ledger(engine, number).values()) == Counter({"sent": 100})
 
-        resumed = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--batch-size", "50"])
+        resumed = CliRunner().invoke(
+            main, ["editions", "send", "--yes", "--edition", str(number), "--batch-size", "50"]
+        )
         assert resumed.exit_code == 0, resumed.output
         assert edition_status(engine, number) == "sent"
         assert Counter(ledger(engine, number).values()) == Counter({"sent": 300})  # reader 7 had it already

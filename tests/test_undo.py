@@ -61,14 +61,14 @@ def test_editions_show_lists_order_what_is_left_out_status_and_who_got_it(cli_en
     send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"], outbox=cli_env["DIGEST_OUTBOX"]), number)
     shown = CliRunner().invoke(main, ["editions", "show", str(number), "--readers", "2"])
     assert shown.exit_code == 0, shown.output
-    lines = shown.output.splitlines()
+    lines = shown.stdout.splitlines()
     assert lines[0] == f"Edition {number} ({W47}): sent" and lines[1].startswith("Sent:     ")
     assert "   1. c-vs-d" in shown.output and "   2. a-vs-b   (left out)" in shown.output
     assert "Readers:  3 sent, 0 failed" in shown.output.replace("0 claimed, ", "")
     listed = [line.split() for line in lines if line.strip().startswith("reader")]
     assert [row[:2] for row in listed] == [["reader1@example.com", "sent"], ["reader2@example.com", "sent"]]
     assert "... 1 more (--readers 3 lists them all)" in shown.output
-    data = json.loads(CliRunner().invoke(main, ["editions", "show", str(number), "--readers", "5", "--json"]).output)
+    data = json.loads(CliRunner().invoke(main, ["editions", "show", str(number), "--readers", "5", "--json"]).stdout)
     assert [r["email"] for r in data["ledger"]] == ["reader1@example.com", "reader2@example.com", "reader3@example.com"]
     assert [(c["slug"], c["included"]) for c in data["comparisons"]] == [("c-vs-d", True), ("a-vs-b", False)]
     engine.dispose()
@@ -106,9 +106,9 @@ def test_order_of_a_left_out_comparison_from_the_command_line(cli_env):
 def test_a_draft_is_deleted_and_its_comparisons_can_be_built_again(cli_env):
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     number = _draft(engine, "a-vs-b", "c-vs-d")
-    deleted = CliRunner().invoke(main, ["editions", "delete", str(number)])
+    deleted = CliRunner().invoke(main, ["editions", "delete", str(number), "--yes"])
     assert deleted.exit_code == 0, deleted.output
-    assert deleted.output.strip() == (
+    assert deleted.stdout.strip() == (
         f"Deleted draft edition 1 for {W47}; its 2 comparisons can be built again (digest editions build --week {W47})."
     )
     assert _count(engine, Edition) == 0 and _count(engine, EditionItem) == 0
@@ -126,7 +126,7 @@ def test_an_edition_that_began_going_out_is_not_deleted(cli_env, state):
     assert refused.exit_code == 1
     assert f"edition 1 is {state}: it has begun going out, so it stays" in refused.output
     assert _count(engine, Edition) == 1 and _count(engine, EditionItem) == 1
-    missing = CliRunner().invoke(main, ["editions", "delete", "9"])
+    missing = CliRunner().invoke(main, ["editions", "delete", "9", "--yes"])
     assert missing.exit_code == 1 and "there is no edition 9" in missing.output
     engine.dispose()
 
@@ -150,7 +150,7 @@ def test_a_comparison_imported_by_mistake_is_removed_with_its_reviews_votes_and_
     _, token = add_reader(engine, "ada@example.com")
     with session_scope(engine) as session:
         record_vote(session, token, "mistake-vs-oops", "shared-tool")
-    removed = CliRunner().invoke(main, ["comparisons", "remove", "mistake-vs-oops"])
+    removed = CliRunner().invoke(main, ["comparisons", "remove", "mistake-vs-oops", "--yes"])
     assert removed.exit_code == 0, removed.output
     assert "Removed mistake-vs-oops (" in removed.output
     assert f"Taken out of draft edition {number}." in removed.output
@@ -160,9 +160,9 @@ def test_a_comparison_imported_by_mistake_is_removed_with_its_reviews_votes_and_
         assert [c.slug for c in edition_comparisons(session, get_edition(session, number=number))] == ["keep-vs-this"]
         assert sorted(session.exec(select(Tool.slug)).all()) == ["keep-vs-this-right", "shared-tool"]
     assert _count(engine, Vote) == 0 and _count(engine, Entry) == 2 and _count(engine, Review) == 4
-    again = CliRunner().invoke(main, ["comparisons", "remove", "mistake-vs-oops"])
+    again = CliRunner().invoke(main, ["comparisons", "remove", "mistake-vs-oops", "--yes"])
     assert again.exit_code == 1 and "no comparison with the slug 'mistake-vs-oops'" in again.output
-    emptied = CliRunner().invoke(main, ["comparisons", "remove", "keep-vs-this"])
+    emptied = CliRunner().invoke(main, ["comparisons", "remove", "keep-vs-this", "--yes"])
     assert (
         f"Draft edition {number} now holds no comparison: delete it with digest editions delete {number}."
         in emptied.output
@@ -180,7 +180,7 @@ def test_a_comparison_that_went_out_is_not_removed_and_says_why(cli_env):
     assert refused.exit_code == 1
     assert "sent-vs-out went out in edition 1: readers have it and the archive shows it, so it stays" in refused.output
     assert _count(engine, Comparison) == 2 and _count(engine, EditionItem) == 2
-    left_aside = CliRunner().invoke(main, ["comparisons", "remove", "left-vs-aside"])  # never went out
+    left_aside = CliRunner().invoke(main, ["comparisons", "remove", "left-vs-aside", "--yes"])  # never went out
     assert left_aside.exit_code == 0, left_aside.output
     assert _count(engine, Comparison) == 1 and _count(engine, EditionItem) == 1
     engine.dispose()
@@ -201,7 +201,7 @@ def test_an_operator_unsubscribes_a_reader_who_keeps_their_record_and_may_come_b
     before = _reader(engine, "ada@example.com")
     done = CliRunner().invoke(main, ["subscribers", "unsubscribe", "Ada@Example.com"])
     assert done.exit_code == 0, done.output
-    assert done.output.strip() == "Unsubscribed ada@example.com; they get no more mail."
+    assert done.stdout.strip() == "Unsubscribed ada@example.com; they get no more mail."
     after = _reader(engine, "ada@example.com")
     assert after["status"] == status.UNSUBSCRIBED and after["unsubscribed_at"] is not None
     assert (after["token"], after["consent_at"], after["confirmed_at"]) == (
@@ -210,7 +210,7 @@ def test_an_operator_unsubscribes_a_reader_who_keeps_their_record_and_may_come_b
         before["confirmed_at"],
     )
     again = CliRunner().invoke(main, ["subscribers", "unsubscribe", "ada@example.com"])
-    assert again.output.strip() == "ada@example.com was already unsubscribed; nothing changed."
+    assert again.stdout.strip() == "ada@example.com was already unsubscribed; nothing changed."
     with session_scope(engine) as session:  # a new sign-up, with its double opt-in, brings them back
         outcome = service.subscribe(
             session, SubscribeRequest(email="ada@example.com"), service.Consent(at=utcnow(), source="test")
@@ -229,7 +229,7 @@ def test_a_suppressed_address_gets_nothing_again_and_a_sign_up_does_not_bring_it
     started = utcnow()
     done = CliRunner().invoke(main, ["subscribers", "suppress", "reader2@example.com"])
     assert done.exit_code == 0, done.output
-    assert done.output.strip() == "Suppressed reader2@example.com: no mail of any kind goes there again."
+    assert done.stdout.strip() == "Suppressed reader2@example.com: no mail of any kind goes there again."
     assert _reader(engine, "reader2@example.com")["status"] == status.SUPPRESSED
     with engine.connect() as connection:  # a send under way skips them from its next batch
         assert connection.execute(audience.stopped_since(started, 0)).scalars().all() == [2]
@@ -239,7 +239,7 @@ def test_a_suppressed_address_gets_nothing_again_and_a_sign_up_does_not_bring_it
         )
     assert outcome.name == "NOTHING" and _reader(engine, "reader2@example.com")["status"] == status.SUPPRESSED
     bounced = CliRunner().invoke(main, ["subscribers", "suppress", "reader4@example.com"])
-    assert bounced.output.strip() == "reader4@example.com was already bounced; nothing changed."
+    assert bounced.stdout.strip() == "reader4@example.com was already bounced; nothing changed."
     send_edition(engine, Settings(database_url=cli_env["DIGEST_DATABASE_URL"], outbox=cli_env["DIGEST_OUTBOX"]), number)
     assert sorted(ledger(engine, number)) == [1, 3]
     listed = CliRunner().invoke(main, ["subscribers", "list", "--status", "suppressed"])

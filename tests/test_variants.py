@@ -243,7 +243,7 @@ def test_a_dry_run_lists_the_variants_with_comparisons_and_readers_and_the_skipp
     number = seed(engine)
     result = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert (summary["status"], summary["pending"], summary["unmatched"]) == ("dry-run", 5, 1)
     assert summary["variants"][0] == {"variant": 1, "readers": 2, "comparisons": ["quillpatch-vs-pixelforge"]}
     assert sorted(v["readers"] for v in summary["variants"]) == [1, 1, 1, 2]
@@ -258,7 +258,7 @@ def test_editions_show_splits_the_readers_by_variant(cli_env, sendgrid, monkeypa
     number = seed(engine)
     send(engine, sendgrid, number)
     result = CliRunner().invoke(main, ["editions", "show", str(number), "--json"])
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert sorted((v["readers"], len(v["comparisons"])) for v in info["variants"]) == [(1, 1), (1, 2), (1, 3), (2, 1)]
     assert info["unmatched"] == 1
     engine.dispose()
@@ -277,7 +277,7 @@ def test_stats_split_an_edition_by_variant(cli_env, sendgrid):
         ingest(connection, parse_batch(json.dumps(opened), now).rows, now)
     result = CliRunner().invoke(main, ["stats", "--edition", str(number), "--by-variant", "--json"])
     assert result.exit_code == 0, result.output
-    lines = {tuple(line["comparisons"]): line for line in json.loads(result.output)}
+    lines = {tuple(line["comparisons"]): line for line in json.loads(result.stdout)}
     assert {k: (v["sent"], v["opens"]) for k, v in lines.items()} == {
         ("murmurcast-vs-tidewell", "quillpatch-vs-pixelforge", "relaybench-vs-lanternops"): (1, 0),
         ("murmurcast-vs-tidewell",): (1, 1),

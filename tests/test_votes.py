@@ -147,7 +147,7 @@ def test_comparisons_show_fills_the_community_column_from_votes(db_url, cli_env)
     assert shown.exit_code == 0, shown.output
     table = shown.output.split("panel ship", 1)[1].splitlines()[1:3]  # the two rows under the header
     assert [row.split()[:4] for row in table] == [["Relaybench", "75%", "75%", "3"], ["Quillpatch", "100%", "25%", "1"]]
-    data = json.loads(CliRunner().invoke(main, ["comparisons", "show", SLUG, "--json"]).output)
+    data = json.loads(CliRunner().invoke(main, ["comparisons", "show", SLUG, "--json"]).stdout)
     assert [(t["slug"], t["votes"], t["vote_share"], t["community"]) for t in data["tools"]] == [
         (LEFT, 3, 75.0, None),
         (RIGHT, 1, 25.0, None),

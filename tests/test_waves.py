@@ -276,8 +276,8 @@ def test_run_once_does_what_is_due_and_status_lists_the_waves(cli_env, engine, s
 
     status = runner.invoke(main, ["scheduler", "status"])
     assert status.exit_code == 0, status.output
-    lines = status.output.splitlines()
-    assert any(line.startswith("Send day:") and "3 wave(s), 2 done, 1 waiting" in line for line in lines), status.output
+    lines = status.stdout.splitlines()
+    assert any(line.startswith("Send day:") and "3 waves, 2 done, 1 waiting" in line for line in lines), status.output
     honolulu = next(line for line in lines if "Pacific/Honolulu" in line)
     assert "waiting, in 10.0 h" in honolulu and "1 reader" in honolulu
     assert "done: edition 1" in next(line for line in lines if "Asia/Tokyo" in line)

@@ -211,7 +211,7 @@ def test_editions_list_shows_each_editions_week_status_and_ledger_counts(engine,
 
     result = runner.invoke(main, ["editions", "list"])
     assert result.exit_code == 0, result.output
-    header, row = result.output.strip().splitlines()
+    header, row = result.stdout.strip().splitlines()
     assert header.split()[:7] == ["#", "week", "status", "sent", "failed", "uncertain", "skipped"]
     assert row.split()[:7] == ["1", "2026-W13", "sent", "2", "1", "0", "0"]
 
@@ -232,7 +232,7 @@ def test_status_shows_the_next_run_and_the_last_run_with_its_outcome(
         "every monday at 08:00 in each reader's own time zone (Europe/Paris for readers who gave none)" in before.output
     )
     assert "Last run:     none yet" in before.output
-    next_line = next(line for line in before.output.splitlines() if line.startswith("Next send day:"))
+    next_line = next(line for line in before.stdout.splitlines() if line.startswith("Next send day:"))
     assert "first wave Mon " in next_line and " 08:00 CE" in next_line  # CET or CEST, whichever the date is in
 
     add_comparisons(engine, tmp_path, [LAST_WEEK])

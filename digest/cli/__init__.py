@@ -101,6 +101,13 @@ class LazyGroup(DigestGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            # click suggests from the commands it holds; ours load on first use, so name them all.
+            raise click.exceptions.NoSuchCommand(exc.command_name, possibilities=sorted(COMMANDS), ctx=ctx) from None
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
             return _load(COMMANDS[name])

@@ -1,7 +1,9 @@
-"""What every command shares: settings and the store, opened lazily, and error translation."""
+"""What every command shares: settings and the store, opened lazily, error translation, and the one
+rule for asking before anything irreversible (`confirm`)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -17,13 +19,19 @@ if TYPE_CHECKING:
 
 class App:
     """Per-invocation context. Opening the store also migrates it. `env_file` is the root group's
-    --env-file (None: DIGEST_ENV_FILE, if set, names one)."""
+    --env-file (None: DIGEST_ENV_FILE, if set, names one).
+
+    `engine` opens a store that exists, and refuses to create one (a command that reads, or changes
+    what is there); `store(create=True)` may create it (`subscribers add`, an import), and says so
+    with the path on stderr. The commands about editions and readers (`name_store`, set by their
+    groups) name the store they opened in one line on stderr, so stdout stays what it was."""
 
     def __init__(self, settings: Settings | None = None, env_file: str | None = None):
         self._settings = settings
         self._engine: Engine | None = None
         self.env_file = env_file
         self._environment: Environment | None = None
+        self.name_store = False
 
     @property
     def environment(self) -> Environment:
@@ -50,11 +58,21 @@ class App:
 
     @property
     def engine(self) -> Engine:
+        return self.store(create=False)
+
+    def store(self, *, create: bool = False) -> Engine:
+        """The store, opened on first use; `create` lets this command create it (and say so)."""
         if self._engine is None:
             # Imported here, not at the top: SQLAlchemy and Alembic cost a command that needs no store.
-            from digest.store import open_store
+            from digest.store import describe, open_store, store_exists
 
-            self._engine = open_store(self.settings.database_url, self.settings.lock_timeout)
+            url = self.settings.database_url
+            new = create and not store_exists(url, self.settings.lock_timeout)
+            self._engine = open_store(url, self.settings.lock_timeout, create=create)
+            if new:
+                click.echo(f"Created a new store: {describe(url)}.", err=True)
+            elif self.name_store:
+                click.echo(f"Store: {describe(url)}", err=True)
         return self._engine
 
 
@@ -70,6 +88,8 @@ class DigestGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            raise  # a reader of our output went away (`| head`): click's main ends quietly
         except Exception as exc:  # the last place before a traceback reaches the operator
             # Loaded only on failure: it imports SQLAlchemy, which `digest --help` does without.
             from digest.cli.failures import one_line, operator_message
@@ -80,6 +100,30 @@ class DigestGroup(click.Group):
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def names_store(ctx: click.Context) -> None:
+    """For a group's callback: its commands name the store they open (one line on stderr)."""
+    app = ctx.find_object(App)
+    if app is not None:
+        app.name_store = True
+
+
+yes_option = click.option(
+    "--yes", "-y", is_flag=True, help="Go ahead without asking (needed without a terminal; in one it asks)."
+)
+
+
+def confirm(yes: bool, question: str, refused: str) -> None:
+    """The one rule for a command that mails readers or destroys data: with --yes it goes ahead; in a
+    terminal it asks `question` (no is the default, and aborts); without one (a script, cron, ssh, CI)
+    it refuses with one `Error:` line: `refused` says what it would have done, and --yes is named."""
+    if yes:
+        return
+    if sys.stdin is not None and sys.stdin.isatty():
+        click.confirm(question, abort=True, err=True)  # on stderr: stdout may be a file (--json > out)
+        return
+    raise click.ClickException(f"{refused}; without a terminal to ask in, digest does that only with --yes")
 
 
 def check_for_serving(app: App, command: str) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from datetime import UTC, datetime
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.content.catalog import get_comparison, list_comparisons
-from digest.content.importer import import_paths
+from digest.content.importer import read_records, write_records
 from digest.editions.undo import remove_comparison
 from digest.store import session_scope
 from digest.weeks import parse_week
@@ -60,10 +59,10 @@ def comparisons() -> None:
 def import_command(app: App, paths: tuple[str, ...], published_at: datetime | None) -> None:
     """Import comparison page exports (.txt) and JSON files, or folders of them.
 
-    All files are checked before anything is written, and the whole run is one
-    transaction: one bad file means nothing from this run is stored. A tool that
-    appears in several comparisons is stored once; a comparison imported again is
-    updated in place.
+    All files are checked before anything is written (the first import creates
+    the store, and says so), and the whole run is one transaction: one bad file
+    means nothing from this run is stored. A tool that appears in several
+    comparisons is stored once; a comparison imported again is updated in place.
 
     A page export (.txt) is one field per line, as the site exports a
     comparison page: an optional `AI tool comparison` banner, the title
@@ -80,8 +79,9 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
     """
     if published_at is not None and published_at.tzinfo is None:
         published_at = published_at.replace(tzinfo=app.settings.timezone).astimezone(UTC)
-    with session_scope(app.engine) as session:
-        report = import_paths(session, paths, site_url=app.settings.site_url, published_at=published_at)
+    records = read_records(paths)  # every file checked before the store is opened (or created)
+    with session_scope(app.store(create=True)) as session:
+        report = write_records(session, records, site_url=app.settings.site_url, published_at=published_at)
     click.echo(f"Imported {report.summary()}")
 
 
@@ -155,7 +155,7 @@ def comparisons_show(app: App, slug: str, as_json: bool) -> None:
 
 @comparisons.command("remove")
 @click.argument("slug")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask first (it only asks in a terminal).")
+@yes_option
 @pass_app
 def comparisons_remove(app: App, slug: str, yes: bool) -> None:
     """Remove a comparison imported by mistake, with its reviews and readers' votes.
@@ -166,10 +166,10 @@ def comparisons_remove(app: App, slug: str, yes: bool) -> None:
 
     \b
     Example:
-        digest comparisons remove a-vs-b
+        digest comparisons remove a-vs-b --yes
     """
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Remove the comparison {slug}?", abort=True)
+    confirm(yes, f"Remove the comparison {slug}?", f"removing the comparison {slug} cannot be undone")
+    app.name_store = True  # it changes draft editions: say whose
     with session_scope(app.engine) as session:
         removed = remove_comparison(session, slug)
     click.echo(f"Removed {removed.slug} ({removed.title}).")

@@ -5,15 +5,18 @@ from __future__ import annotations
 import click
 
 from digest.cli.app import App, pass_app
-from digest.store import current_revisions, head_revisions, make_engine, upgrade
+from digest.store import current_revisions, describe, head_revisions, make_engine, missing_store, store_exists, upgrade
 
 
 @click.group()
 def db() -> None:
     """Database schema commands.
 
-    Every command migrates the store on its own; these are for operators who
-    want to do it explicitly (say, before starting several instances).
+    `digest db upgrade` creates the store where DIGEST_DATABASE_URL points
+    (./digest.db by default) and brings it to the latest revision, say after
+    installing a newer digest (back it up first). Other commands bring an
+    existing store up to date on their own, but only an import, `subscribers
+    add` and the demo create one.
 
     \b
     Example:
@@ -30,14 +33,19 @@ def db_upgrade(app: App) -> None:
     Example:
         digest db upgrade
     """
-    engine = make_engine(app.settings.database_url, app.settings.lock_timeout)
+    url = app.settings.database_url
+    new = not store_exists(url, app.settings.lock_timeout)
+    engine = make_engine(url, app.settings.lock_timeout)
     before = current_revisions(engine)
     upgrade(engine)
     after = current_revisions(engine)
-    if before == after:
-        click.echo(f"Already at the latest revision ({', '.join(sorted(after))}).")
+    where = describe(url)
+    if new:
+        click.echo(f"Created a new store: {where}, at revision {', '.join(sorted(after))}.")
+    elif before == after:
+        click.echo(f"{where} is already at the latest revision ({', '.join(sorted(after))}).")
     else:
-        click.echo(f"Upgraded from {', '.join(sorted(before)) or 'an empty database'} to {', '.join(sorted(after))}.")
+        click.echo(f"Upgraded {where} from {', '.join(sorted(before))} to {', '.join(sorted(after))}.")
 
 
 @db.command("current")
@@ -49,7 +57,11 @@ def db_current(app: App) -> None:
     Example:
         digest db current
     """
-    engine = make_engine(app.settings.database_url, app.settings.lock_timeout)
+    url = app.settings.database_url
+    if not store_exists(url, app.settings.lock_timeout):
+        raise missing_store(url)
+    engine = make_engine(url, app.settings.lock_timeout)
     current, heads = current_revisions(engine), head_revisions()
+    click.echo(f"store:    {describe(url)}")
     click.echo(f"database: {', '.join(sorted(current)) or 'empty'}")
     click.echo(f"latest:   {', '.join(sorted(heads))}")

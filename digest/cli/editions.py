@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 from email_validator import EmailNotValidError, validate_email
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.cli.send import send
 from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
-from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items
+from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items, left_behind
+from digest.editions.status import EditionStatus
 from digest.editions.undo import delete_draft
 from digest.errors import DeliveryError
 from digest.mail import make_sender
@@ -86,7 +86,8 @@ def _which(app: App, week: str | None, edition: int | None) -> dict:
 
 
 @click.group("editions")
-def editions() -> None:
+@click.pass_context
+def editions(ctx: click.Context) -> None:
     """Build, adjust, preview and send the weekly editions.
 
     \b
@@ -95,6 +96,7 @@ def editions() -> None:
         digest editions preview --week 2026-W47
         digest editions send --week 2026-W47
     """
+    names_store(ctx)
 
 
 @editions.command("build")
@@ -113,6 +115,9 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
     --rebuild selects again (keeping the editor's intro, subject and
     exclusions) as long as its send has not begun. With no new comparison (or
     fewer than DIGEST_MIN_ITEMS) nothing is built, and the command says why.
+    Comparisons dated before the newest earlier edition's week that no edition
+    carried (imported late, with an old date) are not picked up: the command
+    names them and the `digest editions edit N --include SLUG` that adds them.
     Prints the email's HTML size and its margin under Gmail's clipping point.
 
     \b
@@ -134,6 +139,24 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
                 if items
                 else "It shows no comparisons."
             )
+        behind = left_behind(session, app.settings, week)
+        if behind:
+            click.echo(_backlog_note(behind, result.edition))
+
+
+def _backlog_note(behind, edition) -> str:
+    """What `build` says about the comparisons it leaves out for being dated before its look back."""
+    count = len(behind)
+    slugs = ", ".join(f"{c.slug} ({c.published_at:%Y-%m-%d})" for c in behind)
+    includes = " ".join(f"--include {c.slug}" for c in behind)
+    said = (
+        f"Left out: {count} comparison{'s' if count != 1 else ''} dated before the newest earlier edition's week, "
+        f"which no edition carried: {slugs}."
+    )
+    them = "it" if count == 1 else "them"
+    if edition is not None and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
+        return f"{said} To send {them} in this edition: digest editions edit {edition.number} {includes}"
+    return f"{said} To send {them}, add {them} to a draft edition: digest editions edit N {includes}"
 
 
 @editions.command("edit")
@@ -141,7 +164,12 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
 @click.option("--intro", help="The editor's note at the top (blank lines start paragraphs; '' removes it).")
 @click.option("--subject", help="The subject line ('' goes back to the one built from the content).")
 @click.option("--exclude", multiple=True, metavar="SLUG", help="Leave this comparison out (repeatable).")
-@click.option("--include", multiple=True, metavar="SLUG", help="Put an excluded comparison back (repeatable).")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="SLUG",
+    help="Put an excluded comparison back, or add one no edition carried (the backlog `build` names); repeatable.",
+)
 @click.option("--order", callback=_slugs, metavar="SLUG,SLUG", help="Lead with these comparisons, in this order.")
 @pass_app
 def edit(
@@ -164,7 +192,14 @@ def edit(
         raise click.UsageError("say what to change: --intro, --subject, --exclude, --include or --order")
     with session_scope(app.engine) as session:
         changed = edit_edition(
-            session, number, intro=intro, subject=subject, exclude=exclude, include=include, order=order
+            session,
+            number,
+            intro=intro,
+            subject=subject,
+            exclude=exclude,
+            include=include,
+            order=order,
+            timezone=app.settings.timezone,
         )
         shown = len(edition_items(session, changed))
     click.echo(f"Edition {number} updated; it shows {shown} comparison{'s' if shown != 1 else ''}.")
@@ -277,15 +312,30 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
     show_default=True,
     help="How many editions to show, newest first.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON (an array, newest first).")
 @pass_app
-def editions_list(app: App, limit: int) -> None:
+def editions_list(app: App, limit: int, as_json: bool) -> None:
     """Show each edition's week, status and ledger counts (sent, failed, uncertain, skipped).
 
     \b
     Example:
         digest editions list --limit 5
+        digest editions list --json
     """
     rows = edition_rows(app.engine, limit)
+    if as_json:
+        records = [
+            {
+                "number": row.number,
+                "week": row.week,
+                "status": str(row.status),
+                "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                "readers": {str(state): n for state, n in row.counts.items()},
+            }
+            for row in rows
+        ]
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
     if not rows:
         click.echo("No editions yet (build one with: digest editions build).")
         return
@@ -350,29 +400,32 @@ def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
         for line in info["variants"]:
             plural = "comparison" if len(line["comparisons"]) == 1 else "comparisons"
             click.echo(
-                f"  variant {line['variant']:<3} {line['readers']:>9,} readers  {len(line['comparisons'])} "
+                f"  variant {line['variant']:<3} {line['readers']:>9,} "
+                f"{'reader ' if line['readers'] == 1 else 'readers'}  {len(line['comparisons'])} "
                 f"{plural}: {', '.join(line['comparisons'])}"
             )
     if info["unmatched"]:
-        click.echo(f"  {info['unmatched']:,} readers skipped: their topics match none of its comparisons")
+        unmatched = info["unmatched"]
+        click.echo(
+            f"  {unmatched:,} reader{'' if unmatched == 1 else 's'} skipped: their topics match none of its comparisons"
+        )
 
 
 @editions.command("delete")
 @click.argument("number", type=click.IntRange(min=1), metavar="N")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask first (it only asks in a terminal).")
+@yes_option
 @pass_app
 def delete(app: App, number: int, yes: bool) -> None:
     """Delete a draft edition: its comparisons are free for the next build of their week.
 
     Only a draft: an edition that has begun going out stays. In a terminal it
-    asks first, unless --yes.
+    asks first; without one it needs --yes.
 
     \b
     Example:
-        digest editions delete 4
+        digest editions delete 4 --yes
     """
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Delete draft edition {number}?", abort=True)
+    confirm(yes, f"Delete draft edition {number}?", f"deleting draft edition {number} cannot be undone")
     with session_scope(app.engine) as session:
         deleted = delete_draft(session, number)
     plural = "comparison" if deleted.freed == 1 else "comparisons"

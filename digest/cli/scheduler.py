@@ -95,7 +95,7 @@ def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
         ran = [r for r in results if r.outcome is not None and r.decision in ("run", "resume")]
         busy = [r for r in results if r.decision in ("busy", "lost", "error")]
         click.echo(
-            f"Scheduler {runner.holder}: {len(ran)} wave(s) run"
+            f"Scheduler {runner.holder}: {len(ran)} wave{'' if len(ran) == 1 else 's'} run"
             + (f", {len(busy)} left to another instance or for later" if busy else "")
             + "; confirmation mails sent if any were queued.",
             err=True,
@@ -153,6 +153,7 @@ def scheduler_status(app: App) -> None:
     Example:
         digest scheduler status
     """
+    app.name_store = True  # the send day's editions and readers: say whose
     settings, engine = app.settings, app.engine
     now = SYSTEM.now()
     status = waves_status(engine, settings, now)
@@ -189,7 +190,7 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
     waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
     click.echo(
         f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
-        f"{len(status.waves)} wave(s), {done} done, {waiting} waiting"
+        f"{len(status.waves)} wave{'' if len(status.waves) == 1 else 's'}, {done} done, {waiting} waiting"
     )
     for wave in status.waves:
         zones = ", ".join(wave.zones)

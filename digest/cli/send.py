@@ -10,12 +10,15 @@ import threading
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.delivery import Progress, send_edition
 from digest.delivery.plan import send_plan
+from digest.delivery.send import refuse_if_nobody
 from digest.delivery.states import HALTED
 from digest.editions.service import edition_at_hand, get_edition
+from digest.editions.status import EditionStatus
 from digest.errors import EditionError
+from digest.mail import make_sender
 from digest.render import render_edition
 from digest.render.clip import size_figures, size_report
 from digest.store import session_scope
@@ -94,7 +97,7 @@ class ProgressBar:
     default=None,
     help="Readers per request (default: the most the sender takes: 1000 for SendGrid and the outbox, 100 for SMTP).",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before sending (it only asks in a terminal).")
+@yes_option
 @click.option("--include-future", is_flag=True, help="Send even if a comparison in the edition is dated in the future.")
 @pass_app
 def send(
@@ -116,10 +119,13 @@ def send(
     readers' local send time (the scheduler does). Without --edition or --week,
     sends the edition at hand: the earliest one not yet sent, or else the
     current week's (the one `preview` shows); its comparisons are frozen as it
-    begins. It first names the edition, its week, its comparisons and how many
-    readers it will reach and, in a terminal, asks before it starts (--yes does
-    not ask; without a terminal it never asks). A comparison dated in the
-    future holds the send back until its date, unless --include-future.
+    begins. It first checks the mail backend's settings, then names the
+    edition, its week, its comparisons and how many readers it will reach and,
+    in a terminal, asks before it starts; without a terminal (a script, cron,
+    ssh) it sends only with --yes. A first send that would reach no reader
+    (none confirmed yet, say) is refused and the edition stays a draft. A
+    comparison dated in the future holds the send back until its date, unless
+    --include-future.
     --dry-run lists the variants, their comparisons and reader counts. The ledger records
     each reader before and after every request, so running the command again,
     after a failure, a pause, Ctrl-C or a crash, mails only those not yet
@@ -131,20 +137,23 @@ def send(
     \b
     Example:
         digest editions send --week 2026-W47 --dry-run
-        DIGEST_BACKEND=sendgrid SENDGRID_API_KEY=SG.xxx digest editions send --week 2026-W47
-        digest editions send --edition 12 --resend-uncertain --json
+        DIGEST_BACKEND=sendgrid SENDGRID_API_KEY=SG.xxx digest editions send --week 2026-W47 --yes
+        digest editions send --edition 12 --resend-uncertain --json --yes
     """
     if number is not None and week is not None:
         raise click.UsageError("give --edition or --week, not both")
     if week is not None and not _WEEK.match(week.strip()):
         raise click.BadParameter(f"must be an ISO week such as 2026-W47, got {week!r}", param_hint="--week")
-    if not dry_run:  # who the mail says it is from, before anything leaves
+    if not dry_run:  # who the mail says it is from, and the backend's settings, before any plan is printed
         app.settings.refuse_placeholders("digest editions send")
+        make_sender(app.settings).close()
     with session_scope(app.engine) as session:
         if number is None and week is None:
             edition = get_edition(session, **edition_at_hand(session, app.settings).which())
         else:
             edition = get_edition(session, number, week.strip() if week else None)
+    if not dry_run and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
+        refuse_if_nobody(app.engine, app.settings, edition)
     plan = send_plan(
         app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain, include_future=include_future
     )
@@ -152,8 +161,9 @@ def send(
         click.echo(plan.as_text(app.settings.backend, dry_run))
     if plan.early is not None and not dry_run:
         raise EditionError(plan.early)
-    if not dry_run and not yes and plan.readers and sys.stdin.isatty():
-        click.confirm(f"Send edition {plan.number} to {plan.readers:,} readers?", abort=True)
+    if not dry_run and plan.readers:
+        readers = f"{plan.readers:,} reader{'s' if plan.readers != 1 else ''}"
+        confirm(yes, f"Send edition {plan.number} to {readers}?", f"sending edition {plan.number} mails {readers}")
     bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
     try:
         with StopOnInterrupt(quiet=as_json) as stop:
@@ -167,6 +177,7 @@ def send(
                 should_stop=stop,
                 batch_size=batch_size,
                 include_future=include_future,
+                refuse_nobody=True,
             )
     finally:
         if bar is not None:

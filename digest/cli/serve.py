@@ -55,8 +55,9 @@ def serve(app: App, host: str, port: int, forwarded_allow_ips: str | None, with_
     check_for_serving(app, "digest serve")
     # FastAPI, Starlette and uvicorn load here, so that no other command pays their start-up time.
     from digest.web import create_app
-    from digest.web.server import run
+    from digest.web.server import listen, run
 
+    sock = listen(host, port)  # a port in use is one Error: line, before anything starts
     web_app = create_app(app.settings, app.engine)
     click.echo(
         f"Serving {app.settings.newsletter_name} on http://{host}:{port} (links point to {app.settings.base_url})."
@@ -75,7 +76,7 @@ def serve(app: App, host: str, port: int, forwarded_allow_ips: str | None, with_
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)
     try:
-        run(web_app, host=host, port=port, forwarded_allow_ips=proxies)
+        run(web_app, sock, forwarded_allow_ips=proxies)
     finally:
         if runner is not None:
             runner.stop(wait=True)

@@ -118,6 +118,7 @@ def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: 
         digest stats --plot phone.png --width 375
         digest stats --edition 3 --by-variant
     """
+    app.name_store = True  # figures of editions and readers: say whose
     if by_variant:
         if number is None:
             raise click.UsageError("--by-variant needs --edition N")

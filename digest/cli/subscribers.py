@@ -1,21 +1,24 @@
 """`digest subscribers`: the reader list from the command line (add, import, export, list, show, unsubscribe,
-suppress, delete)."""
+suppress, delete, resend-confirmation)."""
 
 from __future__ import annotations
 
 import json
+import re
 import stat
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from digest.cli.app import App, pass_app
+from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.content.catalog import topics_in_store
 from digest.delivery import ledger
-from digest.delivery.confirmations import send_pending
+from digest.delivery.confirmations import resend_confirmation, resend_confirmations, send_pending
 from digest.events.erasure import forget_events
+from digest.mail import make_sender
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from subscribers import operators, validation
@@ -28,8 +31,9 @@ from subscribers.status import ALL as STATUSES
 
 
 @click.group("subscribers")
-def subscribers_group() -> None:
-    """Manage readers: add, import, export, list, show, unsubscribe, suppress and delete (erase).
+@click.pass_context
+def subscribers_group(ctx: click.Context) -> None:
+    """Manage readers: add, import, export, list, show, unsubscribe, suppress, delete (erase), resend-confirmation.
 
     Readers added here, like those from the web form, are pending until they
     click the link in the confirmation mail, unless --confirmed says consent was
@@ -39,6 +43,16 @@ def subscribers_group() -> None:
     Example:
         digest subscribers import readers.csv --skip-invalid
     """
+    names_store(ctx)
+
+
+def _check_before_mailing(app: App, command: str, mails: bool = True) -> None:
+    """Before anything is written: a mail that is to leave now needs a real identity (who it says it
+    is from) and a backend that can send it (a SendGrid key, an SMTP URL), or the reader would be
+    stored and their mail fail."""
+    if mails:
+        app.settings.refuse_placeholders(command)
+        make_sender(app.settings).close()  # reads the backend's settings; connects to nothing
 
 
 def _send_confirmations(app: App, no_mail: bool) -> None:
@@ -95,10 +109,9 @@ def add_command(
         digest subscribers add ada@example.com --topic "Developer Tools"
         digest subscribers add bob@example.com --confirmed --source "signed up at the conference booth"
     """
-    if not confirmed and not no_mail:  # a confirmation mail leaves now: who it says it is from is checked first
-        app.settings.refuse_placeholders("digest subscribers add")
     now = utcnow()
-    with session_scope(app.engine) as session:
+    _check_before_mailing(app, "digest subscribers add", not confirmed and not no_mail)
+    with session_scope(app.store(create=True)) as session:
         request = validation.subscribe_request(
             {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session)
         )
@@ -108,6 +121,77 @@ def add_command(
     click.echo(f"Added {reader.email} ({reader.status}).")
     if not confirmed:
         _send_confirmations(app, no_mail)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(_ctx, _param, value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    found = _DURATION.match(value)
+    if not found:
+        raise click.BadParameter(f"give a duration such as 1d, 12h or 90m, got {value!r}")
+    return timedelta(**{_UNITS[found.group(2).lower()]: float(found.group(1))})
+
+
+@subscribers_group.command("resend-confirmation")
+@click.argument("email", required=False)
+@click.option("--all-pending", is_flag=True, help="Every pending reader whose last mail left long enough ago.")
+@click.option(
+    "--older-than",
+    callback=_duration,
+    default="1d",
+    show_default=True,
+    metavar="DURATION",
+    help="With --all-pending: how long ago their last confirmation mail left (1d, 12h, 90m; at least 10m).",
+)
+@yes_option
+@pass_app
+def resend_command(app: App, email: str | None, all_pending: bool, older_than: timedelta, yes: bool) -> None:
+    """Send a pending reader their confirmation mail again, or every pending reader with --all-pending.
+
+    Like asking again on the form, a reader gets one at most every 10 minutes.
+    A mail the provider refused is tried again for one address; --all-pending
+    leaves those out and counts them. The mail backend is checked before
+    anything is written. --all-pending mails many readers: in a terminal it
+    asks first; without one it needs --yes.
+
+    \b
+    Example:
+        digest subscribers resend-confirmation ada@example.com
+        digest subscribers resend-confirmation --all-pending --older-than 1d --yes
+    """
+    if (email is None) == (not all_pending):
+        raise click.UsageError("give one ADDRESS, or --all-pending (not both)")
+    _check_before_mailing(app, "digest subscribers resend-confirmation")
+    if not all_pending:
+        done = resend_confirmation(app.engine, app.settings, email)
+        mails = f"{done.sent} confirmation mail{'s' if done.sent != 1 else ''}"
+        click.echo(
+            f"Queued the confirmation mail again; sent {mails} ({app.settings.backend})."
+            if done.queued
+            else f"Its confirmation mail was still waiting to leave; sent {mails} ({app.settings.backend})."
+        )
+        return
+    hours = older_than.total_seconds() / 3600
+    confirm(
+        yes,
+        f"Send their confirmation mail again to every pending reader last mailed over {hours:g} hours ago?",
+        "resending confirmation mails to every pending reader mails them all",
+    )
+    done = resend_confirmations(app.engine, app.settings, older_than)
+    parts = [
+        f"Queued {done.queued:,} confirmation mail{'s' if done.queued != 1 else ''} again; "
+        f"sent {done.sent:,} ({app.settings.backend})"
+    ]
+    if done.refused:
+        parts.append(
+            f"{done.refused:,} reader{'s' if done.refused != 1 else ''} whose mail the provider refused left out "
+            "(digest subscribers show ADDRESS says why; resend one by its address)"
+        )
+    click.echo("; ".join(parts) + ".")
 
 
 @subscribers_group.command("import")
@@ -149,12 +233,11 @@ def import_command(
         digest subscribers import readers.csv
         digest subscribers import old-tool-export.csv --confirmed --skip-invalid
     """
-    if not confirmed and not no_mail:  # confirmation mails leave now: who they say they are from is checked first
-        app.settings.refuse_placeholders("digest subscribers import")
     consent = Consent(at=utcnow(), source=f"import of {source or path.name}")
     check_size(path)
+    _check_before_mailing(app, "digest subscribers import", not confirmed and not no_mail)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.engine) as session:
+        with path.open(encoding="utf-8-sig", newline="") as stream, session_scope(app.store(create=True)) as session:
             layout, rows = read_rows(stream)
             report = operators.import_readers(
                 session,
@@ -178,7 +261,7 @@ def import_command(
     for line, message in report.errors:
         click.echo(f"{path}:{line}: skipped: {message}", err=True)
     if layout.ignored:
-        click.echo(f"Ignored column(s): {', '.join(layout.ignored)}", err=True)
+        click.echo(f"Ignored column{'' if len(layout.ignored) == 1 else 's'}: {', '.join(layout.ignored)}", err=True)
     state = ACTIVE if confirmed else PENDING
     parts = [f"Imported {report.created:,} reader{'s' if report.created != 1 else ''} ({state}) from {path.name}"]
     if report.already_readers:
@@ -189,9 +272,9 @@ def import_command(
             "in the file): stored as such, never mailed"
         )
     if report.duplicates:
-        parts.append(f"{report.duplicates:,} repeated row(s) skipped")
+        parts.append(f"{report.duplicates:,} repeated row{'' if report.duplicates == 1 else 's'} skipped")
     if report.errors:
-        parts.append(f"{len(report.errors):,} bad row(s) skipped")
+        parts.append(f"{len(report.errors):,} bad row{'' if len(report.errors) == 1 else 's'} skipped")
     click.echo("; ".join(parts) + ".")
     if not confirmed and report.created:
         _send_confirmations(app, no_mail)
@@ -249,7 +332,7 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
         else:
             count = write_csv(_records(app), stream)
             if output:
-                click.echo(f"Exported {count:,} readers to {output}.", err=True)
+                click.echo(f"Exported {count:,} reader{'' if count == 1 else 's'} to {output}.", err=True)
     finally:
         if output:
             stream.close()
@@ -257,14 +340,19 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
 
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only readers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Every stored field, as JSON (an array of objects).")
 @pass_app
-def list_command(app: App, status: str | None) -> None:
+def list_command(app: App, status: str | None, as_json: bool) -> None:
     """List readers: id, address, status, topics and when they joined.
 
     \b
     Example:
         digest subscribers list --status pending
+        digest subscribers list --json
     """
+    if as_json:
+        _write_json_array(_records(app, status), sys.stdout)
+        return
     count = 0
     for record in _records(app, status):
         topics = ", ".join(record["topics"]) or "all topics"
@@ -314,22 +402,26 @@ def show_command(app: App, email: str, as_json: bool) -> None:
 
 @subscribers_group.command("delete")
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_app
 def delete_command(app: App, email: str, yes: bool) -> None:
     """Erase a reader, their delivery ledger, votes and events; keep only a hash of the address.
 
     The hash lets `add` and `import` recognise the address and refuse to bring
     the reader back by mistake; a fresh sign-up through the web form (with its
-    double opt-in) still works.
+    double opt-in) still works. In a terminal it asks first; without one it
+    needs --yes.
 
     \b
     Example:
         digest subscribers delete ada@example.com --yes
     """
     normalized = validation.normalize_email(email)
-    if not yes:
-        click.confirm(f"Erase {normalized} and everything stored about them?", abort=True)
+    confirm(
+        yes,
+        f"Erase {normalized} and everything stored about them?",
+        f"erasing {normalized} and everything stored about them cannot be undone",
+    )
     with session_scope(app.engine) as session:
         erased = operators.delete_reader(session, normalized, utcnow())
         forget_events(session, normalized)  # provider events name the address too; same transaction

@@ -1,7 +1,8 @@
 """Sending the double opt-in mails that subscribers.confirmations queues: at least once.
 
 `send_pending` is called by `digest subscribers add|import` and on a timer by
-the scheduler, to catch anything left over; the web app's confirmation pump
+the scheduler, to catch anything left over; `resend_confirmation(s)` by
+`digest subscribers resend-confirmation`, which queues mails again first; the web app's confirmation pump
 keeps a ConfirmationQueue and calls `send_batch` (one claim, one provider
 request) after subscribe responses have gone, and once when it starts. It is
 safe to run in several processes at once: each reader is claimed by one UPDATE
@@ -20,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
+from datetime import timedelta
 from functools import partial
 from typing import NamedTuple
 
@@ -57,6 +59,37 @@ def send_pending(engine: Engine, settings: Settings, *, limit: int | None = None
         if own_sender:
             sender.close()
     return sent
+
+
+class Resent(NamedTuple):
+    queued: int  # readers whose mail was queued again by this call
+    sent: int  # confirmation mails that left (theirs, and any others waiting)
+    refused: int = 0  # readers left out because the provider refused their mail before
+
+
+def resend_confirmation(engine: Engine, settings: Settings, email: str) -> Resent:
+    """Send the pending reader at `email` their confirmation mail again, now (at most every
+    subscribers.rules.RESEND_AFTER). The backend is checked before anything is written."""
+    sender = make_sender(settings)
+    try:
+        with session_scope(engine) as session:
+            queued = confirmations.resend(session, email, utcnow())
+        return Resent(int(queued), send_pending(engine, settings, sender=sender))
+    finally:
+        sender.close()
+
+
+def resend_confirmations(engine: Engine, settings: Settings, older_than: timedelta) -> Resent:
+    """Send their confirmation mail again to every pending reader whose last one left more than
+    `older_than` ago (at least RESEND_AFTER); readers whose mail the provider refused are left out
+    and counted. The backend is checked before anything is written."""
+    sender = make_sender(settings)
+    try:
+        with session_scope(engine) as session:
+            queued, refused = confirmations.resend_all(session, older_than, utcnow())
+        return Resent(queued, send_pending(engine, settings, sender=sender), refused)
+    finally:
+        sender.close()
 
 
 class BatchSent(NamedTuple):

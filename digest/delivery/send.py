@@ -27,6 +27,7 @@ from digest.render import render_edition
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import REAL_CLOCK, Clock, utcnow
+from subscribers import audience, status
 from subscribers.audience import Zone
 
 __all__ = [
@@ -92,6 +93,7 @@ def send_edition(
     final: bool = True,
     include_future: bool = False,
     clock: Clock = REAL_CLOCK,
+    refuse_nobody: bool = False,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -106,6 +108,8 @@ def send_edition(
     `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
     in the future is refused (EditionError) until that date, unless `include_future`; a dry run
     says so in its reason instead. `clock` is what the run waits on and stamps the ledger with.
+    `refuse_nobody` (a person's send: `digest editions send`) refuses a first send that would reach
+    no reader (NothingToSend) before anything is frozen; the scheduler's sends leave it off.
     """
     with session_scope(engine) as session:
         edition = get_edition(session, edition_number)
@@ -118,6 +122,8 @@ def send_edition(
         raise EditionError(early)
     if dry_run:
         return replace(_dry_run(engine, settings, edition, letter, resend_uncertain), reason=early)
+    if refuse_nobody and letter is None and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
+        refuse_if_nobody(engine, settings, edition)
     own_sender = sender is None
     sender = sender or make_sender(settings)  # before rendering: a missing API key fails fast
     try:
@@ -162,6 +168,38 @@ def send_edition(
     finally:
         if own_sender:
             sender.close()
+
+
+def nobody_reason(engine: Engine, settings: Settings, edition: Edition) -> str | None:
+    """Why a first send of `edition` now would mail nobody (no active reader, or none whose topics match
+    its comparisons), naming how many readers are pending or stopped; None when it would reach someone."""
+    shown = offer_of(engine, settings, edition, as_if_frozen=True)
+    with engine.connect() as connection:
+        _, unmatched = planned_variants(connection, edition.id, shown)
+        reach = ledger.pending_count(connection, edition.id) - unmatched
+        if reach > 0:
+            return None
+        counts = audience.status_counts(connection)
+    pending, stopped = counts[status.PENDING], sum(counts[name] for name in status.STOPPED)
+    plural = "reader" if pending == 1 else "readers"
+    why = (
+        f"the {unmatched:,} active reader{'s' if unmatched != 1 else ''} chose topics matching none of its comparisons"
+        if unmatched
+        else "no reader is active"
+    )
+    return (
+        f"edition {edition.number} would reach no reader: {why} ({pending:,} {plural} pending confirmation, "
+        f"{stopped:,} stopped: unsubscribed, bounced, complained or suppressed). It stays a draft and nothing was "
+        f"frozen; send it once readers have confirmed (digest subscribers list --status {status.PENDING})"
+    )
+
+
+def refuse_if_nobody(engine: Engine, settings: Settings, edition: Edition) -> None:
+    """A first send that would reach no reader is refused before anything is frozen or sealed: a reader
+    who confirms later would otherwise never get the edition."""
+    reason = nobody_reason(engine, settings, edition)
+    if reason is not None:
+        raise NothingToSend(reason)
 
 
 def _dry_run(

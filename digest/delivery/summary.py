@@ -50,7 +50,8 @@ class VariantLine:
     def describe(self) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
         return (
-            f"  variant {self.variant:<3} {self.readers:>9,} readers  {len(self.comparisons)} {plural}: "
+            f"  variant {self.variant:<3} {self.readers:>9,} {'reader ' if self.readers == 1 else 'readers'}  "
+            f"{len(self.comparisons)} {plural}: "
             f"{', '.join(self.comparisons)}"
         )
 
@@ -144,7 +145,8 @@ class SendSummary:
             lines.append(self.reason)
         if self.uncertain:
             lines.append(
-                f"{self.uncertain:,} readers may or may not have been mailed (the outcome of their request "
+                f"{self.uncertain:,} {'reader' if self.uncertain == 1 else 'readers'} may or may not have been "
+                "mailed (the outcome of their request "
                 "is unknown); they were not sent again. Check the provider's activity log, then "
                 "`digest editions send --resend-uncertain` to mail them."
             )

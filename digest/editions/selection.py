@@ -6,6 +6,11 @@ editor may move some to the front. So a comparison imported after its own week's
 edition went out is carried over into the next one, never lost. The look back
 starts at the week of the newest earlier edition (the first edition ever looks
 at its own week only, so importing a site's history does not flood it).
+
+A comparison dated before that look back (an import with an old date, after the
+week it belongs to went out) but not before the first edition's week is the
+backlog: no build picks it up, so `digest editions build` names it, and
+`digest editions edit N --include SLUG` adds it to a draft.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ def window_start(week_start: datetime, previous_week_start: datetime | None) -> 
     if previous_week_start is None:
         return week_start
     return min(week_start, previous_week_start)
+
+
+def backlog(comparisons: Iterable[Dated], carried: set[int], floor: datetime, start: datetime) -> list:
+    """The comparisons published in [floor, start) that no edition carried, oldest first: dated before an
+    edition's look back (`start`), after the first edition's week began (`floor`)."""
+    left = [c for c in comparisons if floor <= c.published_at < start and c.id not in carried]
+    left.sort(key=lambda c: (c.published_at, c.id or 0))
+    return left
 
 
 def carried_over(picked: Iterable[Dated], week_start: datetime) -> list:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,6 +24,7 @@ from digest.content.models import Comparison, Entry, Tool
 from digest.editions.models import Edition, EditionItem, EditionVariant
 from digest.editions.selection import (
     arrange,
+    backlog,
     carried_over,
     normalize_week,
     select_for_week,
@@ -38,6 +40,7 @@ from digest.timeutil import utcnow
 from digest.weeks import parse_week, week_bounds, week_label
 
 MAX_SUBJECT = 200
+UTC_ZONE = ZoneInfo("UTC")
 MAX_INTRO = 4000
 
 
@@ -159,6 +162,30 @@ def candidates_for_week(
     return select_for_week(published, carried, start, end)
 
 
+def left_behind(session: Session, settings: Settings, week: str) -> list[Comparison]:
+    """The backlog a build of `week` leaves out (digest.editions.selection.backlog): comparisons no
+    edition carried, dated before the newest earlier edition's week and not before the first edition's."""
+    previous = previous_week(session, week)
+    first = session.exec(select(sa.func.min(Edition.week))).one()
+    if previous is None or first is None:
+        return []
+    start = window_start(week_bounds(week, settings.timezone)[0], week_bounds(previous, settings.timezone)[0])
+    floor = week_bounds(first, settings.timezone)[0]
+    if floor >= start:
+        return []
+    published = session.exec(
+        select(Comparison).where(Comparison.published_at >= floor, Comparison.published_at < start)
+    ).all()
+    if not published:
+        return []
+    carried = set(
+        session.exec(
+            select(EditionItem.comparison_id).where(EditionItem.comparison_id.in_([c.id for c in published]))
+        ).all()
+    )
+    return backlog(published, carried, floor, start)
+
+
 def carried_slugs(picked: Sequence[Comparison], week: str, settings: Settings) -> tuple[str, ...]:
     return tuple(c.slug for c in carried_over(picked, week_bounds(week, settings.timezone)[0]))
 
@@ -265,12 +292,15 @@ def edit_edition(
     exclude: Sequence[str] = (),
     include: Sequence[str] = (),
     order: Sequence[str] | None = None,
+    timezone: ZoneInfo = UTC_ZONE,
 ) -> Edition:
     """Change a draft: its intro, subject, which comparisons it leaves out and their order.
 
     An empty intro or subject clears the editor's text (the subject is then built
     from the content again). Excluded comparisons stay frozen in the edition, so
-    no later edition picks them up.
+    no later edition picks them up. `include` puts an excluded comparison back, or
+    adds one no edition carries that is dated before the end of the edition's week
+    (in `timezone`, the newsletter's): the backlog `build` names.
     """
     edition = get_edition(session, number=number)
     if edition.status != EditionStatus.DRAFT or edition.frozen_at is not None:
@@ -294,7 +324,13 @@ def edit_edition(
         else {}
     )
     by_slug = {slugs[item.comparison_id]: item for item in items}
-    for slug in [*exclude, *include]:
+    for slug in include:
+        if slug not in by_slug:  # the backlog: a comparison no edition carried joins this draft at the end
+            item = _take_in(session, edition, slug, max((i.position for i in items), default=0) + 1, timezone)
+            items.append(item)
+            slugs[item.comparison_id] = slug
+            by_slug[slug] = item
+    for slug in exclude:
         if slug not in by_slug:
             raise EditionError(f"{slug!r} is not in edition {number} (it holds: {', '.join(by_slug) or 'nothing'})")
     both = set(exclude) & set(include)
@@ -321,6 +357,30 @@ def edit_edition(
     session.add(edition)
     session.flush()
     return edition
+
+
+def _take_in(session: Session, edition: Edition, slug: str, position: int, timezone: ZoneInfo) -> EditionItem:
+    """An EditionItem adding comparison `slug` to the draft `edition`: one no edition carries, dated
+    before the end of the edition's week (so a backlog comparison, or one left out of a deleted draft)."""
+    comparison = session.exec(select(Comparison).where(Comparison.slug == slug)).first()
+    if comparison is None:
+        raise EditionError(f"there is no comparison {slug!r} (digest comparisons list names them)")
+    holder = session.exec(
+        select(Edition.number)
+        .join(EditionItem, EditionItem.edition_id == Edition.id)
+        .where(EditionItem.comparison_id == comparison.id)
+    ).first()
+    if holder is not None:
+        raise EditionError(f"{slug!r} is in edition {holder} already; a comparison goes out in one edition")
+    if comparison.published_at >= week_bounds(edition.week, timezone)[1]:
+        raise EditionError(
+            f"{slug!r} is dated {comparison.published_at:%Y-%m-%d}, after edition {edition.number}'s week "
+            f"({edition.week}); the edition of its own week carries it"
+        )
+    item = EditionItem(edition_id=edition.id, comparison_id=comparison.id, position=position, included=True)
+    session.add(item)
+    session.flush()
+    return item
 
 
 def change_status(

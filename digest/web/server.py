@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import socket
 import threading
@@ -12,21 +13,43 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from digest.errors import ServeError
+
+
+def listen(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
+    """The socket `digest serve` listens on, bound before anything starts, so that a port in use (or
+    one that needs privileges) is a ServeError naming it, not uvicorn's own log line and exit status."""
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another program (another digest serve?) listens there; stop it, or choose another with --port"
+        elif exc.errno == errno.EACCES:
+            hint = "a port below 1024 needs privileges; use a higher one behind a proxy"
+        else:
+            hint = "check --host and --port"
+        raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); {hint}") from exc
+
 
 def run(
     app: FastAPI,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    sock: socket.socket,
     log_level: str = "info",
     forwarded_allow_ips: str | None = None,
 ) -> None:
-    """Serve until stopped. `forwarded_allow_ips` names the proxies whose X-Forwarded-For and
-    X-Forwarded-Proto are believed (IP addresses or networks, comma-separated); without it those
-    headers are ignored, so no client can choose the address its rate limit and consent record use."""
+    """Serve on `sock` (from `listen`) until stopped. `forwarded_allow_ips` names the proxies whose
+    X-Forwarded-For and X-Forwarded-Proto are believed (IP addresses or networks, comma-separated);
+    without it those headers are ignored, so no client can choose the address its rate limit and
+    consent record use."""
     freeze_startup_objects()
-    uvicorn.run(
-        app, host=host, port=port, log_level=log_level, server_header=False, **proxy_options(forwarded_allow_ips)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level=log_level, server_header=False, **proxy_options(forwarded_allow_ips))
     )
+    with sock:
+        server.run(sockets=[sock])
+    if not server.started:
+        host, port = sock.getsockname()[:2]
+        raise ServeError(f"the web server on {host}:{port} did not start; the lines above say why")
 
 
 def proxy_options(forwarded_allow_ips: str | None) -> dict:

@@ -121,9 +121,9 @@ def serve_sink(port: int) -> None:
 
 
 def serve_reference(port: int, db_path: str) -> None:
-    from digest.web.server import run
+    from digest.web.server import listen, run
 
-    run(reference_app(db_path), port=port)  # the same uvicorn settings as `digest serve`
+    run(reference_app(db_path), listen(port=port))  # the same uvicorn settings as `digest serve`
 
 
 # --- the load generator ---------------------------------------------------------------------------

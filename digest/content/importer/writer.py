@@ -31,7 +31,8 @@ class ImportReport:
 
     def summary(self) -> str:
         return (
-            f"{self.comparisons} comparison(s): {len(self.new)} new, {len(self.updated)} updated, "
+            f"{self.comparisons} comparison{'' if self.comparisons == 1 else 's'}: {len(self.new)} new, "
+            f"{len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged; tools: {len(self.tools_new)} new, "
             f"{len(self.tools_updated)} updated."
         )
