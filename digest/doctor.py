@@ -39,6 +39,7 @@ from digest.store import (
     stored_revisions,
 )
 from digest.timeutil import utcnow
+from digest.words import counted
 
 WAITING_TOO_LONG = timedelta(hours=1)  # a confirmation mail not gone after this: nothing is sending them
 
@@ -366,15 +367,14 @@ def _confirmations(engine: Engine, now: datetime) -> Check:
         return Check(
             "confirmations",
             False,
-            f"{backlog.stuck} reader{'s' if backlog.stuck != 1 else ''} signed up over an hour ago and "
-            "still wait for their confirmation mail",
+            f"{counted(backlog.stuck, 'reader')} signed up over an hour ago and still wait for their confirmation mail",
             "run the scheduler or `digest serve` (they send the queue), and check the backend",
         )
     if backlog.refused:
         return Check(
             "confirmations",
             False,
-            f"{backlog.refused} pending reader{'s' if backlog.refused != 1 else ''} could not be sent a "
+            f"{counted(backlog.refused, 'pending reader')} could not be sent a "
             "confirmation mail (the provider refused it)",
             "see why with `digest subscribers show ADDRESS` (confirmation_error)",
         )

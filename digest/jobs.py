@@ -36,6 +36,7 @@ from digest.mail import Sender
 from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
 from digest.settings import Settings
 from digest.store import session_scope
+from digest.words import counted
 from schedules import (
     SETTLED,
     SYSTEM,
@@ -213,7 +214,7 @@ def build_scheduler(
 
         def confirm(_context: RunContext) -> str | None:
             sent = send_pending(engine, settings)
-            return f"sent {sent} confirmation mail{'' if sent == 1 else 's'}" if sent else None
+            return f"sent {counted(sent, 'confirmation mail')}" if sent else None
 
         scheduler.every(CONFIRMATIONS_JOB, CONFIRMATIONS_EVERY, confirm)
     return scheduler

@@ -7,6 +7,7 @@ import click
 from digest.cli.app import App, pass_app
 from digest.errors import ConfigError
 from digest.settings import SETTINGS, markdown_table, report
+from digest.words import counted
 
 
 @click.group("config")
@@ -57,4 +58,4 @@ def show(app: App, markdown: bool) -> None:
     wrong = [row for row in rows if row.error]
     if wrong:
         names = ", ".join(row.setting.variable for row in wrong)
-        raise ConfigError(f"{len(wrong)} setting{'s' if len(wrong) != 1 else ''} malformed: {names}")
+        raise ConfigError(f"{counted(len(wrong), 'setting')} malformed: {names}")

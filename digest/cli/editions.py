@@ -22,6 +22,7 @@ from digest.render.clip import size_report
 from digest.render.preview import preview, preview_server, send_test, write_preview
 from digest.store import session_scope
 from digest.weeks import parse_week, week_label
+from digest.words import counted
 
 SENT, FAILED, UNCERTAIN, SKIPPED = (
     DeliveryState.SENT,
@@ -150,7 +151,7 @@ def _backlog_note(behind, edition) -> str:
     slugs = ", ".join(f"{c.slug} ({c.published_at:%Y-%m-%d})" for c in behind)
     includes = " ".join(f"--include {c.slug}" for c in behind)
     said = (
-        f"Left out: {count} comparison{'s' if count != 1 else ''} dated before the newest earlier edition's week, "
+        f"Left out: {counted(count, 'comparison')} dated before the newest earlier edition's week, "
         f"which no edition carried: {slugs}."
     )
     them = "it" if count == 1 else "them"
@@ -202,7 +203,7 @@ def edit(
             timezone=app.settings.timezone,
         )
         shown = len(edition_items(session, changed))
-    click.echo(f"Edition {number} updated; it shows {shown} comparison{'s' if shown != 1 else ''}.")
+    click.echo(f"Edition {number} updated; it shows {counted(shown, 'comparison')}.")
 
 
 @editions.command("preview")
@@ -406,9 +407,7 @@ def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
             )
     if info["unmatched"]:
         unmatched = info["unmatched"]
-        click.echo(
-            f"  {unmatched:,} reader{'' if unmatched == 1 else 's'} skipped: their topics match none of its comparisons"
-        )
+        click.echo(f"  {counted(unmatched, 'reader')} skipped: their topics match none of its comparisons")
 
 
 @editions.command("delete")

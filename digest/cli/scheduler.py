@@ -13,6 +13,7 @@ import click
 from digest.cli.app import App, check_for_serving, pass_app
 from digest.jobs import WavesStatus, build_scheduler, waves_status
 from digest.send_days import describe_schedule, schedule_of, week_for_day, week_for_slot
+from digest.words import counted
 from schedules import SYSTEM, RunOutcome, ScheduleError
 
 
@@ -95,7 +96,7 @@ def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
         ran = [r for r in results if r.outcome is not None and r.decision in ("run", "resume")]
         busy = [r for r in results if r.decision in ("busy", "lost", "error")]
         click.echo(
-            f"Scheduler {runner.holder}: {len(ran)} wave{'' if len(ran) == 1 else 's'} run"
+            f"Scheduler {runner.holder}: {counted(len(ran), 'wave')} run"
             + (f", {len(busy)} left to another instance or for later" if busy else "")
             + "; confirmation mails sent if any were queued.",
             err=True,
@@ -190,7 +191,7 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
     waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
     click.echo(
         f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
-        f"{len(status.waves)} wave{'' if len(status.waves) == 1 else 's'}, {done} done, {waiting} waiting"
+        f"{counted(len(status.waves), 'wave')}, {done} done, {waiting} waiting"
     )
     for wave in status.waves:
         zones = ", ".join(wave.zones)

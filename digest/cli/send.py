@@ -22,6 +22,7 @@ from digest.mail import make_sender
 from digest.render import render_edition
 from digest.render.clip import size_figures, size_report
 from digest.store import session_scope
+from digest.words import counted
 
 _WEEK = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
 
@@ -162,7 +163,7 @@ def send(
     if plan.early is not None and not dry_run:
         raise EditionError(plan.early)
     if not dry_run and plan.readers:
-        readers = f"{plan.readers:,} reader{'s' if plan.readers != 1 else ''}"
+        readers = counted(plan.readers, "reader")
         confirm(yes, f"Send edition {plan.number} to {readers}?", f"sending edition {plan.number} mails {readers}")
     bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
     try:

@@ -21,6 +21,7 @@ from digest.events.erasure import forget_events
 from digest.mail import make_sender
 from digest.store import session_scope
 from digest.timeutil import utcnow
+from digest.words import counted
 from subscribers import operators, validation
 from subscribers.consent import history
 from subscribers.csvfile import MAX_IMPORT_BYTES, read_rows, write_csv
@@ -60,7 +61,7 @@ def _send_confirmations(app: App, no_mail: bool) -> None:
         click.echo("Confirmation mails are queued; `digest serve` or the scheduler sends them.")
         return
     sent = send_pending(app.engine, app.settings)
-    click.echo(f"Sent {sent} confirmation mail{'s' if sent != 1 else ''} ({app.settings.backend}).")
+    click.echo(f"Sent {counted(sent, 'confirmation mail')} ({app.settings.backend}).")
 
 
 @subscribers_group.command("add")
@@ -168,7 +169,7 @@ def resend_command(app: App, email: str | None, all_pending: bool, older_than: t
     _check_before_mailing(app, "digest subscribers resend-confirmation")
     if not all_pending:
         done = resend_confirmation(app.engine, app.settings, email)
-        mails = f"{done.sent} confirmation mail{'s' if done.sent != 1 else ''}"
+        mails = counted(done.sent, "confirmation mail")
         click.echo(
             f"Queued the confirmation mail again; sent {mails} ({app.settings.backend})."
             if done.queued
@@ -182,13 +183,10 @@ def resend_command(app: App, email: str | None, all_pending: bool, older_than: t
         "resending confirmation mails to every pending reader mails them all",
     )
     done = resend_confirmations(app.engine, app.settings, older_than)
-    parts = [
-        f"Queued {done.queued:,} confirmation mail{'s' if done.queued != 1 else ''} again; "
-        f"sent {done.sent:,} ({app.settings.backend})"
-    ]
+    parts = [f"Queued {counted(done.queued, 'confirmation mail')} again; sent {done.sent:,} ({app.settings.backend})"]
     if done.refused:
         parts.append(
-            f"{done.refused:,} reader{'s' if done.refused != 1 else ''} whose mail the provider refused left out "
+            f"{counted(done.refused, 'reader')} whose mail the provider refused left out "
             "(digest subscribers show ADDRESS says why; resend one by its address)"
         )
     click.echo("; ".join(parts) + ".")
@@ -263,7 +261,7 @@ def import_command(
     if layout.ignored:
         click.echo(f"Ignored column{'' if len(layout.ignored) == 1 else 's'}: {', '.join(layout.ignored)}", err=True)
     state = ACTIVE if confirmed else PENDING
-    parts = [f"Imported {report.created:,} reader{'s' if report.created != 1 else ''} ({state}) from {path.name}"]
+    parts = [f"Imported {counted(report.created, 'reader')} ({state}) from {path.name}"]
     if report.already_readers:
         parts.append(f"{report.already_readers:,} already on the list, left as they were")
     if report.opted_out:
@@ -272,9 +270,9 @@ def import_command(
             "in the file): stored as such, never mailed"
         )
     if report.duplicates:
-        parts.append(f"{report.duplicates:,} repeated row{'' if report.duplicates == 1 else 's'} skipped")
+        parts.append(f"{counted(report.duplicates, 'repeated row')} skipped")
     if report.errors:
-        parts.append(f"{len(report.errors):,} bad row{'' if len(report.errors) == 1 else 's'} skipped")
+        parts.append(f"{counted(len(report.errors), 'bad row')} skipped")
     click.echo("; ".join(parts) + ".")
     if not confirmed and report.created:
         _send_confirmations(app, no_mail)
@@ -332,7 +330,7 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
         else:
             count = write_csv(_records(app), stream)
             if output:
-                click.echo(f"Exported {count:,} reader{'' if count == 1 else 's'} to {output}.", err=True)
+                click.echo(f"Exported {counted(count, 'reader')} to {output}.", err=True)
     finally:
         if output:
             stream.close()
@@ -360,7 +358,7 @@ def list_command(app: App, status: str | None, as_json: bool) -> None:
             f"{record['id']:>6}  {record['email']:<40}  {record['status']:<12}  {record['created_at'][:10]}  {topics}"
         )
         count += 1
-    click.echo(f"{count:,} reader{'s' if count != 1 else ''}" + (f" ({status})" if status else "") + ".", err=True)
+    click.echo(f"{counted(count, 'reader')}" + (f" ({status})" if status else "") + ".", err=True)
 
 
 @subscribers_group.command("show")

@@ -28,6 +28,7 @@ from digest.editions.status import EditionStatus
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
+from digest.words import counted
 
 
 def too_early(number: int, comparisons: Sequence[Comparison], now: datetime) -> str | None:
@@ -69,10 +70,10 @@ class SendPlan:
         if self.left_out:
             lines.append(f"Left out: {', '.join(self.left_out)}")
         verb = "would reach" if dry_run else "will reach"
-        reach = f"It {verb} {self.readers:,} reader{'s' if self.readers != 1 else ''} through {backend}"
+        reach = f"It {verb} {counted(self.readers, 'reader')} through {backend}"
         if self.unmatched:
             reach += (
-                f"; {self.unmatched:,} more reader{'s' if self.unmatched != 1 else ''} chose topics that "
+                f"; {counted(self.unmatched, 'more reader')} chose topics that "
                 f"match none of its comparisons and get no mail"
             )
         lines.append(reach + ".")

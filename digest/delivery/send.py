@@ -27,6 +27,7 @@ from digest.render import render_edition
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import REAL_CLOCK, Clock, utcnow
+from digest.words import counted
 from subscribers import audience, status
 from subscribers.audience import Zone
 
@@ -183,7 +184,7 @@ def nobody_reason(engine: Engine, settings: Settings, edition: Edition) -> str |
     pending, stopped = counts[status.PENDING], sum(counts[name] for name in status.STOPPED)
     plural = "reader" if pending == 1 else "readers"
     why = (
-        f"the {unmatched:,} active reader{'s' if unmatched != 1 else ''} chose topics matching none of its comparisons"
+        f"the {counted(unmatched, 'active reader')} chose topics matching none of its comparisons"
         if unmatched
         else "no reader is active"
     )

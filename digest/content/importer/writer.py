@@ -15,6 +15,7 @@ from sqlmodel import Session, delete, select
 from digest.content.importer.records import ComparisonRecord, ToolRecord
 from digest.content.models import Comparison, Entry, Review, Tool
 from digest.timeutil import as_utc, utcnow
+from digest.words import counted
 
 
 @dataclass
@@ -31,7 +32,7 @@ class ImportReport:
 
     def summary(self) -> str:
         return (
-            f"{self.comparisons} comparison{'' if self.comparisons == 1 else 's'}: {len(self.new)} new, "
+            f"{counted(self.comparisons, 'comparison')}: {len(self.new)} new, "
             f"{len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged; tools: {len(self.tools_new)} new, "
             f"{len(self.tools_updated)} updated."
