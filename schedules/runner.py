@@ -89,8 +89,7 @@ class RunResult:
 
     job: str
     slot: datetime
-    decision: str  # a Decision value; or busy (another instance holds the lease), lost (it was taken
-    # over from us mid-run) or error (the database could not be read or written)
+    decision: Decision
     outcome: str | None = None
     detail: str = ""
 
@@ -351,7 +350,7 @@ class Scheduler:
                     name=f"{name} look again",
                     replace_existing=True,
                 )
-            return [RunResult(name, self.clock.now(), "error")]
+            return [RunResult(name, self.clock.now(), Decision.ERROR)]
         return [self._attempt(name, slot) for slot in due]
 
     def _catch_up_now(self, name: str) -> None:
@@ -375,7 +374,7 @@ class Scheduler:
                 exc,
                 _span(self.retry_error_after),
             )
-            result = RunResult(name, slot, "error")
+            result = RunResult(name, slot, Decision.ERROR)
         self._handle(result)
         return result
 
@@ -385,7 +384,7 @@ class Scheduler:
             return
         job = self._registry.weekly(result.job)
         at = None
-        if result.decision == "busy":
+        if result.decision == Decision.BUSY:
             try:
                 lease = leases.current(self.engine, result.job)
             except Exception:  # look again after a full lease time
@@ -396,8 +395,8 @@ class Scheduler:
             and result.slot + job.catch_up > self.clock.now() + self.retry_failed_after
         ):
             at = system_now() + self.retry_failed_after
-        elif result.outcome == RunOutcome.RUNNING or result.decision in ("error", "lost"):
-            at = system_now() + (self.retry_error_after if result.decision == "error" else self.lease_ttl)
+        elif result.outcome == RunOutcome.RUNNING or result.decision in (Decision.ERROR, Decision.LOST):
+            at = system_now() + (self.retry_error_after if result.decision == Decision.ERROR else self.lease_ttl)
         if at is not None:
             # One retry job per slot: the waves of a send day may each need one.
             self._aps.add_job(
@@ -423,7 +422,7 @@ class Scheduler:
         decision = decide(slot, self.clock.now(), record.outcome if record else None, job.catch_up)
         if decision in (Decision.SETTLED, Decision.NOT_YET):
             log.debug("%s for %s: %s", name, label, decision.value)
-            return RunResult(name, slot, decision.value, record.outcome if record else None)
+            return RunResult(name, slot, decision, record.outcome if record else None)
         lease = leases.hold(self.engine, name, self.holder, self.lease_ttl)
         if lease is None:
             other = leases.current(self.engine, name)
@@ -433,13 +432,13 @@ class Scheduler:
                 label,
                 other.holder if other else "unknown",
             )
-            return RunResult(name, slot, "busy")
+            return RunResult(name, slot, Decision.BUSY)
         with lease:
             # Read again under the lease: the holder before us may have just finished.
             record = runs.find(self.engine, name, slot)
             decision = decide(slot, self.clock.now(), record.outcome if record else None, job.catch_up)
             if decision in (Decision.SETTLED, Decision.NOT_YET):
-                return RunResult(name, slot, decision.value, record.outcome if record else None)
+                return RunResult(name, slot, decision, record.outcome if record else None)
             if decision is Decision.TOO_LATE:
                 late = self.clock.now() - slot
                 detail = (
@@ -447,12 +446,12 @@ class Scheduler:
                 )
                 runs.write(self.engine, name, slot, RunOutcome.MISSED, detail=detail, holder=self.holder)
                 log.warning("%s for %s: %s", name, label, detail)
-                return RunResult(name, slot, decision.value, RunOutcome.MISSED, detail)
+                return RunResult(name, slot, decision, RunOutcome.MISSED, detail)
             return self._run(job, slot, label, resumed=decision is Decision.RESUME, lease=lease)
 
     def _run(self, job: WeeklyJob, slot: datetime, label: str, *, resumed: bool, lease: leases.HeldLease) -> RunResult:
         verb = "resuming" if resumed else RunOutcome.RUNNING
-        decision = (Decision.RESUME if resumed else Decision.RUN).value
+        decision = Decision.RESUME if resumed else Decision.RUN
         log.info("%s for %s: %s", job.name, label, verb)
         runs.write(
             self.engine,
@@ -510,7 +509,7 @@ class Scheduler:
             job.name,
             label,
         )
-        return RunResult(job.name, slot, "lost")
+        return RunResult(job.name, slot, Decision.LOST)
 
     def _chore(self, name: str) -> None:
         job = self._registry.jobs[name]

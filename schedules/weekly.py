@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import Enum
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from schedules.errors import ScheduleError
@@ -92,14 +92,18 @@ class WeeklySchedule:
         return f"every {self.day_name} at {self.at.strftime('%H:%M')} ({self.zone.key})"
 
 
-class Decision(Enum):
-    """What to do about one slot, given what the database remembers of it."""
+class Decision(StrEnum):
+    """What to do about one slot, given what the database remembers of it (`decide`), and the three
+    answers only the runner gives (`RunResult.decision`)."""
 
     RUN = "run"  # due, never started, still within the catch-up window
     RESUME = "resume"  # started by an instance that is gone: finish it (the job is idempotent)
     SETTLED = "settled"  # done, skipped, paused or recorded as missed: nothing to do
     TOO_LATE = "too_late"  # never started and older than the catch-up window: log, record, skip
     NOT_YET = "not_yet"  # the slot is in the future
+    BUSY = "busy"  # the runner: another instance holds the lease
+    LOST = "lost"  # the runner: the lease was taken over from us mid-run
+    ERROR = "error"  # the runner: the database could not be read or written
 
 
 def decide(slot: datetime, now: datetime, outcome: str | None, catch_up: timedelta) -> Decision:

@@ -14,7 +14,7 @@ from digest.cli.app import App, check_for_serving, pass_app
 from digest.jobs import WavesStatus, build_scheduler, waves_status
 from digest.send_days import describe_schedule, schedule_of, week_for_day, week_for_slot
 from digest.words import counted
-from schedules import SYSTEM, RunOutcome, ScheduleError
+from schedules import SYSTEM, Decision, RunOutcome, ScheduleError
 
 
 def _when(moment: datetime, settings) -> str:
@@ -93,15 +93,15 @@ def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if once:
         results = runner.run_once()
-        ran = [r for r in results if r.outcome is not None and r.decision in ("run", "resume")]
-        busy = [r for r in results if r.decision in ("busy", "lost", "error")]
+        ran = [r for r in results if r.outcome is not None and r.decision in (Decision.RUN, Decision.RESUME)]
+        busy = [r for r in results if r.decision in (Decision.BUSY, Decision.LOST, Decision.ERROR)]
         click.echo(
             f"Scheduler {runner.holder}: {counted(len(ran), 'wave')} run"
             + (f", {len(busy)} left to another instance or for later" if busy else "")
             + "; confirmation mails sent if any were queued.",
             err=True,
         )
-        if any(r.decision == "error" for r in results):
+        if any(r.decision == Decision.ERROR for r in results):
             sys.exit(1)
         return
     stop = threading.Event()
