@@ -17,42 +17,27 @@ the figures read the ledger and send confirmation mails without loading the engi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
 
-if TYPE_CHECKING:
-    from digest.delivery.send import (
-        EDITION_ARG,
-        READER_ARG,
-        NothingToSend,
-        Progress,
-        RetryPolicy,
-        SenderBusy,
-        SendRun,
-        SendSummary,
-        recipient_for,
-        render_letter,
-        send_edition,
-    )
-
-__all__ = [
-    "EDITION_ARG",
-    "NothingToSend",
-    "Progress",
-    "READER_ARG",
-    "RetryPolicy",
-    "SendRun",
-    "SendSummary",
-    "SenderBusy",
-    "recipient_for",
-    "render_letter",
-    "send_edition",
-]
+# Each public name, and the module it lives in.
+_HOMES = {
+    "EDITION_ARG": "digest.delivery.readers",
+    "READER_ARG": "digest.delivery.readers",
+    "recipient_for": "digest.delivery.readers",
+    "NothingToSend": "digest.errors",
+    "SenderBusy": "digest.errors",
+    "Progress": "digest.delivery.summary",
+    "SendSummary": "digest.delivery.summary",
+    "RetryPolicy": "digest.delivery.retry",
+    "SendRun": "digest.delivery.engine",
+    "render_letter": "digest.delivery.send",
+    "send_edition": "digest.delivery.send",
+}
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str):
-    if name in __all__:
+    if name in _HOMES:
         # The send loop loads on first use: reading the ledger must not load the engine.
-        from digest.delivery import send
-
-        return getattr(send, name)
+        return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'digest.delivery' has no attribute {name!r}")

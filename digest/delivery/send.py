@@ -13,7 +13,6 @@ from digest.delivery.brake import rate_guard
 from digest.delivery.engine import SendRun
 from digest.delivery.letters import OneLetter, VariantLetters
 from digest.delivery.plan import too_early
-from digest.delivery.readers import EDITION_ARG, READER_ARG, recipient_for
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.states import DeliveryState, SendOutcome
 from digest.delivery.summary import Progress, SendSummary, planned_variants, sent_variants
@@ -21,7 +20,7 @@ from digest.editions.models import Edition
 from digest.editions.service import Frozen, edition_comparisons, freeze_edition, get_edition, late_comparisons, offered
 from digest.editions.status import EditionStatus
 from digest.editions.variants import Offered
-from digest.errors import EditionError, NothingToSend, SenderBusy
+from digest.errors import EditionError, NothingToSend
 from digest.mail import Letter, Sender, make_sender
 from digest.render import render_edition
 from digest.settings import Settings
@@ -30,19 +29,6 @@ from digest.timeutil import REAL_CLOCK, Clock, utcnow
 from digest.words import counted
 from subscribers import audience, status
 from subscribers.audience import Zone
-
-__all__ = [
-    "EDITION_ARG",
-    "NothingToSend",
-    "Progress",
-    "READER_ARG",
-    "RetryPolicy",
-    "SendRun",
-    "SendSummary",
-    "SenderBusy",
-    "recipient_for",
-    "send_edition",
-]
 
 
 def render_letter(engine: Engine, settings: Settings, edition: Edition) -> Letter:
