@@ -131,3 +131,24 @@ def test_build_and_a_dry_run_print_the_size_and_the_margin(cli_env):
     assert dry.exit_code == 0 and line.search(dry.output).groups() == line.search(built.output).groups()
     as_json = CliRunner().invoke(main, ["editions", "send", "--edition", "1", "--dry-run", "--json"])
     assert '"html_bytes": ' + str(size) in as_json.output and '"html_margin": ' + str(margin) in as_json.output
+
+
+def test_with_click_tracking_the_budget_counts_sendgrids_rewritten_links(store):
+    """SendGrid rewrites every link after the check: each counts as its estimated rewrite."""
+    from digest.render.clip import TRACKED_LINK_BASE, tracked_link
+
+    tracked = replace(SETTINGS, click_tracking=True)
+    with session_scope(store) as session:
+        long_comparisons(session, 30)
+        edition = build_edition(session, replace(SETTINGS, database_url=str(store.url)), "2026-W47").edition
+        plain = render_edition(session, edition, SETTINGS)
+        counted = render_edition(session, edition, tracked)
+    html = counted.letter.html
+    links = re.findall(r'href="(https?://[^"]*)"', html)
+    assert len(links) > 30
+    copy = readers_copy(html).decode()
+    rewritten = re.sub(r'href="(https?://[^"]*)"', lambda m: f'href="{"x" * tracked_link(m.group(1))}"', copy)
+    assert tracked_link("https://a.example/") >= TRACKED_LINK_BASE + len("https://a.example/")
+    assert reader_bytes(html, click_tracking=True) == reader_bytes(rewritten)
+    assert reader_bytes(html, click_tracking=True) <= CLIP_LIMIT
+    assert len(counted.view.cards) < len(plain.view.cards)  # the links' room came out of the cards

@@ -133,7 +133,7 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
             items = edition_items(session, result.edition)
             if items:
                 rendered = render_edition(session, result.edition, app.settings)
-                click.echo(size_report(rendered.view, rendered.letter.html))
+                click.echo(size_report(rendered.view, rendered.letter.html, click_tracking=app.settings.click_tracking))
             click.echo(
                 f"Preview it with: digest editions preview --edition {result.edition.number}"
                 if items
@@ -263,7 +263,9 @@ def preview_command(
             f"Variant for {', '.join(topics)}: {len(result.rendered.view.comparisons)} of the edition's comparisons"
         )
     click.echo(f"Subject: {result.subject}")
-    click.echo(size_report(result.rendered.view, result.rendered.letter.html))
+    click.echo(
+        size_report(result.rendered.view, result.rendered.letter.html, click_tracking=app.settings.click_tracking)
+    )
     click.echo(str(html_path))
     click.echo(str(text_path))
 

@@ -257,7 +257,7 @@ def page(result: Preview, settings: Settings, root: Path | None = None, query: s
         letter=result.rendered.letter,
         version=result.version,
         query=query,
-        size=size_report(result.rendered.view, result.rendered.letter.html),
+        size=size_report(result.rendered.view, result.rendered.letter.html, click_tracking=settings.click_tracking),
     )
 
 
