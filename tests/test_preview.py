@@ -51,7 +51,7 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     assert paths == [str(out / "edition.html"), str(out / "edition.txt")]
     html_bytes = len((out / "edition.html").read_bytes())  # the sample token is shorter than a reader's
     assert re.fullmatch(
-        r"HTML: ([\d,]+) bytes a reader, ([\d,]+) under the 100,000-byte limit "
+        r"HTML: ([\d,]+) bytes a reader as sent, ([\d,]+) under the 100,000-byte limit "
         r"\(Gmail clips at about 102 KB\)\.",
         size,
     ), size
@@ -132,7 +132,8 @@ def test_the_preview_page_shows_subject_both_widths_and_the_text_part(served):
     assert "Relaybench vs Quillpatch" in page.text and "Not built yet" in page.text
     assert 'class="phone"' in page.text and 'class="desktop"' in page.text
     assert f"/unsubscribe/{SAMPLE_READER}" in page.text  # the text part, filled
-    assert re.search(r'<dd id="size">HTML: [\d,]+ bytes a reader, [\d,]+ under the 100,000-byte limit', page.text)
+    size = r'<dd id="size">HTML: [\d,]+ bytes a reader as sent, [\d,]+ under the 100,000-byte limit'
+    assert re.search(size, page.text)
     html = httpx.get(server.url + "edition.html")
     assert html.headers["content-type"].startswith("text/html") and "<mj-" not in html.text
     assert httpx.get(server.url + "edition.txt").headers["content-type"].startswith("text/plain")

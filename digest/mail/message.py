@@ -183,6 +183,13 @@ def _body_part(content: str, subtype: str) -> MIMEPart:
     return part
 
 
+def wire_bytes(content: str) -> int:
+    """The bytes of `content`'s body part on the wire: quoted-printable as `_body_part` writes it,
+    each line ended by CRLF."""
+    payload = _body_part(content, "html").get_payload()
+    return len(payload) + payload.count("\n")  # the payload's line ends are LF; SMTP carries CRLF
+
+
 def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:
     """The exact message SMTP would carry for this recipient: multipart/alternative."""
     message = EmailMessage(policy=WIRE)
