@@ -279,7 +279,10 @@ def preview_command(
 def send_test_command(app: App, address: str, week: str | None, edition: int | None, topics: list[str] | None) -> None:
     """Send an edition to one address through the configured sender (the outbox by default).
 
-    The subject starts with [Test]; the links carry a sample reader's token.
+    The subject starts with [Test] and a line opening the mail says it is a
+    test; a reader's links (unsubscribe, preferences, votes) and, before the
+    edition is sent, the web version's open the subscribe page, so nothing
+    changes for anyone; no List-Unsubscribe header (the address is no reader).
     Without --week or --edition it sends the edition at hand, as preview does.
     --topics sends the variant readers with those topics get.
 
@@ -298,7 +301,7 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
     with session_scope(app.engine) as session:
         result = preview(session, app.settings, **which)
     sender = make_sender(app.settings)
-    outcome = send_test(result, sender, address)
+    outcome = send_test(result, sender, address, app.settings.base_url)
     if address not in outcome.accepted:
         reason = outcome.rejected.get(address, "no reason given")
         raise DeliveryError(f"the {sender.name} sender did not take {address}: {reason}")

@@ -101,6 +101,10 @@ class Recipient(NamedTuple):
     custom_args: Mapping[str, str] = _NOTHING  # come back on provider events
 
 
+# RFC 3834: mail a program sends on its own accord (a confirmation), so that autoresponders
+# (vacation replies, out-of-office) do not answer it.
+AUTOMATIC: Mapping[str, str] = MappingProxyType({"Auto-Submitted": "auto-generated"})
+
 # The shape of one reader's copy of an edition. Custom args come back on every provider event
 # (delivered, open, bounce...) as top-level keys.
 EDITION_ARG = "edition"

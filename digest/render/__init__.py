@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slugify import slugify
 from sqlmodel import Session
 
 from digest.editions.models import Edition
@@ -109,8 +110,9 @@ def render_view(
 
 
 def list_label(settings: Settings) -> str:
-    """'weekly-ai-tool-verdicts': the newsletter's name as a label (lower-case letters, digits, dashes)."""
-    return re.sub(r"[^a-z0-9]+", "-", settings.newsletter_name.lower()).strip("-") or "digest"
+    """'weekly-ai-tool-verdicts': the newsletter's name as a label (lower-case ASCII letters, digits,
+    dashes), accents and other scripts transliterated ("L'Édition" is 'l-edition', not 'l-dition')."""
+    return slugify(settings.newsletter_name) or "digest"
 
 
 def list_id(settings: Settings) -> str:
