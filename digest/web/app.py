@@ -27,6 +27,7 @@ from digest.settings import Settings
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
 from digest.web.editors import failure_limit
+from digest.web.head import HeadAsGet
 from digest.web.headers import SecurityHeaders
 from digest.web.pages import Pages, static_files
 from digest.web.pump import ConfirmationPump
@@ -89,5 +90,6 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         app.include_router(load_router(spec))
     app.mount("/static", static_files(settings), name="static")
     app.add_middleware(BodySizeLimit, default=DEFAULT_BODY_LIMIT, limits=BODY_LIMITS)
+    app.add_middleware(HeadAsGet)  # HEAD on every page, as GET without a body (FastAPI answers it 405)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
     return app
