@@ -3,7 +3,8 @@
     DigestError                   anything a user can act on; the CLI prints its message
     ├── ConfigError               a setting is missing or malformed (names the variable)
     ├── StoreError                the database cannot be reached, opened or migrated
-    │   └── StoreMissing          no store where DIGEST_DATABASE_URL points, and the command creates none
+    │   ├── StoreMissing          no store where DIGEST_DATABASE_URL points, and the command creates none
+    │   └── StoreGone             the SQLite file a running process opened was deleted or replaced under it
     ├── ImportFailed              an input file is malformed (names file, line, expectation)
     ├── NotFound                  a comparison, edition or reader does not exist
     │   └── UnknownVoteLink       a vote link whose reader, comparison or tool we do not have
@@ -49,6 +50,11 @@ class StoreError(DigestError):
 
 class StoreMissing(StoreError):
     """There is no store where DIGEST_DATABASE_URL points, and the command only reads (it creates none)."""
+
+
+class StoreGone(StoreError):
+    """The SQLite file a running process opened is no longer at its path (deleted, or replaced): SQLite
+    would go on writing into the deleted file, and every write would be lost."""
 
 
 class ImportFailed(DigestError):

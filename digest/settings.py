@@ -82,6 +82,16 @@ def _weekday(name: str, raw: str) -> str:
     return value
 
 
+_SWITCH = {"on": True, "yes": True, "true": True, "1": True, "off": False, "no": False, "false": False, "0": False}
+
+
+def _switch(name: str, raw: str) -> bool:
+    value = _SWITCH.get(raw.lower())
+    if value is None:
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return value
+
+
 def sender_path(backend: str) -> str:
     """The "module:class" of the sender named `backend`; ConfigError, as DIGEST_BACKEND's check says it,
     for a name not registered."""
@@ -442,6 +452,16 @@ SETTINGS: tuple[Setting, ...] = (
         show=_hidden,
     ),
     Setting("sendgrid_api_url", "SENDGRID_API_URL", _url, "https://api.sendgrid.com", "the SendGrid API host"),
+    Setting(
+        "click_tracking",
+        "DIGEST_CLICK_TRACKING",
+        _switch,
+        "off",
+        "`on` lets SendGrid rewrite the HTML part's links to count clicks (the size kept under Gmail's clip "
+        "counts the longer links); open and subscription tracking stay off",
+        type=bool,
+        show=lambda on: "on" if on else "off",
+    ),
     Setting(
         "smtp_url",
         "DIGEST_SMTP_URL",

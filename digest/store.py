@@ -12,6 +12,7 @@ routed to psycopg 3.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from digest.errors import StoreError, StoreMissing
+from digest.errors import StoreError, StoreGone, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0008"  # the newest migration's revision: a new migration changes it
@@ -329,6 +330,33 @@ def store_exists(url: str, lock_timeout: float = 30.0) -> bool:
         raise StoreError(database_problem(exc, url)) from exc
     finally:
         engine.dispose()
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+class StoreFile:
+    """A SQLite store's file as a long-running process (`digest serve`) opened it. Deleted under the
+    process, SQLite goes on reading and writing the unlinked file through the connections it holds
+    (every write then lost) and makes a new empty file for the next connection; `check()` says so
+    (StoreGone) when the path no longer names the file first opened. PostgreSQL: never raises."""
+
+    def __init__(self, engine: Engine):
+        self.path = sqlite_file(engine.url.render_as_string(hide_password=False))
+        self.identity = _file_identity(self.path) if self.path is not None else None
+
+    def check(self) -> None:
+        if self.path is None or _file_identity(self.path) == self.identity:
+            return
+        raise StoreGone(
+            f"the SQLite store {self.path} was deleted or replaced while this process ran; restore it "
+            "from a backup and restart the process"
+        )
 
 
 def take_write_lock(session: Session) -> None:

@@ -6,8 +6,10 @@ SendGrid documents but the description does not encode: 1000 recipients per
 request, 30 MB per request, 10,000 bytes of substitutions and of custom args
 per personalization, string header and custom-arg values, headers it will not
 let you set, text/plain before text/html, a subject somewhere, send_at at most
-72 h ahead. A request that passes is recorded and answered 202 with an
-X-Message-Id; one that fails gets SendGrid's error shape, 400
+72 h ahead. `tracking_settings` is checked strictly: the description types each
+setting but lets unknown keys through, and SendGrid ignores a misspelt one (so the
+account's tracking would apply); here an unknown key is refused. A request
+that passes is recorded and answered 202 with an X-Message-Id; one that fails gets SendGrid's error shape, 400
 `{"errors": [{"message", "field", "help"}]}`.
 
 Faults, for the next N requests (or for given addresses):
@@ -181,6 +183,33 @@ def documented_limits(body: dict) -> list[dict]:
         errors.append(_error("If present, text/plain content must be first, followed by any other content.", "content"))
     if isinstance(body.get("send_at"), int) and body["send_at"] > time.time() + 72 * 3600:
         errors.append(_error("send_at may be at most 72 hours in the future.", "send_at"))
+    if "tracking_settings" in body:
+        errors += _tracking_errors(body["tracking_settings"])
+    return errors
+
+
+# The tracking settings the description names, each with its own keys (tsg_mail_v3.json).
+TRACKING_KEYS = {
+    "click_tracking": {"enable", "enable_text"},
+    "open_tracking": {"enable", "substitution_tag"},
+    "subscription_tracking": {"enable", "text", "html", "substitution_tag"},
+    "ganalytics": {"enable", "utm_source", "utm_medium", "utm_term", "utm_content", "utm_campaign"},
+}
+
+
+def _tracking_errors(tracking: object) -> list[dict]:
+    if not isinstance(tracking, dict):
+        return []  # the description's type check names it
+    errors = []
+    for name, value in tracking.items():
+        if name not in TRACKING_KEYS:
+            errors.append(_error(f"Unknown tracking setting {name}.", f"tracking_settings.{name}"))
+        elif isinstance(value, dict):
+            errors += [
+                _error(f"Unknown key {key} in {name}.", f"tracking_settings.{name}.{key}")
+                for key in value
+                if key not in TRACKING_KEYS[name]
+            ]
     return errors
 
 

@@ -53,3 +53,37 @@ def test_an_edition_names_itself_in_feedback_id_and_a_confirmation_says_what_it_
     assert confirmation.headers["Feedback-ID"] == "signup:confirmation:digest:weekly-ai-tool-verdicts"
     raw = to_mime(edition, Recipient(address="ada@example.com")).as_bytes()
     assert b"\r\nFeedback-ID: edition-12:weekly:digest:weekly-ai-tool-verdicts\r\n" in raw
+
+
+def test_a_confirmation_is_auto_submitted_and_an_edition_is_not():
+    """RFC 3834: autoresponders stay quiet for automatic mail; an edition is not one (readers reply)."""
+    settings = Settings()
+    raw = to_mime(render_confirmation(settings), Recipient(address="ada@example.com")).as_bytes()
+    assert b"\r\nAuto-Submitted: auto-generated\r\n" in raw
+    view = compose(number=1, week="2026-W47", facts=[], settings=settings)
+    html, text, _ = render_view(view)
+    assert "Auto-Submitted" not in letter_for(view, html, text, settings).headers
+
+
+def test_a_confirmation_through_sendgrid_carries_auto_submitted():
+    from sendgrid_server import documented_limits
+
+    from digest.mail.sendgrid import letter_payload
+
+    payload = letter_payload(render_confirmation(Settings()))
+    assert payload["headers"]["Auto-Submitted"] == "auto-generated"
+    assert documented_limits({**payload, "personalizations": [{"to": [{"email": "ada@example.com"}]}]}) == []
+
+
+def test_list_id_and_feedback_id_transliterate_the_name():
+    from digest.render import feedback_id, list_id
+
+    for name, label in [
+        ("L'Édition du lundi", "l-edition-du-lundi"),
+        ("Ça & Là — Über", "ca-la-uber"),
+        ("週刊 AI", "zhou-kan-ai"),
+        ("!!!", "digest"),
+    ]:
+        settings = Settings(newsletter_name=name)
+        assert list_id(settings).endswith(f"<{label}.example.com>")
+        assert feedback_id(settings, "edition-1", "weekly") == f"edition-1:weekly:digest:{label}"

@@ -51,7 +51,7 @@ def test_preview_writes_the_html_and_text_with_a_sample_readers_links(cli_env, t
     assert paths == [str(out / "edition.html"), str(out / "edition.txt")]
     html_bytes = len((out / "edition.html").read_bytes())  # the sample token is shorter than a reader's
     assert re.fullmatch(
-        r"HTML: ([\d,]+) bytes a reader, ([\d,]+) under the 100,000-byte limit "
+        r"HTML: ([\d,]+) bytes a reader as sent, ([\d,]+) under the 100,000-byte limit "
         r"\(Gmail clips at about 102 KB\)\.",
         size,
     ), size
@@ -100,10 +100,49 @@ def test_send_test_puts_the_edition_for_one_address_in_the_outbox(cli_env):
     assert message["Subject"] == "[Test] Lumen vs Orbit, and 1 more"
     assert message["To"] == "Editor@example.com"
     assert message["List-Id"] == "Weekly AI Tool Verdicts <weekly-ai-tool-verdicts.example.com>"
+    assert message["List-Unsubscribe"] is None  # the address is no reader's: nobody to unsubscribe
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
     for part in (html, text):
-        assert f"/unsubscribe/{SAMPLE_READER}" in part and READER_TOKEN not in part
+        assert "[Test] A test send of edition 1, not sent to readers." in part
+        assert "/unsubscribe/" not in part and "/preferences/" not in part and "/vote/" not in part
+        assert SAMPLE_READER not in part and READER_TOKEN not in part
+
+
+def test_every_link_of_a_test_send_works_and_changes_nothing(db_url):
+    """Each link into the site answers (no 404), and following them all changes no reader and no vote."""
+    from helpers import add_reader, serve_site
+
+    from digest.mail.memory import MemorySender
+    from digest.render.preview import preview, send_test
+
+    with serve_site(db_url) as site:
+        two_comparisons(site.engine, W47)
+        add_reader(site.engine, "reader@example.com")
+        with session_scope(site.engine) as session:
+            result = preview(session, site.settings, number=1)
+        sender = MemorySender()
+        assert send_test(result, sender, "editor@example.com", site.settings.base_url).accepted
+        letter = sender.sent[0].letter
+        assert letter.subject.startswith("[Test] ")
+        ours = set(re.findall(re.escape(site.url) + r"[^\s\"'<>]*", letter.html + letter.text))
+        assert ours and all(READER_TOKEN not in link for link in ours)
+        before = _counts(site.engine)
+        for link in ours:
+            for method in ("GET", "HEAD"):
+                answer = site.http.request(method, link.replace("&amp;", "&"))
+                assert answer.status_code == 200, (method, link, answer.status_code)
+        assert _counts(site.engine) == before
+
+
+def _counts(engine) -> tuple:
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        return tuple(
+            connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+            for table in ("subscriber", "vote", "consent_event")
+        )
 
 
 # --- the local page -----------------------------------------------------------------------------------
@@ -132,7 +171,8 @@ def test_the_preview_page_shows_subject_both_widths_and_the_text_part(served):
     assert "Relaybench vs Quillpatch" in page.text and "Not built yet" in page.text
     assert 'class="phone"' in page.text and 'class="desktop"' in page.text
     assert f"/unsubscribe/{SAMPLE_READER}" in page.text  # the text part, filled
-    assert re.search(r'<dd id="size">HTML: [\d,]+ bytes a reader, [\d,]+ under the 100,000-byte limit', page.text)
+    size = r'<dd id="size">HTML: [\d,]+ bytes a reader as sent, [\d,]+ under the 100,000-byte limit'
+    assert re.search(size, page.text)
     html = httpx.get(server.url + "edition.html")
     assert html.headers["content-type"].startswith("text/html") and "<mj-" not in html.text
     assert httpx.get(server.url + "edition.txt").headers["content-type"].startswith("text/plain")

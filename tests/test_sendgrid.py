@@ -183,6 +183,10 @@ def _break(body: dict, how: str) -> dict:
         body["personalizations"][0]["to"] = [{"name": "nobody"}]
     elif how == "no from":
         del body["from"]
+    elif how == "tracking on as a string":
+        body["tracking_settings"]["open_tracking"]["enable"] = "false"
+    elif how == "a misspelt tracking key":
+        body["tracking_settings"]["click_tracking"] = {"enabled": False}
     return body
 
 
@@ -196,11 +200,14 @@ BROKEN = [
     "html before text",
     "no address",
     "no from",
+    "tracking on as a string",
+    "a misspelt tracking key",
 ]
 
 
-# What only SendGrid's official description states (the rest are documented limits the server checks itself).
-NEEDS_DESCRIPTION = {"11 categories", "no address", "no from"}
+# What only SendGrid's official description states (the rest are limits the server checks itself).
+NEEDS_DESCRIPTION = {"11 categories", "no address", "no from", "tracking on as a string"}
+ONLY_THE_SERVER = {"a misspelt tracking key"}  # the description lets unknown keys through
 
 
 @pytest.mark.parametrize("how", BROKEN)
@@ -225,6 +232,8 @@ def test_the_fast_screen_agrees_with_jsonschema(validator, how):
     body = _break(body_for(1000), how)
     reference = list(validator.reference.iter_errors(body))
     assert validator.fast.is_valid(body) == (reference == [])
+    if how in NEEDS_DESCRIPTION | ONLY_THE_SERVER:
+        assert (reference == []) == (how in ONLY_THE_SERVER)
     assert validator.fast.is_valid(body_for(1000))
 
 
@@ -248,6 +257,51 @@ def test_the_engine_sends_valid_requests_over_one_reused_connection(engine):
     address, entry = server.recipients()[0]
     assert entry["custom_args"] == {"edition": "1", "reader_id": "1"}
     assert entry["headers"]["List-Unsubscribe"].startswith("<https://v.example/unsubscribe/t")
+
+
+TRACKING_OFF = {
+    "click_tracking": {"enable": False, "enable_text": False},
+    "open_tracking": {"enable": False},
+    "subscription_tracking": {"enable": False},
+}
+
+
+def test_every_request_turns_tracking_off_explicitly(validator):
+    """Without tracking_settings SendGrid applies the account's: a pixel and every link rewritten."""
+    body = body_for(3)
+    assert body["tracking_settings"] == TRACKING_OFF
+    assert list(validator.reference.iter_errors(body)) == [] and documented_limits(body) == []
+
+
+def test_click_tracking_on_is_the_only_tracking_and_only_in_the_html_part(validator):
+    letter = a_letter()
+    body = json.loads(request_body(json.dumps(letter_payload(letter, click_tracking=True)).encode(), []))
+    assert body["tracking_settings"] == {**TRACKING_OFF, "click_tracking": {"enable": True, "enable_text": False}}
+    body = {**body_for(1), "tracking_settings": body["tracking_settings"]}
+    assert list(validator.reference.iter_errors(body)) == [] and documented_limits(body) == []
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_the_setting_reaches_every_request_the_sender_makes(engine, on):
+    from digest.mail import make_sender
+
+    add_readers(engine, 3)
+    add_edition(engine, 1)
+    with SendGridServer(api_key="k") as server:
+        settings = Settings(
+            database_url=str(engine.url),
+            base_url="https://v.example",
+            backend="sendgrid",
+            sendgrid_api_key="k",
+            sendgrid_api_url=server.url,
+            click_tracking=on,
+        )
+        sender = make_sender(settings)
+        summary = send_edition(engine, settings, 1, sender=sender, letter=a_letter(1))
+        sender.close()
+    assert summary.sent == 3 and server.refused == []
+    assert [a.body["tracking_settings"]["click_tracking"]["enable"] for a in server.accepted] == [on]
+    assert all(a.body["tracking_settings"]["open_tracking"] == {"enable": False} for a in server.accepted)
 
 
 def test_a_missing_api_key_is_named():

@@ -90,7 +90,7 @@ def mails(sqlite_url, tmp_path) -> dict[str, bytes]:
         send_edition(engine, settings, heavy, sender=OutboxSender(tmp_path / "heavy"))
         with session_scope(engine) as session:
             sample = preview(session, settings, number=number)
-        send_test(sample, OutboxSender(tmp_path / "test"), "editor@example.org")
+        send_test(sample, OutboxSender(tmp_path / "test"), "editor@example.org", settings.base_url)
         add_reader(engine, "bob@example.org", status="pending")
         assert send_pending(engine, settings, sender=OutboxSender(tmp_path / "confirmation")) == 1
     finally:

@@ -92,3 +92,23 @@ def test_the_confirmation_mails_text_part_wraps_and_carries_its_link():
     letter = render_confirmation(SETTINGS)
     assert too_wide(letter.text) == []
     assert CONFIRM_URL in letter.text and CONFIRM_URL in Links(letter.html).found
+
+
+def test_the_text_part_is_capped_like_the_html_with_the_rest_in_the_web_version():
+    """5,000 comparisons: the text part carries what the HTML carries, the rest linked and counted."""
+    from digest.mail.message import wire_bytes
+    from digest.render.clip import CLIP_LIMIT
+
+    view = compose(number=4, week="2026-W47", facts=facts(5000), settings=SETTINGS)
+    html, text, _ = render_view(view)
+    assert wire_bytes(text) < CLIP_LIMIT  # was 4.4 MB
+    assert too_wide(text) == []
+    web = f"{SETTINGS.base_url}/editions/4"
+    counted = re.search(r"And ([\d]+) more in the web version: " + re.escape(web), text)
+    listed = re.findall(re.escape(web) + r"#comparison-(\d+)$", text, re.M)
+    in_full = re.findall(r"^Read the full comparison: ", text, re.M)
+    assert counted and listed
+    assert [int(n) for n in listed] == list(range(len(in_full) + 1, len(in_full) + len(listed) + 1))
+    assert len(in_full) + len(listed) + int(counted.group(1)) == 5000
+    assert text.rstrip().endswith(SETTINGS.postal_address)  # the footer, after it all
+    assert "/unsubscribe/" in text[-1000:]

@@ -134,7 +134,7 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
             items = edition_items(session, result.edition)
             if items:
                 rendered = render_edition(session, result.edition, app.settings)
-                click.echo(size_report(rendered.view, rendered.letter.html))
+                click.echo(size_report(rendered.view, rendered.letter.html, click_tracking=app.settings.click_tracking))
             click.echo(
                 f"Preview it with: digest editions preview --edition {result.edition.number}"
                 if items
@@ -264,7 +264,9 @@ def preview_command(
             f"Variant for {', '.join(topics)}: {len(result.rendered.view.comparisons)} of the edition's comparisons"
         )
     click.echo(f"Subject: {result.subject}")
-    click.echo(size_report(result.rendered.view, result.rendered.letter.html))
+    click.echo(
+        size_report(result.rendered.view, result.rendered.letter.html, click_tracking=app.settings.click_tracking)
+    )
     click.echo(str(html_path))
     click.echo(str(text_path))
 
@@ -278,7 +280,10 @@ def preview_command(
 def send_test_command(app: App, address: str, week: str | None, edition: int | None, topics: list[str] | None) -> None:
     """Send an edition to one address through the configured sender (the outbox by default).
 
-    The subject starts with [Test]; the links carry a sample reader's token.
+    The subject starts with [Test] and a line opening the mail says it is a
+    test; a reader's links (unsubscribe, preferences, votes) and, before the
+    edition is sent, the web version's open the subscribe page, so nothing
+    changes for anyone; no List-Unsubscribe header (the address is no reader).
     Without --week or --edition it sends the edition at hand, as preview does.
     --topics sends the variant readers with those topics get.
 
@@ -297,7 +302,7 @@ def send_test_command(app: App, address: str, week: str | None, edition: int | N
     with session_scope(app.engine) as session:
         result = preview(session, app.settings, **which)
     sender = make_sender(app.settings)
-    outcome = send_test(result, sender, address)
+    outcome = send_test(result, sender, address, app.settings.base_url)
     if address not in outcome.accepted:
         reason = outcome.rejected.get(address, "no reason given")
         raise DeliveryError(f"the {sender.name} sender did not take {address}: {reason}")

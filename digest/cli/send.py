@@ -187,9 +187,9 @@ def send(
     if dry_run:  # what the HTML weighs, against Gmail's clipping point
         with session_scope(app.engine) as session:
             rendered = render_edition(session, get_edition(session, edition.number), app.settings)
-        figures.update(size_figures(rendered.letter.html))
+        figures.update(size_figures(rendered.letter.html, click_tracking=app.settings.click_tracking))
     click.echo(json.dumps(figures, indent=2) if as_json else summary.as_text())
     if dry_run and not as_json:
-        click.echo(size_report(rendered.view, rendered.letter.html))
+        click.echo(size_report(rendered.view, rendered.letter.html, click_tracking=app.settings.click_tracking))
     if summary.status in HALTED:
         sys.exit(1)

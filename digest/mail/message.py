@@ -101,6 +101,10 @@ class Recipient(NamedTuple):
     custom_args: Mapping[str, str] = _NOTHING  # come back on provider events
 
 
+# RFC 3834: mail a program sends on its own accord (a confirmation), so that autoresponders
+# (vacation replies, out-of-office) do not answer it.
+AUTOMATIC: Mapping[str, str] = MappingProxyType({"Auto-Submitted": "auto-generated"})
+
 # The shape of one reader's copy of an edition. Custom args come back on every provider event
 # (delivered, open, bounce...) as top-level keys.
 EDITION_ARG = "edition"
@@ -181,6 +185,13 @@ def _body_part(content: str, subtype: str) -> MIMEPart:
     part = MIMEPart(policy=BODY)
     part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
     return part
+
+
+def wire_bytes(content: str) -> int:
+    """The bytes of `content`'s body part on the wire: quoted-printable as `_body_part` writes it,
+    each line ended by CRLF."""
+    payload = _body_part(content, "html").get_payload()
+    return len(payload) + payload.count("\n")  # the payload's line ends are LF; SMTP carries CRLF
 
 
 def to_mime(letter: Letter, recipient: Recipient) -> EmailMessage:

@@ -1,13 +1,20 @@
 """The SendGrid sender: one POST /v3/mail/send per batch of up to 1000 readers.
 
 The letter-level part of the payload (from, subject, both contents, List-Id,
-categories) is built once per Letter with the official `sendgrid` helper
+categories, tracking settings) is built once per Letter with the official `sendgrid` helper
 classes and serialized once. Each reader becomes one personalization: the
 address, the substitutions that fill the placeholders, the per-reader headers
 and custom args. Those are written as plain dicts because the helper classes
 cost about 15 ms per 1000 readers, more than the rest of the request; the
 tests check that `personalization()` equals what `sendgrid.helpers.mail.Personalization`
 builds, and that whole requests validate against SendGrid's own description.
+
+Every request says `tracking_settings` explicitly: without them SendGrid applies the
+account's own (an open-tracking pixel, which loads something from elsewhere, and every
+link rewritten, unsubscribe and vote links included). Open and subscription tracking are
+always off; click tracking is off unless DIGEST_CLICK_TRACKING is on, and then only in
+the HTML part (the text part's links stay readable). The clip budget counts the rewritten
+links then (digest.render.clip.TRACKED_LINK).
 
 One pooled httpx client, with timeouts, serves every request.
 """
@@ -24,7 +31,18 @@ from typing import NamedTuple
 
 import certifi
 import httpx
-from sendgrid.helpers.mail import Category, Content, From, Header, Mail, ReplyTo
+from sendgrid.helpers.mail import (
+    Category,
+    ClickTracking,
+    Content,
+    From,
+    Header,
+    Mail,
+    OpenTracking,
+    ReplyTo,
+    SubscriptionTracking,
+    TrackingSettings,
+)
 
 from digest.errors import ConfigError, RateLimited, RequestRefused, SenderRefused
 from digest.mail.base import SendResult
@@ -47,8 +65,9 @@ _NOT_SENT = (
 )
 
 
-def letter_payload(letter: Letter) -> dict:
-    """The part of a mail/send request that is the same for every reader, by the official helpers."""
+def letter_payload(letter: Letter, click_tracking: bool = False) -> dict:
+    """The part of a mail/send request that is the same for every reader, by the official helpers;
+    tracking explicitly off but for click tracking when asked (HTML part only)."""
     mail = Mail()
     mail.from_email = From(letter.from_address, letter.from_name) if letter.from_name else From(letter.from_address)
     mail.subject = letter.subject
@@ -60,6 +79,11 @@ def letter_payload(letter: Letter) -> dict:
         mail.add_header(Header(name, value))
     for category in letter.categories:
         mail.add_category(Category(category))
+    mail.tracking_settings = TrackingSettings(
+        click_tracking=ClickTracking(click_tracking, False),
+        open_tracking=OpenTracking(False),
+        subscription_tracking=SubscriptionTracking(False),
+    )
     payload = mail.get()
     payload.pop("personalizations", None)
     return payload
@@ -67,19 +91,20 @@ def letter_payload(letter: Letter) -> dict:
 
 # A send renders each variant once, and a weekly send in waves makes a sender per wave: each letter is
 # serialized once per process (a send has a few dozen variants; the last few hundred letters are kept).
-_LETTERS: dict[int, tuple[Letter, bytes]] = {}
+_LETTERS: dict[tuple[int, bool], tuple[Letter, bytes]] = {}
 _LETTERS_KEPT = 256
 
 
-def letter_json(letter: Letter) -> bytes:
+def letter_json(letter: Letter, click_tracking: bool = False) -> bytes:
     """The letter part of a request, serialized once per Letter (kept by identity: a Letter is rendered once)."""
-    kept = _LETTERS.get(id(letter))
+    key = (id(letter), click_tracking)
+    kept = _LETTERS.get(key)
     if kept is None or kept[0] is not letter:
         if len(_LETTERS) >= _LETTERS_KEPT:
             _LETTERS.clear()
-        kept = _LETTERS[id(letter)] = (
+        kept = _LETTERS[key] = (
             letter,
-            json.dumps(letter_payload(letter), ensure_ascii=False, separators=(",", ":")).encode(),
+            json.dumps(letter_payload(letter, click_tracking), ensure_ascii=False, separators=(",", ":")).encode(),
         )
     return kept[1]
 
@@ -244,6 +269,7 @@ class SendGridSender:
         *,
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
+        click_tracking: bool = False,
     ):
         if not api_key:
             raise ConfigError("SENDGRID_API_KEY is not set: DIGEST_BACKEND=sendgrid needs an API key")
@@ -252,6 +278,7 @@ class SendGridSender:
                 f"SENDGRID_API_URL must start with https:// (or http:// for a local test server), got {api_url!r}"
             )
         self.api_url = api_url.rstrip("/")
+        self.click_tracking = click_tracking
         self._client = httpx.Client(
             base_url=self.api_url,
             verify=_tls_context(),
@@ -262,10 +289,10 @@ class SendGridSender:
 
     @classmethod
     def from_settings(cls, settings) -> SendGridSender:
-        return cls(settings.sendgrid_api_key, settings.sendgrid_api_url)
+        return cls(settings.sendgrid_api_key, settings.sendgrid_api_url, click_tracking=settings.click_tracking)
 
     def _letter_part(self, letter: Letter) -> bytes:
-        return letter_json(letter)
+        return letter_json(letter, self.click_tracking)
 
     def send(self, letter: Letter, recipients: Sequence[Recipient]) -> SendResult:
         if len(recipients) > self.max_batch:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slugify import slugify
 from sqlmodel import Session
 
 from digest.editions.models import Edition
@@ -77,10 +78,15 @@ def _fill(kind: str, name: str, view: EditionView, root: Path | None, override: 
 
 
 def _render(
-    view: EditionView, root: Path | None, limit: int | None, override: Path | None = None
+    view: EditionView,
+    root: Path | None,
+    limit: int | None,
+    override: Path | None = None,
+    click_tracking: bool = False,
 ) -> tuple[EditionView, str, str, str]:
     """(the view as it fits, html, text, mjml); `limit` None: every comparison as a card.
-    Templates in `override` (DIGEST_TEMPLATES) come first."""
+    Templates in `override` (DIGEST_TEMPLATES) come first; `click_tracking` counts SendGrid's
+    rewritten links in the size."""
     sources: dict[int, str] = {}  # the MJML of each attempt, by the id of its view
 
     def compile_view(shaped: EditionView) -> str:
@@ -90,7 +96,7 @@ def _render(
     if limit is None:
         html = compile_view(view)
     else:
-        view, html = fit(view, compile_view, limit)
+        view, html = fit(view, compile_view, limit, click_tracking)
     return view, html, _fill("text", TEXT_TEMPLATE, view, root, override), sources[id(view)]
 
 
@@ -104,8 +110,9 @@ def render_view(
 
 
 def list_label(settings: Settings) -> str:
-    """'weekly-ai-tool-verdicts': the newsletter's name as a label (lower-case letters, digits, dashes)."""
-    return re.sub(r"[^a-z0-9]+", "-", settings.newsletter_name.lower()).strip("-") or "digest"
+    """'weekly-ai-tool-verdicts': the newsletter's name as a label (lower-case ASCII letters, digits,
+    dashes), accents and other scripts transliterated ("L'Édition" is 'l-edition', not 'l-dition')."""
+    return slugify(settings.newsletter_name) or "digest"
 
 
 def list_id(settings: Settings) -> str:
@@ -157,7 +164,7 @@ def render_comparisons(
         subject=subject,
         intro=intro,
     )
-    view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates)
+    view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates, settings.click_tracking)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 
 

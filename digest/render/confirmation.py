@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from digest.mail import Letter
+from digest.mail.message import AUTOMATIC
 from digest.render import feedback_id
 from digest.render.compile import compile_mjml
 from digest.render.templates import fill, template_file
@@ -53,5 +54,5 @@ def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
         from_name=settings.newsletter_name,
         reply_to=settings.reply_to,
         categories=("confirmation",),
-        headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation")},
+        headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation"), **AUTOMATIC},
     )

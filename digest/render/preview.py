@@ -12,6 +12,8 @@ variant with its reader count and shows any of them.
 from __future__ import annotations
 
 import hashlib
+import html as markup
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,16 +45,16 @@ from digest.editions.service import (
 from digest.editions.status import EditionStatus
 from digest.editions.variants import Variant, for_topics, group, key_of
 from digest.errors import DigestError, EditionError
-from digest.mail import Recipient, Sender, SendResult
+from digest.mail import Letter, Recipient, Sender, SendResult
 from digest.mail.message import fill
-from digest.mail.placeholders import reader_substitutions
+from digest.mail.placeholders import READER_TOKEN, reader_substitutions
 from digest.render import RenderedEdition, render_comparisons
 from digest.render.clip import size_report
 from digest.render.templates import environment, where
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
-from subscribers import audience
+from subscribers import audience, links
 
 SAMPLE_READER = "sample-reader"  # the token that fills a preview's links (no reader has it)
 PAGE_TEMPLATE = "preview/page.html.j2"
@@ -219,15 +221,54 @@ def write_preview(result: Preview, out: Path) -> tuple[Path, Path]:
     return html_path, text_path
 
 
-def send_test(result: Preview, sender: Sender, address: str) -> SendResult:
-    """The edition, exactly as a reader gets it, to one address; the subject says it is a test."""
-    letter = replace(
-        result.rendered.letter,
-        subject=f"[Test] {result.rendered.letter.subject}",
-        categories=(*result.rendered.letter.categories, "test"),
+TEST_NOTE = (
+    "[Test] A test send of edition {number}, not sent to readers. Its reader links (unsubscribe, "
+    "preferences, votes){web} open the subscribe page instead: nothing changes for anyone."
+)
+
+
+def test_letter(result: Preview, base_url: str) -> Letter:
+    """The edition as a reader gets it, marked a test: "[Test]" in the subject and a line opening both
+    parts, and every link that would 404 or act for a reader made harmless and working. A reader's
+    links (unsubscribe, preferences, votes: the placeholder's) and, before the edition is sent, the
+    web version's open the subscribe page. No List-Unsubscribe: the address is no reader's, so a
+    mailbox's unsubscribe button would have nobody to unsubscribe."""
+    letter = result.rendered.letter
+    home = links.subscribe_url(base_url)
+    reader_links = re.compile(re.escape(base_url) + r"/[^\s\"'<>]*" + re.escape(READER_TOKEN) + r"[^\s\"'<>]*")
+    unsent = result.state.status != EditionStatus.SENT
+    web = re.compile(re.escape(f"{base_url}/editions/{result.rendered.view.number}") + r"(?:#[^\s\"'<>]*)?")
+
+    def harmless(part: str) -> str:
+        part = reader_links.sub(home, part)
+        return web.sub(home, part) if unsent else part
+
+    note = TEST_NOTE.format(number=result.rendered.view.number, web=" and the web version" if unsent else "")
+    html = re.sub(
+        r"(<body[^>]*>)",
+        lambda body: (
+            body.group(1)
+            + '<div style="padding:12px;background:#fef3c7;color:#78350f;font:14px/1.4 sans-serif">'
+            + markup.escape(note)
+            + "</div>"
+        ),
+        harmless(letter.html),
+        count=1,
     )
+    return replace(
+        letter,
+        subject=f"[Test] {letter.subject}",
+        html=html,
+        text=f"{note}\n\n{harmless(letter.text)}",
+        categories=(*letter.categories, "test"),
+    )
+
+
+def send_test(result: Preview, sender: Sender, address: str, base_url: str) -> SendResult:
+    """The edition, as a reader gets it but marked a test with harmless links (`test_letter`), to one
+    address."""
     try:
-        return sender.send(letter, [Recipient(address=address, substitutions=reader_substitutions(SAMPLE_READER))])
+        return sender.send(test_letter(result, base_url), [Recipient(address=address)])
     finally:
         sender.close()
 
@@ -257,7 +298,7 @@ def page(result: Preview, settings: Settings, root: Path | None = None, query: s
         letter=result.rendered.letter,
         version=result.version,
         query=query,
-        size=size_report(result.rendered.view, result.rendered.letter.html),
+        size=size_report(result.rendered.view, result.rendered.letter.html, click_tracking=settings.click_tracking),
     )
 
 

@@ -27,7 +27,9 @@ from digest.settings import Settings
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
 from digest.web.editors import failure_limit
+from digest.web.head import HeadAsGet
 from digest.web.headers import SecurityHeaders
+from digest.web.nul import NulInPath
 from digest.web.pages import Pages, static_files
 from digest.web.pump import ConfirmationPump
 from digest.web.ratelimit import RateLimit
@@ -81,6 +83,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness: the app answers and the database is reachable", tags=["operators"])
     def healthz(request: Request) -> JSONResponse:
+        app.state.writes.store_file.check()  # a SQLite file deleted under the server: 503, not "ok"
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
         return JSONResponse({"status": "ok"})
@@ -89,5 +92,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         app.include_router(load_router(spec))
     app.mount("/static", static_files(settings), name="static")
     app.add_middleware(BodySizeLimit, default=DEFAULT_BODY_LIMIT, limits=BODY_LIMITS)
+    app.add_middleware(NulInPath)  # no address of ours holds a NUL; PostgreSQL would refuse it (a 500)
+    app.add_middleware(HeadAsGet)  # HEAD on every page, as GET without a body (FastAPI answers it 405)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
     return app

@@ -6,6 +6,11 @@ also open connections beyond the pool, each with its PRAGMAs. Queuing writers
 on a Python lock instead hands the database to the next one the moment it is
 free, which keeps latency flat under load. PostgreSQL takes as many writers as
 the connection pool holds.
+
+Before each write the gate checks that a SQLite store's file is still the one
+the server opened (digest.store.StoreFile): deleted under a running server,
+SQLite would write into the unlinked file and a sign-up answered 202 would be
+lost; the write is refused with StoreGone instead (503), as is /healthz.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from contextlib import contextmanager
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest.store import session_scope
+from digest.store import StoreFile, session_scope
 
 
 class WriteGate:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.store_file = StoreFile(engine)
         if engine.dialect.name == "sqlite":
             self._gate = threading.Lock()
         else:
@@ -31,6 +37,9 @@ class WriteGate:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction (committed on success) taken once the gate lets this writer in."""
-        with self._gate, session_scope(self.engine) as session:
-            yield session
+        """A transaction (committed on success) taken once the gate lets this writer in; StoreGone when
+        the SQLite file was deleted under the server."""
+        with self._gate:
+            self.store_file.check()
+            with session_scope(self.engine) as session:
+                yield session
