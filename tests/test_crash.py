@@ -2,8 +2,8 @@
 
 20,000 readers, one SendGrid-compatible server recording what it accepted. Each
 trial sends a new edition with `digest send` in its own process (started ahead
-and waiting, so that its import time is not the trial's), kills it at a random
-moment while requests are flowing, and resumes. Every reader must then
+and waiting, so that its import time is not the trial's), kills it after a random
+number of its requests (and a random sliver of the next), and resumes. Every reader must then
 have been mailed exactly once, except readers the ledger reports as uncertain
 (the request in flight when the process died), who were mailed at most once.
 """
@@ -77,8 +77,11 @@ def test_killed_sends_resume_without_mailing_anyone_twice(sqlite_url, rng):
             before = server.requests
             process.stdin.write("go\n")
             process.stdin.flush()
-            wait_for(lambda: server.requests > before or process.poll() is not None, 30, "its first request", 0.002)
-            time.sleep(rng.uniform(0, 0.5))  # a random moment (not scaled): a whole send here takes about half a second
+            # A random moment while requests flow: after a random number of the send's requests, then a
+            # random sliver of the next one (a moment in seconds would depend on the machine's load).
+            requests = rng.randint(1, READERS // BATCH - 1)
+            wait_for(lambda: server.requests >= before + requests or process.poll() is not None, 60, "requests", 0.001)
+            time.sleep(rng.uniform(0, 0.01))
             process.send_signal(signal.SIGKILL)
             process.wait()
 
