@@ -312,6 +312,10 @@ def main() -> None:
                 # One load generator is one client: lift the per-client limit that would stop it.
                 "DIGEST_SUBSCRIBE_RATE_LIMIT": "1000000/minute",
             }
+            # `digest serve` never creates a store: make it first, as an operator does.
+            subprocess.run(
+                [sys.executable, "-m", "digest", "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL
+            )
             run = measure(
                 name, [sys.executable, "-m", "digest", "serve", "--port", str(port)], env, port, "/subscribe", 202
             )
