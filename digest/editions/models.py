@@ -54,3 +54,22 @@ class EditionVariant(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False))
     comparisons: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class FrozenComparison(SQLModel, table=True):
+    """A comparison as its edition mailed it, written when the edition froze: the mail, the web version
+    and the archive of a sent edition read it, so votes and re-imports after the send never change
+    what the edition shows. `facts` is digest.content.versions.snapshot's dict with the community
+    figure of that moment (digest.content.votes.community) in each tool, as JSON."""
+
+    __tablename__ = "frozen_comparison"
+    __table_args__ = (sa.UniqueConstraint("edition_id", "comparison_id", name="uq_frozen_comparison"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    comparison_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    facts: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
