@@ -7,6 +7,10 @@ written, since mail scanners open every link) whose one button records the vote
 it, the same vote again changes nothing, a vote for the other tool moves it.
 Only an active reader's link counts: an unknown or altered token, or a reader
 who has left, is refused with an UnknownVoteLink or VoteNotCounted saying why.
+A reader votes only on what they can see: a comparison that is not published,
+or not in an edition they were mailed (the caller's `mailed` check, which reads
+the ledger), is refused exactly as an unknown one is, so a guessed slug tells
+nothing about what the store holds.
 
 The community share of a tool is its fraction of the votes in that comparison.
 """
@@ -14,7 +18,7 @@ The community share of a tool is its fraction of the votes in that comparison.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,10 +128,16 @@ class Ballot:
     current: str | None  # the slug of the tool this reader voted for so far, or None
 
 
-def _choice(session: Session, token: str, comparison_slug: str, tool_slug: str):
-    """(reader, comparison, its (Entry, Tool) sides, the picked Tool), or the error saying why not."""
+Mailed = Callable[[Session, int, int], bool]  # (session, reader id, comparison id): did they get it?
+
+
+def _choice(session: Session, token: str, comparison_slug: str, tool_slug: str, mailed: Mailed, now: datetime):
+    """(reader, comparison, its (Entry, Tool) sides, the picked Tool), or the error saying why not. A
+    comparison the reader cannot see (not published yet, or never mailed to them) is unknown to them."""
     reader = _reader(session, token)
     comparison = session.exec(select(Comparison).where(Comparison.slug == comparison_slug)).first()
+    if comparison is not None and (comparison.published_at > now or not mailed(session, reader.id, comparison.id)):
+        comparison = None
     if comparison is None:
         raise UnknownVoteLink(
             "This voting link names a comparison we do not have. "
@@ -154,9 +164,11 @@ def _current_tool(session: Session, reader_id: int, comparison_id: int) -> int |
     ).first()
 
 
-def ballot(session: Session, token: str, comparison_slug: str, tool_slug: str) -> Ballot:
+def ballot(
+    session: Session, token: str, comparison_slug: str, tool_slug: str, *, mailed: Mailed, now: datetime | None = None
+) -> Ballot:
     """What the link would record, checked as record_vote checks it; writes nothing."""
-    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
+    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug, mailed, now or utcnow())
     current = _current_tool(session, reader.id, comparison.id)
     return Ballot(
         comparison.title,
@@ -168,11 +180,18 @@ def ballot(session: Session, token: str, comparison_slug: str, tool_slug: str) -
 
 
 def record_vote(
-    session: Session, token: str, comparison_slug: str, tool_slug: str, now: datetime | None = None
+    session: Session,
+    token: str,
+    comparison_slug: str,
+    tool_slug: str,
+    now: datetime | None = None,
+    *,
+    mailed: Mailed,
 ) -> VoteOutcome:
-    """Record (or move) one reader's vote and return the comparison's split afterwards."""
+    """Record (or move) one reader's vote and return the comparison's split afterwards. `mailed` says
+    whether the reader was mailed the comparison (digest.delivery.ledger.was_mailed)."""
     now = now or utcnow()
-    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
+    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug, mailed, now)
     before = _current_tool(session, reader.id, comparison.id)
     _upsert(session, reader.id, comparison.id, picked.id, now)
     change = "recorded" if before is None else "unchanged" if before == picked.id else "moved"

@@ -25,7 +25,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from digest.delivery.states import DeliveryState
-from digest.editions.models import Edition
+from digest.editions.models import Edition, EditionItem, EditionVariant
+from digest.editions.variants import ids_of
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
 from subscribers import audience, status
@@ -718,3 +719,28 @@ def rows_of_reader(connection: Connection, reader_id: int) -> list[dict]:
     delivery, _ = _tables()
     query = sa.select(delivery).where(delivery.c.subscriber_id == reader_id).order_by(delivery.c.id)
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+# States in which a reader may have the edition in their inbox: what they may vote on.
+MAILED = (DeliveryState.SENT, DeliveryState.UNCERTAIN)
+
+
+def mailed_comparisons(connection, reader_id: int, comparison_ids: Iterable[int] | None = None) -> set[int]:
+    """The comparisons (of `comparison_ids`, or any) in editions mailed to the reader, in the variant they
+    were due (a row without a variant had the whole edition): what they have seen, so may vote on."""
+    delivery, item, variant = Delivery.__table__, EditionItem.__table__, EditionVariant.__table__
+    query = (
+        sa.select(item.c.comparison_id, variant.c.comparisons)
+        .select_from(delivery)
+        .join(item, sa.and_(item.c.edition_id == delivery.c.edition_id, item.c.included == sa.true()))
+        .outerjoin(variant, variant.c.id == delivery.c.variant_id)
+        .where(delivery.c.subscriber_id == reader_id, delivery.c.state.in_([s.value for s in MAILED]))
+    )
+    if comparison_ids is not None:
+        query = query.where(item.c.comparison_id.in_(list(comparison_ids)))
+    return {c for c, key in connection.execute(query).all() if key is None or c in ids_of(key)}
+
+
+def was_mailed(session, reader_id: int, comparison_id: int) -> bool:
+    """Whether the reader was mailed the comparison (mailed_comparisons), through a Session."""
+    return bool(mailed_comparisons(session.connection(), reader_id, [comparison_id]))

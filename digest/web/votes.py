@@ -6,6 +6,8 @@ button, which POSTs to the same address and records the vote; the thank-you page
 shows the split now, with a button to move the vote to the other tool. A link
 that does not count (unknown or altered token, a reader who has left, a
 comparison or tool we do not have) gets a 4xx page saying why, on either method.
+A comparison the reader was not mailed (or not published yet) is answered
+exactly as one we do not have: the same status and the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from digest.content.votes import ballot, record_vote
+from digest.delivery.ledger import was_mailed
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of
@@ -48,7 +51,7 @@ def _check_length(comparison_slug: str, tool_slug: str) -> None:
 def vote_page(request: Request, token: str, comparison_slug: str, tool_slug: str) -> Response:
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
-        asked = ballot(session, token, comparison_slug, tool_slug)
+        asked = ballot(session, token, comparison_slug, tool_slug, mailed=was_mailed)
     if wants_json(request):
         return JSONResponse(
             {
@@ -78,7 +81,7 @@ def vote_page(request: Request, token: str, comparison_slug: str, tool_slug: str
 def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> Response:
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
-        outcome = record_vote(session, token, comparison_slug, tool_slug, utcnow())
+        outcome = record_vote(session, token, comparison_slug, tool_slug, utcnow(), mailed=was_mailed)
     if wants_json(request):
         return JSONResponse(
             {
