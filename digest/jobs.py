@@ -32,8 +32,9 @@ from digest.delivery.states import SendOutcome
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
 from digest.editions.status import EditionStatus
+from digest.errors import NothingToSend
 from digest.mail import Sender
-from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
+from digest.send_days import describe_schedule, first_wave, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.words import counted
@@ -138,7 +139,21 @@ def run_wave(
     stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
     if final is None:
         final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date(), in_use)
-    summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored, final=final)
+    # A comparison dated after the send day's first wave goes out with the next edition (never a failed wave).
+    first = slot if zones is None else min(slot, first_wave(engine, settings, week))
+    try:
+        summary = send_edition(
+            engine,
+            settings,
+            number,
+            sender=sender,
+            should_stop=should_stop,
+            zones=stored,
+            final=final,
+            carry_after=first,
+        )
+    except NothingToSend as exc:  # every comparison it held was dated after its first wave
+        return Outcome.skipped(str(exc))
     if summary.frozen:
         log.info("%s", summary.frozen)
     wave = "" if zones is None else f" (wave {', '.join(names)})"

@@ -21,8 +21,9 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
 from digest.settings import Settings
-from digest.weeks import week_label
+from digest.weeks import parse_week, week_label
 from schedules import WaveSchedule, WeeklySchedule
+from subscribers import audience
 
 log = logging.getLogger("digest.jobs")  # the scheduler's log, where these warnings always went
 
@@ -92,3 +93,21 @@ def describe_next_edition(moment: datetime, stored_zone: str | None, settings: S
     if stored_zone and zone.key == stored_zone:
         return f"{when}, your time ({zone.key})"
     return f"{when}, {zone.key} time (pick your time zone below to get it at {local:%H:%M} yours)"
+
+
+def send_day_of(settings: Settings, week: str) -> date:
+    """The send day that carries `week`: its weekday in the week after it (see week_for_day)."""
+    year, number = parse_week(week)
+    return date.fromisocalendar(year, number, 1) + timedelta(days=7 + schedule_of(settings).weekday)
+
+
+def first_wave(engine: Engine, settings: Settings, week: str) -> datetime:
+    """When the edition of `week` begins to go out: the first wave of its send day, over the zones of the
+    readers who receive editions and the newsletter's (what digest.jobs runs)."""
+    with engine.connect() as connection:
+        stored = audience.zones_in_use(connection)
+    zones = {settings.timezone.key: settings.timezone}
+    for name in stored:
+        zone = zone_of(name, settings)
+        zones.setdefault(zone.key, zone)
+    return waves_of(settings).cycle(list(zones.values()), send_day_of(settings, week))[0].slot

@@ -12,7 +12,11 @@ or not in an edition they were mailed (the caller's `mailed` check, which reads
 the ledger), is refused exactly as an unknown one is, so a guessed slug tells
 nothing about what the store holds.
 
-The community share of a tool is its fraction of the votes in that comparison.
+The community figure (`community`, the one definition: the mail, the web version,
+the vote page and `comparisons show` all read it): for a comparison with at least
+MIN_VOTES readers' votes, each tool's share of this newsletter's readers' votes;
+below that, the site's own figures as its page showed them ("—" where it had
+none). Both tools always from the same source, never one of each.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Tool, Vote
+from digest.content.versions import snapshot
 from digest.errors import UnknownVoteLink, VoteNotCounted
 from digest.store import insert_into
 from digest.timeutil import utcnow
@@ -208,6 +213,65 @@ def record_vote(
     return VoteOutcome(comparison.title, comparison.slug, picked.name, picked.slug, change, lines, sum(counts.values()))
 
 
+MIN_VOTES = 5  # fewer readers' votes than this in a comparison are too few to mean anything
+READERS, SITE = "readers", "site"  # where a comparison's community figure comes from
+
+
+@dataclass(frozen=True)
+class Community:
+    """A comparison's community figure: `figures` (tool slug -> percent or None) from `source`, and the
+    readers' votes behind it whatever the source (tool slug -> votes; their sum is `total`)."""
+
+    source: str  # READERS or SITE
+    figures: dict[str, float | None]
+    votes: dict[str, int]
+    total: int
+
+    @property
+    def enough(self) -> bool:
+        return self.total >= MIN_VOTES
+
+
+def community(site: dict[str, float | None], votes: dict[str, int]) -> Community:
+    """The one definition (pure): readers' shares once MIN_VOTES readers voted, else the site's figures.
+    `site` and `votes` are keyed by tool slug, in the comparison's order."""
+    total = sum(votes.get(slug, 0) for slug in site)
+    counts = {slug: votes.get(slug, 0) for slug in site}
+    if total >= MIN_VOTES:
+        split = shares(counts)
+        return Community(READERS, {slug: split[slug].percent for slug in site}, counts, total)
+    return Community(SITE, dict(site), counts, total)
+
+
+def as_shown(session: Session, comparisons) -> dict[int, dict]:
+    """comparison id -> the comparison as an edition shows it now: digest.content.versions.snapshot, each
+    tool with `shown` (its community figure), `votes` (readers' votes), and the comparison's
+    `community_source` and `votes_total`. What an edition freezes as mailed."""
+    found = snapshot(session, comparisons)
+    counted = community_shares(session, list(found))
+    for comparison_id, shot in found.items():
+        votes = {t["slug"]: counted.get((comparison_id, t["id"]), Share(0, 0.0)).votes for t in shot["tools"]}
+        figure = community({t["slug"]: t["community"] for t in shot["tools"]}, votes)
+        for tool in shot["tools"]:
+            tool["shown"] = figure.figures[tool["slug"]]
+            tool["votes"] = figure.votes[tool["slug"]]
+        shot["community_source"], shot["votes_total"] = figure.source, figure.total
+    return found
+
+
+def comparison_community(session: Session, comparison_id: int) -> Community:
+    """The community figure of one comparison now (the vote page, `comparisons show`)."""
+    sides = session.exec(
+        select(Tool.id, Tool.slug, Entry.community)
+        .join(Entry, Entry.tool_id == Tool.id)
+        .where(Entry.comparison_id == comparison_id)
+        .order_by(Entry.position)
+    ).all()
+    found = community_shares(session, [comparison_id])
+    votes = {slug: found.get((comparison_id, tool_id), Share(0, 0.0)).votes for tool_id, slug, _ in sides}
+    return community({slug: page for _, slug, page in sides}, votes)
+
+
 def reader_votes(session: Session, comparison_id: int) -> dict[str, Share]:
     """tool slug -> Share of the readers' votes in one comparison (tools nobody voted for: 0 votes)."""
     sides = session.exec(
@@ -215,13 +279,3 @@ def reader_votes(session: Session, comparison_id: int) -> dict[str, Share]:
     ).all()
     found = community_shares(session, [comparison_id])
     return {slug: found.get((comparison_id, tool_id), Share(0, 0.0)) for tool_id, slug in sides}
-
-
-def community_figure(
-    page_figure: float | None, found: dict[tuple[int, int], Share], comparison_id: int, tool_id: int
-) -> float | None:
-    """What a verdict table shows as "Community": the page's own figure, else readers' votes, else None ("—")."""
-    if page_figure is not None:
-        return page_figure
-    share = found.get((comparison_id, tool_id))
-    return share.percent if share is not None else None

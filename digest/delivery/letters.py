@@ -84,6 +84,7 @@ class VariantLetters:
                 comparisons=comparisons,
                 intro=self.intro,
                 subject=self.subject if key == self.everything else None,
+                edition_id=self.edition_id,
             ).letter
 
     def variant_id(self, connection, key: str) -> int:

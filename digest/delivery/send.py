@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
@@ -81,6 +82,7 @@ def send_edition(
     include_future: bool = False,
     clock: Clock = REAL_CLOCK,
     refuse_nobody: bool = False,
+    carry_after: datetime | None = None,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -97,12 +99,14 @@ def send_edition(
     says so in its reason instead. `clock` is what the run waits on and stamps the ledger with.
     `refuse_nobody` (a person's send: `digest editions send`) refuses a first send that would reach
     no reader (NothingToSend) before anything is frozen; the scheduler's sends leave it off.
+    `carry_after` (the scheduler's: the moment of the send day's first wave) carries a comparison dated
+    after it to the next edition as the edition freezes, instead of refusing the send.
     """
     with session_scope(engine) as session:
         edition = get_edition(session, edition_number)
         early = (
             None
-            if include_future or edition.status == EditionStatus.SENT
+            if include_future or carry_after is not None or edition.status == EditionStatus.SENT
             else too_early(edition.number, edition_comparisons(session, edition), utcnow())
         )
     if early is not None and not dry_run:
@@ -118,7 +122,7 @@ def send_edition(
         with session_scope(engine) as session:
             current = session.get(Edition, edition.id)
             if current.status != EditionStatus.SENT:
-                frozen = freeze_edition(session, settings, current)
+                frozen = freeze_edition(session, settings, current, carry_after=carry_after)
             shown = offered(session, current)
             edition = current
         if letter is None and not shown:

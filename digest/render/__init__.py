@@ -155,11 +155,13 @@ def render_comparisons(
     subject: str | None = None,
     intro: str | None = None,
     root: Path | None = None,
+    edition_id: int | None = None,
 ) -> RenderedEdition:
+    """`comparisons` as edition `edition_id` mailed them, once it froze (else as they are now)."""
     view = compose(
         number=number,
         week=week,
-        facts=comparison_facts(session, comparisons),
+        facts=comparison_facts(session, comparisons, edition_id),
         settings=settings,
         subject=subject,
         intro=intro,
@@ -181,4 +183,5 @@ def render_edition(
         subject=edition.subject,
         intro=edition.intro,
         root=root,
+        edition_id=edition.id,
     )

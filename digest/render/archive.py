@@ -55,7 +55,7 @@ class ArchivedEdition:
     week: str
     subject: str
     titles: tuple[str, ...]
-    published: datetime  # when it went out (or began to)
+    published: datetime  # when its first wave left (it froze), never changed afterwards
     comparisons: tuple[ArchivedComparison, ...] = ()
 
     @property
@@ -90,7 +90,7 @@ def archived_editions(session: Session, limit: int | None = None) -> list[Archiv
             e.week,
             subject_line([c.title for c in shown[e.id]], e.subject),
             tuple(c.title for c in shown[e.id]),
-            e.sent_at or e.built_at,
+            e.frozen_at or e.sent_at or e.built_at,
             tuple(shown[e.id]),
         )
         for e in editions
@@ -123,7 +123,7 @@ def web_html(session: Session, settings: Settings, edition: Edition) -> str:
         subject=edition.subject,
         intro=edition.intro,
         votes=False,
-        facts=comparison_facts(session, edition_comparisons(session, edition)),
+        facts=comparison_facts(session, edition_comparisons(session, edition), edition.id),
     )
     # No reader here: the footer offers a subscribe link instead of a reader's own links.
     view = replace(
