@@ -13,7 +13,7 @@ from helpers import add_reader, comparison, mailed, serve_site
 
 from digest.cli import main
 from digest.content.models import Vote
-from digest.content.votes import Share, community_figure, shares
+from digest.content.votes import MIN_VOTES, READERS, SITE, Share, community, shares
 from digest.store import session_scope
 from subscribers.links import vote_url
 
@@ -137,40 +137,50 @@ def test_tampered_unknown_and_left_readers_links_are_refused(site):
 def test_shares_are_each_tools_fraction_of_the_votes():
     assert shares({1: 2, 2: 1}) == {1: Share(2, 66.7), 2: Share(1, 33.3)}
     assert shares({1: 0, 2: 0}) == {1: Share(0, 0.0), 2: Share(0, 0.0)}
-    found = {(1, 10): Share(3, 75.0)}
-    assert community_figure(None, found, 1, 10) == 75.0
-    assert community_figure(40.0, found, 1, 10) == 40.0  # the page's own figure stands
-    assert community_figure(None, found, 1, 11) is None  # nobody voted: still "—"
+
+
+def test_the_community_figure_has_one_source_for_both_tools():
+    site = {"a": None, "b": 40.0}  # the site's page: "—" for a, 40% for b
+    few = community(site, {"a": 3})
+    assert (few.source, few.figures, few.total, few.enough) == (SITE, {"a": None, "b": 40.0}, 3, False)
+    enough = community(site, {"a": MIN_VOTES - 1, "b": 1})
+    assert (enough.source, enough.figures) == (READERS, {"a": 80.0, "b": 20.0})  # never 80% next to the site's 40%
+    assert community(site, {}).votes == {"a": 0, "b": 0}
 
 
 def test_comparisons_show_fills_the_community_column_from_votes(db_url, cli_env):
     with serve_site(db_url) as site:
         with session_scope(site.engine) as session:
             comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, None))
-        for name, tool in (("a", LEFT), ("b", LEFT), ("c", LEFT), ("d", RIGHT)):
+        for name, tool in (("a", LEFT), ("b", LEFT), ("c", LEFT), ("d", RIGHT), ("e", RIGHT)):
             _, token = voter(site, f"{name}@example.com")
             assert site.http.post(link(site, token, tool)).status_code == 200
     shown = CliRunner().invoke(main, ["comparisons", "show", SLUG])
     assert shown.exit_code == 0, shown.output
     table = shown.output.split("panel ship", 1)[1].splitlines()[1:3]  # the two rows under the header
-    assert [row.split()[:4] for row in table] == [["Relaybench", "75%", "75%", "3"], ["Quillpatch", "100%", "25%", "1"]]
+    assert [row.split()[:4] for row in table] == [["Relaybench", "75%", "60%", "3"], ["Quillpatch", "100%", "40%", "2"]]
+    assert "(community: readers' votes)" in shown.output
     data = json.loads(CliRunner().invoke(main, ["comparisons", "show", SLUG, "--json"]).stdout)
-    assert [(t["slug"], t["votes"], t["vote_share"], t["community"]) for t in data["tools"]] == [
-        (LEFT, 3, 75.0, None),
-        (RIGHT, 1, 25.0, None),
+    assert [(t["slug"], t["votes"], t["vote_share"], t["community"], t["community_now"]) for t in data["tools"]] == [
+        (LEFT, 3, 60.0, None, 60.0),
+        (RIGHT, 2, 40.0, None, 40.0),
     ]
+    assert data["community_source"] == READERS
 
 
-def test_later_editions_show_the_vote_share_in_place_of_a_dash(db_url):
+def test_editions_and_the_vote_page_show_one_community_figure_from_one_source(db_url):
     with serve_site(db_url) as site:
         with session_scope(site.engine) as session:
             comparison(session, SLUG, "2026-11-18 09:00", left=LEFT, right=RIGHT, community=(None, 40))
-        _, token = voter(site, "a@example.com")
-        before = _community_cells(site)
-        site.http.post(link(site, token, LEFT))
-        after = _community_cells(site)
-    assert before == ["—", "40%"]
-    assert after == ["100%", "40%"]  # the page's own figure for Quillpatch stands
+        seen = [_community_cells(site)]
+        for n in range(MIN_VOTES):
+            _, token = voter(site, f"r{n}@example.com")
+            page = site.http.post(link(site, token, LEFT if n else RIGHT))
+            seen.append(_community_cells(site))
+    assert seen[0] == seen[MIN_VOTES - 1] == ["—", "40%"]  # the site's figures, both, until enough readers vote
+    assert seen[MIN_VOTES] == ["80%", "20%"]  # then readers' votes, both: never one of each
+    assert "Community figure now, as the newsletter shows it" in page.text and "from readers' votes" in page.text
+    assert "80%" in words(page.text) and "20%" in words(page.text)
 
 
 def _community_cells(site) -> list[str]:

@@ -171,10 +171,11 @@ def comparisons_show(app: App, slug: str, as_json: bool, history: bool) -> None:
     click.echo(f"{row['summary']}\n{row['url']}\npublished {row['published_at']} ({row['week']})\n")
     names = {t["slug"]: t["name"] for t in row["tools"]}
     width = max(len(t["name"]) for t in row["tools"]) + 2
-    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}{'votes':>7}  entry")
+    source = "readers' votes" if row["community_source"] == "readers" else "the site's figure"
+    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}{'votes':>7}  entry  (community: {source})")
     for tool in row["tools"]:
-        # The page's community figure; where it had none, the share of readers' votes from the inbox.
-        community = tool["community"] if tool["community"] is not None else tool.get("vote_share")
+        # The community figure editions show now (one definition: digest.content.votes.community).
+        community = tool.get("community_now")
         click.echo(
             f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(community):>11}"
             f"{tool.get('votes', 0):>7}  {tool['entry_price']}"

@@ -63,6 +63,7 @@ class VoteOutcome:
     change: str  # "recorded" (first vote), "unchanged" (same click again) or "moved" (other tool)
     split: tuple[SplitLine, ...]
     total: int
+    community: Community | None = None  # the comparison's community figure now, as editions show it
 
 
 def shares(counts: dict[int, int]) -> dict[int, Share]:
@@ -210,7 +211,16 @@ def record_vote(
         SplitLine(tool.slug, tool.name, split[tool.id].votes, split[tool.id].percent, tool.id == picked.id)
         for _, tool in sides
     )
-    return VoteOutcome(comparison.title, comparison.slug, picked.name, picked.slug, change, lines, sum(counts.values()))
+    return VoteOutcome(
+        comparison.title,
+        comparison.slug,
+        picked.name,
+        picked.slug,
+        change,
+        lines,
+        sum(counts.values()),
+        comparison_community(session, comparison.id),
+    )
 
 
 MIN_VOTES = 5  # fewer readers' votes than this in a comparison are too few to mean anything

@@ -325,7 +325,7 @@ class SendRun:
         choose, queues = self.letters.choose, self._queues
         unmatched = []
         for row in rows:
-            key = choose(row[3])
+            key = choose(row[3], row[0])
             if key is None:
                 unmatched.append((row[0], self.letters.why(row[3])))
                 continue

@@ -744,3 +744,31 @@ def mailed_comparisons(connection, reader_id: int, comparison_ids: Iterable[int]
 def was_mailed(session, reader_id: int, comparison_id: int) -> bool:
     """Whether the reader was mailed the comparison (mailed_comparisons), through a Session."""
     return bool(mailed_comparisons(session.connection(), reader_id, [comparison_id]))
+
+
+def receivers(connection, comparison_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    """reader id -> which of `comparison_ids` editions mailed them (in the variant they were due): the
+    reader history an edition's "How readers voted" and "Changed since you read it" depend on. One
+    query; one entry per reader who got any of them."""
+    wanted = sorted(set(comparison_ids))
+    if not wanted:
+        return {}
+    delivery, item, variant = Delivery.__table__, EditionItem.__table__, EditionVariant.__table__
+    rows = connection.execute(
+        sa.select(delivery.c.subscriber_id, item.c.comparison_id, variant.c.comparisons)
+        .select_from(delivery)
+        .join(item, sa.and_(item.c.edition_id == delivery.c.edition_id, item.c.included == sa.true()))
+        .outerjoin(variant, variant.c.id == delivery.c.variant_id)
+        .where(item.c.comparison_id.in_(wanted), delivery.c.state.in_([s.value for s in MAILED]))
+    )
+    keys: dict[str, set[int]] = {}
+    found: dict[int, set[int]] = {}
+    for reader, comparison, key in rows:
+        if key is not None:
+            ids = keys.get(key)
+            if ids is None:
+                ids = keys[key] = set(ids_of(key))
+            if comparison not in ids:
+                continue
+        found.setdefault(reader, set()).add(comparison)
+    return {reader: frozenset(ids) for reader, ids in found.items()}

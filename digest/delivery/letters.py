@@ -7,6 +7,15 @@ Its subject, preheader and contents are its own; the editor's intro, order and
 exclusions hold in all of them, and the editor's subject in the one that carries
 every comparison (on a shorter list it could promise what is not there).
 
+A variant is content, not topics alone: the part of the verdict loop a reader gets ("How readers
+voted" on the comparisons of the previous edition that they received, "Changed since you read it"
+for the changed comparisons they were mailed; both frozen with the edition) depends on what earlier
+editions mailed them. So a key is the comparisons' ids, then `|v` and the ids of the previous
+edition's comparisons they received, then `|c` and the ids of the changed ones they were mailed
+("12,15|v3,4|c7"; a part is left out when empty): readers whose mail is the same share one variant,
+rendered once, however their histories differ otherwise. The history is read once per send, for the
+readers who received any of those comparisons (one entry each, in memory).
+
 `OneLetter` sends one given Letter to every reader, topics unread: what tests and
 benchmarks hand `send_edition` when they bring their own.
 """
@@ -19,9 +28,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from digest.content.models import Comparison
-from digest.editions.models import Edition
-from digest.editions.service import variant_id, variant_keys
-from digest.editions.variants import Chooser, Offered, key_of
+from digest.delivery.ledger import receivers
+from digest.editions.models import CHANGED, RESULTS, Edition
+from digest.editions.service import as_mailed, variant_id, variant_keys
+from digest.editions.variants import Chooser, Offered, ids_of, key_of
 from digest.mail import Letter
 from digest.render import render_comparisons
 from digest.settings import Settings
@@ -35,7 +45,7 @@ class OneLetter:
         self._letter = letter
         self.rendered: dict[str, Letter] = {ONE: letter}
 
-    def choose(self, _topics_text: str | None) -> str:
+    def choose(self, _topics_text: str | None, _reader_id: int | None = None) -> str:
         return ONE
 
     def why(self, _topics_text: str | None) -> str:  # never asked: everyone gets the letter
@@ -58,11 +68,39 @@ class VariantLetters:
         self.subject, self.intro = edition.subject, edition.intro
         self.chooser = Chooser(offered)
         self.everything = key_of(offered)
-        self.choose = self.chooser.choose  # the hot path: one dict look-up per reader
         self.why = self.chooser.why
         self.rendered: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
+        with session_scope(engine) as session:
+            self.results = {c: shot for (_, c), shot in as_mailed(session, [edition.id], RESULTS).items()}
+            self.changed = {c: found for (_, c), found in as_mailed(session, [edition.id], CHANGED).items()}
+            got = receivers(session.connection(), [*self.results, *self.changed])
+        self._suffixes: dict[frozenset[int], str] = {}
+        self.history = {reader: self._suffix(ids) for reader, ids in got.items()}
+        self._keyed: dict[tuple[str, str], str] = {}
+
+    def _suffix(self, received: frozenset[int]) -> str:
+        found = self._suffixes.get(received)
+        if found is None:
+            voted = sorted(c for c in received if c in self.results)
+            changed = sorted(c for c in received if c in self.changed)
+            found = (f"|v{key_of(voted)}" if voted else "") + (f"|c{key_of(changed)}" if changed else "")
+            self._suffixes[received] = found
+        return found
+
+    def choose(self, topics_text: str | None, reader_id: int | None = None) -> str | None:
+        """The hot path: a dict look-up or two per reader."""
+        base = self.chooser.choose(topics_text)
+        if base is None:
+            return None
+        suffix = self.history.get(reader_id, "")
+        if not suffix:
+            return base
+        key = self._keyed.get((base, suffix))
+        if key is None:
+            key = self._keyed[(base, suffix)] = base + suffix
+        return key
 
     def letter(self, key: str) -> Letter:
         """The variant's Letter, rendered on first use."""
@@ -73,6 +111,7 @@ class VariantLetters:
 
     def _render(self, key: str) -> Letter:
         ids = [c.id for c in self.chooser.comparisons(key)]
+        loop = {part[:1]: ids_of(part[1:]) for part in key.split("|")[1:]}
         with session_scope(self.engine) as session:
             rows = {c.id: c for c in session.exec(select(Comparison).where(Comparison.id.in_(ids))).all()}
             comparisons = [rows[i] for i in ids if i in rows]
@@ -83,8 +122,10 @@ class VariantLetters:
                 week=self.week,
                 comparisons=comparisons,
                 intro=self.intro,
-                subject=self.subject if key == self.everything else None,
+                subject=self.subject if key.partition("|")[0] == self.everything else None,
                 edition_id=self.edition_id,
+                voted=[self.results[c] for c in loop.get("v", ()) if c in self.results],
+                changed=[self.changed[c] for c in loop.get("c", ()) if c in self.changed],
             ).letter
 
     def variant_id(self, connection, key: str) -> int:

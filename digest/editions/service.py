@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Tool
+from digest.content.versions import changes, versions_since
 from digest.content.votes import as_shown
-from digest.editions.models import Edition, EditionItem, EditionVariant, FrozenComparison
+from digest.editions.models import CHANGED, RESULTS, SHOWN, Edition, EditionItem, EditionVariant, FrozenComparison
 from digest.editions.selection import (
     arrange,
     backlog,
@@ -494,26 +495,71 @@ def freeze_edition(
     )
 
 
-def keep_as_mailed(session: Session, edition: Edition, comparisons: Sequence[Comparison]) -> None:
-    """Keep each comparison as the edition shows it now, community figure included (FrozenComparison):
-    what its mail, web version and archive show from then on."""
-    shown = as_shown(session, comparisons)
-    for comparison in comparisons:
+def _keep(session: Session, edition: Edition, role: str, facts: dict[int, dict]) -> None:
+    for comparison_id, value in facts.items():
         session.add(
             FrozenComparison(
                 edition_id=edition.id,
-                comparison_id=comparison.id,
-                facts=json.dumps(shown[comparison.id], ensure_ascii=False, sort_keys=True),
+                comparison_id=comparison_id,
+                role=role,
+                facts=json.dumps(value, ensure_ascii=False, sort_keys=True),
             )
         )
     session.flush()
 
 
-def as_mailed(session: Session, edition_ids: Sequence[int]) -> dict[tuple[int, int], dict]:
-    """(edition id, comparison id) -> the comparison as that edition mailed it, for frozen editions."""
+def keep_as_mailed(session: Session, edition: Edition, comparisons: Sequence[Comparison]) -> None:
+    """Keep each comparison as the edition shows it now, community figure included (FrozenComparison):
+    what its mail, web version and archive show from then on. And the verdict loop, frozen with it:
+    the votes on the previous edition's comparisons (RESULTS) and the comparisons earlier editions
+    mailed that changed in a way that matters since the previous edition froze (CHANGED)."""
+    _keep(session, edition, SHOWN, as_shown(session, comparisons))
+    previous = session.exec(
+        select(Edition)
+        .where(Edition.number < edition.number, Edition.frozen_at.is_not(None))
+        .order_by(Edition.number.desc())
+        .limit(1)
+    ).first()
+    if previous is not None:
+        _keep(session, edition, RESULTS, as_shown(session, edition_comparisons(session, previous)))
+    _keep(session, edition, CHANGED, changed_since(session, edition, previous.frozen_at if previous else None))
+
+
+def changed_since(session: Session, edition: Edition, since: datetime | None) -> dict[int, dict]:
+    """comparison id -> {"old": as an earlier edition mailed it, "new": as it is now, "edition": that
+    edition's number}, for the comparisons earlier editions mailed that a re-import changed (a version
+    recorded after `since`) in a way that matters (digest.content.versions.changes)."""
+    item = EditionItem.__table__
+    carried = session.exec(
+        sa.select(item.c.comparison_id, Edition.id, Edition.number)
+        .join(Edition, Edition.id == item.c.edition_id)
+        .where(item.c.included == sa.true(), Edition.frozen_at.is_not(None), Edition.id != edition.id)
+    ).all()
+    where = {comparison_id: (edition_id, number) for comparison_id, edition_id, number in carried}
+    moved = versions_since(session, list(where), since or datetime.min.replace(tzinfo=UTC_ZONE))
+    if not moved:
+        return {}
+    mailed = as_mailed(session, sorted({where[c][0] for c in moved}))
+    comparisons = list(session.exec(select(Comparison).where(Comparison.id.in_(sorted(moved)))).all())
+    now = as_shown(session, comparisons)
+    found = {}
+    for comparison in comparisons:
+        edition_id, number = where[comparison.id]
+        old = mailed.get((edition_id, comparison.id))
+        if old is not None and changes(old, now[comparison.id]):
+            found[comparison.id] = {"old": old, "new": now[comparison.id], "edition": number}
+    return found
+
+
+def as_mailed(session: Session, edition_ids: Sequence[int], role: str = SHOWN) -> dict[tuple[int, int], dict]:
+    """(edition id, comparison id) -> the comparison as that edition froze it in `role`, for frozen editions."""
     if not edition_ids:
         return {}
-    rows = session.exec(select(FrozenComparison).where(FrozenComparison.edition_id.in_(list(edition_ids)))).all()
+    rows = session.exec(
+        select(FrozenComparison).where(
+            FrozenComparison.edition_id.in_(list(edition_ids)), FrozenComparison.role == role
+        )
+    ).all()
     return {(row.edition_id, row.comparison_id): json.loads(row.facts) for row in rows}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from digest.content.votes import ballot, record_vote
+from digest.content.votes import MIN_VOTES, ballot, record_vote
 from digest.delivery.ledger import was_mailed
 from digest.store import session_scope
 from digest.timeutil import utcnow
@@ -90,6 +90,10 @@ def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> 
                 "change": outcome.change,
                 "votes": outcome.total,
                 "split": [{"tool": line.slug, "votes": line.votes, "percent": line.percent} for line in outcome.split],
+                "community_now": {
+                    "source": outcome.community.source,
+                    "figures": outcome.community.figures,
+                },
             }
         )
     others = [
@@ -97,4 +101,4 @@ def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> 
         for line in outcome.split
         if not line.chosen
     ]
-    return pages_of(request).render("voted.html", outcome=outcome, others=others)
+    return pages_of(request).render("voted.html", outcome=outcome, others=others, min_votes=MIN_VOTES)

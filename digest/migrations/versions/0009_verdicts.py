@@ -30,8 +30,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("edition_id", sa.Integer, sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False),
         sa.Column("comparison_id", sa.Integer, sa.ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
         sa.Column("facts", sa.Text, nullable=False),
-        sa.UniqueConstraint("edition_id", "comparison_id", name="uq_frozen_comparison"),
+        sa.UniqueConstraint("edition_id", "comparison_id", "role", name="uq_frozen_comparison"),
     )
     op.create_index("ix_frozen_comparison_edition_id", "frozen_comparison", ["edition_id"])
     op.create_index("ix_frozen_comparison_comparison_id", "frozen_comparison", ["comparison_id"])
