@@ -73,6 +73,10 @@ def send_week(engine, settings, week: str) -> dict[str, str]:
     return mails
 
 
+def community_cells(html: str) -> list[str]:
+    return re.findall(r'class="vc big community"[^>]*>([^<]*)<', html)
+
+
 def section(mail: str, heading: str) -> str:
     """The text part's section under `heading`, or '' when there is none."""
     text = mail.split("\n@@TEXT@@\n", 1)[1]
@@ -102,6 +106,7 @@ def test_three_editions_close_the_loop_only_for_readers_who_got_it(engine, setti
     assert "How readers voted" not in one["ada@example.com"]  # nothing before the first edition
     with session_scope(engine) as session:
         archive_one = web_version(session, settings, 1)
+    assert community_cells(archive_one) == community_cells(one["ada@example.com"])  # the web version is the mail
 
     # Votes: five on the Agents comparison (enough to call), two on the Voice one (too few).
     with session_scope(engine) as session:
@@ -115,6 +120,7 @@ def test_three_editions_close_the_loop_only_for_readers_who_got_it(engine, setti
     cy, _ = add_reader(engine, "cy@example.com")
     with session_scope(engine) as session:
         assert web_version(session, settings, 1) == archive_one  # the sent edition is as it was mailed
+    assert community_cells(archive_one)[:2] == ["—", "—"]  # not the 20% / 80% the votes make now
 
     load(engine, item("Lumen vs Orbit", "Voice", "2026-11-11T09:00:00Z"))
     two = send_week(engine, settings, "2026-W46")
@@ -146,7 +152,10 @@ def test_three_editions_close_the_loop_only_for_readers_who_got_it(engine, setti
     assert two["v0@example.com"] == ada_two
     assert len({mail for mail in two.values()}) == 3  # ada & co, bob, cy
 
-    load(engine, item("Quillpatch vs Tidewell", "Voice", "2026-11-18T09:00:00Z"))
+    lumen = item("Lumen vs Orbit", "Voice", "2026-11-11T09:00:00Z")
+    lumen["summary"] = "Which of Lumen and Orbit ships, now with a typo fixed."  # a version, not news
+    lumen["tools"][1]["panel_ship"] = 45  # 5 points: under the 10 that matter
+    assert "1 updated" in load(engine, lumen, item("Quillpatch vs Tidewell", "Voice", "2026-11-18T09:00:00Z"))
     three = send_week(engine, settings, "2026-W47")
     ada_three = three["ada@example.com"]
     assert "Changed since you read it" not in ada_three  # told once, in the next edition
