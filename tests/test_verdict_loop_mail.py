@@ -112,3 +112,14 @@ def test_the_loop_mail_at_375_and_600_px_fits_and_has_no_serious_axe_violation(
         assert severe(found) == []
     finally:
         page.close()
+
+
+def test_the_loop_sections_use_nothing_the_mjml_components_do_not_already_use(loop_mail, node_tools):
+    from helpers import caniemail_errors
+    from test_caniemail import REFERENCE, kinds
+
+    from digest.render.compile import compile_mjml
+
+    allowed = kinds(caniemail_errors(node_tools, compile_mjml(REFERENCE)))
+    found = kinds(caniemail_errors(node_tools, html_of(loop_mail)))
+    assert found - allowed == set(), sorted(found - allowed)
