@@ -749,26 +749,52 @@ def was_mailed(session, reader_id: int, comparison_id: int) -> bool:
 def receivers(connection, comparison_ids: Iterable[int]) -> dict[int, frozenset[int]]:
     """reader id -> which of `comparison_ids` editions mailed them (in the variant they were due): the
     reader history an edition's "How readers voted" and "Changed since you read it" depend on. One
-    query; one entry per reader who got any of them."""
+    entry per reader who got any of them, the sets shared; the ledger is read once, one row per reader
+    and edition carrying them (not per comparison)."""
     wanted = sorted(set(comparison_ids))
     if not wanted:
         return {}
     delivery, item, variant = Delivery.__table__, EditionItem.__table__, EditionVariant.__table__
-    rows = connection.execute(
-        sa.select(delivery.c.subscriber_id, item.c.comparison_id, variant.c.comparisons)
-        .select_from(delivery)
-        .join(item, sa.and_(item.c.edition_id == delivery.c.edition_id, item.c.included == sa.true()))
-        .outerjoin(variant, variant.c.id == delivery.c.variant_id)
-        .where(item.c.comparison_id.in_(wanted), delivery.c.state.in_([s.value for s in MAILED]))
+    carried: dict[int, set[int]] = {}
+    for edition_id, comparison_id in connection.execute(
+        sa.select(item.c.edition_id, item.c.comparison_id).where(
+            item.c.comparison_id.in_(wanted), item.c.included == sa.true()
+        )
+    ):
+        carried.setdefault(edition_id, set()).add(comparison_id)
+    if not carried:
+        return {}
+    keys = dict(
+        connection.execute(
+            sa.select(variant.c.id, variant.c.comparisons).where(variant.c.edition_id.in_(list(carried)))
+        ).all()
     )
-    keys: dict[str, set[int]] = {}
-    found: dict[int, set[int]] = {}
-    for reader, comparison, key in rows:
-        if key is not None:
-            ids = keys.get(key)
-            if ids is None:
-                ids = keys[key] = set(ids_of(key))
-            if comparison not in ids:
-                continue
-        found.setdefault(reader, set()).add(comparison)
-    return {reader: frozenset(ids) for reader, ids in found.items()}
+    shared: dict[tuple, frozenset[int]] = {}
+
+    def got(edition_id: int, variant_id: int | None) -> frozenset[int]:
+        found = shared.get((edition_id, variant_id))
+        if found is None:
+            ids = carried[edition_id] if variant_id is None else carried[edition_id] & set(ids_of(keys[variant_id]))
+            found = shared[(edition_id, variant_id)] = frozenset(ids)
+        return found
+
+    unions: dict[tuple[frozenset[int], frozenset[int]], frozenset[int]] = {}
+    found: dict[int, frozenset[int]] = {}
+    rows = connection.execute(
+        sa.select(delivery.c.subscriber_id, delivery.c.edition_id, delivery.c.variant_id).where(
+            delivery.c.edition_id.in_(list(carried)), delivery.c.state.in_([s.value for s in MAILED])
+        )
+    )
+    for reader, edition_id, variant_id in rows:
+        ids = got(edition_id, variant_id)
+        if not ids:
+            continue
+        before = found.get(reader)
+        if before is None:
+            found[reader] = ids
+        elif not ids <= before:
+            pair = (before, ids)
+            if pair not in unions:
+                unions[pair] = before | ids
+            found[reader] = unions[pair]
+    return found
