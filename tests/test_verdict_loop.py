@@ -18,11 +18,13 @@ import re
 
 import pytest
 from helpers import add_reader, set_preferences
+from sqlmodel import select
 
 from digest.content.importer import parse_json, write_records
 from digest.content.votes import MIN_VOTES, record_vote
 from digest.delivery import send_edition
 from digest.delivery.ledger import was_mailed
+from digest.editions.models import Edition
 from digest.editions.service import build_edition
 from digest.mail.memory import MemorySender
 from digest.render.archive import web_version
@@ -149,6 +151,17 @@ def test_three_editions_close_the_loop_only_for_readers_who_got_it(engine, setti
     assert "How readers voted" not in cy_two and "Changed since you read it" not in cy_two
 
     # One rendering per distinct content: ada and the four other voters share a variant.
+    from digest.delivery.summary import sent_variants
+    from digest.editions.service import offered
+
+    with session_scope(engine) as session:
+        edition = session.exec(select(Edition).where(Edition.number == 2)).one()
+        lines, _ = sent_variants(session.connection(), edition.id, offered(session, edition))
+    assert sorted((line.readers, line.loop) for line in lines) == [
+        (1, ""),  # cy
+        (1, "; votes on 1 of the last edition"),  # bob
+        (MIN_VOTES, "; votes on 2 of the last edition; 1 changed since read"),  # ada and the other four
+    ]
     assert two["v0@example.com"] == ada_two
     assert len({mail for mail in two.values()}) == 3  # ada & co, bob, cy
 
