@@ -245,7 +245,12 @@ def test_a_dry_run_lists_the_variants_with_comparisons_and_readers_and_the_skipp
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["status"], summary["pending"], summary["unmatched"]) == ("dry-run", 5, 1)
-    assert summary["variants"][0] == {"variant": 1, "readers": 2, "comparisons": ["quillpatch-vs-pixelforge"]}
+    assert summary["variants"][0] == {
+        "variant": 1,
+        "readers": 2,
+        "comparisons": ["quillpatch-vs-pixelforge"],
+        "loop": "",
+    }
     assert sorted(v["readers"] for v in summary["variants"]) == [1, 1, 1, 2]
     text = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--dry-run"]).output
     assert "would skip         1  (their topics match none of its comparisons)" in text
