@@ -2,8 +2,11 @@
 
 An edition is public once it has started going out (any status but draft), so
 the "View in your browser" link of every email that left works. The web page is
-the email itself, rendered now from the store with no reader in it: the vote
-buttons are left out and every per-reader placeholder is blanked. The archive
+the email itself, from the comparisons as the edition froze them (figures as
+mailed: votes and re-imports since change nothing), with no reader in it: the
+vote buttons and the reader's part of the verdict loop are left out and every
+per-reader placeholder is blanked. An edition is dated by when it froze (its
+first wave left), which never changes. The archive
 lists each edition's week as dates and links to each of its comparisons; each
 feed entry carries the web page's HTML as its content.
 """
