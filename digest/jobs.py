@@ -33,7 +33,16 @@ from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
 from digest.editions.status import EditionStatus
 from digest.mail import Sender
-from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
+from digest.send_days import (
+    LATE_READERS_EVERY,
+    describe_schedule,
+    late_readers,
+    schedule_of,
+    waves_of,
+    week_for_day,
+    week_for_slot,
+    zone_of,
+)
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.words import counted
@@ -56,6 +65,7 @@ log = logging.getLogger("digest.jobs")
 
 WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
+LATE_READERS_JOB = "late-readers"
 CONFIRMATIONS_EVERY = timedelta(minutes=1)
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
 ZONES_RECHECK = timedelta(minutes=1)
@@ -173,6 +183,29 @@ def run_week(
     return run_wave(engine, settings, slot, None, sender=sender, should_stop=should_stop)
 
 
+def send_late_readers(
+    engine: Engine, settings: Settings, now: datetime, *, sender: Sender | None = None, should_stop=None
+) -> str | None:
+    """The current send day's edition to the readers who joined or moved after their wave and have
+    not had it (digest.send_days says who), each in their variant; None when nobody is owed it."""
+    late = late_readers(engine, settings, now)
+    if late is None:
+        return None
+    summary = send_edition(
+        engine,
+        settings,
+        late.edition,
+        sender=sender,
+        should_stop=should_stop,
+        readers=late.readers,
+        final=False,
+    )
+    return (
+        f"edition {late.edition}: {counted(summary.sent_now, 'reader')} who joined or moved after their "
+        f"wave mailed it ({counted(len(late.readers), 'late reader')} found)"
+    )
+
+
 def build_scheduler(
     engine: Engine,
     settings: Settings,
@@ -182,8 +215,10 @@ def build_scheduler(
     confirmations: bool = True,
     sender_factory=None,
     recheck: timedelta = ZONES_RECHECK,
+    late: bool = True,
 ) -> Scheduler:
-    """The application's scheduler: the weekly send in waves and, every minute, queued confirmation mails."""
+    """The application's scheduler: the weekly send in waves and, every minute, queued confirmation
+    mails and the edition to readers who joined or moved after their wave (`late`)."""
     scheduler = Scheduler(engine, clock=clock, lease_ttl=lease_ttl)
 
     def wave(context: RunContext) -> Outcome:
@@ -217,6 +252,19 @@ def build_scheduler(
             return f"sent {counted(sent, 'confirmation mail')}" if sent else None
 
         scheduler.every(CONFIRMATIONS_JOB, CONFIRMATIONS_EVERY, confirm)
+    if late:
+
+        def late_readers_job(context: RunContext) -> str | None:
+            sender = sender_factory() if sender_factory else None
+            try:
+                return send_late_readers(
+                    engine, settings, context.now(), sender=sender, should_stop=context.should_stop
+                )
+            finally:
+                if sender is not None:
+                    sender.close()
+
+        scheduler.every(LATE_READERS_JOB, LATE_READERS_EVERY, late_readers_job)
     return scheduler
 
 

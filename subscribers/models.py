@@ -40,6 +40,8 @@ class Subscriber(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_subscriber_status_id", "status", "id"),
         sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"),
+        # Readers who confirmed, came back or moved since a moment (the late readers of a send day).
+        sa.Index("ix_subscriber_status_updated_at", "status", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

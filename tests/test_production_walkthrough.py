@@ -128,7 +128,7 @@ def test_the_production_walkthrough_from_install_to_a_green_doctor_and_a_test_se
         # 3.1 The store.
         box.digest("db", "upgrade")
         current = box.digest("db", "current").stdout
-        assert "0008" in current
+        assert "0009" in current
         # 3.2 The first comparisons.
         exports = sorted(str(Path(str(p))) for p in DEMO_DATA.iterdir() if p.name.endswith(".txt"))
         now = datetime.now(UTC).replace(microsecond=0).isoformat()

@@ -81,6 +81,7 @@ def send_edition(
     include_future: bool = False,
     clock: Clock = REAL_CLOCK,
     refuse_nobody: bool = False,
+    readers: Sequence[int] | None = None,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -90,7 +91,9 @@ def send_edition(
     given: then every reader gets that one, topics unread). `zones` keeps the run to the readers
     whose stored zone is one of them (a wave; None is every reader), and `final` says whether the
     edition is sent once they are done. Its status moves draft -> sending -> sent, or paused when
-    the run stops early; a paused or interrupted send resumes where the ledger says. Readers whose
+    the run stops early; `readers` (ids) keeps the run to those readers, even for an edition already
+    sent (late readers, who joined or moved after their wave: pass `final=False`). A paused or
+    interrupted send resumes where the ledger says. Readers whose
     request's outcome is unknown are reported as uncertain and only mailed again with
     `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
     in the future is refused (EditionError) until that date, unless `include_future`; a dry run
@@ -145,9 +148,11 @@ def send_edition(
             final=final,
             clock=clock,
             pause_check=rate_guard(settings, whole_edition=zones is not None),
+            readers=readers,
         ).run()
         summary = replace(summary, frozen=frozen.describe(edition) if frozen.now else None)
-        if zones is None and letter is None:  # a whole send: say who got which variant (one pass over the ledger)
+        if zones is None and readers is None and letter is None:
+            # a whole send: say who got which variant (one pass over the ledger)
             with engine.connect() as connection:
                 lines, unmatched = sent_variants(connection, edition.id, shown)
             summary = replace(summary, variants=lines, unmatched=unmatched)

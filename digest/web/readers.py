@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.send_days import describe_next_edition, next_edition_for
+from digest.send_days import describe_next_mail, next_mail_for
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import client_address, engine_of, pages_of, settings_of
@@ -199,6 +199,7 @@ def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
         email=reader.email,
         preferences_url=links.preferences_url(base, reader.token),
         unsubscribe_url=links.unsubscribe_url(base, reader.token),
+        next_edition=_next_edition(request, reader),
     )
 
 
@@ -216,12 +217,13 @@ def confirm(request: Request, signed: str) -> Response:
 
 
 def _next_edition(request: Request, reader) -> str | None:
-    """When this reader's next edition arrives, in their time (the weekly send's slot in their zone)."""
+    """When this reader's next edition arrives, in their time: the weekly send's slot in their zone,
+    or within minutes when they joined or moved after it and have not had this week's."""
     if reader.status != status.RECEIVES_EDITIONS:
         return None
     settings = settings_of(request)
-    moment = next_edition_for(engine_of(request), settings, reader.id, reader.timezone, utcnow())
-    return describe_next_edition(moment, reader.timezone, settings)
+    mail = next_mail_for(engine_of(request), settings, reader.id, reader.timezone, reader.updated_at, utcnow())
+    return describe_next_mail(mail, reader.timezone, settings)
 
 
 def _preferences_page(
