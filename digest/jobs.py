@@ -26,21 +26,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from digest.delivery import send_edition
+from digest.delivery import ledger, send_edition
 from digest.delivery.confirmations import send_pending
-from digest.delivery.states import SendOutcome
+from digest.delivery.states import DeliveryState, SendOutcome
+from digest.delivery.welcomes import send_welcomes
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
 from digest.editions.status import EditionStatus
 from digest.mail import Sender
+from digest.render.welcome import welcome_intro
 from digest.send_days import (
     LATE_READERS_EVERY,
     describe_schedule,
     late_readers,
+    reader_schedule,
     schedule_of,
     waves_of,
     week_for_day,
     week_for_slot,
+    welcome_timing,
     zone_of,
 )
 from digest.settings import Settings
@@ -59,7 +63,7 @@ from schedules import (
     find_run,
     latest_run,
 )
-from subscribers import audience
+from subscribers import audience, welcomes
 
 log = logging.getLogger("digest.jobs")
 
@@ -187,22 +191,36 @@ def send_late_readers(
     engine: Engine, settings: Settings, now: datetime, *, sender: Sender | None = None, should_stop=None
 ) -> str | None:
     """The current send day's edition to the readers who joined or moved after their wave and have
-    not had it (digest.send_days says who), each in their variant; None when nobody is owed it."""
+    not had it (digest.send_days says who), each in their variant; None when nobody is owed it.
+    Readers owed a welcome (DIGEST_WELCOME) get it in this edition, and no welcome mail of its own."""
     late = late_readers(engine, settings, now)
     if late is None:
         return None
-    summary = send_edition(
-        engine,
-        settings,
-        late.edition,
-        sender=sender,
-        should_stop=should_stop,
-        readers=late.readers,
-        final=False,
-    )
+    with engine.connect() as connection:
+        owed = sorted(welcomes.owed_among(connection, late.readers)) if settings.welcome else []
+    rest = sorted(set(late.readers) - set(owed))
+    sent = 0
+    for readers, welcome in ((owed, welcome_intro(settings)), (rest, None)):
+        if not readers:
+            continue
+        summary = send_edition(
+            engine,
+            settings,
+            late.edition,
+            sender=sender,
+            should_stop=should_stop,
+            readers=readers,
+            final=False,
+            welcome=welcome,
+        )
+        sent += summary.sent_now
+        if welcome is not None:
+            with engine.begin() as connection:
+                states = ledger.states_among(connection, late.edition_id, readers)
+                welcomes.carried(connection, [r for r, state in states.items() if state == DeliveryState.SENT])
     return (
-        f"edition {late.edition}: {counted(summary.sent_now, 'reader')} who joined or moved after their "
-        f"wave mailed it ({counted(len(late.readers), 'late reader')} found)"
+        f"edition {late.edition}: {counted(sent, 'reader')} who joined or moved after their "
+        f"wave mailed it ({counted(len(late.readers), 'late reader')} found, {len(owed)} welcomed in it)"
     )
 
 
@@ -246,10 +264,14 @@ def build_scheduler(
         recheck=recheck,
     )
     if confirmations:
+        timing = welcome_timing(engine, settings, clock.now)
 
         def confirm(_context: RunContext) -> str | None:
             sent = send_pending(engine, settings)
-            return f"sent {counted(sent, 'confirmation mail')}" if sent else None
+            welcomed = send_welcomes(engine, settings, timing, reader_schedule(settings))
+            said = [counted(sent, "confirmation mail")] if sent else []
+            said += [counted(welcomed, "welcome mail")] if welcomed else []
+            return f"sent {' and '.join(said)}" if said else None
 
         scheduler.every(CONFIRMATIONS_JOB, CONFIRMATIONS_EVERY, confirm)
     if late:

@@ -18,6 +18,7 @@ A reader with a row for it is never mailed it again: the ledger decides.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -132,6 +133,7 @@ def is_late(slot: datetime, changed_at: datetime, now: datetime) -> bool:
 @dataclass(frozen=True)
 class LateReaders:
     edition: int  # its number
+    edition_id: int
     readers: tuple[int, ...]  # ids
 
 
@@ -145,7 +147,7 @@ def late_readers(engine: Engine, settings: Settings, now: datetime) -> LateReade
             return None
         rows = connection.execute(audience.changed_between(day.first, now, unless=ledger.in_ledger(owed[0]))).all()
     late = tuple(reader for reader, zone, changed in rows if is_late(slot_of(day.day, zone, settings), changed, now))
-    return LateReaders(owed[1], late) if late else None
+    return LateReaders(owed[1], owed[0], late) if late else None
 
 
 @dataclass(frozen=True)
@@ -186,11 +188,31 @@ def describe_next_mail(mail: NextMail, stored_zone: str | None, settings: Settin
     return f"within a few minutes, by {local:%H:%M} {whose}: this week's edition, which you have not had yet"
 
 
-def describe_next_edition(moment: datetime, stored_zone: str | None, settings: Settings) -> str:
-    """'Monday 7 December at 08:00, your time (Asia/Tokyo)', for the preferences page."""
+def describe_next_edition(moment: datetime, stored_zone: str | None, settings: Settings, *, hint: bool = True) -> str:
+    """'Monday 7 December at 08:00, your time (Asia/Tokyo)', for the preferences page (`hint`: with
+    a word on picking a zone, for a reader who gave none)."""
     zone = zone_of(stored_zone, settings)
     local = moment.astimezone(zone)
     when = f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
     if stored_zone and zone.key == stored_zone:
         return f"{when}, your time ({zone.key})"
+    if not hint:
+        return f"{when}, {zone.key} time"
     return f"{when}, {zone.key} time (pick your time zone below to get it at {local:%H:%M} yours)"
+
+
+def reader_schedule(settings: Settings) -> str:
+    """'every Monday at 08:00 in your time zone', for the welcome mail."""
+    waves = waves_of(settings)
+    return f"every {waves.day_name.capitalize()} at {waves.at:%H:%M} in your time zone"
+
+
+def welcome_timing(engine: Engine, settings: Settings, now: Callable[[], datetime]):
+    """For digest.delivery.welcomes: a reader -> (when their first edition arrives, in words; whether
+    it goes out within minutes, carrying the welcome instead of a mail of its own)."""
+
+    def timing(reader) -> tuple[str, bool]:
+        mail = next_mail_for(engine, settings, reader.reader_id, reader.timezone, reader.changed_at, now())
+        return describe_next_edition(mail.at, reader.timezone, settings, hint=False), mail.soon
+
+    return timing

@@ -504,6 +504,16 @@ SETTINGS: tuple[Setting, ...] = (
         show=lambda hours: f"{hours:g}h",
     ),
     Setting(
+        "welcome",
+        "DIGEST_WELCOME",
+        _switch,
+        "on",
+        "`on` mails each reader who confirms a short welcome (their topics, when their first edition comes, "
+        "their preferences link); a reader whose first edition goes out within minutes gets it in that edition",
+        type=bool,
+        show=lambda on: "on" if on else "off",
+    ),
+    Setting(
         "admin_token",
         "DIGEST_ADMIN_TOKEN",
         _plain,

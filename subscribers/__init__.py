@@ -10,6 +10,7 @@ mail-sending callable.
     rules          what each event does to a reader's status (pure)
     service        subscribe, confirm, unsubscribe, change preferences
     confirmations  the queue of confirmation mails (claim / settle / release), at least once
+    welcomes       the queue of welcome mails to readers who confirmed, the same way
     operators      add, import, find, export, erase
     csvfile        reading imports, writing exports
     audience       active readers in keyset batches, for a send
@@ -37,6 +38,7 @@ from subscribers import (
     status,
     tokens,
     validation,
+    welcomes,
 )
 
 __all__ = [
@@ -52,4 +54,5 @@ __all__ = [
     "status",
     "tokens",
     "validation",
+    "welcomes",
 ]

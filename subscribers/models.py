@@ -42,6 +42,13 @@ class Subscriber(SQLModel, table=True):
         sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"),
         # Readers who confirmed, came back or moved since a moment (the late readers of a send day).
         sa.Index("ix_subscriber_status_updated_at", "status", "updated_at"),
+        # The few readers owed a welcome mail, found without a pass over everyone.
+        sa.Index(
+            "ix_subscriber_welcome_due",
+            "id",
+            sqlite_where=sa.text("welcome_due_at IS NOT NULL"),
+            postgresql_where=sa.text("welcome_due_at IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -63,6 +70,9 @@ class Subscriber(SQLModel, table=True):
     # the mail could not be sent to this reader, if it could not.
     confirmation_claim: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), nullable=True))
     confirmation_error: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
+    # A welcome owed since they confirmed (subscribers.welcomes), and the process sending it now.
+    welcome_due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    welcome_claim: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), nullable=True))
 
 
 class Suppression(SQLModel, table=True):

@@ -175,8 +175,11 @@ def to_confirm(session: Session, token: str) -> Subscriber:
     return reader
 
 
-def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tuple[Subscriber, bool]:
-    """Activate a pending reader. Returns (reader, whether this call activated them)."""
+def confirm(
+    session: Session, token: str, ip: str | None, now: datetime, *, welcome: bool = False
+) -> tuple[Subscriber, bool]:
+    """Activate a pending reader (owed a welcome mail when `welcome`). Returns (reader, whether this
+    call activated them)."""
     reader = to_confirm(session, token)
     if reader.status == status.ACTIVE:
         return reader, False
@@ -184,6 +187,8 @@ def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tupl
     reader.confirmed_at = now
     reader.confirmed_ip = ip[:64] if ip else None
     reader.updated_at = now
+    if welcome:
+        reader.welcome_due_at = now
     suppression.lift(session, reader.email)
     session.flush()
     _log(session, reader, consent_log.CONFIRMATION, "confirmation link", ip, now)

@@ -713,6 +713,17 @@ def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bo
     )
 
 
+def states_among(connection: Connection, edition_id: int, reader_ids: Sequence[int]) -> dict[int, str]:
+    """reader id -> the state of their row for this edition, for those of `reader_ids` who have one."""
+    if not reader_ids:
+        return {}
+    delivery, _ = _tables()
+    query = sa.select(delivery.c.subscriber_id, delivery.c.state).where(
+        delivery.c.edition_id == edition_id, delivery.c.subscriber_id.in_(list(reader_ids))
+    )
+    return {reader: state for reader, state in connection.execute(query)}
+
+
 def rows_of_reader(connection: Connection, reader_id: int) -> list[dict]:
     """Every ledger row of one reader, oldest first, as column -> value (`digest subscribers show`)."""
     delivery, _ = _tables()

@@ -52,10 +52,21 @@ class OneLetter:
 
 
 class VariantLetters:
-    def __init__(self, engine: Engine, settings: Settings, edition: Edition, offered: Sequence[Offered]):
+    """`welcome`: a paragraph that opens every variant before the editor's intro (the welcome a
+    reader's first edition carries when it goes out within minutes of their confirmation)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        edition: Edition,
+        offered: Sequence[Offered],
+        welcome: str | None = None,
+    ):
         self.engine, self.settings = engine, settings
         self.edition_id, self.number, self.week = edition.id, edition.number, edition.week
-        self.subject, self.intro = edition.subject, edition.intro
+        self.subject = edition.subject
+        self.intro = "\n\n".join(part for part in (welcome, edition.intro) if part) or None
         self.chooser = Chooser(offered)
         self.everything = key_of(offered)
         self.choose = self.chooser.choose  # the hot path: one dict look-up per reader

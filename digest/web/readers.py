@@ -193,8 +193,10 @@ def _reader_to_confirm(request: Request, token: str):
 
 def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
     base = settings_of(request).base_url
+    welcome = None if already else BackgroundTask(request.app.state.confirmations.nudge)  # the welcome mail
     return pages_of(request).render(
         "confirmed.html",
+        background=welcome,
         already=already,
         email=reader.email,
         preferences_url=links.preferences_url(base, reader.token),
@@ -212,7 +214,9 @@ def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
 def confirm(request: Request, signed: str) -> Response:
     token = request.app.state.confirmation_tokens.read(signed)
     with _writes(request) as session:
-        reader, activated = service.confirm(session, token, client_address(request), utcnow())
+        reader, activated = service.confirm(
+            session, token, client_address(request), utcnow(), welcome=settings_of(request).welcome
+        )
     return _confirmed_page(request, reader, already=not activated)
 
 
