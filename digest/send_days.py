@@ -18,18 +18,22 @@ A reader with a row for it is never mailed it again: the ledger decides.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from digest.delivery import ledger
 from digest.editions.models import Edition
+from digest.editions.service import offered
 from digest.editions.status import EditionStatus
+from digest.editions.variants import variant_key
 from digest.settings import Settings
+from digest.store import session_scope
 from digest.weeks import week_label
 from schedules import WaveSchedule, WeeklySchedule
 from subscribers import audience
@@ -154,6 +158,8 @@ def late_readers(engine: Engine, settings: Settings, now: datetime) -> LateReade
 class NextMail:
     at: datetime  # when it arrives (for a late reader: by then, at the latest)
     soon: bool  # a late reader's edition, at the scheduler's next beat
+    week: str  # the week of the edition it carries
+    after: datetime  # when the one after it arrives
 
 
 def next_mail_for(
@@ -166,15 +172,45 @@ def next_mail_for(
     with engine.connect() as connection:
         day = send_day_at(connection, settings, now)
         slot = slot_of(day.day, stored_zone, settings)
-        later = slot_of(day.day + timedelta(days=7), stored_zone, settings)
+        following = day.day + timedelta(days=7)
+        later = slot_of(following, stored_zone, settings)
+        next_one = NextMail(
+            later, False, week_for_day(following), slot_of(following + timedelta(days=7), stored_zone, settings)
+        )
         if ledger.has_edition_of_week(connection, reader_id, day.week):
-            return NextMail(later, False)
+            return next_one
         if slot > now:
-            return NextMail(slot, False)
+            return NextMail(slot, False, day.week, later)
         if is_late(slot, changed_at, now) and _owed_edition(connection, day.week) is not None:
             beat = now.replace(second=0, microsecond=0) + 2 * LATE_READERS_EVERY
-            return NextMail(beat, True)
-    return NextMail(later, False)
+            return NextMail(beat, True, day.week, later)
+    return next_one
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """An edition whose comparisons match none of a reader's topics."""
+
+    number: int
+    week: str
+    comparisons: int
+    topics: tuple[str, ...]  # the topics its comparisons are about, sorted
+
+
+def topics_miss(engine: Engine, week: str, topics: Sequence[str]) -> NoMatch | None:
+    """The week's edition (built, or frozen) when a reader with `topics` would get none of its
+    comparisons; None when it matches, carries every comparison to them (no topics) or is not built."""
+    if not topics:
+        return None
+    with session_scope(engine) as session:
+        edition = session.exec(select(Edition).where(Edition.week == week)).first()
+        if edition is None:
+            return None
+        shown = offered(session, edition)
+    if not shown or variant_key(topics, shown) is not None:
+        return None
+    about = sorted({category for c in shown for category in c.categories})
+    return NoMatch(edition.number, week, len(shown), tuple(about))
 
 
 def describe_next_mail(mail: NextMail, stored_zone: str | None, settings: Settings) -> str:

@@ -21,13 +21,15 @@ from sqlmodel import select
 from digest.content.models import Comparison
 from digest.editions.models import Edition
 from digest.editions.service import variant_id, variant_keys
-from digest.editions.variants import Chooser, Offered, key_of
+from digest.editions.variants import Chooser, Offered, key_of, parse_topics
 from digest.mail import Letter
 from digest.render import render_comparisons
+from digest.render.context import Filtered
 from digest.settings import Settings
 from digest.store import session_scope
 
 ONE = ""  # the variant key of OneLetter
+TOPICS_MARK = "|"  # between a variant's key and the reader's topics, in the key of a letter
 
 
 class OneLetter:
@@ -69,11 +71,25 @@ class VariantLetters:
         self.intro = "\n\n".join(part for part in (welcome, edition.intro) if part) or None
         self.chooser = Chooser(offered)
         self.everything = key_of(offered)
-        self.choose = self.chooser.choose  # the hot path: one dict look-up per reader
+        self.offered = len(offered)
+        self._choices: dict[str | None, str | None] = {}
         self.why = self.chooser.why
         self.rendered: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
+
+    def choose(self, topics_text: str | None) -> str | None:
+        """The letter a reader's topics choose: their variant's key, and for a variant that leaves
+        comparisons out, their topics after a `|` (its letter names them). The hot path: one dict
+        look-up per reader once their topics have been seen."""
+        try:
+            return self._choices[topics_text]
+        except KeyError:
+            key = self.chooser.choose(topics_text)
+            if key is not None and key != self.everything:
+                key = f"{key}{TOPICS_MARK}{topics_text}"
+            self._choices[topics_text] = key
+            return key
 
     def letter(self, key: str) -> Letter:
         """The variant's Letter, rendered on first use."""
@@ -83,7 +99,11 @@ class VariantLetters:
         return found
 
     def _render(self, key: str) -> Letter:
+        key, _, topics_text = key.partition(TOPICS_MARK)
         ids = [c.id for c in self.chooser.comparisons(key)]
+        filtered = None
+        if key != self.everything:
+            filtered = Filtered(tuple(parse_topics(topics_text)) if topics_text else (), self.offered - len(ids))
         with session_scope(self.engine) as session:
             rows = {c.id: c for c in session.exec(select(Comparison).where(Comparison.id.in_(ids))).all()}
             comparisons = [rows[i] for i in ids if i in rows]
@@ -95,10 +115,12 @@ class VariantLetters:
                 comparisons=comparisons,
                 intro=self.intro,
                 subject=self.subject if key == self.everything else None,
+                filtered=filtered,
             ).letter
 
     def variant_id(self, connection, key: str) -> int:
         """The variant's id in the store (registered on first use), for the ledger's rows."""
+        key = key.partition(TOPICS_MARK)[0]
         found = self._ids.get(key)
         if found is None:
             found = self._ids[key] = variant_id(connection, self.edition_id, key)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from slugify import slugify
@@ -29,7 +29,7 @@ from digest.editions.service import edition_comparisons
 from digest.mail import Letter
 from digest.render.clip import CLIP_LIMIT, fit
 from digest.render.compile import compile_mjml
-from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
+from digest.render.context import ComparisonFacts, EditionView, Filtered, comparison_view, edition_view
 from digest.render.headline import preheader_line, subject_line
 from digest.render.store import comparison_facts
 from digest.render.templates import fill, template_file, templates_root
@@ -155,6 +155,7 @@ def render_comparisons(
     subject: str | None = None,
     intro: str | None = None,
     root: Path | None = None,
+    filtered: Filtered | None = None,
 ) -> RenderedEdition:
     view = compose(
         number=number,
@@ -164,6 +165,8 @@ def render_comparisons(
         subject=subject,
         intro=intro,
     )
+    if filtered is not None:
+        view = replace(view, filtered=filtered)
     view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates, settings.click_tracking)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 

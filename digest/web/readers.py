@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.send_days import describe_next_mail, next_mail_for
+from digest.send_days import NoMatch, describe_next_edition, describe_next_mail, next_mail_for, topics_miss
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import client_address, engine_of, pages_of, settings_of
@@ -201,7 +201,7 @@ def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
         email=reader.email,
         preferences_url=links.preferences_url(base, reader.token),
         unsubscribe_url=links.unsubscribe_url(base, reader.token),
-        next_edition=_next_edition(request, reader),
+        next_edition=_next_edition(request, reader)[0],
     )
 
 
@@ -220,14 +220,19 @@ def confirm(request: Request, signed: str) -> Response:
     return _confirmed_page(request, reader, already=not activated)
 
 
-def _next_edition(request: Request, reader) -> str | None:
+def _next_edition(request: Request, reader) -> tuple[str | None, NoMatch | None]:
     """When this reader's next edition arrives, in their time: the weekly send's slot in their zone,
-    or within minutes when they joined or moved after it and have not had this week's."""
+    or within minutes when they joined or moved after it and have not had this week's; and, when
+    their topics match none of that edition's comparisons, what it is about (it does not come)."""
     if reader.status != status.RECEIVES_EDITIONS:
-        return None
+        return None, None
     settings = settings_of(request)
-    mail = next_mail_for(engine_of(request), settings, reader.id, reader.timezone, reader.updated_at, utcnow())
-    return describe_next_mail(mail, reader.timezone, settings)
+    engine = engine_of(request)
+    mail = next_mail_for(engine, settings, reader.id, reader.timezone, reader.updated_at, utcnow())
+    miss = topics_miss(engine, mail.week, reader.topics)
+    if miss is not None:
+        return describe_next_edition(mail.after, reader.timezone, settings), miss
+    return describe_next_mail(mail, reader.timezone, settings), None
 
 
 def _preferences_page(
@@ -242,6 +247,7 @@ def _preferences_page(
     base = settings_of(request).base_url
     chosen = values["topics"] if values else reader.topics
     topics = sorted(set(_known_topics(request)) | set(reader.topics))
+    next_edition, no_match = _next_edition(request, reader)
     return pages_of(request).render(
         "preferences.html",
         status_code=status_code,
@@ -254,7 +260,8 @@ def _preferences_page(
         errors=errors or {},
         action=links.preferences_url(base, reader.token),
         unsubscribe_url=links.unsubscribe_url(base, reader.token),
-        next_edition=_next_edition(request, reader),
+        next_edition=next_edition,
+        no_match=no_match,
     )
 
 
