@@ -29,6 +29,7 @@ from sqlmodel import select
 from digest.delivery import ledger, send_edition
 from digest.delivery.confirmations import send_pending
 from digest.delivery.states import DeliveryState, SendOutcome
+from digest.delivery.sunset import sunset
 from digest.delivery.welcomes import send_welcomes
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
@@ -70,6 +71,8 @@ log = logging.getLogger("digest.jobs")
 WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
 LATE_READERS_JOB = "late-readers"
+SUNSET_JOB = "sunset"
+SUNSET_EVERY = timedelta(hours=1)
 CONFIRMATIONS_EVERY = timedelta(minutes=1)
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
 ZONES_RECHECK = timedelta(minutes=1)
@@ -235,8 +238,9 @@ def build_scheduler(
     recheck: timedelta = ZONES_RECHECK,
     late: bool = True,
 ) -> Scheduler:
-    """The application's scheduler: the weekly send in waves and, every minute, queued confirmation
-    mails and the edition to readers who joined or moved after their wave (`late`)."""
+    """The application's scheduler: the weekly send in waves; every minute, queued confirmation and
+    welcome mails and the edition to readers who joined or moved after their wave (`late`); every
+    hour, with DIGEST_SUNSET_AFTER set, re-permission mails and lapses."""
     scheduler = Scheduler(engine, clock=clock, lease_ttl=lease_ttl)
 
     def wave(context: RunContext) -> Outcome:
@@ -287,6 +291,20 @@ def build_scheduler(
                     sender.close()
 
         scheduler.every(LATE_READERS_JOB, LATE_READERS_EVERY, late_readers_job)
+    if settings.sunset_after is not None:
+
+        def sunset_job(context: RunContext) -> str | None:
+            sender = sender_factory() if sender_factory else None
+            try:
+                done = sunset(engine, settings, context.now(), sender=sender)
+            finally:
+                if sender is not None:
+                    sender.close()
+            said = [counted(done.asked, "re-permission mail")] if done.asked else []
+            said += [f"{counted(done.lapsed, 'reader')} lapsed"] if done.lapsed else []
+            return "; ".join(said) or None
+
+        scheduler.every(SUNSET_JOB, SUNSET_EVERY, sunset_job)
     return scheduler
 
 

@@ -213,18 +213,19 @@ def changed_between(after: datetime, upto: datetime, unless: sa.ColumnElement[bo
 
 
 def membership_dates() -> sa.Select:
-    """(confirmed_at, left_at) of every reader who ever confirmed; left_at is None while they stay."""
+    """(confirmed_at, left_at, lapsed) of every reader who ever confirmed; left_at is None while they
+    stay; lapsed says they stopped for want of an answer to a re-permission mail (not a choice to leave)."""
     left_at = sa.case(
         (
             readers.c.status.in_((status.UNSUBSCRIBED, status.SUPPRESSED)),
             sa.func.coalesce(readers.c.unsubscribed_at, readers.c.updated_at),
         ),
-        (readers.c.status.in_((status.BOUNCED, status.COMPLAINED)), readers.c.updated_at),
+        (readers.c.status.in_((status.BOUNCED, status.COMPLAINED, status.LAPSED)), readers.c.updated_at),
         else_=sa.null(),
     )
-    return sa.select(readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type)).where(
-        readers.c.confirmed_at.is_not(None)
-    )
+    return sa.select(
+        readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type), readers.c.status == status.LAPSED
+    ).where(readers.c.confirmed_at.is_not(None))
 
 
 def signup_dates() -> sa.Select:

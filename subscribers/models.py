@@ -73,6 +73,10 @@ class Subscriber(SQLModel, table=True):
     # A welcome owed since they confirmed (subscribers.welcomes), and the process sending it now.
     welcome_due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
     welcome_claim: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), nullable=True))
+    # The reader's last sign of life (a vote, saved preferences, a confirmation, "keep sending"; never
+    # an open), and when the re-permission mail asked whether to keep sending (subscribers.engagement).
+    engaged_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    sunset_asked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
 
 
 class Suppression(SQLModel, table=True):

@@ -143,6 +143,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
     if action is rules.OnSubscribe.REQUEUE:
         reader.topics, reader.timezone = list(request.topics), request.timezone
         reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
+        reader.sunset_asked_at = None
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     elif action is rules.OnSubscribe.REOPEN:
@@ -150,6 +151,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
         reader.topics, reader.timezone = list(request.topics), request.timezone
         reader.confirmed_at = reader.confirmed_ip = reader.unsubscribed_at = None
         reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
+        reader.sunset_asked_at = None
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     session.flush()
@@ -186,7 +188,8 @@ def confirm(
     reader.status = status.ACTIVE
     reader.confirmed_at = now
     reader.confirmed_ip = ip[:64] if ip else None
-    reader.updated_at = now
+    reader.updated_at = reader.engaged_at = now  # a confirmation is a sign of life
+    reader.sunset_asked_at = None
     if welcome:
         reader.welcome_due_at = now
     suppression.lift(session, reader.email)
@@ -213,7 +216,8 @@ def change_preferences(session: Session, token: str, preferences: Preferences, n
     reader = by_token(session, token)
     reader.topics = list(preferences.topics)
     reader.timezone = preferences.timezone
-    reader.updated_at = now
+    reader.updated_at = reader.engaged_at = now  # saving the page is a sign of life
+    reader.sunset_asked_at = None
     session.flush()
     return reader
 

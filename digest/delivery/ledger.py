@@ -29,7 +29,7 @@ from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition, EditionVariant
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
-from subscribers import audience, status
+from subscribers import audience, engagement, status
 from subscribers.audience import Reader
 
 CLAIMED, UNCERTAIN, SKIPPED = DeliveryState.CLAIMED, DeliveryState.UNCERTAIN, DeliveryState.SKIPPED
@@ -723,6 +723,29 @@ def states_among(connection: Connection, edition_id: int, reader_ids: Sequence[i
         delivery.c.edition_id == edition_id, delivery.c.subscriber_id.in_(list(reader_ids))
     )
     return {reader: state for reader, state in connection.execute(query)}
+
+
+def silent_readers(connection: Connection, editions: int, limit: int) -> list[Reader]:
+    """Up to `limit` active readers not yet asked whether to keep sending, who were mailed at least
+    `editions` editions since their last sign of life (subscribers.engagement): one grouped pass over
+    the ledger's sent rows, once per run of the sunset job."""
+    delivery, subscriber = _tables()
+    since = engagement.last_sign_of_life()
+    mailed = (
+        sa.select(delivery.c.subscriber_id)
+        .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)
+        .where(engagement.not_asked(), delivery.c.state == DeliveryState.SENT, delivery.c.claimed_at > since)
+        .group_by(delivery.c.subscriber_id)
+        .having(sa.func.count() >= editions)
+        .subquery()
+    )
+    query = (
+        sa.select(subscriber.c.id, subscriber.c.email, subscriber.c.token)
+        .where(subscriber.c.id.in_(sa.select(mailed.c.subscriber_id)))
+        .order_by(subscriber.c.id)
+        .limit(limit)
+    )
+    return [Reader(*row) for row in connection.execute(query)]
 
 
 def editions_of_reader(connection: Connection, reader_id: int) -> list[dict]:

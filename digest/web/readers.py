@@ -6,6 +6,8 @@
     POST /confirm/{signed}          ... that activates a pending reader
     GET  /preferences/{token}       topics and time zone ...
     POST /preferences/{token}       ... saved (form: 303 back to the page; JSON: the new values)
+    GET  /keep/{token}              the re-permission mail's link: a page with one button ...
+    POST /keep/{token}              ... that says "keep sending" (a sign of life)
     GET  /unsubscribe/{token}       a page with one button and a way back
     POST /unsubscribe/{token}       RFC 8058 one-click: no cookie, no further step
 
@@ -33,7 +35,7 @@ from digest.web.deps import client_address, engine_of, pages_of, settings_of
 from digest.web.errors import ClientError
 from digest.web.forms import printable, read_fields
 from digest.web.negotiate import wants_json
-from subscribers import links, service, status, validation
+from subscribers import engagement, links, service, status, validation
 from subscribers.errors import InvalidInput
 from subscribers.validation import MAX_TIMEZONE
 
@@ -312,6 +314,44 @@ async def preferences(request: Request, token: str) -> Response:
     if as_page:
         return RedirectResponse(links.preferences_url("", token) + "?saved=true", status_code=303)
     return JSONResponse({"topics": reader.topics, "timezone": reader.timezone})
+
+
+def _keep_page(request: Request, reader, *, kept: bool) -> Response:
+    base = settings_of(request).base_url
+    return pages_of(request).render(
+        "keep.html",
+        reader=reader,
+        kept=kept,
+        action=links.keep_url(base, reader.token),
+        preferences_url=links.preferences_url(base, reader.token),
+        unsubscribe_url=links.unsubscribe_url(base, reader.token),
+    )
+
+
+@router.get(
+    "/keep/{token}",
+    summary="The re-permission mail's page: one button (the GET changes nothing)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, 404: {}},
+)
+def keep_page(request: Request, token: str) -> Response:
+    return _keep_page(request, _reader(request, token), kept=False)
+
+
+@router.post(
+    "/keep/{token}",
+    summary="Keep sending: the answer to a re-permission mail, a sign of life",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}, 404: {}},
+)
+def keep(request: Request, token: str) -> Response:
+    with _writes(request) as session:
+        reader = service.by_token(session, token)
+        if reader.status == status.RECEIVES_EDITIONS:
+            reader = engagement.engaged(session, token, utcnow())
+    if wants_json(request):
+        return JSONResponse({"status": reader.status, "kept": reader.status == status.RECEIVES_EDITIONS})
+    return _keep_page(request, reader, kept=reader.status == status.RECEIVES_EDITIONS)
 
 
 @router.get(

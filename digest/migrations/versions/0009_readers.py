@@ -1,5 +1,6 @@
 """A reader's whole life: an index for the readers who joined or moved since a moment (late readers);
-the welcome owed to a reader who confirmed, and the process sending it.
+the welcome owed to a reader who confirmed, and the process sending it; a reader's last engagement
+and when a re-permission mail asked them whether to keep sending.
 
 Revision ID: 0009_readers
 Revises: 0008
@@ -19,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("subscriber") as batch:
         batch.add_column(sa.Column("welcome_due_at", sa.DateTime, nullable=True))
         batch.add_column(sa.Column("welcome_claim", sa.String(40), nullable=True))
+        batch.add_column(sa.Column("engaged_at", sa.DateTime, nullable=True))
+        batch.add_column(sa.Column("sunset_asked_at", sa.DateTime, nullable=True))
     op.create_index(
         "ix_subscriber_welcome_due",
         "subscriber",
@@ -31,6 +34,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_subscriber_welcome_due", table_name="subscriber")
     with op.batch_alter_table("subscriber") as batch:
+        batch.drop_column("sunset_asked_at")
+        batch.drop_column("engaged_at")
         batch.drop_column("welcome_claim")
         batch.drop_column("welcome_due_at")
     op.drop_index("ix_subscriber_status_updated_at", table_name="subscriber")
