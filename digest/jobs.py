@@ -19,6 +19,7 @@ nothing twice. The edition is marked sent once every wave of its send day is set
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -242,19 +243,23 @@ def build_scheduler(
     welcome mails and the edition to readers who joined or moved after their wave (`late`); every
     hour, with DIGEST_SUNSET_AFTER set, re-permission mails and lapses."""
     scheduler = Scheduler(engine, clock=clock, lease_ttl=lease_ttl)
+    # A wave and the late readers' job never send at once from this process (on SQLite one sender
+    # holds the store's send lock): a wave waits for a late readers' run, which skips a beat for a wave.
+    sending = threading.Lock()
 
     def wave(context: RunContext) -> Outcome:
         sender = sender_factory() if sender_factory else None
         try:
-            return run_wave(
-                engine,
-                settings,
-                context.slot,
-                context.zones,
-                sender=sender,
-                should_stop=context.should_stop,
-                resumed=context.resumed,
-            )
+            with sending:
+                return run_wave(
+                    engine,
+                    settings,
+                    context.slot,
+                    context.zones,
+                    sender=sender,
+                    should_stop=context.should_stop,
+                    resumed=context.resumed,
+                )
         finally:
             if sender is not None:
                 sender.close()
@@ -281,12 +286,15 @@ def build_scheduler(
     if late:
 
         def late_readers_job(context: RunContext) -> str | None:
+            if not sending.acquire(blocking=False):
+                return None  # a wave is sending: the next beat looks again
             sender = sender_factory() if sender_factory else None
             try:
                 return send_late_readers(
                     engine, settings, context.now(), sender=sender, should_stop=context.should_stop
                 )
             finally:
+                sending.release()
                 if sender is not None:
                     sender.close()
 

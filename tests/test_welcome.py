@@ -158,7 +158,7 @@ def test_a_welcome_is_delivered_after_kill_9_of_the_sending_process(db_url):
             env=digest_env(),
         )
         with running(process):
-            wait_for(lambda: server.requests >= 1, 30, "the welcome request to reach the provider")
+            wait_for(lambda: len(server.recipients()) >= 30, 30, "the welcome request to reach the provider")
             process.send_signal(signal.SIGKILL)
             process.wait()
         server.delay = 0
