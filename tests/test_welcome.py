@@ -171,6 +171,8 @@ def test_a_welcome_is_delivered_after_kill_9_of_the_sending_process(db_url):
         welcomed = [a for a, p in server.recipients() if p.get("custom_args", {}).get("purpose") == "welcome"]
         assert set(welcomed) == {f"reader{n}@example.com" for n in range(1, 31)}
         assert len(welcomed) == 60  # each twice: the one in flight when the sender died, and again
+        headers = [p["headers"] for _, p in server.recipients()]
+        assert all(h["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for h in headers)
     engine.dispose()
 
 
