@@ -20,7 +20,7 @@ from digest.render import render_edition
 from digest.render.preview import PreviewServer, preview_server
 from digest.settings import Settings
 from digest.store import session_scope
-from subscribers.links import confirm_url, preferences_url, unsubscribe_url, vote_url
+from subscribers.links import confirm_url, keep_url, preferences_url, unsubscribe_url, vote_url
 from subscribers.tokens import ConfirmationTokens
 
 ADMIN = "editor-token-for-the-stats-page"
@@ -89,6 +89,8 @@ PAGES = {
     ),
     "unsubscribe": lambda page, site: page.goto(unsubscribe_url(site.url, reader(site))),
     "unsubscribed": lambda page, site: (page.goto(unsubscribe_url(site.url, reader(site))), press(page, "Unsubscribe")),
+    "keep-sending": lambda page, site: page.goto(keep_url(site.url, reader(site))),
+    "kept": lambda page, site: (page.goto(keep_url(site.url, reader(site))), press(page, "Keep sending")),
     "vote": lambda page, site: page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),
     "voted": lambda page, site: (
         page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),

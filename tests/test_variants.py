@@ -178,9 +178,13 @@ def test_each_reader_gets_exactly_their_comparisons_in_subject_html_and_text(eng
     assert mails["voice@example.com"][0].subject == VOICE
     assert mails["voice-evals@example.com"][0].subject == f"{VOICE}, and 1 more"
     assert mails["code@example.com"][0].subject == mails["image-code@example.com"][0].subject == MIXED
-    assert len(sendgrid.accepted) == 4  # one request per variant
-
-    assert compilations.calls == 4  # one MJML compilation per variant, however many readers share one
+    # One request and one MJML compilation per distinct letter, however many readers share one: per
+    # variant, and within a variant that leaves comparisons out, per set of topics (its letter names
+    # them): code and image-code share a variant, not a letter.
+    assert len(sendgrid.accepted) == 5
+    assert compilations.calls == 5
+    assert "Your topics: Code Assistants" in mails["code@example.com"][0].html
+    assert "Your topics: Code Assistants, Image Generation" in mails["image-code@example.com"][0].html
     assert (summary.status, summary.sent, summary.skipped, summary.unmatched) == ("sent", 5, 1, 1)
     assert sorted((line.comparisons, line.readers) for line in summary.variants) == sorted(
         [

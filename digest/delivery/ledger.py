@@ -24,12 +24,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from digest.content.models import Comparison
 from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition, EditionItem, EditionVariant
 from digest.editions.variants import ids_of
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
-from subscribers import audience, status
+from subscribers import audience, engagement, status
 from subscribers.audience import Reader
 
 CLAIMED, UNCERTAIN, SKIPPED = DeliveryState.CLAIMED, DeliveryState.UNCERTAIN, DeliveryState.SKIPPED
@@ -712,6 +713,81 @@ def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bo
         ).first()
         is not None
     )
+
+
+def states_among(connection: Connection, edition_id: int, reader_ids: Sequence[int]) -> dict[int, str]:
+    """reader id -> the state of their row for this edition, for those of `reader_ids` who have one."""
+    if not reader_ids:
+        return {}
+    delivery, _ = _tables()
+    query = sa.select(delivery.c.subscriber_id, delivery.c.state).where(
+        delivery.c.edition_id == edition_id, delivery.c.subscriber_id.in_(list(reader_ids))
+    )
+    return {reader: state for reader, state in connection.execute(query)}
+
+
+def silent_readers(connection: Connection, editions: int, limit: int) -> list[Reader]:
+    """Up to `limit` active readers not yet asked whether to keep sending, who were mailed at least
+    `editions` editions since their last sign of life (subscribers.engagement): one grouped pass over
+    the ledger's sent rows, once per run of the sunset job."""
+    delivery, subscriber = _tables()
+    since = engagement.last_sign_of_life()
+    mailed = (
+        sa.select(delivery.c.subscriber_id)
+        .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)
+        .where(engagement.not_asked(), delivery.c.state == DeliveryState.SENT, delivery.c.claimed_at > since)
+        .group_by(delivery.c.subscriber_id)
+        .having(sa.func.count() >= editions)
+        .subquery()
+    )
+    query = (
+        sa.select(subscriber.c.id, subscriber.c.email, subscriber.c.token)
+        .where(subscriber.c.id.in_(sa.select(mailed.c.subscriber_id)))
+        .order_by(subscriber.c.id)
+        .limit(limit)
+    )
+    return [Reader(*row) for row in connection.execute(query)]
+
+
+def editions_of_reader(connection: Connection, reader_id: int) -> list[dict]:
+    """The editions a reader's ledger names, oldest first: number, week, state, when, and the slugs of
+    the comparisons of the variant they were due (None: no variant, a row from before variants or
+    skipped before one was chosen), and why a row was skipped (`digest subscribers show`)."""
+    delivery, _ = _tables()
+    edition, variant = Edition.__table__, EditionVariant.__table__
+    query = (
+        sa.select(
+            edition.c.id,
+            edition.c.number,
+            edition.c.week,
+            delivery.c.state,
+            sa.func.coalesce(delivery.c.finished_at, delivery.c.claimed_at),
+            variant.c.comparisons,
+            delivery.c.error,
+        )
+        .join(edition, edition.c.id == delivery.c.edition_id)
+        .outerjoin(variant, variant.c.id == delivery.c.variant_id)
+        .where(delivery.c.subscriber_id == reader_id)
+        .order_by(edition.c.number)
+    )
+    rows = connection.execute(query).all()
+    wanted = {int(i) for row in rows if row[5] for i in row[5].split(",") if i}
+    slugs = {}
+    if wanted:
+        table = Comparison.__table__
+        query = sa.select(table.c.id, table.c.slug).where(table.c.id.in_(sorted(wanted)))
+        slugs = dict(connection.execute(query).all())
+    return [
+        {
+            "edition": number,
+            "week": week,
+            "state": state,
+            "at": as_utc(at) if at is not None else None,
+            "variant": None if key is None else [slugs.get(int(i), f"#{i}") for i in key.split(",") if i],
+            "error": error,
+        }
+        for _edition_id, number, week, state, at, key, error in rows
+    ]
 
 
 def rows_of_reader(connection: Connection, reader_id: int) -> list[dict]:

@@ -54,13 +54,15 @@ _LETTERS: dict[tuple, VariantLetters] = {}
 _LETTERS_KEPT = 8
 
 
-def letters_for(engine: Engine, settings: Settings, edition: Edition, shown: list[Offered]) -> VariantLetters:
-    key = (str(engine.url), edition.id, edition.frozen_at, settings)
+def letters_for(
+    engine: Engine, settings: Settings, edition: Edition, shown: list[Offered], welcome: str | None = None
+) -> VariantLetters:
+    key = (str(engine.url), edition.id, edition.frozen_at, settings, welcome)
     found = _LETTERS.get(key)
     if found is None or edition.frozen_at is None:
         if len(_LETTERS) >= _LETTERS_KEPT:
             _LETTERS.pop(next(iter(_LETTERS)))
-        found = _LETTERS[key] = VariantLetters(engine, settings, edition, shown)
+        found = _LETTERS[key] = VariantLetters(engine, settings, edition, shown, welcome)
     return found
 
 
@@ -83,6 +85,8 @@ def send_edition(
     clock: Clock = REAL_CLOCK,
     refuse_nobody: bool = False,
     carry_after: datetime | None = None,
+    readers: Sequence[int] | None = None,
+    welcome: str | None = None,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -92,7 +96,10 @@ def send_edition(
     given: then every reader gets that one, topics unread). `zones` keeps the run to the readers
     whose stored zone is one of them (a wave; None is every reader), and `final` says whether the
     edition is sent once they are done. Its status moves draft -> sending -> sent, or paused when
-    the run stops early; a paused or interrupted send resumes where the ledger says. Readers whose
+    the run stops early; `readers` (ids) keeps the run to those readers, even for an edition already
+    sent (late readers, who joined or moved after their wave: pass `final=False`); `welcome` opens
+    each of their variants with that paragraph (a first edition carrying the welcome). A paused or
+    interrupted send resumes where the ledger says. Readers whose
     request's outcome is unknown are reported as uncertain and only mailed again with
     `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
     in the future is refused (EditionError) until that date, unless `include_future`; a dry run
@@ -131,7 +138,7 @@ def send_edition(
                 "put one back with: digest editions edit "
                 f"{edition.number} --include SLUG"
             )
-        letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown)
+        letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown, welcome)
         summary = SendRun(
             engine,
             edition_id=edition.id,
@@ -149,9 +156,11 @@ def send_edition(
             final=final,
             clock=clock,
             pause_check=rate_guard(settings, whole_edition=zones is not None),
+            readers=readers,
         ).run()
         summary = replace(summary, frozen=frozen.describe(edition) if frozen.now else None)
-        if zones is None and letter is None:  # a whole send: say who got which variant (one pass over the ledger)
+        if zones is None and readers is None and letter is None:
+            # a whole send: say who got which variant (one pass over the ledger)
             with engine.connect() as connection:
                 lines, unmatched = sent_variants(connection, edition.id, shown)
             summary = replace(summary, variants=lines, unmatched=unmatched)

@@ -34,6 +34,7 @@ from digest.render.compile import compile_mjml
 from digest.render.context import (
     ComparisonFacts,
     EditionView,
+    Filtered,
     changed_view,
     comparison_view,
     edition_view,
@@ -175,6 +176,7 @@ def render_comparisons(
     edition_id: int | None = None,
     voted: Sequence[dict] = (),
     changed: Sequence[dict] = (),
+    filtered: Filtered | None = None,
 ) -> RenderedEdition:
     """`comparisons` as edition `edition_id` mailed them, once it froze (else as they are now), with the
     reader's part of the verdict loop (`voted`, `changed`: see compose)."""
@@ -188,6 +190,8 @@ def render_comparisons(
         voted=voted,
         changed=changed,
     )
+    if filtered is not None:
+        view = replace(view, filtered=filtered)
     view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates, settings.click_tracking)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 

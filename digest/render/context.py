@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from digest.mail.placeholders import READER_TOKEN
 from digest.weeks import parse_week
+from digest.words import counted
 from subscribers import links
 
 NO_VOTES = "—"
@@ -163,6 +164,27 @@ class ChangedView:
 
 
 @dataclass(frozen=True)
+class Filtered:
+    """A variant that leaves comparisons out: the reader's topics (empty when not known here) and
+    how many of the week's comparisons are only on the web."""
+
+    topics: tuple[str, ...]
+    more: int
+
+    @property
+    def chosen(self) -> str:
+        return f"Your topics: {', '.join(self.topics)}" if self.topics else "Picked for your topics"
+
+    @property
+    def more_line(self) -> str:
+        return f"{counted(self.more, 'more comparison')} this week on the web"
+
+    @property
+    def line(self) -> str:
+        return f"{self.chosen} · {self.more_line}" if self.more else self.chosen
+
+
+@dataclass(frozen=True)
 class EditionView:
     newsletter_name: str
     number: int
@@ -187,6 +209,7 @@ class EditionView:
     # rest counted. None: every comparison in full (the web version, or an edition that fits).
     in_full: int | None = None
     listed: int = 0
+    filtered: Filtered | None = None  # a topic edition: what it keeps to, and what is left out
 
     @property
     def cards(self) -> tuple[ComparisonView, ...]:

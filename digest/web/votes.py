@@ -22,7 +22,7 @@ from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of
 from digest.web.errors import ClientError
 from digest.web.negotiate import wants_json
-from subscribers import links
+from subscribers import engagement, links
 
 router = APIRouter(tags=["readers"])
 MAX_SLUG = 400
@@ -82,6 +82,7 @@ def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> 
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
         outcome = record_vote(session, token, comparison_slug, tool_slug, utcnow(), mailed=was_mailed)
+        engagement.engaged(session, token, utcnow())  # a vote is a sign of life
     if wants_json(request):
         return JSONResponse(
             {
