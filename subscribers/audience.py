@@ -198,33 +198,3 @@ def zone_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
     if unless is not None:
         query = query.where(~unless)
     return query.group_by(readers.c.timezone)
-
-
-def membership_dates() -> sa.Select:
-    """(confirmed_at, left_at) of every reader who ever confirmed; left_at is None while they stay."""
-    left_at = sa.case(
-        (
-            readers.c.status.in_((status.UNSUBSCRIBED, status.SUPPRESSED)),
-            sa.func.coalesce(readers.c.unsubscribed_at, readers.c.updated_at),
-        ),
-        (readers.c.status.in_((status.BOUNCED, status.COMPLAINED)), readers.c.updated_at),
-        else_=sa.null(),
-    )
-    return sa.select(readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type)).where(
-        readers.c.confirmed_at.is_not(None)
-    )
-
-
-def signup_dates() -> sa.Select:
-    """(asked to join at, clicked the confirmation link at) of every reader.
-
-    The second is None for a reader who has not clicked it: still pending, or
-    added as confirmed by an operator (consent given elsewhere: confirmed at the
-    very moment of the request). A reader who signed up again counts from the
-    newer request.
-    """
-    asked = sa.func.coalesce(readers.c.consent_at, readers.c.created_at)
-    clicked = sa.case((readers.c.confirmed_at > asked, readers.c.confirmed_at), else_=sa.null())
-    return sa.select(
-        sa.type_coerce(asked, readers.c.created_at.type), sa.type_coerce(clicked, readers.c.created_at.type)
-    )

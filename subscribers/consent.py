@@ -61,6 +61,15 @@ def append_joined(connection: Connection, emails: Iterable[str]) -> None:
         connection.execute(sa.insert(log).from_select(["subscriber_id", "at", "kind", "status", "source", "ip"], rows))
 
 
+log = ConsentEvent.__table__  # for queries that join the log (figures); only this module writes it
+
+
+def lines() -> sa.Select:
+    """(reader id, at, kind, status after) of every line, each reader's in the order written: what
+    figures replay, so a past week's figures never change when a reader leaves or comes back."""
+    return sa.select(log.c.subscriber_id, log.c.at, log.c.kind, log.c.status).order_by(log.c.subscriber_id, log.c.id)
+
+
 def history(connection: Connection, reader_id: int) -> list[dict]:
     """A reader's log, oldest first, as JSON-ready values."""
     log = ConsentEvent.__table__

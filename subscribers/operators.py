@@ -297,6 +297,7 @@ def unsubscribe_reader(session: Session, email: str, now: datetime) -> tuple[Sub
     reader.unsubscribed_at = now
     reader.updated_at = now
     session.flush()
+    _log_opt_out(session, reader, now, "an operator (digest subscribers unsubscribe)")
     return reader, True
 
 
@@ -314,7 +315,14 @@ def suppress_reader(session: Session, email: str, now: datetime) -> tuple[Subscr
     reader.unsubscribed_at = reader.unsubscribed_at or now
     reader.updated_at = now
     session.flush()
+    _log_opt_out(session, reader, now, "an operator (digest subscribers suppress)")
     return reader, True
+
+
+def _log_opt_out(session: Session, reader: Subscriber, now: datetime, source: str) -> None:
+    consent_log.append(
+        session.connection(), [consent_log.entry(reader.id, now, consent_log.OPT_OUT, reader.status, source)]
+    )
 
 
 def delete_reader(session: Session, email: str, now: datetime) -> str:
