@@ -26,7 +26,7 @@ from sqlmodel import Session
 from digest.errors import StoreError, StoreGone, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0008"  # the newest migration's revision: a new migration changes it
+SCHEMA_HEAD = "0009_erasure"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 
@@ -184,6 +184,34 @@ def _connection_trouble(exc: BaseException) -> bool:
     )
 
 
+@contextmanager
+def _foreign_keys_off(connection: sa.engine.Connection) -> Iterator[None]:
+    """SQLite's procedure for rebuilding a table (sqlite.org/lang_altertable.html, "Making Other Kinds Of
+    Table Schema Changes"): foreign keys off outside the transaction, checked before it commits, on
+    again after. With them on, dropping the old copy of a table would cascade its deletes to every
+    table referring to it (its readers' ledger rows and consent logs, say)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()  # PRAGMA foreign_keys is a no-op inside a transaction
+    try:
+        yield
+    finally:
+        connection.rollback()  # whatever the migration left open; its own transaction is over by now
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _check_foreign_keys(connection: sa.engine.Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise StoreError(
+                f"a migration left {len(broken)} rows whose foreign key points nowhere (first: {broken[0]})"
+            )
+
+
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied. Safe to call from several processes at once.
 
@@ -192,7 +220,7 @@ def upgrade(engine: Engine) -> None:
     database is still at."""
     url = engine.url.render_as_string(hide_password=False)
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
             if engine.dialect.name == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             else:
@@ -209,6 +237,7 @@ def upgrade(engine: Engine) -> None:
 
             try:
                 command.upgrade(_alembic_config(connection), "heads")
+                _check_foreign_keys(connection)
             except Exception as exc:
                 if _connection_trouble(exc):
                     raise  # said by database_problem: a connection that went away, a lock held too long

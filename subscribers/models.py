@@ -40,6 +40,7 @@ class Subscriber(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_subscriber_status_id", "status", "id"),
         sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"),
+        {"sqlite_autoincrement": True},  # an erased reader's id is never handed to the next one
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -30,6 +30,22 @@ CHUNK = 900  # rows per look-up or insert; below SQLite's bound-parameter limits
 ELSEWHERE = "consent given elsewhere"
 
 
+def use_erasure_key(key: str) -> None:
+    """The application's secret, which keys every hash an erasure keeps (see `erased_label`)."""
+    suppression.use_key(key)
+
+
+def erased_label(email: str) -> str:
+    """What stands for an erased (normalized) address where a record of it stays, such as a provider's
+    event: its keyed hash, the same for every record of it, so it still counts once."""
+    return "hmac-sha256:" + suppression.email_hash(email)
+
+
+def erased(connection: sa.Connection, emails: Iterable[str]) -> set[str]:
+    """Those of these (normalized) addresses that were erased on request (or suppressed for good)."""
+    return suppression.erased_among(connection, emails)
+
+
 def reader_record(reader: Subscriber) -> dict[str, Any]:
     """Everything stored about a reader, as JSON-ready values."""
     record = {}
@@ -192,19 +208,16 @@ def import_readers(
                 opt_outs.setdefault(email, _OptOut(kept.line, email, kept.values["status"], kept.values["status"]))
     if not allow_deleted:
         lines = {email: line for email, (line, _) in good.items()} | {email: k.line for email, k in own.items()}
-        by_hash = {suppression.email_hash(email): email for email in lines}
-        for chunk in _chunks(list(by_hash)):
-            for digest in suppression.suppressed_hashes(session, chunk):
-                email = by_hash[digest]
-                good.pop(email, None)
-                own.pop(email, None)
-                report.errors.append(
-                    (
-                        lines[email],
-                        f"email: {email} was erased on request; import it again "
-                        "only if that person asked to come back (--allow-deleted)",
-                    )
+        for email in sorted(suppression.erased_among(session.connection(), lines)):
+            good.pop(email, None)
+            own.pop(email, None)
+            report.errors.append(
+                (
+                    lines[email],
+                    f"email: {email} was erased on request; import it again "
+                    "only if that person asked to come back (--allow-deleted)",
                 )
+            )
     _refuse_taken_tokens(session, own, report)
     report.errors.sort()
     if report.errors and not skip_invalid:
@@ -234,8 +247,7 @@ def import_readers(
     if allow_deleted:
         active = [email for email in good if confirmed and email not in stays_pending]
         active += [email for email, kept in own.items() if kept.values["status"] == status.ACTIVE]
-        for chunk in _chunks([suppression.email_hash(email) for email in active]):
-            connection.execute(sa.delete(suppression.Suppression).where(suppression.Suppression.email_hash.in_(chunk)))
+        suppression.lift_all(connection, active)
     report.opted_out = _apply_opt_outs(session, sorted(opt_outs.values()), consent)
     return report
 
@@ -405,8 +417,8 @@ def _apply_opt_outs(session: Session, opt_outs: list[_OptOut], given: Consent) -
                 sa.select(table.c.id, table.c.email, table.c.status).where(table.c.email.in_(list(wanted)))
             )
         }
-        erased = suppression.suppressed_hashes(session, [suppression.email_hash(e) for e in wanted if e not in stored])
-        new = [o for o in chunk if o.email not in stored and suppression.email_hash(o.email) not in erased]
+        erased = suppression.erased_among(connection, [e for e in wanted if e not in stored])
+        new = [o for o in chunk if o.email not in stored and o.email not in erased]
         for o in new:  # never mailed: no consent to record, only where the row came from
             row = _new_row(o.email, (), None, confirmed=False, consent=given, source=_opt_out_source(given, o))
             row.update(

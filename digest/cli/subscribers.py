@@ -428,9 +428,12 @@ def show_command(app: App, email: str, as_json: bool) -> None:
 def delete_command(app: App, email: str, yes: bool) -> None:
     """Erase a reader, their delivery ledger, votes and events; keep only a hash of the address.
 
-    The hash lets `add` and `import` recognise the address and refuse to bring
-    the reader back by mistake; a fresh sign-up through the web form (with its
-    double opt-in) still works. In a terminal it asks first; without one it
+    The hash (an HMAC under DIGEST_SECRET_KEY, so a list of guessed addresses
+    cannot be checked against it) lets `add` and `import` recognise the
+    address and refuse to bring the reader back by mistake; a fresh sign-up
+    through the web form (with its double opt-in) still works. Events SendGrid
+    sends about the address later are stored without it. Mail already written
+    to the outbox folder is not touched. In a terminal it asks first; without one it
     needs --yes.
 
     \b
@@ -447,6 +450,12 @@ def delete_command(app: App, email: str, yes: bool) -> None:
         erased = operators.delete_reader(session, normalized, utcnow())
         forget_events(session, normalized)  # provider events name the address too; same transaction
     click.echo(f"Erased {erased}; kept only a hash of the address, so it is not added again by mistake.")
+    if app.settings.backend == "outbox":
+        click.echo(
+            f"The outbox ({app.settings.outbox}) still holds any mail written to {erased}: delete those "
+            ".eml files too (digest never reads them again).",
+            err=True,
+        )
 
 
 @subscribers_group.command("unsubscribe")

@@ -37,6 +37,7 @@ from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
 from digest.web.signups import SignupBook
 from digest.web.topics import KnownTopics
 from digest.web.writes import WriteGate
+from subscribers import operators
 from subscribers.tokens import ConfirmationTokens
 
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    operators.use_erasure_key(settings.secret_key)  # what an erasure keeps (and the webhook checks) is keyed
     app.state.pages = Pages(settings)
     app.state.writes = WriteGate(engine)
     app.state.signups = SignupBook(app.state.writes.session)
