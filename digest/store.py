@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from digest.errors import StoreError, StoreGone, StoreMissing
+from digest.errors import StoreDisconnected, StoreError, StoreFull, StoreGone, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0009_erasure"  # the newest migration's revision: a new migration changes it
@@ -300,6 +300,17 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
             f"the database {where} is busy: another process held a lock longer than DIGEST_LOCK_TIMEOUT "
             f"allows ({said}); run the command again once it is done"
         )
+    if _disk_full(exc, lowered):
+        return (
+            f"the disk holding the database {where} is full ({said}); nothing of this command's write was "
+            "kept: free some space there, then run the command again"
+        )
+    if _connection_lost(exc, lowered):
+        return (
+            f"the connection to the database {where} was lost mid-way ({said}): the server restarted or "
+            "stopped, or the network dropped; its transaction was rolled back, so run the command again "
+            "once the server is back"
+        )
     if "unable to open database file" in lowered:
         return (
             f"cannot open the SQLite file {where} ({said}); check that its folder exists and that digest "
@@ -311,6 +322,47 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
             "running and reachable, then run the command again"
         )
     return f"the database {where} refused a statement ({said})"
+
+
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file", "disk full")
+_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "connection already closed",
+    "the connection is closed",
+    "consuming input failed",
+    "ssl connection has been closed unexpectedly",
+    "connection is lost",
+)
+
+
+def _sqlstate(exc: sa.exc.SQLAlchemyError) -> str:
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
+def _disk_full(exc: sa.exc.SQLAlchemyError, lowered: str) -> bool:
+    return _sqlstate(exc) == "53100" or any(words in lowered for words in _DISK_FULL)
+
+
+def _connection_lost(exc: sa.exc.SQLAlchemyError, lowered: str) -> bool:
+    """A connection that was open and went away, as opposed to one that could not be made."""
+    if "connection to server at" in lowered or "connection failed" in lowered:
+        return False  # dropped while connecting: it never was open
+    if _sqlstate(exc) in ("57P01", "57P02", "08006", "08003"):  # admin shutdown, crash shutdown, failure, gone
+        return True
+    return bool(getattr(exc, "connection_invalidated", False)) or any(words in lowered for words in _LOST)
+
+
+def store_error(exc: sa.exc.SQLAlchemyError, url: str) -> StoreError:
+    """The typed error for a database failure digest did not raise itself, with `database_problem`'s words:
+    StoreFull for a full disk, StoreDisconnected for a connection lost mid-way, else StoreError."""
+    message = database_problem(exc, url)
+    lowered = str(getattr(exc, "orig", None) or exc).lower()
+    if _disk_full(exc, lowered):
+        return StoreFull(message)
+    if _connection_lost(exc, lowered):
+        return StoreDisconnected(message)
+    return StoreError(message)
 
 
 def missing_store(url: str) -> StoreMissing:

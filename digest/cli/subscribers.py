@@ -347,14 +347,16 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
         digest subscribers export --json > readers.json
     """
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    records = _exported(app)
     try:
         if as_json:
-            _write_json_array(_exported(app), stream)
+            _write_json_array(records, stream)
         else:
-            count = write_csv(_exported(app), stream)
+            count = write_csv(records, stream)
             if output:
                 click.echo(f"Exported {counted(count, 'reader')} to {output}.", err=True)
     finally:
+        records.close()  # its transaction ends here, even when writing failed half-way (a full disk)
         if output:
             stream.close()
 
