@@ -146,6 +146,7 @@ class EditionView:
     # rest counted. None: every comparison in full (the web version, or an edition that fits).
     in_full: int | None = None
     listed: int = 0
+    language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
 
     @property
     def cards(self) -> tuple[ComparisonView, ...]:
@@ -254,6 +255,7 @@ def edition_view(
     newsletter_name: str,
     base_url: str,
     postal_address: str,
+    language: str = "en",
 ) -> EditionView:
     return EditionView(
         newsletter_name=newsletter_name,
@@ -270,4 +272,5 @@ def edition_view(
         preferences_url=links.preferences_url(base_url, READER_TOKEN),
         postal_address=postal_address,
         reason=f"You are getting this because you subscribed to {newsletter_name} and confirmed your address.",
+        language=language,
     )
