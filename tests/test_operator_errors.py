@@ -52,6 +52,7 @@ BAD = {
     "DIGEST_FORWARDED_ALLOW_IPS": ("the load balancer", "DIGEST_FORWARDED_ALLOW_IPS must list IP addresses"),
     "DIGEST_LOCK_TIMEOUT": ("inf", "DIGEST_LOCK_TIMEOUT must be more than 0"),
     "DIGEST_CLICK_TRACKING": ("sometimes", "DIGEST_CLICK_TRACKING must be on or off"),
+    "DIGEST_LANGUAGE": ("english", "DIGEST_LANGUAGE must be a language tag such as en, fr or pt-BR"),
     "DIGEST_TEMPLATES": ("/nonexistent/brand", "DIGEST_TEMPLATES must name a folder of templates"),
 }
 NEEDS = {"DIGEST_SMTP_URL": {"DIGEST_BACKEND": "smtp"}}  # read only by the backend it belongs to
