@@ -4,7 +4,10 @@
     ├── ConfigError               a setting is missing or malformed (names the variable)
     ├── StoreError                the database cannot be reached, opened or migrated
     │   ├── StoreMissing          no store where DIGEST_DATABASE_URL points, and the command creates none
-    │   └── StoreGone             the SQLite file a running process opened was deleted or replaced under it
+    │   ├── StoreGone             the SQLite file a running process opened was deleted or replaced under it
+    │   ├── StoreFull             the disk holding the database is full (SQLite's "database or disk is full")
+    │   └── StoreDisconnected     the connection to the database server was lost mid-way (a restart, a drop)
+    ├── DiskFull                  a file digest writes (the outbox, an export) is on a full disk
     ├── ImportFailed              an input file is malformed (names file, line, expectation)
     ├── NotFound                  a comparison, edition or reader does not exist
     │   └── UnknownVoteLink       a vote link whose reader, comparison or tool we do not have
@@ -55,6 +58,20 @@ class StoreMissing(StoreError):
 class StoreGone(StoreError):
     """The SQLite file a running process opened is no longer at its path (deleted, or replaced): SQLite
     would go on writing into the deleted file, and every write would be lost."""
+
+
+class StoreFull(StoreError):
+    """The disk holding the database is full: SQLite's "database or disk is full", PostgreSQL's
+    "could not extend file" (SQLSTATE 53100). The statement was rolled back."""
+
+
+class StoreDisconnected(StoreError):
+    """The connection to the database server was lost mid-way (the server restarted or was stopped, the
+    network dropped): the transaction in flight was rolled back by the server."""
+
+
+class DiskFull(DigestError):
+    """A file digest writes (the outbox, an export, a chart) is on a disk with no space left (ENOSPC)."""
 
 
 class ImportFailed(DigestError):

@@ -13,7 +13,10 @@ if nobody has and freezes it (comparisons imported since it was built join it),
 so every reader of the week gets the same edition, in their variant. The job is
 idempotent end to end: the edition is unique per week, the ledger holds one row
 per reader, so a second run of a wave, a restart or a second instance sends
-nothing twice. The edition is marked sent once every wave of its send day is settled.
+nothing twice. The edition is marked sent once every wave of its send day is done: never when one
+was missed (older than DIGEST_CATCH_UP before the scheduler ran it, say after a first start mid-week).
+Then the edition is left for the editor: a send not yet begun is not begun by a later wave (a
+partial send to a few zones), and one already begun is paused after its last wave.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from digest.delivery.states import DeliveryState, SendOutcome
 from digest.delivery.sunset import sunset
 from digest.delivery.welcomes import send_welcomes
 from digest.editions.models import Edition
-from digest.editions.service import build_edition, edition_items
+from digest.editions.service import build_edition, change_status, edition_items
 from digest.editions.status import EditionStatus
 from digest.errors import NothingToSend
 from digest.mail import Sender
@@ -61,8 +64,10 @@ from schedules import (
     LeaseInfo,
     Outcome,
     RunContext,
+    RunOutcome,
     RunRecord,
     Scheduler,
+    Wave,
     current_lease,
     find_run,
     latest_run,
@@ -99,21 +104,65 @@ def zones_in_use(engine: Engine, settings: Settings, stored: list[str | None] | 
     return list(found.values())
 
 
-def _other_waves_settled(
-    engine: Engine, settings: Settings, slot: datetime, day: date, stored: list[str | None]
-) -> bool:
-    """Whether every other wave of this send day is settled (done, skipped, paused or missed): then
-    this one is the last, and the edition is sent when it is done."""
-    others = [
-        wave.slot for wave in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day) if wave.slot != slot
-    ]
-    if any(other > slot for other in others):
-        return False  # a later wave is still to come
-    for other in others:
-        record = find_run(engine, WEEKLY_JOB, other)
-        if record is None or record.outcome not in SETTLED:
-            return False
-    return True
+@dataclass(frozen=True)
+class SendDay:
+    """The other waves of a wave's send day, as their run records have them."""
+
+    last: bool  # every other wave is settled (done, skipped, paused or missed): this one is the last
+    missed: tuple[Wave, ...]  # those recorded missed (older than DIGEST_CATCH_UP before any instance ran them)
+
+    def describe_missed(self) -> str:
+        when = ", ".join(f"{w.slot:%a %H:%M} UTC ({', '.join(w.zones)})" for w in self.missed)
+        one = len(self.missed) == 1
+        return f"the {'wave' if one else 'waves'} of {when} {'was' if one else 'were'} missed"
+
+
+def send_day_of(engine: Engine, settings: Settings, slot: datetime, day: date, stored: list[str | None]) -> SendDay:
+    """What the run records say of the other waves of the send day `day` (the wave at `slot` aside)."""
+    others = [w for w in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day) if w.slot != slot]
+    records = {w.slot: find_run(engine, WEEKLY_JOB, w.slot) for w in others}
+    last = all(w.slot < slot for w in others) and all(r is not None and r.outcome in SETTLED for r in records.values())
+    missed = tuple(w for w in others if records[w.slot] is not None and records[w.slot].outcome == RunOutcome.MISSED)
+    return SendDay(last, missed)
+
+
+def _left_for_editor(number: int, week: str, day: SendDay, *, begun: bool) -> str:
+    """Why the scheduler leaves an edition to a person, and what the person runs."""
+    if not begun:
+        return (
+            f"edition {number} for {week} is left for the editor: {day.describe_missed()}, and the scheduler "
+            "never begins a send it cannot make to every zone; `digest editions send --edition "
+            f"{number}` mails every reader at once (or leave it unsent)"
+        )
+    return (
+        f"edition {number} for {week} is paused for the editor, not marked sent: {day.describe_missed()}; "
+        f"`digest editions send --edition {number}` mails their readers"
+    )
+
+
+def wave_missed(engine: Engine, settings: Settings, slot: datetime, zones: tuple[str, ...]) -> str | None:
+    """A wave found older than the catch-up window before it ran (recorded missed by the scheduler): its
+    edition is never marked sent by the scheduler. When this was the last wave of a send already begun,
+    the edition is paused for the editor now; when the send has not begun, no later wave begins it."""
+    names = tuple(zones) or (settings.timezone.key,)
+    zone = ZoneInfo(names[0])
+    week = week_for_slot(slot, settings, zone)
+    with session_scope(engine) as session:
+        edition = session.exec(select(Edition).where(Edition.week == week)).first()
+        if edition is None or edition.status == EditionStatus.SENT:
+            return None if edition is not None else f"the edition of {week} is left for the editor"
+        begun = edition.status != EditionStatus.DRAFT or edition.frozen_at is not None
+        day = send_day_of(engine, settings, slot, slot.astimezone(zone).date(), stored_zones(engine))
+        this = Wave(slot, names)
+        day = SendDay(day.last, tuple(sorted((*day.missed, this), key=lambda w: w.slot)))
+        if begun and day.last:
+            change_status(session, edition.id, EditionStatus.PAUSED)
+        elif begun:
+            return (
+                f"edition {edition.number} is not marked sent when the later waves are done; "
+                "its readers are left for the editor"
+            )
+        return _left_for_editor(edition.number, week, day, begun=begun)
 
 
 def run_wave(
@@ -142,6 +191,7 @@ def run_wave(
         if built.edition is None:
             return Outcome.skipped(built.reason)
         number, status = built.edition.number, built.edition.status
+        begun = built.edition.frozen_at is not None
         empty = not edition_items(session, built.edition)
     if built.created:
         log.info("%s", built.reason)
@@ -156,8 +206,11 @@ def run_wave(
         )
     in_use = [] if zones is None else stored_zones(engine)
     stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
+    day = None if zones is None else send_day_of(engine, settings, slot, slot.astimezone(zone).date(), in_use)
+    if day is not None and day.missed and status == EditionStatus.DRAFT and not begun:
+        return Outcome.paused(_left_for_editor(number, week, day, begun=False))
     if final is None:
-        final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date(), in_use)
+        final = day is None or (day.last and not day.missed)
     # A comparison dated after the send day's first wave goes out with the next edition (never a failed wave).
     first = slot if zones is None else min(slot, first_wave(engine, settings, week))
     try:
@@ -188,6 +241,10 @@ def run_wave(
             if summary.sent_now or status != EditionStatus.SENT
             else f"edition {number} for {week} was already sent; nothing to do"
         )
+    if summary.status == SendOutcome.WAITING and day is not None and day.last and day.missed:
+        with session_scope(engine) as session:  # the last wave of a send day with a wave missed
+            change_status(session, built.edition.id, EditionStatus.PAUSED)
+        return Outcome.done(f"{counts}; {_left_for_editor(number, week, day, begun=True)}")
     if summary.status == SendOutcome.WAITING:
         return Outcome.done(f"{counts}; later waves follow")
     if summary.status == SendOutcome.SENDING:
@@ -287,6 +344,7 @@ def build_scheduler(
         wave,
         catch_up=catch_up_of(settings),
         recheck=recheck,
+        missed=lambda context: wave_missed(engine, settings, context.slot, context.zones),
     )
     if confirmations:
         timing = welcome_timing(engine, settings, clock.now)

@@ -140,6 +140,15 @@ def _share(name: str, raw: str) -> float:
     return value
 
 
+def _language(name: str, raw: str) -> str:
+    """An IETF BCP 47 language tag (langcodes checks it against the IANA registry), written the standard way."""
+    import langcodes  # only a setting's check needs it
+
+    if not langcodes.tag_is_valid(raw):
+        raise ConfigError(f"{name} must be a language tag such as en, fr or pt-BR, got {raw!r}")
+    return langcodes.standardize_tag(raw)
+
+
 def _zone(name: str, raw: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw)
@@ -390,6 +399,14 @@ SETTINGS: tuple[Setting, ...] = (
         _plain,
         "Weekly AI Tool Verdicts",
         "the name in the header, subject and `List-Id`",
+    ),
+    Setting(
+        "language",
+        "DIGEST_LANGUAGE",
+        _language,
+        "en",
+        "the language of the mail and pages (a tag such as en, fr or pt-BR), declared as their `lang`: "
+        "set it with templates of your own in that language (`DIGEST_TEMPLATES`)",
     ),
     Setting("from_address", "DIGEST_FROM", _address, "verdicts@example.com", "the From address"),
     Setting("reply_to", "DIGEST_REPLY_TO", _address, None, "a Reply-To address", type=str | None),

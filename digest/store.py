@@ -23,10 +23,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from digest.errors import StoreError, StoreGone, StoreMissing
+from digest.errors import StoreDisconnected, StoreError, StoreFull, StoreGone, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0010_readers"  # the newest migration's revision: a new migration changes it
+SCHEMA_HEAD = "0011_erasure"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 
@@ -184,6 +184,34 @@ def _connection_trouble(exc: BaseException) -> bool:
     )
 
 
+@contextmanager
+def _foreign_keys_off(connection: sa.engine.Connection) -> Iterator[None]:
+    """SQLite's procedure for rebuilding a table (sqlite.org/lang_altertable.html, "Making Other Kinds Of
+    Table Schema Changes"): foreign keys off outside the transaction, checked before it commits, on
+    again after. With them on, dropping the old copy of a table would cascade its deletes to every
+    table referring to it (its readers' ledger rows and consent logs, say)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()  # PRAGMA foreign_keys is a no-op inside a transaction
+    try:
+        yield
+    finally:
+        connection.rollback()  # whatever the migration left open; its own transaction is over by now
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _check_foreign_keys(connection: sa.engine.Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise StoreError(
+                f"a migration left {len(broken)} rows whose foreign key points nowhere (first: {broken[0]})"
+            )
+
+
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied. Safe to call from several processes at once.
 
@@ -192,7 +220,7 @@ def upgrade(engine: Engine) -> None:
     database is still at."""
     url = engine.url.render_as_string(hide_password=False)
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
             if engine.dialect.name == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             else:
@@ -209,6 +237,7 @@ def upgrade(engine: Engine) -> None:
 
             try:
                 command.upgrade(_alembic_config(connection), "heads")
+                _check_foreign_keys(connection)
             except Exception as exc:
                 if _connection_trouble(exc):
                     raise  # said by database_problem: a connection that went away, a lock held too long
@@ -271,6 +300,17 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
             f"the database {where} is busy: another process held a lock longer than DIGEST_LOCK_TIMEOUT "
             f"allows ({said}); run the command again once it is done"
         )
+    if _disk_full(exc, lowered):
+        return (
+            f"the disk holding the database {where} is full ({said}); nothing of this command's write was "
+            "kept: free some space there, then run the command again"
+        )
+    if _connection_lost(exc, lowered):
+        return (
+            f"the connection to the database {where} was lost mid-way ({said}): the server restarted or "
+            "stopped, or the network dropped; its transaction was rolled back, so run the command again "
+            "once the server is back"
+        )
     if "unable to open database file" in lowered:
         return (
             f"cannot open the SQLite file {where} ({said}); check that its folder exists and that digest "
@@ -282,6 +322,47 @@ def database_problem(exc: sa.exc.SQLAlchemyError, url: str) -> str:
             "running and reachable, then run the command again"
         )
     return f"the database {where} refused a statement ({said})"
+
+
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file", "disk full")
+_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "connection already closed",
+    "the connection is closed",
+    "consuming input failed",
+    "ssl connection has been closed unexpectedly",
+    "connection is lost",
+)
+
+
+def _sqlstate(exc: sa.exc.SQLAlchemyError) -> str:
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
+def _disk_full(exc: sa.exc.SQLAlchemyError, lowered: str) -> bool:
+    return _sqlstate(exc) == "53100" or any(words in lowered for words in _DISK_FULL)
+
+
+def _connection_lost(exc: sa.exc.SQLAlchemyError, lowered: str) -> bool:
+    """A connection that was open and went away, as opposed to one that could not be made."""
+    if "connection to server at" in lowered or "connection failed" in lowered:
+        return False  # dropped while connecting: it never was open
+    if _sqlstate(exc) in ("57P01", "57P02", "08006", "08003"):  # admin shutdown, crash shutdown, failure, gone
+        return True
+    return bool(getattr(exc, "connection_invalidated", False)) or any(words in lowered for words in _LOST)
+
+
+def store_error(exc: sa.exc.SQLAlchemyError, url: str) -> StoreError:
+    """The typed error for a database failure digest did not raise itself, with `database_problem`'s words:
+    StoreFull for a full disk, StoreDisconnected for a connection lost mid-way, else StoreError."""
+    message = database_problem(exc, url)
+    lowered = str(getattr(exc, "orig", None) or exc).lower()
+    if _disk_full(exc, lowered):
+        return StoreFull(message)
+    if _connection_lost(exc, lowered):
+        return StoreDisconnected(message)
+    return StoreError(message)
 
 
 def missing_store(url: str) -> StoreMissing:

@@ -101,6 +101,7 @@ class WeeklyJob:
     func: Callable[[RunContext], Outcome | None]
     catch_up: timedelta
     zones: Callable[[], Iterable[ZoneInfo]] | None = None  # a wave job: the zones in use, asked each time
+    missed: Callable[[RunContext], str | None] | None = None  # told of a slot recorded missed; says what follows
     recheck: timedelta = timedelta(minutes=1)  # a wave job: how often the zones in use are asked again
     _zones_read: tuple[float, list[ZoneInfo]] | None = field(default=None, repr=False)
 
@@ -223,15 +224,18 @@ class Scheduler:
         *,
         catch_up: timedelta,
         recheck: timedelta = timedelta(minutes=1),
+        missed: Callable[[RunContext], str | None] | None = None,
     ) -> None:
         """Run `func` once per wave: `schedule`'s weekday and local time in each zone `zones()` names
         (asked again at every wave and every `recheck`), and in `schedule`'s own zone. Zones whose
-        slot is the same moment share a wave; each wave is recorded and caught up like a weekly slot."""
+        slot is the same moment share a wave; each wave is recorded and caught up like a weekly slot.
+        `missed`, if given, is called (under the lease) for a wave found older than the catch-up window
+        before it ran, before it is recorded missed; the words it returns join the record's detail."""
         if catch_up < timedelta(0):
             raise ScheduleError(f"the catch-up window cannot be negative, got {catch_up}")
         if recheck.total_seconds() < 1:
             raise ScheduleError(f"the zones are asked again at most once a second, got every {recheck}")
-        self._registry.add(WeeklyJob(name, schedule, func, catch_up, zones=zones, recheck=recheck))
+        self._registry.add(WeeklyJob(name, schedule, func, catch_up, zones=zones, recheck=recheck, missed=missed))
         self._slot_locks[name] = threading.Lock()
 
     def every(self, name: str, every: timedelta, func: Callable[[RunContext], object]) -> None:
@@ -444,6 +448,8 @@ class Scheduler:
                 detail = (
                     f"missed by {_span(late)}, more than the catch-up window of {_span(job.catch_up)}; not sent late"
                 )
+                follows = self._missed(job, slot, label, lease)
+                detail += f"; {follows}" if follows else ""
                 runs.write(self.engine, name, slot, RunOutcome.MISSED, detail=detail, holder=self.holder)
                 log.warning("%s for %s: %s", name, label, detail)
                 return RunResult(name, slot, decision, RunOutcome.MISSED, detail)
@@ -462,15 +468,7 @@ class Scheduler:
             starting=True,
             detail="resumed" if resumed else None,
         )
-        context = RunContext(
-            job.name,
-            slot,
-            self.holder,
-            resumed,
-            should_stop=lambda: self._stopping.is_set() or lease.lost,
-            now=self.clock.now,
-            zones=job.zones_of(slot),
-        )
+        context = self._context(job, slot, resumed=resumed, lease=lease)
         try:
             outcome = job.func(context) or Outcome.done()
         except Exception as exc:  # a job's failure is recorded and logged, never kills the scheduler
@@ -499,6 +497,27 @@ class Scheduler:
             level, "%s for %s: %s%s", job.name, label, outcome.status, f": {outcome.detail}" if outcome.detail else ""
         )
         return RunResult(job.name, slot, decision, outcome.status, outcome.detail)
+
+    def _missed(self, job: WeeklyJob, slot: datetime, label: str, lease: leases.HeldLease) -> str | None:
+        """The job's `missed` callback, if any: what follows from the miss, in its words."""
+        if job.missed is None:
+            return None
+        try:
+            return job.missed(self._context(job, slot, resumed=False, lease=lease))
+        except Exception:  # the miss is recorded all the same
+            log.exception("%s for %s: telling the job of the missed slot failed", job.name, label)
+            return None
+
+    def _context(self, job: WeeklyJob, slot: datetime, *, resumed: bool, lease: leases.HeldLease) -> RunContext:
+        return RunContext(
+            job.name,
+            slot,
+            self.holder,
+            resumed,
+            should_stop=lambda: self._stopping.is_set() or lease.lost,
+            now=self.clock.now,
+            zones=job.zones_of(slot),
+        )
 
     def _lost(self, job: WeeklyJob, slot: datetime, label: str) -> RunResult:
         # Another instance holds the lease now and owns the record: writing ours could

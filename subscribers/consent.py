@@ -61,6 +61,15 @@ def append_joined(connection: Connection, emails: Iterable[str]) -> None:
         connection.execute(sa.insert(log).from_select(["subscriber_id", "at", "kind", "status", "source", "ip"], rows))
 
 
+log = ConsentEvent.__table__  # for queries that join the log (figures); only this module writes it
+
+
+def lines() -> sa.Select:
+    """(reader id, at, kind, status after) of every line, each reader's in the order written: what
+    figures replay, so a past week's figures never change when a reader leaves or comes back."""
+    return sa.select(log.c.subscriber_id, log.c.at, log.c.kind, log.c.status).order_by(log.c.subscriber_id, log.c.id)
+
+
 def history(connection: Connection, reader_id: int) -> list[dict]:
     """A reader's log, oldest first, as JSON-ready values."""
     log = ConsentEvent.__table__
@@ -70,3 +79,19 @@ def history(connection: Connection, reader_id: int) -> list[dict]:
         .order_by(log.c.id)
     ).mappings()
     return [{**row, "at": row["at"].isoformat()} for row in rows]
+
+
+def histories(connection: Connection, reader_ids: Sequence[int]) -> dict[int, list[dict]]:
+    """Several readers' logs (see `history`), in one statement per chunk of ids."""
+    out: dict[int, list[dict]] = {reader_id: [] for reader_id in reader_ids}
+    ids = list(out)
+    for start in range(0, len(ids), CHUNK):
+        rows = connection.execute(
+            sa.select(log.c.subscriber_id, log.c.at, log.c.kind, log.c.status, log.c.source, log.c.ip)
+            .where(log.c.subscriber_id.in_(ids[start : start + CHUNK]))
+            .order_by(log.c.subscriber_id, log.c.id)
+        ).mappings()
+        for row in rows:
+            line = {key: row[key] for key in ("at", "kind", "status", "source", "ip")}
+            out[row["subscriber_id"]].append({**line, "at": line["at"].isoformat()})
+    return out

@@ -8,6 +8,10 @@ from a `status` column (digest's own export, listmonk's), or from Mailchimp's
 unsubscribed and cleaned exports, whose rows carry an `UNSUB_TIME` or
 `CLEAN_TIME`; the caller decides what each status means (subscribers.status.imported).
 
+digest's own export (`digest subscribers export`) is recognised by its columns
+(OWN_EXPORT_MARKS): each row then carries every exported cell (`Row.kept`), so an
+import keeps the reader as they were, token, status and consent log included.
+
 A cell that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
 `@`, a tab or a carriage return) is written with a `'` in front, as OWASP
 recommends, and so is a cell starting with `'`; reading drops that one `'`
@@ -17,6 +21,7 @@ again, so an export imports back exactly as it was.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +40,7 @@ STATUS_HEADERS = ("status", "subscription status", "subscriber status")
 IMPLIED_STATUS = {"unsub_time": status.UNSUBSCRIBED, "clean_time": "cleaned"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so (OWASP: CSV injection)
 _QUOTED = (*FORMULA_START, "'")
-EXPORT_FIELDS = (
+EXPORT_FIELDS = (  # digest's own export: every stored field, then the consent log (a JSON array)
     "id",
     "email",
     "status",
@@ -57,7 +62,11 @@ EXPORT_FIELDS = (
     "welcome_claim",
     "engaged_at",
     "sunset_asked_at",
+    "consent_log",
 )
+# A file with these columns is digest's own export: its rows are kept as they were (status, token,
+# consent record and log), not taken as new sign-ups (subscribers.operators.import_readers).
+OWN_EXPORT_MARKS = ("token", "status", "consent_at", "confirmed_at")
 _TOPIC_SPLIT = re.compile(r"[;|]")
 
 
@@ -66,6 +75,7 @@ class Row:
     line: int  # the line the row starts on, for error reports
     values: dict[str, Any]  # email, topics (a list), timezone
     status: str = ""  # what the file says about the reader: a word such as "unsubscribed", or ""
+    kept: dict[str, str] | None = None  # digest's own export: every exported column's text, as written
 
 
 @dataclass
@@ -77,14 +87,33 @@ class Layout:
     implied: dict[int, str] = field(default_factory=dict)  # column -> the status a value in it means
     has_header: bool = True
     ignored: list[str] = field(default_factory=list)
+    own: dict[str, int] | None = None  # digest's own export: column name -> index
+
+    @property
+    def own_export(self) -> bool:
+        return self.own is not None
 
 
 def _layout(first: list[str]) -> Layout:
     names = [cell.strip().lower() for cell in first]
     if any(name in EMAIL_HEADERS for name in names):
         layout = Layout(email=next(i for i, n in enumerate(names) if n in EMAIL_HEADERS))
+        if all(mark in names for mark in OWN_EXPORT_MARKS):
+            layout.own = {name: index for index, name in enumerate(names) if name in EXPORT_FIELDS}
         for index, name in enumerate(names):
             if index == layout.email:
+                continue
+            if (
+                layout.own is not None
+                and name in layout.own
+                and name not in ("id", "confirmation_claim", "welcome_claim")
+            ):
+                if name == "topics":
+                    layout.topics = index
+                elif name == "timezone":
+                    layout.timezone = index
+                elif name == "status":
+                    layout.status = index
                 continue
             if name in TOPIC_HEADERS and layout.topics is None:
                 layout.topics = index
@@ -147,8 +176,12 @@ def read_rows(stream: TextIO) -> tuple[Layout, Iterator[Row]]:
         said = cell(cells, layout.status).strip()
         if not said:
             said = next((word for index, word in layout.implied.items() if cell(cells, index).strip()), "")
+        kept = None if layout.own is None else {name: cell(cells, index) for name, index in layout.own.items()}
         return Row(
-            line, {"email": cell(cells, layout.email), "topics": topics, "timezone": cell(cells, layout.timezone)}, said
+            line,
+            {"email": cell(cells, layout.email), "topics": topics, "timezone": cell(cells, layout.timezone)},
+            said,
+            kept,
         )
 
     return layout, rows()
@@ -170,6 +203,8 @@ def write_csv(records: Iterable[dict[str, Any]], stream: TextIO) -> int:
     count = 0
     for record in records:
         row = {**record, "topics": ";".join(record.get("topics") or ())}
+        if "consent_log" in record:
+            row["consent_log"] = json.dumps(record["consent_log"], ensure_ascii=False)
         writer.writerow({name: neutralise(value) for name, value in row.items()})
         count += 1
     return count

@@ -49,6 +49,7 @@ class Subscriber(SQLModel, table=True):
             sqlite_where=sa.text("welcome_due_at IS NOT NULL"),
             postgresql_where=sa.text("welcome_due_at IS NOT NULL"),
         ),
+        {"sqlite_autoincrement": True},  # an erased reader's id is never handed to the next one
     )
 
     id: int | None = Field(default=None, primary_key=True)

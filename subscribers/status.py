@@ -81,6 +81,15 @@ _IMPORT_STOPS = {
 _IMPORT_STOP_OF = {word: stop for stop, words in _IMPORT_STOPS.items() for word in words}
 
 
+_IMPORT_PENDING = frozenset({"pending", "unconfirmed"})  # never made active by an import's --confirmed
+
+
+def stays_pending(word: str) -> bool:
+    """Whether an import row's status word says the reader never confirmed: they stay pending (and
+    owe a confirmation) even when the import says consent was given elsewhere."""
+    return " ".join(word.strip().lower().replace("_", " ").split()) in _IMPORT_PENDING if word else False
+
+
 def imported(word: str) -> str | None:
     """The status an import row's status word stops the reader at, or None when it does not stop
     them. An unknown word raises ValueError naming the words known: guessing could mail someone

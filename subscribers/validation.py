@@ -42,9 +42,23 @@ class Preferences:
     timezone: str | None = None
 
 
+def _geographic(name: str) -> bool:
+    """An IANA name of a place (Region/City), or UTC: not the tz database's non-geographic aliases a
+    reader could not mean (localtime, Factory, EST5EDT, GMT+0, Etc/GMT-3, posixrules...)."""
+    if name == "UTC":
+        return True
+    return "/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(name for name in available_timezones() if _geographic(name))
+
+
+@lru_cache(maxsize=1)
+def zones() -> tuple[str, ...]:
+    """The time zones a reader may choose, sorted: what the preferences page offers and `timezone` accepts."""
+    return tuple(sorted(_zones()))
 
 
 def shown(value: str, limit: int = 40) -> str:

@@ -72,6 +72,7 @@ from digest.mail.placeholders import READER_TOKEN
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
+from subscribers import consent
 from subscribers.models import Subscriber
 from subscribers.tokens import new_reader_token
 
@@ -378,7 +379,30 @@ def add_readers(
                 ids += [row["id"] for row in batch]
             else:
                 ids += [connection.execute(table.insert().values(**row)).inserted_primary_key[0] for row in batch]
+            _log_joined(connection, ids[-len(batch) :], status)
     return ids
+
+
+def _log_joined(connection, ids: list[int], status: str) -> None:
+    """The consent log's lines for readers written straight into the store, as subscribing would have
+    written them: an opt-in; a confirmation unless pending; an opt-out for a reader who left."""
+    table, log = Subscriber.__table__, consent.log
+    columns = ["subscriber_id", "at", "kind", "status", "source"]
+    lines = [(table.c.created_at, consent.OPT_IN, "pending", "tests")]
+    if status != "pending":
+        lines.append((table.c.confirmed_at, consent.CONFIRMATION, "active", "tests"))
+    if status not in ("pending", "active"):
+        lines.append((table.c.updated_at, consent.OPT_OUT, status, "tests"))
+    for at, kind, after, source in lines:
+        for start in range(0, len(ids), 1000):
+            connection.execute(
+                sa.insert(log).from_select(
+                    columns,
+                    sa.select(table.c.id, at, sa.literal(kind), sa.literal(after), sa.literal(source)).where(
+                        table.c.id.in_(ids[start : start + 1000])
+                    ),
+                )
+            )
 
 
 def add_reader(engine, email: str, status: str = "active", confirmed_at=None) -> tuple[int, str]:
@@ -392,11 +416,14 @@ def add_reader(engine, email: str, status: str = "active", confirmed_at=None) ->
 
 
 def set_status(engine, reader_ids, status: str) -> None:
-    table = Subscriber.__table__
+    """Readers' status written straight into the store, with the consent log's line for the change."""
+    table, now = Subscriber.__table__, utcnow()
+    kind = {"pending": consent.OPT_IN, "active": consent.CONFIRMATION}.get(status, consent.OPT_OUT)
     with engine.begin() as connection:
         connection.execute(
-            sa.update(table).where(table.c.id.in_(list(reader_ids))).values(status=status, updated_at=utcnow())
+            sa.update(table).where(table.c.id.in_(list(reader_ids))).values(status=status, updated_at=now)
         )
+        consent.append(connection, [consent.entry(reader, now, kind, status, "tests") for reader in reader_ids])
 
 
 def set_preferences(

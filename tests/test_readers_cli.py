@@ -169,8 +169,9 @@ def test_export_gives_everything_stored_as_csv_or_json_and_the_csv_imports_again
     as_csv = run("export")
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [r["email"] for r in rows] == ["ada@example.com", "bob@example.com"]
-    columns = {c.name for c in Subscriber.__table__.columns}
+    columns = {c.name for c in Subscriber.__table__.columns} | {"consent_log"}
     assert set(rows[0]) == columns
+    assert [line["kind"] for line in json.loads(rows[0]["consent_log"])] == ["opt-in"]
     assert rows[0]["consent_source"] == "booth (consent given elsewhere)" and rows[0]["confirmed_at"]
     records = json.loads(run("export", "--json").stdout)
     assert [set(r) for r in records] == [columns, columns]
@@ -182,6 +183,10 @@ def test_export_gives_everything_stored_as_csv_or_json_and_the_csv_imports_again
     assert run("delete", "ada@example.com", "--yes").exit_code == 0
     again = run("import", str(exported), "--confirmed", "--allow-deleted")
     assert again.exit_code == 0 and "Imported 2 readers" in again.output
+    assert [(r.email, r.status) for r in stored(cli_env)] == [
+        ("ada@example.com", "active"),
+        ("bob@example.com", "pending"),
+    ]
 
 
 def test_list_and_show_describe_readers(cli_env):

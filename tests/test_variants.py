@@ -358,7 +358,7 @@ def variants_page(engine):
 
 def test_the_preview_page_lists_the_variants_with_reader_counts_and_shows_each(variants_page):
     page = httpx.get(variants_page.url).text
-    assert "Readers get this edition in 4 variants" in page and "(1 reader get none" in page
+    assert "Readers get this edition in 4 variants" in page and "(1 reader gets none" in page
     assert "2 readers: quillpatch-vs-pixelforge" in page
     assert "1 reader: murmurcast-vs-tidewell, relaybench-vs-lanternops" in page
     assert "Three verdicts this week" in page  # the whole edition first

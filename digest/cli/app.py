@@ -28,6 +28,10 @@ class App:
 
     def __init__(self, settings: Settings | None = None, env_file: str | None = None):
         self._settings = settings
+        if settings is not None:
+            from subscribers import operators  # only when settings are handed over (tests, tools)
+
+            operators.use_erasure_key(settings.secret_key)
         self._engine: Engine | None = None
         self.env_file = env_file
         self._environment: Environment | None = None
@@ -52,8 +56,10 @@ class App:
         if self._settings is None:
             # Imported here, not at the top: `digest --version` and `--help` need no settings.
             from digest.settings import Settings
+            from subscribers import operators  # with the settings: SQLAlchemy, which --help does not need
 
             self._settings = Settings.from_env(self.environment)
+            operators.use_erasure_key(self._settings.secret_key)  # what an erasure keeps is keyed with it
         return self._settings
 
     @property

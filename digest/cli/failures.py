@@ -9,26 +9,38 @@ file whose name the line gives, for the report.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import traceback
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.store import database_problem
+from digest.errors import DigestError, DiskFull
+from digest.store import store_error
 
 
 def operator_message(exc: BaseException, database_url: str | None) -> str:
     if isinstance(exc, SQLAlchemyError):
-        return database_problem(exc, database_url or "")
+        return str(store_error(exc, database_url or ""))  # a full disk, a lost connection: said as such
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply to be read (a JSON file of lists within lists?); nothing was changed"
     if isinstance(exc, MemoryError):
         return "ran out of memory; nothing was changed (is an input file far larger than expected?)"
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or exc}"
+        return str(file_error(exc))
     return f"unexpected {type(exc).__name__}: {exc}; this is a bug in digest, please report it with {_keep(exc)}"
+
+
+def file_error(exc: OSError) -> DigestError:
+    """A file that could not be written or read, in one line; a full disk (ENOSPC) is DiskFull."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return DiskFull(
+            f"{where}the disk is full ({exc.strerror or 'No space left on device'}); free some space there, "
+            "then run the command again"
+        )
+    return DigestError(f"{where}{exc.strerror or exc}")
 
 
 def _keep(exc: BaseException) -> str:

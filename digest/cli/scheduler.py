@@ -14,7 +14,7 @@ from digest.cli.app import App, check_for_serving, pass_app
 from digest.jobs import WavesStatus, build_scheduler, waves_status
 from digest.send_days import describe_schedule, schedule_of, week_for_day, week_for_slot
 from digest.words import counted
-from schedules import SYSTEM, Decision, RunOutcome, ScheduleError
+from schedules import SYSTEM, Decision, RunOutcome, ScheduleError, decide
 
 
 def _when(moment: datetime, settings) -> str:
@@ -74,7 +74,9 @@ def scheduler_run(app: App, lease_ttl: int, once: bool) -> None:
     scheduler sends it in waves, one as each zone's time arrives. Every minute
     it sends queued confirmation mails. A wave missed while it was down goes out
     once when it starts, if no later than DIGEST_CATCH_UP; an older one is
-    logged and skipped. Several instances may run against one PostgreSQL
+    logged and recorded missed, and its edition is left for the editor: never
+    marked sent, and not begun by a later wave (`digest scheduler status` says
+    which, `digest editions send` mails the rest). Several instances may run against one PostgreSQL
     database: a lease in the database decides which one sends, and another
     finishes the send if that one dies. A stop request lets the running batch
     finish; the next start resumes the send.
@@ -189,9 +191,17 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
         1 for w in status.waves if w.record is not None and w.record.outcome in (RunOutcome.DONE, RunOutcome.SKIPPED)
     )
     waiting = sum(1 for w in status.waves if w.record is None and w.slot > now)
+    catch_up = timedelta(hours=settings.catch_up_hours)
+    missed = sum(
+        1
+        for w in status.waves
+        if (w.record is not None and w.record.outcome == RunOutcome.MISSED)
+        or (w.record is None and decide(w.slot, now, None, catch_up) == Decision.TOO_LATE)
+    )
     click.echo(
         f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
         f"{counted(len(status.waves), 'wave')}, {done} done, {waiting} waiting"
+        + (f", {missed} missed" if missed else "")
     )
     for wave in status.waves:
         zones = ", ".join(wave.zones)
@@ -201,6 +211,11 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
             state = wave.record.outcome + (f": {wave.record.detail}" if wave.record.detail else "")
         elif wave.slot > now:
             state = f"waiting, in {_span(wave.slot - now)}"
+        elif decide(wave.slot, now, None, catch_up) == Decision.TOO_LATE:
+            state = (
+                f"missed: {_span(now - wave.slot)} ago, more than DIGEST_CATCH_UP "
+                f"({_hours(settings.catch_up_hours)}); not sent late, left for the editor"
+            )
         else:
             state = "due now"
         plural = "reader" if wave.readers == 1 else "readers"

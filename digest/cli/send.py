@@ -11,6 +11,7 @@ import threading
 import click
 
 from digest.cli.app import App, confirm, pass_app, yes_option
+from digest.cli.terminal import unguarded
 from digest.delivery import Progress, send_edition
 from digest.delivery.plan import send_plan
 from digest.delivery.send import refuse_if_nobody
@@ -71,7 +72,7 @@ class ProgressBar:
                 label="Sending",
                 show_eta=True,
                 show_pos=True,
-                file=sys.stderr,
+                file=unguarded(sys.stderr),  # its own \r and cursor codes; its text is only figures
                 item_show_func=lambda p: p and f"{p.rate:,.0f} readers/s",
             )
             self.bar.__enter__()

@@ -116,7 +116,9 @@ def stats(app: App, number: int | None, as_json: bool, plot: str | None, width: 
     fill in as events arrive and read "not reported" for an edition the outbox
     or SMTP sent. Opens are unreliable (Apple Mail opens every mail); clicks
     and votes are the engagement figures. Per week: sign-ups, confirmation
-    clicks, readers joined and left, and active readers.
+    clicks, readers joined and left, and active readers, replayed from the
+    consent log, so a past week's figures never change when a reader leaves
+    or comes back. --by-variant counts each figure among one variant's readers.
 
     \b
     Example:
@@ -156,7 +158,11 @@ def _print_variants(lines) -> None:
     for line in lines:
         e = line.figures
         figures = ", ".join(
-            f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[RATE_OF[name]])})" if name in RATE_OF else "")
+            f"{name} not reported"
+            if getattr(e, name) is None
+            else f"{getattr(e, name)} {name}" + (f" ({percent(e.rates[RATE_OF[name]])})" if name in RATE_OF else "")
             for name in COUNTS
         )
         click.echo(f"variant {line.variant} ({', '.join(line.comparisons)}): {figures}")
+    if not all(line.figures.reported for line in lines):
+        click.echo(f"not reported: {NOT_REPORTED} (the outbox and SMTP hear nothing back after handing mail over).")

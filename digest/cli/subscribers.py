@@ -223,8 +223,12 @@ def import_command(
     are separated by ";". Addresses already on the list are left as they are,
     except that a row saying the reader left (a status of unsubscribed,
     bounced, complained, blocklisted or cleaned; Mailchimp's unsubscribed and
-    cleaned exports) stops their mail, with --confirmed or without. Bad rows
-    are reported by line number.
+    cleaned exports) stops their mail, with --confirmed or without; a row
+    saying pending or unconfirmed stays pending, with --confirmed or without.
+    digest's own export (`digest subscribers export`) is kept as it was:
+    statuses, tokens, topics, zones and consent logs, whatever --confirmed
+    says, and no reader already active is sent a confirmation. Bad rows are
+    reported by line number.
 
     \b
     Example:
@@ -260,8 +264,20 @@ def import_command(
         click.echo(f"{path}:{line}: skipped: {message}", err=True)
     if layout.ignored:
         click.echo(f"Ignored column{'' if len(layout.ignored) == 1 else 's'}: {', '.join(layout.ignored)}", err=True)
-    state = ACTIVE if confirmed else PENDING
-    parts = [f"Imported {counted(report.created, 'reader')} ({state}) from {path.name}"]
+    if layout.own_export:
+        parts = [
+            f"Imported {counted(report.created, 'reader')} from {path.name}, digest's own export: each kept as "
+            "exported (status, topics, zone, token, consent log), so links in mail already sent work"
+            + (" (--confirmed changes none of them)" if confirmed else "")
+        ]
+    else:
+        state = ACTIVE if confirmed else PENDING
+        parts = [f"Imported {counted(report.created, 'reader')} ({state}) from {path.name}"]
+        if confirmed and report.pending:
+            parts.append(
+                f"{report.pending:,} left pending (pending or unconfirmed in the file): "
+                "they confirm by the link in their mail, --confirmed or not"
+            )
     if report.already_readers:
         parts.append(f"{report.already_readers:,} already on the list, left as they were")
     if report.opted_out:
@@ -274,8 +290,8 @@ def import_command(
     if report.errors:
         parts.append(f"{counted(len(report.errors), 'bad row')} skipped")
     click.echo("; ".join(parts) + ".")
-    if not confirmed and report.created:
-        _send_confirmations(app, no_mail)
+    if report.pending:
+        _send_confirmations(app, no_mail or confirmed)  # --confirmed checked no identity: queue them
 
 
 def check_size(path: Path, limit: int = MAX_IMPORT_BYTES) -> None:
@@ -296,6 +312,11 @@ def _records(app: App, status: str | None = None) -> Iterator[dict]:
             yield operators.reader_record(reader)
 
 
+def _exported(app: App) -> Iterator[dict]:
+    with session_scope(app.engine) as session:
+        yield from operators.export_records(session)
+
+
 def _write_json_array(records: Iterator[dict], stream) -> None:
     stream.write("[")
     for index, record in enumerate(records):
@@ -313,9 +334,11 @@ def _write_json_array(records: Iterator[dict], stream) -> None:
 )
 @pass_app
 def export_command(app: App, as_json: bool, output: Path | None) -> None:
-    """Export every reader with everything stored about them (status, topics, consent record, token).
+    """Export every reader with everything stored about them (status, topics, consent record and log, token).
 
-    The CSV can be imported again. Readers are read in batches, so the list may
+    The CSV imports again as it was (`digest subscribers import`): each reader
+    keeps their status, token (links in mail already sent keep working),
+    topics, zone and consent log. Readers are read in batches, so the list may
     be as long as you like.
 
     \b
@@ -324,14 +347,16 @@ def export_command(app: App, as_json: bool, output: Path | None) -> None:
         digest subscribers export --json > readers.json
     """
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    records = _exported(app)
     try:
         if as_json:
-            _write_json_array(_records(app), stream)
+            _write_json_array(records, stream)
         else:
-            count = write_csv(_records(app), stream)
+            count = write_csv(records, stream)
             if output:
                 click.echo(f"Exported {counted(count, 'reader')} to {output}.", err=True)
     finally:
+        records.close()  # its transaction ends here, even when writing failed half-way (a full disk)
         if output:
             stream.close()
 
@@ -413,9 +438,12 @@ def show_command(app: App, email: str, as_json: bool) -> None:
 def delete_command(app: App, email: str, yes: bool) -> None:
     """Erase a reader, their delivery ledger, votes and events; keep only a hash of the address.
 
-    The hash lets `add` and `import` recognise the address and refuse to bring
-    the reader back by mistake; a fresh sign-up through the web form (with its
-    double opt-in) still works. In a terminal it asks first; without one it
+    The hash (an HMAC under DIGEST_SECRET_KEY, so a list of guessed addresses
+    cannot be checked against it) lets `add` and `import` recognise the
+    address and refuse to bring the reader back by mistake; a fresh sign-up
+    through the web form (with its double opt-in) still works. Events SendGrid
+    sends about the address later are stored without it. Mail already written
+    to the outbox folder is not touched. In a terminal it asks first; without one it
     needs --yes.
 
     \b
@@ -432,6 +460,12 @@ def delete_command(app: App, email: str, yes: bool) -> None:
         erased = operators.delete_reader(session, normalized, utcnow())
         forget_events(session, normalized)  # provider events name the address too; same transaction
     click.echo(f"Erased {erased}; kept only a hash of the address, so it is not added again by mistake.")
+    if app.settings.backend == "outbox":
+        click.echo(
+            f"The outbox ({app.settings.outbox}) still holds any mail written to {erased}: delete those "
+            ".eml files too (digest never reads them again).",
+            err=True,
+        )
 
 
 @subscribers_group.command("unsubscribe")

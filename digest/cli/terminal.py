@@ -53,6 +53,13 @@ class PrintableStream:
         return getattr(self._stream, name)
 
 
+def unguarded(stream: TextIO) -> TextIO:
+    """The terminal stream `guard_output` wrapped, for what digest draws on it itself and nothing else:
+    a progress bar's carriage returns and cursor codes around digest's own figures (through the guard
+    they would show as literal \\u000d). Never for text from the store."""
+    return stream._stream if isinstance(stream, PrintableStream) else stream
+
+
 def guard_output() -> None:
     """Wrap sys.stdout and sys.stderr for the rest of this command."""
     for name in ("stdout", "stderr"):

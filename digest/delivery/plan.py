@@ -36,7 +36,7 @@ from digest.editions.status import EditionStatus
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
-from digest.words import counted
+from digest.words import agreeing, counted
 
 
 def too_early(number: int, comparisons: Sequence[Comparison], now: datetime) -> str | None:
@@ -90,7 +90,7 @@ class SendPlan:
         if self.unmatched:
             reach += (
                 f"; {counted(self.unmatched, 'more reader')} chose topics that "
-                f"match none of its comparisons and get no mail"
+                f"match none of its comparisons and {agreeing(self.unmatched, 'gets', 'get')} no mail"
             )
         lines.append(reach + ".")
         return "\n".join(lines)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from digest.events.models import Event
 from digest.store import insert_into
 from digest.timeutil import utcnow
-from subscribers import service, status
+from subscribers import operators, service, status
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,25 @@ def suppress_readers(connection: Connection, rows: Sequence[dict], now: datetime
     return service.stop_mail(connection, stops, now, source="SendGrid event webhook")
 
 
+def without_erased(connection: Connection, rows: Sequence[dict]) -> list[dict]:
+    """The rows, those about an address erased on request stored as an erasure leaves its events: the
+    address as its keyed hash, no reader id, no raw payload (which holds the address, IPs and user
+    agents). SendGrid reports for days after a send, so events about an erased reader keep coming."""
+    erased = operators.erased(connection, {row["email"] for row in rows})
+    if not erased:
+        return list(rows)
+    return [
+        {**row, "email": operators.erased_label(row["email"]), "reader_id": None, "raw": {}}
+        if row["email"] in erased
+        else row
+        for row in rows
+    ]
+
+
 def ingest(connection: Connection, rows: Sequence[dict], now: datetime | None = None) -> Ingested:
     """Store a batch once and apply it; call inside one transaction (engine.begin())."""
     now = now or utcnow()
+    rows = without_erased(connection, rows)
     new_ids, refused = store_events(connection, rows)
     new_rows = [row for row in rows if row["sg_event_id"] in new_ids]
     suppressed = suppress_readers(connection, new_rows, now)

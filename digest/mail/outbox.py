@@ -17,6 +17,7 @@ and a hash of it keeps the name unique. Cleaning up a partial file never raises.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -91,7 +92,11 @@ class OutboxSender:
                 with contextlib.suppress(OSError):
                     partial.unlink(missing_ok=True)
                 result.unsent += addresses_of(recipients[index:])
-                result.error = f"cannot write to the outbox {self.folder}: {exc.strerror or exc}"
+                result.error = (
+                    f"the disk holding the outbox {self.folder} is full ({exc.strerror}); free some space there"
+                    if exc.errno == errno.ENOSPC
+                    else f"cannot write to the outbox {self.folder}: {exc.strerror or exc}"
+                )
                 return result
             result.accepted.append(recipient.address)
             result.message_ids[recipient.address] = message_id

@@ -83,6 +83,7 @@ def compose(
         newsletter_name=settings.newsletter_name,
         base_url=settings.base_url,
         postal_address=settings.postal_address,
+        language=settings.language,
     )
     return replace(
         view,

@@ -29,6 +29,7 @@ class ConfirmationView:
     postal_address: str
     confirm_url: str
     expires_days: int
+    language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
 
 
 @lru_cache(maxsize=8)
@@ -40,6 +41,7 @@ def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
         settings.postal_address,
         CONFIRM_URL,
         ConfirmationTokens(settings.secret_key).max_age.days,
+        settings.language,
     )
     override = settings.templates  # DIGEST_TEMPLATES: the publisher's templates come first
     html = compile_mjml(

@@ -210,6 +210,7 @@ class EditionView:
     in_full: int | None = None
     listed: int = 0
     filtered: Filtered | None = None  # a topic edition: what it keeps to, and what is left out
+    language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
 
     @property
     def cards(self) -> tuple[ComparisonView, ...]:
@@ -318,6 +319,7 @@ def edition_view(
     newsletter_name: str,
     base_url: str,
     postal_address: str,
+    language: str = "en",
 ) -> EditionView:
     return EditionView(
         newsletter_name=newsletter_name,
@@ -334,6 +336,7 @@ def edition_view(
         preferences_url=links.preferences_url(base_url, READER_TOKEN),
         postal_address=postal_address,
         reason=f"You are getting this because you subscribed to {newsletter_name} and confirmed your address.",
+        language=language,
     )
 
 

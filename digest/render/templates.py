@@ -22,6 +22,7 @@ import jinja2
 
 import digest
 from digest.errors import ConfigError, EditionError
+from digest.words import agreeing, counted
 
 
 def templates_root() -> Path:
@@ -88,6 +89,8 @@ def environment(kind: str, root: Path | None = None, override: Path | None = Non
         auto_reload=True,
     )
     made.filters["wrap"] = wrap
+    made.filters["counted"] = counted  # {{ n|counted("reader") }}: "1 reader", "2 readers" (digest.words)
+    made.filters["agreeing"] = agreeing  # {{ n|agreeing("gets", "get") }}
     return made
 
 

@@ -25,7 +25,10 @@ with an @), SendGrid its X-Message-Id (never one).
 
 Growth is per ISO week on the newsletter's calendar: sign-ups, confirmation
 clicks, readers who confirmed (by the link, or added as confirmed), readers who
-left (unsubscribed, bounced, complained or suppressed), and the active total.
+left (unsubscribed, bounced, complained or suppressed), and the active total,
+all replayed from the consent log (never from readers' current status), as are
+digest's own unsubscribes per edition: a reader who comes back rewrites no
+past figure.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from digest.editions.status import EditionStatus
 from digest.editions.variants import ids_of
 from digest.events.models import Event
 from digest.weeks import week_bounds, week_of
-from subscribers import audience, status
+from subscribers import audience, consent, status
 
 COUNTS = (DeliveryState.SENT, "delivered", "opens", "clicks", "votes", "bounces", "complaints", "unsubscribes")
 RATES = ("delivery_rate", "open_rate", "click_rate", "vote_rate", "bounce_rate", "complaint_rate", "unsubscribe_rate")
@@ -179,7 +182,7 @@ class WeekGrowth:
 
 
 def weekly_growth(
-    readers: Iterable[tuple[datetime | None, datetime | None]],
+    readers: Iterable[tuple[datetime | None, datetime | None] | tuple[datetime | None, datetime | None, bool]],
     zone: ZoneInfo,
     until: datetime | None = None,
     signups: Iterable[tuple[datetime | None, datetime | None]] = (),
@@ -218,6 +221,44 @@ def weekly_growth(
         if week == last:
             return out
         week = week_of(week_bounds(week, zone)[1] + timedelta(hours=12), zone)
+
+
+def memberships(
+    lines: Iterable[tuple[int, datetime, str, str]],
+) -> tuple[list[tuple[datetime, datetime | None, bool]], list[tuple[datetime | None, datetime | None]]]:
+    """Replay the consent log (reader id, at, kind, status after; each reader's lines in the order
+    written) into what `weekly_growth` counts: (joined at, left at, lapsed) for every spell a reader
+    was active (lapsed: it ended for want of an answer to a re-permission mail, not by a choice to
+    leave), and (asked at, clicked at) for every request to join and confirmation click.
+
+    A reader joins at a confirmation, or at an opt-in that made them active (added or imported as
+    confirmed), and leaves at an opt-out while active. A confirmation at the very moment of the
+    reader's opt-in is no click: it is an operator's add, as the log's first lines (migration
+    0007) recorded readers already stored. Because the log is only ever appended to, a reader who
+    leaves and comes back adds a spell and never changes an earlier one.
+    """
+    spells: list[tuple[datetime, datetime | None, bool]] = []
+    signups: list[tuple[datetime | None, datetime | None]] = []
+    reader, joined, asked_at = None, None, set()
+    for reader_id, at, kind, after in lines:
+        if reader_id != reader:
+            if joined is not None:
+                spells.append((joined, None, False))
+            reader, joined, asked_at = reader_id, None, set()
+        if kind == consent.OPT_IN:
+            signups.append((at, None))
+            asked_at.add(at)
+        elif kind == consent.CONFIRMATION and at not in asked_at:
+            signups.append((None, at))
+        if kind == consent.OPT_OUT:
+            if joined is not None:
+                spells.append((joined, at, after == status.LAPSED))
+                joined = None
+        elif joined is None and (kind == consent.CONFIRMATION or after == status.ACTIVE):
+            joined = at
+    if joined is not None:
+        spells.append((joined, None, False))
+    return spells, signups
 
 
 @dataclass(frozen=True)
@@ -298,7 +339,8 @@ def _unsubscribers(session: Session, editions: Sequence[Edition]) -> dict[int, s
     """edition number -> addresses that left after it, by any path, each reader once.
 
     SendGrid's unsubscribe events name their edition. digest's own unsubscribes
-    (the one-click POST, the page, an operator) name none: each counts for the
+    (the one-click POST, the page, an operator) name none: each, as the consent
+    log has it (so a reader who comes back later still counts), counts for the
     last edition the reader was sent before leaving.
     """
     out: dict[int, set[str]] = {e.number: set() for e in editions}
@@ -309,23 +351,26 @@ def _unsubscribers(session: Session, editions: Sequence[Edition]) -> dict[int, s
         .where(event.c.edition_number.in_(list(out)), event.c.event.in_(("unsubscribe", "group_unsubscribe")))
     ):
         out[number].add(email)
-    delivery, reader = Delivery.__table__, audience.readers
+    delivery, reader, log = Delivery.__table__, audience.readers, consent.log
     later = delivery.alias("later")
     last_before_leaving = ~sa.exists().where(
         later.c.subscriber_id == delivery.c.subscriber_id,
         later.c.state == DeliveryState.SENT,
         later.c.finished_at > delivery.c.finished_at,
-        later.c.finished_at <= reader.c.unsubscribed_at,
+        later.c.finished_at <= log.c.at,
     )
     number_of = {e.id: e.number for e in editions}
     for edition_id, email in session.execute(
         sa.select(delivery.c.edition_id, reader.c.email)
+        .distinct()
         .join(reader, reader.c.id == delivery.c.subscriber_id)
+        .join(log, log.c.subscriber_id == delivery.c.subscriber_id)
         .where(
             delivery.c.edition_id.in_(list(number_of)),
             delivery.c.state == DeliveryState.SENT,
-            reader.c.status == status.UNSUBSCRIBED,
-            delivery.c.finished_at <= reader.c.unsubscribed_at,
+            log.c.kind == consent.OPT_OUT,
+            log.c.status == status.UNSUBSCRIBED,
+            delivery.c.finished_at <= log.c.at,
             last_before_leaving,
         )
     ):
@@ -382,10 +427,13 @@ class VariantStats:
 
 
 def variant_figures(session: Session, number: int) -> list[VariantStats]:
-    """Edition `number` split by variant: sent from the ledger (which records each reader's variant), the
-    rest from the events of the readers the ledger put in each variant."""
+    """Edition `number` split by variant, each figure counted as `edition_figures` counts it, among the
+    readers the ledger put in that variant: sent from the ledger, votes and digest's own unsubscribes
+    from the store, the rest from SendGrid's events. Which backend sent the edition is read as for the
+    whole edition, so the outbox or SMTP's variants say "not reported", never 0."""
     edition = get_edition(session, number=number)
-    delivery, event = Delivery.__table__, Event.__table__
+    whole = edition_figures(session, number)[0]
+    delivery, event, reader = Delivery.__table__, Event.__table__, audience.readers
     keys = variant_keys(session.connection(), edition.id)
     sent = dict(
         session.execute(
@@ -408,21 +456,56 @@ def variant_figures(session: Session, number: int) -> list[VariantStats]:
     )
     for variant, name, readers in rows:
         per_variant[variant][name] = readers
+    # Votes and unsubscribes: the edition's own, each reader in the variant the ledger gave them.
+    item, vote = EditionItem.__table__, Vote.__table__
+    votes = dict(
+        session.execute(
+            sa.select(delivery.c.variant_id, sa.func.count(sa.distinct(vote.c.subscriber_id)))
+            .join(vote, vote.c.subscriber_id == delivery.c.subscriber_id)
+            .join(item, sa.and_(item.c.comparison_id == vote.c.comparison_id, item.c.edition_id == edition.id))
+            .where(
+                delivery.c.edition_id == edition.id,
+                delivery.c.state == DeliveryState.SENT,
+                item.c.included == sa.true(),
+            )
+            .group_by(delivery.c.variant_id)
+        ).all()
+    )
+    left = sorted(_unsubscribers(session, [edition])[number])
+    unsubscribes: dict[int, int] = {}
+    for start in range(0, len(left), 500):
+        for variant, readers in session.execute(
+            sa.select(delivery.c.variant_id, sa.func.count(sa.distinct(reader.c.id)))
+            .join(reader, reader.c.id == delivery.c.subscriber_id)
+            .where(delivery.c.edition_id == edition.id, reader.c.email.in_(left[start : start + 500]))
+            .group_by(delivery.c.variant_id)
+        ):
+            unsubscribes[variant] = unsubscribes.get(variant, 0) + readers
     titles = dict(session.execute(sa.select(Comparison.id, Comparison.slug)).all())
     return [
         VariantStats(
             position,
             tuple(titles.get(i, "?") for i in ids_of(key)),
-            edition_stats(number, edition.week, edition.status, sent.get(variant, 0), per_variant[variant]),
+            edition_stats(
+                number,
+                edition.week,
+                edition.status,
+                sent.get(variant, 0),
+                per_variant[variant],
+                backend=whole.backend,
+                votes=votes.get(variant, 0),
+                unsubscribes=unsubscribes.get(variant, 0),
+            ),
         )
         for position, (variant, key) in enumerate(keys.items(), start=1)
     ]
 
 
 def growth_figures(session: Session, zone: ZoneInfo, until: datetime | None = None) -> list[WeekGrowth]:
-    rows = session.execute(audience.membership_dates()).all()
-    signups = session.execute(audience.signup_dates()).all()
-    return weekly_growth(rows, zone, until, signups)
+    """Growth per week, from the consent log (every join and leave, in order), never from readers'
+    current status: a past week's figures stay what they were when a reader leaves or comes back."""
+    spells, signups = memberships(session.execute(consent.lines()).all())
+    return weekly_growth(spells, zone, until, signups)
 
 
 def load_report(session: Session, zone: ZoneInfo, number: int | None = None, until: datetime | None = None) -> Report:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib import import_module
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -40,6 +39,7 @@ from digest.web.routers import BODY_LIMITS, DEFAULT_BODY_LIMIT, ROUTERS
 from digest.web.signups import SignupBook
 from digest.web.topics import KnownTopics
 from digest.web.writes import WriteGate
+from subscribers import operators, validation
 from subscribers.tokens import ConfirmationTokens
 
 
@@ -70,11 +70,12 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    operators.use_erasure_key(settings.secret_key)  # what an erasure keeps (and the webhook checks) is keyed
     app.state.pages = Pages(settings)
     app.state.writes = WriteGate(engine)
     app.state.signups = SignupBook(app.state.writes.session)
     app.state.topics = KnownTopics(engine)
-    app.state.zones = sorted(available_timezones())
+    app.state.zones = validation.zones()  # places and UTC, never localtime or Factory
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
     app.state.editor_failures = failure_limit()  # wrong admin tokens, per client
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.errors import (
@@ -26,10 +27,13 @@ from digest.errors import (
     EditionError,
     MalformedBatch,
     NotFound,
+    StoreDisconnected,
     StoreError,
+    StoreFull,
     UnknownVoteLink,
     VoteNotCounted,
 )
+from digest.store import store_error
 from digest.web.negotiate import wants_json
 from subscribers.errors import (
     AlreadyReader,
@@ -85,6 +89,12 @@ _DIGEST_ERRORS = (
 # named to the client too (a variable's name is no secret, and it tells a provider's admin what to ask for).
 _SERVER_ERRORS = (
     (ConfigError, "Not configured", "This server is not set up for this yet: {}."),
+    (StoreFull, None, "The server's disk is full, so nothing could be saved. Please try again later."),
+    (
+        StoreDisconnected,
+        None,
+        "The server lost its connection to its database; nothing was saved. Please try again in a moment.",
+    ),
     (StoreError, None, "The database cannot be reached just now. Please try again in a few minutes."),
     (DeliveryError, None, "Mail cannot be sent just now. Please try again in a few minutes."),
 )
@@ -178,6 +188,12 @@ def _validation_error(request: Request, exc: RequestValidationError) -> Response
     return error_response(request, 422, problems or [Problem("request", "is not valid")], name_fields=True)
 
 
+def _database_error(request: Request, exc: SQLAlchemyError) -> Response:
+    """A database failure digest did not raise itself: typed (a full disk, a lost connection), then
+    answered as the application's own StoreError is: 503, the kind named to the client and the log."""
+    return _digest_error(request, store_error(exc, request.app.state.settings.database_url))
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
@@ -191,6 +207,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ClientError, _client_error)
     app.add_exception_handler(SubscribersError, _library_error)
     app.add_exception_handler(DigestError, _digest_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

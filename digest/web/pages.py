@@ -41,6 +41,7 @@ class Pages:
             "newsletter_name": settings.newsletter_name,
             "postal_address": settings.postal_address,
             "base_url": settings.base_url,
+            "language": settings.language,
         }
 
     def html(self, name: str, **context: Any) -> str:
