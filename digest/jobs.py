@@ -30,8 +30,9 @@ from digest.delivery import send_edition
 from digest.delivery.confirmations import send_pending
 from digest.delivery.states import SendOutcome
 from digest.editions.models import Edition
-from digest.editions.service import build_edition, edition_items
+from digest.editions.service import edition_items, get_edition
 from digest.editions.status import EditionStatus
+from digest.editors.approvals import approvals_of, build_as
 from digest.mail import Sender
 from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
 from digest.settings import Settings
@@ -53,6 +54,7 @@ from schedules import (
 from subscribers import audience
 
 log = logging.getLogger("digest.jobs")
+SCHEDULER = "scheduler"  # who the audit log says built an edition at its first wave
 
 WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
@@ -118,7 +120,7 @@ def run_wave(
     zone = ZoneInfo(names[0])
     week = week_for_slot(slot, settings, zone)
     with session_scope(engine) as session:
-        built = build_edition(session, settings, week, now=slot)
+        built = build_as(session, settings, week, SCHEDULER, now=slot)
         if built.edition is None:
             return Outcome.skipped(built.reason)
         number, status = built.edition.number, built.edition.status
@@ -134,6 +136,11 @@ def run_wave(
             f"{number}` says how far it got; `digest editions send --edition {number}` "
             "resumes it, mailing every reader left at once"
         )
+    if status == EditionStatus.DRAFT:
+        with session_scope(engine) as session:
+            approvals = approvals_of(session, settings, get_edition(session, number))
+        if settings.approvals > 0 and not approvals.met:
+            return Outcome.unfinished(approvals.refusal())  # held: the slot stays open, looked at again
     in_use = [] if zones is None else stored_zones(engine)
     stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
     if final is None:
@@ -242,6 +249,7 @@ class WavesStatus:
     next_first: datetime  # the next send day's first wave
     last: RunRecord | None
     lease: LeaseInfo | None
+    waiting_for: str | None = None  # DIGEST_APPROVALS: the edition's approvals still missing, in one line
 
     def lease_is_live(self, now: datetime) -> bool:
         return self.lease is not None and self.lease.expires_at > now
@@ -265,6 +273,8 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
     week = week_for_day(day)
     with session_scope(engine) as session:
         edition = session.exec(select(Edition).where(Edition.week == week)).first()
+        approvals = None if edition is None else approvals_of(session, settings, edition)
+    waiting_for = approvals.refusal() if approvals is not None and approvals.needed and not approvals.met else None
     next_day = day + timedelta(days=7)
     return WavesStatus(
         describe_schedule(settings),
@@ -276,4 +286,5 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
         waves.cycle(zones, next_day)[0].slot,
         latest_run(engine, WEEKLY_JOB),
         current_lease(engine, WEEKLY_JOB),
+        waiting_for,
     )

@@ -193,6 +193,8 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
         f"Send day:     {status.day:%A %Y-%m-%d}, the edition of {status.week} ({edition}): "
         f"{counted(len(status.waves), 'wave')}, {done} done, {waiting} waiting"
     )
+    if status.waiting_for:
+        click.echo(f"Approval:     {status.waiting_for}")
     for wave in status.waves:
         zones = ", ".join(wave.zones)
         if settings.timezone.key in wave.zones:

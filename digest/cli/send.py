@@ -17,6 +17,7 @@ from digest.delivery.send import refuse_if_nobody
 from digest.delivery.states import HALTED
 from digest.editions.service import edition_at_hand, get_edition
 from digest.editions.status import EditionStatus
+from digest.editors.approvals import refuse_unapproved
 from digest.errors import EditionError
 from digest.mail import make_sender
 from digest.render import render_edition
@@ -153,6 +154,9 @@ def send(
             edition = get_edition(session, **edition_at_hand(session, app.settings).which())
         else:
             edition = get_edition(session, number, week.strip() if week else None)
+    if not dry_run:  # DIGEST_APPROVALS: one line saying who must approve, before anything is asked
+        with session_scope(app.engine) as session:
+            refuse_unapproved(session, app.settings, edition)
     if not dry_run and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
         refuse_if_nobody(app.engine, app.settings, edition)
     plan = send_plan(
