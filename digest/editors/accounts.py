@@ -8,6 +8,8 @@ names exist. Every change is appended to the audit log by the caller's actor.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -32,6 +34,19 @@ _DUMMY = _hasher.hash("no such editor; this hash only spends the time a real che
 class Account:
     name: str
     role: Role
+    key: str = ""  # changes with the password: a desk session names it, so a new password signs it out
+
+    def may(self, role: Role) -> bool:
+        """Whether this account may do what `role` may (an owner may do all an editor may)."""
+        return self.role == Role.OWNER or role == Role.EDITOR
+
+
+def _key(editor: Editor) -> str:
+    return hashlib.sha256(("digest desk session:" + editor.password_hash).encode()).hexdigest()[:24]
+
+
+def _account(editor: Editor) -> Account:
+    return Account(editor.name, Role(editor.role), _key(editor))
 
 
 def check_name(name: str) -> str:
@@ -90,12 +105,15 @@ def set_password(session: Session, name: str, password: str, actor: str) -> None
 
 
 def list_editors(session: Session) -> list[Account]:
-    return [Account(e.name, Role(e.role)) for e in session.exec(select(Editor).order_by(Editor.name)).all()]
+    return [_account(e) for e in session.exec(select(Editor).order_by(Editor.name)).all()]
 
 
-def find_account(session: Session, name: str) -> Account | None:
-    editor = _find(session, name)
-    return None if editor is None else Account(editor.name, Role(editor.role))
+def session_account(session: Session, name: str, key: str) -> Account | None:
+    """The account a desk session names, while its password is the one it signed in with."""
+    editor = _find(session, name) if isinstance(name, str) and NAME.match(name) else None
+    if editor is None or not isinstance(key, str) or not hmac.compare_digest(_key(editor), key):
+        return None
+    return _account(editor)
 
 
 def check_sign_in(session: Session, name: str, password: str) -> Account | None:
@@ -110,4 +128,5 @@ def check_sign_in(session: Session, name: str, password: str) -> Account | None:
     if _hasher.check_needs_rehash(editor.password_hash):
         editor.password_hash = _hasher.hash(password)
         session.add(editor)
-    return Account(editor.name, Role(editor.role))
+        session.flush()
+    return _account(editor)

@@ -27,7 +27,6 @@ class Action(StrEnum):
     ACCOUNT_ADD = "account-add"
     ACCOUNT_REMOVE = "account-remove"
     ACCOUNT_PASSWORD = "account-password"
-    SIGN_IN = "sign-in"
 
 
 CHANGES = frozenset({Action.BUILD, Action.EDIT})

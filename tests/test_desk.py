@@ -1,0 +1,175 @@
+"""The desk over HTTP: sign-in with a name and password (a signed, Secure, HttpOnly, SameSite=Strict
+cookie), limits on wrong passwords per name and per address that lapse, CSRF and origin checks on every
+POST, roles, the week at a glance, approvals by a second editor, and the bearer token for scripts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from helpers import add_reader, comparison, edition_status, serve_site, wait_for
+
+from digest.editors.accounts import add_editor, set_password
+from digest.editors.approvals import build_as, edit_as
+from digest.editors.audit import edition_log
+from digest.editors.roles import Role
+from digest.store import session_scope
+from digest.web.desk import session as desk_session
+
+PASSWORD = "correct horse battery"
+TOKEN = "s3cret-admin-token"
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture
+def site(db_url):
+    with serve_site(db_url, admin_token=TOKEN, approvals=1) as site:
+        with session_scope(site.engine) as session:
+            add_editor(session, "ada", PASSWORD, Role.OWNER, "test")
+            add_editor(session, "grace", PASSWORD, Role.EDITOR, "test")
+        yield site
+
+
+def _token(page_text: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page_text).group(1)
+
+
+def sign_in(site, name: str, password: str = PASSWORD, **headers):
+    form = site.http.get("/desk/login")
+    return site.http.post(
+        "/desk/login",
+        data={"csrf": _token(form.text), "name": name, "password": password},
+        headers={**HTML, **headers},
+        follow_redirects=False,
+    )
+
+
+class Editor:
+    """One signed-in browser, as far as HTTP goes: its session cookie and the CSRF token of its pages."""
+
+    def __init__(self, site, name: str):
+        answer = sign_in(site, name)
+        assert answer.status_code == 303, answer.text
+        self.site, self.cookie = site, answer.headers["set-cookie"].split(";")[0]
+
+    def get(self, path: str, **headers):
+        return self.site.http.get(path, headers={**HTML, "Cookie": self.cookie, **headers}, follow_redirects=False)
+
+    def post(self, path: str, data: dict | None = None, *, headers: dict | None = None):
+        token = _token(self.get("/desk").text)
+        return self.site.http.post(
+            path,
+            data={"csrf": token, **(data or {})},
+            headers={**HTML, "Cookie": self.cookie, **(headers or {})},
+            follow_redirects=False,
+        )
+
+
+def _edition(site, by: str = "ada") -> int:
+    add_reader(site.engine, "reader@example.com")
+    with session_scope(site.engine) as session:
+        comparison(session, "w11-a-vs-b", "2026-03-11 09:00")
+        return build_as(session, site.settings, "2026-W11", by).edition.number
+
+
+def test_signing_in_sets_a_secure_http_only_strict_cookie_limited_in_time_and_to_the_desk(site):
+    assert site.http.get("/desk", follow_redirects=False).headers["location"] == "/desk/login"
+    form = site.http.get("/desk/login")
+    assert '<label for="name">Name</label>' in form.text and '<label for="password">Password</label>' in form.text
+    answer = sign_in(site, "ada")
+    assert answer.status_code == 303 and answer.headers["location"] == "/desk"
+    cookie = answer.headers["set-cookie"].lower()
+    assert {"secure", "httponly", "samesite=strict", "path=/desk"} <= {p.strip() for p in cookie.split(";")}
+    assert f"max-age={int(desk_session.DESK_SESSION.total_seconds())}" in cookie
+    assert PASSWORD not in answer.headers["set-cookie"]
+    ada = Editor(site, "ada")
+    page = ada.get("/desk")
+    assert page.status_code == 200 and "ada · owner" in page.text
+    out = ada.post("/desk/logout")
+    assert out.status_code == 303 and 'digest_desk=""' in out.headers["set-cookie"]
+
+
+def test_a_new_password_signs_the_old_sessions_out(site):
+    ada = Editor(site, "ada")
+    assert ada.get("/desk").status_code == 200
+    with session_scope(site.engine) as session:
+        set_password(session, "ada", "a brand new password", "test")
+    assert ada.get("/desk").headers["location"] == "/desk/login"
+
+
+def test_wrong_passwords_are_limited_per_name_and_per_address_and_the_limit_lapses(db_url, monkeypatch):
+    monkeypatch.setattr(desk_session, "FAILURES_PER_NAME", "3 per 8 seconds")
+    monkeypatch.setattr(desk_session, "FAILURES_PER_ADDRESS", "5 per 8 seconds")
+    with serve_site(db_url) as site:
+        with session_scope(site.engine) as session:
+            add_editor(session, "ada", PASSWORD, Role.OWNER, "test")
+        for _ in range(3):
+            wrong = sign_in(site, "ada", "not the password")
+            assert wrong.status_code == 403 and "do not match an editor" in wrong.text
+        refused = sign_in(site, "ada")  # the right password too, for now
+        assert refused.status_code == 429 and "for this name" in refused.text and "retry-after" in refused.headers
+        for _ in range(2):
+            assert sign_in(site, "nobody", "not the password").status_code == 403
+        by_address = sign_in(site, "someone-else", "not the password")
+        assert by_address.status_code == 429 and "for your address" in by_address.text
+        # The window passes: the right password works again (refused tries in the meantime count for nothing).
+        wait_for(lambda: sign_in(site, "ada").status_code == 303, timeout=20, what="a sign-in", interval=0.5)
+
+
+def test_a_post_without_the_token_or_from_another_origin_is_refused(site):
+    number = _edition(site)
+    ada = Editor(site, "ada")
+    path = f"/desk/editions/{number}/approve"
+    bare = site.http.post(path, data={}, headers={**HTML, "Cookie": ada.cookie})
+    assert bare.status_code == 403 and "CSRF" in bare.text
+    forged = site.http.post(path, data={"csrf": "forged"}, headers={**HTML, "Cookie": ada.cookie})
+    assert forged.status_code == 403
+    elsewhere = ada.post(path, headers={"Origin": "https://evil.example"})
+    assert elsewhere.status_code == 403 and "another site" in elsewhere.text
+    cross = ada.post(path, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    signed_out = site.http.post(path, data={"csrf": "x"}, headers=HTML)
+    assert signed_out.status_code == 401
+    login_forged = site.http.post("/desk/login", data={"csrf": "x", "name": "ada", "password": PASSWORD})
+    assert login_forged.status_code == 403 and "set-cookie" not in login_forged.headers
+    with session_scope(site.engine) as session:
+        assert edition_log(session, number)[-1].action == "build"  # nothing was approved
+
+
+def test_an_editor_approves_but_may_not_send_and_may_not_approve_their_own_change(site):
+    number = _edition(site, by="grace")
+    grace, ada = Editor(site, "grace"), Editor(site, "ada")
+    own = grace.post(f"/desk/editions/{number}/approve")
+    assert own.status_code == 409
+    assert "grace changed edition 1 last, so cannot approve it" in own.text
+    send = grace.post(f"/desk/editions/{number}/send", {"confirm": str(number)})
+    assert send.status_code == 403 and "Only an owner" in send.text
+    assert grace.get(f"/desk/editions/{number}/confirm-send").status_code == 403
+    refused = ada.get(f"/desk/editions/{number}/confirm-send")
+    assert refused.status_code == 409 and "waits for approval" in refused.text
+    approved = ada.post(f"/desk/editions/{number}/approve")
+    assert approved.status_code == 303
+    page = ada.get(f"/desk/editions/{number}")
+    assert "1 of 1 needed: approved by ada" in page.text
+    assert re.search(r"<strong>ada</strong> approve", page.text)
+
+
+def test_the_week_at_a_glance_and_the_bearer_token_for_scripts(site):
+    number = _edition(site)
+    with session_scope(site.engine) as session:
+        comparison(session, "w11-c-vs-d", "2026-03-12 09:00")
+        build_as(session, site.settings, "2026-W11", "ada", rebuild=True)
+        edit_as(session, site.settings, number, "ada", exclude=["w11-c-vs-d"])
+    page = site.http.get("/desk", headers={**HTML, "Authorization": f"Bearer {TOKEN}"})
+    assert page.status_code == 200 and "admin-token · owner" in page.text
+    assert f"<h1>Edition {number} · 2026-W11</h1>" in page.text
+    comparisons = page.text.split('id="comparisons"')[1].split("</table>")[0]
+    assert "w11-a-vs-b" in comparisons and "w11-c-vs-d" not in comparisons
+    held = page.text.split('id="held"')[1].split("</ul>")[0]
+    assert "w11-c-vs-d" in held and "left out by an editor" in held
+    assert re.search(r"[\d,]+ of 100,000 bytes \(\d+% of the clip limit\)", page.text)
+    assert "Readers per wave" in page.text and "waits for approval" in page.text
+    assert "<strong>ada</strong> edit: left out w11-c-vs-d" in page.text
+    wrong = site.http.get("/desk", headers={**HTML, "Authorization": "Bearer wrong"})
+    assert wrong.status_code == 403
+    assert edition_status(site.engine, number) == "draft"
