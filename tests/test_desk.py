@@ -168,7 +168,7 @@ def test_the_week_at_a_glance_and_the_bearer_token_for_scripts(site):
     held = page.text.split('id="held"')[1].split("</ul>")[0]
     assert "w11-c-vs-d" in held and "left out by an editor" in held
     assert re.search(r"[\d,]+ of 100,000 bytes \(\d+% of the clip limit\)", page.text)
-    assert "Readers per wave" in page.text and "waits for approval" in page.text
+    assert "Readers per wave" in page.text and "once approved: it needs 1 approval (has none)" in page.text
     assert "<strong>ada</strong> edit: left out w11-c-vs-d" in page.text
     wrong = site.http.get("/desk", headers={**HTML, "Authorization": "Bearer wrong"})
     assert wrong.status_code == 403

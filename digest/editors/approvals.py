@@ -44,13 +44,16 @@ class Approvals:
     def met(self) -> bool:
         return self.missing == 0
 
-    def refusal(self) -> str:
-        """One line: who must approve and where."""
+    def wanting(self) -> str:
+        """'it needs 2 approvals (has 1: grace) from editors other than ada, who changed it last'"""
         has = f"has {len(self.approvers)}: {', '.join(self.approvers)}" if self.approvers else "has none"
         other = f"editors other than {self.changed_by}, who changed it last" if self.changed_by else "editors"
+        return f"it needs {counted(self.needed, 'approval')} ({has}) from {other}"
+
+    def refusal(self) -> str:
+        """One line: who must approve and where."""
         return (
-            f"edition {self.number} waits for approval: it needs {counted(self.needed, 'approval')} ({has}) "
-            f"from {other}; approve it {WHERE.format(number=self.number)}"
+            f"edition {self.number} waits for approval: {self.wanting()}; approve it {WHERE.format(number=self.number)}"
         )
 
 

@@ -95,7 +95,8 @@ def send_day(week: str, settings: Settings) -> date:
     return monday + timedelta(days=7 + waves_of(settings).weekday)
 
 
-def _waves(engine: Engine, settings: Settings, week: str) -> tuple[WaveRow, ...]:
+def waves_for(engine: Engine, settings: Settings, week: str) -> tuple[WaveRow, ...]:
+    """The waves of the send day carrying `week`'s edition, over the zones readers are in now."""
     with engine.connect() as connection:
         stored = audience.zones_in_use(connection)
         counts = connection.execute(audience.zone_counts()).all()
@@ -142,7 +143,8 @@ def _next(week: Week, settings: Settings) -> str:
             f"{counted(len(week.waves), 'wave')}, the first at {first.slot:%A %H:%M} UTC"
         )
     if week.approvals is not None and week.approvals.needed and not week.approvals.met:
-        return (said + ", once approved: " if said else "Once approved: ") + week.approvals.refusal() + "."
+        wanting = week.approvals.wanting()
+        return f"{said}, once approved: {wanting}." if said else f"It waits for approval: {wanting}."
     return said + "."
 
 
@@ -156,7 +158,7 @@ def week_at_glance(engine: Engine, settings: Settings, number: int | None = None
             edition = get_edition(session, number=number)
             week = edition.week
         if edition is None:
-            return Week(week, None, waves=_waves(engine, settings, week), next=_next(Week(week, None), settings))
+            return Week(week, None, waves=waves_for(engine, settings, week), next=_next(Week(week, None), settings))
         shown = edition_comparisons(session, edition)
         offer = offered(session, edition, shown)
         topics = {o.id: tuple(sorted(o.categories)) for o in offer}
@@ -197,7 +199,7 @@ def week_at_glance(engine: Engine, settings: Settings, number: int | None = None
         html_bytes,
         variants=variants,
         unmatched=unmatched,
-        waves=_waves(engine, settings, week),
+        waves=waves_for(engine, settings, week),
         approvals=approvals,
         log=log,
     )

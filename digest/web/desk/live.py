@@ -26,12 +26,12 @@ from digest.editions.status import EditionStatus
 from digest.editors import audit
 from digest.editors.roles import Action, Role
 from digest.errors import EditionError
-from digest.send_days import waves_of, zone_of
+from digest.send_days import zone_of
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.web.deps import engine_of, pages_of, settings_of
 from digest.web.desk import session as desk_session
-from digest.web.desk.glance import send_day
+from digest.web.desk.glance import waves_for
 from digest.web.desk.week import sends
 from digest.web.headers import SECURITY_HEADERS
 from digest.words import counted
@@ -98,19 +98,24 @@ def _brake(live: Live) -> str:
     return "holding: complaints and bounces are under their limits"
 
 
-def _waves(settings: Settings, week: str, by_zone) -> tuple[Row, ...]:
-    zones = {zone_of(stored, settings).key: zone_of(stored, settings) for stored in by_zone} or {
-        settings.timezone.key: settings.timezone
-    }
-    rows = []
-    for number, wave in enumerate(waves_of(settings).cycle(list(zones.values()), send_day(week, settings)), start=1):
+def _waves(engine, settings: Settings, week: str, by_zone) -> tuple[Row, ...]:
+    """The send day's waves (over the zones readers are in now, and those the ledger holds), with counts."""
+    rows, placed = [], set()
+    for number, wave in enumerate(waves_for(engine, settings, week), start=1):
         counts = dict.fromkeys(STATES, 0)
         for stored, tally in by_zone.items():
             if zone_of(stored, settings).key in wave.zones:
+                placed.add(stored)
                 for state, n in tally.counts.items():
                     counts[state] += n
-        local = wave.slot.astimezone(zones[wave.zones[0]])
-        rows.append(Row(f"w{number}", f"{local:%a %H:%M} local", ", ".join(wave.zones), counts))
+        rows.append(Row(f"w{number}", f"{wave.slot:%a %H:%M} UTC", ", ".join(wave.zones), counts))
+    rest = dict.fromkeys(STATES, 0)
+    for stored, tally in by_zone.items():
+        if stored not in placed:  # readers who have left every wave's zones since (moved, or stopped)
+            for state, n in tally.counts.items():
+                rest[state] += n
+    if any(rest.values()):
+        rows.append(Row("w0", "Other zones", "readers no longer in any wave's zones", rest))
     return tuple(rows)
 
 
@@ -143,7 +148,7 @@ def live_of(request: Request, number: int) -> Live:
         edition,
         seen,
         tuple(variants),
-        _waves(settings, edition.week, seen.by_zone),
+        _waves(engine, settings, edition.week, seen.by_zone),
         failed,
         sends(request).running(number),
         ended.said if ended is not None else None,

@@ -77,7 +77,8 @@ class DeskSends:
                 should_stop=self._stopping.is_set,
                 refuse_nobody=True,
             )
-            ended = Ended(True, summary.as_text())
+            said = f"it ended {summary.status}, {summary.sent_now:,} mailed by this run"
+            ended = Ended(True, said + (f". {summary.reason}" if summary.reason else "."))
         except DigestError as exc:
             ended = Ended(False, str(exc))
         except Exception as exc:  # a thread's failure is logged and shown, never lost
