@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import add_reader, comparison, edition_status, serve_site, wait_for
+from helpers import add_reader, add_readers, comparison, edition_status, ledger, serve_site, wait_for
+from sendgrid_server import SendGridServer
 
 from digest.editors.accounts import add_editor, set_password
 from digest.editors.approvals import build_as, edit_as
@@ -173,3 +174,62 @@ def test_the_week_at_a_glance_and_the_bearer_token_for_scripts(site):
     wrong = site.http.get("/desk", headers={**HTML, "Authorization": "Bearer wrong"})
     assert wrong.status_code == 403
     assert edition_status(site.engine, number) == "draft"
+
+
+def test_an_owner_pauses_a_send_in_progress_and_resumes_it(db_url):
+    with SendGridServer(api_key="SG.test-key") as sendgrid:
+        sendgrid.delay = 1.0  # one request per variant, a second each
+        with serve_site(
+            db_url, backend="sendgrid", sendgrid_api_key=sendgrid.api_key, sendgrid_api_url=sendgrid.url
+        ) as site:
+            with session_scope(site.engine) as session:
+                add_editor(session, "ada", PASSWORD, Role.OWNER, "test")
+                for slug, topic in (("voice-a-vs-b", "Voice"), ("video-c-vs-d", "Video"), ("code-e-vs-f", "Code")):
+                    comparison(session, slug, "2026-03-10 09:00", tool_fields=({"category": topic},) * 2)
+                build_as(session, site.settings, "2026-W11", "ada")
+            for topic in ("Voice", "Video", "Code"):
+                add_readers(site.engine, [f"{topic.lower()}{i}@example.com" for i in range(5)], topics=[topic])
+            ada = Editor(site, "ada")
+            assert ada.post("/desk/editions/1/send", {"confirm": "1"}).status_code == 303
+            wait_for(lambda: sendgrid.requests >= 1, timeout=30, what="the first request")
+            paused = ada.post("/desk/editions/1/pause")
+            assert paused.status_code == 303
+            wait_for(lambda: edition_status(site.engine, 1) == "paused", timeout=30, what="the pause")
+            wait_for(lambda: "it ended paused" in ada.get("/desk/editions/1/send").text, timeout=30, what="its end")
+            sent = sum(1 for state in ledger(site.engine, 1).values() if state == "sent")
+            assert 0 < sent < 15
+            page = ada.get("/desk/editions/1/send")
+            assert "Resume the send" in page.text and "paused." in page.text
+            assert ada.post("/desk/editions/1/resume").status_code == 303
+            wait_for(lambda: edition_status(site.engine, 1) == "sent", timeout=60, what="the send's end")
+            assert sorted(ledger(site.engine, 1).values()) == ["sent"] * 15
+            assert max(sendgrid.counts().values()) == 1
+            with session_scope(site.engine) as session:
+                actions = [e.action for e in edition_log(session, 1)]
+            assert actions == ["build", "send", "pause", "resume"]
+            twice = ada.post("/desk/editions/1/pause")
+            assert twice.status_code == 409 and "nothing to pause" in twice.text
+
+
+def test_an_editor_previews_each_variant_in_frames_and_sends_a_test_to_themselves(site):
+    number = _edition(site)
+    grace = Editor(site, "grace")
+    page = grace.get(f"/desk/editions/{number}/preview")
+    assert page.status_code == 200 and "frame-src 'self'" in page.headers["content-security-policy"]
+    assert page.text.count("<iframe ") == 2 and 'width="375"' in page.text and 'width="620"' in page.text
+    text_part = page.text.split('id="text-part">')[1].split("</pre>")[0]
+    assert "W11 A Vs B Left vs W11 A Vs B Right" in text_part
+    frame = grace.get(f"/desk/editions/{number}/preview/frame")
+    assert frame.status_code == 200 and frame.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in frame.headers["content-security-policy"] and "<html" in frame.text.lower()
+    assert site.http.get(f"/desk/editions/{number}/preview/frame", follow_redirects=False).status_code == 303
+    bad = grace.get(f"/desk/editions/{number}/preview?variant=x")
+    assert bad.status_code == 422 and "variant" in bad.text
+    sent = grace.post(f"/desk/editions/{number}/test", {"address": "grace@example.com", "variant": "0"})
+    assert sent.status_code == 303 and "sent=yes" in sent.headers["location"]
+    [mail] = list(site.settings.outbox.glob("*.eml"))
+    assert "[Test]" in mail.read_text(encoding="utf-8")
+    wrong = grace.post(f"/desk/editions/{number}/test", {"address": "not an address"})
+    assert wrong.status_code == 422 and "Your address" in wrong.text
+    with session_scope(site.engine) as session:
+        assert edition_log(session, number)[-1].detail == "the whole edition to grace@example.com"

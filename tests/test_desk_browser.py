@@ -194,7 +194,9 @@ def test_a_form_from_another_origin_is_refused(browser, site):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_desk_page_has_no_serious_or_critical_axe_violation(browser, site, sendgrid, axe_script, width):
+def test_every_desk_page_has_no_serious_or_critical_axe_violation(
+    browser, site, sendgrid, axe_script, artifacts, width
+):
     sendgrid.reject({BAD})
     with session_scope(site.engine) as session:
         from digest.editors.approvals import approve  # grace approves, so the owner may send
@@ -210,6 +212,7 @@ def test_every_desk_page_has_no_serious_or_critical_axe_violation(browser, site,
             ("week", "/desk"),
             ("edition", "/desk/editions/1"),
             ("confirm", "/desk/editions/1/confirm-send"),
+            ("preview", "/desk/editions/1/preview?variant=1"),
         ):
             opened = context.new_page()
             opened.goto(site.url + path)
@@ -218,6 +221,7 @@ def test_every_desk_page_has_no_serious_or_critical_axe_violation(browser, site,
         page.get_by_role("button", name=re.compile("Send edition 1 to")).click()
         page.locator("#status", has_text=re.compile(r"^sent$")).wait_for(timeout=scaled(60_000))
         pages["send"] = page
+        pages["preview"].screenshot(path=str(artifacts / f"preview-{width}.png"), full_page=True)
         for name, opened in pages.items():
             found = severe(axe_violations(opened, axe_script))
             assert found == [], (name, found)

@@ -20,6 +20,7 @@ class Action(StrEnum):
     BUILD = "build"
     EDIT = "edit"
     APPROVE = "approve"
+    TEST_SEND = "test-send"
     SEND = "send"
     PAUSE = "pause"
     RESUME = "resume"
