@@ -7,15 +7,19 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from helpers import add_reader, add_readers, comparison, edition_status, ledger, serve_site, wait_for
 from sendgrid_server import SendGridServer
+from sqlmodel import select
 
 from digest.editors.accounts import add_editor, set_password
 from digest.editors.approvals import build_as, edit_as
 from digest.editors.audit import edition_log
+from digest.editors.models import AuditEntry
 from digest.editors.roles import Role
 from digest.store import session_scope
 from digest.web.desk import session as desk_session
+from subscribers.models import Subscriber
 
 PASSWORD = "correct horse battery"
 TOKEN = "s3cret-admin-token"
@@ -64,6 +68,12 @@ class Editor:
             headers={**HTML, "Cookie": self.cookie, **(headers or {})},
             follow_redirects=False,
         )
+
+
+def reader_status(engine, email: str) -> str:
+    table = Subscriber.__table__
+    with engine.connect() as connection:
+        return connection.execute(sa.select(table.c.status).where(table.c.email == email)).scalar_one()
 
 
 def _edition(site, by: str = "ada") -> int:
@@ -233,3 +243,34 @@ def test_an_editor_previews_each_variant_in_frames_and_sends_a_test_to_themselve
     assert wrong.status_code == 422 and "Your address" in wrong.text
     with session_scope(site.engine) as session:
         assert edition_log(session, number)[-1].detail == "the whole edition to grace@example.com"
+
+
+def test_an_owner_finds_a_reader_and_unsubscribes_them_after_confirming(site):
+    number = _edition(site)  # reader@example.com
+    ada, grace = Editor(site, "ada"), Editor(site, "grace")
+    assert grace.get("/desk/readers").status_code == 403
+    assert '<label for="email">Address</label>' in ada.get("/desk/readers").text
+    assert grace.post("/desk/readers", {"email": "reader@example.com"}).status_code == 403
+    missing = ada.post("/desk/readers", {"email": "nobody@example.com"})
+    assert missing.status_code == 404 and "No reader has the address nobody@example.com" in missing.text
+    found = ada.post("/desk/readers", {"email": "Reader@Example.com"})
+    assert found.status_code == 200 and 'id="reader-status">active<' in found.text
+    asked = ada.post("/desk/readers/confirm", {"email": "reader@example.com", "action": "unsubscribe"})
+    assert asked.status_code == 200 and "Unsubscribe reader@example.com?" in asked.text
+    assert reader_status(site.engine, "reader@example.com") == "active"  # asking changes nothing
+    unconfirmed = ada.post("/desk/readers/change", {"email": "reader@example.com", "action": "unsubscribe"})
+    assert unconfirmed.status_code == 422
+    done = ada.post("/desk/readers/change", {"email": "reader@example.com", "action": "unsubscribe", "confirm": "yes"})
+    assert done.status_code == 200 and "reader@example.com is now unsubscribed." in done.text
+    assert reader_status(site.engine, "reader@example.com") == "unsubscribed"
+    again = ada.post("/desk/readers/change", {"email": "reader@example.com", "action": "suppress", "confirm": "yes"})
+    assert "is now suppressed" in again.text
+    odd = ada.post("/desk/readers/change", {"email": "reader@example.com", "action": "erase", "confirm": "yes"})
+    assert odd.status_code == 422
+    with session_scope(site.engine) as session:
+        entries = session.exec(select(AuditEntry).where(AuditEntry.action.like("reader-%"))).all()
+    assert [(e.actor, e.action, "@" in e.detail) for e in entries] == [
+        ("ada", "reader-unsubscribe", False),
+        ("ada", "reader-suppress", False),
+    ]
+    assert number == 1

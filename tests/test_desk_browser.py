@@ -230,3 +230,25 @@ def test_every_desk_page_has_no_serious_or_critical_axe_violation(
     finally:
         context.close()
         anonymous.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_an_owner_finds_a_reader_and_unsubscribes_them(browser, site, axe_script, artifacts, width):
+    context, page = sign_in(browser, site, "ada", WIDTHS[width], bypass_csp=True)  # axe is the test's script
+    try:
+        page.get_by_role("link", name="Readers").click()
+        page.get_by_label("Address").fill("voice3@example.com")
+        page.get_by_role("button", name="Find").click()
+        assert page.locator("h1").inner_text() == "voice3@example.com"
+        assert page.locator("#reader-status").inner_text() == "active"
+        assert severe(axe_violations(page, axe_script)) == []
+        page.screenshot(path=str(artifacts / f"reader-{width}.png"), full_page=True)
+        page.get_by_role("button", name="Unsubscribe…").click()
+        assert page.locator("h1").inner_text() == "Unsubscribe voice3@example.com?"
+        assert severe(axe_violations(page, axe_script)) == []
+        page.get_by_role("button", name="Unsubscribe voice3@example.com").click()
+        assert page.locator("#notice").inner_text() == "voice3@example.com is now unsubscribed."
+        assert page.locator("#reader-status").inner_text() == "unsubscribed"
+        assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    finally:
+        context.close()

@@ -36,6 +36,10 @@ class Account:
     role: Role
     key: str = ""  # changes with the password: a desk session names it, so a new password signs it out
 
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
     def may(self, role: Role) -> bool:
         """Whether this account may do what `role` may (an owner may do all an editor may)."""
         return self.role == Role.OWNER or role == Role.EDITOR

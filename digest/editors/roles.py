@@ -25,6 +25,8 @@ class Action(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     RETRY = "retry"
+    READER_UNSUBSCRIBE = "reader-unsubscribe"
+    READER_SUPPRESS = "reader-suppress"
     ACCOUNT_ADD = "account-add"
     ACCOUNT_REMOVE = "account-remove"
     ACCOUNT_PASSWORD = "account-password"
