@@ -236,7 +236,7 @@ def test_an_editor_previews_each_variant_in_frames_and_sends_a_test_to_themselve
     bad = grace.get(f"/desk/editions/{number}/preview?variant=x")
     assert bad.status_code == 422 and "variant" in bad.text
     sent = grace.post(f"/desk/editions/{number}/test", {"address": "grace@example.com", "variant": "0"})
-    assert sent.status_code == 303 and "sent=yes" in sent.headers["location"]
+    assert sent.status_code == 303 and "tested=yes" in sent.headers["location"]
     [mail] = list(site.settings.outbox.glob("*.eml"))
     assert "[Test]" in mail.read_text(encoding="utf-8")
     wrong = grace.post(f"/desk/editions/{number}/test", {"address": "not an address"})

@@ -65,7 +65,7 @@ def preview_page(request: Request, number: int) -> Response:
         result=result,
         variant=variant,
         widths=WIDTHS,
-        test_sent=request.query_params.get("sent") == "yes",
+        test_sent=request.query_params.get("tested") == "yes",
         headers={"Content-Security-Policy": PAGE_CSP},
     )
 
@@ -106,5 +106,5 @@ async def test_send(request: Request, number: int) -> Response:
             audit.record(session, desk.name, Action.TEST_SEND, edition=number, detail=f"{which} to {address}")
 
     await run_in_threadpool(run)
-    back = f"/desk/editions/{number}/preview?sent=yes" + (f"&variant={variant}" if variant else "")
+    back = f"/desk/editions/{number}/preview?tested=yes" + (f"&variant={variant}" if variant else "")
     return RedirectResponse(back, status_code=303)

@@ -7,7 +7,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from digest.editors.accounts import MAX_PASSWORD, check_sign_in
-from digest.web.deps import client_address, pages_of, settings_of
+from digest.store import session_scope
+from digest.web.deps import client_address, engine_of, pages_of, settings_of
 from digest.web.desk import session as desk_session
 from digest.web.errors import ClientError
 from digest.web.forms import printable, read_fields
@@ -75,7 +76,9 @@ async def sign_in(request: Request) -> Response:
 
 
 def _check(request: Request, name: str, password: str):
-    with request.app.state.writes.session() as session:  # a hash made with older parameters is renewed
+    # Not through the write gate: hashing takes tens of milliseconds, and a sign-up must not wait on it
+    # (the rare write, renewing a hash made with older parameters, waits for SQLite's lock by itself).
+    with session_scope(engine_of(request)) as session:
         return check_sign_in(session, name, password)
 
 
