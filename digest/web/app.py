@@ -26,6 +26,7 @@ from digest.mail import make_sender
 from digest.settings import Settings
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
+from digest.web.desk.figures import Figures
 from digest.web.desk.sends import DeskSends
 from digest.web.desk.session import failure_limits as desk_failure_limits
 from digest.web.editors import failure_limit
@@ -78,6 +79,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.editor_failures = failure_limit()  # wrong admin tokens, per client
     app.state.desk_failures = desk_failure_limits()  # wrong desk passwords, per name and per client
     app.state.desk_sends = DeskSends(engine, settings)  # sends an owner started from the desk
+    app.state.desk_figures = Figures()  # the desk's costly reader counts, recounted in the background
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
     app.state.confirmation_queue = ConfirmationQueue(engine, settings, app.state.writes.session)
     app.state.confirmations = ConfirmationPump(

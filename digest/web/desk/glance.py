@@ -34,6 +34,7 @@ from digest.send_days import waves_of, zone_of
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.timeutil import utcnow
+from digest.web.desk.figures import Figures
 from digest.weeks import week_bounds
 from digest.words import counted
 from subscribers import audience
@@ -79,6 +80,7 @@ class Week:
     approvals: Approvals | None = None
     log: tuple[AuditEntry, ...] = field(default_factory=tuple)
     next: str = ""
+    counted_at: datetime | None = None  # when its reader figures were counted (digest.web.desk.figures)
 
     @property
     def readers(self) -> int:
@@ -148,8 +150,16 @@ def _next(week: Week, settings: Settings) -> str:
     return said + "."
 
 
-def week_at_glance(engine: Engine, settings: Settings, number: int | None = None, now: datetime | None = None) -> Week:
-    """The edition at hand (or edition `number`), as /desk shows it."""
+def week_at_glance(
+    engine: Engine,
+    settings: Settings,
+    number: int | None = None,
+    now: datetime | None = None,
+    figures: Figures | None = None,
+) -> Week:
+    """The edition at hand (or edition `number`), as /desk shows it; its costly reader counts through
+    `figures` (default: counted now)."""
+    figures = figures or Figures()
     with session_scope(engine) as session:
         if number is None:
             hand = edition_at_hand(session, settings, now)
@@ -183,13 +193,17 @@ def week_at_glance(engine: Engine, settings: Settings, number: int | None = None
         if shown:
             rendered = render_edition(session, edition, settings)
             html_bytes = size_figures(rendered.letter.html, click_tracking=settings.click_tracking)["html_bytes"]
-        connection = session.connection()
-        if edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
-            variants, unmatched = planned_variants(connection, edition.id, offer)
-        else:
-            variants, unmatched = sent_variants(connection, edition.id, offer)
+        planned = edition.status == EditionStatus.DRAFT and edition.frozen_at is None
         approvals = approvals_of(session, settings, edition)
         log = tuple(edition_log(session, edition.number))
+
+    def count_variants():
+        with engine.connect() as connection:
+            return (planned_variants if planned else sent_variants)(connection, edition.id, offer)
+
+    key = (edition.id, planned, tuple(o.id for o in offer))
+    (variants, unmatched), counted_at = figures.get(("variants", *key), count_variants)
+    waves, waves_at = figures.get(("waves", week), lambda: waves_for(engine, settings, week))
     result = Week(
         week,
         edition,
@@ -199,8 +213,9 @@ def week_at_glance(engine: Engine, settings: Settings, number: int | None = None
         html_bytes,
         variants=variants,
         unmatched=unmatched,
-        waves=waves_for(engine, settings, week),
+        waves=waves,
         approvals=approvals,
         log=log,
+        counted_at=min(counted_at, waves_at),
     )
     return replace(result, next=_next(result, settings))

@@ -12,6 +12,7 @@ its figures every POLL_SECONDS while the edition is being sent, and reloads the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -60,6 +61,7 @@ class Live:
     failed: tuple[FailedReader, ...]
     desk_running: bool
     ended: str | None  # how the desk's last send of it ended
+    counted_at: datetime | None = None  # when its figures were counted (digest.web.desk.figures)
 
     @property
     def going(self) -> bool:
@@ -74,6 +76,7 @@ class Live:
         cells["left"] = _left(w.seconds_left)
         cells["status"] = str(self.edition.status) + (" (the desk is sending it)" if self.desk_running else "")
         cells["brake"] = _brake(self)
+        cells["counted-at"] = f"{self.counted_at:%H:%M:%S} UTC" if self.counted_at else ""
         for row in (*self.variants, *self.waves):
             for state in STATES:
                 cells[f"{row.key}-{state}"] = f"{row.counts.get(state, 0):,}"
@@ -98,10 +101,10 @@ def _brake(live: Live) -> str:
     return "holding: complaints and bounces are under their limits"
 
 
-def _waves(engine, settings: Settings, week: str, by_zone) -> tuple[Row, ...]:
+def _waves(waves, settings: Settings, by_zone) -> tuple[Row, ...]:
     """The send day's waves (over the zones readers are in now, and those the ledger holds), with counts."""
     rows, placed = [], set()
-    for number, wave in enumerate(waves_for(engine, settings, week), start=1):
+    for number, wave in enumerate(waves, start=1):
         counts = dict.fromkeys(STATES, 0)
         for stored, tally in by_zone.items():
             if zone_of(stored, settings).key in wave.zones:
@@ -121,20 +124,27 @@ def _waves(engine, settings: Settings, week: str, by_zone) -> tuple[Row, ...]:
 
 def live_of(request: Request, number: int) -> Live:
     engine, settings = engine_of(request), settings_of(request)
+    figures = request.app.state.desk_figures
     with session_scope(engine) as session:
         edition = get_edition(session, number=number)
         connection = session.connection()
-        seen = watch(
-            connection,
-            edition.id,
-            edition.number,
-            max_complaint_rate=settings.max_complaint_rate,
-            max_bounce_rate=settings.max_bounce_rate,
-        )
         shown = offered(session, edition)
-        lines, _ = sent_variants(connection, edition.id, shown)
         keys = list(variant_keys(connection, edition.id))
         failed = tuple(failed_readers(connection, edition.id))
+
+    def count():
+        with engine.connect() as connection:
+            seen = watch(
+                connection,
+                edition.id,
+                edition.number,
+                max_complaint_rate=settings.max_complaint_rate,
+                max_bounce_rate=settings.max_bounce_rate,
+            )
+            return seen, sent_variants(connection, edition.id, shown)[0]
+
+    (seen, lines), counted_at = figures.get(("live", edition.id, tuple(o.id for o in shown)), count)
+    waves, _ = figures.get(("waves", edition.week), lambda: waves_for(engine, settings, edition.week))
     variants = []
     for line, variant in zip(lines, keys, strict=False):
         tally = seen.by_variant.get(variant)
@@ -148,10 +158,11 @@ def live_of(request: Request, number: int) -> Live:
         edition,
         seen,
         tuple(variants),
-        _waves(engine, settings, edition.week, seen.by_zone),
+        _waves(waves, settings, seen.by_zone),
         failed,
         sends(request).running(number),
         ended.said if ended is not None else None,
+        counted_at,
     )
 
 

@@ -40,7 +40,7 @@ def sends(request: Request):
 
 
 def _page(request: Request, desk, number: int | None):
-    week = week_at_glance(engine_of(request), settings_of(request), number)
+    week = week_at_glance(engine_of(request), settings_of(request), number, figures=request.app.state.desk_figures)
     return pages_of(request).render(
         "desk/week.html",
         desk=desk,
