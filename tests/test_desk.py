@@ -5,6 +5,7 @@ POST, roles, the week at a glance, approvals by a second editor, and the bearer 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from digest.editors.models import AuditEntry
 from digest.editors.roles import Role
 from digest.store import session_scope
 from digest.web.desk import session as desk_session
+from digest.web.desk.figures import CHEAP, MIN_AGE, Figures
 from subscribers.models import Subscriber
 
 PASSWORD = "correct horse battery"
@@ -274,3 +276,23 @@ def test_an_owner_finds_a_reader_and_unsubscribes_them_after_confirming(site):
         ("ada", "reader-suppress", False),
     ]
     assert number == 1
+
+
+def test_a_costly_figure_is_answered_from_its_last_count_and_recounted_in_the_background():
+    figures = Figures()
+    cheap = iter(range(10))
+    assert [figures.get("cheap", lambda: next(cheap))[0] for _ in range(3)] == [0, 1, 2]  # always afresh
+    counts = []
+
+    def costly() -> int:
+        counts.append(None)
+        time.sleep(CHEAP * 1.5)  # a pass over a big ledger
+        return len(counts)
+
+    assert figures.get("costly", costly)[0] == 1
+    assert figures.get("costly", costly)[0] == 1 and len(counts) == 1  # answered at once, not recounted yet
+    time.sleep(MIN_AGE + 0.05)
+    began = time.perf_counter()
+    assert figures.get("costly", costly)[0] == 1  # still the last count, with a recount begun
+    assert time.perf_counter() - began < CHEAP
+    wait_for(lambda: figures.get("costly", costly)[0] == 2, timeout=10, what="the recount")

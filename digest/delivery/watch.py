@@ -116,7 +116,7 @@ def failed_readers(connection: Connection, edition_id: int, limit: int = MAX_FAI
         sa.select(delivery.c.subscriber_id, readers.c.email, delivery.c.error, delivery.c.finished_at)
         .select_from(delivery.join(readers, readers.c.id == delivery.c.subscriber_id))
         .where(delivery.c.edition_id == edition_id, delivery.c.state == DeliveryState.FAILED.value)
-        .order_by(delivery.c.id)
+        .order_by(delivery.c.subscriber_id)  # the (edition, reader) index's order: no sort of the whole edition
         .limit(limit)
     ).all()
     return [FailedReader(r, e, error or "no reason given", at) for r, e, error, at in rows]

@@ -35,7 +35,7 @@ from digest.web.server import base_url, bind, serving
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 2_000 if SMOKE else 1_000_000
-ROUNDS = 3 if SMOKE else 40
+ROUNDS = 3 if SMOKE else 30
 TOKEN = "bench-admin-token"
 ZONES = [
     "UTC", "Europe/London", "Europe/Paris", "Europe/Helsinki", "Europe/Moscow", "Asia/Dubai", "Asia/Karachi",

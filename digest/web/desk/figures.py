@@ -3,9 +3,10 @@
 Counting a million ledger rows per variant and zone, or a million readers per topic set, takes seconds
 on SQLite. A figure that was cheap to compute last time (under CHEAP seconds: any store of modest
 size, and every test's) is computed afresh on every request. One that was not is answered from its
-last result, and recomputed in a background thread once that result is older than its own cost (at
-least MIN_AGE): the page answers at once, with figures a few seconds old at most, and the store does
-at most one such pass per figure at a time. Each page says when its figures were counted.
+last result, and recomputed in a background thread once that result is older than twice its own cost
+(at least MIN_AGE), so a recount keeps a core busy half the time at most: the page answers at once,
+with figures a few seconds old, and the store does at most one such pass per figure at a time. Each
+page says when its figures were counted.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Figures:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.took >= CHEAP:
-                if not entry.refreshing and time.monotonic() - entry.stamped > max(MIN_AGE, entry.took):
+                if not entry.refreshing and time.monotonic() - entry.stamped > max(MIN_AGE, 2 * entry.took):
                     entry.refreshing = True
                     threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
                 return entry.value, entry.at

@@ -122,7 +122,7 @@ def _waves(waves, settings: Settings, by_zone) -> tuple[Row, ...]:
     return tuple(rows)
 
 
-def live_of(request: Request, number: int) -> Live:
+def live_of(request: Request, number: int, *, with_failed: bool = True) -> Live:
     engine, settings = engine_of(request), settings_of(request)
     figures = request.app.state.desk_figures
     with session_scope(engine) as session:
@@ -130,7 +130,7 @@ def live_of(request: Request, number: int) -> Live:
         connection = session.connection()
         shown = offered(session, edition)
         keys = list(variant_keys(connection, edition.id))
-        failed = tuple(failed_readers(connection, edition.id))
+        failed = tuple(failed_readers(connection, edition.id)) if with_failed else ()
 
     def count():
         with engine.connect() as connection:
@@ -190,7 +190,7 @@ def live_figures(request: Request, number: int) -> Response:
     desk = desk_session.current(request)
     if desk is None:
         return JSONResponse({"errors": [{"field": "session", "message": "signed out"}]}, status_code=401)
-    live = live_of(request, number)
+    live = live_of(request, number, with_failed=False)
     return JSONResponse({"going": live.going, "cells": live.cells()})
 
 
