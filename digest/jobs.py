@@ -32,7 +32,9 @@ from digest.delivery.states import SendOutcome
 from digest.editions.models import Edition
 from digest.editions.service import edition_items, get_edition
 from digest.editions.status import EditionStatus
+from digest.editors import audit
 from digest.editors.approvals import approvals_of, build_as
+from digest.editors.roles import Action
 from digest.mail import Sender
 from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
 from digest.settings import Settings
@@ -148,6 +150,8 @@ def run_wave(
     summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored, final=final)
     if summary.frozen:
         log.info("%s", summary.frozen)
+        with session_scope(engine) as session:  # the audit log: the scheduler began this edition's send
+            audit.record(session, SCHEDULER, Action.SEND, edition=number, detail=f"first wave {', '.join(names)}")
     wave = "" if zones is None else f" (wave {', '.join(names)})"
     counts = f"edition {number} for {week}: {summary.sent_now} sent by this run{wave}; " + (
         f"this wave {summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped"

@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 from helpers import add_reader, comparison, edition_status, ledger
+from sqlmodel import select
 
 from digest.cli import main
 from digest.delivery import send_edition
 from digest.doctor import run
 from digest.editors.accounts import check_sign_in
 from digest.editors.approvals import approve
+from digest.editors.audit import edition_log
+from digest.editors.models import AuditEntry
 from digest.errors import AwaitingApproval, EditorError
 from digest.jobs import run_wave, waves_status
 from digest.mail.outbox import OutboxSender
@@ -70,6 +73,14 @@ def test_accounts_are_added_listed_checked_changed_and_removed(cli_env, db_url):
         assert last.exit_code == 1 and "ada is the last owner" in last.output
         assert digest("editors", "remove", "grace").exit_code == 0
         assert digest("editors", "list").output.split() == ["ada", "owner"]
+        with session_scope(engine) as session:
+            entries = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [(e.action, e.detail) for e in entries] == [
+            ("account-add", "ada (owner)"),
+            ("account-add", "grace (editor)"),
+            ("account-password", "grace"),
+            ("account-remove", "grace"),
+        ]
     finally:
         engine.dispose()
 
@@ -116,7 +127,7 @@ def test_the_cli_refuses_an_unapproved_edition_in_one_line_until_another_editor_
         assert withdrawn.exit_code == 1 and "other than grace, who changed it last" in withdrawn.output
         assert digest("editions", "approve", "1", "--as", "grace").exit_code == 1
         assert digest("editions", "approve", "1", "--as", "ada").exit_code == 0
-        sent = digest("editions", "send", "--edition", "1", "--yes")
+        sent = digest("editions", "send", "--edition", "1", "--yes", "--as", "ada")
         assert sent.exit_code == 0, sent.output
         assert list(ledger(engine, number).values()) == ["sent"]
         shown = digest("editions", "show", "1", "--log")
@@ -126,8 +137,9 @@ def test_the_cli_refuses_an_unapproved_edition_in_one_line_until_another_editor_
             ["grace", "approve"],
             ["grace", "edit:"],
             ["ada", "approve"],
+            ["ada", "send:"],
         ]
-        assert "withdrew the approval of grace" in log[2]
+        assert "withdrew the approval of grace" in log[2] and log[4].endswith("send: 1 reader")
     finally:
         engine.dispose()
 
@@ -160,5 +172,28 @@ def test_the_engine_and_the_scheduler_hold_an_unapproved_edition_and_say_so(cli_
         done = run_wave(engine, settings, SLOT, ("UTC",), sender=OutboxSender(tmp_path / "outbox"))
         assert done.status == "done", done
         assert list(ledger(engine, number).values()) == ["sent"]
+        with session_scope(engine) as session:
+            log = [(e.actor, e.action, e.detail) for e in edition_log(session, number)]
+        assert log[-1] == ("scheduler", "send", "first wave UTC") and log[-3:-1] == [
+            ("grace", "approve", ""),
+            ("linus", "approve", ""),
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_readers_unsubscribed_or_suppressed_on_the_command_line_are_in_the_audit_log(cli_env, db_url):
+    engine = open_store(db_url)
+    try:
+        reader_id, _ = add_reader(engine, "ada@example.com")
+        assert digest("subscribers", "unsubscribe", "ada@example.com").exit_code == 0
+        assert digest("subscribers", "unsubscribe", "ada@example.com").exit_code == 0  # no change: no entry
+        assert digest("subscribers", "suppress", "ada@example.com").exit_code == 0
+        with session_scope(engine) as session:
+            entries = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [(e.actor.startswith("shell:"), e.action, e.detail) for e in entries] == [
+            (True, "reader-unsubscribe", f"reader #{reader_id}"),
+            (True, "reader-suppress", f"reader #{reader_id}"),
+        ]
     finally:
         engine.dispose()
