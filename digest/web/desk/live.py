@@ -167,7 +167,7 @@ def live_of(request: Request, number: int, *, with_failed: bool = True) -> Live:
 
 
 @router.get("/desk/editions/{number}/send", summary="A send as it goes, from the ledger (editors)")
-def live_page(request: Request, number: int) -> Response:
+def live_page(request: Request, number: desk_session.EditionNumber) -> Response:
     desk = desk_session.require(request)
     if isinstance(desk, Response):
         return desk
@@ -186,7 +186,7 @@ def live_page(request: Request, number: int) -> Response:
 
 
 @router.get("/desk/editions/{number}/send/live", summary="A send's figures as JSON, for the live view (editors)")
-def live_figures(request: Request, number: int) -> Response:
+def live_figures(request: Request, number: desk_session.EditionNumber) -> Response:
     desk = desk_session.current(request)
     if desk is None:
         return JSONResponse({"errors": [{"field": "session", "message": "signed out"}]}, status_code=401)
@@ -195,7 +195,7 @@ def live_figures(request: Request, number: int) -> Response:
 
 
 @router.post("/desk/editions/{number}/retry", summary="Mail failed readers again (owners)")
-async def retry(request: Request, number: int) -> Response:
+async def retry(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the retry", Role.OWNER)
     chosen = fields.get("reader", [])
     chosen = [chosen] if isinstance(chosen, str) else chosen

@@ -52,7 +52,7 @@ def _preview(request: Request, number: int, variant: int | None):
 
 
 @router.get("/desk/editions/{number}/preview", summary="An edition's variants at phone and desktop width (editors)")
-def preview_page(request: Request, number: int) -> Response:
+def preview_page(request: Request, number: desk_session.EditionNumber) -> Response:
     desk = desk_session.require(request)
     if isinstance(desk, Response):
         return desk
@@ -71,7 +71,7 @@ def preview_page(request: Request, number: int) -> Response:
 
 
 @router.get("/desk/editions/{number}/preview/frame", summary="An edition's email HTML, for the desk's frames")
-def preview_frame(request: Request, number: int) -> Response:
+def preview_frame(request: Request, number: desk_session.EditionNumber) -> Response:
     desk = desk_session.require(request)
     if isinstance(desk, Response):
         return desk
@@ -83,7 +83,7 @@ def preview_frame(request: Request, number: int) -> Response:
 
 
 @router.post("/desk/editions/{number}/test", summary="Send a test of an edition's variant to one address (editors)")
-async def test_send(request: Request, number: int) -> Response:
+async def test_send(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the test send")
     given = fields.get("address")
     try:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadData, URLSafeTimedSerializer
 
@@ -35,6 +36,7 @@ from digest.web.errors import ClientError
 from digest.web.forms import read_fields
 from digest.web.ratelimit import RateLimit
 
+EditionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="An edition's number")]
 COOKIE = "digest_desk"
 COOKIE_PATH = "/desk"
 DESK_SESSION = timedelta(hours=8)

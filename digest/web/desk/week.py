@@ -62,19 +62,19 @@ def desk_page(request: Request) -> Response:
 @router.get(
     "/desk/editions/{number}", summary="One edition on the desk, with its log (editors)", response_class=Response
 )
-def edition_page(request: Request, number: int) -> Response:
+def edition_page(request: Request, number: desk_session.EditionNumber) -> Response:
     desk = desk_session.require(request)
     if isinstance(desk, Response):
         return desk
     return _page(request, desk, number)
 
 
-def _back(number: int) -> RedirectResponse:
+def _back(number: desk_session.EditionNumber) -> RedirectResponse:
     return RedirectResponse(f"/desk/editions/{number}#approvals", status_code=303)
 
 
 @router.post("/desk/editions/{number}/approve", summary="Approve an edition as it is now (editors)")
-async def approve_edition(request: Request, number: int) -> Response:
+async def approve_edition(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the approval", Role.EDITOR)
 
     def run():
@@ -90,7 +90,7 @@ async def approve_edition(request: Request, number: int) -> Response:
     summary="What sending an edition would do, to confirm (owners)",
     response_class=Response,
 )
-def confirm_send(request: Request, number: int) -> Response:
+def confirm_send(request: Request, number: desk_session.EditionNumber) -> Response:
     desk = desk_session.require(request, Role.OWNER)
     if isinstance(desk, Response):
         return desk
@@ -107,7 +107,7 @@ def confirm_send(request: Request, number: int) -> Response:
 
 
 @router.post("/desk/editions/{number}/send", summary="Send an edition, once confirmed (owners)")
-async def send(request: Request, number: int) -> Response:
+async def send(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the send", Role.OWNER)
     if fields.get("confirm") != str(number):
         raise EditionError(f"confirm the send of edition {number} on its confirmation page first")
@@ -130,7 +130,7 @@ async def send(request: Request, number: int) -> Response:
 
 
 @router.post("/desk/editions/{number}/pause", summary="Pause a send in progress (owners)")
-async def pause(request: Request, number: int) -> Response:
+async def pause(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the pause", Role.OWNER)
 
     def run():
@@ -145,7 +145,7 @@ async def pause(request: Request, number: int) -> Response:
 
 
 @router.post("/desk/editions/{number}/resume", summary="Resume a paused send (owners)")
-async def resume(request: Request, number: int) -> Response:
+async def resume(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the resume", Role.OWNER)
 
     def run():
