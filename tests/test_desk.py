@@ -337,3 +337,13 @@ def test_no_generated_request_to_the_desk_gets_a_server_error(sqlite_url, tmp_pa
             no_server_error()
     finally:
         engine.dispose()
+
+
+def test_with_no_edition_built_the_desk_shows_the_week_and_its_waves(site):
+    page = Editor(site, "grace").get("/desk")
+    assert page.status_code == 200 and "<h1>The week of 20" in page.text
+    assert "Nothing yet: the edition of" in page.text and 'id="waves"' in page.text
+    missing = Editor(site, "grace").get("/desk/editions/7")
+    assert missing.status_code == 404 and "there is no edition 7" in missing.text
+    too_big = Editor(site, "grace").get(f"/desk/editions/{2**70}")
+    assert too_big.status_code == 422
