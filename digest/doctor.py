@@ -77,6 +77,7 @@ def run(environment: Environment, now: datetime | None = None) -> list[Check]:
     if engine is not None:
         try:
             checks.extend(_scheduler(engine, now))
+            checks.extend(_approvals(engine, settings, now))
             checks.append(_confirmations(engine, now))
         finally:
             engine.dispose()
@@ -356,6 +357,24 @@ def _scheduler(engine: Engine, now: datetime) -> Iterator[Check]:
         yield Check("scheduler", False, said, "send the edition by hand: `digest editions send`")
     else:
         yield Check("scheduler", True, said)
+
+
+def _approvals(engine: Engine, settings: Settings, now: datetime) -> Iterator[Check]:
+    """With DIGEST_APPROVALS set: the edition at hand, if it still waits for approvals."""
+    if settings.approvals <= 0:
+        return
+    from digest.editions.service import edition_at_hand  # start-up time: only this check reads editions
+    from digest.editors.approvals import approvals_of  # start-up time: as above
+
+    with session_scope(engine) as session:
+        edition = edition_at_hand(session, settings, now).edition
+        state = None if edition is None else approvals_of(session, settings, edition)
+    if state is None or not state.open:
+        return
+    if state.met:
+        yield Check("approvals", True, f"edition {state.number} has its approvals ({', '.join(state.approvers)})")
+    else:
+        yield Check("approvals", False, state.refusal(), "an editor approves it before its first wave, or it waits")
 
 
 def _confirmations(engine: Engine, now: datetime) -> Check:

@@ -12,7 +12,9 @@
     ├── NotFound                  a comparison, edition or reader does not exist
     │   └── UnknownVoteLink       a vote link whose reader, comparison or tool we do not have
     ├── EditionError              an edition cannot be built, edited or sent as asked
-    │   └── NothingToSend         there is no edition to send
+    │   ├── NothingToSend         there is no edition to send
+    │   └── AwaitingApproval      DIGEST_APPROVALS asks for approvals the edition lacks
+    ├── EditorError               an editor account or an approval cannot be as asked
     ├── DeliveryError             sending failed for a whole request
     │   ├── SenderBusy            another process is sending from this SQLite file
     │   ├── RateLimited           the provider asked us to wait (429); nothing was sent
@@ -152,3 +154,11 @@ class ServeError(DigestError):
 
 class ChartError(DigestError):
     """A chart cannot be drawn as asked (say, an unknown file type)."""
+
+
+class EditorError(DigestError):
+    """An editor account cannot be added, changed or used as asked, or an approval cannot be given."""
+
+
+class AwaitingApproval(EditionError):
+    """An edition lacks the approvals DIGEST_APPROVALS asks for; the message says who must approve and where."""

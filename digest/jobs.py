@@ -36,8 +36,11 @@ from digest.delivery.states import DeliveryState, SendOutcome
 from digest.delivery.sunset import sunset
 from digest.delivery.welcomes import send_welcomes
 from digest.editions.models import Edition
-from digest.editions.service import build_edition, change_status, edition_items
+from digest.editions.service import change_status, edition_items, get_edition
 from digest.editions.status import EditionStatus
+from digest.editors import audit
+from digest.editors.approvals import approvals_of, build_as
+from digest.editors.roles import Action
 from digest.errors import NothingToSend
 from digest.mail import Sender
 from digest.render.welcome import welcome_intro
@@ -75,6 +78,7 @@ from schedules import (
 from subscribers import audience, welcomes
 
 log = logging.getLogger("digest.jobs")
+SCHEDULER = "scheduler"  # who the audit log says built an edition at its first wave
 
 WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
@@ -187,7 +191,7 @@ def run_wave(
     zone = ZoneInfo(names[0])
     week = week_for_slot(slot, settings, zone)
     with session_scope(engine) as session:
-        built = build_edition(session, settings, week, now=slot)
+        built = build_as(session, settings, week, SCHEDULER, now=slot)
         if built.edition is None:
             return Outcome.skipped(built.reason)
         number, status = built.edition.number, built.edition.status
@@ -204,6 +208,11 @@ def run_wave(
             f"{number}` says how far it got; `digest editions send --edition {number}` "
             "resumes it, mailing every reader left at once"
         )
+    if status == EditionStatus.DRAFT:
+        with session_scope(engine) as session:
+            approvals = approvals_of(session, settings, get_edition(session, number))
+        if settings.approvals > 0 and not approvals.met:
+            return Outcome.unfinished(approvals.refusal())  # held: the slot stays open, looked at again
     in_use = [] if zones is None else stored_zones(engine)
     stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
     day = None if zones is None else send_day_of(engine, settings, slot, slot.astimezone(zone).date(), in_use)
@@ -228,6 +237,8 @@ def run_wave(
         return Outcome.skipped(str(exc))
     if summary.frozen:
         log.info("%s", summary.frozen)
+        with session_scope(engine) as session:  # the audit log: the scheduler began this edition's send
+            audit.record(session, SCHEDULER, Action.SEND, edition=number, detail=f"first wave {', '.join(names)}")
     wave = "" if zones is None else f" (wave {', '.join(names)})"
     counts = f"edition {number} for {week}: {summary.sent_now} sent by this run{wave}; " + (
         f"this wave {summary.failed} failed, {summary.uncertain} uncertain, {summary.skipped} skipped"
@@ -412,6 +423,7 @@ class WavesStatus:
     next_first: datetime  # the next send day's first wave
     last: RunRecord | None
     lease: LeaseInfo | None
+    waiting_for: str | None = None  # DIGEST_APPROVALS: the edition's approvals still missing, in one line
 
     def lease_is_live(self, now: datetime) -> bool:
         return self.lease is not None and self.lease.expires_at > now
@@ -435,6 +447,8 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
     week = week_for_day(day)
     with session_scope(engine) as session:
         edition = session.exec(select(Edition).where(Edition.week == week)).first()
+        approvals = None if edition is None else approvals_of(session, settings, edition)
+    waiting_for = approvals.refusal() if approvals is not None and approvals.needed and not approvals.met else None
     next_day = day + timedelta(days=7)
     return WavesStatus(
         describe_schedule(settings),
@@ -446,4 +460,5 @@ def waves_status(engine: Engine, settings: Settings, now: datetime) -> WavesStat
         waves.cycle(zones, next_day)[0].slot,
         latest_run(engine, WEEKLY_JOB),
         current_lease(engine, WEEKLY_JOB),
+        waiting_for,
     )

@@ -512,6 +512,14 @@ SETTINGS: tuple[Setting, ...] = (
         type=int,
     ),
     Setting(
+        "approvals",
+        "DIGEST_APPROVALS",
+        _at_least(0),
+        "0",
+        "approvals an edition needs, from editors other than the last to change it, before it goes out",
+        type=int,
+    ),
+    Setting(
         "send_day",
         "DIGEST_SEND_DAY",
         _weekday,

@@ -26,6 +26,7 @@ The layer order, lowest first:
     digest.settings digest.store digest.weeks
     digest.content digest.mail
     digest.editions digest.events
+    digest.editors
     digest.render
     digest.delivery
     digest.send_days digest.stats digest.tables

@@ -42,6 +42,7 @@ BAD = {
     "SENDGRID_API_URL": ("ftp://api.sendgrid.com", "SENDGRID_API_URL must be an http:// or https:// URL"),
     "DIGEST_SMTP_URL": ("mailto:someone", "DIGEST_SMTP_URL must look like smtp://"),
     "DIGEST_MAX_ERRORS": ("-1", "DIGEST_MAX_ERRORS must be at least 0"),
+    "DIGEST_APPROVALS": ("many", "DIGEST_APPROVALS must be"),
     "DIGEST_SEND_DAY": ("someday", "DIGEST_SEND_DAY must be a weekday name"),
     "DIGEST_SEND_TIME": ("25:00", "DIGEST_SEND_TIME must be a time of day"),
     "DIGEST_CATCH_UP": ("nan", "DIGEST_CATCH_UP must be a duration from 0h to 168h"),

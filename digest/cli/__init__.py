@@ -23,6 +23,7 @@ from digest.cli.terminal import guard_output
 COMMANDS = {  # name -> "module:attribute", loaded on first use
     "comparisons": "digest.cli.comparisons:comparisons",
     "editions": "digest.cli.editions:editions",
+    "editors": "digest.cli.editors:editors",
     "subscribers": "digest.cli.subscribers:subscribers_group",
     "scheduler": "digest.cli.scheduler:scheduler",
     "serve": "digest.cli.serve:serve",

@@ -132,6 +132,20 @@ def confirm(yes: bool, question: str, refused: str) -> None:
     raise click.ClickException(f"{refused}; without a terminal to ask in, digest does that only with --yes")
 
 
+def read_secret(from_stdin: bool, prompt: str, flag: str) -> str:
+    """A password: the first line of standard input when `from_stdin` (the `flag` a script passes), else
+    asked twice in a terminal, unechoed; without a terminal, a usage error naming `flag`."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        secret = line[:-1] if line.endswith("\n") else line
+        if not secret.removesuffix("\r"):
+            raise click.UsageError(f"{flag} read nothing from standard input")
+        return secret.removesuffix("\r")
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise click.UsageError(f"there is no terminal to ask in; pass it with {flag}")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True)
+
+
 def check_for_serving(app: App, command: str) -> None:
     """What a long-running command checks before it starts, so that a mistake is one `Error:` line
     now rather than a failure in a background thread later: on a public base URL the secrets and

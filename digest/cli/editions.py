@@ -14,14 +14,15 @@ from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
 from digest.editions.service import (
     after_first_wave,
-    build_edition,
-    edit_edition,
     edition_at_hand,
     edition_items,
+    get_edition,
     left_behind,
 )
 from digest.editions.status import EditionStatus
 from digest.editions.undo import delete_draft
+from digest.editors.approvals import approvals_of, approve, build_as, edit_as
+from digest.editors.audit import as_line, edition_log, shell_actor
 from digest.errors import DeliveryError
 from digest.mail import make_sender
 from digest.render import render_edition
@@ -74,6 +75,12 @@ week_option = click.option(
     help="An ISO week such as 2026-W47, in DIGEST_TIMEZONE. Default: the edition at hand "
     "(the earliest not yet sent, else the current week's).",
 )
+as_option = click.option(
+    "--as",
+    "actor",
+    metavar="NAME",
+    help="Who is doing this, for the audit log (an editor's name; default: shell:USER, the account running it).",
+)
 topics_option = click.option(
     "--topics",
     callback=_topics,
@@ -111,8 +118,9 @@ def editions(ctx: click.Context) -> None:
 @editions.command("build")
 @week_option
 @click.option("--rebuild", is_flag=True, help="Select the week's comparisons again (a draft only).")
+@as_option
 @pass_app
-def build(app: App, week: str | None, rebuild: bool) -> None:
+def build(app: App, week: str | None, rebuild: bool, actor: str | None) -> None:
     """Freeze a week's edition: the comparisons published that week that no edition carried.
 
     Without --week it means the edition at hand, like preview and send: the
@@ -136,7 +144,7 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
     """
     with session_scope(app.engine) as session:
         week = week or edition_at_hand(session, app.settings).week
-        result = build_edition(session, app.settings, week, rebuild=rebuild)
+        result = build_as(session, app.settings, week, actor or shell_actor(), rebuild=rebuild)
         click.echo(result.reason[:1].upper() + result.reason[1:] + ".")
         if result.edition is not None:
             first = first_wave(app.engine, app.settings, week)
@@ -187,6 +195,7 @@ def _backlog_note(behind, edition) -> str:
     help="Put an excluded comparison back, or add one no edition carried (the backlog `build` names); repeatable.",
 )
 @click.option("--order", callback=_slugs, metavar="SLUG,SLUG", help="Lead with these comparisons, in this order.")
+@as_option
 @pass_app
 def edit(
     app: App,
@@ -196,8 +205,11 @@ def edit(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     order: list[str] | None,
+    actor: str | None,
 ) -> None:
     """Adjust a draft edition: intro, subject, what it leaves out and in which order.
+
+    The change goes in the audit log, and withdraws any approval given before it.
 
     \b
     Example:
@@ -207,15 +219,16 @@ def edit(
     if intro is None and subject is None and not exclude and not include and not order:
         raise click.UsageError("say what to change: --intro, --subject, --exclude, --include or --order")
     with session_scope(app.engine) as session:
-        changed = edit_edition(
+        changed = edit_as(
             session,
+            app.settings,
             number,
+            actor or shell_actor(),
             intro=intro,
             subject=subject,
             exclude=exclude,
             include=include,
             order=order,
-            timezone=app.settings.timezone,
         )
         shown = len(edition_items(session, changed))
     click.echo(f"Edition {number} updated; it shows {counted(shown, 'comparison')}.")
@@ -380,18 +393,30 @@ def editions_list(app: App, limit: int, as_json: bool) -> None:
     metavar="N",
     help="Also list up to N readers from the ledger: address, state and when.",
 )
+@click.option("--log", "with_log", is_flag=True, help="Also print its audit log: who did what to it, and when.")
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 @pass_app
-def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
-    """Show one edition: its status, its comparisons in order (and those left out), and who got it.
+def show(app: App, number: int, reader_limit: int, with_log: bool, as_json: bool) -> None:
+    """Show one edition: its status, its comparisons in order (and those left out), who got it, and
+    the approvals it has and needs (DIGEST_APPROVALS).
 
     \b
     Example:
         digest editions show 3
         digest editions show 3 --readers 50
+        digest editions show 3 --log
     """
     with session_scope(app.engine) as session:
         info = describe_edition(session, number, readers=reader_limit)
+        approvals = approvals_of(session, app.settings, get_edition(session, number=number))
+        log = [as_line(entry) for entry in edition_log(session, number)] if with_log else []
+    info["approvals"] = {
+        "needed": approvals.needed,
+        "by": list(approvals.approvers),
+        "changed_by": approvals.changed_by,
+    }
+    if with_log:
+        info["log"] = log
     if as_json:
         click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
@@ -428,6 +453,35 @@ def show(app: App, number: int, reader_limit: int, as_json: bool) -> None:
     if info["unmatched"]:
         unmatched = info["unmatched"]
         click.echo(f"  {counted(unmatched, 'reader')} skipped: their topics match none of its comparisons")
+    if approvals.open and approvals.needed:
+        by = ", ".join(approvals.approvers) or "nobody yet"
+        click.echo(f"Approvals: {len(approvals.approvers)} of {approvals.needed} ({by})")
+        if not approvals.met:
+            click.echo("  " + approvals.refusal())
+    if with_log:
+        click.echo("Log:")
+        for line in log or ["nothing recorded"]:
+            click.echo(f"  {line}")
+
+
+@editions.command("approve")
+@click.argument("number", type=click.IntRange(min=1), metavar="N")
+@click.option("--as", "name", required=True, metavar="NAME", help="The editor approving it (an account's name).")
+@pass_app
+def approve_command(app: App, number: int, name: str) -> None:
+    """Approve a draft edition as it is now, as editor NAME (for scripts; the desk has a button).
+
+    With DIGEST_APPROVALS=N an edition goes out only with N approvals from
+    editors other than the last to change it; a change withdraws them.
+
+    \b
+    Example:
+        digest editions approve 3 --as grace
+    """
+    with session_scope(app.engine) as session:
+        state = approve(session, app.settings, number, name)
+    needed = f"{len(state.approvers)} of {state.needed}" if state.needed else f"{len(state.approvers)}; none needed"
+    click.echo(f"{name} approved edition {number} (approvals: {needed}).")
 
 
 @editions.command("delete")

@@ -203,6 +203,8 @@ def _print_waves(status: WavesStatus, settings, now: datetime) -> None:
         f"{counted(len(status.waves), 'wave')}, {done} done, {waiting} waiting"
         + (f", {missed} missed" if missed else "")
     )
+    if status.waiting_for:
+        click.echo(f"Approval:     {status.waiting_for}")
     for wave in status.waves:
         zones = ", ".join(wave.zones)
         if settings.timezone.key in wave.zones:

@@ -18,6 +18,10 @@ from digest.delivery.send import refuse_if_nobody
 from digest.delivery.states import HALTED
 from digest.editions.service import edition_at_hand, get_edition
 from digest.editions.status import EditionStatus
+from digest.editors import audit
+from digest.editors.approvals import refuse_unapproved
+from digest.editors.audit import shell_actor
+from digest.editors.roles import Action
 from digest.errors import EditionError
 from digest.mail import make_sender
 from digest.render import render_edition
@@ -102,6 +106,12 @@ class ProgressBar:
 )
 @yes_option
 @click.option("--include-future", is_flag=True, help="Send even if a comparison in the edition is dated in the future.")
+@click.option(
+    "--as",
+    "actor",
+    metavar="NAME",
+    help="Who is sending, for the audit log (an editor's name; default: shell:USER, the account running it).",
+)
 @pass_app
 def send(
     app: App,
@@ -113,6 +123,7 @@ def send(
     batch_size: int | None,
     yes: bool,
     include_future: bool,
+    actor: str | None,
 ) -> None:
     """Send an edition now to every active reader who has not had it yet, each in their variant.
 
@@ -155,6 +166,9 @@ def send(
             edition = get_edition(session, **edition_at_hand(session, app.settings).which())
         else:
             edition = get_edition(session, number, week.strip() if week else None)
+    if not dry_run:  # DIGEST_APPROVALS: one line saying who must approve, before anything is asked
+        with session_scope(app.engine) as session:
+            refuse_unapproved(session, app.settings, edition)
     if not dry_run and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
         refuse_if_nobody(app.engine, app.settings, edition)
     plan = send_plan(
@@ -172,6 +186,10 @@ def send(
     if not dry_run and plan.readers:
         readers = counted(plan.readers, "reader")
         confirm(yes, f"Send edition {plan.number} to {readers}?", f"sending edition {plan.number} mails {readers}")
+    if not dry_run:
+        with session_scope(app.engine) as session:
+            said = counted(plan.readers, "reader") + (", and those uncertain" if resend_uncertain else "")
+            audit.record(session, actor or shell_actor(), Action.SEND, edition=plan.number, detail=said)
     bar = ProgressBar() if sys.stderr.isatty() and not as_json and not dry_run else None
     try:
         with StopOnInterrupt(quiet=as_json) as stop:

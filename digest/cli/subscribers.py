@@ -17,6 +17,9 @@ from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.content.catalog import topics_in_store
 from digest.delivery import ledger
 from digest.delivery.confirmations import resend_confirmation, resend_confirmations, send_pending
+from digest.editors import audit
+from digest.editors.audit import shell_actor
+from digest.editors.roles import Action
 from digest.events.erasure import forget_events
 from digest.mail import make_sender
 from digest.store import session_scope
@@ -484,6 +487,8 @@ def unsubscribe_command(app: App, email: str) -> None:
     """
     with session_scope(app.engine) as session:
         reader, changed = operators.unsubscribe_reader(session, email, utcnow())
+        if changed:
+            audit.record(session, shell_actor(), Action.READER_UNSUBSCRIBE, detail=f"reader #{reader.id}")
         address, state = reader.email, reader.status
     click.echo(
         f"Unsubscribed {address}; they get no more mail."
@@ -508,6 +513,8 @@ def suppress_command(app: App, email: str) -> None:
     """
     with session_scope(app.engine) as session:
         reader, changed = operators.suppress_reader(session, email, utcnow())
+        if changed:
+            audit.record(session, shell_actor(), Action.READER_SUPPRESS, detail=f"reader #{reader.id}")
         address, state = reader.email, reader.status
     click.echo(
         f"Suppressed {address}: no mail of any kind goes there again."

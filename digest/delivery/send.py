@@ -21,6 +21,7 @@ from digest.editions.models import Edition
 from digest.editions.service import Frozen, edition_comparisons, freeze_edition, get_edition, late_comparisons, offered
 from digest.editions.status import EditionStatus
 from digest.editions.variants import Offered
+from digest.editors.approvals import refuse_unapproved
 from digest.errors import EditionError, NothingToSend
 from digest.mail import Letter, Sender, make_sender
 from digest.render import render_edition
@@ -118,6 +119,9 @@ def send_edition(
         )
     if early is not None and not dry_run:
         raise EditionError(early)
+    if not dry_run and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
+        with session_scope(engine) as session:  # DIGEST_APPROVALS: a first send waits for its approvals
+            refuse_unapproved(session, settings, edition)
     if dry_run:
         return replace(_dry_run(engine, settings, edition, letter, resend_uncertain), reason=early)
     if refuse_nobody and letter is None and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:

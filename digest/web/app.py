@@ -28,6 +28,9 @@ from digest.settings import Settings
 from digest.timeutil import utcnow
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
+from digest.web.desk.figures import Figures
+from digest.web.desk.sends import DeskSends
+from digest.web.desk.session import failure_limits as desk_failure_limits
 from digest.web.editors import failure_limit
 from digest.web.head import HeadAsGet
 from digest.web.headers import SecurityHeaders
@@ -55,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     # The server is stopping: let the confirmation mails being sent leave first.
     await run_in_threadpool(app.state.confirmations.stop)
+    await run_in_threadpool(app.state.desk_sends.stop)  # desk sends stop after the request in flight
     app.state.confirmation_queue.close()
     app.state.welcome_queue.close()
 
@@ -78,6 +82,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.zones = validation.zones()  # places and UTC, never localtime or Factory
     app.state.subscribe_limit = RateLimit("subscribe", settings.subscribe_rate_limit)
     app.state.editor_failures = failure_limit()  # wrong admin tokens, per client
+    app.state.desk_failures = desk_failure_limits()  # wrong desk passwords, per name and per client
+    app.state.desk_sends = DeskSends(engine, settings)  # sends an owner started from the desk
+    app.state.desk_figures = Figures()  # the desk's costly reader counts, recounted in the background
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
     app.state.confirmation_queue = ConfirmationQueue(engine, settings, app.state.writes.session)
     app.state.welcome_queue = WelcomeQueue(

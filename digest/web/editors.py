@@ -92,6 +92,21 @@ def _count_failure(request: Request) -> None:
     failures(request).hit(client_address(request))
 
 
+def bearer_admin(request: Request) -> bool:
+    """Whether the request carries `Authorization: Bearer DIGEST_ADMIN_TOKEN` (a script). False without
+    the header; a wrong token counts against the client's address and is refused (403, or 429 when over)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip() or not settings_of(request).admin_token:
+        return False
+    _refuse_if_blocked(request)
+    if _right(value.strip(), settings_of(request).admin_token):
+        return True
+    _count_failure(request)
+    raise ClientError(
+        403, "The admin token is wrong (compare it with DIGEST_ADMIN_TOKEN).", field="token", title="Editors only"
+    )
+
+
 def require_editor(request: Request) -> Response | None:
     """None for an editor; otherwise the sign-in form for a browser, or a ClientError for a script."""
     settings = settings_of(request)

@@ -25,6 +25,7 @@ from digest.errors import (
     DeliveryError,
     DigestError,
     EditionError,
+    EditorError,
     MalformedBatch,
     NotFound,
     StoreDisconnected,
@@ -84,6 +85,7 @@ _DIGEST_ERRORS = (
     (MalformedBatch, 400, "body", None, "{}. Nothing was stored."),
     (BadWeek, 400, None, None, "{}"),
     (EditionError, 409, None, None, "{}"),
+    (EditorError, 409, None, None, "{}"),
 )
 # Not the client's doing: the operator must act. The detail goes to the log; a missing setting is
 # named to the client too (a variable's name is no secret, and it tells a provider's admin what to ask for).
