@@ -143,7 +143,9 @@ def read_fresh(
     gone = [
         row[0]
         for row in connection.execute(
-            audience.stopped_since(started_at, after_id, upper, unless=in_ledger(edition_id, after_id, upper), zone=zone)
+            audience.stopped_since(
+                started_at, after_id, upper, unless=in_ledger(edition_id, after_id, upper), zone=zone
+            )
         )
     ]
     if not rows and not gone:
@@ -282,9 +284,7 @@ def _claim_ahead_postgres(
     return claims
 
 
-_PG_STILL = (
-    "SELECT count(*) FROM subscriber WHERE id = ANY(%s::int[]) AND " + audience.SQL_RECEIVES_EDITIONS
-)
+_PG_STILL = "SELECT count(*) FROM subscriber WHERE id = ANY(%s::int[]) AND " + audience.SQL_RECEIVES_EDITIONS
 
 
 def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: datetime | None = None) -> Claim:

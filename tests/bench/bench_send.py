@@ -205,7 +205,8 @@ def fill_postgres(engine, now: str) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.driver_connection.cursor()
-        with cursor.copy("COPY subscriber (id, email, status, topics, token, created_at, updated_at) FROM STDIN") as copy:
+        columns = "id, email, status, topics, token, created_at, updated_at"
+        with cursor.copy(f"COPY subscriber ({columns}) FROM STDIN") as copy:
             for i in range(1, READERS + 1):
                 copy.write_row((i, f"reader{i}@example.com", "active", "[]", token_of(i), now, now))
         cursor.execute("SELECT setval(pg_get_serial_sequence('subscriber', 'id'), %s)", (READERS,))
@@ -265,7 +266,8 @@ def run_send(url: str, api_url: str, shared: str = "") -> dict:
         assert summary.status in ("sent", "sending"), summary
     else:
         assert summary.status == "sent" and summary.sent == READERS, summary
-    return {"readers": summary.sent, "wall": wall, "started": started, "ended": time.time(), "sent_now": summary.sent_now}
+    ended = time.time()
+    return {"readers": summary.sent, "wall": wall, "started": started, "ended": ended, "sent_now": summary.sent_now}
 
 
 def child(mode: str, *args: str) -> dict:
@@ -378,7 +380,7 @@ def main() -> None:
     best = {name: min(r, key=lambda x: x["wall"]) for name, r in runs.items() if r}
     rate = {name: r["readers"] / r["wall"] for name, r in best.items()}
     store = "PostgreSQL" if POSTGRES else "SQLite"
-    print(f"bench_send: {READERS:,} active readers, batches of {BATCH}, {store} store, SendGrid sender -> loopback sink")
+    print(f"bench_send: {READERS:,} active readers, batches of {BATCH}, {store} store, SendGrid sender -> loopback")
     print(f"  store filled in {filled:.1f} s (not timed below); best of {ROUNDS} alternate round(s)")
     print(line("ceiling (bare script, json.dumps):", best["ceiling"]))
     print(line("bare posting, templated bytes:", best["templated"]))
