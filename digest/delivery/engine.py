@@ -23,9 +23,11 @@ A request's outcome is committed before the next one leaves, so after a crash on
 the lowest of a worker's claimed requests may have gone out: the next run turns
 its readers into `uncertain` and lets the others go (lock.left_behind). A crash
 loses nothing else: queued readers have no row, so the next run reads them again.
-(A pipeline that claimed the next batch while a request was in flight, in a second
-thread, was measured: it was slower, its two threads contending for the GIL and
-for SQLite's one writer.) The keyset position lives only in memory: the ledger,
+(On SQLite a pipeline that claimed the next batch while a request was in flight, in
+a second thread, was measured: it was slower, its two threads contending for the GIL
+and for SQLite's one writer. On PostgreSQL, where a claim is mostly the server's work,
+the next chunk of CLAIM_CHUNK requests is claimed on a second connection while the
+current chunk's requests leave: `_send_pipelined`.) The keyset position lives only in memory: the ledger,
 not a checkpoint, says who is done (listmonk's resume bug is a moved checkpoint).
 
 On PostgreSQL several senders may share a run: the id space is cut in parts, a

@@ -331,6 +331,22 @@ def together(url: str, api_url: str, senders: int) -> dict:
     }
 
 
+def ledger_bytes(url: str) -> float | None:
+    """PostgreSQL: the ledger's size on disk (table, indexes, TOAST) per row, after the send."""
+    from digest.store import open_store
+
+    engine = open_store(url)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        return None
+    with engine.connect() as connection:
+        size, rows = connection.exec_driver_sql(
+            "SELECT pg_total_relation_size('delivery'), (SELECT count(*) FROM delivery)"
+        ).one()
+    engine.dispose()
+    return size / rows if rows else None
+
+
 def ledger_check(url: str) -> tuple[int, int]:
     """(ledger rows, distinct readers among them): equal when each reader has one row."""
     from digest.store import open_store
@@ -374,6 +390,7 @@ def main() -> None:
                     runs["two"].append(together(url, api_url, SENDERS))
                     rows, readers = ledger_check(url)
                     assert rows == readers == READERS, (rows, readers)
+            per_row = ledger_bytes(url)
         finally:
             sink.terminate()
             sink.wait()
@@ -390,6 +407,8 @@ def main() -> None:
         f"  send / templated posting: {rate['send'] / rate['templated']:.0%}  (what the ledger costs: "
         f"{(best['send']['wall'] - best['templated']['wall']) / (READERS / 1000) * 1000:.2f} ms per 1000 readers)"
     )
+    if per_row is not None:
+        print(f"  the ledger on disk: {per_row:,.0f} bytes per row (table and indexes, after the send)")
     if ROUNDS > 1:
         print(
             "  each round, send / templated posting: "

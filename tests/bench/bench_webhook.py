@@ -193,6 +193,7 @@ def main() -> None:
                 burst.append(timed(lambda: post(EVENTS)))  # post() asserts 200 and every event stored
         with engine.connect() as connection:
             stored = connection.execute(sa.select(sa.func.count()).select_from(Event.__table__)).scalar()
+            size = connection.exec_driver_sql("SELECT pg_total_relation_size('event')").scalar() if POSTGRES else None
         engine.dispose()
     print(
         f"POST /webhooks/sendgrid, {EVENTS:,} events per batch, {ROUNDS} rounds, "
@@ -205,7 +206,7 @@ def main() -> None:
     print(
         f"  burst: {BURST} batches ({BURST * EVENTS:,} events) back to back, no error; median answer "
         f"{first:.2f} ms for the first ten, {last:.2f} ms for the last ten ({last / first:.2f}x); "
-        f"{stored:,} events in the store"
+        f"{stored:,} events in the store" + (f", {size / stored:,.0f} bytes each on disk" if size else "")
     )
     print(
         f"  overhead of the real path over the reference: "
