@@ -230,7 +230,7 @@ def claim_ahead(
 # circle. Arrays are passed as their text ('{1,2,3}'): psycopg dumps a list of 64,000 ints slowly.
 _PG_INSERT_AHEAD = (
     "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, variant_id) "
-    "SELECT id, %(edition)s, reader, %(claimed)s, (%(requests)s::text[])[part], %(now)s, "
+    "SELECT id, %(edition)s, reader, %(state)s, (%(requests)s::text[])[part], %(now)s, "
     "(%(variants)s::int[])[part] FROM ("
     " SELECT nextval('delivery_id_seq') AS id, ahead.reader, ahead.part"
     " FROM unnest(%(readers)s::int[], %(parts)s::int[]) AS ahead(reader, part)"
@@ -262,7 +262,7 @@ def _claim_ahead_postgres(
         _PG_INSERT_AHEAD,
         {
             "edition": edition_id,
-            "claimed": CLAIMED,
+            "state": CLAIMED,
             "requests": pg_array(r.request_id for r in requests),
             "variants": pg_array(r.variant_id for r in requests),
             "now": as_utc(now).replace(tzinfo=None),  # naive UTC, as UTCDateTime stores it
