@@ -19,6 +19,7 @@ nothing twice. The edition is marked sent once every wave of its send day is set
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,14 +27,30 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from digest.delivery import send_edition
+from digest.delivery import ledger, send_edition
 from digest.delivery.confirmations import send_pending
-from digest.delivery.states import SendOutcome
+from digest.delivery.states import DeliveryState, SendOutcome
+from digest.delivery.sunset import sunset
+from digest.delivery.welcomes import send_welcomes
 from digest.editions.models import Edition
 from digest.editions.service import build_edition, edition_items
 from digest.editions.status import EditionStatus
+from digest.errors import NothingToSend
 from digest.mail import Sender
-from digest.send_days import describe_schedule, schedule_of, waves_of, week_for_day, week_for_slot, zone_of
+from digest.render.welcome import welcome_intro
+from digest.send_days import (
+    LATE_READERS_EVERY,
+    describe_schedule,
+    first_wave,
+    late_readers,
+    reader_schedule,
+    schedule_of,
+    waves_of,
+    week_for_day,
+    week_for_slot,
+    welcome_timing,
+    zone_of,
+)
 from digest.settings import Settings
 from digest.store import session_scope
 from digest.words import counted
@@ -50,12 +67,15 @@ from schedules import (
     find_run,
     latest_run,
 )
-from subscribers import audience
+from subscribers import audience, welcomes
 
 log = logging.getLogger("digest.jobs")
 
 WEEKLY_JOB = "weekly-edition"
 CONFIRMATIONS_JOB = "confirmations"
+LATE_READERS_JOB = "late-readers"
+SUNSET_JOB = "sunset"
+SUNSET_EVERY = timedelta(hours=1)
 CONFIRMATIONS_EVERY = timedelta(minutes=1)
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
 ZONES_RECHECK = timedelta(minutes=1)
@@ -138,7 +158,21 @@ def run_wave(
     stored = None if zones is None else [s for s in in_use if zone_of(s, settings).key in names]
     if final is None:
         final = zones is None or _other_waves_settled(engine, settings, slot, slot.astimezone(zone).date(), in_use)
-    summary = send_edition(engine, settings, number, sender=sender, should_stop=should_stop, zones=stored, final=final)
+    # A comparison dated after the send day's first wave goes out with the next edition (never a failed wave).
+    first = slot if zones is None else min(slot, first_wave(engine, settings, week))
+    try:
+        summary = send_edition(
+            engine,
+            settings,
+            number,
+            sender=sender,
+            should_stop=should_stop,
+            zones=stored,
+            final=final,
+            carry_after=first,
+        )
+    except NothingToSend as exc:  # every comparison it held was dated after its first wave
+        return Outcome.skipped(str(exc))
     if summary.frozen:
         log.info("%s", summary.frozen)
     wave = "" if zones is None else f" (wave {', '.join(names)})"
@@ -173,6 +207,43 @@ def run_week(
     return run_wave(engine, settings, slot, None, sender=sender, should_stop=should_stop)
 
 
+def send_late_readers(
+    engine: Engine, settings: Settings, now: datetime, *, sender: Sender | None = None, should_stop=None
+) -> str | None:
+    """The current send day's edition to the readers who joined or moved after their wave and have
+    not had it (digest.send_days says who), each in their variant; None when nobody is owed it.
+    Readers owed a welcome (DIGEST_WELCOME) get it in this edition, and no welcome mail of its own."""
+    late = late_readers(engine, settings, now)
+    if late is None:
+        return None
+    with engine.connect() as connection:
+        owed = sorted(welcomes.owed_among(connection, late.readers)) if settings.welcome else []
+    rest = sorted(set(late.readers) - set(owed))
+    sent = 0
+    for readers, welcome in ((owed, welcome_intro(settings)), (rest, None)):
+        if not readers:
+            continue
+        summary = send_edition(
+            engine,
+            settings,
+            late.edition,
+            sender=sender,
+            should_stop=should_stop,
+            readers=readers,
+            final=False,
+            welcome=welcome,
+        )
+        sent += summary.sent_now
+        if welcome is not None:
+            with engine.begin() as connection:
+                states = ledger.states_among(connection, late.edition_id, readers)
+                welcomes.carried(connection, [r for r, state in states.items() if state == DeliveryState.SENT])
+    return (
+        f"edition {late.edition}: {counted(sent, 'reader')} who joined or moved after their "
+        f"wave mailed it ({counted(len(late.readers), 'late reader')} found, {len(owed)} welcomed in it)"
+    )
+
+
 def build_scheduler(
     engine: Engine,
     settings: Settings,
@@ -182,22 +253,29 @@ def build_scheduler(
     confirmations: bool = True,
     sender_factory=None,
     recheck: timedelta = ZONES_RECHECK,
+    late: bool = True,
 ) -> Scheduler:
-    """The application's scheduler: the weekly send in waves and, every minute, queued confirmation mails."""
+    """The application's scheduler: the weekly send in waves; every minute, queued confirmation and
+    welcome mails and the edition to readers who joined or moved after their wave (`late`); every
+    hour, with DIGEST_SUNSET_AFTER set, re-permission mails and lapses."""
     scheduler = Scheduler(engine, clock=clock, lease_ttl=lease_ttl)
+    # A wave and the late readers' job never send at once from this process (on SQLite one sender
+    # holds the store's send lock): a wave waits for a late readers' run, which skips a beat for a wave.
+    sending = threading.Lock()
 
     def wave(context: RunContext) -> Outcome:
         sender = sender_factory() if sender_factory else None
         try:
-            return run_wave(
-                engine,
-                settings,
-                context.slot,
-                context.zones,
-                sender=sender,
-                should_stop=context.should_stop,
-                resumed=context.resumed,
-            )
+            with sending:
+                return run_wave(
+                    engine,
+                    settings,
+                    context.slot,
+                    context.zones,
+                    sender=sender,
+                    should_stop=context.should_stop,
+                    resumed=context.resumed,
+                )
         finally:
             if sender is not None:
                 sender.close()
@@ -211,12 +289,46 @@ def build_scheduler(
         recheck=recheck,
     )
     if confirmations:
+        timing = welcome_timing(engine, settings, clock.now)
 
         def confirm(_context: RunContext) -> str | None:
             sent = send_pending(engine, settings)
-            return f"sent {counted(sent, 'confirmation mail')}" if sent else None
+            welcomed = send_welcomes(engine, settings, timing, reader_schedule(settings))
+            said = [counted(sent, "confirmation mail")] if sent else []
+            said += [counted(welcomed, "welcome mail")] if welcomed else []
+            return f"sent {' and '.join(said)}" if said else None
 
         scheduler.every(CONFIRMATIONS_JOB, CONFIRMATIONS_EVERY, confirm)
+    if late:
+
+        def late_readers_job(context: RunContext) -> str | None:
+            if not sending.acquire(blocking=False):
+                return None  # a wave is sending: the next beat looks again
+            sender = sender_factory() if sender_factory else None
+            try:
+                return send_late_readers(
+                    engine, settings, context.now(), sender=sender, should_stop=context.should_stop
+                )
+            finally:
+                sending.release()
+                if sender is not None:
+                    sender.close()
+
+        scheduler.every(LATE_READERS_JOB, LATE_READERS_EVERY, late_readers_job)
+    if settings.sunset_after is not None:
+
+        def sunset_job(context: RunContext) -> str | None:
+            sender = sender_factory() if sender_factory else None
+            try:
+                done = sunset(engine, settings, context.now(), sender=sender)
+            finally:
+                if sender is not None:
+                    sender.close()
+            said = [counted(done.asked, "re-permission mail")] if done.asked else []
+            said += [f"{counted(done.lapsed, 'reader')} lapsed"] if done.lapsed else []
+            return "; ".join(said) or None
+
+        scheduler.every(SUNSET_JOB, SUNSET_EVERY, sunset_job)
     return scheduler
 
 

@@ -92,6 +92,21 @@ def _switch(name: str, raw: str) -> bool:
     return value
 
 
+def _off_or_at_least(minimum: int) -> Callable[[str, str], int | None]:
+    """`off` (None) or a whole number of at least `minimum`."""
+    number = _at_least(minimum)
+
+    def read(name: str, raw: str) -> int | None:
+        if raw.strip().lower() == "off":
+            return None
+        try:
+            return number(name, raw)
+        except ConfigError:
+            raise ConfigError(f"{name} must be off or a whole number of at least {minimum}, got {raw!r}") from None
+
+    return read
+
+
 def sender_path(backend: str) -> str:
     """The "module:class" of the sender named `backend`; ConfigError, as DIGEST_BACKEND's check says it,
     for a name not registered."""
@@ -502,6 +517,36 @@ SETTINGS: tuple[Setting, ...] = (
         "how late a missed wave of the weekly send may still go out",
         type=float,
         show=lambda hours: f"{hours:g}h",
+    ),
+    Setting(
+        "welcome",
+        "DIGEST_WELCOME",
+        _switch,
+        "on",
+        "`on` mails each reader who confirms a short welcome (their topics, when their first edition comes, "
+        "their preferences link); a reader whose first edition goes out within minutes gets it in that edition",
+        type=bool,
+        show=lambda on: "on" if on else "off",
+    ),
+    Setting(
+        "sunset_after",
+        "DIGEST_SUNSET_AFTER",
+        _off_or_at_least(1),
+        "off",
+        "editions mailed to a reader without a sign of life from them (a vote, saved preferences, a confirmation, "
+        "the keep-sending button; never an open) before one re-permission mail asks whether to keep sending; "
+        "readers who joined fewer editions ago are left be. 26 (half a year) is a sound choice",
+        type=int | None,
+        show=lambda n: "off" if n is None else str(n),
+    ),
+    Setting(
+        "sunset_grace",
+        "DIGEST_SUNSET_GRACE",
+        _at_least(1),
+        "14",
+        "days a re-permission mail waits for its answer; then the reader stops (status lapsed) until they "
+        "subscribe again",
+        type=int,
     ),
     Setting(
         "admin_token",

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from digest.errors import StoreError, StoreGone, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0008"  # the newest migration's revision: a new migration changes it
+SCHEMA_HEAD = "0010_readers"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 

@@ -10,6 +10,8 @@ mail-sending callable.
     rules          what each event does to a reader's status (pure)
     service        subscribe, confirm, unsubscribe, change preferences
     confirmations  the queue of confirmation mails (claim / settle / release), at least once
+    welcomes       the queue of welcome mails to readers who confirmed, the same way
+    engagement     a reader's signs of life, the re-permission question and the lapse
     operators      add, import, find, export, erase
     csvfile        reading imports, writing exports
     audience       active readers in keyset batches, for a send
@@ -29,6 +31,7 @@ from subscribers import (
     confirmations,
     consent,
     csvfile,
+    engagement,
     errors,
     links,
     operators,
@@ -37,6 +40,7 @@ from subscribers import (
     status,
     tokens,
     validation,
+    welcomes,
 )
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "confirmations",
     "consent",
     "csvfile",
+    "engagement",
     "errors",
     "links",
     "operators",
@@ -52,4 +57,5 @@ __all__ = [
     "status",
     "tokens",
     "validation",
+    "welcomes",
 ]

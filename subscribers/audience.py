@@ -200,19 +200,32 @@ def zone_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
     return query.group_by(readers.c.timezone)
 
 
+def changed_between(after: datetime, upto: datetime, unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
+    """(id, stored zone, updated_at) of readers who receive editions and whose record changed (they
+    confirmed, came back, or changed their zone or topics) in [after, upto]: served by the (status,
+    updated_at) index, so a look every minute for readers who joined late costs what they cost."""
+    query = sa.select(readers.c.id, readers.c.timezone, readers.c.updated_at).where(
+        receives_editions(), readers.c.updated_at >= after, readers.c.updated_at <= upto
+    )
+    if unless is not None:
+        query = query.where(~unless)
+    return query.order_by(readers.c.id)
+
+
 def membership_dates() -> sa.Select:
-    """(confirmed_at, left_at) of every reader who ever confirmed; left_at is None while they stay."""
+    """(confirmed_at, left_at, lapsed) of every reader who ever confirmed; left_at is None while they
+    stay; lapsed says they stopped for want of an answer to a re-permission mail (not a choice to leave)."""
     left_at = sa.case(
         (
             readers.c.status.in_((status.UNSUBSCRIBED, status.SUPPRESSED)),
             sa.func.coalesce(readers.c.unsubscribed_at, readers.c.updated_at),
         ),
-        (readers.c.status.in_((status.BOUNCED, status.COMPLAINED)), readers.c.updated_at),
+        (readers.c.status.in_((status.BOUNCED, status.COMPLAINED, status.LAPSED)), readers.c.updated_at),
         else_=sa.null(),
     )
-    return sa.select(readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type)).where(
-        readers.c.confirmed_at.is_not(None)
-    )
+    return sa.select(
+        readers.c.confirmed_at, sa.type_coerce(left_at, readers.c.updated_at.type), readers.c.status == status.LAPSED
+    ).where(readers.c.confirmed_at.is_not(None))
 
 
 def signup_dates() -> sa.Select:

@@ -53,6 +53,10 @@ EXPORT_FIELDS = (
     "unsubscribed_at",
     "confirmation_claim",
     "confirmation_error",
+    "welcome_due_at",
+    "welcome_claim",
+    "engaged_at",
+    "sunset_asked_at",
 )
 _TOPIC_SPLIT = re.compile(r"[;|]")
 

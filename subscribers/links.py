@@ -36,3 +36,8 @@ def list_unsubscribe_headers(base_url: str, token: str) -> dict[str, str]:
         "List-Unsubscribe": f"<{unsubscribe_url(base_url, token)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+def keep_url(base_url: str, token: str) -> str:
+    """The page whose button answers a re-permission mail: keep sending."""
+    return f"{base_url}/keep/{token}"

@@ -40,6 +40,15 @@ class Subscriber(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_subscriber_status_id", "status", "id"),
         sa.Index("ix_subscriber_status_timezone_id", "status", "timezone", "id"),
+        # Readers who confirmed, came back or moved since a moment (the late readers of a send day).
+        sa.Index("ix_subscriber_status_updated_at", "status", "updated_at"),
+        # The few readers owed a welcome mail, found without a pass over everyone.
+        sa.Index(
+            "ix_subscriber_welcome_due",
+            "id",
+            sqlite_where=sa.text("welcome_due_at IS NOT NULL"),
+            postgresql_where=sa.text("welcome_due_at IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -61,6 +70,13 @@ class Subscriber(SQLModel, table=True):
     # the mail could not be sent to this reader, if it could not.
     confirmation_claim: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), nullable=True))
     confirmation_error: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
+    # A welcome owed since they confirmed (subscribers.welcomes), and the process sending it now.
+    welcome_due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    welcome_claim: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), nullable=True))
+    # The reader's last sign of life (a vote, saved preferences, a confirmation, "keep sending"; never
+    # an open), and when the re-permission mail asked whether to keep sending (subscribers.engagement).
+    engaged_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    sunset_asked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
 
 
 class Suppression(SQLModel, table=True):

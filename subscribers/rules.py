@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import Enum
 
-from subscribers.status import PENDING, UNSUBSCRIBED
+from subscribers.status import MAY_COME_BACK, PENDING
 
 # A pending reader who submits the form again gets another confirmation mail,
 # but not more often than this: the form must not become a way to flood a mailbox.
@@ -15,7 +15,7 @@ RESEND_AFTER = timedelta(minutes=10)
 class OnSubscribe(Enum):
     CREATE = "create"  # a new address: store it pending, queue a confirmation
     REQUEUE = "requeue"  # pending, last mail long ago: queue another confirmation
-    REOPEN = "reopen"  # left earlier: pending again, new consent, queue a confirmation
+    REOPEN = "reopen"  # left earlier (unsubscribed, lapsed): pending again, new consent, queue a confirmation
     NOTHING = "nothing"  # active, just mailed, bounced, complained or suppressed: change nothing
 
 
@@ -35,7 +35,7 @@ def on_subscribe(status: str | None, confirmation_sent_at: datetime | None, now:
         if confirmation_sent_at is not None and now - confirmation_sent_at >= RESEND_AFTER:
             return OnSubscribe.REQUEUE
         return OnSubscribe.NOTHING
-    if status == UNSUBSCRIBED:
+    if status in MAY_COME_BACK:
         return OnSubscribe.REOPEN
     # active: already in; bounced/complained: the mailbox refused us, so we stay away;
     # suppressed: an operator said never to mail this address again.

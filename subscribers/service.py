@@ -143,6 +143,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
     if action is rules.OnSubscribe.REQUEUE:
         reader.topics, reader.timezone = list(request.topics), request.timezone
         reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
+        reader.sunset_asked_at = None
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     elif action is rules.OnSubscribe.REOPEN:
@@ -150,6 +151,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
         reader.topics, reader.timezone = list(request.topics), request.timezone
         reader.confirmed_at = reader.confirmed_ip = reader.unsubscribed_at = None
         reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
+        reader.sunset_asked_at = None
         _record_consent(reader, consent)
         reader.updated_at = consent.at
     session.flush()
@@ -175,15 +177,21 @@ def to_confirm(session: Session, token: str) -> Subscriber:
     return reader
 
 
-def confirm(session: Session, token: str, ip: str | None, now: datetime) -> tuple[Subscriber, bool]:
-    """Activate a pending reader. Returns (reader, whether this call activated them)."""
+def confirm(
+    session: Session, token: str, ip: str | None, now: datetime, *, welcome: bool = False
+) -> tuple[Subscriber, bool]:
+    """Activate a pending reader (owed a welcome mail when `welcome`). Returns (reader, whether this
+    call activated them)."""
     reader = to_confirm(session, token)
     if reader.status == status.ACTIVE:
         return reader, False
     reader.status = status.ACTIVE
     reader.confirmed_at = now
     reader.confirmed_ip = ip[:64] if ip else None
-    reader.updated_at = now
+    reader.updated_at = reader.engaged_at = now  # a confirmation is a sign of life
+    reader.sunset_asked_at = None
+    if welcome:
+        reader.welcome_due_at = now
     suppression.lift(session, reader.email)
     session.flush()
     _log(session, reader, consent_log.CONFIRMATION, "confirmation link", ip, now)
@@ -208,7 +216,8 @@ def change_preferences(session: Session, token: str, preferences: Preferences, n
     reader = by_token(session, token)
     reader.topics = list(preferences.topics)
     reader.timezone = preferences.timezone
-    reader.updated_at = now
+    reader.updated_at = reader.engaged_at = now  # saving the page is a sign of life
+    reader.sunset_asked_at = None
     session.flush()
     return reader
 

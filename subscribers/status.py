@@ -7,6 +7,8 @@
     complained    reported a mail as spam
     suppressed    an operator stopped all mail to the address for good (`digest subscribers suppress`):
                   unlike an unsubscribe, a new sign-up does not bring it back
+    lapsed        stopped after DIGEST_SUNSET_AFTER editions without a sign of life and an unanswered
+                  re-permission mail: no more mail until they subscribe again
 
 Only this library writes a status; the application reads these names from here.
 """
@@ -19,11 +21,16 @@ UNSUBSCRIBED = "unsubscribed"
 BOUNCED = "bounced"
 COMPLAINED = "complained"
 SUPPRESSED = "suppressed"
+LAPSED = "lapsed"
 
-ALL = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED, SUPPRESSED)
+ALL = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED, SUPPRESSED, LAPSED)
 RECEIVES_EDITIONS = ACTIVE  # never an unconfirmed address
-STOPPED = (UNSUBSCRIBED, BOUNCED, COMPLAINED, SUPPRESSED)  # a reader who left: no mail of any kind
-MAY_SUPPRESS = (PENDING, ACTIVE, UNSUBSCRIBED)  # a bounce or a complaint already stops mail for good
+STOPPED = (UNSUBSCRIBED, BOUNCED, COMPLAINED, SUPPRESSED, LAPSED)  # a reader who left: no mail of any kind
+MAY_SUPPRESS = (PENDING, ACTIVE, UNSUBSCRIBED, LAPSED)
+MAY_COME_BACK = (
+    UNSUBSCRIBED,
+    LAPSED,
+)  # a new sign-up makes them pending again  # a bounce or a complaint already stops mail for good
 MAY_UNSUBSCRIBE = (PENDING, ACTIVE)
 MAILED = (ACTIVE, PENDING)  # what a provider event may still change: a reader who left keeps their reason
 STRONGEST_FIRST = (COMPLAINED, BOUNCED, UNSUBSCRIBED)  # two stops for one reader in a batch: the first wins

@@ -11,6 +11,7 @@ a part of digest. Holds no tests itself.
     add_reader            one reader with a real token; returns (id, token)
     set_preferences       readers' topics and time zone, written straight into the store
     add_edition, ledger   editions and ledger rows for the delivery tests
+    mailed                comparisons as if mailed to readers (a sent edition and its ledger rows): votes count
     mails_of              what the SendGrid-compatible server accepted, per address
     KeyPair               an ECDSA P-256 key made in the test, signing bodies as SendGrid does
     sendgrid_event        one event as SendGrid posts it, custom args as top-level keys
@@ -423,6 +424,30 @@ def add_edition(engine, number: int = 1, status: str = "draft") -> int:
         return connection.execute(
             table.insert().values(number=number, week=f"2026-W{number:02d}", status=status, built_at=utcnow())
         ).inserted_primary_key[0]
+
+
+def mailed(engine, reader_ids: Iterable[int], slugs: Sequence[str]) -> int:
+    """The comparisons `slugs` as if mailed to the readers: a sent edition of its own holding them, with a
+    `sent` ledger row per reader (what lets a reader vote on them). Returns the edition's number."""
+    from digest.delivery.states import DeliveryState
+    from digest.editions.models import EditionItem
+    from digest.editions.status import EditionStatus
+
+    with session_scope(engine) as session:
+        number = (session.exec(select(sa.func.max(Edition.number))).one() or 0) + 1
+        edition = Edition(
+            number=number, week=f"2030-W{number:02d}", status=EditionStatus.SENT, built_at=utcnow(), frozen_at=utcnow()
+        )
+        session.add(edition)
+        session.flush()
+        ids = dict(session.exec(select(Comparison.slug, Comparison.id).where(Comparison.slug.in_(list(slugs)))).all())
+        for position, slug in enumerate((s for s in slugs if s in ids), start=1):  # those stored
+            session.add(EditionItem(edition_id=edition.id, comparison_id=ids[slug], position=position, included=True))
+        for reader in reader_ids:
+            session.add(
+                Delivery(edition_id=edition.id, subscriber_id=reader, state=DeliveryState.SENT, finished_at=utcnow())
+            )
+        return number
 
 
 def edition_status(engine, number: int) -> str:

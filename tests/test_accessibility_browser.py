@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from helpers import add_reader, axe_violations, comparison, scaled, serve_site, severe
+from helpers import add_reader, axe_violations, comparison, mailed, scaled, serve_site, severe
 
 from digest.delivery.confirmations import CONFIRM_URL, render_confirmation
 from digest.editions.models import Edition
@@ -20,7 +20,7 @@ from digest.render import render_edition
 from digest.render.preview import PreviewServer, preview_server
 from digest.settings import Settings
 from digest.store import session_scope
-from subscribers.links import confirm_url, preferences_url, unsubscribe_url, vote_url
+from subscribers.links import confirm_url, keep_url, preferences_url, unsubscribe_url, vote_url
 from subscribers.tokens import ConfirmationTokens
 
 ADMIN = "editor-token-for-the-stats-page"
@@ -49,7 +49,9 @@ def site(tmp_path_factory):
 def reader(site, status: str = "active") -> str:
     """A new reader's token (each page gets its own reader, so pages do not disturb one another)."""
     reader.count = getattr(reader, "count", 0) + 1
-    return add_reader(site.engine, f"reader{reader.count}-{status}@example.com", status=status)[1]
+    found, token = add_reader(site.engine, f"reader{reader.count}-{status}@example.com", status=status)
+    mailed(site.engine, [found], [SLUG])  # they got the comparison, so their vote link counts
+    return token
 
 
 def signed(site, token: str) -> str:
@@ -87,6 +89,8 @@ PAGES = {
     ),
     "unsubscribe": lambda page, site: page.goto(unsubscribe_url(site.url, reader(site))),
     "unsubscribed": lambda page, site: (page.goto(unsubscribe_url(site.url, reader(site))), press(page, "Unsubscribe")),
+    "keep-sending": lambda page, site: page.goto(keep_url(site.url, reader(site))),
+    "kept": lambda page, site: (page.goto(keep_url(site.url, reader(site))), press(page, "Keep sending")),
     "vote": lambda page, site: page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),
     "voted": lambda page, site: (
         page.goto(vote_url(site.url, reader(site), SLUG, "relaybench")),

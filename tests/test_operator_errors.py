@@ -52,6 +52,9 @@ BAD = {
     "DIGEST_FORWARDED_ALLOW_IPS": ("the load balancer", "DIGEST_FORWARDED_ALLOW_IPS must list IP addresses"),
     "DIGEST_LOCK_TIMEOUT": ("inf", "DIGEST_LOCK_TIMEOUT must be more than 0"),
     "DIGEST_CLICK_TRACKING": ("sometimes", "DIGEST_CLICK_TRACKING must be on or off"),
+    "DIGEST_WELCOME": ("sometimes", "DIGEST_WELCOME must be on or off"),
+    "DIGEST_SUNSET_AFTER": ("never", "DIGEST_SUNSET_AFTER must be off or a whole number of at least 1"),
+    "DIGEST_SUNSET_GRACE": ("0", "DIGEST_SUNSET_GRACE must be at least 1"),
     "DIGEST_TEMPLATES": ("/nonexistent/brand", "DIGEST_TEMPLATES must name a folder of templates"),
 }
 NEEDS = {"DIGEST_SMTP_URL": {"DIGEST_BACKEND": "smtp"}}  # read only by the backend it belongs to

@@ -1,7 +1,7 @@
 """Every mail the project sends, scored by SpamAssassin as a mailbox provider would score it.
 
-The edition (a normal week and a heavy one), the editor's test send and the
-confirmation mail are each sent through the real outbox sender, exactly as SMTP
+The edition (a normal week and a heavy one), the editor's test send, the
+confirmation mail and the welcome mail are each sent through the real outbox sender, exactly as SMTP
 would carry them, and scored with `spamassassin -t -L` (local rules only, no
 network). None may score above 0.7, and none may hit a rule that the project's
 own choices cause (long quoted-printable lines, hidden or low-contrast text,
@@ -19,11 +19,15 @@ from helpers import add_reader, at, long_comparisons, spam_scores
 from digest.content.importer import import_paths
 from digest.delivery import send_edition
 from digest.delivery.confirmations import send_pending
+from digest.delivery.welcomes import send_welcomes
 from digest.editions.service import build_edition
 from digest.mail.outbox import OutboxSender
 from digest.render.preview import preview, send_test
+from digest.send_days import reader_schedule, welcome_timing
 from digest.settings import Settings
 from digest.store import open_store, session_scope
+from digest.timeutil import utcnow
+from subscribers import service
 
 MOST = 0.7
 OUR_DOING = {
@@ -93,9 +97,17 @@ def mails(sqlite_url, tmp_path) -> dict[str, bytes]:
         send_test(sample, OutboxSender(tmp_path / "test"), "editor@example.org", settings.base_url)
         add_reader(engine, "bob@example.org", status="pending")
         assert send_pending(engine, settings, sender=OutboxSender(tmp_path / "confirmation")) == 1
+        with session_scope(engine) as session:
+            token = service.by_email(session, "bob@example.org").token
+            service.confirm(session, token, None, utcnow(), welcome=True)
+        timing = welcome_timing(engine, settings, utcnow)
+        welcomed = send_welcomes(
+            engine, settings, timing, reader_schedule(settings), sender=OutboxSender(tmp_path / "welcome")
+        )
+        assert welcomed == 1
     finally:
         engine.dispose()
-    return {kind: _one_mail(tmp_path / kind) for kind in ("edition", "heavy", "test", "confirmation")}
+    return {kind: _one_mail(tmp_path / kind) for kind in ("edition", "heavy", "test", "confirmation", "welcome")}
 
 
 def test_no_mail_we_send_scores_above_0_7_or_hits_a_rule_of_our_own_making(mails, spamassassin, tmp_path):
@@ -112,5 +124,5 @@ def test_bodies_keep_to_76_characters_a_line_and_headers_stay_whole(mails):
         head, _, body = raw.partition(b"\r\n\r\n")
         assert max(len(line) for line in body.split(b"\r\n")) <= 76, kind  # RFC 2045: quoted-printable
         unsubscribe = [line for line in head.split(b"\r\n") if line.startswith(b"List-Unsubscribe:")]
-        if kind in ("edition", "heavy"):
+        if kind in ("edition", "heavy", "welcome"):
             assert unsubscribe and b"=?" not in unsubscribe[0], kind  # one line, never an encoded-word

@@ -17,7 +17,7 @@ from sqlmodel import select
 from digest.cli import main
 from digest.content.votes import record_vote
 from digest.delivery import send_edition
-from digest.delivery.ledger import Delivery
+from digest.delivery.ledger import Delivery, was_mailed
 from digest.editions.service import build_edition
 from digest.events.ingest import ingest
 from digest.events.parse import parse_batch
@@ -273,8 +273,8 @@ def test_an_outbox_edition_says_not_reported_and_counts_votes_and_digests_own_un
         send_edition(site.engine, site.settings, 2)
         assert site.http.post(f"/unsubscribe/{tokens[1]}").status_code == 200  # the page's button
         with session_scope(site.engine) as session:
-            record_vote(session, tokens[2], "c-vs-d", "c")
-            record_vote(session, tokens[3], "a-vs-b", "b")  # a late vote on edition 1's comparison
+            record_vote(session, tokens[2], "c-vs-d", "c", mailed=was_mailed)
+            record_vote(session, tokens[3], "a-vs-b", "b", mailed=was_mailed)  # a late vote on edition 1's comparison
         data = site.http.get(
             "/stats", headers={"Authorization": "Bearer s3cret-editor-token", "Accept": "application/json"}
         ).json()

@@ -178,9 +178,13 @@ def test_each_reader_gets_exactly_their_comparisons_in_subject_html_and_text(eng
     assert mails["voice@example.com"][0].subject == VOICE
     assert mails["voice-evals@example.com"][0].subject == f"{VOICE}, and 1 more"
     assert mails["code@example.com"][0].subject == mails["image-code@example.com"][0].subject == MIXED
-    assert len(sendgrid.accepted) == 4  # one request per variant
-
-    assert compilations.calls == 4  # one MJML compilation per variant, however many readers share one
+    # One request and one MJML compilation per distinct letter, however many readers share one: per
+    # variant, and within a variant that leaves comparisons out, per set of topics (its letter names
+    # them): code and image-code share a variant, not a letter.
+    assert len(sendgrid.accepted) == 5
+    assert compilations.calls == 5
+    assert "Your topics: Code Assistants" in mails["code@example.com"][0].html
+    assert "Your topics: Code Assistants, Image Generation" in mails["image-code@example.com"][0].html
     assert (summary.status, summary.sent, summary.skipped, summary.unmatched) == ("sent", 5, 1, 1)
     assert sorted((line.comparisons, line.readers) for line in summary.variants) == sorted(
         [
@@ -245,7 +249,12 @@ def test_a_dry_run_lists_the_variants_with_comparisons_and_readers_and_the_skipp
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["status"], summary["pending"], summary["unmatched"]) == ("dry-run", 5, 1)
-    assert summary["variants"][0] == {"variant": 1, "readers": 2, "comparisons": ["quillpatch-vs-pixelforge"]}
+    assert summary["variants"][0] == {
+        "variant": 1,
+        "readers": 2,
+        "comparisons": ["quillpatch-vs-pixelforge"],
+        "loop": "",
+    }
     assert sorted(v["readers"] for v in summary["variants"]) == [1, 1, 1, 2]
     text = CliRunner().invoke(main, ["editions", "send", "--edition", str(number), "--dry-run"]).output
     assert "would skip         1  (their topics match none of its comparisons)" in text

@@ -4,7 +4,7 @@ votes; once counts once, the other moves it."""
 from __future__ import annotations
 
 import pytest
-from helpers import add_reader, comparison, serve_site
+from helpers import add_reader, comparison, mailed, serve_site
 
 from digest.store import session_scope
 from subscribers.links import vote_url
@@ -20,6 +20,13 @@ def site(sqlite_url):
         yield site
 
 
+def voter(site, address: str, **options) -> tuple[int, str]:
+    """A reader who was mailed the comparison (so their votes count); returns (id, token)."""
+    reader, token = add_reader(site.engine, address, **options)
+    mailed(site.engine, [reader], (SLUG,))
+    return reader, token
+
+
 def split_of(page) -> dict[str, str]:
     return {
         line.get_attribute("data-tool"): line.locator(".split-votes").inner_text()
@@ -28,8 +35,8 @@ def split_of(page) -> dict[str, str]:
 
 
 def test_a_reader_votes_changes_their_mind_and_a_tampered_link_is_refused(site, browser, artifacts):
-    _, token = add_reader(site.engine, "ada@example.com")
-    _, other = add_reader(site.engine, "bob@example.com")
+    _, token = voter(site, "ada@example.com")
+    _, other = voter(site, "bob@example.com")
     site.http.post(vote_url(site.url, other, SLUG, "quillpatch"))  # someone else already voted
     page = browser.new_page(viewport={"width": 390, "height": 844})
     try:

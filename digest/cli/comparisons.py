@@ -11,6 +11,7 @@ import click
 from digest.cli.app import App, confirm, pass_app, yes_option
 from digest.content.catalog import get_comparison, list_comparisons
 from digest.content.importer import read_records, write_records
+from digest.content.versions import history as comparison_history
 from digest.editions.undo import remove_comparison
 from digest.store import session_scope
 from digest.weeks import parse_week
@@ -62,7 +63,9 @@ def import_command(app: App, paths: tuple[str, ...], published_at: datetime | No
     All files are checked before anything is written (the first import creates
     the store, and says so), and the whole run is one transaction: one bad file
     means nothing from this run is stored. A tool that appears in several
-    comparisons is stored once; a comparison imported again is updated in place.
+    comparisons is stored once; a comparison imported again is updated, and each
+    change is kept as a version (see `show --history`). An import whose slug is
+    a stored comparison of other tools is refused, naming both.
 
     A page export (.txt) is one field per line, as the site exports a
     comparison page: an optional `AI tool comparison` banner, the title
@@ -116,17 +119,49 @@ def _format_share(value: float | None) -> str:
     return "—" if value is None else f"{value:g}%"
 
 
+def _show_history(lines, slug: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([line.as_dict() for line in lines], indent=2, ensure_ascii=False))
+        return
+    if not lines:
+        click.echo(f"{slug} has no recorded versions (it was stored before versions were kept, or not imported).")
+        return
+    for line in lines:
+        when = f"{line.recorded_at:%Y-%m-%d %H:%M} UTC"
+        if line.number == 1:
+            click.echo(f"version 1  {when}  first imported")
+        elif line.changes:
+            click.echo(f"version {line.number}  {when}  changed:")
+            for change in line.changes:
+                what = f"{change.what} of {change.tool}" if change.tool else change.what
+                click.echo(f"    {what}: {change.old} -> {change.new}")
+        else:
+            click.echo(f"version {line.number}  {when}  updated (nothing readers are told about: text or a date)")
+
+
 @comparisons.command("show")
 @click.argument("slug")
 @click.option("--json", "as_json", is_flag=True, help="Every stored field, as JSON.")
+@click.option(
+    "--history", is_flag=True, help="Its versions instead: each import that changed it, dated, and what changed."
+)
 @pass_app
-def comparisons_show(app: App, slug: str, as_json: bool) -> None:
+def comparisons_show(app: App, slug: str, as_json: bool, history: bool) -> None:
     """Show one comparison: both tools, their figures and the reviewer scorecard.
+
+    With --history, its versions: each import that created or changed it, with its
+    date and the changes readers are told about (the panel's pick, a ship share,
+    an entry price, a tool's verdict).
 
     \b
     Example:
-        digest comparisons show heygen-interactive-avatar-sdk-v3-vs-smolvlm2-turbo
+        digest comparisons show heygen-interactive-avatar-sdk-v3-vs-smolvlm2-turbo --history
     """
+    if history:
+        with session_scope(app.engine) as session:
+            lines = comparison_history(session, slug)
+        _show_history(lines, slug, as_json)
+        return
     with session_scope(app.engine) as session:
         row = get_comparison(session, slug, app.settings.timezone)
     if as_json:
@@ -136,10 +171,11 @@ def comparisons_show(app: App, slug: str, as_json: bool) -> None:
     click.echo(f"{row['summary']}\n{row['url']}\npublished {row['published_at']} ({row['week']})\n")
     names = {t["slug"]: t["name"] for t in row["tools"]}
     width = max(len(t["name"]) for t in row["tools"]) + 2
-    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}{'votes':>7}  entry")
+    source = "readers' votes" if row["community_source"] == "readers" else "the site's figure"
+    click.echo(f"{'':<{width}}{'panel ship':>11}{'community':>11}{'votes':>7}  entry  (community: {source})")
     for tool in row["tools"]:
-        # The page's community figure; where it had none, the share of readers' votes from the inbox.
-        community = tool["community"] if tool["community"] is not None else tool.get("vote_share")
+        # The community figure editions show now (one definition: digest.content.votes.community).
+        community = tool.get("community_now")
         click.echo(
             f"{tool['name']:<{width}}{tool['panel_ship']:>10g}%{_format_share(community):>11}"
             f"{tool.get('votes', 0):>7}  {tool['entry_price']}"

@@ -12,7 +12,14 @@ from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.cli.send import send
 from digest.delivery.states import DeliveryState
 from digest.delivery.summary import describe_edition, edition_rows
-from digest.editions.service import build_edition, edit_edition, edition_at_hand, edition_items, left_behind
+from digest.editions.service import (
+    after_first_wave,
+    build_edition,
+    edit_edition,
+    edition_at_hand,
+    edition_items,
+    left_behind,
+)
 from digest.editions.status import EditionStatus
 from digest.editions.undo import delete_draft
 from digest.errors import DeliveryError
@@ -20,6 +27,7 @@ from digest.mail import make_sender
 from digest.render import render_edition
 from digest.render.clip import size_report
 from digest.render.preview import preview, preview_server, send_test, write_preview
+from digest.send_days import first_wave
 from digest.store import session_scope
 from digest.weeks import parse_week, week_label
 from digest.words import counted
@@ -131,6 +139,13 @@ def build(app: App, week: str | None, rebuild: bool) -> None:
         result = build_edition(session, app.settings, week, rebuild=rebuild)
         click.echo(result.reason[:1].upper() + result.reason[1:] + ".")
         if result.edition is not None:
+            first = first_wave(app.engine, app.settings, week)
+            late = after_first_wave(session, app.settings, result.edition, first)
+            if late:
+                click.echo(
+                    f"Dated after its first wave ({first:%a %d %b %H:%M} UTC), so carried to the next edition "
+                    f"by the scheduled send: {', '.join(c.slug for c in late)}."
+                )
             items = edition_items(session, result.edition)
             if items:
                 rendered = render_edition(session, result.edition, app.settings)

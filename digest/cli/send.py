@@ -21,6 +21,7 @@ from digest.errors import EditionError
 from digest.mail import make_sender
 from digest.render import render_edition
 from digest.render.clip import size_figures, size_report
+from digest.send_days import first_wave
 from digest.store import session_scope
 from digest.words import counted
 
@@ -156,7 +157,12 @@ def send(
     if not dry_run and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
         refuse_if_nobody(app.engine, app.settings, edition)
     plan = send_plan(
-        app.engine, app.settings, edition.number, resend_uncertain=resend_uncertain, include_future=include_future
+        app.engine,
+        app.settings,
+        edition.number,
+        resend_uncertain=resend_uncertain,
+        include_future=include_future,
+        first_wave=first_wave(app.engine, app.settings, edition.week),
     )
     if not as_json:
         click.echo(plan.as_text(app.settings.backend, dry_run))

@@ -20,6 +20,7 @@ from digest.stats.figures import (
 )
 from digest.store import session_scope
 from digest.timeutil import utcnow
+from subscribers.status import LAPSED
 
 
 def _check_plot(_ctx, _param, value: str | None) -> str | None:
@@ -62,12 +63,19 @@ def _print(report: Report) -> None:
     if not report.growth:
         click.echo("No readers yet.")
         return
-    click.echo(f"{'week':>9}  {'signed up':>9}  {'clicked':>7}  {'joined':>6}  {'left':>5}  {'net':>5}  {'readers':>7}")
+    click.echo(
+        f"{'week':>9}  {'signed up':>9}  {'clicked':>7}  {'joined':>6}  {'left':>5}  {LAPSED:>6}  {'net':>5}  "
+        f"{'readers':>7}"
+    )
     for g in report.growth[-12:]:
         click.echo(
-            f"{g.week:>9}  {g.signed_up:>9}  {g.clicked:>7}  {g.joined:>6}  {g.left:>5}  {g.net:>+5}  {g.total:>7}"
+            f"{g.week:>9}  {g.signed_up:>9}  {g.clicked:>7}  {g.joined:>6}  {g.left:>5}  {g.lapsed:>6}  {g.net:>+5}  "
+            f"{g.total:>7}"
         )
-    click.echo("clicked: confirmation links clicked; joined: readers confirmed (by the link, or added as confirmed).")
+    click.echo(
+        "clicked: confirmation links clicked; joined: readers confirmed (by the link, or added as confirmed); "
+        f"{LAPSED}: stopped after an unanswered re-permission mail (apart from those who left)."
+    )
     if len(report.growth) > 12:
         click.echo(f"(the last 12 of {len(report.growth)} weeks; --json has them all)")
 

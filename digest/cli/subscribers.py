@@ -377,6 +377,8 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         record = operators.reader_record(reader)
         record["consent_log"] = history(session.connection(), reader.id)
         rows = ledger.rows_of_reader(session.connection(), reader.id)
+        editions = ledger.editions_of_reader(session.connection(), reader.id)
+    record["editions"] = [{**line, "at": line["at"] and line["at"].isoformat()} for line in editions]
     record["deliveries"] = [
         {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
         for row in rows
@@ -385,11 +387,17 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
     for key, value in record.items():
-        if key in ("deliveries", "consent_log"):
+        if key in ("deliveries", "consent_log", "editions"):
             continue
         shown = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"{key + ':':<22}{'' if shown is None else shown}")
     click.echo(f"{'deliveries:':<22}{len(record['deliveries'])}")
+    click.echo("editions:" if editions else "editions:             none yet")
+    for line in editions:
+        when = f"{line['at']:%Y-%m-%d %H:%M} UTC" if line["at"] else "-"
+        variant = "every comparison" if line["variant"] is None else ", ".join(line["variant"])
+        why = f" ({line['error']})" if line["error"] else ""
+        click.echo(f"  #{line['edition']:<4} {line['week']}  {line['state']:<9}  {when}  {variant}{why}")
     click.echo("consent log:")
     for line in record["consent_log"]:
         click.echo(

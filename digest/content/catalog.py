@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Review, Tool
-from digest.content.votes import reader_votes
+from digest.content.votes import comparison_community, reader_votes
 from digest.errors import NotFound
 from digest.weeks import week_bounds, week_of
 
@@ -80,14 +80,19 @@ def get_comparison(session: Session, slug: str, zone: ZoneInfo) -> dict:
 
 
 def with_reader_votes(session: Session, comparison: Comparison, row: dict) -> dict:
-    """Adds each tool's readers' votes from the inbox (issue 7): `votes`, and `vote_share` (% or None)."""
+    """Adds each tool's readers' votes from the inbox (issue 7): `votes`, `vote_share` (% or None), and
+    `community_now`, the community figure editions show now (digest.content.votes.community), whose
+    source is the comparison's `community_source`."""
 
     shares = reader_votes(session, comparison.id)
+    figure = comparison_community(session, comparison.id)
     total = sum(share.votes for share in shares.values())
     for tool in row["tools"]:
         share = shares.get(tool["slug"])
         tool["votes"] = share.votes if share else 0
         tool["vote_share"] = share.percent if share and total else None
+        tool["community_now"] = figure.figures.get(tool["slug"])
+    row["community_source"] = figure.source
     return row
 
 

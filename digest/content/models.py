@@ -90,3 +90,23 @@ class Vote(SQLModel, table=True):
     tool_id: int = Field(sa_column=sa.Column(sa.ForeignKey("tool.id"), nullable=False))
     voted_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     changed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+
+
+class ComparisonVersion(SQLModel, table=True):
+    """What one import said about a comparison: its history, one row per import that changed it.
+
+    `snapshot` is the comparison as that import left it (digest.content.versions.snapshot: title,
+    summary, url, date, both tools with their figures and reviews), as JSON. Version 1 is the first
+    import; a re-import that changes anything adds the next one, so what was mailed stays on record.
+    """
+
+    __tablename__ = "comparison_version"
+    __table_args__ = (sa.UniqueConstraint("comparison_id", "number", name="uq_comparison_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    comparison_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    number: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    snapshot: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -7,14 +7,22 @@ written, since mail scanners open every link) whose one button records the vote
 it, the same vote again changes nothing, a vote for the other tool moves it.
 Only an active reader's link counts: an unknown or altered token, or a reader
 who has left, is refused with an UnknownVoteLink or VoteNotCounted saying why.
+A reader votes only on what they can see: a comparison that is not published,
+or not in an edition they were mailed (the caller's `mailed` check, which reads
+the ledger), is refused exactly as an unknown one is, so a guessed slug tells
+nothing about what the store holds.
 
-The community share of a tool is its fraction of the votes in that comparison.
+The community figure (`community`, the one definition: the mail, the web version,
+the vote page and `comparisons show` all read it): for a comparison with at least
+MIN_VOTES readers' votes, each tool's share of this newsletter's readers' votes;
+below that, the site's own figures as its page showed them ("—" where it had
+none). Both tools always from the same source, never one of each.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Tool, Vote
+from digest.content.versions import snapshot
 from digest.errors import UnknownVoteLink, VoteNotCounted
 from digest.store import insert_into
 from digest.timeutil import utcnow
@@ -54,6 +63,7 @@ class VoteOutcome:
     change: str  # "recorded" (first vote), "unchanged" (same click again) or "moved" (other tool)
     split: tuple[SplitLine, ...]
     total: int
+    community: Community | None = None  # the comparison's community figure now, as editions show it
 
 
 def shares(counts: dict[int, int]) -> dict[int, Share]:
@@ -124,10 +134,16 @@ class Ballot:
     current: str | None  # the slug of the tool this reader voted for so far, or None
 
 
-def _choice(session: Session, token: str, comparison_slug: str, tool_slug: str):
-    """(reader, comparison, its (Entry, Tool) sides, the picked Tool), or the error saying why not."""
+Mailed = Callable[[Session, int, int], bool]  # (session, reader id, comparison id): did they get it?
+
+
+def _choice(session: Session, token: str, comparison_slug: str, tool_slug: str, mailed: Mailed, now: datetime):
+    """(reader, comparison, its (Entry, Tool) sides, the picked Tool), or the error saying why not. A
+    comparison the reader cannot see (not published yet, or never mailed to them) is unknown to them."""
     reader = _reader(session, token)
     comparison = session.exec(select(Comparison).where(Comparison.slug == comparison_slug)).first()
+    if comparison is not None and (comparison.published_at > now or not mailed(session, reader.id, comparison.id)):
+        comparison = None
     if comparison is None:
         raise UnknownVoteLink(
             "This voting link names a comparison we do not have. "
@@ -154,9 +170,11 @@ def _current_tool(session: Session, reader_id: int, comparison_id: int) -> int |
     ).first()
 
 
-def ballot(session: Session, token: str, comparison_slug: str, tool_slug: str) -> Ballot:
+def ballot(
+    session: Session, token: str, comparison_slug: str, tool_slug: str, *, mailed: Mailed, now: datetime | None = None
+) -> Ballot:
     """What the link would record, checked as record_vote checks it; writes nothing."""
-    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
+    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug, mailed, now or utcnow())
     current = _current_tool(session, reader.id, comparison.id)
     return Ballot(
         comparison.title,
@@ -168,11 +186,18 @@ def ballot(session: Session, token: str, comparison_slug: str, tool_slug: str) -
 
 
 def record_vote(
-    session: Session, token: str, comparison_slug: str, tool_slug: str, now: datetime | None = None
+    session: Session,
+    token: str,
+    comparison_slug: str,
+    tool_slug: str,
+    now: datetime | None = None,
+    *,
+    mailed: Mailed,
 ) -> VoteOutcome:
-    """Record (or move) one reader's vote and return the comparison's split afterwards."""
+    """Record (or move) one reader's vote and return the comparison's split afterwards. `mailed` says
+    whether the reader was mailed the comparison (digest.delivery.ledger.was_mailed)."""
     now = now or utcnow()
-    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug)
+    reader, comparison, sides, picked = _choice(session, token, comparison_slug, tool_slug, mailed, now)
     before = _current_tool(session, reader.id, comparison.id)
     _upsert(session, reader.id, comparison.id, picked.id, now)
     change = "recorded" if before is None else "unchanged" if before == picked.id else "moved"
@@ -186,7 +211,75 @@ def record_vote(
         SplitLine(tool.slug, tool.name, split[tool.id].votes, split[tool.id].percent, tool.id == picked.id)
         for _, tool in sides
     )
-    return VoteOutcome(comparison.title, comparison.slug, picked.name, picked.slug, change, lines, sum(counts.values()))
+    return VoteOutcome(
+        comparison.title,
+        comparison.slug,
+        picked.name,
+        picked.slug,
+        change,
+        lines,
+        sum(counts.values()),
+        comparison_community(session, comparison.id),
+    )
+
+
+MIN_VOTES = 5  # fewer readers' votes than this in a comparison are too few to mean anything
+READERS, SITE = "readers", "site"  # where a comparison's community figure comes from
+
+
+@dataclass(frozen=True)
+class Community:
+    """A comparison's community figure: `figures` (tool slug -> percent or None) from `source`, and the
+    readers' votes behind it whatever the source (tool slug -> votes; their sum is `total`)."""
+
+    source: str  # READERS or SITE
+    figures: dict[str, float | None]
+    votes: dict[str, int]
+    total: int
+
+    @property
+    def enough(self) -> bool:
+        return self.total >= MIN_VOTES
+
+
+def community(site: dict[str, float | None], votes: dict[str, int]) -> Community:
+    """The one definition (pure): readers' shares once MIN_VOTES readers voted, else the site's figures.
+    `site` and `votes` are keyed by tool slug, in the comparison's order."""
+    total = sum(votes.get(slug, 0) for slug in site)
+    counts = {slug: votes.get(slug, 0) for slug in site}
+    if total >= MIN_VOTES:
+        split = shares(counts)
+        return Community(READERS, {slug: split[slug].percent for slug in site}, counts, total)
+    return Community(SITE, dict(site), counts, total)
+
+
+def as_shown(session: Session, comparisons) -> dict[int, dict]:
+    """comparison id -> the comparison as an edition shows it now: digest.content.versions.snapshot, each
+    tool with `shown` (its community figure), `votes` (readers' votes), and the comparison's
+    `community_source` and `votes_total`. What an edition freezes as mailed."""
+    found = snapshot(session, comparisons)
+    counted = community_shares(session, list(found))
+    for comparison_id, shot in found.items():
+        votes = {t["slug"]: counted.get((comparison_id, t["id"]), Share(0, 0.0)).votes for t in shot["tools"]}
+        figure = community({t["slug"]: t["community"] for t in shot["tools"]}, votes)
+        for tool in shot["tools"]:
+            tool["shown"] = figure.figures[tool["slug"]]
+            tool["votes"] = figure.votes[tool["slug"]]
+        shot["community_source"], shot["votes_total"] = figure.source, figure.total
+    return found
+
+
+def comparison_community(session: Session, comparison_id: int) -> Community:
+    """The community figure of one comparison now (the vote page, `comparisons show`)."""
+    sides = session.exec(
+        select(Tool.id, Tool.slug, Entry.community)
+        .join(Entry, Entry.tool_id == Tool.id)
+        .where(Entry.comparison_id == comparison_id)
+        .order_by(Entry.position)
+    ).all()
+    found = community_shares(session, [comparison_id])
+    votes = {slug: found.get((comparison_id, tool_id), Share(0, 0.0)).votes for tool_id, slug, _ in sides}
+    return community({slug: page for _, slug, page in sides}, votes)
 
 
 def reader_votes(session: Session, comparison_id: int) -> dict[str, Share]:
@@ -196,13 +289,3 @@ def reader_votes(session: Session, comparison_id: int) -> dict[str, Share]:
     ).all()
     found = community_shares(session, [comparison_id])
     return {slug: found.get((comparison_id, tool_id), Share(0, 0.0)) for tool_id, slug in sides}
-
-
-def community_figure(
-    page_figure: float | None, found: dict[tuple[int, int], Share], comparison_id: int, tool_id: int
-) -> float | None:
-    """What a verdict table shows as "Community": the page's own figure, else readers' votes, else None ("—")."""
-    if page_figure is not None:
-        return page_figure
-    share = found.get((comparison_id, tool_id))
-    return share.percent if share is not None else None

@@ -75,6 +75,17 @@ def _custom_plans(connection: sa.engine.Connection) -> None:
     connection.commit()
 
 
+def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted ids as (first, last) runs of consecutive ids: one walk segment each."""
+    runs: list[tuple[int, int]] = []
+    for reader in ids:
+        if runs and runs[-1][1] == reader - 1:
+            runs[-1] = (runs[-1][0], reader)
+        else:
+            runs.append((reader, reader))
+    return runs
+
+
 class _Halt(Exception):
     """Leave the loop: the run ends as `status` (paused or stopped)."""
 
@@ -85,7 +96,9 @@ class _Halt(Exception):
 
 class SendRun:
     """One run of one worker over one edition: every reader (`zones` None), or the readers whose stored
-    zone is one of `zones` (a wave). `final` says whether the edition is sent once this run is done."""
+    zone is one of `zones` (a wave), or the readers named by id in `readers` (late readers: those who
+    joined or moved after their wave; an edition already sent is walked for them too, and stays
+    sent). `final` says whether the edition is sent once this run is done."""
 
     SEGMENTS = 8  # how many parts of the id space PostgreSQL senders share out
     # Requests claimed ahead in one transaction; the queues go out when they hold this many full
@@ -113,6 +126,7 @@ class SendRun:
         zones: Sequence[audience.Zone] | None = None,
         final: bool = True,
         clock: Clock = REAL_CLOCK,
+        readers: Sequence[int] | None = None,
     ):
         self.engine = engine
         self.clock = clock  # every wait and timestamp of the run: a test's ManualClock waits no real time
@@ -121,6 +135,7 @@ class SendRun:
         self.letters: Letters = OneLetter(letters) if isinstance(letters, Letter) else letters
         self.sender, self.base_url = sender, base_url
         self.zones, self.final = (None if zones is None else list(zones)), final
+        self.readers = None if readers is None else sorted(set(readers))
         self.max_errors = max_errors
         self.batch_size = max(1, min(batch_size or sender.max_batch, sender.max_batch))
         self.retry = retry or RetryPolicy()
@@ -194,7 +209,7 @@ class SendRun:
             try:
                 if self.resend_uncertain:
                     self._resend_uncertain()
-                if not already_sent:
+                if not already_sent or self.readers is not None:
                     self._walk()
                 halted, reason = None, None
             except _Halt as halt:
@@ -267,6 +282,8 @@ class SendRun:
     def _segments(self) -> list[tuple[audience.Zone, int, int]]:
         """(zone, after, upto) ranges of the walk, in id order. On PostgreSQL the id space is cut in
         parts that several senders share out (see `_walk`); on SQLite one sender walks it whole."""
+        if self.readers is not None:
+            return [(audience.EVERY_ZONE, low - 1, high) for low, high in _runs(self.readers)]
         zones = [audience.EVERY_ZONE] if self.zones is None else self.zones
         if not self.guard.shared:
             return [(zone, 0, ledger.NO_LIMIT) for zone in zones]
@@ -343,7 +360,7 @@ class SendRun:
         choose, queues = self.letters.choose, self._queues
         unmatched = []
         for row in rows:
-            key = choose(row[3])
+            key = choose(row[3], row[0])
             if key is None:
                 unmatched.append((row[0], self.letters.why(row[3])))
                 continue

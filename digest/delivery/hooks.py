@@ -22,8 +22,9 @@ from digest.mail.message import Letter
 class Letters(Protocol):
     """The letters of one send. A key names a variant (the list of comparisons a reader gets)."""
 
-    def choose(self, topics_text: str | None, /) -> str | None:
-        """The key of the variant a reader's stored topics pick, or None when they pick nothing."""
+    def choose(self, topics_text: str | None, reader_id: int | None = None, /) -> str | None:
+        """The key of the variant a reader's stored topics (and what earlier editions mailed them) pick,
+        or None when their topics pick nothing."""
 
     def why(self, topics_text: str | None, /) -> str:
         """Why those topics pick nothing: the `error` of the reader's skipped row."""

@@ -24,11 +24,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from digest.content.models import Comparison
 from digest.delivery.states import DeliveryState
-from digest.editions.models import Edition
+from digest.editions.models import Edition, EditionItem, EditionVariant
+from digest.editions.variants import ids_of
 from digest.store import insert_into
 from digest.timeutil import UTCDateTime, as_utc, utcnow
-from subscribers import audience, status
+from subscribers import audience, engagement, status
 from subscribers.audience import Reader
 
 CLAIMED, UNCERTAIN, SKIPPED = DeliveryState.CLAIMED, DeliveryState.UNCERTAIN, DeliveryState.SKIPPED
@@ -791,8 +793,162 @@ def has_edition_of_week(connection: Connection, reader_id: int, week: str) -> bo
     )
 
 
+def states_among(connection: Connection, edition_id: int, reader_ids: Sequence[int]) -> dict[int, str]:
+    """reader id -> the state of their row for this edition, for those of `reader_ids` who have one."""
+    if not reader_ids:
+        return {}
+    delivery, _ = _tables()
+    query = sa.select(delivery.c.subscriber_id, delivery.c.state).where(
+        delivery.c.edition_id == edition_id, delivery.c.subscriber_id.in_(list(reader_ids))
+    )
+    return {reader: state for reader, state in connection.execute(query)}
+
+
+def silent_readers(connection: Connection, editions: int, limit: int) -> list[Reader]:
+    """Up to `limit` active readers not yet asked whether to keep sending, who were mailed at least
+    `editions` editions since their last sign of life (subscribers.engagement): one grouped pass over
+    the ledger's sent rows, once per run of the sunset job."""
+    delivery, subscriber = _tables()
+    since = engagement.last_sign_of_life()
+    mailed = (
+        sa.select(delivery.c.subscriber_id)
+        .join(subscriber, subscriber.c.id == delivery.c.subscriber_id)
+        .where(engagement.not_asked(), delivery.c.state == DeliveryState.SENT, delivery.c.claimed_at > since)
+        .group_by(delivery.c.subscriber_id)
+        .having(sa.func.count() >= editions)
+        .subquery()
+    )
+    query = (
+        sa.select(subscriber.c.id, subscriber.c.email, subscriber.c.token)
+        .where(subscriber.c.id.in_(sa.select(mailed.c.subscriber_id)))
+        .order_by(subscriber.c.id)
+        .limit(limit)
+    )
+    return [Reader(*row) for row in connection.execute(query)]
+
+
+def editions_of_reader(connection: Connection, reader_id: int) -> list[dict]:
+    """The editions a reader's ledger names, oldest first: number, week, state, when, and the slugs of
+    the comparisons of the variant they were due (None: no variant, a row from before variants or
+    skipped before one was chosen), and why a row was skipped (`digest subscribers show`)."""
+    delivery, _ = _tables()
+    edition, variant = Edition.__table__, EditionVariant.__table__
+    query = (
+        sa.select(
+            edition.c.id,
+            edition.c.number,
+            edition.c.week,
+            delivery.c.state,
+            sa.func.coalesce(delivery.c.finished_at, delivery.c.claimed_at),
+            variant.c.comparisons,
+            delivery.c.error,
+        )
+        .join(edition, edition.c.id == delivery.c.edition_id)
+        .outerjoin(variant, variant.c.id == delivery.c.variant_id)
+        .where(delivery.c.subscriber_id == reader_id)
+        .order_by(edition.c.number)
+    )
+    rows = connection.execute(query).all()
+    wanted = {int(i) for row in rows if row[5] for i in row[5].split(",") if i}
+    slugs = {}
+    if wanted:
+        table = Comparison.__table__
+        query = sa.select(table.c.id, table.c.slug).where(table.c.id.in_(sorted(wanted)))
+        slugs = dict(connection.execute(query).all())
+    return [
+        {
+            "edition": number,
+            "week": week,
+            "state": state,
+            "at": as_utc(at) if at is not None else None,
+            "variant": None if key is None else [slugs.get(int(i), f"#{i}") for i in key.split(",") if i],
+            "error": error,
+        }
+        for _edition_id, number, week, state, at, key, error in rows
+    ]
+
+
 def rows_of_reader(connection: Connection, reader_id: int) -> list[dict]:
     """Every ledger row of one reader, oldest first, as column -> value (`digest subscribers show`)."""
     delivery, _ = _tables()
     query = sa.select(delivery).where(delivery.c.subscriber_id == reader_id).order_by(delivery.c.id)
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+# States in which a reader may have the edition in their inbox: what they may vote on.
+MAILED = (DeliveryState.SENT, DeliveryState.UNCERTAIN)
+
+
+def mailed_comparisons(connection, reader_id: int, comparison_ids: Iterable[int] | None = None) -> set[int]:
+    """The comparisons (of `comparison_ids`, or any) in editions mailed to the reader, in the variant they
+    were due (a row without a variant had the whole edition): what they have seen, so may vote on."""
+    delivery, item, variant = Delivery.__table__, EditionItem.__table__, EditionVariant.__table__
+    query = (
+        sa.select(item.c.comparison_id, variant.c.comparisons)
+        .select_from(delivery)
+        .join(item, sa.and_(item.c.edition_id == delivery.c.edition_id, item.c.included == sa.true()))
+        .outerjoin(variant, variant.c.id == delivery.c.variant_id)
+        .where(delivery.c.subscriber_id == reader_id, delivery.c.state.in_([s.value for s in MAILED]))
+    )
+    if comparison_ids is not None:
+        query = query.where(item.c.comparison_id.in_(list(comparison_ids)))
+    return {c for c, key in connection.execute(query).all() if key is None or c in ids_of(key)}
+
+
+def was_mailed(session, reader_id: int, comparison_id: int) -> bool:
+    """Whether the reader was mailed the comparison (mailed_comparisons), through a Session."""
+    return bool(mailed_comparisons(session.connection(), reader_id, [comparison_id]))
+
+
+def receivers(connection, comparison_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    """reader id -> which of `comparison_ids` editions mailed them (in the variant they were due): the
+    reader history an edition's "How readers voted" and "Changed since you read it" depend on. One
+    entry per reader who got any of them, the sets shared; the ledger is read once, one row per reader
+    and edition carrying them (not per comparison)."""
+    wanted = sorted(set(comparison_ids))
+    if not wanted:
+        return {}
+    delivery, item, variant = Delivery.__table__, EditionItem.__table__, EditionVariant.__table__
+    carried: dict[int, set[int]] = {}
+    for edition_id, comparison_id in connection.execute(
+        sa.select(item.c.edition_id, item.c.comparison_id).where(
+            item.c.comparison_id.in_(wanted), item.c.included == sa.true()
+        )
+    ):
+        carried.setdefault(edition_id, set()).add(comparison_id)
+    if not carried:
+        return {}
+    keys = dict(
+        connection.execute(
+            sa.select(variant.c.id, variant.c.comparisons).where(variant.c.edition_id.in_(list(carried)))
+        ).all()
+    )
+    shared: dict[tuple, frozenset[int]] = {}
+
+    def got(edition_id: int, variant_id: int | None) -> frozenset[int]:
+        found = shared.get((edition_id, variant_id))
+        if found is None:
+            ids = carried[edition_id] if variant_id is None else carried[edition_id] & set(ids_of(keys[variant_id]))
+            found = shared[(edition_id, variant_id)] = frozenset(ids)
+        return found
+
+    unions: dict[tuple[frozenset[int], frozenset[int]], frozenset[int]] = {}
+    found: dict[int, frozenset[int]] = {}
+    rows = connection.execute(
+        sa.select(delivery.c.subscriber_id, delivery.c.edition_id, delivery.c.variant_id).where(
+            delivery.c.edition_id.in_(list(carried)), delivery.c.state.in_([s.value for s in MAILED])
+        )
+    )
+    for reader, edition_id, variant_id in rows:
+        ids = got(edition_id, variant_id)
+        if not ids:
+            continue
+        before = found.get(reader)
+        if before is None:
+            found[reader] = ids
+        elif not ids <= before:
+            pair = (before, ids)
+            if pair not in unions:
+                unions[pair] = before | ids
+            found[reader] = unions[pair]
+    return found

@@ -23,7 +23,15 @@ from digest.content.models import Comparison
 from digest.delivery.ledger import pending_count, state_counts
 from digest.delivery.states import DeliveryState
 from digest.delivery.summary import planned_variants
-from digest.editions.service import dated_after, edition_comparisons, get_edition, late_comparisons, left_out, offered
+from digest.editions.service import (
+    after_first_wave,
+    dated_after,
+    edition_comparisons,
+    get_edition,
+    late_comparisons,
+    left_out,
+    offered,
+)
 from digest.editions.status import EditionStatus
 from digest.settings import Settings
 from digest.store import session_scope
@@ -56,6 +64,8 @@ class SendPlan:
     early: str | None  # why it may not go out yet, if it may not
     joining: tuple[tuple[str, str], ...] = ()  # (slug, title): imported since it was built, join as it freezes
     unmatched: int = 0  # readers not yet sent whose topics match none of its comparisons: no mail
+    first_wave: datetime | None = None  # when the scheduled send's first wave leaves, when known
+    carried: tuple[tuple[str, datetime], ...] = ()  # (slug, date): dated after the first wave, carried on
 
     def as_text(self, backend: str, dry_run: bool = False) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
@@ -69,6 +79,12 @@ class SendPlan:
         ]
         if self.left_out:
             lines.append(f"Left out: {', '.join(self.left_out)}")
+        if self.carried and self.first_wave is not None:
+            named = ", ".join(f"{slug} (dated {when:%a %d %b %H:%M} UTC)" for slug, when in self.carried)
+            lines.append(
+                f"Carried to the next edition by the scheduled send, dated after its first wave "
+                f"({self.first_wave:%a %d %b %H:%M} UTC): {named}"
+            )
         verb = "would reach" if dry_run else "will reach"
         reach = f"It {verb} {counted(self.readers, 'reader')} through {backend}"
         if self.unmatched:
@@ -88,7 +104,10 @@ def send_plan(
     resend_uncertain: bool = False,
     include_future: bool = False,
     now: datetime | None = None,
+    first_wave: datetime | None = None,
 ) -> SendPlan:
+    """What a send of edition `number` would do now; with `first_wave` (when the scheduled send's first
+    wave leaves), which of its comparisons are dated after it, so the scheduled send carries them on."""
     with session_scope(engine) as session:
         edition = get_edition(session, number)
         shown = edition_comparisons(session, edition)
@@ -106,6 +125,7 @@ def send_plan(
             if include_future or edition.status == EditionStatus.SENT
             else too_early(number, shown, now or utcnow())
         )
+        carried = after_first_wave(session, settings, edition, first_wave) if first_wave is not None else []
         return SendPlan(
             edition.number,
             edition.week,
@@ -116,4 +136,6 @@ def send_plan(
             early,
             joining=tuple((c.slug, c.title) for c in joining),
             unmatched=unmatched,
+            first_wave=first_wave,
+            carried=tuple((c.slug, c.published_at) for c in carried),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
@@ -53,13 +54,15 @@ _LETTERS: dict[tuple, VariantLetters] = {}
 _LETTERS_KEPT = 8
 
 
-def letters_for(engine: Engine, settings: Settings, edition: Edition, shown: list[Offered]) -> VariantLetters:
-    key = (str(engine.url), edition.id, edition.frozen_at, settings)
+def letters_for(
+    engine: Engine, settings: Settings, edition: Edition, shown: list[Offered], welcome: str | None = None
+) -> VariantLetters:
+    key = (str(engine.url), edition.id, edition.frozen_at, settings, welcome)
     found = _LETTERS.get(key)
     if found is None or edition.frozen_at is None:
         if len(_LETTERS) >= _LETTERS_KEPT:
             _LETTERS.pop(next(iter(_LETTERS)))
-        found = _LETTERS[key] = VariantLetters(engine, settings, edition, shown)
+        found = _LETTERS[key] = VariantLetters(engine, settings, edition, shown, welcome)
     return found
 
 
@@ -81,6 +84,9 @@ def send_edition(
     include_future: bool = False,
     clock: Clock = REAL_CLOCK,
     refuse_nobody: bool = False,
+    carry_after: datetime | None = None,
+    readers: Sequence[int] | None = None,
+    welcome: str | None = None,
 ) -> SendSummary:
     """Send edition `edition_number` to every active reader who has not had it, each in their variant.
     Safe to run again.
@@ -90,19 +96,24 @@ def send_edition(
     given: then every reader gets that one, topics unread). `zones` keeps the run to the readers
     whose stored zone is one of them (a wave; None is every reader), and `final` says whether the
     edition is sent once they are done. Its status moves draft -> sending -> sent, or paused when
-    the run stops early; a paused or interrupted send resumes where the ledger says. Readers whose
+    the run stops early; `readers` (ids) keeps the run to those readers, even for an edition already
+    sent (late readers, who joined or moved after their wave: pass `final=False`); `welcome` opens
+    each of their variants with that paragraph (a first edition carrying the welcome). A paused or
+    interrupted send resumes where the ledger says. Readers whose
     request's outcome is unknown are reported as uncertain and only mailed again with
     `resend_uncertain=True`, in the variant they were due. An edition carrying a comparison dated
     in the future is refused (EditionError) until that date, unless `include_future`; a dry run
     says so in its reason instead. `clock` is what the run waits on and stamps the ledger with.
     `refuse_nobody` (a person's send: `digest editions send`) refuses a first send that would reach
     no reader (NothingToSend) before anything is frozen; the scheduler's sends leave it off.
+    `carry_after` (the scheduler's: the moment of the send day's first wave) carries a comparison dated
+    after it to the next edition as the edition freezes, instead of refusing the send.
     """
     with session_scope(engine) as session:
         edition = get_edition(session, edition_number)
         early = (
             None
-            if include_future or edition.status == EditionStatus.SENT
+            if include_future or carry_after is not None or edition.status == EditionStatus.SENT
             else too_early(edition.number, edition_comparisons(session, edition), utcnow())
         )
     if early is not None and not dry_run:
@@ -118,7 +129,7 @@ def send_edition(
         with session_scope(engine) as session:
             current = session.get(Edition, edition.id)
             if current.status != EditionStatus.SENT:
-                frozen = freeze_edition(session, settings, current)
+                frozen = freeze_edition(session, settings, current, carry_after=carry_after)
             shown = offered(session, current)
             edition = current
         if letter is None and not shown:
@@ -127,7 +138,7 @@ def send_edition(
                 "put one back with: digest editions edit "
                 f"{edition.number} --include SLUG"
             )
-        letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown)
+        letters = OneLetter(letter) if letter is not None else letters_for(engine, settings, edition, shown, welcome)
         summary = SendRun(
             engine,
             edition_id=edition.id,
@@ -145,9 +156,11 @@ def send_edition(
             final=final,
             clock=clock,
             pause_check=rate_guard(settings, whole_edition=zones is not None),
+            readers=readers,
         ).run()
         summary = replace(summary, frozen=frozen.describe(edition) if frozen.now else None)
-        if zones is None and letter is None:  # a whole send: say who got which variant (one pass over the ledger)
+        if zones is None and readers is None and letter is None:
+            # a whole send: say who got which variant (one pass over the ledger)
             with engine.connect() as connection:
                 lines, unmatched = sent_variants(connection, edition.id, shown)
             summary = replace(summary, variants=lines, unmatched=unmatched)

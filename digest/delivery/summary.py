@@ -46,14 +46,26 @@ class VariantLine:
     variant: int  # 1, 2, 3 ... within the edition
     comparisons: tuple[str, ...]  # slugs, in the edition's order
     readers: int
+    loop: str = ""  # the verdict loop it carries: '; votes on 2 of the last edition; 1 changed'
 
     def describe(self) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
         return (
             f"  variant {self.variant:<3} {self.readers:>9,} {'reader ' if self.readers == 1 else 'readers'}  "
             f"{len(self.comparisons)} {plural}: "
-            f"{', '.join(self.comparisons)}"
+            f"{', '.join(self.comparisons)}{self.loop}"
         )
+
+
+def _loop(key: str) -> str:
+    """What a variant key says of the verdict loop (digest.delivery.letters): '' for none."""
+    parts = {part[:1]: len(ids_of(part[1:])) for part in key.split("|")[1:]}
+    said = []
+    if parts.get("v"):
+        said.append(f"votes on {parts['v']} of the last edition")
+    if parts.get("c"):
+        said.append(f"{parts['c']} changed since read")
+    return "".join(f"; {words}" for words in said)
 
 
 def _slugs(key: str, shown: Sequence[Offered]) -> tuple[str, ...]:
@@ -85,7 +97,7 @@ def sent_variants(
         elif state == DeliveryState.SKIPPED and error in (UNMATCHED, UNREADABLE):
             unmatched += n
     lines = tuple(
-        VariantLine(number, _slugs(keys[variant], shown), readers.get(variant, 0))
+        VariantLine(number, _slugs(keys[variant], shown), readers.get(variant, 0), _loop(keys[variant]))
         for number, variant in enumerate(keys, start=1)
     )
     return lines, unmatched

@@ -54,3 +54,31 @@ class EditionVariant(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False))
     comparisons: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+# What a FrozenComparison row is to its edition.
+SHOWN = "shown"  # one of its own comparisons, as mailed
+RESULTS = "results"  # a comparison of the edition before, with the readers' votes when this one froze
+CHANGED = "changed"  # a comparison an earlier edition mailed, changed since in a way that matters
+ROLES = (SHOWN, RESULTS, CHANGED)
+
+
+class FrozenComparison(SQLModel, table=True):
+    """A comparison as its edition mailed it, written when the edition froze: the mail, the web version
+    and the archive of a sent edition read it, so votes and re-imports after the send never change
+    what the edition shows. `facts` is digest.content.votes.as_shown's dict (the snapshot with the
+    community figure of that moment and the readers' votes), as JSON; `role` says which part of the
+    edition it is (SHOWN, RESULTS for "How readers voted", CHANGED for "Changed since you read it")."""
+
+    __tablename__ = "frozen_comparison"
+    __table_args__ = (sa.UniqueConstraint("edition_id", "comparison_id", "role", name="uq_frozen_comparison"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("edition.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    comparison_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    role: str = Field(default=SHOWN, sa_column=sa.Column(sa.String(20), nullable=False))
+    facts: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

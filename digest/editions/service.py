@@ -10,6 +10,7 @@ is frozen: comparisons imported since it was built join it, and from then on not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Tool
-from digest.editions.models import Edition, EditionItem, EditionVariant
+from digest.content.versions import changes, versions_since
+from digest.content.votes import as_shown
+from digest.editions.models import CHANGED, RESULTS, SHOWN, Edition, EditionItem, EditionVariant, FrozenComparison
 from digest.editions.selection import (
     arrange,
     backlog,
@@ -420,6 +423,7 @@ class Frozen:
     now: bool  # this call froze it
     added: tuple[str, ...] = ()  # comparisons imported since it was built, added at the end
     carried_over: tuple[str, ...] = ()  # of everything it holds, the comparisons from earlier weeks
+    carried_on: tuple[str, ...] = ()  # dated after its first wave: left for the next edition
 
     def describe(self, edition: Edition) -> str:
         if not self.now:
@@ -427,6 +431,8 @@ class Frozen:
         parts = [f"edition {edition.number} for {edition.week} frozen"]
         if self.added:
             parts.append(f"added since it was built: {', '.join(self.added)}")
+        if self.carried_on:
+            parts.append(f"dated after its first wave, so carried to the next edition: {', '.join(self.carried_on)}")
         parts.append(
             f"carried over from earlier weeks: {', '.join(self.carried_over)}"
             if self.carried_over
@@ -435,10 +441,20 @@ class Frozen:
         return "; ".join(parts)
 
 
-def freeze_edition(session: Session, settings: Settings, edition: Edition, now: datetime | None = None) -> Frozen:
+def freeze_edition(
+    session: Session,
+    settings: Settings,
+    edition: Edition,
+    now: datetime | None = None,
+    *,
+    carry_after: datetime | None = None,
+) -> Frozen:
     """Fix the edition's comparisons as its send begins. Those published up to the end of its week and
     imported since it was built join it (after the ones it holds, so the editor's order stands).
-    One conditional UPDATE decides who freezes it, so two senders starting at once freeze it once."""
+    With `carry_after` (the moment of its first wave), a comparison dated after it is not sent now:
+    it leaves the edition (no item holds it) and the next edition carries it.
+    One conditional UPDATE decides who freezes it, so two senders starting at once freeze it once.
+    Each comparison it shows is kept as mailed (FrozenComparison)."""
     table = Edition.__table__
     claimed = (
         session.connection()
@@ -452,14 +468,107 @@ def freeze_edition(session: Session, settings: Settings, edition: Edition, now: 
     session.refresh(edition)
     if not claimed:
         return Frozen(now=False)
+    carried_on: list[str] = []
+    if carry_after is not None:
+        for comparison in dated_after(edition_comparisons(session, edition), carry_after):
+            session.execute(
+                sa.delete(EditionItem).where(
+                    EditionItem.edition_id == edition.id, EditionItem.comparison_id == comparison.id
+                )
+            )
+            carried_on.append(comparison.slug)
+        session.flush()
     items = edition_items(session, edition, included_only=False)
     late = late_comparisons(session, settings, edition)
+    if carry_after is not None:
+        carried_on += [c.slug for c in dated_after(late, carry_after)]
+        late = [c for c in late if c.published_at <= carry_after]
     _freeze(session, edition, late, set(), first_position=max((i.position for i in items), default=0) + 1)
     session.flush()
     shown = edition_comparisons(session, edition)
+    keep_as_mailed(session, edition, shown)
     return Frozen(
-        now=True, added=tuple(c.slug for c in late), carried_over=carried_slugs(shown, edition.week, settings)
+        now=True,
+        added=tuple(c.slug for c in late),
+        carried_over=carried_slugs(shown, edition.week, settings),
+        carried_on=tuple(carried_on),
     )
+
+
+def _keep(session: Session, edition: Edition, role: str, facts: dict[int, dict]) -> None:
+    for comparison_id, value in facts.items():
+        session.add(
+            FrozenComparison(
+                edition_id=edition.id,
+                comparison_id=comparison_id,
+                role=role,
+                facts=json.dumps(value, ensure_ascii=False, sort_keys=True),
+            )
+        )
+    session.flush()
+
+
+def keep_as_mailed(session: Session, edition: Edition, comparisons: Sequence[Comparison]) -> None:
+    """Keep each comparison as the edition shows it now, community figure included (FrozenComparison):
+    what its mail, web version and archive show from then on. And the verdict loop, frozen with it:
+    the votes on the previous edition's comparisons (RESULTS) and the comparisons earlier editions
+    mailed that changed in a way that matters since the previous edition froze (CHANGED)."""
+    _keep(session, edition, SHOWN, as_shown(session, comparisons))
+    previous = session.exec(
+        select(Edition)
+        .where(Edition.number < edition.number, Edition.frozen_at.is_not(None))
+        .order_by(Edition.number.desc())
+        .limit(1)
+    ).first()
+    if previous is not None:
+        _keep(session, edition, RESULTS, as_shown(session, edition_comparisons(session, previous)))
+    _keep(session, edition, CHANGED, changed_since(session, edition, previous.frozen_at if previous else None))
+
+
+def changed_since(session: Session, edition: Edition, since: datetime | None) -> dict[int, dict]:
+    """comparison id -> {"old": as an earlier edition mailed it, "new": as it is now, "edition": that
+    edition's number}, for the comparisons earlier editions mailed that a re-import changed (a version
+    recorded after `since`) in a way that matters (digest.content.versions.changes)."""
+    item = EditionItem.__table__
+    carried = session.exec(
+        sa.select(item.c.comparison_id, Edition.id, Edition.number)
+        .join(Edition, Edition.id == item.c.edition_id)
+        .where(item.c.included == sa.true(), Edition.frozen_at.is_not(None), Edition.id != edition.id)
+    ).all()
+    where = {comparison_id: (edition_id, number) for comparison_id, edition_id, number in carried}
+    moved = versions_since(session, list(where), since or datetime.min.replace(tzinfo=UTC_ZONE))
+    if not moved:
+        return {}
+    mailed = as_mailed(session, sorted({where[c][0] for c in moved}))
+    comparisons = list(session.exec(select(Comparison).where(Comparison.id.in_(sorted(moved)))).all())
+    now = as_shown(session, comparisons)
+    found = {}
+    for comparison in comparisons:
+        edition_id, number = where[comparison.id]
+        old = mailed.get((edition_id, comparison.id))
+        if old is not None and changes(old, now[comparison.id]):
+            found[comparison.id] = {"old": old, "new": now[comparison.id], "edition": number}
+    return found
+
+
+def as_mailed(session: Session, edition_ids: Sequence[int], role: str = SHOWN) -> dict[tuple[int, int], dict]:
+    """(edition id, comparison id) -> the comparison as that edition froze it in `role`, for frozen editions."""
+    if not edition_ids:
+        return {}
+    rows = session.exec(
+        select(FrozenComparison).where(
+            FrozenComparison.edition_id.in_(list(edition_ids)), FrozenComparison.role == role
+        )
+    ).all()
+    return {(row.edition_id, row.comparison_id): json.loads(row.facts) for row in rows}
+
+
+def after_first_wave(session: Session, settings: Settings, edition: Edition, first_wave: datetime) -> list[Comparison]:
+    """The comparisons an edition holds, or would take in as it freezes, dated after its first wave: the
+    scheduled send carries them to the next edition (the send plan says so before the first wave)."""
+    if edition.frozen_at is not None:
+        return []
+    return dated_after(edition_comparisons(session, edition) + late_comparisons(session, settings, edition), first_wave)
 
 
 def late_comparisons(session: Session, settings: Settings, edition: Edition) -> list[Comparison]:

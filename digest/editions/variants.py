@@ -53,7 +53,8 @@ def key_of(comparisons: Iterable[Offered | int]) -> str:
 
 
 def ids_of(key: str) -> list[int]:
-    return [int(part) for part in key.split(",") if part]
+    """The comparison ids a key names (what follows a "|" says what else the variant carries)."""
+    return [int(part) for part in key.partition("|")[0].split(",") if part]
 
 
 def variant_key(topics: Collection[str], offered: Sequence[Offered]) -> str | None:

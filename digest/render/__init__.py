@@ -18,18 +18,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from slugify import slugify
 from sqlmodel import Session
 
+from digest.content.versions import changes
+from digest.content.votes import MIN_VOTES
 from digest.editions.models import Edition
 from digest.editions.service import edition_comparisons
 from digest.mail import Letter
 from digest.render.clip import CLIP_LIMIT, fit
 from digest.render.compile import compile_mjml
-from digest.render.context import ComparisonFacts, EditionView, comparison_view, edition_view
+from digest.render.context import (
+    ComparisonFacts,
+    EditionView,
+    Filtered,
+    changed_view,
+    comparison_view,
+    edition_view,
+    voted_view,
+)
 from digest.render.headline import preheader_line, subject_line
 from digest.render.store import comparison_facts
 from digest.render.templates import fill, template_file, templates_root
@@ -57,10 +67,13 @@ def compose(
     subject: str | None = None,
     intro: str | None = None,
     votes: bool = True,
+    voted: Sequence[dict] = (),
+    changed: Sequence[dict] = (),
 ) -> EditionView:
-    """Everything the templates need, from plain values."""
+    """Everything the templates need, from plain values; `voted` and `changed` are the reader's part of
+    the verdict loop (digest.editions.service: RESULTS and CHANGED, as the edition froze them)."""
     comparisons = [comparison_view(i, f, settings.base_url, votes) for i, f in enumerate(facts, start=1)]
-    return edition_view(
+    view = edition_view(
         number=number,
         week=week,
         subject=subject_line([f.title for f in facts], subject),
@@ -70,6 +83,11 @@ def compose(
         newsletter_name=settings.newsletter_name,
         base_url=settings.base_url,
         postal_address=settings.postal_address,
+    )
+    return replace(
+        view,
+        voted=tuple(voted_view(shot, settings.base_url, MIN_VOTES) for shot in voted),
+        changed=tuple(changed_view(found, settings.base_url, changes) for found in changed),
     )
 
 
@@ -155,15 +173,25 @@ def render_comparisons(
     subject: str | None = None,
     intro: str | None = None,
     root: Path | None = None,
+    edition_id: int | None = None,
+    voted: Sequence[dict] = (),
+    changed: Sequence[dict] = (),
+    filtered: Filtered | None = None,
 ) -> RenderedEdition:
+    """`comparisons` as edition `edition_id` mailed them, once it froze (else as they are now), with the
+    reader's part of the verdict loop (`voted`, `changed`: see compose)."""
     view = compose(
         number=number,
         week=week,
-        facts=comparison_facts(session, comparisons),
+        facts=comparison_facts(session, comparisons, edition_id),
         settings=settings,
         subject=subject,
         intro=intro,
+        voted=voted,
+        changed=changed,
     )
+    if filtered is not None:
+        view = replace(view, filtered=filtered)
     view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates, settings.click_tracking)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 
@@ -181,4 +209,5 @@ def render_edition(
         subject=edition.subject,
         intro=edition.intro,
         root=root,
+        edition_id=edition.id,
     )

@@ -2,8 +2,11 @@
 
 An edition is public once it has started going out (any status but draft), so
 the "View in your browser" link of every email that left works. The web page is
-the email itself, rendered now from the store with no reader in it: the vote
-buttons are left out and every per-reader placeholder is blanked. The archive
+the email itself, from the comparisons as the edition froze them (figures as
+mailed: votes and re-imports since change nothing), with no reader in it: the
+vote buttons and the reader's part of the verdict loop are left out and every
+per-reader placeholder is blanked. An edition is dated by when it froze (its
+first wave left), which never changes. The archive
 lists each edition's week as dates and links to each of its comparisons; each
 feed entry carries the web page's HTML as its content.
 """
@@ -55,7 +58,7 @@ class ArchivedEdition:
     week: str
     subject: str
     titles: tuple[str, ...]
-    published: datetime  # when it went out (or began to)
+    published: datetime  # when its first wave left (it froze), never changed afterwards
     comparisons: tuple[ArchivedComparison, ...] = ()
 
     @property
@@ -90,7 +93,7 @@ def archived_editions(session: Session, limit: int | None = None) -> list[Archiv
             e.week,
             subject_line([c.title for c in shown[e.id]], e.subject),
             tuple(c.title for c in shown[e.id]),
-            e.sent_at or e.built_at,
+            e.frozen_at or e.sent_at or e.built_at,
             tuple(shown[e.id]),
         )
         for e in editions
@@ -123,7 +126,7 @@ def web_html(session: Session, settings: Settings, edition: Edition) -> str:
         subject=edition.subject,
         intro=edition.intro,
         votes=False,
-        facts=comparison_facts(session, edition_comparisons(session, edition)),
+        facts=comparison_facts(session, edition_comparisons(session, edition), edition.id),
     )
     # No reader here: the footer offers a subscribe link instead of a reader's own links.
     view = replace(

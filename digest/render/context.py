@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from digest.mail.placeholders import READER_TOKEN
 from digest.weeks import parse_week
+from digest.words import counted
 from subscribers import links
 
 NO_VOTES = "—"
@@ -126,6 +127,64 @@ class ComparisonView:
 
 
 @dataclass(frozen=True)
+class VotedLine:
+    name: str
+    percent: str  # '60%'
+    votes: int
+    width: int  # 0..100, the bar
+
+
+@dataclass(frozen=True)
+class VotedView:
+    """ "How readers voted" on one comparison of the reader's previous edition."""
+
+    title: str
+    url: str
+    total: int
+    enough: bool  # at least MIN_VOTES votes: shares are shown; else the count and why not
+    lines: tuple[VotedLine, ...]
+    note: str  # '12 votes' or 'Only 3 votes so far: too few to call (a share is shown from 5)'
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    label: str  # 'Panel pick', 'Relaybench: ship share'
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class ChangedView:
+    """ "Changed since you read it": one comparison an earlier edition mailed the reader, old and new."""
+
+    title: str
+    url: str
+    edition: int  # the edition that mailed it
+    rows: tuple[ChangeRow, ...]
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """A variant that leaves comparisons out: the reader's topics (empty when not known here) and
+    how many of the week's comparisons are only on the web."""
+
+    topics: tuple[str, ...]
+    more: int
+
+    @property
+    def chosen(self) -> str:
+        return f"Your topics: {', '.join(self.topics)}" if self.topics else "Picked for your topics"
+
+    @property
+    def more_line(self) -> str:
+        return f"{counted(self.more, 'more comparison')} this week on the web"
+
+    @property
+    def line(self) -> str:
+        return f"{self.chosen} · {self.more_line}" if self.more else self.chosen
+
+
+@dataclass(frozen=True)
 class EditionView:
     newsletter_name: str
     number: int
@@ -141,11 +200,16 @@ class EditionView:
     preferences_url: str
     postal_address: str
     reason: str
+    # The verdict loop, per reader history (digest.delivery.letters): the votes on the comparisons of
+    # their previous edition, and the comparisons they were mailed that changed since. Empty on the web.
+    voted: tuple[VotedView, ...] = ()
+    changed: tuple[ChangedView, ...] = ()
     # How the HTML fits under Gmail's clipping point (digest.render.clip): the first `in_full`
     # comparisons as cards, the next `listed` as one line each linking to the web version, the
     # rest counted. None: every comparison in full (the web version, or an edition that fits).
     in_full: int | None = None
     listed: int = 0
+    filtered: Filtered | None = None  # a topic edition: what it keeps to, and what is left out
 
     @property
     def cards(self) -> tuple[ComparisonView, ...]:
@@ -271,3 +335,43 @@ def edition_view(
         postal_address=postal_address,
         reason=f"You are getting this because you subscribed to {newsletter_name} and confirmed your address.",
     )
+
+
+# --- the verdict loop ---------------------------------------------------------------------------
+
+
+def voted_view(shot: dict, base_url: str, minimum: int) -> VotedView:
+    """A comparison's dict with its readers' votes (digest.content.votes.as_shown) as "How readers voted"."""
+    total = sum(tool["votes"] for tool in shot["tools"])
+    enough = total >= minimum
+    lines = tuple(
+        VotedLine(
+            name=literal(tool["name"]),
+            percent=percent(100 * tool["votes"] / total) if enough else NO_VOTES,
+            votes=tool["votes"],
+            width=round(100 * tool["votes"] / total) if enough else 0,
+        )
+        for tool in shot["tools"]
+    )
+    plural = "vote" if total == 1 else "votes"
+    note = (
+        f"{total} {plural}"
+        if enough
+        else f"Only {total} {plural} so far: too few to call (a share is shown from {minimum} votes)"
+    )
+    return VotedView(literal(shot["title"]), safe_link(shot["url"], base_url), total, enough, lines, note)
+
+
+def changed_view(found: dict, base_url: str, changes) -> ChangedView:
+    """{"old", "new", "edition"} (digest.editions.service.changed_since) as "Changed since you read it";
+    `changes` is digest.content.versions.changes."""
+    rows = tuple(
+        ChangeRow(
+            f"{literal(c.tool)}: {c.what.lower()}" if c.tool else c.what,
+            literal(excerpt(c.old, 160)),
+            literal(excerpt(c.new, 160)),
+        )
+        for c in changes(found["old"], found["new"])
+    )
+    new = found["new"]
+    return ChangedView(literal(new["title"]), safe_link(new["url"], base_url), found["edition"], rows)

@@ -194,6 +194,7 @@ def rendered_for(
         root=root,
         subject=edition.subject if edition is not None and key in (None, everything) else None,
         intro=edition.intro if edition is not None else None,
+        edition_id=edition.id if edition is not None else None,
     )
     state = (
         _state(session, edition, comparisons, now)

@@ -1,52 +1,55 @@
-"""Reading what an edition shows from the store: five queries, whatever the number of comparisons."""
+"""Reading what an edition shows from the store: the comparisons as mailed, for an edition that froze
+(digest.editions.service.as_mailed), else as they are now (digest.content.votes.as_shown); a handful
+of queries whatever the number of comparisons."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from digest.content.models import LENSES, Comparison, Entry, Review, Tool
-from digest.content.votes import community_figure, community_shares
+from digest.content.models import Comparison
+from digest.content.votes import as_shown
+from digest.editions.service import as_mailed
 from digest.render.context import ComparisonFacts, ToolFacts
 
 
-def comparison_facts(session: Session, comparisons: Sequence[Comparison]) -> list[ComparisonFacts]:
-    """Each comparison with its two tools and their reviews, in the order given."""
-    ids = [c.id for c in comparisons]
-    if not ids:
-        return []
-    entries = session.exec(
-        select(Entry, Tool)
-        .join(Tool, Tool.id == Entry.tool_id)
-        .where(Entry.comparison_id.in_(ids))
-        .order_by(Entry.comparison_id, Entry.position)
-    ).all()
-    reviews = session.exec(select(Review).where(Review.comparison_id.in_(ids))).all()
-    votes = community_shares(session, ids)  # readers' votes fill "Community" where the page had "—" (issue 7)
-    lens_rank = {lens: rank for rank, lens in enumerate(LENSES)}
-    said: dict[tuple[int, int], list[Review]] = defaultdict(list)
-    for review in reviews:
-        said[(review.comparison_id, review.tool_id)].append(review)
-    sides: dict[int, list[ToolFacts]] = defaultdict(list)
-    for entry, tool in entries:
-        about = sorted(
-            said[(entry.comparison_id, tool.id)], key=lambda r: (lens_rank.get(r.lens, len(LENSES)), r.position)
-        )
-        sides[entry.comparison_id].append(
+def facts_of(shot: dict) -> ComparisonFacts:
+    """One comparison's dict (as_shown's, or as an edition froze it) as the values a card shows."""
+    return ComparisonFacts(
+        slug=shot["slug"],
+        title=shot["title"],
+        summary=shot["summary"],
+        url=shot["url"],
+        tools=tuple(
             ToolFacts(
-                slug=tool.slug,
-                name=tool.name,
-                category=tool.category,
-                tagline=tool.tagline,
-                panel_ship=entry.panel_ship,
-                entry_price=entry.entry_price,
-                community=community_figure(entry.community, votes, entry.comparison_id, tool.id),
-                reviews=tuple((r.lens, r.quote, r.verdict) for r in about),
+                slug=tool["slug"],
+                name=tool["name"],
+                category=tool["category"],
+                tagline=tool["tagline"],
+                panel_ship=tool["panel_ship"],
+                entry_price=tool["entry_price"],
+                community=tool["shown"],
+                reviews=tuple(tuple(review) for review in tool["reviews"]),
             )
-        )
-    return [
-        ComparisonFacts(slug=c.slug, title=c.title, summary=c.summary, url=c.url, tools=tuple(sides[c.id]))
-        for c in comparisons
-    ]
+            for tool in shot["tools"]
+        ),
+    )
+
+
+def comparison_dicts(
+    session: Session, comparisons: Sequence[Comparison], edition_id: int | None = None
+) -> dict[int, dict]:
+    """comparison id -> its dict: as edition `edition_id` mailed it where it froze them, else as now."""
+    mailed = {c: shot for (_, c), shot in as_mailed(session, [edition_id]).items()} if edition_id else {}
+    now = as_shown(session, [c for c in comparisons if c.id not in mailed])
+    return {c.id: mailed.get(c.id) or now[c.id] for c in comparisons}
+
+
+def comparison_facts(
+    session: Session, comparisons: Sequence[Comparison], edition_id: int | None = None
+) -> list[ComparisonFacts]:
+    """Each comparison with its two tools and their reviews, in the order given; as edition `edition_id`
+    mailed them once it froze (votes and re-imports after that change nothing it shows)."""
+    shots = comparison_dicts(session, comparisons, edition_id)
+    return [facts_of(shots[c.id]) for c in comparisons]

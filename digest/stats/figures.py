@@ -168,10 +168,11 @@ class WeekGrowth:
     total: int  # active readers at the end of the week
     signed_up: int = 0  # requests to join that week (the web form, the API, an operator)
     clicked: int = 0  # confirmation links clicked that week
+    lapsed: int = 0  # readers stopped that week for want of an answer to a re-permission mail
 
     @property
     def net(self) -> int:
-        return self.joined - self.left
+        return self.joined - self.left - self.lapsed
 
     def as_dict(self) -> dict:
         return {**asdict(self), "net": self.net}
@@ -185,21 +186,22 @@ def weekly_growth(
 ) -> list[WeekGrowth]:
     """Every week from the first sign-up or confirmation on, gaps included.
 
-    `readers`: (confirmed at, left at) per reader; `signups`: (asked to join at,
-    clicked the confirmation link at) per reader.
+    `readers`: (confirmed at, left at[, lapsed]) per reader; `signups`: (asked to join at,
+    clicked the confirmation link at) per reader. A lapsed reader is counted apart from those who left.
     """
     joined: dict[str, int] = defaultdict(int)
     left: dict[str, int] = defaultdict(int)
+    lapsed: dict[str, int] = defaultdict(int)
     asked: dict[str, int] = defaultdict(int)
     clicked: dict[str, int] = defaultdict(int)
     moments: list[datetime] = []
-    for confirmed_at, left_at in readers:
+    for confirmed_at, left_at, *rest in readers:
         if confirmed_at is None:
             continue  # never confirmed: never a reader
         joined[week_of(confirmed_at, zone)] += 1
         moments.append(confirmed_at)
         if left_at is not None:
-            left[week_of(left_at, zone)] += 1
+            (lapsed if rest and rest[0] else left)[week_of(left_at, zone)] += 1
             moments.append(left_at)
     for asked_at, clicked_at in signups:
         for moment, tally in ((asked_at, asked), (clicked_at, clicked)):
@@ -211,8 +213,8 @@ def weekly_growth(
     last = week_of(max([*moments, until] if until else moments), zone)
     week, out, total = week_of(min(moments), zone), [], 0
     while True:
-        total += joined[week] - left[week]
-        out.append(WeekGrowth(week, joined[week], left[week], total, asked[week], clicked[week]))
+        total += joined[week] - left[week] - lapsed[week]
+        out.append(WeekGrowth(week, joined[week], left[week], total, asked[week], clicked[week], lapsed[week]))
         if week == last:
             return out
         week = week_of(week_bounds(week, zone)[1] + timedelta(hours=12), zone)

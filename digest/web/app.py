@@ -22,8 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from digest import __version__
 from digest.delivery.confirmations import ConfirmationQueue
+from digest.delivery.welcomes import WelcomeQueue
 from digest.mail import make_sender
+from digest.send_days import reader_schedule, welcome_timing
 from digest.settings import Settings
+from digest.timeutil import utcnow
 from digest.web import errors
 from digest.web.bodysize import BodySizeLimit
 from digest.web.editors import failure_limit
@@ -53,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The server is stopping: let the confirmation mails being sent leave first.
     await run_in_threadpool(app.state.confirmations.stop)
     app.state.confirmation_queue.close()
+    app.state.welcome_queue.close()
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
@@ -75,10 +79,20 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.editor_failures = failure_limit()  # wrong admin tokens, per client
     app.state.confirmation_tokens = ConfirmationTokens(settings.secret_key)
     app.state.confirmation_queue = ConfirmationQueue(engine, settings, app.state.writes.session)
-    app.state.confirmations = ConfirmationPump(
-        lambda sender: app.state.confirmation_queue.send_batch(sender, size=sender.max_batch).claimed,
-        partial(make_sender, settings),
+    app.state.welcome_queue = WelcomeQueue(
+        engine,
+        settings,
+        welcome_timing(engine, settings, utcnow),
+        reader_schedule(settings),
+        app.state.writes.session,
     )
+
+    def send_mails(sender) -> int:  # confirmation mails, then welcomes: one pump for both
+        claimed = app.state.confirmation_queue.send_batch(sender, size=sender.max_batch).claimed
+        welcomed = app.state.welcome_queue.send_batch(sender, size=sender.max_batch)
+        return max(claimed, welcomed.claimed - welcomed.deferred)
+
+    app.state.confirmations = ConfirmationPump(send_mails, partial(make_sender, settings))
     errors.install(app)
 
     @app.get("/healthz", summary="Liveness: the app answers and the database is reachable", tags=["operators"])

@@ -6,6 +6,8 @@
     POST /confirm/{signed}          ... that activates a pending reader
     GET  /preferences/{token}       topics and time zone ...
     POST /preferences/{token}       ... saved (form: 303 back to the page; JSON: the new values)
+    GET  /keep/{token}              the re-permission mail's link: a page with one button ...
+    POST /keep/{token}              ... that says "keep sending" (a sign of life)
     GET  /unsubscribe/{token}       a page with one button and a way back
     POST /unsubscribe/{token}       RFC 8058 one-click: no cookie, no further step
 
@@ -26,14 +28,14 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.send_days import describe_next_edition, next_edition_for
+from digest.send_days import NoMatch, describe_next_edition, describe_next_mail, next_mail_for, topics_miss
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import client_address, engine_of, pages_of, settings_of
 from digest.web.errors import ClientError
 from digest.web.forms import printable, read_fields
 from digest.web.negotiate import wants_json
-from subscribers import links, service, status, validation
+from subscribers import engagement, links, service, status, validation
 from subscribers.errors import InvalidInput
 from subscribers.validation import MAX_TIMEZONE
 
@@ -193,12 +195,15 @@ def _reader_to_confirm(request: Request, token: str):
 
 def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
     base = settings_of(request).base_url
+    welcome = None if already else BackgroundTask(request.app.state.confirmations.nudge)  # the welcome mail
     return pages_of(request).render(
         "confirmed.html",
+        background=welcome,
         already=already,
         email=reader.email,
         preferences_url=links.preferences_url(base, reader.token),
         unsubscribe_url=links.unsubscribe_url(base, reader.token),
+        next_edition=_next_edition(request, reader)[0],
     )
 
 
@@ -211,17 +216,25 @@ def _confirmed_page(request: Request, reader, *, already: bool) -> Response:
 def confirm(request: Request, signed: str) -> Response:
     token = request.app.state.confirmation_tokens.read(signed)
     with _writes(request) as session:
-        reader, activated = service.confirm(session, token, client_address(request), utcnow())
+        reader, activated = service.confirm(
+            session, token, client_address(request), utcnow(), welcome=settings_of(request).welcome
+        )
     return _confirmed_page(request, reader, already=not activated)
 
 
-def _next_edition(request: Request, reader) -> str | None:
-    """When this reader's next edition arrives, in their time (the weekly send's slot in their zone)."""
+def _next_edition(request: Request, reader) -> tuple[str | None, NoMatch | None]:
+    """When this reader's next edition arrives, in their time: the weekly send's slot in their zone,
+    or within minutes when they joined or moved after it and have not had this week's; and, when
+    their topics match none of that edition's comparisons, what it is about (it does not come)."""
     if reader.status != status.RECEIVES_EDITIONS:
-        return None
+        return None, None
     settings = settings_of(request)
-    moment = next_edition_for(engine_of(request), settings, reader.id, reader.timezone, utcnow())
-    return describe_next_edition(moment, reader.timezone, settings)
+    engine = engine_of(request)
+    mail = next_mail_for(engine, settings, reader.id, reader.timezone, reader.updated_at, utcnow())
+    miss = topics_miss(engine, mail.week, reader.topics)
+    if miss is not None:
+        return describe_next_edition(mail.after, reader.timezone, settings), miss
+    return describe_next_mail(mail, reader.timezone, settings), None
 
 
 def _preferences_page(
@@ -236,6 +249,7 @@ def _preferences_page(
     base = settings_of(request).base_url
     chosen = values["topics"] if values else reader.topics
     topics = sorted(set(_known_topics(request)) | set(reader.topics))
+    next_edition, no_match = _next_edition(request, reader)
     return pages_of(request).render(
         "preferences.html",
         status_code=status_code,
@@ -248,7 +262,8 @@ def _preferences_page(
         errors=errors or {},
         action=links.preferences_url(base, reader.token),
         unsubscribe_url=links.unsubscribe_url(base, reader.token),
-        next_edition=_next_edition(request, reader),
+        next_edition=next_edition,
+        no_match=no_match,
     )
 
 
@@ -299,6 +314,44 @@ async def preferences(request: Request, token: str) -> Response:
     if as_page:
         return RedirectResponse(links.preferences_url("", token) + "?saved=true", status_code=303)
     return JSONResponse({"topics": reader.topics, "timezone": reader.timezone})
+
+
+def _keep_page(request: Request, reader, *, kept: bool) -> Response:
+    base = settings_of(request).base_url
+    return pages_of(request).render(
+        "keep.html",
+        reader=reader,
+        kept=kept,
+        action=links.keep_url(base, reader.token),
+        preferences_url=links.preferences_url(base, reader.token),
+        unsubscribe_url=links.unsubscribe_url(base, reader.token),
+    )
+
+
+@router.get(
+    "/keep/{token}",
+    summary="The re-permission mail's page: one button (the GET changes nothing)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, 404: {}},
+)
+def keep_page(request: Request, token: str) -> Response:
+    return _keep_page(request, _reader(request, token), kept=False)
+
+
+@router.post(
+    "/keep/{token}",
+    summary="Keep sending: the answer to a re-permission mail, a sign of life",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}, 404: {}},
+)
+def keep(request: Request, token: str) -> Response:
+    with _writes(request) as session:
+        reader = service.by_token(session, token)
+        if reader.status == status.RECEIVES_EDITIONS:
+            reader = engagement.engaged(session, token, utcnow())
+    if wants_json(request):
+        return JSONResponse({"status": reader.status, "kept": reader.status == status.RECEIVES_EDITIONS})
+    return _keep_page(request, reader, kept=reader.status == status.RECEIVES_EDITIONS)
 
 
 @router.get(

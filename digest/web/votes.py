@@ -6,6 +6,8 @@ button, which POSTs to the same address and records the vote; the thank-you page
 shows the split now, with a button to move the vote to the other tool. A link
 that does not count (unknown or altered token, a reader who has left, a
 comparison or tool we do not have) gets a 4xx page saying why, on either method.
+A comparison the reader was not mailed (or not published yet) is answered
+exactly as one we do not have: the same status and the same bytes.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from digest.content.votes import ballot, record_vote
+from digest.content.votes import MIN_VOTES, ballot, record_vote
+from digest.delivery.ledger import was_mailed
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import engine_of, pages_of
 from digest.web.errors import ClientError
 from digest.web.negotiate import wants_json
-from subscribers import links
+from subscribers import engagement, links
 
 router = APIRouter(tags=["readers"])
 MAX_SLUG = 400
@@ -48,7 +51,7 @@ def _check_length(comparison_slug: str, tool_slug: str) -> None:
 def vote_page(request: Request, token: str, comparison_slug: str, tool_slug: str) -> Response:
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
-        asked = ballot(session, token, comparison_slug, tool_slug)
+        asked = ballot(session, token, comparison_slug, tool_slug, mailed=was_mailed)
     if wants_json(request):
         return JSONResponse(
             {
@@ -78,7 +81,8 @@ def vote_page(request: Request, token: str, comparison_slug: str, tool_slug: str
 def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> Response:
     _check_length(comparison_slug, tool_slug)
     with session_scope(engine_of(request)) as session:
-        outcome = record_vote(session, token, comparison_slug, tool_slug, utcnow())
+        outcome = record_vote(session, token, comparison_slug, tool_slug, utcnow(), mailed=was_mailed)
+        engagement.engaged(session, token, utcnow())  # a vote is a sign of life
     if wants_json(request):
         return JSONResponse(
             {
@@ -87,6 +91,10 @@ def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> 
                 "change": outcome.change,
                 "votes": outcome.total,
                 "split": [{"tool": line.slug, "votes": line.votes, "percent": line.percent} for line in outcome.split],
+                "community_now": {
+                    "source": outcome.community.source,
+                    "figures": outcome.community.figures,
+                },
             }
         )
     others = [
@@ -94,4 +102,4 @@ def vote(request: Request, token: str, comparison_slug: str, tool_slug: str) -> 
         for line in outcome.split
         if not line.chosen
     ]
-    return pages_of(request).render("voted.html", outcome=outcome, others=others)
+    return pages_of(request).render("voted.html", outcome=outcome, others=others, min_votes=MIN_VOTES)

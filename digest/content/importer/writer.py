@@ -1,8 +1,15 @@
-"""Upserting comparison records: tools once by slug, comparisons in place by slug.
+"""Upserting comparison records: tools once by slug, comparisons by slug, each change a new version.
 
 Importing the same files again changes nothing (not even updated_at). A page
 export carries no date: a new comparison gets --published-at (or now), an
 existing one keeps its date unless a date is given explicitly.
+
+A slug names one comparison of two tools for good: an import whose slug (made from its title, or
+given) is a stored comparison's but whose tools are not that comparison's ("C++ Copilot vs Go Agent"
+and "C Copilot vs Go Agent" slugify alike) is refused, naming both, before anything is written; so is
+a tool whose slug is a stored tool's under another name. An import that creates or changes a
+comparison records it as a version (digest.content.versions), so what an edition mailed is never
+rewritten silently: `digest comparisons show SLUG --history` lists them.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from sqlmodel import Session, delete, select
 
 from digest.content.importer.records import ComparisonRecord, ToolRecord
 from digest.content.models import Comparison, Entry, Review, Tool
+from digest.content.versions import record_version
+from digest.errors import ImportFailed
 from digest.timeutil import as_utc, utcnow
 from digest.words import counted
 
@@ -127,12 +136,71 @@ def _write_one(
     return status
 
 
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def check_identity(session: Session, records: list[ComparisonRecord]) -> None:
+    """ImportFailed for the first record whose slug is a stored comparison of other tools, or whose tool's
+    slug is a stored tool of another name: both named, before anything is written."""
+    slugs = [r.slug for r in records]
+    stored = {c.slug: c for c in session.exec(select(Comparison).where(Comparison.slug.in_(slugs))).all()}
+    sides: dict[int, list[Tool]] = {}
+    if stored:
+        for entry, tool in session.exec(
+            select(Entry, Tool)
+            .join(Tool, Tool.id == Entry.tool_id)
+            .where(Entry.comparison_id.in_([c.id for c in stored.values()]))
+            .order_by(Entry.position)
+        ).all():
+            sides.setdefault(entry.comparison_id, []).append(tool)
+    tool_slugs = {t.slug for r in records for t in r.tools}
+    tools = {t.slug: t for t in session.exec(select(Tool).where(Tool.slug.in_(tool_slugs))).all()}
+    for record in records:
+        existing = stored.get(record.slug)
+        if existing is not None:
+            theirs = sides.get(existing.id, [])
+            same = len(theirs) == len(record.tools) and all(
+                any(t.slug == spec.slug and _same_name(t.name, spec.name) for t in theirs) for spec in record.tools
+            )
+            if not same:
+                names = " and ".join(t.name for t in theirs) or "no tools"
+                raise ImportFailed(
+                    record.source,
+                    None,
+                    f"“{record.title}” ({record.tools[0].name} and {record.tools[1].name}) has the slug "
+                    f"{record.slug!r} of the stored comparison “{existing.title}” ({names}), a different "
+                    'comparison; nothing was imported. Give it a slug of its own ("slug" in a JSON file)',
+                )
+        for spec in record.tools:
+            known = tools.get(spec.slug)
+            if known is not None and not _same_name(known.name, spec.name):
+                raise ImportFailed(
+                    record.source,
+                    None,
+                    f"the tool {spec.name!r} in “{record.title}” has the slug {spec.slug!r} of the stored tool "
+                    f"{known.name!r}, a different tool; nothing was imported. Give it a slug of its own "
+                    '("slug" of the tool in a JSON file)',
+                )
+
+
 def write_records(
-    session: Session, records: list[ComparisonRecord], *, site_url: str, published_at: datetime | None = None
+    session: Session,
+    records: list[ComparisonRecord],
+    *,
+    site_url: str,
+    published_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> ImportReport:
+    """Check every record's identity, then write them; each new or changed comparison gets a version
+    dated `now` (default: the current time)."""
+    check_identity(session, records)
     report, cache = ImportReport(), {}
     for record in records:
         tools = [_upsert_tool(session, spec, report, cache) for spec in record.tools]
         status = _write_one(session, record, tools, site_url=site_url, published_at=published_at)
         getattr(report, status).append(record.slug)
+        if status != "unchanged":
+            comparison = session.exec(select(Comparison).where(Comparison.slug == record.slug)).one()
+            record_version(session, comparison, now)
     return report
