@@ -133,7 +133,9 @@ def test_ctrl_c_stops_after_the_request_in_flight_with_the_ledger_exact(sqlite_u
 def test_two_workers_on_postgresql_share_the_send_and_mail_everyone_once(pg_url):
     engine, number = store_with_edition(pg_url, 3000)
     with SendGridServer(api_key="k") as server:
-        server.delay = 0.01
+        # 30 requests of 50 ms: the send lasts longer than the second process takes to start (with 10 ms
+        # the first, now faster on PostgreSQL, could finish before the second began).
+        server.delay = 0.05
         env = _env(pg_url, server)
         workers = [
             start_process(

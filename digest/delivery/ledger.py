@@ -99,10 +99,19 @@ def _tables():
     return Delivery.__table__, audience.readers
 
 
-def in_ledger(edition_id: int) -> sa.Exists:
-    """True for a reader who has a row for this edition (a condition on the subscriber table)."""
+def in_ledger(edition_id: int, after_id: int | None = None, upto: int | None = None) -> sa.Exists:
+    """True for a reader who has a row for this edition (a condition on the subscriber table).
+
+    `after_id` and `upto` repeat a walk's id range inside the subquery: without them PostgreSQL's
+    planner may anti-join a batch of readers against every row the edition has so far (a merge
+    join sorting the whole edition for each batch: 34 ms a batch at 150,000 rows, 0.3 ms with)."""
     delivery, subscriber = _tables()
-    return sa.exists().where(delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id)
+    where = [delivery.c.edition_id == edition_id, delivery.c.subscriber_id == subscriber.c.id]
+    if after_id is not None:
+        where.append(delivery.c.subscriber_id > after_id)
+    if upto is not None:
+        where.append(delivery.c.subscriber_id <= upto)
+    return sa.exists().where(*where)
 
 
 NO_LIMIT = 2**31 - 1  # an `upto` that bounds nothing: the largest id an INTEGER column holds
@@ -127,14 +136,19 @@ def read_fresh(
     """
     if connection.dialect.name == "sqlite":
         return _read_fresh_sqlite(connection, edition_id, after_id, limit, started_at, zone, upto)
-    already = in_ledger(edition_id)
     rows = connection.execute(
-        audience.receiving(after_id, limit, unless=already, zone=zone, upto=upto, with_topics=True)
+        audience.receiving(
+            after_id, limit, unless=in_ledger(edition_id, after_id, upto), zone=zone, upto=upto, with_topics=True
+        )
     ).all()
     upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last: look to the end
     gone = [
         row[0]
-        for row in connection.execute(audience.stopped_since(started_at, after_id, upper, unless=already, zone=zone))
+        for row in connection.execute(
+            audience.stopped_since(
+                started_at, after_id, upper, unless=in_ledger(edition_id, after_id, upper), zone=zone
+            )
+        )
     ]
     if not rows and not gone:
         return Read([], [], after_id, 0)
@@ -186,10 +200,7 @@ def claim_ahead(
     `claim`."""
     now = now or utcnow()
     if connection.dialect.name != "sqlite":
-        return [
-            claim(connection, edition_id, r.rows, request_id=r.request_id, variant_id=r.variant_id, now=now)
-            for r in requests
-        ]
+        return _claim_ahead_postgres(connection, edition_id, requests, now)
     cursor = connection.connection.cursor()
     row_id = cursor.execute("SELECT coalesce(max(id), 0) FROM delivery").fetchone()[0]
     values = []
@@ -214,6 +225,70 @@ def claim_ahead(
     return claims
 
 
+# PostgreSQL: every request claimed ahead in one statement. The readers come as one array, each with the
+# position of its request; row ids are drawn in request order (so a request's rows are consecutive and
+# its outcome updates a few pages) but the rows are inserted in reader order, so that two senders that
+# read the same readers take their unique-index entries in one order and never wait on each other in a
+# circle. Arrays are passed as their text ('{1,2,3}'): psycopg dumps a list of 64,000 ints slowly.
+_PG_INSERT_AHEAD = (
+    "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, variant_id) "
+    "SELECT id, %(edition)s, reader, %(state)s, (%(requests)s::text[])[part], %(now)s, "
+    "(%(variants)s::int[])[part] FROM ("
+    " SELECT nextval('delivery_id_seq') AS id, ahead.reader, ahead.part"
+    " FROM unnest(%(readers)s::int[], %(parts)s::int[]) AS ahead(reader, part)"
+    " JOIN subscriber ON subscriber.id = ahead.reader"
+    f" WHERE {audience.SQL_RECEIVES_EDITIONS} ORDER BY ahead.part, ahead.reader"
+    ") AS numbered ORDER BY reader "
+    "ON CONFLICT (edition_id, subscriber_id) DO NOTHING"
+)
+_PG_TAKEN = (
+    "SELECT subscriber_id FROM delivery WHERE edition_id = %s AND request_id = %s AND state = %s "
+    "AND subscriber_id = ANY(%s::int[])"
+)
+
+
+def pg_array(values: Iterable) -> str:
+    """A PostgreSQL array literal of ints or of plain words (request ids), for a ::int[] or ::text[] cast."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+def _claim_ahead_postgres(
+    connection: Connection, edition_id: int, requests: Sequence[Ahead], now: datetime
+) -> list[Claim]:
+    readers, parts = [], []
+    for part, request in enumerate(requests, start=1):
+        readers += [row[0] for row in request.rows]
+        parts += [part] * len(request.rows)
+    cursor = connection.connection.cursor()
+    cursor.execute(
+        _PG_INSERT_AHEAD,
+        {
+            "edition": edition_id,
+            "state": CLAIMED,
+            "requests": pg_array(r.request_id for r in requests),
+            "variants": pg_array(r.variant_id for r in requests),
+            "now": as_utc(now).replace(tzinfo=None),  # naive UTC, as UTCDateTime stores it
+            "readers": pg_array(readers),
+            "parts": pg_array(parts),
+        },
+    )
+    if cursor.rowcount == len(readers):  # all ours (the usual case)
+        return [Claim(r.request_id, tuple(r.rows), 0) for r in requests]
+    claims = []
+    for request in requests:  # a reader left since they were read, or another sender took them
+        ids = [row[0] for row in request.rows]
+        taken = {row[0] for row in cursor.execute(_PG_TAKEN, (edition_id, request.request_id, CLAIMED, pg_array(ids)))}
+        missing = [reader for reader in ids if reader not in taken]
+        skipped = _insert_claims(
+            connection, edition_id, missing, SKIPPED, request.request_id, now, None, only_stopped=True
+        )
+        claims.append(Claim(request.request_id, tuple(row for row in request.rows if row[0] in taken), len(skipped)))
+    return claims
+
+
+_PG_STILL = "SELECT count(*) FROM subscriber WHERE id = ANY(%s::int[]) AND " + audience.SQL_RECEIVES_EDITIONS
+
+
 def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: datetime | None = None) -> Claim:
     """A request claimed ahead, just before it leaves: readers who left (or were erased) since the claim
     are `skipped`, not mailed. Returns the claim without them."""
@@ -223,6 +298,9 @@ def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: 
     if connection.dialect.name == "sqlite":
         left = {row[0] for row in connection.connection.cursor().execute(_SQLITE_LEFT, (json.dumps(ids),))}
     else:
+        cursor = connection.connection.cursor()
+        if cursor.execute(_PG_STILL, (pg_array(ids),)).fetchone()[0] == len(ids):
+            return claim  # nobody left (the usual case): one count, not a thousand ids back
         subscriber = audience.readers
         still = set(
             connection.execute(

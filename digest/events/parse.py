@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -60,6 +61,9 @@ def _int_arg(value) -> int | None:
     return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _unstorable(item) -> str | None:
     """Why an event's values cannot be stored as they are, or None. Walked without recursion: an
     event may be nested as deep as the JSON reader allowed."""
@@ -69,7 +73,7 @@ def _unstorable(item) -> str | None:
         if isinstance(value, str):
             if "\x00" in value:
                 return f"a NUL character in {where or 'a key'}"
-            if any("\ud800" <= ch <= "\udfff" for ch in value):
+            if not value.isascii() and _SURROGATE.search(value):  # one regex pass, not a loop per character
                 return f"a lone surrogate (invalid Unicode) in {where or 'a key'}"
         elif isinstance(value, float) and not math.isfinite(value):
             return f"a number that is not finite ({value}) in {where}"

@@ -12,7 +12,13 @@ milliseconds per batch (best and median) for:
     retry       the same batch again: every event already stored, nothing changes
     reference   bare json.loads + a plain bulk INSERT of the same rows (no checks, no dedupe)
 
-Target: the http figure for 1,000 events well under a second (SendGrid retries slow answers).
+Then a burst: BURST fresh signed batches (50 of 1,000 events; 50,000 events) posted back to back over
+HTTP, every answer checked (200, every event stored), and the median answer time of the first and the
+last ten batches compared: it must not grow as the event table does.
+
+DIGEST_BENCH_DB=postgresql runs it all on a fresh PostgreSQL database (DIGEST_BENCH_PG_URL's server).
+Targets: the http figure for 1,000 events under 100 ms on PostgreSQL (SendGrid retries slow answers),
+the burst without an error and without growth.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a 
 import base64
 
 import httpx
+import sqlalchemy as sa
+from bench_send import POSTGRES, database  # the same store choice as the send benchmark
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -47,6 +55,7 @@ from subscribers.models import Subscriber
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 EVENTS = 50 if SMOKE else 1000
 ROUNDS = 3 if SMOKE else 15
+BURST = 5 if SMOKE else 50  # batches of EVENTS, back to back
 READERS = 2000
 KINDS = ("processed", "delivered", "delivered", "open", "open", "click")
 
@@ -125,8 +134,7 @@ def main() -> None:
         signature = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
         return {"Content-Type": "application/json", SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp}
 
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+    with tempfile.TemporaryDirectory() as folder, database(folder) as url:
         engine = open_store(url)
         add_readers(engine)
         verifier = verifier_for(public)
@@ -179,13 +187,27 @@ def main() -> None:
                         connection.execute(Event.__table__.insert(), rows)
 
                 results["reference"].append(timed(reference))
+            burst = []
+            for _ in range(BURST):
+                body = json.dumps(make_batch(EVENTS)).encode()
+                burst.append(timed(lambda: post(EVENTS)))  # post() asserts 200 and every event stored
+        with engine.connect() as connection:
+            stored = connection.execute(sa.select(sa.func.count()).select_from(Event.__table__)).scalar()
+            size = connection.exec_driver_sql("SELECT pg_total_relation_size('event')").scalar() if POSTGRES else None
         engine.dispose()
     print(
-        f"POST /webhooks/sendgrid, {EVENTS:,} events per batch, {ROUNDS} rounds, SQLite"
+        f"POST /webhooks/sendgrid, {EVENTS:,} events per batch, {ROUNDS} rounds, "
+        + ("PostgreSQL" if POSTGRES else "SQLite")
         + (" (smoke size)" if SMOKE else "")
     )
     for name, samples in results.items():
         show(name, samples)
+    first, last = statistics.median(burst[:10]), statistics.median(burst[-10:])
+    print(
+        f"  burst: {BURST} batches ({BURST * EVENTS:,} events) back to back, no error; median answer "
+        f"{first:.2f} ms for the first ten, {last:.2f} ms for the last ten ({last / first:.2f}x); "
+        f"{stored:,} events in the store" + (f", {size / stored:,.0f} bytes each on disk" if size else "")
+    )
     print(
         f"  overhead of the real path over the reference: "
         f"{statistics.median(results['in-process']) / statistics.median(results['reference']):.1f}x (in-process)"
