@@ -4,6 +4,7 @@ POST, roles, the week at a glance, approvals by a second editor, and the bearer 
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import warnings
@@ -19,6 +20,8 @@ from schemathesis.checks import not_a_server_error
 from sendgrid_server import SendGridServer
 from sqlmodel import select
 
+from digest.editions.service import change_status, get_edition
+from digest.editions.status import EditionStatus
 from digest.editors.accounts import add_editor, set_password
 from digest.editors.approvals import build_as, edit_as
 from digest.editors.audit import edition_log
@@ -347,3 +350,128 @@ def test_with_no_edition_built_the_desk_shows_the_week_and_its_waves(site):
     assert missing.status_code == 404 and "there is no edition 7" in missing.text
     too_big = Editor(site, "grace").get(f"/desk/editions/{2**70}")
     assert too_big.status_code == 422
+
+
+def _three(site) -> int:
+    """A draft of three comparisons, a, b, c in that order, built by grace (so ada may approve it)."""
+    add_reader(site.engine, "reader@example.com")
+    with session_scope(site.engine) as session:
+        for slug, day in (("w11-a-vs-b", "13"), ("w11-c-vs-d", "12"), ("w11-e-vs-f", "11")):  # newest first
+            comparison(session, slug, f"2026-03-{day} 09:00")
+        return build_as(session, site.settings, "2026-W11", "grace").edition.number
+
+
+def _order(page_text: str) -> list[str]:
+    table = page_text.split('id="comparisons"')[1].split("</table>")[0]
+    return re.findall(r'<tr id="comparison-([^"]+)"', table)
+
+
+def _last_edit(site, number: int) -> AuditEntry:
+    with session_scope(site.engine) as session:
+        return edition_log(session, number)[-1]
+
+
+def test_an_editor_saves_the_subject_and_intro_and_so_withdraws_an_approval(site):
+    number = _three(site)
+    ada, grace = Editor(site, "ada"), Editor(site, "grace")
+    assert ada.post(f"/desk/editions/{number}/approve").status_code == 303
+    assert "1 of 1 needed: approved by ada" in grace.get(f"/desk/editions/{number}").text
+    form = grace.get(f"/desk/editions/{number}").text
+    assert '<label for="subject">Subject</label>' in form and '<label for="intro">Intro</label>' in form
+    saved = grace.post(f"/desk/editions/{number}/words", {"subject": "Agents  week", "intro": "Hello.\r\n\r\nMore."})
+    assert saved.status_code == 303 and saved.headers["location"] == f"/desk/editions/{number}?done=words#edit"
+    page = grace.get(saved.headers["location"].split("#")[0]).text
+    assert "Subject and intro saved. Approvals given before this change are withdrawn." in page
+    assert "0 of 1 needed" in page and 'value="Agents week"' in page and "Hello.\n\nMore.</textarea>" in page
+    entry = _last_edit(site, number)
+    assert (entry.actor, entry.action) == ("grace", "edit")
+    assert entry.detail == "intro; subject; withdrew the approval of ada"
+    again = grace.post(f"/desk/editions/{number}/words", {"subject": "Agents week", "intro": "Hello.\n\nMore."})
+    assert again.headers["location"].endswith("?done=unchanged#edit")
+    assert _last_edit(site, number).id == entry.id  # saving the same words records nothing
+
+
+def test_an_over_long_subject_is_refused_with_the_clis_words_next_to_it_and_nothing_written(site):
+    number = _three(site)
+    grace = Editor(site, "grace")
+    refused = grace.post(f"/desk/editions/{number}/words", {"subject": "x" * 201, "intro": "Kept."})
+    assert refused.status_code == 422
+    said = "the subject is 201 characters; at most 200 are allowed"
+    assert f'<p class="error" id="subject-error" role="alert">{said}</p>' in refused.text
+    assert 'aria-invalid="true"' in refused.text and "Kept.</textarea>" in refused.text  # what was typed stays
+    too_long_intro = grace.post(f"/desk/editions/{number}/words", {"subject": "Fine", "intro": "y" * 4001})
+    assert too_long_intro.status_code == 422 and 'id="intro-error"' in too_long_intro.text
+    assert "the intro is 4001 characters; at most 4000 are allowed" in too_long_intro.text
+    with session_scope(site.engine) as session:
+        assert [e.action for e in edition_log(session, number)] == ["build"]
+    page = grace.get(f"/desk/editions/{number}").text
+    assert 'value=""' in page and "Fine" not in page
+
+
+def test_an_editor_moves_leaves_out_and_brings_back_comparisons(site):
+    number = _three(site)
+    ada, grace = Editor(site, "ada"), Editor(site, "grace")
+    path = f"/desk/editions/{number}"
+    assert _order(grace.get(path).text) == ["w11-a-vs-b", "w11-c-vs-d", "w11-e-vs-f"]
+    assert ada.post(f"{path}/approve").status_code == 303
+    moved = grace.post(f"{path}/move", {"slug": "w11-e-vs-f", "direction": "up"})
+    assert moved.status_code == 303 and moved.headers["location"].endswith("?done=moved#edit")
+    assert _order(grace.get(path).text) == ["w11-a-vs-b", "w11-e-vs-f", "w11-c-vs-d"]
+    assert _last_edit(site, number).detail == "order w11-a-vs-b, w11-e-vs-f, w11-c-vs-d; withdrew the approval of ada"
+    assert grace.post(f"{path}/move", {"slug": "w11-a-vs-b", "direction": "down"}).status_code == 303
+    assert _order(grace.get(path).text) == ["w11-e-vs-f", "w11-a-vs-b", "w11-c-vs-d"]
+    first = grace.post(f"{path}/move", {"slug": "w11-e-vs-f", "direction": "up"})
+    assert first.status_code == 409 and "'w11-e-vs-f' is first in edition 1 already" in html.unescape(first.text)
+    assert grace.post(f"{path}/move", {"slug": "w11-e-vs-f", "direction": "sideways"}).status_code == 422
+
+    out = grace.post(f"{path}/leave-out", {"slug": "w11-a-vs-b"})
+    assert out.status_code == 303 and out.headers["location"].endswith("?done=left-out#edit")
+    page = grace.get(path).text
+    assert _order(page) == ["w11-e-vs-f", "w11-c-vs-d"]
+    held = page.split('id="held"')[1].split("</ul>")[0]
+    assert "w11-a-vs-b" in held and "left out by an editor" in held and "Bring back" in held
+    assert _last_edit(site, number).detail == "left out w11-a-vs-b"
+    unknown = grace.post(f"{path}/leave-out", {"slug": "no-such-thing"})
+    assert unknown.status_code == 409 and "'no-such-thing' is not in edition 1" in html.unescape(
+        unknown.text
+    )  # the CLI's words
+    assert grace.post(f"{path}/leave-out", {"slug": "w11-e-vs-f"}).status_code == 303
+    last = grace.post(f"{path}/leave-out", {"slug": "w11-c-vs-d"})
+    assert last.status_code == 409 and "edition 1 would have no comparisons left; keep at least one" in last.text
+    assert _order(grace.get(path).text) == ["w11-c-vs-d"]  # nothing half-written
+
+    back = grace.post(f"{path}/bring-back", {"slug": "w11-a-vs-b"})
+    assert back.status_code == 303 and back.headers["location"].endswith("?done=brought-back#edit")
+    assert _order(grace.get(path).text) == ["w11-a-vs-b", "w11-c-vs-d"]
+    assert _last_edit(site, number).detail == "brought back w11-a-vs-b"
+    assert grace.post(f"{path}/move", {"slug": "", "direction": "up"}).status_code == 422
+
+
+def test_a_sent_edition_shows_why_it_cannot_be_edited_and_refuses_an_edit(site):
+    number = _three(site)
+    with session_scope(site.engine) as session:
+        edition = get_edition(session, number=number)
+        assert change_status(session, edition.id, EditionStatus.SENDING)
+        assert change_status(session, edition.id, EditionStatus.SENT)
+    grace = Editor(site, "grace")
+    page = grace.get(f"/desk/editions/{number}").text
+    assert "It cannot be edited: only a draft can, and this one is sent" in page
+    assert f"/desk/editions/{number}/words" not in page and "/leave-out" not in page
+    refused = grace.post(f"/desk/editions/{number}/words", {"subject": "Too late", "intro": ""})
+    assert refused.status_code == 409 and "edition 1 is sent; only a draft can be edited" in refused.text
+    same = grace.post(f"/desk/editions/{number}/words", {"subject": "", "intro": ""})
+    assert same.status_code == 409 and "only a draft can be edited" in same.text
+    moved = grace.post(f"/desk/editions/{number}/leave-out", {"slug": "w11-a-vs-b"})
+    assert moved.status_code == 409 and "only a draft can be edited" in moved.text
+    with session_scope(site.engine) as session:
+        assert [e.action for e in edition_log(session, number)] == ["build"]
+
+
+def test_an_edit_without_the_csrf_token_is_refused(site):
+    number = _three(site)
+    grace = Editor(site, "grace")
+    for action, data in (("words", {"subject": "Sneaky"}), ("move", {"slug": "w11-c-vs-d", "direction": "up"})):
+        bare = site.http.post(f"/desk/editions/{number}/{action}", data=data, headers={**HTML, "Cookie": grace.cookie})
+        assert bare.status_code == 403 and "CSRF" in bare.text
+    with session_scope(site.engine) as session:
+        assert [e.action for e in edition_log(session, number)] == ["build"]

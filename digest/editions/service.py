@@ -286,6 +286,25 @@ def _one_line(text: str, what: str, limit: int) -> str:
     return value
 
 
+def refuse_unless_draft(edition: Edition) -> None:
+    """EditionError unless `edition` may be edited: a draft whose send has not begun."""
+    if edition.status != EditionStatus.DRAFT or edition.frozen_at is not None:
+        raise EditionError(f"edition {edition.number} is {_state(edition)}; only a draft can be edited")
+
+
+def clean_subject(subject: str) -> str:
+    """The subject as stored (one line; '' for the one built from the content); EditionError when too long."""
+    return _one_line(subject, "the subject", MAX_SUBJECT)
+
+
+def clean_intro(intro: str) -> str:
+    """The intro as stored ('' for none); EditionError when too long."""
+    text = intro.replace("\r\n", "\n").strip()
+    if len(text) > MAX_INTRO:
+        raise EditionError(f"the intro is {len(text)} characters; at most {MAX_INTRO} are allowed")
+    return text
+
+
 def edit_edition(
     session: Session,
     number: int,
@@ -306,15 +325,11 @@ def edit_edition(
     (in `timezone`, the newsletter's): the backlog `build` names.
     """
     edition = get_edition(session, number=number)
-    if edition.status != EditionStatus.DRAFT or edition.frozen_at is not None:
-        raise EditionError(f"edition {number} is {_state(edition)}; only a draft can be edited")
+    refuse_unless_draft(edition)
     if subject is not None:
-        edition.subject = _one_line(subject, "the subject", MAX_SUBJECT) or None
+        edition.subject = clean_subject(subject) or None
     if intro is not None:
-        text = intro.replace("\r\n", "\n").strip()
-        if len(text) > MAX_INTRO:
-            raise EditionError(f"the intro is {len(text)} characters; at most {MAX_INTRO} are allowed")
-        edition.intro = text or None
+        edition.intro = clean_intro(intro) or None
 
     items = edition_items(session, edition, included_only=False)
     slugs = (

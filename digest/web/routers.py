@@ -14,6 +14,7 @@ ROUTERS = (
     "digest.web.editors:router",  # POST /stats/login, /stats/logout: the editors' sign-in (issue 15)
     "digest.web.desk.signin:router",  # /desk/login, /desk/logout: editor accounts (issue 20)
     "digest.web.desk.week:router",  # /desk, /desk/editions/N: the week, approvals, send, pause (issue 20)
+    "digest.web.desk.edit:router",  # /desk/editions/N/words|move|leave-out|bring-back: editing a draft (issue 20)
     "digest.web.desk.preview:router",  # /desk/editions/N/preview: variants in frames, test sends (issue 20)
     "digest.web.desk.readers:router",  # /desk/readers: find, unsubscribe, suppress (issue 20)
     "digest.web.desk.live:router",  # /desk/editions/N/send: a send as it goes, retries (issue 20)

@@ -55,6 +55,7 @@ class Held:
     title: str
     published: datetime
     why: str
+    back: bool = False  # an editor may bring it back (left out by an editor, or the backlog) into a draft
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,18 @@ def week_at_glance(
             for c in shown
             if c.id in future
         ]
-        held += [Held(c.slug, c.title, c.published_at, "left out by an editor") for c in left_out(session, edition)]
+        held += [
+            Held(c.slug, c.title, c.published_at, "left out by an editor", True) for c in left_out(session, edition)
+        ]
         if edition.status == EditionStatus.DRAFT and edition.frozen_at is None:
             held += [
-                Held(c.slug, c.title, c.published_at, "backlog: dated before the previous edition's week, never sent")
+                Held(
+                    c.slug,
+                    c.title,
+                    c.published_at,
+                    "backlog: dated before the previous edition's week, never sent",
+                    True,
+                )
                 for c in left_behind(session, settings, week)
             ]
         html_bytes = None

@@ -1,7 +1,7 @@
 """/desk: the week at a glance, and what an editor or owner does to the edition from there.
 
     GET  /desk                          the edition at hand (as the CLI means it)
-    GET  /desk/editions/N               edition N, with its audit log
+    GET  /desk/editions/N               edition N, with its audit log (and, for a draft, its editing forms)
     POST /desk/editions/N/approve       an editor approves it as it is now
     GET  /desk/editions/N/confirm-send  (owner) what a send would do: the edition, its variants, its readers
     POST /desk/editions/N/send          (owner) send it, once confirmed; on to its live view
@@ -32,6 +32,21 @@ from digest.web.desk.glance import week_at_glance
 
 router = APIRouter(tags=["desk"])
 statuses = EditionStatus  # the templates compare an edition's status by name
+# What the page says after an edit (digest.web.desk.edit redirects with ?done=NAME).
+NOTICES = {
+    "words": "Subject and intro saved.",
+    "unchanged": "Nothing changed: the subject and intro were already so.",
+    "moved": "Moved.",
+    "left-out": "Left out.",
+    "brought-back": "Brought back.",
+}
+WITHDRAWN = " Approvals given before this change are withdrawn."
+
+
+def notice(done: str | None, withdrew: bool) -> str | None:
+    """The page's notice after a change (`?done=` names it; unknown names show nothing)."""
+    said = NOTICES.get(done or "")
+    return None if said is None else said + (WITHDRAWN if withdrew and done != "unchanged" else "")
 
 
 def sends(request: Request):
@@ -39,15 +54,28 @@ def sends(request: Request):
     return request.app.state.desk_sends
 
 
-def _page(request: Request, desk, number: int | None):
+def render_week(request: Request, desk, number: int | None, *, status_code: int = 200, **edit) -> Response:
+    """The week's page (the edition at hand, or edition `number`); `edit`: a refused edit's
+    `edit_errors` (field: message) and what was `given` (digest.web.desk.edit)."""
     week = week_at_glance(engine_of(request), settings_of(request), number, figures=request.app.state.desk_figures)
+    withdrew = week.approvals is not None and week.approvals.needed > 0
+    errors = dict(edit.get("edit_errors", {}))
+    editable = week.approvals is not None and week.approvals.open and desk.account.may(Role.EDITOR)
+    shown = {"subject", "intro", *(f"comparison-{c.slug}" for c in (*week.comparisons, *week.held))}
+    for key in [k for k in errors if not editable or k not in shown]:
+        errors["edition"] = errors.pop(key)  # about nothing with a form on the page: said at the top
     return pages_of(request).render(
         "desk/week.html",
+        status_code=status_code,
         desk=desk,
         week=week,
         statuses=statuses,
         owner=desk.account.may(Role.OWNER),
         at_hand=number is None,
+        editable=editable,
+        edit_errors=errors,
+        given=edit.get("given", {}),
+        done=None if status_code != 200 else notice(request.query_params.get("done"), withdrew),
     )
 
 
@@ -56,7 +84,7 @@ def desk_page(request: Request) -> Response:
     desk = desk_session.require(request)
     if isinstance(desk, Response):
         return desk
-    return _page(request, desk, None)
+    return render_week(request, desk, None)
 
 
 @router.get(
@@ -66,7 +94,7 @@ def edition_page(request: Request, number: desk_session.EditionNumber) -> Respon
     desk = desk_session.require(request)
     if isinstance(desk, Response):
         return desk
-    return _page(request, desk, number)
+    return render_week(request, desk, number)
 
 
 def _back(number: desk_session.EditionNumber) -> RedirectResponse:
