@@ -252,3 +252,51 @@ def test_an_owner_finds_a_reader_and_unsubscribes_them(browser, site, axe_script
         assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     finally:
         context.close()
+
+
+def tab_to(page, wanted: str, limit: int = 120) -> None:
+    """Press Tab until the focused element's id is `wanted` or its text begins with it (the keyboard alone)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("(e => [e.id || '', (e.textContent || '').trim()])(document.activeElement)")
+        if focused[0] == wanted or focused[1].startswith(wanted):
+            return
+    raise AssertionError(f"Tab never reached {wanted!r}")
+
+
+def test_an_editor_moves_a_comparison_and_saves_the_intro_by_keyboard_alone(browser, site, axe_script, artifacts):
+    context, page = sign_in(browser, site, "grace", bypass_csp=True)  # axe is the test's script
+    try:
+        page.goto(site.url + "/desk/editions/1")
+        rows = page.locator("#comparisons tbody tr")
+        assert [rows.nth(i).get_attribute("id") for i in range(2)] == [
+            "comparison-video-c-vs-d",
+            "comparison-voice-a-vs-b",
+        ]
+        tab_to(page, "Down: move Video")  # the first row's "Down" (read out "Down: move <title> down")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/desk/editions/1\?done=moved"))
+        assert page.locator("#done").inner_text().startswith("Moved.")
+        assert rows.nth(0).get_attribute("id") == "comparison-voice-a-vs-b"
+        tab_to(page, "intro")
+        page.keyboard.type("Voice first this week.")
+        tab_to(page, "Save the subject and intro")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"\?done=words"))
+        assert page.locator("#done").inner_text().startswith("Subject and intro saved.")
+        assert page.locator("#intro").input_value() == "Voice first this week."
+        assert "grace edit: intro" in page.locator("#log").inner_text()
+        for name, size in WIDTHS.items():
+            page.set_viewport_size(size)
+            page.goto(site.url + "/desk/editions/1?done=words")
+            assert severe(axe_violations(page, axe_script)) == [], name
+            assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth"), name
+            page.screenshot(path=str(artifacts / f"edited-{name}.png"), full_page=True)
+            page.get_by_label("Subject", exact=True).fill("x" * 201)  # a refusal, shown next to its field
+            page.get_by_role("button", name="Save the subject and intro").click()
+            said = "the subject is 201 characters; at most 200 are allowed"
+            assert page.locator("#subject-error").inner_text() == said
+            assert severe(axe_violations(page, axe_script)) == [], name
+            page.screenshot(path=str(artifacts / f"refused-{name}.png"), full_page=True)
+    finally:
+        context.close()
