@@ -459,6 +459,8 @@ def test_a_sent_edition_shows_why_it_cannot_be_edited_and_refuses_an_edit(site):
     assert f"/desk/editions/{number}/words" not in page and "/leave-out" not in page
     refused = grace.post(f"/desk/editions/{number}/words", {"subject": "Too late", "intro": ""})
     assert refused.status_code == 409 and "edition 1 is sent; only a draft can be edited" in refused.text
+    too_long = grace.post(f"/desk/editions/{number}/words", {"subject": "x" * 201})  # the state first, as the CLI
+    assert too_long.status_code == 409 and "only a draft can be edited" in too_long.text
     same = grace.post(f"/desk/editions/{number}/words", {"subject": "", "intro": ""})
     assert same.status_code == 409 and "only a draft can be edited" in same.text
     moved = grace.post(f"/desk/editions/{number}/leave-out", {"slug": "w11-a-vs-b"})

@@ -29,9 +29,10 @@ router = APIRouter(tags=["desk"])
 MAX_SLUG = 300
 
 
-def _text(fields: dict, name: str) -> str:
-    value = fields.get(name, "")
-    if not isinstance(value, str):
+def _text(fields: dict, name: str) -> str | None:
+    """A text field's value; None when the form leaves it out (so it is not changed)."""
+    value = fields.get(name)
+    if value is not None and not isinstance(value, str):
         raise ClientError(422, f"{name} must be text", field=name)
     return value
 
@@ -57,28 +58,28 @@ def _refused(request: Request, desk, number: int, exc: EditionError, field: str,
 async def save_words(request: Request, number: desk_session.EditionNumber) -> Response:
     desk, fields = await desk_session.desk_form(request, "the subject and intro")
     subject, intro = _text(fields, "subject"), _text(fields, "intro")
-    given = {"subject": subject, "intro": intro}
-    field = "subject"
-    try:
-        clean_subject(subject)  # only to name the field: edit_as checks both again, with the same words
-        field = "intro"
-        clean_intro(intro)
-        field = "edition"
+    given = {k: v for k, v in (("subject", subject), ("intro", intro)) if v is not None}
+    field = "edition"
 
-        def run() -> bool:
-            with request.app.state.writes.session() as session:
-                edition = get_edition(session, number=number)
-                changes = {}
-                if (clean_subject(subject) or None) != edition.subject:
-                    changes["subject"] = subject
-                if (clean_intro(intro) or None) != edition.intro:
-                    changes["intro"] = intro
-                if not changes:
-                    refuse_unless_draft(edition)  # nothing to write, but a sent edition still says why not
-                    return False
+    def run() -> bool:
+        """The CLI's checks in its order (a draft, the subject, the intro), each naming its field."""
+        nonlocal field
+        with request.app.state.writes.session() as session:
+            edition = get_edition(session, number=number)
+            refuse_unless_draft(edition)
+            changes = {}
+            field = "subject"
+            if subject is not None and (clean_subject(subject) or None) != edition.subject:
+                changes["subject"] = subject
+            field = "intro"
+            if intro is not None and (clean_intro(intro) or None) != edition.intro:
+                changes["intro"] = intro
+            field = "edition"
+            if changes:  # saving the same words writes nothing
                 edit_as(session, settings_of(request), number, desk.name, **changes)
-                return True
+            return bool(changes)
 
+    try:
         changed = await run_in_threadpool(run)
     except EditionError as exc:
         return _refused(request, desk, number, exc, field, given)
