@@ -379,7 +379,7 @@ def test_an_editor_saves_the_subject_and_intro_and_so_withdraws_an_approval(site
     form = grace.get(f"/desk/editions/{number}").text
     assert '<label for="subject">Subject</label>' in form and '<label for="intro">Intro</label>' in form
     saved = grace.post(f"/desk/editions/{number}/words", {"subject": "Agents  week", "intro": "Hello.\r\n\r\nMore."})
-    assert saved.status_code == 303 and saved.headers["location"] == f"/desk/editions/{number}?done=words#edit"
+    assert saved.status_code == 303 and saved.headers["location"] == f"/desk/editions/{number}?edited=words#edit"
     page = grace.get(saved.headers["location"].split("#")[0]).text
     assert "Subject and intro saved. Approvals given before this change are withdrawn." in page
     assert "0 of 1 needed" in page and 'value="Agents week"' in page and "Hello.\n\nMore.</textarea>" in page
@@ -387,7 +387,7 @@ def test_an_editor_saves_the_subject_and_intro_and_so_withdraws_an_approval(site
     assert (entry.actor, entry.action) == ("grace", "edit")
     assert entry.detail == "intro; subject; withdrew the approval of ada"
     again = grace.post(f"/desk/editions/{number}/words", {"subject": "Agents week", "intro": "Hello.\n\nMore."})
-    assert again.headers["location"].endswith("?done=unchanged#edit")
+    assert again.headers["location"].endswith("?edited=unchanged#edit")
     assert _last_edit(site, number).id == entry.id  # saving the same words records nothing
 
 
@@ -415,7 +415,7 @@ def test_an_editor_moves_leaves_out_and_brings_back_comparisons(site):
     assert _order(grace.get(path).text) == ["w11-a-vs-b", "w11-c-vs-d", "w11-e-vs-f"]
     assert ada.post(f"{path}/approve").status_code == 303
     moved = grace.post(f"{path}/move", {"slug": "w11-e-vs-f", "direction": "up"})
-    assert moved.status_code == 303 and moved.headers["location"].endswith("?done=moved#edit")
+    assert moved.status_code == 303 and moved.headers["location"].endswith("?edited=moved#edit")
     assert _order(grace.get(path).text) == ["w11-a-vs-b", "w11-e-vs-f", "w11-c-vs-d"]
     assert _last_edit(site, number).detail == "order w11-a-vs-b, w11-e-vs-f, w11-c-vs-d; withdrew the approval of ada"
     assert grace.post(f"{path}/move", {"slug": "w11-a-vs-b", "direction": "down"}).status_code == 303
@@ -425,7 +425,7 @@ def test_an_editor_moves_leaves_out_and_brings_back_comparisons(site):
     assert grace.post(f"{path}/move", {"slug": "w11-e-vs-f", "direction": "sideways"}).status_code == 422
 
     out = grace.post(f"{path}/leave-out", {"slug": "w11-a-vs-b"})
-    assert out.status_code == 303 and out.headers["location"].endswith("?done=left-out#edit")
+    assert out.status_code == 303 and out.headers["location"].endswith("?edited=left-out#edit")
     page = grace.get(path).text
     assert _order(page) == ["w11-e-vs-f", "w11-c-vs-d"]
     held = page.split('id="held"')[1].split("</ul>")[0]
@@ -441,7 +441,7 @@ def test_an_editor_moves_leaves_out_and_brings_back_comparisons(site):
     assert _order(grace.get(path).text) == ["w11-c-vs-d"]  # nothing half-written
 
     back = grace.post(f"{path}/bring-back", {"slug": "w11-a-vs-b"})
-    assert back.status_code == 303 and back.headers["location"].endswith("?done=brought-back#edit")
+    assert back.status_code == 303 and back.headers["location"].endswith("?edited=brought-back#edit")
     assert _order(grace.get(path).text) == ["w11-a-vs-b", "w11-c-vs-d"]
     assert _last_edit(site, number).detail == "brought back w11-a-vs-b"
     assert grace.post(f"{path}/move", {"slug": "", "direction": "up"}).status_code == 422

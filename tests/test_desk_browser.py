@@ -275,20 +275,20 @@ def test_an_editor_moves_a_comparison_and_saves_the_intro_by_keyboard_alone(brow
         ]
         tab_to(page, "Down: move Video")  # the first row's "Down" (read out "Down: move <title> down")
         page.keyboard.press("Enter")
-        page.wait_for_url(re.compile(r"/desk/editions/1\?done=moved"))
-        assert page.locator("#done").inner_text().startswith("Moved.")
+        page.wait_for_url(re.compile(r"/desk/editions/1\?edited=moved"))
+        assert page.locator("#edited").inner_text().startswith("Moved.")
         assert rows.nth(0).get_attribute("id") == "comparison-voice-a-vs-b"
         tab_to(page, "intro")
         page.keyboard.type("Voice first this week.")
         tab_to(page, "Save the subject and intro")
         page.keyboard.press("Enter")
-        page.wait_for_url(re.compile(r"\?done=words"))
-        assert page.locator("#done").inner_text().startswith("Subject and intro saved.")
+        page.wait_for_url(re.compile(r"\?edited=words"))
+        assert page.locator("#edited").inner_text().startswith("Subject and intro saved.")
         assert page.locator("#intro").input_value() == "Voice first this week."
         assert "grace edit: intro" in page.locator("#log").inner_text()
         for name, size in WIDTHS.items():
             page.set_viewport_size(size)
-            page.goto(site.url + "/desk/editions/1?done=words")
+            page.goto(site.url + "/desk/editions/1?edited=words")
             assert severe(axe_violations(page, axe_script)) == [], name
             assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth"), name
             page.screenshot(path=str(artifacts / f"edited-{name}.png"), full_page=True)

@@ -44,8 +44,8 @@ def _slug(fields: dict) -> str:
     return slug
 
 
-def _back(number: int, done: str) -> RedirectResponse:
-    return RedirectResponse(f"/desk/editions/{number}?done={done}#edit", status_code=303)
+def _back(number: int, edited: str) -> RedirectResponse:
+    return RedirectResponse(f"/desk/editions/{number}?edited={edited}#edit", status_code=303)
 
 
 def _refused(request: Request, desk, number: int, exc: EditionError, field: str, given: dict) -> Response:
@@ -86,7 +86,7 @@ async def save_words(request: Request, number: desk_session.EditionNumber) -> Re
     return _back(number, "words" if changed else "unchanged")
 
 
-async def _comparison_edit(request: Request, number: int, what: str, done: str, change) -> Response:
+async def _comparison_edit(request: Request, number: int, what: str, edited: str, change) -> Response:
     desk, fields = await desk_session.desk_form(request, what)
     slug = _slug(fields)
 
@@ -98,7 +98,7 @@ async def _comparison_edit(request: Request, number: int, what: str, done: str, 
         await run_in_threadpool(run)
     except EditionError as exc:
         return _refused(request, desk, number, exc, f"comparison-{slug}", {})
-    return _back(number, done)
+    return _back(number, edited)
 
 
 @router.post("/desk/editions/{number}/move", summary="Move a comparison up or down a draft edition (editors)")

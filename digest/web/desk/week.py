@@ -32,7 +32,7 @@ from digest.web.desk.glance import week_at_glance
 
 router = APIRouter(tags=["desk"])
 statuses = EditionStatus  # the templates compare an edition's status by name
-# What the page says after an edit (digest.web.desk.edit redirects with ?done=NAME).
+# What the page says after an edit (digest.web.desk.edit redirects with ?edited=NAME).
 NOTICES = {
     "words": "Subject and intro saved.",
     "unchanged": "Nothing changed: the subject and intro were already so.",
@@ -43,10 +43,10 @@ NOTICES = {
 WITHDRAWN = " Approvals given before this change are withdrawn."
 
 
-def notice(done: str | None, withdrew: bool) -> str | None:
-    """The page's notice after a change (`?done=` names it; unknown names show nothing)."""
-    said = NOTICES.get(done or "")
-    return None if said is None else said + (WITHDRAWN if withdrew and done != "unchanged" else "")
+def notice(edited: str | None, withdrew: bool) -> str | None:
+    """The page's notice after a change (`?edited=` names it; unknown names show nothing)."""
+    said = NOTICES.get(edited or "")
+    return None if said is None else said + (WITHDRAWN if withdrew and edited != "unchanged" else "")
 
 
 def sends(request: Request):
@@ -75,7 +75,7 @@ def render_week(request: Request, desk, number: int | None, *, status_code: int 
         editable=editable,
         edit_errors=errors,
         given=edit.get("given", {}),
-        done=None if status_code != 200 else notice(request.query_params.get("done"), withdrew),
+        edited=None if status_code != 200 else notice(request.query_params.get("edited"), withdrew),
     )
 
 
