@@ -157,10 +157,10 @@ def test_with_the_head_styles_stripped_the_table_keeps_its_separators_and_the_vo
         # The colour, border and padding are the cell's (Outlook-safe), so they survive the head's loss.
         buttons = page.evaluate("""() => [...document.querySelectorAll('td.vb')].map(td => {
             const s = getComputedStyle(td), a = td.querySelector('a');
-            return [s.backgroundColor, s.borderTopStyle, parseFloat(s.paddingTop) >= 8, s.textAlign,
+            return [s.backgroundColor, s.borderTopStyle, parseFloat(s.paddingTop) >= 8, s.textAlign.endsWith('center'),
                     getComputedStyle(a).display, td.getBoundingClientRect().width > 150]; })""")
         assert len(buttons) == 2 * len(FACTS)
-        assert all(b == ["rgb(238, 242, 255)", "solid", True, "center", "block", True] for b in buttons), buttons
+        assert all(b == ["rgb(238, 242, 255)", "solid", True, True, "block", True] for b in buttons), buttons
         assert page.evaluate(BROKEN_WORDS) == []
     finally:
         page.close()
