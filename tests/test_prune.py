@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from click.testing import CliRunner
-from helpers import add_edition, sendgrid_event
+from helpers import add_edition, sendgrid_event, serve_site
 from test_variants import reader_id, seed, send, sendgrid  # noqa: F401  the edition, its send, the server
 
 from digest.cli import main
@@ -23,6 +23,7 @@ from digest.delivery.ledger import Delivery, was_mailed
 from digest.events.ingest import ingest
 from digest.events.models import Event
 from digest.events.parse import parse_batch
+from digest.stats.prune import prune
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from subscribers import consent, service
@@ -78,6 +79,7 @@ def sent_with_events(engine, server) -> int:
         record_vote(session, voter.token, "murmurcast-vs-tidewell", "murmurcast-vs-tidewell-left", mailed=was_mailed)
         leaver = service.by_email(session, "all@example.com")
         service.unsubscribe(session, leaver.token, utcnow())
+    add_edition(engine, number + 1, status="sent")  # a newer edition: the newest sent is never pruned
     return number
 
 
@@ -86,7 +88,7 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
     number = sent_with_events(engine, sendgrid)
     before = figures(number)
     stats, variants, shown = before
-    [edition] = stats["editions"]
+    [edition, newer] = stats["editions"]
     assert (edition["sent"], edition["opens"], edition["clicks"], edition["votes"]) == (5, 2, 1, 1)
     assert (edition["bounces"], edition["unsubscribes"]) == (1, 2)
     assert len(variants) == 4 and shown["unmatched"] == 1
@@ -103,7 +105,8 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
     assert rows(engine, number) == (0, 0, log)  # the consent log untouched
     assert figures(number) == before
     assert printed("editions", "show", str(number), "--json")["pruned_at"]
-    assert printed("editions", "list", "--json")[0]["readers"] == shown["readers"]
+    [listed] = [e for e in printed("editions", "list", "--json") if e["number"] == number]
+    assert listed["readers"] == shown["readers"]
 
     again = run("db", "prune", "--before", TOMORROW, "--yes")
     assert again.exit_code == 0 and "Nothing to prune" in again.output
@@ -112,6 +115,35 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
     # A reader of a pruned edition may no longer vote on its comparisons: nothing says they got it.
     with session_scope(engine) as session:
         assert not was_mailed(session, reader_id(engine, "code@example.com"), 1)
+    engine.dispose()
+
+
+def desk_figures(db_url: str, number: int) -> tuple[dict, str]:
+    """The desk's live figures of an edition (its JSON) and its send page, read by a fresh site."""
+    with serve_site(db_url, admin_token="t0ken") as site:
+        bearer = {"Authorization": "Bearer t0ken"}
+        live = site.http.get(f"/desk/editions/{number}/send/live", headers=bearer)
+        page = site.http.get(f"/desk/editions/{number}/send", headers={**bearer, "Accept": "text/html"})
+        assert live.status_code == 200 and page.status_code == 200, (live.text, page.text)
+        cells = live.json()["cells"]
+        for moving in ("counted-at", "rate"):  # when it was counted, and readers per second over the last minute
+            cells.pop(moving)
+        return cells, page.text
+
+
+def test_the_desk_shows_a_pruned_edition_as_before_and_it_is_never_sent_again(cli_env, sendgrid):  # noqa: F811
+    db_url = cli_env["DIGEST_DATABASE_URL"]
+    engine = open_store(db_url)
+    number = sent_with_events(engine, sendgrid)
+    before, page = desk_figures(db_url, number)
+    assert (before["total-sent"], before["v4-sent"], before["v0-skipped"], before["w1-sent"]) == ("5", "2", "1", "5")
+
+    assert [p.number for p in prune(engine, utcnow() + timedelta(days=1))] == [number]
+    after, page_after = desk_figures(db_url, number)
+    assert after == before
+    assert "Variant 4" in page_after
+    refused = run("editions", "send", "--edition", str(number), "--yes")
+    assert refused.exit_code == 1 and f"edition {number} was pruned" in refused.output, refused.output
     engine.dispose()
 
 

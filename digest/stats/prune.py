@@ -2,7 +2,9 @@
 their figures (digest.delivery.kept) and the consent log.
 
 An edition may be pruned once its send finished (status sent) before the date given; one still sending
-or paused never is. Each edition is pruned in its own transaction: its figures are counted and kept,
+or paused never is, nor the newest sent edition: the scheduler may still mail it to late readers (a
+send needs its ledger to mail each reader once), and the next edition's verdict loop ("How readers
+voted", "Changed since you read it") reads who received it. Each edition is pruned in its own transaction: its figures are counted and kept,
 then its ledger rows and its events deleted, so a crash leaves every edition either whole or pruned, and
 a rerun prunes only what is left. The consent log, readers, votes and the edition itself are kept.
 """
@@ -20,6 +22,7 @@ from sqlmodel import Session
 from digest.delivery import kept as kept_figures
 from digest.delivery.ledger import Delivery, state_counts
 from digest.delivery.summary import sent_variants
+from digest.delivery.watch import kept_counts
 from digest.editions.models import Edition
 from digest.editions.service import get_edition, offered
 from digest.editions.status import EditionStatus
@@ -63,12 +66,14 @@ class Prunable:
 
 def _ids(session: Session, before: datetime) -> list[int]:
     edition, summary = Edition.__table__, kept_figures.EditionSummary.__table__
+    newest = sa.select(sa.func.max(edition.c.number)).where(edition.c.status == EditionStatus.SENT).scalar_subquery()
     return list(
         session.execute(
             sa.select(edition.c.number)
             .where(
                 edition.c.status == EditionStatus.SENT,
                 edition.c.sent_at < before,
+                edition.c.number < newest,  # late readers may still get it; the next edition's loop reads it
                 ~sa.exists().where(summary.c.edition_id == edition.c.id),
             )
             .order_by(edition.c.number)
@@ -121,11 +126,15 @@ def keep_figures(session: Session, number: int) -> dict[int, dict]:
     connection = session.connection()
     whole = edition_figures(session, number)[0]
     lines, unmatched = sent_variants(connection, edition.id, offered(session, edition))
+    desk = kept_counts(connection, edition.id, number)
     rows = {
         kept_figures.WHOLE: {
             "stats": asdict(whole),
             "readers": state_counts(connection, edition.id),
             "unmatched": unmatched,
+            "zones": desk["zones"],
+            "no_variant": desk["no_variant"],
+            "health": desk["health"],
             "pruned_at": utcnow().isoformat(),
         }
     }
@@ -134,6 +143,7 @@ def keep_figures(session: Session, number: int) -> dict[int, dict]:
         stats = by_variant.get(line.variant)
         rows[line.variant] = {
             "stats": asdict(stats.figures) if stats else {},
+            "states": desk["states"].get(line.variant, {}),
             "line": {"comparisons": list(line.comparisons), "readers": line.readers, "loop": line.loop},
         }
     return rows
