@@ -4,9 +4,10 @@ their figures (digest.delivery.kept) and the consent log.
 An edition may be pruned once its send finished (status sent) before the date given; one still sending
 or paused never is, nor the newest sent edition: the scheduler may still mail it to late readers (a
 send needs its ledger to mail each reader once), and the next edition's verdict loop ("How readers
-voted", "Changed since you read it") reads who received it. Each edition is pruned in its own transaction: its figures are counted and kept,
-then its ledger rows and its events deleted, so a crash leaves every edition either whole or pruned, and
-a rerun prunes only what is left. The consent log, readers, votes and the edition itself are kept.
+voted", "Changed since you read it") reads who received it. Each edition is pruned in its own
+transaction: its figures are counted and kept, then its ledger rows and its events deleted, so a crash
+leaves every edition either whole or pruned, and a rerun prunes only what is left. The consent log,
+readers, votes and the edition itself are kept.
 """
 
 from __future__ import annotations
