@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from helpers import add_edition, sendgrid_event, serve_site
 from test_variants import reader_id, seed, send, sendgrid  # noqa: F401  the edition, its send, the server
 
 from digest.cli import main
+from digest.content.models import Comparison
 from digest.content.votes import record_vote
 from digest.delivery.ledger import Delivery, was_mailed
+from digest.errors import UnknownVoteLink
 from digest.events.ingest import ingest
 from digest.events.models import Event
 from digest.events.parse import parse_batch
@@ -28,6 +31,7 @@ from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
 from subscribers import consent, service
 
+VOICE = "murmurcast-vs-tidewell"
 TOMORROW = (utcnow() + timedelta(days=1)).date().isoformat()
 
 
@@ -76,7 +80,7 @@ def sent_with_events(engine, server) -> int:
         ingest(connection, parse_batch(json.dumps(batch), now).rows, now)
     with session_scope(engine) as session:
         voter = service.by_email(session, "voice@example.com")
-        record_vote(session, voter.token, "murmurcast-vs-tidewell", "murmurcast-vs-tidewell-left", mailed=was_mailed)
+        record_vote(session, voter.token, VOICE, f"{VOICE}-left", mailed=was_mailed)
         leaver = service.by_email(session, "all@example.com")
         service.unsubscribe(session, leaver.token, utcnow())
     add_edition(engine, number + 1, status="sent")  # a newer edition: the newest sent is never pruned
@@ -93,6 +97,9 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
     assert (edition["bounces"], edition["unsubscribes"]) == (1, 2)
     assert len(variants) == 4 and shown["unmatched"] == 1
     ledger, events, log = rows(engine, number)
+    with session_scope(engine) as session:
+        voice = session.execute(sa.select(Comparison.id).where(Comparison.slug == VOICE)).scalar_one()
+        assert was_mailed(session, reader_id(engine, "voice-evals@example.com"), voice)
     assert ledger == 6 and events == 8
 
     refused = run("db", "prune", "--before", TOMORROW)  # no terminal, no --yes: it says what it would do
@@ -114,7 +121,10 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
 
     # A reader of a pruned edition may no longer vote on its comparisons: nothing says they got it.
     with session_scope(engine) as session:
-        assert not was_mailed(session, reader_id(engine, "code@example.com"), 1)
+        assert not was_mailed(session, reader_id(engine, "voice-evals@example.com"), voice)
+        reader = service.by_email(session, "voice-evals@example.com")
+        with pytest.raises(UnknownVoteLink):
+            record_vote(session, reader.token, VOICE, f"{VOICE}-left", mailed=was_mailed)
     engine.dispose()
 
 
