@@ -87,8 +87,8 @@ def db_prune(app: App, before_text: str, yes: bool) -> None:
     a rerun prunes only what is left. The consent log, readers and votes are
     kept. A pruned edition's readers may no longer vote on its comparisons,
     and `editions show --readers` lists none of them. An edition still sending
-    or paused is never pruned. Prints what it would drop, then asks (--yes
-    goes ahead without asking).
+    or paused is never pruned, nor the newest sent edition. Prints what it
+    would drop, then asks (--yes goes ahead without asking).
 
     \b
     Example:
@@ -106,7 +106,10 @@ def db_prune(app: App, before_text: str, yes: bool) -> None:
         raise click.ClickException(refused)
     due = prune.prunable(engine, before)
     if not due:
-        click.echo(f"Nothing to prune: no edition sent before {before_text} still has its ledger rows.")
+        click.echo(
+            f"Nothing to prune: no edition sent before {before_text} is left with its ledger rows "
+            "(the newest sent edition is always kept whole)."
+        )
         return
     rows, events = sum(p.ledger_rows for p in due), sum(p.events for p in due)
     click.echo(f"{_editions(len(due))} sent before {before_text} ({', '.join(str(p.number) for p in due)}):")
