@@ -6,6 +6,7 @@ Alembic's env and the schema test import this. A new table module adds one line.
 from sqlmodel import SQLModel
 
 import digest.content.models  # Tool, Comparison, Entry, Review, Vote
+import digest.delivery.kept  # EditionSummary
 import digest.delivery.ledger  # Delivery
 import digest.editions.models  # Edition, EditionItem, EditionVariant
 import digest.editors.models  # Editor, AuditEntry

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from digest.delivery import ledger
+from digest.delivery import kept, ledger
 from digest.delivery.brake import rate_guard
 from digest.delivery.engine import SendRun
 from digest.delivery.letters import OneLetter, VariantLetters
@@ -117,6 +117,12 @@ def send_edition(
             if include_future or carry_after is not None or edition.status == EditionStatus.SENT
             else too_early(edition.number, edition_comparisons(session, edition), utcnow())
         )
+        if kept.kept_one(session.connection(), edition.id) is not None:
+            # Its ledger rows are gone: a send would mail every reader again.
+            raise EditionError(
+                f"edition {edition.number} was pruned (`digest db prune`): its ledger is gone, so it is never "
+                "sent again; its figures are kept"
+            )
     if early is not None and not dry_run:
         raise EditionError(early)
     if not dry_run and edition.status == EditionStatus.DRAFT and edition.frozen_at is None:

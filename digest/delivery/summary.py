@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from digest.content.models import Comparison
+from digest.delivery import kept as kept_figures
 from digest.delivery.ledger import DELIVERY_STATES, Delivery, in_ledger, state_counts, variant_counts
 from digest.delivery.states import HALTED, DeliveryState, SendOutcome
 from digest.editions.models import Edition
@@ -87,7 +88,15 @@ def sent_variants(
     connection: Connection, edition_id: int, shown: Sequence[Offered]
 ) -> tuple[tuple[VariantLine, ...], int]:
     """The readers the ledger holds per variant (numbered in the order they were first sent), and how
-    many were skipped because their topics match nothing."""
+    many were skipped because their topics match nothing. A pruned edition's are the ones kept."""
+    pruned = kept_figures.kept_one(connection, edition_id)
+    if pruned is not None:
+        lines = tuple(
+            VariantLine(v, tuple(f["line"]["comparisons"]), f["line"]["readers"], f["line"]["loop"])
+            for v, f in sorted(pruned.items())
+            if v != kept_figures.WHOLE
+        )
+        return lines, pruned[kept_figures.WHOLE]["unmatched"]
     keys = variant_keys(connection, edition_id)
     readers: dict[int, int] = {}
     unmatched = 0
@@ -191,6 +200,8 @@ def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
                 .group_by(delivery.c.edition_id, delivery.c.state)
             ):
                 counts[edition_id][state] = n
+            for edition_id, figures in kept_figures.kept(connection, list(counts)).items():
+                counts[edition_id] = dict(figures[kept_figures.WHOLE]["readers"])
     return [EditionRow(row.number, row.week, row.status, row.sent_at, counts[row.id]) for row in editions]
 
 
@@ -198,7 +209,8 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
     """One edition as plain values: what it carries, in order, what is left out, who got it, and in
     which variant.
 
-    `readers` > 0 adds up to that many readers from its ledger (address, state, when), in ledger order.
+    `readers` > 0 adds up to that many readers from its ledger (address, state, when), in ledger order
+    (none for a pruned edition: its ledger rows are gone, its figures kept; `pruned_at` says when).
     """
     edition = get_edition(session, number)
     items = edition_items(session, edition, included_only=False)
@@ -210,7 +222,8 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
             )
         ).all()
     }
-    counts = state_counts(session.connection(), edition.id)
+    pruned = kept_figures.kept_one(session.connection(), edition.id)
+    counts = dict(pruned[kept_figures.WHOLE]["readers"]) if pruned else state_counts(session.connection(), edition.id)
     lines, unmatched = sent_variants(session.connection(), edition.id, offered(session, edition))
     info = {
         "number": edition.number,
@@ -234,6 +247,7 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
         "frozen_at": edition.frozen_at.isoformat() if edition.frozen_at else None,
         "variants": [asdict(line) for line in lines],
         "unmatched": unmatched,
+        "pruned_at": pruned[kept_figures.WHOLE]["pruned_at"] if pruned else None,
     }
     if readers:
         info["ledger"] = ledger_readers(session, edition.id, readers)

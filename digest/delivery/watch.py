@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.delivery import ledger
+from digest.delivery import kept, ledger
 from digest.delivery.brake import SendHealth, feedback_counts, judge, sent_count
 from digest.delivery.ledger import Delivery
 from digest.delivery.states import DeliveryState
+from digest.editions.service import variant_keys
 from digest.errors import EditionError
 from digest.timeutil import utcnow
 from subscribers import audience
@@ -69,6 +70,9 @@ def watch(
     max_bounce_rate: float,
     now: datetime | None = None,
 ) -> Watch:
+    pruned = kept.kept_one(connection, edition_id)
+    if pruned is not None:
+        return _kept_watch(connection, edition_id, pruned, max_complaint_rate, max_bounce_rate)
     delivery, readers = Delivery.__table__, audience.readers
     rows = connection.execute(
         sa.select(delivery.c.variant_id, readers.c.timezone, delivery.c.state, sa.func.count())
@@ -100,6 +104,37 @@ def watch(
         recent / RATE_WINDOW.total_seconds(),
         judge(health, max_complaint_rate, max_bounce_rate),
     )
+
+
+def _kept_watch(
+    connection: Connection, edition_id: int, pruned: dict[int, dict], max_complaint_rate: float, max_bounce_rate: float
+) -> Watch:
+    """A pruned edition as the desk saw it once its send finished: its kept counts (digest.delivery.kept),
+    nobody pending, no rate, the brake judged on its kept sent, complaint and bounce counts."""
+    whole = pruned[kept.WHOLE]
+    ids = dict(enumerate(variant_keys(connection, edition_id), start=1))
+    by_variant: dict[int | None, Tally] = {
+        ids.get(v): Tally(dict(f.get("states", {}))) for v, f in pruned.items() if v != kept.WHOLE
+    }
+    if whole.get("no_variant"):
+        by_variant[None] = Tally(dict(whole["no_variant"]))
+    by_zone = {zone or None: Tally(dict(counts)) for zone, counts in whole.get("zones", {}).items()}
+    health = SendHealth(*whole["health"])
+    return Watch(
+        dict(whole["readers"]), by_variant, by_zone, 0, 0.0, judge(health, max_complaint_rate, max_bounce_rate)
+    )
+
+
+def kept_counts(connection: Connection, edition_id: int, number: int) -> dict:
+    """What `_kept_watch` reads back, from the ledger: the counts per variant number, per zone, for the
+    rows without a variant, and what the brake judges."""
+    seen = watch(connection, edition_id, number, max_complaint_rate=1.0, max_bounce_rate=1.0)
+    numbers = {variant: n for n, variant in enumerate(variant_keys(connection, edition_id), start=1)}
+    by_number = {numbers[v]: t.counts for v, t in seen.by_variant.items() if v is not None and v in numbers}
+    zones = {zone or "": t.counts for zone, t in seen.by_zone.items()}
+    none = seen.by_variant[None].counts if None in seen.by_variant else {}
+    health = [sent_count(connection, edition_id), *feedback_counts(connection, number)]
+    return {"states": by_number, "zones": zones, "no_variant": none, "health": health}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class RepermissionView:
     keep_url: str
     preferences_url: str
     unsubscribe_url: str
+    language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
 
 
 @lru_cache(maxsize=8)
@@ -44,6 +45,7 @@ def render_repermission(settings: Settings, root: Path | None = None) -> Letter:
         links.keep_url(settings.base_url, READER_TOKEN),
         links.preferences_url(settings.base_url, READER_TOKEN),
         links.unsubscribe_url(settings.base_url, READER_TOKEN),
+        settings.language,
     )
     override = settings.templates
     markup = compile_mjml(

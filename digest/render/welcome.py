@@ -42,6 +42,7 @@ class WelcomeView:
     preferences_url: str
     unsubscribe_url: str
     schedule: str  # "every Monday at 08:00, your time"
+    language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
 
 
 def topics_line(topics: Sequence[str]) -> str:
@@ -61,6 +62,7 @@ def render_welcome(settings: Settings, schedule: str, root: Path | None = None) 
         links.preferences_url(settings.base_url, READER_TOKEN),
         links.unsubscribe_url(settings.base_url, READER_TOKEN),
         schedule,
+        settings.language,
     )
     override = settings.templates
     markup = compile_mjml(

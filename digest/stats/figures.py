@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.content.models import Comparison, Vote
+from digest.delivery import kept as kept_figures
 from digest.delivery.ledger import Delivery
 from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition, EditionItem
@@ -391,6 +392,24 @@ def edition_figures(session: Session, number: int | None = None) -> list[Edition
         )
     if not editions:
         return []
+    pruned = kept_figures.kept(session.connection(), [e.id for e in editions])
+    if pruned:
+        fresh = iter(_counted(session, [e for e in editions if e.id not in pruned]))
+        return [kept_stats(pruned[e.id][kept_figures.WHOLE], e) if e.id in pruned else next(fresh) for e in editions]
+    return _counted(session, editions)
+
+
+def kept_stats(figures: dict, edition: Edition) -> EditionStats:
+    """A pruned edition's (or variant's) figures as kept (digest.delivery.kept), its status as it is."""
+    names = EditionStats.__dataclass_fields__
+    stats = {k: v for k, v in figures["stats"].items() if k in names}
+    return EditionStats(**{**stats, "number": edition.number, "week": edition.week, "status": edition.status})
+
+
+def _counted(session: Session, editions: Sequence[Edition]) -> list[EditionStats]:
+    """Editions' figures counted from the ledger, the events and the store."""
+    if not editions:
+        return []
     ids = [e.id for e in editions]
     rows, voters = _sent_rows(session, ids), _voters(session, ids)
     kinds = _readers_by_kind(session, [e.number for e in editions])
@@ -432,6 +451,13 @@ def variant_figures(session: Session, number: int) -> list[VariantStats]:
     from the store, the rest from SendGrid's events. Which backend sent the edition is read as for the
     whole edition, so the outbox or SMTP's variants say "not reported", never 0."""
     edition = get_edition(session, number=number)
+    pruned = kept_figures.kept_one(session.connection(), edition.id)
+    if pruned is not None:
+        return [
+            VariantStats(v, tuple(f["line"]["comparisons"]), kept_stats(f, edition))
+            for v, f in sorted(pruned.items())
+            if v != kept_figures.WHOLE
+        ]
     whole = edition_figures(session, number)[0]
     delivery, event, reader = Delivery.__table__, Event.__table__, audience.readers
     keys = variant_keys(session.connection(), edition.id)
