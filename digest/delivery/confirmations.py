@@ -99,15 +99,17 @@ class BatchSent(NamedTuple):
     refused: int = 0  # readers whose mail cannot be sent: marked with the reason, not retried
 
 
-class ConfirmationQueue:
-    """One process's sender of confirmation mails: its Presence, so that claims it holds when it
-    dies are taken over, and when it last looked for claims of processes that died.
+class ClaimingQueue:
+    """One process's sender of owed mails (confirmations, welcomes): its Presence, so that claims it
+    holds when it dies are taken over, and when it last looked for claims of processes that died.
 
     `transaction()` opens each write (the claim, the outcome): the web app passes its
     WriteGate's, so the claim queues with the sign-up writes instead of colliding with them in
     SQLite's busy handler. Claims of dead processes are looked for on the first batch and then
     every `recover_every` seconds (each look asks the database about every claimant).
     """
+
+    what = "mails"  # in the log line of a takeover
 
     def __init__(
         self,
@@ -123,6 +125,9 @@ class ConfirmationQueue:
         self._recovered_at = float("-inf")
         self._dead: set[str] = set()  # claimants whose process ended
 
+    def claimants(self, session: Session) -> set[str]:
+        raise NotImplementedError
+
     @property
     def presence(self) -> Presence:
         if self._presence is None:
@@ -134,15 +139,23 @@ class ConfirmationQueue:
         now = time.monotonic()
         if now - self._recovered_at >= self.recover_every:
             self._recovered_at = now
-            found = self.presence.gone(confirmations.claimants(session) - self._dead)
+            found = self.presence.gone(self.claimants(session) - self._dead)
             if found:
                 log.warning(
-                    "taking over the confirmation mails claimed by %d process(es) that ended before "
-                    "recording them; they are sent again",
+                    "taking over the %s claimed by %d process(es) that ended before recording them; "
+                    "they are sent again",
+                    self.what,
                     len(found),
                 )
             self._dead |= found
         return self._dead
+
+
+class ConfirmationQueue(ClaimingQueue):
+    what = "confirmation mails"
+
+    def claimants(self, session: Session) -> set[str]:
+        return confirmations.claimants(session)
 
     def send_batch(self, sender: Sender, *, size: int) -> BatchSent:
         """Claim up to `size` waiting readers and send their mails in one provider request."""

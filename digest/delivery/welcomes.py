@@ -15,20 +15,17 @@ the scheduler's late-reader job sends them the edition with the welcome in it in
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest.delivery.presence import Presence
+from digest.delivery.confirmations import ClaimingQueue
 from digest.mail import Recipient, Sender, make_sender
 from digest.render.welcome import render_welcome, welcome_values
 from digest.settings import Settings
-from digest.store import session_scope
 from subscribers import welcomes
 from subscribers.welcomes import PendingWelcome
 
@@ -45,9 +42,10 @@ class WelcomesSent(NamedTuple):
     deferred: int = 0  # their first edition goes out within minutes and carries the welcome
 
 
-class WelcomeQueue:
-    """One process's sender of welcome mails (see digest.delivery.confirmations.ConfirmationQueue,
-    which this mirrors)."""
+class WelcomeQueue(ClaimingQueue):
+    """One process's sender of welcome mails (digest.delivery.confirmations.ClaimingQueue)."""
+
+    what = "welcome mails"
 
     def __init__(
         self,
@@ -58,30 +56,11 @@ class WelcomeQueue:
         transaction: Callable[[], ContextManager[Session]] | None = None,
         recover_every: float = 30.0,
     ):
-        self.engine, self.settings, self.timing, self.schedule = engine, settings, timing, schedule
-        self.transaction = transaction or partial(session_scope, engine)
-        self.recover_every = recover_every
-        self._presence: Presence | None = None
-        self._recovered_at = float("-inf")
-        self._dead: set[str] = set()
+        super().__init__(engine, settings, transaction, recover_every)
+        self.timing, self.schedule = timing, schedule
 
-    @property
-    def presence(self) -> Presence:
-        if self._presence is None:
-            self._presence = Presence(self.engine)
-        return self._presence
-
-    def _gone(self, session: Session) -> set[str]:
-        now = time.monotonic()
-        if now - self._recovered_at >= self.recover_every:
-            self._recovered_at = now
-            found = self.presence.gone(welcomes.claimants(session) - self._dead)
-            if found:
-                log.warning(
-                    "taking over the welcome mails claimed by %d process(es) that ended; sent again", len(found)
-                )
-            self._dead |= found
-        return self._dead
+    def claimants(self, session: Session) -> set[str]:
+        return welcomes.claimants(session)
 
     def send_batch(self, sender: Sender, *, size: int) -> WelcomesSent:
         """Claim up to `size` readers owed a welcome and send theirs in one provider request."""
