@@ -331,8 +331,8 @@ def test_one_costly_figure_is_recounted_at_a_time():
     time.sleep(MIN_AGE + 0.05)
     figures.get("a", costly("a"))  # stale: its recount begins
     figures.get("b", costly("b"))  # stale too, but a recount is running: answered as it was
-    wait_for(lambda: not running, timeout=10, what="the first recount")
-    assert most == [1, 1, 1]
+    assert figures.settle(timeout=10)  # the first recount ends
+    assert most == [1, 1, 1] and not running
     figures.get("b", costly("b"))  # now its turn
     wait_for(lambda: len(most) == 4 and not running, timeout=10, what="the second recount")
     assert max(most) == 1

@@ -56,6 +56,8 @@ PAGES = {
     "GET /desk/editions/2 (a draft: planned variants)": "/desk/editions/2",
     "GET /desk/editions/1/send (the live view)": "/desk/editions/1/send",
     "GET /desk/editions/1/send/live (its update)": "/desk/editions/1/send/live",
+    "GET /desk/stats (every edition's figures, charts)": "/desk/stats",
+    "GET /desk/editions/1/stats (per variant, charts)": "/desk/editions/1/stats",
     "reference GET /healthz": "/healthz",
 }
 
@@ -195,6 +197,7 @@ def main() -> None:
                     timings[name].append((time.perf_counter() - began) * 1000)
                     assert answer.status_code == 200, (path, answer.status_code)
             live = client.get("/desk/editions/1/send/live").json()["cells"]
+            app.state.desk_figures.settle(timeout=120)  # no recount left running into the dropped database
         engine.dispose()
         sock.close()
     assert live["total-sent"] == f"{READERS - READERS // 100:,}", live["total-sent"]

@@ -57,6 +57,14 @@ class Figures:
                 return entry.value, entry.at
         return self._compute(key, compute)
 
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the background recount running, if any, to end; whether it did
+        (before the store it counts goes away: a benchmark's database dropped, a test's file removed)."""
+        if not self._recounting.acquire(timeout=timeout):
+            return False
+        self._recounting.release()
+        return True
+
     def _compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, datetime]:
         at, began = utcnow(), time.monotonic()
         value = compute()
