@@ -16,7 +16,9 @@ per reader, so a second run of a wave, a restart or a second instance sends
 nothing twice. The edition is marked sent once every wave of its send day is done: never when one
 was missed (older than DIGEST_CATCH_UP before the scheduler ran it, say after a first start mid-week).
 Then the edition is left for the editor: a send not yet begun is not begun by a later wave (a
-partial send to a few zones), and one already begun is paused after its last wave.
+partial send to a few zones), and one already begun is paused after its last wave. A wave of an
+edition waiting for approval is held open (unfinished: looked at again every lease time) and goes out
+once it is approved; still unbegun DIGEST_CATCH_UP after its slot, it is missed like the above.
 """
 
 from __future__ import annotations
@@ -125,7 +127,9 @@ def send_day_of(engine: Engine, settings: Settings, slot: datetime, day: date, s
     """What the run records say of the other waves of the send day `day` (the wave at `slot` aside)."""
     others = [w for w in waves_of(settings).cycle(zones_in_use(engine, settings, stored), day) if w.slot != slot]
     records = {w.slot: find_run(engine, WEEKLY_JOB, w.slot) for w in others}
-    last = all(w.slot < slot for w in others) and all(r is not None and r.outcome in SETTLED for r in records.values())
+    # Every other wave settled: the last to end, whatever its slot (a wave held for approval may end after
+    # the waves that follow it).
+    last = all(r is not None and r.outcome in SETTLED for r in records.values())
     missed = tuple(w for w in others if records[w.slot] is not None and records[w.slot].outcome == RunOutcome.MISSED)
     return SendDay(last, missed)
 
@@ -179,13 +183,16 @@ def run_wave(
     should_stop=None,
     resumed: bool = False,
     final: bool | None = None,
+    now: datetime | None = None,
 ) -> Outcome:
     """Send the slot's edition to the readers of the wave's zones who have not had it, each in their
     variant (building and freezing the edition first, at the send day's first wave).
 
     `zones` are the wave's zone names; None sends to every reader at once, whatever their zone (and
     the edition is then sent when they are done). `final` (default: whether every other wave of the
-    send day is settled) says whether the edition is sent once this wave is done.
+    send day is settled) says whether the edition is sent once this wave is done. `now` (the
+    scheduler's clock): a wave whose send has not begun by DIGEST_CATCH_UP after its slot, held for
+    approval until then, is missed, as a wave no scheduler ran in time is.
     """
     names = tuple(zones or ()) or (settings.timezone.key,)
     zone = ZoneInfo(names[0])
@@ -208,6 +215,15 @@ def run_wave(
             f"{number}` says how far it got; `digest editions send --edition {number}` "
             "resumes it, mailing every reader left at once"
         )
+    if zones is not None and now is not None and status == EditionStatus.DRAFT and not begun:
+        late = now - slot
+        if late > catch_up_of(settings):  # held for approval (or stopped before it began) past its window
+            follows = wave_missed(engine, settings, slot, names)
+            return Outcome.missed(
+                f"its send had not begun {_hours(late)} after its wave (held for approval, or stopped before "
+                f"it began), more than the catch-up window of {_hours(catch_up_of(settings))}; not sent late"
+                + (f"; {follows}" if follows else "")
+            )
     if status == EditionStatus.DRAFT:
         with session_scope(engine) as session:
             approvals = approvals_of(session, settings, get_edition(session, number))
@@ -266,6 +282,10 @@ def run_wave(
         f"{counts}; paused: {summary.reason or 'see digest editions send'} "
         f"(resume with: digest editions send --edition {number})"
     )
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:.1f} h".replace(".0 h", " h")
 
 
 def run_week(
@@ -343,6 +363,7 @@ def build_scheduler(
                     sender=sender,
                     should_stop=context.should_stop,
                     resumed=context.resumed,
+                    now=context.now(),
                 )
         finally:
             if sender is not None:

@@ -7,9 +7,10 @@ A slot's run record (schedules.runs) holds a RunOutcome:
     done      the job did its work
     skipped   the job had nothing to do
     paused    the job stopped itself for a person to look at: not retried on its own
-    missed    older than the catch-up window before any instance ran it: recorded, not run late
+    missed    older than the catch-up window before any instance ran it: recorded, not run late (or
+              its job reports it so: it held the slot open, unfinished, until the window had passed)
 
-The settled ones close a slot for good. A job reports (runner.Outcome) done, skipped, paused or
+The settled ones close a slot for good. A job reports (runner.Outcome) done, skipped, paused, missed or
 unfinished; unfinished is recorded as running.
 """
 
@@ -31,4 +32,4 @@ UNFINISHED = "unfinished"  # a job's own report: stopped before the end, the slo
 
 SETTLED = (RunOutcome.DONE, RunOutcome.SKIPPED, RunOutcome.PAUSED, RunOutcome.MISSED)
 OUTCOMES = tuple(RunOutcome)
-REPORTS = (RunOutcome.DONE, RunOutcome.SKIPPED, RunOutcome.PAUSED, UNFINISHED)  # what a job may report
+REPORTS = (RunOutcome.DONE, RunOutcome.SKIPPED, RunOutcome.PAUSED, RunOutcome.MISSED, UNFINISHED)  # a job's reports

@@ -66,6 +66,12 @@ class Outcome:
         return cls(RunOutcome.PAUSED, detail)
 
     @classmethod
+    def missed(cls, detail: str) -> Outcome:
+        """The slot was held open (unfinished) until it was older than the catch-up window: closed as a
+        slot no instance ran in time is, and not run late."""
+        return cls(RunOutcome.MISSED, detail)
+
+    @classmethod
     def unfinished(cls, detail: str) -> Outcome:
         return cls(UNFINISHED, detail)
 
@@ -492,7 +498,7 @@ class Scheduler:
             )
             return RunResult(job.name, slot, decision, RunOutcome.RUNNING, outcome.detail)
         runs.write(self.engine, job.name, slot, outcome.status, detail=outcome.detail, holder=self.holder)
-        level = logging.WARNING if outcome.status == RunOutcome.PAUSED else logging.INFO
+        level = logging.WARNING if outcome.status in (RunOutcome.PAUSED, RunOutcome.MISSED) else logging.INFO
         log.log(
             level, "%s for %s: %s%s", job.name, label, outcome.status, f": {outcome.detail}" if outcome.detail else ""
         )

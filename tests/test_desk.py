@@ -309,6 +309,35 @@ def test_a_costly_figure_is_answered_from_its_last_count_and_recounted_in_the_ba
     wait_for(lambda: figures.get("costly", costly)[0] == 2, timeout=10, what="the recount")
 
 
+def test_one_costly_figure_is_recounted_at_a_time():
+    """Two stale costly figures: the second waits for the first's recount to end (both cores stay free
+    for the pages), and is recounted at a later request."""
+    figures = Figures()
+    running, most = [], []
+
+    def costly(name: str):
+        def count() -> str:
+            running.append(name)
+            most.append(len(running))
+            time.sleep(CHEAP * 1.5)
+            running.remove(name)
+            return name
+
+        return count
+
+    for name in ("a", "b"):
+        figures.get(name, costly(name))
+    assert most == [1, 1]
+    time.sleep(MIN_AGE + 0.05)
+    figures.get("a", costly("a"))  # stale: its recount begins
+    figures.get("b", costly("b"))  # stale too, but a recount is running: answered as it was
+    assert figures.settle(timeout=10)  # the first recount ends
+    assert most == [1, 1, 1] and not running
+    figures.get("b", costly("b"))  # now its turn
+    wait_for(lambda: len(most) == 4 and not running, timeout=10, what="the second recount")
+    assert max(most) == 1
+
+
 def test_no_generated_request_to_the_desk_gets_a_server_error(sqlite_url, tmp_path):
     """Schemathesis over the desk's operations, signed in as a script (the bearer token), with an edition
     and a reader in the store: whatever it sends, no 5xx."""

@@ -1,7 +1,8 @@
 """The desk in headless Chromium: sign-in on the form, the week at a glance, approval by a second editor
 (and the refusal of one's own change), a send watched to the end whose figures match the ledger, a retry
-of a failed reader, a cross-origin form refused, and axe-core on every desk page at 375 and 1280 px.
-Screenshots of the week and of the live send at both widths land in the test's artifacts folder.
+of a failed reader, a cross-origin form refused, the stats with their charts, and axe-core on every desk
+page at 375 and 1280 px. Screenshots of the week, the live send and the stats at both widths land in the
+test's artifacts folder.
 
 SendGrid is the loopback server (tests/sendgrid_server.py), slowed down so that the send takes a few
 seconds, and told to refuse one reader's address until the cause is "fixed".
@@ -222,6 +223,23 @@ def test_every_desk_page_has_no_serious_or_critical_axe_violation(
         page.locator("#status", has_text=re.compile(r"^sent$")).wait_for(timeout=scaled(60_000))
         pages["send"] = page
         pages["preview"].screenshot(path=str(artifacts / f"preview-{width}.png"), full_page=True)
+        stats = context.new_page()  # the desk's stats, from its bar: every edition, then edition 1 per variant
+        stats.goto(site.url + "/desk")
+        stats.get_by_role("link", name="Stats", exact=True).click()
+        stats.wait_for_url(site.url + "/desk/stats")
+        assert stats.locator("#editions tr[data-edition='1'] td").first.inner_text() == "30"  # sent
+        sent_chart = stats.get_by_role("figure", name="Sent")
+        assert sent_chart.get_by_role("row", name=re.compile("Edition 1")).inner_text().split()[-1] == "30"
+        pages["stats"] = stats
+        one = context.new_page()
+        one.goto(site.url + "/desk/stats")
+        one.get_by_role("link", name="Edition 1", exact=True).click()
+        one.wait_for_url(site.url + "/desk/editions/1/stats")
+        assert one.locator("#variants tbody tr").count() == 3
+        assert sum(int(t) for t in one.locator("#chart-sent .bar-figure").all_inner_texts()) == 30
+        pages["edition-stats"] = one
+        for name in ("stats", "edition-stats"):
+            pages[name].screenshot(path=str(artifacts / f"{name}-{width}.png"), full_page=True)
         for name, opened in pages.items():
             found = severe(axe_violations(opened, axe_script))
             assert found == [], (name, found)

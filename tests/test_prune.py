@@ -10,6 +10,7 @@ untouched; a rerun prunes nothing more; an edition still sending is refused; a b
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -171,4 +172,46 @@ def test_an_edition_still_sending_is_refused_and_a_bad_date_is_one_line(cli_env)
     assert bad.output.strip() == (
         "Error: --before: expected a date such as 2026-01-01 or 2026-01-01T09:00:00+01:00, got 'last tuesday'"
     )
+    engine.dispose()
+
+
+def desk_stats(db_url: str, number: int) -> tuple[str, str]:
+    """The desk's stats of every edition and of edition `number` per variant, read by a fresh site, as their
+    figures and charts (the time they were counted left out)."""
+    with serve_site(db_url, admin_token="t0ken") as site:
+        headers = {"Authorization": "Bearer t0ken", "Accept": "text/html"}
+        pages = [site.http.get(path, headers=headers) for path in ("/desk/stats", f"/desk/editions/{number}/stats")]
+    assert [p.status_code for p in pages] == [200, 200], [p.text[:300] for p in pages]
+    return tuple(re.sub(r'<p class="fineprint" id="counted-at">.*?</p>', "", p.text) for p in pages)
+
+
+def test_the_desks_stats_show_each_edition_and_variant_with_charts_and_the_same_once_pruned(cli_env, sendgrid):  # noqa: F811
+    db_url = cli_env["DIGEST_DATABASE_URL"]
+    engine = open_store(db_url)
+    number = sent_with_events(engine, sendgrid)
+    every, one = desk_stats(db_url, number)
+    row = re.search(rf'<tr data-edition="{number}">(.*?)</tr>', every, re.S).group(1)
+    assert [re.sub(r"<.*?>", " ", cell).split() for cell in re.findall(r"<td>(.*?)</td>", row)] == [
+        ["5"],  # sent
+        ["3", "60%"],  # delivered
+        ["2", "66.7%"],  # opens, of delivered
+        ["1", "33.3%"],  # clicks
+        ["1", "20%"],  # votes, of sent
+        ["1", "20%"],  # bounces
+        ["0", "0%"],  # complaints
+        ["2", "40%"],  # unsubscribes
+    ]
+    # The charts of `digest stats --plot`, each a table: every bar beside its figure in words.
+    sent_chart = re.search(r'<figure class="chart-panel" id="chart-sent".*?</figure>', every, re.S).group(0)
+    assert f"Edition {number}" in sent_chart and '<td class="bar-figure">5</td>' in sent_chart
+    assert 'class="bar-fill" width="100.0%"' in sent_chart and 'aria-hidden="true"' in sent_chart
+    assert 'id="chart-active-readers"' in every and 'id="chart-complaint-rate"' in every
+    # Per variant: as `digest stats --edition N --by-variant` counts them.
+    variants = re.findall(r'<tr data-variant="(\d+)">', one)
+    assert variants == ["1", "2", "3", "4"]
+    assert 'id="whole-sent">5<' in one and 'id="chart-votes"' in one
+    assert [re.sub(r"<.*?>", "", m) for m in re.findall(r'id="whole-opens">(.*?)</dd>', one)] == ["2 (66.7%)"]
+
+    assert [p.number for p in prune(engine, utcnow() + timedelta(days=1))] == [number]
+    assert desk_stats(db_url, number) == (every, one)  # from the kept figures, word for word
     engine.dispose()

@@ -18,6 +18,7 @@ ROUTERS = (
     "digest.web.desk.preview:router",  # /desk/editions/N/preview: variants in frames, test sends (issue 20)
     "digest.web.desk.readers:router",  # /desk/readers: find, unsubscribe, suppress (issue 20)
     "digest.web.desk.live:router",  # /desk/editions/N/send: a send as it goes, retries (issue 20)
+    "digest.web.desk.stats:router",  # /desk/stats, /desk/editions/N/stats: figures and charts (issue 20)
 )
 
 DEFAULT_BODY_LIMIT = 16 * 1024  # bytes

@@ -1,6 +1,8 @@
 """The desk's pages at scale: /desk, an edition's page, the live send view and its JSON update.
 
     python tests/bench/bench_desk.py               1,000,000 readers and a 1,000,000-row ledger (SQLite)
+    DIGEST_BENCH_DB=postgresql ... bench_desk.py   the same in a new PostgreSQL database on DIGEST_BENCH_PG_URL's
+                                                   server (postgresql://postgres@127.0.0.1:5432/postgres), dropped after
     DIGEST_BENCH_SMOKE=1 ... bench_desk.py         2,000 readers and rows, a few requests, nothing timed (CI)
 
 The store holds READERS active readers over 24 time zones and four topic sets, edition 1 being sent
@@ -18,6 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +39,8 @@ from digest.web import create_app
 from digest.web.server import base_url, bind, serving
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
+POSTGRES = os.environ.get("DIGEST_BENCH_DB", "sqlite") == "postgresql"
+PG_ADMIN_URL = os.environ.get("DIGEST_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 READERS = 2_000 if SMOKE else 1_000_000
 ROUNDS = 3 if SMOKE else 30
 TOKEN = "bench-admin-token"
@@ -49,6 +56,8 @@ PAGES = {
     "GET /desk/editions/2 (a draft: planned variants)": "/desk/editions/2",
     "GET /desk/editions/1/send (the live view)": "/desk/editions/1/send",
     "GET /desk/editions/1/send/live (its update)": "/desk/editions/1/send/live",
+    "GET /desk/stats (every edition's figures, charts)": "/desk/stats",
+    "GET /desk/editions/1/stats (per variant, charts)": "/desk/editions/1/stats",
     "reference GET /healthz": "/healthz",
 }
 
@@ -63,40 +72,94 @@ def fill_store(url: str, settings: Settings) -> None:
         for slug, topic, day in (("w11-voice", "Voice", 10), ("w11-video", "Video", 11), ("w11-code", "Code", 12)):
             comparison(session, slug, f"2026-03-{day} 09:00", tool_fields=({"category": topic},) * 2)
         build_edition(session, settings, "2026-W11")
+    postgres = engine.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
     with engine.begin() as connection:
-        for first in range(1, READERS + 1, 100_000):
-            connection.exec_driver_sql(
-                "INSERT INTO subscriber (id, email, status, topics, timezone, token, created_at, updated_at) "
-                "VALUES (?, ?, 'active', ?, ?, ?, ?, ?)",
-                [
-                    (i, f"reader{i}@example.com", TOPICS[i % 4], ZONES[i % 24], f"t{i:022d}", now, now)
-                    for i in range(first, min(first + 100_000, READERS + 1))
-                ],
-            )
+        if postgres:
+            _copy(connection, "subscriber", READER_COLUMNS, (_reader(i, now) for i in range(1, READERS + 1)))
+            connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('subscriber', 'id'), {READERS})")
+        else:
+            _insert(connection, "subscriber", READER_COLUMNS, [_reader(i, now) for i in range(1, READERS + 1)])
         ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM comparison ORDER BY id LIMIT 2")]
-        variants = []
-        for key in (f"{ids[1]},{ids[0]}", str(ids[0]), str(ids[1])):
-            connection.exec_driver_sql("INSERT INTO edition_variant (edition_id, comparisons) VALUES (1, ?)", (key,))
-            variants.append(connection.exec_driver_sql("SELECT max(id) FROM edition_variant").scalar())
-        connection.exec_driver_sql("UPDATE edition SET status = 'sending', frozen_at = ? WHERE number = 1", (now,))
-        for first in range(1, READERS + 1, 100_000):
-            connection.exec_driver_sql(
-                "INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, "
-                "variant_id, error) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        i,
-                        "failed" if i % 100 == 0 else "sent",
-                        f"w1-{i // 1000}",
-                        now,
-                        now,
-                        variants[(2, 0, 0, 1)[i % 4] if i % 4 != 3 else 0],
-                        "Does not contain a valid address." if i % 100 == 0 else None,
-                    )
-                    for i in range(first, min(first + 100_000, READERS + 1))
-                ],
-            )
+        variants = _variants(connection, ids, mark)
+        connection.exec_driver_sql(
+            f"UPDATE edition SET status = 'sending', frozen_at = {mark} WHERE number = 1", (now,)
+        )
+        rows = (_ledger_row(i, variants, now) for i in range(1, READERS + 1))
+        if postgres:
+            _copy(connection, "delivery", LEDGER_COLUMNS, rows)
+        else:
+            _insert(connection, "delivery", LEDGER_COLUMNS, list(rows))
+    if postgres:  # as autovacuum would have, before anyone looks at a send of this size
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
+
+
+def _variants(connection, ids: list[int], mark: str) -> list[int]:
+    """Edition 1's three variants (both comparisons, each alone); their ids."""
+    variants = []
+    for key in (f"{ids[1]},{ids[0]}", str(ids[0]), str(ids[1])):
+        connection.exec_driver_sql(f"INSERT INTO edition_variant (edition_id, comparisons) VALUES (1, {mark})", (key,))
+        variants.append(connection.exec_driver_sql("SELECT max(id) FROM edition_variant").scalar())
+    return variants
+
+
+def _reader(i: int, now: str) -> tuple:
+    return (i, f"reader{i}@example.com", "active", TOPICS[i % 4], ZONES[i % 24], f"t{i:022d}", now, now)
+
+
+def _ledger_row(i: int, variants: list[int], now: str) -> tuple:
+    failed = i % 100 == 0
+    variant = variants[(2, 0, 0, 1)[i % 4] if i % 4 != 3 else 0]
+    error = "Does not contain a valid address." if failed else None
+    return (1, i, "failed" if failed else "sent", f"w1-{i // 1000}", now, now, variant, error)
+
+
+READER_COLUMNS = ("id", "email", "status", "topics", "timezone", "token", "created_at", "updated_at")
+LEDGER_COLUMNS = (
+    "edition_id",
+    "subscriber_id",
+    "state",
+    "request_id",
+    "claimed_at",
+    "finished_at",
+    "variant_id",
+    "error",
+)
+
+
+def _insert(connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """SQLite: the rows by INSERT, 100,000 at a time."""
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    for first in range(0, len(rows), 100_000):
+        connection.exec_driver_sql(sql, rows[first : first + 100_000])
+
+
+def _copy(connection, table: str, columns: tuple[str, ...], rows) -> None:
+    """PostgreSQL: the same rows by COPY."""
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def database(folder: str) -> Iterator[str]:
+    """The store's URL: a SQLite file in `folder`, or a new PostgreSQL database (dropped afterwards)."""
+    if not POSTGRES:
+        yield f"sqlite:///{Path(folder) / 'desk.db'}"
+        return
+    import psycopg
+
+    name = f"digest_bench_desk_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def p(values: list[float], share: float) -> float:
@@ -105,12 +168,14 @@ def p(values: list[float], share: float) -> float:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'desk.db'}"
+    with tempfile.TemporaryDirectory() as folder, database(folder) as url:
         settings = replace(Settings(), database_url=url, admin_token=TOKEN, outbox=Path(folder) / "outbox")
         started = time.perf_counter()
         fill_store(url, settings)
-        print(f"store: {READERS:,} readers, a {READERS:,}-row ledger, in {time.perf_counter() - started:.0f} s")
+        store = "PostgreSQL" if POSTGRES else "SQLite"
+        print(
+            f"store ({store}): {READERS:,} readers, a {READERS:,}-row ledger, in {time.perf_counter() - started:.0f} s"
+        )
         engine = open_store(url)
         sock = bind()
         settings = replace(settings, base_url=base_url(sock))
@@ -132,6 +197,7 @@ def main() -> None:
                     timings[name].append((time.perf_counter() - began) * 1000)
                     assert answer.status_code == 200, (path, answer.status_code)
             live = client.get("/desk/editions/1/send/live").json()["cells"]
+            app.state.desk_figures.settle(timeout=120)  # no recount left running into the dropped database
         engine.dispose()
         sock.close()
     assert live["total-sent"] == f"{READERS - READERS // 100:,}", live["total-sent"]

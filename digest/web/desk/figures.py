@@ -5,8 +5,10 @@ on SQLite. A figure that was cheap to compute last time (under CHEAP seconds: an
 size, and every test's) is computed afresh on every request. One that was not is answered from its
 last result, and recomputed in a background thread once that result is older than twice its own cost
 (at least MIN_AGE), so a recount keeps a core busy half the time at most: the page answers at once,
-with figures a few seconds old, and the store does at most one such pass per figure at a time. Each
-page says when its figures were counted.
+with figures a few seconds old. One recount runs at a time, whatever the figure (a stale figure whose
+turn has not come is answered as it is, and recounted at a later request): several costly figures
+recounting together took both cores of a small machine, and every answer, the live view's update
+included, waited for a core. Each page says when its figures were counted.
 """
 
 from __future__ import annotations
@@ -41,17 +43,27 @@ class Figures:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, _Entry] = {}
+        self._recounting = threading.Lock()  # held by the one background recount running
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, datetime]:
         """(the figure, when it was counted). `compute` must open its own connection: it may run in a thread."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.took >= CHEAP:
-                if not entry.refreshing and time.monotonic() - entry.stamped > max(MIN_AGE, 2 * entry.took):
+                stale = time.monotonic() - entry.stamped > max(MIN_AGE, 2 * entry.took)
+                if stale and not entry.refreshing and self._recounting.acquire(blocking=False):
                     entry.refreshing = True
                     threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
                 return entry.value, entry.at
         return self._compute(key, compute)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the background recount running, if any, to end; whether it did
+        (before the store it counts goes away: a benchmark's database dropped, a test's file removed)."""
+        if not self._recounting.acquire(timeout=timeout):
+            return False
+        self._recounting.release()
+        return True
 
     def _compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, datetime]:
         at, began = utcnow(), time.monotonic()
@@ -73,3 +85,5 @@ class Figures:
                 entry = self._entries.get(key)
                 if entry is not None:
                     entry.refreshing = False
+        finally:
+            self._recounting.release()

@@ -123,17 +123,19 @@ def _waves(waves, settings: Settings, by_zone) -> tuple[Row, ...]:
 
 
 def live_of(request: Request, number: int, *, with_failed: bool = True) -> Live:
+    """Edition `number`'s send as the page shows it. Per request: the edition's row (its state now) and,
+    for the page, its failed readers; the counts, with the comparisons and variants they are counted
+    against, come through the app's Figures (digest.web.desk.figures): at scale, from their last count."""
     engine, settings = engine_of(request), settings_of(request)
     figures = request.app.state.desk_figures
     with session_scope(engine) as session:
         edition = get_edition(session, number=number)
-        connection = session.connection()
-        shown = offered(session, edition)
-        keys = list(variant_keys(connection, edition.id))
-        failed = tuple(failed_readers(connection, edition.id)) if with_failed else ()
+        failed = tuple(failed_readers(session.connection(), edition.id)) if with_failed else ()
 
     def count():
-        with engine.connect() as connection:
+        with session_scope(engine) as session:  # its own connection: it may run in a thread
+            shown = offered(session, get_edition(session, number=number))
+            connection = session.connection()
             seen = watch(
                 connection,
                 edition.id,
@@ -141,9 +143,12 @@ def live_of(request: Request, number: int, *, with_failed: bool = True) -> Live:
                 max_complaint_rate=settings.max_complaint_rate,
                 max_bounce_rate=settings.max_bounce_rate,
             )
-            return seen, sent_variants(connection, edition.id, shown)[0]
+            keys = list(variant_keys(connection, edition.id))
+            return seen, sent_variants(connection, edition.id, shown)[0], keys
 
-    (seen, lines), counted_at = figures.get(("live", edition.id, tuple(o.id for o in shown)), count)
+    # The comparisons a send counts against are fixed once it begins (frozen_at); before, nothing is
+    # counted yet, and a cheap figure is counted afresh on every request anyway.
+    (seen, lines, keys), counted_at = figures.get(("live", edition.id, edition.frozen_at), count)
     waves, _ = figures.get(("waves", edition.week), lambda: waves_for(engine, settings, edition.week))
     variants = []
     for line, variant in zip(lines, keys, strict=False):
