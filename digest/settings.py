@@ -142,11 +142,12 @@ def _share(name: str, raw: str) -> float:
 
 def _language(name: str, raw: str) -> str:
     """An IETF BCP 47 language tag (langcodes checks it against the IANA registry), written the standard way."""
-    import langcodes  # only a setting's check needs it
+    from digest.language import standard_tag  # the one check, shared with the import format
 
-    if not langcodes.tag_is_valid(raw):
-        raise ConfigError(f"{name} must be a language tag such as en, fr or pt-BR, got {raw!r}")
-    return langcodes.standardize_tag(raw)
+    try:
+        return standard_tag(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}") from None
 
 
 def _zone(name: str, raw: str) -> ZoneInfo:
