@@ -27,6 +27,6 @@ def standard_tag(raw: str) -> str:
 @lru_cache(maxsize=256)
 def direction(tag: str) -> str | None:
     """'rtl' when the language of `tag` (a standard tag) is written right to left, else None."""
-    import langcodes
+    import langcodes  # only a check needs it (start-up time)
 
     return "rtl" if langcodes.Language.get(tag).maximize().script in RTL_SCRIPTS else None

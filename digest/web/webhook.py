@@ -5,7 +5,8 @@ Order of work, so that nothing unproven is ever stored:
      the timestamp within digest.events.signature.TOLERANCE of now: else 403;
   2. the body as a JSON array: else 400 (SendGrid retries; a fixed sender helps);
   3. one transaction: new events stored (duplicates skipped), their readers
-     suppressed where an event calls for it. Events of unknown type, missing a
+     suppressed where an event calls for it, and clicks counted as engagement
+     where digest.events.clicks' rule lets them (DIGEST_CLICKS_ENGAGE). Events of unknown type, missing a
      field or holding a value no database stores (a NUL, a NaN) are left out and
      logged, each naming the event; the rest of the batch still counts.
 The answer is 200 with what was stored and what was left out: sending the same
@@ -62,9 +63,11 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     if len(batch.ignored) > LOGGED_IGNORED:
         log.warning("event webhook ignored %d more events in the same batch", len(batch.ignored) - LOGGED_IGNORED)
 
+    clicks_engage = settings_of(request).clicks_engage
+
     def store():
         with engine_of(request).begin() as connection:
-            return ingest(connection, batch.rows, now)
+            return ingest(connection, batch.rows, now, clicks_engage=clicks_engage)
 
     result = await run_in_threadpool(store)
     for sg_event_id, why in list(result.refused.items())[:LOGGED_IGNORED]:
@@ -72,6 +75,10 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     if result.suppressed:
         log.info(
             "event webhook: %d reader(s) will get no more mail (bounce, complaint or unsubscribe)", result.suppressed
+        )
+    if result.engaged:
+        log.info(
+            "event webhook: clicks (may include link scanners) count as engagement for %d reader(s)", result.engaged
         )
     return JSONResponse(
         {

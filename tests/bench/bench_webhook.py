@@ -31,6 +31,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
@@ -88,6 +89,8 @@ def make_batch(n: int) -> list[dict]:
 
 
 def add_readers(engine) -> None:
+    """READERS active readers, and edition 1 delivered to each an hour ago (SendGrid's `delivered`
+    events): the batches' clicks on it come late enough to count as engagement (digest.events.clicks)."""
     now = utcnow()
     with engine.begin() as connection:
         connection.execute(
@@ -101,6 +104,23 @@ def add_readers(engine) -> None:
                     "token": f"{i:043d}",
                     "created_at": now,
                     "updated_at": now,
+                }
+                for i in range(1, READERS + 1)
+            ],
+        )
+        sent = now - timedelta(hours=1)
+        connection.execute(
+            Event.__table__.insert(),
+            [
+                {
+                    "sg_event_id": f"seed-{i}",
+                    "event": "delivered",
+                    "email": f"reader{i}@example.com",
+                    "reader_id": i,
+                    "edition_number": 1,
+                    "occurred_at": sent,
+                    "received_at": sent,
+                    "raw": {},
                 }
                 for i in range(1, READERS + 1)
             ],
