@@ -28,7 +28,6 @@ from digest.editions.models import Edition, EditionItem
 from digest.editions.service import edition_comparisons
 from digest.editions.status import EditionStatus
 from digest.errors import NotFound
-from digest.language import direction
 from digest.mail.placeholders import READER_TOKEN
 from digest.render import compose, render_view
 from digest.render.context import literal, safe_link, week_dates
@@ -52,7 +51,6 @@ class ArchivedComparison:
     title: str
     url: str  # the comparison's page on the publisher's site
     lang: str | None = None  # its own language where the import gave one (digest.language)
-    dir: str | None = None  # 'rtl' where that language is written right to left
 
 
 @dataclass(frozen=True)
@@ -89,9 +87,7 @@ def archived_editions(session: Session, limit: int | None = None) -> list[Archiv
     ).all()
     shown: dict[int, list[ArchivedComparison]] = defaultdict(list)
     for edition_id, title, url, lang in rows:  # no control characters (they are not XML), only http(s) links
-        shown[edition_id].append(
-            ArchivedComparison(literal(title), safe_link(url, ""), lang, direction(lang) if lang else None)
-        )
+        shown[edition_id].append(ArchivedComparison(literal(title), safe_link(url, ""), lang))
     return [
         ArchivedEdition(
             e.number,
