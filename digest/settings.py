@@ -582,8 +582,8 @@ SETTINGS: tuple[Setting, ...] = (
         "on",
         "`on` counts SendGrid's click events in an edition (reported with DIGEST_CLICK_TRACKING on) as a "
         "reader's sign of life, except clicks on unsubscribe, preferences and vote links and clicks within "
-        "10 minutes of delivery, when link scanners click; a later scanner's click still counts, so figures "
-        "say clicks may include link scanners",
+        "10 minutes of the edition leaving, when link scanners click; a later scanner's click still counts, "
+        "so figures say clicks may include link scanners",
         type=bool,
         show=lambda on: "on" if on else "off",
     ),

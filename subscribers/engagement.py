@@ -16,7 +16,7 @@ status `lapsed`, a consent-log line, no more mail until they subscribe again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -51,17 +51,17 @@ def engaged(session: Session, token: str, now: datetime) -> Subscriber:
     return reader
 
 
-def clicked(connection: Connection, found: Mapping[int, datetime]) -> None:
-    """Provider clicks as signs of life (reader id -> the latest click that counts; digest.events.clicks
-    decides which do): `engaged_at` moves forward to it, never back, and a re-permission question is
-    answered, as a vote answers it. One UPDATE for all of them."""
-    if not found:
+def clicked(connection: Connection, reader_ids: Collection[int], at: datetime) -> None:
+    """Provider clicks as signs of life (digest.events.clicks decides which count): the readers'
+    `engaged_at` moves forward to `at`, the latest click of the batch that counted (never back), and a
+    re-permission question is answered, as a vote answers it. One UPDATE of one shape, whatever the
+    number of readers (its statement compiled once)."""
+    if not reader_ids:
         return
-    at = sa.case(dict(found), value=readers.c.id)
     engaged = readers.c.engaged_at
     connection.execute(
         sa.update(readers)
-        .where(readers.c.id.in_(list(found)), sa.or_(engaged.is_(None), engaged < at))
+        .where(readers.c.id.in_(sorted(reader_ids)), sa.or_(engaged.is_(None), engaged < at))
         .values(engaged_at=at, sunset_asked_at=None)
     )
 

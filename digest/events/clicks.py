@@ -7,18 +7,21 @@ arrives. So a click counts as engagement only when
   - it is not on a link whose page acts for the reader (unsubscribe, preferences, vote, keep,
     confirm): a person's vote or saved page counts already, as the POST it ends in, and a scanner's
     visit must not keep a reader who never reads, and
-  - it comes at least SCANNER_WINDOW after SendGrid reported that edition delivered to the reader
-    (the earliest `delivered` event stored for them), when scanners have come and gone.
+  - it comes at least SCANNER_WINDOW after the edition left for that reader (the ledger's `sent`
+    row), when scanners have come and gone.
 A scanner that clicks later still counts: the figures say "clicks (may include link scanners)".
 Opens never count (Apple Mail opens every message itself).
 
 `counted` is the pure rule; `record_clicks` applies it to a batch already stored, with one read
-(the deliveries) and one UPDATE of the readers, whatever the batch's size.
+(when the editions left, digest.delivery.ledger.mailed_at, handed in by the caller) and one UPDATE
+of the readers (subscribers.engagement.clicked), whatever the batch's size. A batch's readers are
+marked engaged at its latest counted click: a batch spans seconds, and engagement is counted in
+editions, so that is exact enough, and it keeps the statement one shape that compiles once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -58,44 +61,32 @@ def candidates(rows: Iterable[dict]) -> list[dict]:
 
 
 def counted(
-    clicks: Sequence[dict], delivered: Mapping[tuple[int, int], datetime], window: timedelta = SCANNER_WINDOW
+    clicks: Sequence[dict], mailed: Mapping[tuple[int, int], datetime], window: timedelta = SCANNER_WINDOW
 ) -> dict[int, datetime]:
-    """reader id -> the latest of their clicks that count (pure). `delivered`: (edition number, reader
-    id) -> when SendGrid first reported that edition delivered to them; a click without one is not
-    counted (nothing tells it from a scanner's)."""
+    """reader id -> the latest of their clicks that count (pure). `mailed`: (edition number, reader id)
+    -> when that edition left for them; a click without one is not counted (nothing says it reached
+    them)."""
     found: dict[int, datetime] = {}
     for row in clicks:
         reader, at = row["reader_id"], row["occurred_at"]
-        arrived = delivered.get((row["edition_number"], reader))
-        if arrived is not None and at - arrived >= window and (reader not in found or found[reader] < at):
+        left = mailed.get((row["edition_number"], reader))
+        if left is not None and at - left >= window and (reader not in found or found[reader] < at):
             found[reader] = at
     return found
 
 
-def _delivered(connection: Connection, clicks: Sequence[dict]) -> dict[tuple[int, int], datetime]:
-    events = Event.__table__
-    readers = sorted({row["reader_id"] for row in clicks})
-    editions = sorted({row["edition_number"] for row in clicks})
-    query = (
-        sa.select(events.c.edition_number, events.c.reader_id, sa.func.min(events.c.occurred_at))
-        .where(
-            events.c.event == "delivered",
-            events.c.reader_id.in_(readers),
-            events.c.edition_number.in_(editions),
-        )
-        .group_by(events.c.edition_number, events.c.reader_id)
-    )
-    return {(edition, reader): at for edition, reader, at in connection.execute(query)}
+MailedAt = Callable[[Connection, Iterable[tuple[int, int]]], Mapping[tuple[int, int], datetime]]
 
 
-def record_clicks(connection: Connection, rows: Sequence[dict]) -> int:
-    """Count the batch's new clicks that pass the rule as their readers' engagement
-    (subscribers.engagement.clicked). Returns how many readers. One read and one UPDATE."""
+def record_clicks(connection: Connection, rows: Sequence[dict], mailed_at: MailedAt) -> int:
+    """Count the batch's new clicks that pass the rule as their readers' engagement. `mailed_at` is
+    digest.delivery.ledger.mailed_at. Returns how many readers. One read and one UPDATE."""
     clicks = candidates(rows)
     if not clicks:
         return 0
-    found = counted(clicks, _delivered(connection, clicks))
-    engagement.clicked(connection, found)
+    found = counted(clicks, mailed_at(connection, {(row["edition_number"], row["reader_id"]) for row in clicks}))
+    if found:  # one time for the batch (SendGrid posts one every few seconds): one UPDATE of one shape
+        engagement.clicked(connection, found.keys(), max(found.values()))
     return len(found)
 
 

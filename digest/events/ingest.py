@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.events.clicks import record_clicks
+from digest.events.clicks import MailedAt, record_clicks
 from digest.events.models import Event
 from digest.store import insert_into
 from digest.timeutil import utcnow
@@ -105,17 +105,17 @@ def without_erased(connection: Connection, rows: Sequence[dict]) -> list[dict]:
 
 
 def ingest(
-    connection: Connection, rows: Sequence[dict], now: datetime | None = None, *, clicks_engage: bool = True
+    connection: Connection, rows: Sequence[dict], now: datetime | None = None, *, mailed_at: MailedAt | None = None
 ) -> Ingested:
-    """Store a batch once and apply it; call inside one transaction (engine.begin()). With
-    `clicks_engage` (DIGEST_CLICKS_ENGAGE), its new clicks that pass digest.events.clicks' rule
-    count as their readers' engagement."""
+    """Store a batch once and apply it; call inside one transaction (engine.begin()). With `mailed_at`
+    (digest.delivery.ledger.mailed_at, given when DIGEST_CLICKS_ENGAGE is on), its new clicks that pass
+    digest.events.clicks' rule count as their readers' engagement."""
     now = now or utcnow()
     rows = without_erased(connection, rows)
     new_ids, refused = store_events(connection, rows)
     new_rows = [row for row in rows if row["sg_event_id"] in new_ids]
     suppressed = suppress_readers(connection, new_rows, now)
-    engaged = record_clicks(connection, new_rows) if clicks_engage else 0
+    engaged = record_clicks(connection, new_rows, mailed_at) if mailed_at else 0
     return Ingested(
         stored=len(new_ids),
         duplicates=len(rows) - len(new_ids) - len(refused),

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from digest.delivery.ledger import mailed_at
 from digest.events.ingest import ingest
 from digest.events.parse import parse_batch
 from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier, verifier_for
@@ -63,11 +64,11 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     if len(batch.ignored) > LOGGED_IGNORED:
         log.warning("event webhook ignored %d more events in the same batch", len(batch.ignored) - LOGGED_IGNORED)
 
-    clicks_engage = settings_of(request).clicks_engage
+    mailed = mailed_at if settings_of(request).clicks_engage else None  # DIGEST_CLICKS_ENGAGE
 
     def store():
         with engine_of(request).begin() as connection:
-            return ingest(connection, batch.rows, now, clicks_engage=clicks_engage)
+            return ingest(connection, batch.rows, now, mailed_at=mailed)
 
     result = await run_in_threadpool(store)
     for sg_event_id, why in list(result.refused.items())[:LOGGED_IGNORED]:
