@@ -142,11 +142,12 @@ def _share(name: str, raw: str) -> float:
 
 def _language(name: str, raw: str) -> str:
     """An IETF BCP 47 language tag (langcodes checks it against the IANA registry), written the standard way."""
-    import langcodes  # only a setting's check needs it
+    from digest.language import standard_tag  # the one check, shared with the import format
 
-    if not langcodes.tag_is_valid(raw):
-        raise ConfigError(f"{name} must be a language tag such as en, fr or pt-BR, got {raw!r}")
-    return langcodes.standardize_tag(raw)
+    try:
+        return standard_tag(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}") from None
 
 
 def _zone(name: str, raw: str) -> ZoneInfo:
@@ -559,7 +560,8 @@ SETTINGS: tuple[Setting, ...] = (
         _off_or_at_least(1),
         "off",
         "editions mailed to a reader without a sign of life from them (a vote, saved preferences, a confirmation, "
-        "the keep-sending button; never an open) before one re-permission mail asks whether to keep sending; "
+        "the keep-sending button, a click as DIGEST_CLICKS_ENGAGE says; never an open) before one re-permission "
+        "mail asks whether to keep sending; "
         "readers who joined fewer editions ago are left be. 26 (half a year) is a sound choice",
         type=int | None,
         show=lambda n: "off" if n is None else str(n),
@@ -572,6 +574,18 @@ SETTINGS: tuple[Setting, ...] = (
         "days a re-permission mail waits for its answer; then the reader stops (status lapsed) until they "
         "subscribe again",
         type=int,
+    ),
+    Setting(
+        "clicks_engage",
+        "DIGEST_CLICKS_ENGAGE",
+        _switch,
+        "on",
+        "`on` counts SendGrid's click events in an edition (reported with DIGEST_CLICK_TRACKING on) as a "
+        "reader's sign of life, except clicks on unsubscribe, preferences and vote links and clicks within "
+        "10 minutes of the edition leaving, when link scanners click; a later scanner's click still counts, "
+        "so figures say clicks may include link scanners",
+        type=bool,
+        show=lambda on: "on" if on else "off",
     ),
     Setting(
         "admin_token",

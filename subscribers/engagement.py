@@ -2,8 +2,10 @@
 nothing does.
 
 Engagement is what a person does: a vote, a saved preferences page, a confirmation, the "keep
-sending" button (each a POST). Never an open (Apple Mail opens every message itself) and never a
-GET (mail scanners follow links). `engaged` records it, and answers a re-permission question.
+sending" button (each a POST), and, where the provider reports them and the application lets them
+count, clicks in an edition (`clicked`; which clicks is the application's rule, as they may come
+from link scanners). Never an open (Apple Mail opens every message itself) and never a GET of our
+own pages (mail scanners follow links). `engaged` records it, and answers a re-permission question.
 
 With DIGEST_SUNSET_AFTER set, the application finds readers who were mailed that many editions
 since their last sign of life (`last_sign_of_life`: engagement, else confirmation, else joining;
@@ -14,7 +16,7 @@ status `lapsed`, a consent-log line, no more mail until they subscribe again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -47,6 +49,21 @@ def engaged(session: Session, token: str, now: datetime) -> Subscriber:
     reader.sunset_asked_at = None
     session.flush()
     return reader
+
+
+def clicked(connection: Connection, reader_ids: Collection[int], at: datetime) -> None:
+    """Provider clicks as signs of life (digest.events.clicks decides which count): the readers'
+    `engaged_at` moves forward to `at`, the latest click of the batch that counted (never back), and a
+    re-permission question is answered, as a vote answers it. One UPDATE of one shape, whatever the
+    number of readers (its statement compiled once)."""
+    if not reader_ids:
+        return
+    engaged = readers.c.engaged_at
+    connection.execute(
+        sa.update(readers)
+        .where(readers.c.id.in_(sorted(reader_ids)), sa.or_(engaged.is_(None), engaged < at))
+        .values(engaged_at=at, sunset_asked_at=None)
+    )
 
 
 def asked(connection: Connection, reader_ids: Sequence[int], now: datetime) -> None:

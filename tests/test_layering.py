@@ -21,7 +21,7 @@
 The layer order, lowest first:
 
     subscribers schedules
-    digest digest.errors digest.timeutil digest.words
+    digest digest.errors digest.language digest.timeutil digest.words
     digest.envfile
     digest.settings digest.store digest.weeks
     digest.content digest.mail

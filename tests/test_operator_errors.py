@@ -54,6 +54,7 @@ BAD = {
     "DIGEST_LOCK_TIMEOUT": ("inf", "DIGEST_LOCK_TIMEOUT must be more than 0"),
     "DIGEST_CLICK_TRACKING": ("sometimes", "DIGEST_CLICK_TRACKING must be on or off"),
     "DIGEST_WELCOME": ("sometimes", "DIGEST_WELCOME must be on or off"),
+    "DIGEST_CLICKS_ENGAGE": ("maybe", "DIGEST_CLICKS_ENGAGE must be on or off"),
     "DIGEST_SUNSET_AFTER": ("never", "DIGEST_SUNSET_AFTER must be off or a whole number of at least 1"),
     "DIGEST_SUNSET_GRACE": ("0", "DIGEST_SUNSET_GRACE must be at least 1"),
     "DIGEST_LANGUAGE": ("english", "DIGEST_LANGUAGE must be a language tag such as en, fr or pt-BR"),

@@ -20,6 +20,7 @@ from digest.delivery.confirmations import resend_confirmation, resend_confirmati
 from digest.editors import audit
 from digest.editors.audit import shell_actor
 from digest.editors.roles import Action
+from digest.events import clicks
 from digest.events.erasure import forget_events
 from digest.mail import make_sender
 from digest.store import session_scope
@@ -406,6 +407,7 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         record["consent_log"] = history(session.connection(), reader.id)
         rows = ledger.rows_of_reader(session.connection(), reader.id)
         editions = ledger.editions_of_reader(session.connection(), reader.id)
+        record["clicks"] = clicks.clicks_of_reader(session.connection(), reader.id)
     record["editions"] = [{**line, "at": line["at"] and line["at"].isoformat()} for line in editions]
     record["deliveries"] = [
         {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
@@ -418,6 +420,9 @@ def show_command(app: App, email: str, as_json: bool) -> None:
         if key in ("deliveries", "consent_log", "editions"):
             continue
         shown = ", ".join(value) if isinstance(value, list) else value
+        if key == "clicks":  # SendGrid's clicks: a link scanner's look like a person's
+            click.echo(f"{clicks.LABEL}: {shown}")
+            continue
         click.echo(f"{key + ':':<22}{'' if shown is None else shown}")
     click.echo(f"{'deliveries:':<22}{len(record['deliveries'])}")
     click.echo("editions:" if editions else "editions:             none yet")

@@ -47,6 +47,7 @@ def comparison_dict(session: Session, comparison: Comparison, zone: ZoneInfo, *,
         "title": comparison.title,
         "summary": comparison.summary,
         "url": comparison.url,
+        "lang": comparison.lang,  # None: the newsletter's language
         "published_at": _iso(comparison.published_at),
         "week": week_of(comparison.published_at, zone),
         "updated_at": _iso(comparison.updated_at),

@@ -40,6 +40,9 @@ class Comparison(SQLModel, table=True):
     url: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     published_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False, index=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    # The comparison's language (a BCP 47 tag, digest.language) where the import gave one; None: the
+    # newsletter's (DIGEST_LANGUAGE). Mail and pages declare it where it differs.
+    lang: str | None = Field(default=None, sa_column=sa.Column(sa.String(35), nullable=True))
 
 
 class Entry(SQLModel, table=True):

@@ -31,8 +31,9 @@ def _iso(moment: datetime) -> str:
 
 
 def snapshot(session: Session, comparisons: Sequence[Comparison]) -> dict[int, dict]:
-    """comparison id -> the comparison as stored now: title, summary, url, date, and both tools in order,
-    each with its figures and its reviews in lens order (lens, quote, verdict). Three queries."""
+    """comparison id -> the comparison as stored now: title, summary, url, date, its language where it
+    has one, and both tools in order, each with its figures and its reviews in lens order (lens,
+    quote, verdict). Three queries."""
     ids = [c.id for c in comparisons]
     if not ids:
         return {}
@@ -70,6 +71,8 @@ def snapshot(session: Session, comparisons: Sequence[Comparison]) -> dict[int, d
             "url": c.url,
             "published_at": _iso(c.published_at),
             "tools": tools[c.id],
+            # only where the import gave one: earlier versions and frozen editions have no `lang`
+            **({"lang": c.lang} if c.lang else {}),
         }
         for c in comparisons
     }

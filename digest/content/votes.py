@@ -64,6 +64,7 @@ class VoteOutcome:
     split: tuple[SplitLine, ...]
     total: int
     community: Community | None = None  # the comparison's community figure now, as editions show it
+    comparison_lang: str | None = None  # the comparison's own language, where it has one
 
 
 def shares(counts: dict[int, int]) -> dict[int, Share]:
@@ -132,6 +133,7 @@ class Ballot:
     tool_name: str
     tool_slug: str
     current: str | None  # the slug of the tool this reader voted for so far, or None
+    comparison_lang: str | None = None  # the comparison's own language, where it has one
 
 
 Mailed = Callable[[Session, int, int], bool]  # (session, reader id, comparison id): did they get it?
@@ -182,6 +184,7 @@ def ballot(
         picked.name,
         picked.slug,
         next((tool.slug for _, tool in sides if tool.id == current), None),
+        comparison.lang,
     )
 
 
@@ -220,6 +223,7 @@ def record_vote(
         lines,
         sum(counts.values()),
         comparison_community(session, comparison.id),
+        comparison.lang,
     )
 
 

@@ -952,3 +952,24 @@ def receivers(connection, comparison_ids: Iterable[int]) -> dict[int, frozenset[
                 unions[pair] = before | ids
             found[reader] = unions[pair]
     return found
+
+
+def mailed_at(connection: Connection, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
+    """(edition number, reader id) -> when the edition left for that reader (its `sent` row's finish), for
+    the pairs that have one: whether a provider's click came soon enough to be a link scanner's
+    (digest.events.clicks). One query, through the unique index (edition, reader)."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    delivery, edition = Delivery.__table__, Edition.__table__
+    rows = connection.execute(
+        sa.select(edition.c.number, delivery.c.subscriber_id, delivery.c.finished_at)
+        .join(edition, edition.c.id == delivery.c.edition_id)
+        .where(
+            edition.c.number.in_(sorted({number for number, _ in wanted})),
+            delivery.c.subscriber_id.in_(sorted({reader for _, reader in wanted})),
+            delivery.c.state == DeliveryState.SENT,
+            delivery.c.finished_at.is_not(None),
+        )
+    )
+    return {(number, reader): as_utc(at) for number, reader, at in rows if (number, reader) in wanted}

@@ -3,7 +3,8 @@
 `subscribers.status.after_provider_event` is the rule (which event ends which reader's mail); `ingest`
 is one transaction: a bulk insert that skips events already stored (ON
 CONFLICT DO NOTHING on `sg_event_id`, so a retried batch changes nothing), then
-one UPDATE per outcome for the readers of the events that were new. The send
+one UPDATE per outcome for the readers of the events that were new, and one for the readers whose
+clicks count as engagement (digest.events.clicks). The send
 loop reads each reader's status when it claims a batch (digest.delivery.ledger),
 so a reader suppressed here gets nothing from the next batch on.
 """
@@ -18,6 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from digest.events.clicks import MailedAt, record_clicks
 from digest.events.models import Event
 from digest.store import insert_into
 from digest.timeutil import utcnow
@@ -31,6 +33,7 @@ class Ingested:
     stored: int  # events new to the store
     duplicates: int  # events already stored (a retried batch)
     suppressed: int  # readers whose mail this batch stopped
+    engaged: int = 0  # readers whose clicks in this batch counted as engagement (digest.events.clicks)
     refused: dict[str, str] = field(default_factory=dict)  # sg_event_id -> why the database refused it
 
 
@@ -101,13 +104,22 @@ def without_erased(connection: Connection, rows: Sequence[dict]) -> list[dict]:
     ]
 
 
-def ingest(connection: Connection, rows: Sequence[dict], now: datetime | None = None) -> Ingested:
-    """Store a batch once and apply it; call inside one transaction (engine.begin())."""
+def ingest(
+    connection: Connection, rows: Sequence[dict], now: datetime | None = None, *, mailed_at: MailedAt | None = None
+) -> Ingested:
+    """Store a batch once and apply it; call inside one transaction (engine.begin()). With `mailed_at`
+    (digest.delivery.ledger.mailed_at, given when DIGEST_CLICKS_ENGAGE is on), its new clicks that pass
+    digest.events.clicks' rule count as their readers' engagement."""
     now = now or utcnow()
     rows = without_erased(connection, rows)
     new_ids, refused = store_events(connection, rows)
     new_rows = [row for row in rows if row["sg_event_id"] in new_ids]
     suppressed = suppress_readers(connection, new_rows, now)
+    engaged = record_clicks(connection, new_rows, mailed_at) if mailed_at else 0
     return Ingested(
-        stored=len(new_ids), duplicates=len(rows) - len(new_ids) - len(refused), suppressed=suppressed, refused=refused
+        stored=len(new_ids),
+        duplicates=len(rows) - len(new_ids) - len(refused),
+        suppressed=suppressed,
+        engaged=engaged,
+        refused=refused,
     )

@@ -72,7 +72,9 @@ def compose(
 ) -> EditionView:
     """Everything the templates need, from plain values; `voted` and `changed` are the reader's part of
     the verdict loop (digest.editions.service: RESULTS and CHANGED, as the edition froze them)."""
-    comparisons = [comparison_view(i, f, settings.base_url, votes) for i, f in enumerate(facts, start=1)]
+    comparisons = [
+        comparison_view(i, f, settings.base_url, votes, settings.language) for i, f in enumerate(facts, start=1)
+    ]
     view = edition_view(
         number=number,
         week=week,

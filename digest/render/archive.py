@@ -50,6 +50,7 @@ def _xml_text(text: str) -> str:
 class ArchivedComparison:
     title: str
     url: str  # the comparison's page on the publisher's site
+    lang: str | None = None  # its own language where the import gave one (digest.language)
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ def archived_editions(session: Session, limit: int | None = None) -> list[Archiv
     if not editions:
         return []
     rows = session.exec(
-        sa.select(EditionItem.edition_id, Comparison.title, Comparison.url)
+        sa.select(EditionItem.edition_id, Comparison.title, Comparison.url, Comparison.lang)
         .join(Comparison, Comparison.id == EditionItem.comparison_id)
         .where(EditionItem.edition_id.in_([e.id for e in editions]), EditionItem.included == sa.true())
         .order_by(EditionItem.edition_id, EditionItem.position)
     ).all()
     shown: dict[int, list[ArchivedComparison]] = defaultdict(list)
-    for edition_id, title, url in rows:  # no control characters (they are not XML), only http(s) links
-        shown[edition_id].append(ArchivedComparison(literal(title), safe_link(url, "")))
+    for edition_id, title, url, lang in rows:  # no control characters (they are not XML), only http(s) links
+        shown[edition_id].append(ArchivedComparison(literal(title), safe_link(url, ""), lang))
     return [
         ArchivedEdition(
             e.number,

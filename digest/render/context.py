@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
+from digest.language import direction
 from digest.mail.placeholders import READER_TOKEN
 from digest.weeks import parse_week
 from digest.words import counted
@@ -115,10 +116,16 @@ class ComparisonView:
     tools: tuple[ToolView, ...]
     verdict: str  # 'The panel favours SmolVLM2 Turbo'
     verdict_detail: str  # '100% vs 75% would ship it'
+    lang: str | None = None  # its language where it differs from the newsletter's: the mail declares it
 
     @property
     def votes_open(self) -> bool:
         return all(tool.vote_url for tool in self.tools)
+
+    @property
+    def dir(self) -> str | None:
+        """'rtl' when its language is written right to left (declared with its `lang`)."""
+        return direction(self.lang) if self.lang else None
 
     @property
     def anchor(self) -> str:
@@ -252,6 +259,7 @@ class ComparisonFacts:
     summary: str
     url: str
     tools: Sequence[ToolFacts]
+    lang: str | None = None  # a standard BCP 47 tag; None: the newsletter's language
 
 
 def _verdict(tools: Sequence[ToolFacts]) -> tuple[str, str, str | None]:
@@ -288,7 +296,10 @@ def tool_view(facts: ToolFacts, comparison_slug: str, base_url: str, favoured: b
     )
 
 
-def comparison_view(position: int, facts: ComparisonFacts, base_url: str, votes: bool = True) -> ComparisonView:
+def comparison_view(
+    position: int, facts: ComparisonFacts, base_url: str, votes: bool = True, language: str = "en"
+) -> ComparisonView:
+    """`language`: the newsletter's (DIGEST_LANGUAGE); a comparison in another keeps its own as `lang`."""
     headline, detail, favoured = _verdict(facts.tools)
     return ComparisonView(
         position=position,
@@ -299,6 +310,7 @@ def comparison_view(position: int, facts: ComparisonFacts, base_url: str, votes:
         tools=tuple(tool_view(t, facts.slug, base_url, t.slug == favoured, votes) for t in facts.tools),
         verdict=headline,
         verdict_detail=detail,
+        lang=facts.lang if facts.lang != language else None,
     )
 
 

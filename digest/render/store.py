@@ -21,6 +21,7 @@ def facts_of(shot: dict) -> ComparisonFacts:
         title=shot["title"],
         summary=shot["summary"],
         url=shot["url"],
+        lang=shot.get("lang"),  # editions frozen before comparisons had a language have none
         tools=tuple(
             ToolFacts(
                 slug=tool["slug"],

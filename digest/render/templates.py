@@ -22,6 +22,7 @@ import jinja2
 
 import digest
 from digest.errors import ConfigError, EditionError
+from digest.language import direction
 from digest.words import agreeing, counted
 
 
@@ -91,6 +92,7 @@ def environment(kind: str, root: Path | None = None, override: Path | None = Non
     made.filters["wrap"] = wrap
     made.filters["counted"] = counted  # {{ n|counted("reader") }}: "1 reader", "2 readers" (digest.words)
     made.filters["agreeing"] = agreeing  # {{ n|agreeing("gets", "get") }}
+    made.filters["direction"] = direction  # {{ "ar"|direction }}: "rtl", or None (digest.language)
     return made
 
 

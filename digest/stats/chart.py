@@ -26,7 +26,8 @@ PANEL_HEIGHT = 230  # pixels per panel in the one-column layout
 FORMATS = ("png", "svg")
 LINE, GROWTH = "#3b5bdb", "#2b8a3e"
 FOOTNOTE = (
-    "Opens are unreliable: Apple Mail Privacy Protection opens every mail. Clicks and votes are the engagement figures."
+    "Opens are unreliable: Apple Mail Privacy Protection opens every mail. "
+    "Clicks (may include link scanners) and votes are the engagement figures."
 )
 
 

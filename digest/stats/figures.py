@@ -70,7 +70,7 @@ SENDGRID, OWN_SENDER = "sendgrid", "outbox or smtp"  # the backends an edition's
 NOT_REPORTED = "not reported by this backend"
 OPENS_CAVEAT = (
     "Opens are unreliable: Apple Mail Privacy Protection opens every mail it receives. "
-    "Clicks and votes are the engagement figures."
+    "Clicks (may include link scanners) and votes are the engagement figures."
 )
 # The event kinds counted, as stats names them.
 _KINDS = {

@@ -5,7 +5,8 @@ Order of work, so that nothing unproven is ever stored:
      the timestamp within digest.events.signature.TOLERANCE of now: else 403;
   2. the body as a JSON array: else 400 (SendGrid retries; a fixed sender helps);
   3. one transaction: new events stored (duplicates skipped), their readers
-     suppressed where an event calls for it. Events of unknown type, missing a
+     suppressed where an event calls for it, and clicks counted as engagement
+     where digest.events.clicks' rule lets them (DIGEST_CLICKS_ENGAGE). Events of unknown type, missing a
      field or holding a value no database stores (a NUL, a NaN) are left out and
      logged, each naming the event; the rest of the batch still counts.
 The answer is 200 with what was stored and what was left out: sending the same
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from digest.delivery.ledger import mailed_at
 from digest.events.ingest import ingest
 from digest.events.parse import parse_batch
 from digest.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier, verifier_for
@@ -62,9 +64,11 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     if len(batch.ignored) > LOGGED_IGNORED:
         log.warning("event webhook ignored %d more events in the same batch", len(batch.ignored) - LOGGED_IGNORED)
 
+    mailed = mailed_at if settings_of(request).clicks_engage else None  # DIGEST_CLICKS_ENGAGE
+
     def store():
         with engine_of(request).begin() as connection:
-            return ingest(connection, batch.rows, now)
+            return ingest(connection, batch.rows, now, mailed_at=mailed)
 
     result = await run_in_threadpool(store)
     for sg_event_id, why in list(result.refused.items())[:LOGGED_IGNORED]:
@@ -72,6 +76,10 @@ async def sendgrid_events(request: Request) -> JSONResponse:
     if result.suppressed:
         log.info(
             "event webhook: %d reader(s) will get no more mail (bounce, complaint or unsubscribe)", result.suppressed
+        )
+    if result.engaged:
+        log.info(
+            "event webhook: clicks (may include link scanners) count as engagement for %d reader(s)", result.engaged
         )
     return JSONResponse(
         {

@@ -1,7 +1,7 @@
 """Parser for digest's JSON import format (documented in README.md, "Importing comparisons").
 
     {"comparisons": [{"title": "A vs B", "summary": "...", "published_at": "2026-11-16T09:00:00Z",
-                      "url": "https://...", "slug": "...",
+                      "url": "https://...", "slug": "...", "lang": "fr",
                       "tools": [{"name", "category", "tagline", "description",
                                  "panel_ship": 75, "community": null, "entry_price": "Paid"}, {...}],
                       "reviews": [{"tool": "A", "lens": "builder", "quote": "...", "verdict": "ship"}]}]}
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from digest.content.importer.records import ComparisonRecord, ReviewRecord, ToolRecord, one_text
 from digest.content.models import LENSES
 from digest.errors import ImportFailed
+from digest.language import standard_tag
 
 
 class _Strict(BaseModel):
@@ -58,8 +59,14 @@ class _Comparison(_Strict):
     slug: str | None = Field(default=None, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=400)
     url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
     published_at: datetime | None = None
+    lang: str | None = Field(default=None, max_length=35)  # BCP 47; None: the newsletter's language
     tools: list[_Tool] = Field(min_length=2, max_length=2)
     reviews: list[_Review] = Field(default_factory=list)
+
+    @field_validator("lang")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        return None if value is None else standard_tag(value)
 
     @field_validator("published_at")
     @classmethod
@@ -139,4 +146,5 @@ def _record(item: _Comparison, path: str, here: str) -> ComparisonRecord:
         published_at=item.published_at,
         url=item.url,
         slug=item.slug or "",
+        lang=item.lang,
     )

@@ -101,6 +101,7 @@ class ComparisonRecord:
     published_at: datetime | None = None  # None: the command's --published-at, or now
     url: str | None = None  # None: built from the site URL and the slug
     slug: str = field(default="")
+    lang: str | None = None  # a standard BCP 47 tag (digest.language); None: the newsletter's language
 
     def __post_init__(self):
         if not self.slug:

@@ -82,7 +82,12 @@ def _write_one(
 ) -> str:
     comparison = session.exec(select(Comparison).where(Comparison.slug == record.slug)).first()
     explicit = record.published_at or published_at
-    values = dict(title=record.title, summary=record.summary, url=record.url or f"{site_url}/compare/{record.slug}")
+    values = dict(
+        title=record.title,
+        summary=record.summary,
+        url=record.url or f"{site_url}/compare/{record.slug}",
+        lang=record.lang,
+    )
     if comparison is None:
         comparison = Comparison(slug=record.slug, published_at=as_utc(explicit or utcnow()), **values)
         session.add(comparison)
