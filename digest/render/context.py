@@ -170,6 +170,7 @@ class Filtered:
 
     topics: tuple[str, ...]
     more: int
+    period: str = "this week"  # a fortnightly or monthly letter's: "since Monday 2 November"
 
     @property
     def chosen(self) -> str:
@@ -177,7 +178,7 @@ class Filtered:
 
     @property
     def more_line(self) -> str:
-        return f"{counted(self.more, 'more comparison')} this week on the web"
+        return f"{counted(self.more, 'more comparison')} {self.period} on the web"
 
     @property
     def line(self) -> str:
