@@ -293,8 +293,8 @@ def welcome_timing(engine: Engine, settings: Settings, now: Callable[[], datetim
             reader.timezone,
             reader.changed_at,
             now(),
-            getattr(reader, "cadence", cadences.DEFAULT),
-            getattr(reader, "cadence_since", None),
+            reader.cadence,
+            reader.cadence_since,
         )
         return describe_next_edition(mail.at, reader.timezone, settings, hint=False), mail.soon
 

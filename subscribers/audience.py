@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from subscribers import status
+from subscribers import cadence, status
 from subscribers.models import Subscriber
 
 readers = Subscriber.__table__
@@ -187,13 +187,30 @@ def id_range(connection: Connection, zone: Zone = EVERY_ZONE) -> tuple[int, int]
     return None if low is None else (low, high)
 
 
-def topic_counts(unless: sa.ColumnElement[bool] | None = None, zone: Zone = EVERY_ZONE) -> sa.Select:
-    """(topics text, readers) over the readers who receive editions: what variants are counted from."""
+def topic_counts(
+    unless: sa.ColumnElement[bool] | None = None, zone: Zone = EVERY_ZONE, *, weekly_only: bool = False
+) -> sa.Select:
+    """(topics text, readers) over the readers who receive editions: what variants are counted from
+    (`weekly_only`: of the weekly readers; see `cadence_counts` for the others)."""
     text = topics_text()
     query = sa.select(text, sa.func.count()).where(receives_editions(), in_zone(zone))
+    if weekly_only:
+        query = query.where(readers.c.cadence == cadence.WEEKLY)
     if unless is not None:
         query = query.where(~unless)
     return query.group_by(text)
+
+
+def cadence_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
+    """(topics text, cadence, cadence_since, readers) over the readers who receive editions and are not
+    weekly: whether each group is due on a send day is subscribers.cadence's to say."""
+    text = topics_text()
+    query = sa.select(text, readers.c.cadence, readers.c.cadence_since, sa.func.count()).where(
+        receives_editions(), readers.c.cadence != cadence.WEEKLY
+    )
+    if unless is not None:
+        query = query.where(~unless)
+    return query.group_by(text, readers.c.cadence, readers.c.cadence_since)
 
 
 def zone_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:

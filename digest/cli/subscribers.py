@@ -78,6 +78,12 @@ def _send_confirmations(app: App, no_mail: bool) -> None:
 )
 @click.option("--timezone", metavar="ZONE", help="The reader's IANA time zone, e.g. Europe/Paris.")
 @click.option(
+    "--cadence",
+    default="weekly",
+    show_default=True,
+    help="How often they get a letter: weekly, fortnightly or monthly.",
+)
+@click.option(
     "--confirmed",
     is_flag=True,
     help="Consent was given elsewhere: make the reader active now, "
@@ -101,6 +107,7 @@ def add_command(
     email: str,
     topics: tuple[str, ...],
     timezone: str | None,
+    cadence: str,
     confirmed: bool,
     source: str,
     allow_deleted: bool,
@@ -111,13 +118,15 @@ def add_command(
     \b
     Example:
         digest subscribers add ada@example.com --topic "Developer Tools"
+        digest subscribers add cy@example.com --cadence monthly
         digest subscribers add bob@example.com --confirmed --source "signed up at the conference booth"
     """
     now = utcnow()
     _check_before_mailing(app, "digest subscribers add", not confirmed and not no_mail)
     with session_scope(app.store(create=True)) as session:
         request = validation.subscribe_request(
-            {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session)
+            {"email": email, "topics": list(topics), "timezone": timezone, "cadence": cadence},
+            topics_in_store(session),
         )
         reader = operators.add_reader(
             session, request, confirmed=confirmed, allow_deleted=allow_deleted, consent=Consent(at=now, source=source)

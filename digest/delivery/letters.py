@@ -42,6 +42,7 @@ from sqlmodel import select
 
 from digest.content.models import Comparison
 from digest.delivery.ledger import receivers
+from digest.delivery.summary import send_day_for
 from digest.editions.models import CHANGED, RESULTS, Edition
 from digest.editions.service import as_mailed, offered, variant_id, variant_keys
 from digest.editions.variants import Chooser, Offered, ids_of, key_of, parse_topics
@@ -50,8 +51,7 @@ from digest.render import render_comparisons
 from digest.render.context import Filtered
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.weeks import send_day_in, week_for_day
-from schedules import WeeklySchedule
+from digest.weeks import week_for_day
 from subscribers import cadence as cadences
 
 NOT_DUE = "\x00not due"  # what `choose` returns for a reader whose cadence skips this send day
@@ -112,9 +112,7 @@ class VariantLetters:
         self.history = {reader: self._suffix(ids) for reader, ids in got.items()}
         self._choices: dict[str | None, str | None] = {}
         self._keyed: dict[tuple[str, str, str | None], str] = {}
-        self.day = send_day_in(
-            edition.week, WeeklySchedule.named(settings.send_day, settings.send_time, settings.timezone).weekday
-        )
+        self.day = send_day_for(settings, edition.week)
         self._starts: dict[tuple[str, object], date | None] = {}  # (cadence, since as read) -> window start
         self._windows: dict[date, Window | None] = {}
         self._window_keys: dict[tuple[date, str, str, str | None], str] = {}
