@@ -219,6 +219,7 @@ class VariantLetters:
                 voted=[self.results[c] for c in loop.get("v", ()) if c in self.results],
                 changed=[self.changed[c] for c in loop.get("c", ()) if c in self.changed],
                 filtered=filtered,
+                period=window.period if window else None,
             ).letter
 
     def variant_id(self, connection, key: str) -> int:
