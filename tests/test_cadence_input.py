@@ -109,7 +109,7 @@ def test_an_import_takes_a_cadence_column_and_refuses_a_bad_one_by_line_and_colu
         engine.dispose()
 
 
-def test_readers_a_cadence_skips_are_counted_as_not_due_not_as_getting_none(db_url, engine):
+def test_readers_a_cadence_skips_are_counted_as_not_due_not_as_getting_none(db_url, engine, cli_env, monkeypatch):
     settings = Settings.from_env(
         {
             "DIGEST_DATABASE_URL": db_url,
@@ -146,3 +146,8 @@ def test_readers_a_cadence_skips_are_counted_as_not_due_not_as_getting_none(db_u
     week = week_at_glance(engine, settings, 1)
     assert week.not_due == "3 readers not due this send day (1 fortnightly, 2 monthly)"
     assert week.unmatched == 0 and week.readers == 2
+    for name, value in (("DIGEST_TIMEZONE", "Europe/London"), ("DIGEST_SEND_DAY", "monday")):
+        monkeypatch.setenv(name, value)
+    shown = run("editions", "show", "1").output
+    assert "3 readers not due this send day (1 fortnightly, 2 monthly): not mailed, not an error" in shown
+    assert "skipped: their topics match none" not in shown

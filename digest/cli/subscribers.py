@@ -229,8 +229,8 @@ def import_command(
 ) -> None:
     """Import readers from a CSV file, checking every row first.
 
-    The first line names the columns (email is required; topics, timezone and
-    status are optional; other columns, as in exports from other tools, are
+    The first line names the columns (email is required; topics, timezone,
+    cadence (weekly, fortnightly, monthly) and status are optional; other columns, as in exports from other tools, are
     ignored), or the file holds one address per line. Several topics in a cell
     are separated by ";". Addresses already on the list are left as they are,
     except that a row saying the reader left (a status of unsubscribed,

@@ -34,8 +34,9 @@ benchmarks hand `send_edition` when they bring their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -81,9 +82,19 @@ class OneLetter:
         return ONE
 
 
+class Packed(NamedTuple):
+    """A rendered letter kept small: the Letter without its parts, and the parts as UTF-8."""
+
+    letter: Letter
+    html: bytes
+    text: bytes
+
+
 class VariantLetters:
     """`welcome`: a paragraph that opens every variant before the editor's intro (the welcome a
     reader's first edition carries when it goes out within minutes of their confirmation)."""
+
+    RECENT = 32  # letters kept unpacked: a flush takes requests of a few dozen keys in turn
 
     def __init__(
         self,
@@ -101,7 +112,8 @@ class VariantLetters:
         self.everything = key_of(offered)
         self.offered = len(offered)
         self.why = self.chooser.why
-        self.rendered: dict[str, Letter] = {}
+        self.rendered: dict[str, Packed] = {}  # key -> its letter, packed (see `letter`)
+        self._recent: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
         with session_scope(engine) as session:
@@ -182,10 +194,20 @@ class VariantLetters:
         return found
 
     def letter(self, key: str) -> Letter:
-        """The variant's Letter, rendered on first use."""
-        found = self.rendered.get(key)
+        """The variant's Letter, rendered on first use. Kept packed (its HTML and text as UTF-8 bytes:
+        a str holding one dash takes two bytes a character, and fortnightly and monthly readers bring
+        hundreds of letters to a send), with the last RECENT ones at hand as they are."""
+        found = self._recent.pop(key, None)
         if found is None:
-            found = self.rendered[key] = self._render(key)
+            packed = self.rendered.get(key)
+            if packed is None:
+                found = self._render(key)
+                self.rendered[key] = Packed(replace(found, html="", text=""), found.html.encode(), found.text.encode())
+            else:
+                found = replace(packed.letter, html=packed.html.decode(), text=packed.text.decode())
+            if len(self._recent) >= self.RECENT:
+                self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = found  # the most recent last
         return found
 
     def _render(self, key: str) -> Letter:
