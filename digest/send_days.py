@@ -34,9 +34,10 @@ from digest.editions.status import EditionStatus
 from digest.editions.variants import variant_key
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.weeks import parse_week, week_label
+from digest.weeks import send_day_in, week_for_day
 from schedules import WaveSchedule, WeeklySchedule
 from subscribers import audience
+from subscribers import cadence as cadences
 
 log = logging.getLogger("digest.jobs")  # the scheduler's log, where these warnings always went
 
@@ -70,11 +71,6 @@ def week_for_slot(slot: datetime, settings: Settings, zone: ZoneInfo | None = No
     the slot's zone (default: the newsletter's)."""
     local_day = slot.astimezone(zone or settings.timezone).date()
     return week_for_day(local_day)
-
-
-def week_for_day(day: date) -> str:
-    year, week, _ = (day - timedelta(days=7)).isocalendar()
-    return week_label(year, week)
 
 
 def describe_schedule(settings: Settings) -> str:
@@ -150,7 +146,12 @@ def late_readers(engine: Engine, settings: Settings, now: datetime) -> LateReade
         if owed is None:
             return None
         rows = connection.execute(audience.changed_between(day.first, now, unless=ledger.in_ledger(owed[0]))).all()
-    late = tuple(reader for reader, zone, changed in rows if is_late(slot_of(day.day, zone, settings), changed, now))
+    late = tuple(
+        reader
+        for reader, zone, changed, cadence, since in rows
+        if cadences.is_due(cadence, cadences.since_of(since), day.day)  # a reader not due is not late
+        and is_late(slot_of(day.day, zone, settings), changed, now)
+    )
     return LateReaders(owed[1], owed[0], late) if late else None
 
 
@@ -163,20 +164,33 @@ class NextMail:
 
 
 def next_mail_for(
-    engine: Engine, settings: Settings, reader_id: int, stored_zone: str | None, changed_at: datetime, now: datetime
+    engine: Engine,
+    settings: Settings,
+    reader_id: int,
+    stored_zone: str | None,
+    changed_at: datetime,
+    now: datetime,
+    cadence: str = cadences.DEFAULT,
+    since: date | str | None = None,
 ) -> NextMail:
     """When a reader gets their next edition: their slot of the current send day if it is still to
-    come; within a beat or two of the scheduler if they joined or moved after it and the edition is
-    going out (late readers); otherwise their slot of the next send day. A reader who has had the
-    send day's edition waits for the next one."""
+    come and their cadence makes them due; within a beat or two of the scheduler if they joined or
+    moved after it and the edition is going out (late readers); otherwise their slot of their next
+    due send day. A reader who has had the send day's edition waits for their next due one."""
+    since = cadences.since_of(since)
     with engine.connect() as connection:
         day = send_day_at(connection, settings, now)
         slot = slot_of(day.day, stored_zone, settings)
-        following = day.day + timedelta(days=7)
+        following = cadences.next_due(cadence, since, day.day + timedelta(days=7))
         later = slot_of(following, stored_zone, settings)
         next_one = NextMail(
-            later, False, week_for_day(following), slot_of(following + timedelta(days=7), stored_zone, settings)
+            later,
+            False,
+            week_for_day(following),
+            slot_of(cadences.next_due(cadence, since, following + timedelta(days=7)), stored_zone, settings),
         )
+        if not cadences.is_due(cadence, since, day.day):
+            return next_one
         if ledger.has_edition_of_week(connection, reader_id, day.week):
             return next_one
         if slot > now:
@@ -185,6 +199,13 @@ def next_mail_for(
             beat = now.replace(second=0, microsecond=0) + 2 * LATE_READERS_EVERY
             return NextMail(beat, True, day.week, later)
     return next_one
+
+
+def had_current_edition(engine: Engine, settings: Settings, reader_id: int, now: datetime) -> bool:
+    """Whether the reader has a ledger row for the current send day's edition (a cadence chosen then
+    counts from the next day: that edition closed their last window)."""
+    with engine.connect() as connection:
+        return ledger.has_edition_of_week(connection, reader_id, send_day_at(connection, settings, now).week)
 
 
 @dataclass(frozen=True)
@@ -239,8 +260,7 @@ def describe_next_edition(moment: datetime, stored_zone: str | None, settings: S
 
 def send_day_of(settings: Settings, week: str) -> date:
     """The send day that carries `week`: its weekday in the week after it (see week_for_day)."""
-    year, number = parse_week(week)
-    return date.fromisocalendar(year, number, 1) + timedelta(days=7 + schedule_of(settings).weekday)
+    return send_day_in(week, schedule_of(settings).weekday)
 
 
 def first_wave(engine: Engine, settings: Settings, week: str) -> datetime:
@@ -266,7 +286,16 @@ def welcome_timing(engine: Engine, settings: Settings, now: Callable[[], datetim
     it goes out within minutes, carrying the welcome instead of a mail of its own)."""
 
     def timing(reader) -> tuple[str, bool]:
-        mail = next_mail_for(engine, settings, reader.reader_id, reader.timezone, reader.changed_at, now())
+        mail = next_mail_for(
+            engine,
+            settings,
+            reader.reader_id,
+            reader.timezone,
+            reader.changed_at,
+            now(),
+            reader.cadence,
+            reader.cadence_since,
+        )
         return describe_next_edition(mail.at, reader.timezone, settings, hint=False), mail.soon
 
     return timing

@@ -46,3 +46,15 @@ def week_bounds(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(monday, time(0), tzinfo=zone)
     end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
     return as_utc(start), as_utc(end)
+
+
+def week_for_day(day: date) -> str:
+    """The week a send day on `day` sends: the last complete ISO week before the day's own."""
+    year, week, _ = (day - timedelta(days=7)).isocalendar()
+    return week_label(year, week)
+
+
+def send_day_in(week: str, weekday: int) -> date:
+    """The send day (on `weekday`, Monday 0) that carries `week`: that weekday of the week after it."""
+    year, number = parse_week(week)
+    return date.fromisocalendar(year, number, 1) + timedelta(days=7 + weekday)

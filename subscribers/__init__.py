@@ -8,6 +8,7 @@ mail-sending callable.
     validation     checking what a reader or operator typed (email, topics, time zone)
     tokens         reader tokens and signed, expiring confirmation tokens
     rules          what each event does to a reader's status (pure)
+    cadence        how often a reader gets a letter, and which editions it carries (pure)
     service        subscribe, confirm, unsubscribe, change preferences
     confirmations  the queue of confirmation mails (claim / settle / release), at least once
     welcomes       the queue of welcome mails to readers who confirmed, the same way
@@ -28,6 +29,7 @@ module that is not listed here.
 
 from subscribers import (
     audience,
+    cadence,
     confirmations,
     consent,
     csvfile,
@@ -45,6 +47,7 @@ from subscribers import (
 
 __all__ = [
     "audience",
+    "cadence",
     "confirmations",
     "consent",
     "csvfile",

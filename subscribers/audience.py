@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from subscribers import status
+from subscribers import cadence, status
 from subscribers.models import Subscriber
 
 readers = Subscriber.__table__
@@ -88,8 +88,11 @@ def receiving(
     upto: int | None = None,
     with_topics: bool = False,
 ) -> sa.Select:
-    """(id, email, token[, topics text]) of the next readers who receive editions, in id order."""
-    columns = [readers.c.id, readers.c.email, readers.c.token] + ([topics_text()] if with_topics else [])
+    """(id, email, token[, topics text, cadence, cadence_since]) of the next readers who receive
+    editions, in id order."""
+    columns = [readers.c.id, readers.c.email, readers.c.token]
+    if with_topics:
+        columns += [topics_text(), readers.c.cadence, readers.c.cadence_since]
     query = sa.select(*columns).where(receives_editions(), in_zone(zone), readers.c.id > after_id)
     if upto is not None:
         query = query.where(readers.c.id <= upto)
@@ -127,7 +130,8 @@ def sqlite_receiving(zone: Zone, unless: str) -> str:
     """`receiving(..., with_topics=True)` as plain SQL with named parameters :after, :upto, :limit and
     :zone; `unless` is a condition on `subscriber.id` (its own parameters are the caller's)."""
     return (
-        f"SELECT id, email, token, topics FROM subscriber WHERE {SQL_RECEIVES_EDITIONS}{_sqlite_zone(zone)} "
+        "SELECT id, email, token, topics, cadence, cadence_since FROM subscriber "
+        f"WHERE {SQL_RECEIVES_EDITIONS}{_sqlite_zone(zone)} "
         f"AND id > :after AND id <= :upto AND NOT {unless} ORDER BY id LIMIT :limit"
     )
 
@@ -183,13 +187,30 @@ def id_range(connection: Connection, zone: Zone = EVERY_ZONE) -> tuple[int, int]
     return None if low is None else (low, high)
 
 
-def topic_counts(unless: sa.ColumnElement[bool] | None = None, zone: Zone = EVERY_ZONE) -> sa.Select:
-    """(topics text, readers) over the readers who receive editions: what variants are counted from."""
+def topic_counts(
+    unless: sa.ColumnElement[bool] | None = None, zone: Zone = EVERY_ZONE, *, weekly_only: bool = False
+) -> sa.Select:
+    """(topics text, readers) over the readers who receive editions: what variants are counted from
+    (`weekly_only`: of the weekly readers; see `cadence_counts` for the others)."""
     text = topics_text()
     query = sa.select(text, sa.func.count()).where(receives_editions(), in_zone(zone))
+    if weekly_only:
+        query = query.where(readers.c.cadence == cadence.WEEKLY)
     if unless is not None:
         query = query.where(~unless)
     return query.group_by(text)
+
+
+def cadence_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
+    """(topics text, cadence, cadence_since, readers) over the readers who receive editions and are not
+    weekly: whether each group is due on a send day is subscribers.cadence's to say."""
+    text = topics_text()
+    query = sa.select(text, readers.c.cadence, readers.c.cadence_since, sa.func.count()).where(
+        receives_editions(), readers.c.cadence != cadence.WEEKLY
+    )
+    if unless is not None:
+        query = query.where(~unless)
+    return query.group_by(text, readers.c.cadence, readers.c.cadence_since)
 
 
 def zone_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
@@ -201,12 +222,13 @@ def zone_counts(unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
 
 
 def changed_between(after: datetime, upto: datetime, unless: sa.ColumnElement[bool] | None = None) -> sa.Select:
-    """(id, stored zone, updated_at) of readers who receive editions and whose record changed (they
-    confirmed, came back, or changed their zone or topics) in [after, upto]: served by the (status,
-    updated_at) index, so a look every minute for readers who joined late costs what they cost."""
-    query = sa.select(readers.c.id, readers.c.timezone, readers.c.updated_at).where(
-        receives_editions(), readers.c.updated_at >= after, readers.c.updated_at <= upto
-    )
+    """(id, stored zone, updated_at, cadence, cadence_since) of readers who receive editions and whose
+    record changed (they confirmed, came back, or changed their zone, topics or cadence) in [after,
+    upto]: served by the (status, updated_at) index, so a look every minute for readers who joined
+    late costs what they cost."""
+    query = sa.select(
+        readers.c.id, readers.c.timezone, readers.c.updated_at, readers.c.cadence, readers.c.cadence_since
+    ).where(receives_editions(), readers.c.updated_at >= after, readers.c.updated_at <= upto)
     if unless is not None:
         query = query.where(~unless)
     return query.order_by(readers.c.id)

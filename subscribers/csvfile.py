@@ -1,7 +1,7 @@
 """Reader lists as CSV: reading an import, writing an export. Pure: streams in, values out.
 
 An import file either names its columns on the first line (`email` is required,
-`topics`, `timezone` and `status` are optional, anything else is ignored, so
+`topics`, `timezone`, `cadence` and `status` are optional, anything else is ignored, so
 exports from other tools work as they are) or holds one address per line.
 Several topics in one cell are separated by `;` or `|`. A reader's status comes
 from a `status` column (digest's own export, listmonk's), or from Mailchimp's
@@ -34,6 +34,7 @@ MAX_IMPORT_BYTES = 256 * 1024 * 1024  # an import file over this is refused befo
 EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "mail")
 TOPIC_HEADERS = ("topics", "topic")
 TIMEZONE_HEADERS = ("timezone", "time zone", "tz")
+CADENCE_HEADERS = ("cadence", "frequency")
 STATUS_HEADERS = ("status", "subscription status", "subscriber status")
 # Mailchimp exports its unsubscribed and cleaned readers in files of their own, with no status
 # column: a time in one of these columns says which the row is (words status.imported reads).
@@ -62,6 +63,8 @@ EXPORT_FIELDS = (  # digest's own export: every stored field, then the consent l
     "welcome_claim",
     "engaged_at",
     "sunset_asked_at",
+    "cadence",
+    "cadence_since",
     "consent_log",
 )
 # A file with these columns is digest's own export: its rows are kept as they were (status, token,
@@ -73,7 +76,7 @@ _TOPIC_SPLIT = re.compile(r"[;|]")
 @dataclass(frozen=True)
 class Row:
     line: int  # the line the row starts on, for error reports
-    values: dict[str, Any]  # email, topics (a list), timezone
+    values: dict[str, Any]  # email, topics (a list), timezone, cadence (when the file has the column)
     status: str = ""  # what the file says about the reader: a word such as "unsubscribed", or ""
     kept: dict[str, str] | None = None  # digest's own export: every exported column's text, as written
 
@@ -84,6 +87,7 @@ class Layout:
     topics: int | None = None
     timezone: int | None = None
     status: int | None = None
+    cadence: int | None = None
     implied: dict[int, str] = field(default_factory=dict)  # column -> the status a value in it means
     has_header: bool = True
     ignored: list[str] = field(default_factory=list)
@@ -114,6 +118,8 @@ def _layout(first: list[str]) -> Layout:
                     layout.timezone = index
                 elif name == "status":
                     layout.status = index
+                elif name == "cadence":
+                    layout.cadence = index
                 continue
             if name in TOPIC_HEADERS and layout.topics is None:
                 layout.topics = index
@@ -121,6 +127,8 @@ def _layout(first: list[str]) -> Layout:
                 layout.timezone = index
             elif name in STATUS_HEADERS and layout.status is None:
                 layout.status = index
+            elif name in CADENCE_HEADERS and layout.cadence is None:
+                layout.cadence = index
             elif name in IMPLIED_STATUS:
                 layout.implied[index] = IMPLIED_STATUS[name]
                 layout.ignored.append(first[index].strip())
@@ -177,12 +185,10 @@ def read_rows(stream: TextIO) -> tuple[Layout, Iterator[Row]]:
         if not said:
             said = next((word for index, word in layout.implied.items() if cell(cells, index).strip()), "")
         kept = None if layout.own is None else {name: cell(cells, index) for name, index in layout.own.items()}
-        return Row(
-            line,
-            {"email": cell(cells, layout.email), "topics": topics, "timezone": cell(cells, layout.timezone)},
-            said,
-            kept,
-        )
+        values = {"email": cell(cells, layout.email), "topics": topics, "timezone": cell(cells, layout.timezone)}
+        if layout.cadence is not None:
+            values["cadence"] = cell(cells, layout.cadence)
+        return Row(line, values, said, kept)
 
     return layout, rows()
 

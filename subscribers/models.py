@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from subscribers.cadence import DEFAULT as DEFAULT_CADENCE
 from subscribers.status import PENDING
 
 
@@ -78,6 +79,13 @@ class Subscriber(SQLModel, table=True):
     # an open), and when the re-permission mail asked whether to keep sending (subscribers.engagement).
     engaged_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
     sunset_asked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTC, nullable=True))
+    # How often they get a letter (subscribers.cadence), and the day it counts from: when they chose it,
+    # joined or came back, on their own calendar (None: a row from before cadences, counted from created_at).
+    cadence: str = Field(
+        default=DEFAULT_CADENCE,
+        sa_column=sa.Column(sa.String(12), nullable=False, server_default=DEFAULT_CADENCE),
+    )
+    cadence_since: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
 
 
 class Suppression(SQLModel, table=True):

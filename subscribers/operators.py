@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from subscribers import cadence as cadences
 from subscribers import consent as consent_log
 from subscribers import status, suppression
 from subscribers.csvfile import Row
@@ -51,7 +52,7 @@ def reader_record(reader: Subscriber) -> dict[str, Any]:
     record = {}
     for column in Subscriber.__table__.columns:
         value = getattr(reader, column.name)
-        record[column.name] = value.isoformat() if isinstance(value, datetime) else value
+        record[column.name] = value.isoformat() if isinstance(value, (datetime, date)) else value
     return record
 
 
@@ -77,8 +78,12 @@ def _source(consent: Consent, confirmed: bool, line: int | None = None) -> str:
     return f"{where} ({ELSEWHERE})" if confirmed else where
 
 
-def _new_row(email: str, topics, timezone, *, confirmed: bool, consent: Consent, source: str) -> dict[str, Any]:
-    return new_reader_values(email, topics, timezone, consent=consent, source=source, confirmed=confirmed)
+def _new_row(
+    email: str, topics, timezone, *, confirmed: bool, consent: Consent, source: str, cadence: str = cadences.DEFAULT
+) -> dict[str, Any]:
+    return new_reader_values(
+        email, topics, timezone, consent=consent, source=source, confirmed=confirmed, cadence=cadence
+    )
 
 
 def add_reader(
@@ -102,6 +107,7 @@ def add_reader(
         confirmed=confirmed,
         consent=consent,
         source=_source(consent, confirmed),
+        cadence=request.cadence,
     )
     reader = Subscriber(**row)
     session.add(reader)
@@ -238,6 +244,7 @@ def import_readers(
                     confirmed=active,
                     consent=consent,
                     source=_source(consent, active, line),
+                    cadence=request.cadence,
                 )
             )
         _bulk_insert(connection, rows_now)
@@ -286,6 +293,16 @@ def _moment(problems: list[Problem], name: str, text: str) -> datetime | None:
         )
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _day(problems: list[Problem], name: str, text: str) -> date | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        problems.append(Problem(name, f"{text.strip()[:40]!r} is not a date such as 2026-03-02"))
+        return None
 
 
 def _kept_log(problems: list[Problem], text: str) -> list[dict[str, Any]] | None:
@@ -350,6 +367,7 @@ def _kept_reader(row: Row, known_topics: Collection[str], now: datetime) -> _Kep
         problems.append(Problem("token", "is not a reader token digest made (43 URL-safe characters)"))
     times = {name: _moment(problems, name, kept.get(name, "")) for name in _KEPT_TIMES}
     log = _kept_log(problems, kept.get("consent_log", ""))
+    since = _day(problems, "cadence_since", kept.get("cadence_since", ""))
     if problems:
         raise InvalidInput(problems)
     values = {
@@ -358,6 +376,8 @@ def _kept_reader(row: Row, known_topics: Collection[str], now: datetime) -> _Kep
         "topics": list(request.topics),
         "timezone": request.timezone,
         "token": token,
+        "cadence": request.cadence,
+        "cadence_since": since or (times["confirmed_at"] or times["created_at"] or now).date(),
         **times,
         "created_at": times["created_at"] or now,
         "updated_at": times["updated_at"] or now,

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
+from subscribers import cadence as cadences
 from subscribers import consent as consent_log
 from subscribers import rules, status, suppression
 from subscribers.errors import StaleLink, UnknownReader
@@ -52,12 +54,30 @@ def by_token(session: Session, token: str) -> Subscriber:
     return reader
 
 
+def local_day(moment: datetime, zone: str | None) -> date:
+    """The date of `moment` on a reader's calendar (UTC's when they gave no zone, or an unknown one):
+    the day a cadence counts from."""
+    try:
+        return moment.astimezone(ZoneInfo(zone)).date() if zone else moment.date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment.date()
+
+
 def new_reader_values(
-    email: str, topics, timezone: str | None, *, consent: Consent, source: str, confirmed: bool = False
+    email: str,
+    topics,
+    timezone: str | None,
+    *,
+    consent: Consent,
+    source: str,
+    confirmed: bool = False,
+    cadence: str = cadences.DEFAULT,
 ) -> dict:
     """A new reader's row, ready for an INSERT: pending unless consent was confirmed elsewhere."""
     return {
         "email": email,
+        "cadence": cadence,
+        "cadence_since": local_day(consent.at, timezone),
         "status": status.ACTIVE if confirmed else status.PENDING,
         "topics": list(topics),
         "timezone": timezone,
@@ -123,7 +143,12 @@ def subscribe_many(session: Session, signups: Sequence[tuple[SubscribeRequest, C
             first[request.email] = index
             rows.append(
                 new_reader_values(
-                    request.email, request.topics, request.timezone, consent=consent, source=consent.source
+                    request.email,
+                    request.topics,
+                    request.timezone,
+                    consent=consent,
+                    source=consent.source,
+                    cadence=request.cadence,
                 )
             )
     inserted = _insert_if_new(session, rows)
@@ -142,6 +167,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
     action = rules.on_subscribe(reader.status, reader.confirmation_sent_at, consent.at)
     if action is rules.OnSubscribe.REQUEUE:
         reader.topics, reader.timezone = list(request.topics), request.timezone
+        reader.cadence, reader.cadence_since = request.cadence, local_day(consent.at, request.timezone)
         reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
         reader.sunset_asked_at = None
         _record_consent(reader, consent)
@@ -149,6 +175,7 @@ def _subscribe_known(session: Session, request: SubscribeRequest, consent: Conse
     elif action is rules.OnSubscribe.REOPEN:
         reader.status = status.PENDING
         reader.topics, reader.timezone = list(request.topics), request.timezone
+        reader.cadence, reader.cadence_since = request.cadence, local_day(consent.at, request.timezone)
         reader.confirmed_at = reader.confirmed_ip = reader.unsubscribed_at = None
         reader.confirmation_sent_at = reader.confirmation_claim = reader.confirmation_error = None
         reader.sunset_asked_at = None
@@ -190,6 +217,7 @@ def confirm(
     reader.confirmed_ip = ip[:64] if ip else None
     reader.updated_at = reader.engaged_at = now  # a confirmation is a sign of life
     reader.sunset_asked_at = None
+    reader.cadence_since = local_day(now, reader.timezone)  # their cadence counts from the day they joined
     if welcome:
         reader.welcome_due_at = now
     suppression.lift(session, reader.email)
@@ -212,10 +240,18 @@ def unsubscribe(
     return reader
 
 
-def change_preferences(session: Session, token: str, preferences: Preferences, now: datetime) -> Subscriber:
+def change_preferences(
+    session: Session, token: str, preferences: Preferences, now: datetime, *, had_today: bool = False
+) -> Subscriber:
+    """Save a reader's choices. A new cadence counts from today on their calendar, or from tomorrow
+    when `had_today` (they were mailed today's edition already: it closes their last window)."""
     reader = by_token(session, token)
     reader.topics = list(preferences.topics)
     reader.timezone = preferences.timezone
+    if preferences.cadence is not None and preferences.cadence != reader.cadence:
+        since = local_day(now, reader.timezone)
+        reader.cadence = preferences.cadence
+        reader.cadence_since = since + timedelta(days=1) if had_today else since
     reader.updated_at = reader.engaged_at = now  # saving the page is a sign of life
     reader.sunset_asked_at = None
     session.flush()

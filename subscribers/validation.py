@@ -19,14 +19,15 @@ from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
+from subscribers import cadence as cadences
 from subscribers.errors import InvalidInput, Problem
 
 MAX_EMAIL = 254  # RFC 5321's limit on a forward path
 MAX_TOPIC = 200
 MAX_TOPICS = 50
 MAX_TIMEZONE = 64
-SUBSCRIBE_FIELDS = ("email", "topics", "timezone")
-PREFERENCE_FIELDS = ("topics", "timezone")
+SUBSCRIBE_FIELDS = ("email", "topics", "timezone", "cadence")
+PREFERENCE_FIELDS = ("topics", "timezone", "cadence")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,14 @@ class SubscribeRequest:
     email: str  # normalized
     topics: tuple[str, ...] = ()  # empty: every topic
     timezone: str | None = None
+    cadence: str = cadences.DEFAULT
 
 
 @dataclass(frozen=True)
 class Preferences:
     topics: tuple[str, ...] = ()
     timezone: str | None = None
+    cadence: str | None = None  # None: left as it is
 
 
 def _geographic(name: str) -> bool:
@@ -160,6 +163,15 @@ def timezone(value: Any, field: str = "timezone") -> str | None:
     return name
 
 
+def cadence(value: Any, field: str = "cadence") -> str:
+    """weekly, fortnightly or monthly (empty: weekly)."""
+    word = text(field, value, max_length=40)
+    try:
+        return cadences.parse(word)
+    except ValueError as exc:
+        raise InvalidInput([Problem(field, str(exc))]) from None
+
+
 def _only(data: Mapping[str, Any], allowed: Collection[str]) -> list[Problem]:
     unknown = [key for key in data if key not in allowed]
     if not unknown:
@@ -184,15 +196,17 @@ def subscribe_request(
     email = _collect(problems, normalize_email, data.get("email"))
     chosen = _collect(problems, topics, data.get("topics"), known_topics)
     zone = _collect(problems, timezone, data.get("timezone"))
+    every = _collect(problems, cadence, data.get("cadence"))
     if problems:
         raise InvalidInput(problems)
-    return SubscribeRequest(email=email, topics=chosen, timezone=zone)
+    return SubscribeRequest(email=email, topics=chosen, timezone=zone, cadence=every)
 
 
 def preferences(data: Mapping[str, Any], known_topics: Collection[str]) -> Preferences:
     problems = _only(data, PREFERENCE_FIELDS)
     chosen = _collect(problems, topics, data.get("topics"), known_topics)
     zone = _collect(problems, timezone, data.get("timezone"))
+    every = _collect(problems, cadence, data.get("cadence")) if "cadence" in data else None
     if problems:
         raise InvalidInput(problems)
-    return Preferences(topics=chosen, timezone=zone)
+    return Preferences(topics=chosen, timezone=zone, cadence=every)

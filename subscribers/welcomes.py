@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from subscribers import cadence as cadences
 from subscribers import status
 from subscribers.models import Subscriber
 
@@ -36,6 +37,8 @@ class PendingWelcome:
     timezone: str | None
     topics: tuple[str, ...]
     changed_at: datetime  # when they last confirmed, came back or changed their preferences
+    cadence: str = cadences.DEFAULT  # how often they get a letter (subscribers.cadence)
+    cadence_since: date | None = None  # the day it counts from
 
 
 def _owed():
@@ -61,11 +64,22 @@ def claim(session: Session, limit: int, claimant: str, gone: Collection[str] = (
             sa.update(table)
             .where(table.c.id.in_(candidates.scalar_subquery()), _waiting(gone))
             .values(welcome_claim=claimant)
-            .returning(table.c.id, table.c.email, table.c.token, table.c.timezone, table.c.topics, table.c.updated_at)
+            .returning(
+                table.c.id,
+                table.c.email,
+                table.c.token,
+                table.c.timezone,
+                table.c.topics,
+                table.c.updated_at,
+                table.c.cadence,
+                table.c.cadence_since,
+            )
         )
         .all()
     )
-    found = [PendingWelcome(row[0], row[1], row[2], row[3], tuple(row[4] or ()), row[5]) for row in rows]
+    found = [
+        PendingWelcome(row[0], row[1], row[2], row[3], tuple(row[4] or ()), row[5], row[6], row[7]) for row in rows
+    ]
     return sorted(found, key=lambda p: p.reader_id)
 
 

@@ -4,7 +4,7 @@ Readers made through the real service (a form sign-up with topics and a zone, co
 their confirmation mail sent; one who left and came back; one who left) are exported from one store
 and imported into a new one, as when moving to another box (SQLite or PostgreSQL, each to a new
 store of the same kind). Each keeps their token (the links in mail already sent open the same
-reader's pages), status, topics, zone, consent record and consent log; nobody is mailed a new
+reader's pages), status, topics, zone, cadence and its day, consent record and consent log; nobody is mailed a new
 confirmation; the growth figures, replayed from the consent log, come out the same; `--confirmed`
 changes none of it. A file from another tool saying pending stays pending under `--confirmed`.
 """
@@ -60,9 +60,10 @@ def readers_as_they_were(engine, tmp_path) -> None:
     def at(days: float):
         return start + timedelta(days=days)
 
-    def signup(email, days, topics=(), zone=None):
+    def signup(email, days, topics=(), zone=None, cadence="weekly"):
         with session_scope(engine) as session:
-            service.subscribe(session, SubscribeRequest(email, topics, zone), Consent(at(days), FORM, "198.51.100.7"))
+            request = SubscribeRequest(email, topics, zone, cadence)
+            service.subscribe(session, request, Consent(at(days), FORM, "198.51.100.7"))
             return service.by_email(session, email).token
 
     def confirm(token, days):
@@ -73,12 +74,12 @@ def readers_as_they_were(engine, tmp_path) -> None:
         with session_scope(engine) as session:
             service.unsubscribe(session, token, at(days))
 
-    ada = signup("ada@example.com", 0, ("Voice",), "Asia/Tokyo")
+    ada = signup("ada@example.com", 0, ("Voice",), "Asia/Tokyo", "monthly")
     confirm(ada, 0.1)
     cy = signup("cy@example.com", 1, ("Code Assistants",))
     confirm(cy, 1.1)
     leave(cy, 10)
-    signup("cy@example.com", 20, ("Code Assistants", "Voice"), "Europe/Paris")  # comes back
+    signup("cy@example.com", 20, ("Code Assistants", "Voice"), "Europe/Paris", "fortnightly")  # comes back
     confirm(cy, 20.1)
     dee = signup("dee@example.com", 2)
     confirm(dee, 2.1)
@@ -120,6 +121,8 @@ def test_digests_own_export_imports_into_a_new_store_as_it_was(
         "bob@example.com": "pending",
     }
     assert len(before["cy@example.com"][1]) == 5  # in, confirmed, out, in again, confirmed again
+    assert before["ada@example.com"][0]["cadence"] == "monthly" and before["ada@example.com"][0]["cadence_since"]
+    assert before["cy@example.com"][0]["cadence"] == "fortnightly"
     growth = json.loads(run("stats", "--json").stdout)["growth"]
     exported = tmp_path / "readers.csv"
     run("subscribers", "export", "--output", str(exported))

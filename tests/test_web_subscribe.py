@@ -378,7 +378,8 @@ def test_preferences_are_saved_from_the_form_and_shown_with_a_notice(client, sto
 def test_preferences_take_json_too(client, store):
     reader = active_reader(client, store)
     answer = client.post(f"/preferences/{reader.token}", json={"topics": ["Developer Tools"], "timezone": None})
-    assert answer.status_code == 200 and answer.json() == {"topics": ["Developer Tools"], "timezone": None}
+    assert answer.status_code == 200
+    assert answer.json() == {"topics": ["Developer Tools"], "timezone": None, "cadence": "weekly"}
 
 
 def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(client, store):

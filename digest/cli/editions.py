@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from digest.cli.app import App, confirm, names_store, pass_app, yes_option
 from digest.cli.send import send
 from digest.delivery.states import DeliveryState
-from digest.delivery.summary import describe_edition, edition_rows
+from digest.delivery.summary import describe_edition, describe_not_due, edition_rows
 from digest.editions.service import (
     after_first_wave,
     edition_at_hand,
@@ -407,7 +407,7 @@ def show(app: App, number: int, reader_limit: int, with_log: bool, as_json: bool
         digest editions show 3 --log
     """
     with session_scope(app.engine) as session:
-        info = describe_edition(session, number, readers=reader_limit)
+        info = describe_edition(session, number, readers=reader_limit, settings=app.settings)
         approvals = approvals_of(session, app.settings, get_edition(session, number=number))
         log = [as_line(entry) for entry in edition_log(session, number)] if with_log else []
     info["approvals"] = {
@@ -453,6 +453,8 @@ def show(app: App, number: int, reader_limit: int, with_log: bool, as_json: bool
     if info["unmatched"]:
         unmatched = info["unmatched"]
         click.echo(f"  {counted(unmatched, 'reader')} skipped: their topics match none of its comparisons")
+    if info["not_due"]:
+        click.echo(f"  {describe_not_due(info['not_due'])}: not mailed, not an error")
     if approvals.open and approvals.needed:
         by = ", ".join(approvals.approvers) or "nobody yet"
         click.echo(f"Approvals: {len(approvals.approvers)} of {approvals.needed} ({by})")

@@ -79,6 +79,12 @@ def _send_confirmations(app: App, no_mail: bool) -> None:
 )
 @click.option("--timezone", metavar="ZONE", help="The reader's IANA time zone, e.g. Europe/Paris.")
 @click.option(
+    "--cadence",
+    default="weekly",
+    show_default=True,
+    help="How often they get a letter: weekly, fortnightly or monthly.",
+)
+@click.option(
     "--confirmed",
     is_flag=True,
     help="Consent was given elsewhere: make the reader active now, "
@@ -102,6 +108,7 @@ def add_command(
     email: str,
     topics: tuple[str, ...],
     timezone: str | None,
+    cadence: str,
     confirmed: bool,
     source: str,
     allow_deleted: bool,
@@ -112,13 +119,15 @@ def add_command(
     \b
     Example:
         digest subscribers add ada@example.com --topic "Developer Tools"
+        digest subscribers add cy@example.com --cadence monthly
         digest subscribers add bob@example.com --confirmed --source "signed up at the conference booth"
     """
     now = utcnow()
     _check_before_mailing(app, "digest subscribers add", not confirmed and not no_mail)
     with session_scope(app.store(create=True)) as session:
         request = validation.subscribe_request(
-            {"email": email, "topics": list(topics), "timezone": timezone}, topics_in_store(session)
+            {"email": email, "topics": list(topics), "timezone": timezone, "cadence": cadence},
+            topics_in_store(session),
         )
         reader = operators.add_reader(
             session, request, confirmed=confirmed, allow_deleted=allow_deleted, consent=Consent(at=now, source=source)
@@ -221,8 +230,8 @@ def import_command(
 ) -> None:
     """Import readers from a CSV file, checking every row first.
 
-    The first line names the columns (email is required; topics, timezone and
-    status are optional; other columns, as in exports from other tools, are
+    The first line names the columns (email is required; topics, timezone,
+    cadence (weekly, fortnightly, monthly) and status are optional; other columns, as in exports from other tools, are
     ignored), or the file holds one address per line. Several topics in a cell
     are separated by ";". Addresses already on the list are left as they are,
     except that a row saying the reader left (a status of unsubscribed,

@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import ledger
 from digest.delivery.hooks import Letters, PauseCheck, ProgressHook, StopRequested
-from digest.delivery.letters import OneLetter
+from digest.delivery.letters import NOT_DUE, OneLetter
 from digest.delivery.lock import SendGuard, left_behind, request_id, worker_of
 from digest.delivery.readers import recipients_for
 from digest.delivery.retry import RetryPolicy
@@ -143,6 +143,7 @@ class SendRun:
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
         self.sent = self.failed = self.uncertain = self.skipped = 0
+        self.not_due = 0  # readers whose cadence skips this send day (read, not mailed, no row)
         self.total: int | None = None
         self._queues: dict[str, list] = {}  # variant key -> read readers waiting for a full request
         self._queued = 0  # readers in all the queues
@@ -359,16 +360,21 @@ class SendRun:
         """Each read reader into their variant's queue; returns (reader, why) for those who get nothing."""
         choose, queues = self.letters.choose, self._queues
         unmatched = []
+        not_due = 0
         for row in rows:
-            key = choose(row[3], row[0])
+            key = choose(row[3], row[0], row[4], row[5])  # topics, reader, cadence and its day
             if key is None:
                 unmatched.append((row[0], self.letters.why(row[3])))
+                continue
+            if key is NOT_DUE:  # their cadence skips this send day: no mail, no row
+                not_due += 1
                 continue
             queue = queues.get(key)
             if queue is None:
                 queue = queues[key] = []
             queue.append(row[:3])
-        self._queued += len(rows) - len(unmatched)
+        self._queued += len(rows) - len(unmatched) - not_due
+        self.not_due += not_due
         return unmatched
 
     def _skip(self, connection, readers: list[tuple[int, str | None]]) -> None:

@@ -22,9 +22,12 @@ from digest.mail.message import Letter
 class Letters(Protocol):
     """The letters of one send. A key names a variant (the list of comparisons a reader gets)."""
 
-    def choose(self, topics_text: str | None, reader_id: int | None = None, /) -> str | None:
-        """The key of the variant a reader's stored topics (and what earlier editions mailed them) pick,
-        or None when their topics pick nothing."""
+    def choose(
+        self, topics_text: str | None, reader_id: int | None = None, cadence: str | None = None, since=None, /
+    ) -> str | None:
+        """The key of the variant a reader's stored topics (and what earlier editions mailed them, and
+        their cadence's window) pick; None when their topics pick nothing; letters.NOT_DUE when their
+        cadence skips this send day."""
 
     def why(self, topics_text: str | None, /) -> str:
         """Why those topics pick nothing: the `error` of the reader's skipped row."""

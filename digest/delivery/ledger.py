@@ -849,7 +849,7 @@ def editions_of_reader(connection: Connection, reader_id: int) -> list[dict]:
         .order_by(edition.c.number)
     )
     rows = connection.execute(query).all()
-    wanted = {int(i) for row in rows if row[5] for i in row[5].split(",") if i}
+    wanted = {i for row in rows if row[5] for i in ids_of(row[5])}
     slugs = {}
     if wanted:
         table = Comparison.__table__
@@ -861,7 +861,7 @@ def editions_of_reader(connection: Connection, reader_id: int) -> list[dict]:
             "week": week,
             "state": state,
             "at": as_utc(at) if at is not None else None,
-            "variant": None if key is None else [slugs.get(int(i), f"#{i}") for i in key.split(",") if i],
+            "variant": None if key is None else [slugs.get(i, f"#{i}") for i in ids_of(key)],
             "error": error,
         }
         for _edition_id, number, week, state, at, key, error in rows

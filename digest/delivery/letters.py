@@ -18,6 +18,15 @@ readers who received any of those comparisons (one entry each, in memory). A let
 that leaves comparisons out also names the reader's topics ("Your topics: Voice · 4 more this week
 on the web"), so its key adds them after TOPICS_MARK; the ledger records the variant without them.
 
+A reader's cadence (subscribers.cadence) picks the send days they are due and their window: the
+send days whose editions their letter carries. A reader not due gets NOT_DUE (no mail, no ledger
+row). A weekly reader's window is this edition, as above. A longer window (a fortnightly or monthly
+reader's) carries this edition's comparisons of their topics, then those of the earlier editions
+in it, newest first; its key adds `|w` and the window's first send day ("12,15,3|w20261109|v3"),
+so readers with the same window, topics and loop share one letter, and its letter is a function
+of its key alone (a resend renders it again from the ledger's key). The windows are a pure function
+of (cadence, since, send day): no ledger read, so `digest db prune` changes nothing here.
+
 `OneLetter` sends one given Letter to every reader, topics unread: what tests and
 benchmarks hand `send_edition` when they bring their own.
 """
@@ -25,20 +34,28 @@ benchmarks hand `send_edition` when they bring their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from digest.content.models import Comparison
 from digest.delivery.ledger import receivers
+from digest.delivery.summary import send_day_for
 from digest.editions.models import CHANGED, RESULTS, Edition
-from digest.editions.service import as_mailed, variant_id, variant_keys
+from digest.editions.service import as_mailed, offered, variant_id, variant_keys
 from digest.editions.variants import Chooser, Offered, ids_of, key_of, parse_topics
 from digest.mail import Letter
 from digest.render import render_comparisons
 from digest.render.context import Filtered
 from digest.settings import Settings
 from digest.store import session_scope
+from digest.weeks import week_for_day
+from subscribers import cadence as cadences
+
+NOT_DUE = "\x00not due"  # what `choose` returns for a reader whose cadence skips this send day
 
 ONE = ""  # the variant key of OneLetter
 TOPICS_MARK = "\x1f"  # between a variant's key and the reader's topics (JSON: never holds it raw), in a letter's key
@@ -49,7 +66,7 @@ class OneLetter:
         self._letter = letter
         self.rendered: dict[str, Letter] = {ONE: letter}
 
-    def choose(self, _topics_text: str | None, _reader_id: int | None = None) -> str:
+    def choose(self, _topics_text: str | None, _reader_id: int | None = None, *_cadence) -> str:
         return ONE
 
     def why(self, _topics_text: str | None) -> str:  # never asked: everyone gets the letter
@@ -65,9 +82,19 @@ class OneLetter:
         return ONE
 
 
+class Packed(NamedTuple):
+    """A rendered letter kept small: the Letter without its parts, and the parts as UTF-8."""
+
+    letter: Letter
+    html: bytes
+    text: bytes
+
+
 class VariantLetters:
     """`welcome`: a paragraph that opens every variant before the editor's intro (the welcome a
     reader's first edition carries when it goes out within minutes of their confirmation)."""
+
+    RECENT = 32  # letters kept unpacked: a flush takes requests of a few dozen keys in turn
 
     def __init__(
         self,
@@ -85,7 +112,8 @@ class VariantLetters:
         self.everything = key_of(offered)
         self.offered = len(offered)
         self.why = self.chooser.why
-        self.rendered: dict[str, Letter] = {}
+        self.rendered: dict[str, Packed] = {}  # key -> its letter, packed (see `letter`)
+        self._recent: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
         with session_scope(engine) as session:
@@ -96,6 +124,10 @@ class VariantLetters:
         self.history = {reader: self._suffix(ids) for reader, ids in got.items()}
         self._choices: dict[str | None, str | None] = {}
         self._keyed: dict[tuple[str, str, str | None], str] = {}
+        self.day = send_day_for(settings, edition.week)
+        self._starts: dict[tuple[str, object], date | None] = {}  # (cadence, since as read) -> window start
+        self._windows: dict[date, Window | None] = {}
+        self._window_keys: dict[tuple[date, str, str, str | None], str] = {}
 
     def _suffix(self, received: frozenset[int]) -> str:
         found = self._suffixes.get(received)
@@ -106,10 +138,27 @@ class VariantLetters:
             self._suffixes[received] = found
         return found
 
-    def choose(self, topics_text: str | None, reader_id: int | None = None) -> str | None:
+    def choose(
+        self,
+        topics_text: str | None,
+        reader_id: int | None = None,
+        cadence: str | None = None,
+        since: date | str | None = None,
+    ) -> str | None:
         """The letter a reader gets: their variant's key (with the loop's part their history adds), and
         for a variant that leaves comparisons out, their topics after TOPICS_MARK (its letter names
-        them). The hot path: a dict look-up or two per reader once their topics have been seen."""
+        them); NOT_DUE when their cadence skips this send day. The hot path: a dict look-up or two
+        per reader once their topics (and cadence and its day) have been seen."""
+        if cadence is not None and cadence != cadences.WEEKLY:
+            start = self._starts.get((cadence, since), ...)
+            if start is ...:
+                start = cadences.window_start(cadence, cadences.since_of(since), self.day)
+                self._starts[(cadence, since)] = start
+            if start is None:
+                return NOT_DUE
+            window = self._window(start)
+            if window is not None:
+                return self._choose_in(window, topics_text, reader_id)
         base = self._choices.get(topics_text, ...)
         if base is ...:
             base = self._choices[topics_text] = self.chooser.choose(topics_text)
@@ -124,21 +173,59 @@ class VariantLetters:
             self._keyed[(base, suffix, topics_text)] = found
         return found
 
-    def letter(self, key: str) -> Letter:
-        """The variant's Letter, rendered on first use."""
-        found = self.rendered.get(key)
+    def _window(self, start: date) -> Window | None:
+        """The window (start, this send day] when it holds earlier editions than this one (else None:
+        the letter is this edition's alone)."""
+        if start not in self._windows:
+            self._windows[start] = _window_of(self.engine, start, self.day, self.chooser.offered, self.week)
+        return self._windows[start]
+
+    def _choose_in(self, window: Window, topics_text: str | None, reader_id: int | None) -> str | None:
+        base = window.chooser.choose(topics_text)
+        if base is None:
+            return None
+        suffix = self.history.get(reader_id, "")
+        found = self._window_keys.get((window.start, base, suffix, topics_text))
         if found is None:
-            found = self.rendered[key] = self._render(key)
+            found = f"{base}|w{window.start:%Y%m%d}{suffix}"
+            if base != window.everything:
+                found = f"{found}{TOPICS_MARK}{topics_text or ''}"
+            self._window_keys[(window.start, base, suffix, topics_text)] = found
+        return found
+
+    def letter(self, key: str) -> Letter:
+        """The variant's Letter, rendered on first use. Kept packed (its HTML and text as UTF-8 bytes:
+        a str holding one dash takes two bytes a character, and fortnightly and monthly readers bring
+        hundreds of letters to a send), with the last RECENT ones at hand as they are."""
+        found = self._recent.pop(key, None)
+        if found is None:
+            packed = self.rendered.get(key)
+            if packed is None:
+                found = self._render(key)
+                self.rendered[key] = Packed(replace(found, html="", text=""), found.html.encode(), found.text.encode())
+            else:
+                found = replace(packed.letter, html=packed.html.decode(), text=packed.text.decode())
+            if len(self._recent) >= self.RECENT:
+                self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = found  # the most recent last
         return found
 
     def _render(self, key: str) -> Letter:
         key, _, topics_text = key.partition(TOPICS_MARK)
-        ids = [c.id for c in self.chooser.comparisons(key)]
-        loop = {part[:1]: ids_of(part[1:]) for part in key.split("|")[1:]}
-        everything = key.partition("|")[0] == self.everything
+        ids = ids_of(key)
+        parts = {part[:1]: part[1:] for part in key.split("|")[1:]}
+        window = self._window(_from_mark(parts.pop("w"))) if "w" in parts else None
+        loop = {name: ids_of(part) for name, part in parts.items()}
+        everything = key.partition("|")[0] == (window.everything if window else self.everything)
+        offered = len(window.chooser.offered) if window else self.offered
         filtered = None
         if not everything:
-            filtered = Filtered(tuple(parse_topics(topics_text)) if topics_text else (), self.offered - len(ids))
+            filtered = Filtered(
+                tuple(parse_topics(topics_text)) if topics_text else (),
+                offered - len(ids),
+                window.period if window else Filtered.period,
+            )
+        intro = "\n\n".join(part for part in (window.opening if window else None, self.intro) if part) or None
         with session_scope(self.engine) as session:
             rows = {c.id: c for c in session.exec(select(Comparison).where(Comparison.id.in_(ids))).all()}
             comparisons = [rows[i] for i in ids if i in rows]
@@ -148,12 +235,13 @@ class VariantLetters:
                 number=self.number,
                 week=self.week,
                 comparisons=comparisons,
-                intro=self.intro,
-                subject=self.subject if everything else None,
+                intro=intro,
+                subject=self.subject if everything and window is None else None,
                 edition_id=self.edition_id,
                 voted=[self.results[c] for c in loop.get("v", ()) if c in self.results],
                 changed=[self.changed[c] for c in loop.get("c", ()) if c in self.changed],
                 filtered=filtered,
+                period=window.period if window else None,
             ).letter
 
     def variant_id(self, connection, key: str) -> int:
@@ -176,3 +264,53 @@ class VariantLetters:
         if key.partition("|")[0] != self.everything:
             return f"{key}{TOPICS_MARK}{topics_text or ''}"  # its letter names the reader's topics
         return key
+
+
+@dataclass(frozen=True)
+class Window:
+    """A letter's window that holds earlier editions: its first send day (excluded), the comparisons
+    of its editions (this one's first, in the editor's order, then each earlier one's, newest first),
+    and what its letters say of it."""
+
+    start: date
+    chooser: Chooser
+    everything: str  # the key of every comparison in it
+    editions: int
+
+    @property
+    def period(self) -> str:
+        return f"since {self.start:%A} {self.start.day} {self.start:%B}"
+
+    @property
+    def opening(self) -> str:
+        return (
+            f"This letter gathers the comparisons of {self.editions} weekly editions, "
+            f"{self.period}; your cadence is set on your preferences page."
+        )
+
+
+def _from_mark(mark: str) -> date:
+    return date(int(mark[:4]), int(mark[4:6]), int(mark[6:8]))
+
+
+def _window_of(engine: Engine, start: date, day: date, current: Sequence[Offered], current_week: str) -> Window | None:
+    """The editions of the send days in (start, day) that went out (frozen), with this one's first."""
+    weeks = [week_for_day(sent) for sent in cadences.send_days_in(start, day)[1:]]
+    if not weeks:
+        return None
+    with session_scope(engine) as session:
+        editions = {
+            e.week: e
+            for e in session.exec(select(Edition).where(Edition.week.in_(weeks), Edition.frozen_at.is_not(None))).all()
+        }
+        earlier = [offered(session, editions[week]) for week in weeks if week in editions]
+    if not earlier:
+        return None
+    seen = {c.id for c in current}
+    comparisons = list(current)
+    for listed in earlier:
+        for c in listed:
+            if c.id not in seen:
+                seen.add(c.id)
+                comparisons.append(c)
+    return Window(start, Chooser(comparisons), key_of(comparisons), 1 + len(earlier))

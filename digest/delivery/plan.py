@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from digest.content.models import Comparison
 from digest.delivery.ledger import pending_count, state_counts
 from digest.delivery.states import DeliveryState
-from digest.delivery.summary import planned_variants
+from digest.delivery.summary import describe_not_due, not_due, planned_variants, send_day_for
 from digest.editions.service import (
     after_first_wave,
     dated_after,
@@ -66,6 +66,7 @@ class SendPlan:
     unmatched: int = 0  # readers not yet sent whose topics match none of its comparisons: no mail
     first_wave: datetime | None = None  # when the scheduled send's first wave leaves, when known
     carried: tuple[tuple[str, datetime], ...] = ()  # (slug, date): dated after the first wave, carried on
+    not_due: dict[str, int] | None = None  # {cadence: readers} whose cadence skips its send day: no mail
 
     def as_text(self, backend: str, dry_run: bool = False) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
@@ -92,6 +93,8 @@ class SendPlan:
                 f"; {counted(self.unmatched, 'more reader')} chose topics that "
                 f"match none of its comparisons and {agreeing(self.unmatched, 'gets', 'get')} no mail"
             )
+        if self.not_due:
+            reach += f"; {describe_not_due(self.not_due)}"
         lines.append(reach + ".")
         return "\n".join(lines)
 
@@ -115,9 +118,12 @@ def send_plan(
         skipped = [c.slug for c in left_out(session, edition)]
         connection = session.connection()
         readers = unmatched = 0
+        skips: dict[str, int] = {}
         if edition.status != EditionStatus.SENT:
-            _, unmatched = planned_variants(connection, edition.id, offered(session, edition, shown + joining))
-            readers = pending_count(connection, edition.id) - unmatched
+            day = send_day_for(settings, edition.week)
+            _, unmatched = planned_variants(connection, edition.id, offered(session, edition, shown + joining), day)
+            skips = not_due(connection, edition.id, day)
+            readers = pending_count(connection, edition.id) - unmatched - sum(skips.values())
         if resend_uncertain:
             readers += state_counts(connection, edition.id)[DeliveryState.UNCERTAIN]
         early = (
@@ -138,4 +144,5 @@ def send_plan(
             unmatched=unmatched,
             first_wave=first_wave,
             carried=tuple((c.slug, c.published_at) for c in carried),
+            not_due=skips,
         )

@@ -16,7 +16,7 @@ from digest.delivery.letters import OneLetter, VariantLetters
 from digest.delivery.plan import too_early
 from digest.delivery.retry import RetryPolicy
 from digest.delivery.states import DeliveryState, SendOutcome
-from digest.delivery.summary import Progress, SendSummary, planned_variants, sent_variants
+from digest.delivery.summary import Progress, SendSummary, not_due, planned_variants, send_day_for, sent_variants
 from digest.editions.models import Edition
 from digest.editions.service import Frozen, edition_comparisons, freeze_edition, get_edition, late_comparisons, offered
 from digest.editions.status import EditionStatus
@@ -173,7 +173,8 @@ def send_edition(
             # a whole send: say who got which variant (one pass over the ledger)
             with engine.connect() as connection:
                 lines, unmatched = sent_variants(connection, edition.id, shown)
-            summary = replace(summary, variants=lines, unmatched=unmatched)
+                skips = not_due(connection, edition.id, send_day_for(settings, edition.week))
+            summary = replace(summary, variants=lines, unmatched=unmatched, not_due=sum(skips.values()))
         return summary
     finally:
         if own_sender:
@@ -219,14 +220,16 @@ def _dry_run(
     if letter is None:
         render_letter(engine, settings, edition)
     shown = offer_of(engine, settings, edition, as_if_frozen=True)
+    day = send_day_for(settings, edition.week)
     with engine.connect() as connection:
         counts = ledger.state_counts(connection, edition.id)
         pending = 0 if edition.status == EditionStatus.SENT else ledger.pending_count(connection, edition.id)
         lines, unmatched = (
-            planned_variants(connection, edition.id, shown)
+            planned_variants(connection, edition.id, shown, day)
             if edition.status != EditionStatus.SENT and letter is None
             else ((), 0)
         )
+        skipped_now = sum(not_due(connection, edition.id, day).values()) if pending and letter is None else 0
     return SendSummary(
         edition=edition.number,
         status=SendOutcome.DRY_RUN,
@@ -234,7 +237,8 @@ def _dry_run(
         failed=counts[DeliveryState.FAILED],
         uncertain=counts[DeliveryState.UNCERTAIN],
         skipped=counts[DeliveryState.SKIPPED],
-        pending=pending - unmatched + (counts[DeliveryState.UNCERTAIN] if resend_uncertain else 0),
+        pending=pending - unmatched - skipped_now + (counts[DeliveryState.UNCERTAIN] if resend_uncertain else 0),
         variants=lines,
         unmatched=unmatched,
+        not_due=skipped_now,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -17,7 +17,10 @@ from digest.delivery.states import HALTED, DeliveryState, SendOutcome
 from digest.editions.models import Edition
 from digest.editions.service import edition_items, get_edition, offered, variant_keys
 from digest.editions.variants import UNMATCHED, UNREADABLE, Offered, group, ids_of
-from subscribers import audience
+from digest.settings import Settings
+from digest.weeks import send_day_in
+from schedules import WeeklySchedule
+from subscribers import audience, cadence
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,14 @@ class VariantLine:
 
 def _loop(key: str) -> str:
     """What a variant key says of the verdict loop (digest.delivery.letters): '' for none."""
-    parts = {part[:1]: len(ids_of(part[1:])) for part in key.split("|")[1:]}
+    parts = {part[:1]: len(ids_of(part[1:])) if part[:1] != "w" else 1 for part in key.split("|")[1:]}
     said = []
     if parts.get("v"):
         said.append(f"votes on {parts['v']} of the last edition")
     if parts.get("c"):
         said.append(f"{parts['c']} changed since read")
+    if "w" in parts:
+        said.append("with earlier editions' comparisons (a fortnightly or monthly letter)")
     return "".join(f"; {words}" for words in said)
 
 
@@ -74,11 +79,49 @@ def _slugs(key: str, shown: Sequence[Offered]) -> tuple[str, ...]:
     return tuple(c.slug for c in shown if c.id in wanted)
 
 
+def send_day_for(settings: Settings, week: str) -> date:
+    """The send day that carries `week`'s edition (what readers' cadences are counted against)."""
+    return send_day_in(week, WeeklySchedule.named(settings.send_day, settings.send_time, settings.timezone).weekday)
+
+
+def _due_split(connection: Connection, edition_id: int, day: date) -> tuple[list[tuple[str | None, int]], dict]:
+    """(topics text, readers) of the fortnightly and monthly readers not yet mailed who are due on
+    `day`, and {cadence: readers} of those who are not."""
+    due: list[tuple[str | None, int]] = []
+    skipped: dict[str, int] = {}
+    for text, every, since, n in connection.execute(audience.cadence_counts(unless=in_ledger(edition_id))):
+        if cadence.is_due(every, cadence.since_of(since), day):
+            due.append((text, n))
+        else:
+            skipped[every] = skipped.get(every, 0) + n
+    return due, skipped
+
+
+def not_due(connection: Connection, edition_id: int, day: date) -> dict[str, int]:
+    """{cadence: readers} of the active readers not mailed this edition whose cadence skips `day`
+    (no mail and no ledger row: never counted as an error)."""
+    return _due_split(connection, edition_id, day)[1]
+
+
+def describe_not_due(counts: dict[str, int]) -> str:
+    """'120 readers not due this send day (80 fortnightly, 40 monthly)', or '' for none."""
+    total = sum(counts.values())
+    if not total:
+        return ""
+    parts = ", ".join(f"{counts[name]:,} {name}" for name in cadence.ALL if counts.get(name))
+    return f"{total:,} {'reader' if total == 1 else 'readers'} not due this send day ({parts})"
+
+
 def planned_variants(
-    connection: Connection, edition_id: int, shown: Sequence[Offered]
+    connection: Connection, edition_id: int, shown: Sequence[Offered], day: date | None = None
 ) -> tuple[tuple[VariantLine, ...], int]:
-    """Who a send would mail now, by variant (most readers first), and how many would get nothing."""
-    counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all()
+    """Who a send would mail now, by variant (most readers first), and how many would get nothing.
+    With the edition's send `day`, readers whose cadence skips it are left out (see `not_due`)."""
+    if day is None:
+        counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all()
+    else:
+        counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id), weekly_only=True)).all()
+        counts += _due_split(connection, edition_id, day)[0]
     grouping = group(counts, shown)
     lines = tuple(VariantLine(n, tuple(v.slugs), v.readers) for n, v in enumerate(grouping.variants, start=1))
     return lines, grouping.unmatched
@@ -133,6 +176,7 @@ class SendSummary:
     unmatched: int = 0  # of `skipped` (for a dry run: of the readers left), those whose topics match nothing
     variants: tuple[VariantLine, ...] = ()  # who got (or would get) which variant
     frozen: str | None = None  # what freezing the edition did, when this run froze it
+    not_due: int = 0  # active readers whose cadence skips this send day: no mail, no row, not an error
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -156,6 +200,8 @@ class SendSummary:
             lines.append(f"  {label:<10} {self.pending:>9,}")
         if self.status == SendOutcome.DRY_RUN and self.unmatched:
             lines.append(f"  would skip {self.unmatched:>9,}  (their topics match none of its comparisons)")
+        if self.not_due:
+            lines.append(f"  not due    {self.not_due:>9,}  (fortnightly or monthly readers: not this send day)")
         if self.variants:
             lines.append(
                 "Variants (the comparisons each group of readers "
@@ -205,12 +251,14 @@ def edition_rows(engine: Engine, limit: int) -> list[EditionRow]:
     return [EditionRow(row.number, row.week, row.status, row.sent_at, counts[row.id]) for row in editions]
 
 
-def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict:
+def describe_edition(session: Session, number: int, *, readers: int = 0, settings: Settings | None = None) -> dict:
     """One edition as plain values: what it carries, in order, what is left out, who got it, and in
     which variant.
 
     `readers` > 0 adds up to that many readers from its ledger (address, state, when), in ledger order
     (none for a pruned edition: its ledger rows are gone, its figures kept; `pruned_at` says when).
+    With `settings`, `not_due` counts the readers (by cadence) not mailed it because their cadence
+    skips its send day.
     """
     edition = get_edition(session, number)
     items = edition_items(session, edition, included_only=False)
@@ -247,6 +295,9 @@ def describe_edition(session: Session, number: int, *, readers: int = 0) -> dict
         "frozen_at": edition.frozen_at.isoformat() if edition.frozen_at else None,
         "variants": [asdict(line) for line in lines],
         "unmatched": unmatched,
+        "not_due": not_due(session.connection(), edition.id, send_day_for(settings, edition.week))
+        if settings is not None and not pruned
+        else {},
         "pruned_at": pruned[kept_figures.WHOLE]["pruned_at"] if pruned else None,
     }
     if readers:

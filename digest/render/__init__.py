@@ -180,6 +180,7 @@ def render_comparisons(
     voted: Sequence[dict] = (),
     changed: Sequence[dict] = (),
     filtered: Filtered | None = None,
+    period: str | None = None,
 ) -> RenderedEdition:
     """`comparisons` as edition `edition_id` mailed them, once it froze (else as they are now), with the
     reader's part of the verdict loop (`voted`, `changed`: see compose)."""
@@ -195,6 +196,8 @@ def render_comparisons(
     )
     if filtered is not None:
         view = replace(view, filtered=filtered)
+    if period is not None:  # a fortnightly or monthly letter, gathering several editions
+        view = replace(view, period=period)
     view, html, text, source = _render(view, root, CLIP_LIMIT, settings.templates, settings.click_tracking)
     return RenderedEdition(letter=letter_for(view, html, text, settings), view=view, mjml=source)
 

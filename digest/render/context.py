@@ -170,6 +170,9 @@ class ChangedView:
     rows: tuple[ChangeRow, ...]
 
 
+THIS_WEEK = "this week"
+
+
 @dataclass(frozen=True)
 class Filtered:
     """A variant that leaves comparisons out: the reader's topics (empty when not known here) and
@@ -177,6 +180,7 @@ class Filtered:
 
     topics: tuple[str, ...]
     more: int
+    period: str = "this week"  # a fortnightly or monthly letter's: "since Monday 2 November" (THIS_WEEK)
 
     @property
     def chosen(self) -> str:
@@ -184,7 +188,7 @@ class Filtered:
 
     @property
     def more_line(self) -> str:
-        return f"{counted(self.more, 'more comparison')} this week on the web"
+        return f"{counted(self.more, 'more comparison')} {self.period} on the web"
 
     @property
     def line(self) -> str:
@@ -218,6 +222,18 @@ class EditionView:
     listed: int = 0
     filtered: Filtered | None = None  # a topic edition: what it keeps to, and what is left out
     language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
+    # What the letter covers: "this week", or a fortnightly or monthly letter's "since Monday 2 March"
+    # (its comparisons come from several editions: a listed one links to its own page, not to a card
+    # of this edition's web version).
+    period: str = THIS_WEEK
+
+    @property
+    def gathered(self) -> bool:
+        return self.period != THIS_WEEK
+
+    def line_url(self, comparison: ComparisonView) -> str:
+        """Where a listed comparison's line links: its card in the web version, or its own page."""
+        return comparison.url if self.gathered else f"{self.web_url}#{comparison.anchor}"
 
     @property
     def cards(self) -> tuple[ComparisonView, ...]:

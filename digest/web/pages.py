@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from digest.render.templates import environment, templates_root
 from digest.settings import Settings
-from subscribers import status
+from subscribers import cadence, status
 
 
 def static_folder() -> Path:
@@ -46,7 +46,10 @@ class Pages:
 
     def html(self, name: str, **context: Any) -> str:
         # reader_status: a page that compares a reader's status does so by name (reader_status.ACTIVE).
-        return self._environment.get_template(f"pages/{name}").render(site=self.site, reader_status=status, **context)
+        # cadences: the choices of the cadence field (subscribers.cadence), name -> label.
+        return self._environment.get_template(f"pages/{name}").render(
+            site=self.site, reader_status=status, cadences=cadence.LABELS, **context
+        )
 
     def render(
         self,

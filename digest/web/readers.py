@@ -28,7 +28,14 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.send_days import NoMatch, describe_next_edition, describe_next_mail, next_mail_for, topics_miss
+from digest.send_days import (
+    NoMatch,
+    describe_next_edition,
+    describe_next_mail,
+    had_current_edition,
+    next_mail_for,
+    topics_miss,
+)
 from digest.store import session_scope
 from digest.timeutil import utcnow
 from digest.web.deps import client_address, engine_of, pages_of, settings_of
@@ -52,6 +59,7 @@ class SubscriptionBody(BaseModel):
     email: str = Field(description="The reader's email address", examples=["ada@example.com"])
     topics: list[str] | None = Field(None, description="Categories to receive; empty or absent: every one")
     timezone: str | None = Field(None, max_length=MAX_TIMEZONE, description="An IANA zone, e.g. Europe/Paris")
+    cadence: str | None = Field(None, description="weekly (the default), fortnightly or monthly")
 
 
 class SubscriptionForm(SubscriptionBody):
@@ -61,6 +69,7 @@ class SubscriptionForm(SubscriptionBody):
 class PreferencesBody(BaseModel):
     topics: list[str] | None = Field(None, description="Categories to receive; empty: every one")
     timezone: str | None = Field(None, max_length=MAX_TIMEZONE, description="An IANA zone, e.g. Europe/Paris")
+    cadence: str | None = Field(None, description="weekly, fortnightly or monthly; absent: unchanged")
 
 
 def _body_doc(json_model: type[BaseModel], form_model: type[BaseModel]) -> dict[str, Any]:
@@ -155,6 +164,7 @@ async def subscribe(request: Request) -> Response:
                 "email": printable(fields.get("email")),
                 "timezone": printable(fields.get("timezone")),
                 "topics": [printable(t) for t in fields.get("topics") or [] if isinstance(t, str)],
+                "cadence": printable(fields.get("cadence")),
             }
             return _subscribe_page(request, status_code=422, values=values, errors=exc.by_field())
         raise
@@ -230,7 +240,9 @@ def _next_edition(request: Request, reader) -> tuple[str | None, NoMatch | None]
         return None, None
     settings = settings_of(request)
     engine = engine_of(request)
-    mail = next_mail_for(engine, settings, reader.id, reader.timezone, reader.updated_at, utcnow())
+    mail = next_mail_for(
+        engine, settings, reader.id, reader.timezone, reader.updated_at, utcnow(), reader.cadence, reader.cadence_since
+    )
     miss = topics_miss(engine, mail.week, reader.topics)
     if miss is not None:
         return describe_next_edition(mail.after, reader.timezone, settings), miss
@@ -257,6 +269,7 @@ def _preferences_page(
         topics=topics,
         chosen=set(chosen),
         timezone=values["timezone"] if values else (reader.timezone or ""),
+        cadence=values["cadence"] if values else reader.cadence,
         zones=request.app.state.zones,
         saved=saved,
         errors=errors or {},
@@ -287,7 +300,11 @@ def _save_preferences(request: Request, token: str, fields: dict, known: frozens
         reader = service.by_token(session, token)
         # A topic the reader chose earlier stays valid even if no tool carries it any more.
         chosen = validation.preferences(fields, known | set(reader.topics))
-        return service.change_preferences(session, token, chosen, utcnow())
+        now = utcnow()
+        had = chosen.cadence not in (None, reader.cadence) and had_current_edition(
+            engine_of(request), settings_of(request), reader.id, now
+        )
+        return service.change_preferences(session, token, chosen, now, had_today=had)
 
 
 @router.post(
@@ -309,11 +326,12 @@ async def preferences(request: Request, token: str) -> Response:
         values = {
             "topics": [printable(t) for t in fields.get("topics") or [] if isinstance(t, str)],
             "timezone": printable(fields.get("timezone")),
+            "cadence": printable(fields.get("cadence")),
         }
         return _preferences_page(request, reader, status_code=422, values=values, errors=exc.by_field())
     if as_page:
         return RedirectResponse(links.preferences_url("", token) + "?saved=true", status_code=303)
-    return JSONResponse({"topics": reader.topics, "timezone": reader.timezone})
+    return JSONResponse({"topics": reader.topics, "timezone": reader.timezone, "cadence": reader.cadence})
 
 
 def _keep_page(request: Request, reader, *, kept: bool) -> Response:

@@ -1,14 +1,14 @@
 """A comparison's own language, where its import gave one (issue 24).
 
 Revision ID: 0015_lang
-Revises: 0013_prune
+Revises: 0014_cadence
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_lang"
-down_revision = "0013_prune"
+down_revision = "0014_cadence"
 branch_labels = None
 depends_on = None
 

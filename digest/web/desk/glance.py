@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from digest.delivery.summary import VariantLine, planned_variants, sent_variants
+from digest.delivery.summary import VariantLine, describe_not_due, not_due, planned_variants, sent_variants
 from digest.editions.models import Edition
 from digest.editions.service import (
     dated_after,
@@ -77,6 +77,7 @@ class Week:
     clip_limit: int = CLIP_LIMIT
     variants: tuple[VariantLine, ...] = ()
     unmatched: int = 0
+    not_due: str = ""  # "120 readers not due this send day (80 fortnightly, 40 monthly)": not an error
     waves: tuple[WaveRow, ...] = ()
     approvals: Approvals | None = None
     log: tuple[AuditEntry, ...] = field(default_factory=tuple)
@@ -206,12 +207,19 @@ def week_at_glance(
         approvals = approvals_of(session, settings, edition)
         log = tuple(edition_log(session, edition.number))
 
+    day = send_day(week, settings)
+
     def count_variants():
         with engine.connect() as connection:
-            return (planned_variants if planned else sent_variants)(connection, edition.id, offer)
+            found = (
+                planned_variants(connection, edition.id, offer, day)
+                if planned
+                else sent_variants(connection, edition.id, offer)
+            )
+            return (*found, not_due(connection, edition.id, day))
 
     key = (edition.id, planned, tuple(o.id for o in offer))
-    (variants, unmatched), counted_at = figures.get(("variants", *key), count_variants)
+    (variants, unmatched, skips), counted_at = figures.get(("variants", *key), count_variants)
     waves, waves_at = figures.get(("waves", week), lambda: waves_for(engine, settings, week))
     result = Week(
         week,
@@ -222,6 +230,7 @@ def week_at_glance(
         html_bytes,
         variants=variants,
         unmatched=unmatched,
+        not_due=describe_not_due(skips),
         waves=waves,
         approvals=approvals,
         log=log,

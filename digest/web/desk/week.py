@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from digest.delivery.plan import send_plan
-from digest.delivery.summary import planned_variants
+from digest.delivery.summary import describe_not_due, planned_variants, send_day_for
 from digest.editions.service import change_status, get_edition, offered
 from digest.editions.status import EditionStatus
 from digest.editors import audit
@@ -127,10 +127,15 @@ def confirm_send(request: Request, number: desk_session.EditionNumber) -> Respon
         edition = get_edition(session, number=number)
         refuse_unapproved(session, settings, edition)
         shown = offered(session, edition)
-        variants, _ = planned_variants(session.connection(), edition.id, shown)
+        variants, _ = planned_variants(session.connection(), edition.id, shown, send_day_for(settings, edition.week))
     plan = send_plan(engine, settings, number)
     return pages_of(request).render(
-        "desk/confirm_send.html", desk=desk, plan=plan, variants=variants, backend=settings.backend
+        "desk/confirm_send.html",
+        desk=desk,
+        plan=plan,
+        variants=variants,
+        backend=settings.backend,
+        describe_not_due=describe_not_due,
     )
 
 
