@@ -696,7 +696,7 @@ class SendRun:
                     )
             counts = ledger.state_counts(connection, self.edition_id)
             if halted is None:
-                if counts[DeliveryState.CLAIMED] == 0:
+                if not ledger.claimed_requests(connection, self.edition_id):
                     self._set_status(EditionStatus.SENT, connection)  # no change if another worker did it first
                     status = SendOutcome.SENT
                 else:
