@@ -88,6 +88,20 @@ def test_a_reader_already_in_the_ledger_is_never_read_or_claimed_twice(engine):
     assert {r["request_id"] for r in ledger_rows(engine, 1)} == {"r-1"}
 
 
+def test_a_walk_over_readers_who_all_have_rows_reads_none_and_ends(engine):
+    """A resumed send walking a part another sender finished: batch after batch of readers with rows
+    (on PostgreSQL a batch looks at the next readers, then drops those with a row), and the walk ends."""
+    add_readers(engine, 7)
+    edition = add_edition(engine, 1)
+    claim(engine, edition, read(engine, edition, limit=5).rows)  # readers 1-5 have rows
+    after, seen, batches = 0, [], 0
+    while (batch := read(engine, edition, after=after, limit=2)).scanned:
+        seen += [r[0] for r in batch.rows]
+        after, batches = batch.last_id, batches + 1
+        assert batches < 10
+    assert seen == [6, 7]
+
+
 def test_a_row_the_insert_does_not_take_is_not_in_the_claim(engine):
     """As when a reader leaves between the claim's read and its write: the row is not written, so
     the reader must not go out in this request. A trigger that drops reader 3's row makes it happen."""
