@@ -162,6 +162,8 @@ def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(e
         assert sorted(ids) == list(range(min(ids), min(ids) + len(ids)))  # consecutive, whatever the backend
     with engine.connect() as connection:
         assert ledger_module.claimed_requests(connection, edition) == {"a-1-queued", "a-2-queued"}
+        counts = ledger_module.state_counts(connection, edition)  # in flight: claimed, whatever the rows say
+        assert (counts["claimed"], counts["sent"]) == (6, 0)
 
 
 def test_a_reader_who_left_or_was_taken_before_a_claim_ahead_is_not_in_its_request(engine):

@@ -897,14 +897,22 @@ def edition_rows(connection: Connection, edition_id: int) -> sa.ColumnElement[bo
     return sa.and_(delivery.c.id.between(low, high), (delivery.c.edition_id + 0) == edition_id)
 
 
+def in_flight(connection: Connection, edition_id: int) -> int:
+    """Readers of requests claimed ahead and in flight: their rows say `sent` and nothing went yet."""
+    return sum(len(readers) for readers in _flights(connection, edition_id).values())
+
+
 def state_counts(connection: Connection, edition_id: int) -> dict[str, int]:
-    """The edition's rows per state."""
+    """The edition's rows per state; the rows of requests in flight count as claimed, as they are."""
     delivery, _ = _tables()
     counts = dict.fromkeys(DELIVERY_STATES, 0)
     where = edition_rows(connection, edition_id)
     if where is not None:
         query = sa.select(delivery.c.state, sa.func.count()).where(where).group_by(delivery.c.state)
         counts.update({state: n for state, n in connection.execute(query)})
+        flying = in_flight(connection, edition_id)
+        counts[SENT] -= flying
+        counts[CLAIMED] += flying
     return counts
 
 
