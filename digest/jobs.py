@@ -27,6 +27,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -385,7 +386,7 @@ def build_scheduler(
 
         def confirm(_context: RunContext) -> str | None:
             sent = send_pending(engine, settings)
-            welcomed = send_welcomes(engine, settings, timing, reader_schedule(settings))
+            welcomed = send_welcomes(engine, settings, timing, partial(reader_schedule, settings))
             said = [counted(sent, "confirmation mail")] if sent else []
             said += [counted(welcomed, "welcome mail")] if welcomed else []
             return f"sent {' and '.join(said)}" if said else None

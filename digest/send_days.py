@@ -275,10 +275,16 @@ def first_wave(engine: Engine, settings: Settings, week: str) -> datetime:
     return waves_of(settings).cycle(list(zones.values()), send_day_of(settings, week))[0].slot
 
 
-def reader_schedule(settings: Settings) -> str:
-    """'every Monday at 08:00 in your time zone', for the welcome mail."""
+def reader_schedule(settings: Settings, cadence: str = cadences.DEFAULT) -> str:
+    """When a reader of `cadence` gets their letter, for the welcome mail: 'every Monday at 08:00 in
+    your time zone', 'every second Monday ...', 'on the first Monday of each month ...'."""
     waves = waves_of(settings)
-    return f"every {waves.day_name.capitalize()} at {waves.at:%H:%M} in your time zone"
+    day, at = waves.day_name.capitalize(), f"at {waves.at:%H:%M} in your time zone"
+    return {
+        cadences.WEEKLY: f"every {day} {at}",
+        cadences.FORTNIGHTLY: f"every second {day} {at}",
+        cadences.MONTHLY: f"on the first {day} of each month {at}",
+    }[cadences.parse(cadence)]
 
 
 def welcome_timing(engine: Engine, settings: Settings, now: Callable[[], datetime]):

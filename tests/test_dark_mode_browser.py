@@ -113,11 +113,10 @@ def small_mails() -> dict[str, str]:
     from digest.render.confirmation import render_confirmation
     from digest.render.repermission import render_repermission
     from digest.render.welcome import render_welcome
-    from digest.send_days import reader_schedule
 
     mails = {
         "confirmation": render_confirmation(SETTINGS).html,
-        "welcome": render_welcome(SETTINGS, reader_schedule(SETTINGS)).html,
+        "welcome": render_welcome(SETTINGS).html,
         "repermission": render_repermission(SETTINGS).html,
     }
     return {name: fill(html, reader_substitutions("t" * 43)) for name, html in mails.items()}

@@ -11,6 +11,7 @@ parts that differ, missing or odd headers).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,7 @@ def mails(sqlite_url, tmp_path) -> dict[str, bytes]:
             service.confirm(session, token, None, utcnow(), welcome=True)
         timing = welcome_timing(engine, settings, utcnow)
         welcomed = send_welcomes(
-            engine, settings, timing, reader_schedule(settings), sender=OutboxSender(tmp_path / "welcome")
+            engine, settings, timing, partial(reader_schedule, settings), sender=OutboxSender(tmp_path / "welcome")
         )
         assert welcomed == 1
     finally:

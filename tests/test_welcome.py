@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 from helpers import add_reader, add_readers, digest_env, running, serve_site, start_process, wait_for
@@ -23,7 +24,7 @@ from digest.delivery.welcomes import send_welcomes
 from digest.jobs import run_wave, send_late_readers
 from digest.mail.memory import MemorySender
 from digest.mail.message import to_mime
-from digest.send_days import reader_schedule, welcome_timing
+from digest.send_days import reader_schedule, waves_of, welcome_timing
 from digest.settings import Settings
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
@@ -41,7 +42,11 @@ def owed(engine) -> set[str]:
 
 def welcome_now(engine, settings, at: datetime, sender) -> int:
     return send_welcomes(
-        engine, settings, welcome_timing(engine, settings, lambda: at), reader_schedule(settings), sender=sender
+        engine,
+        settings,
+        welcome_timing(engine, settings, lambda: at),
+        partial(reader_schedule, settings),
+        sender=sender,
     )
 
 
@@ -69,6 +74,28 @@ def test_a_reader_who_confirms_is_welcomed_once_with_their_topics_first_edition_
     html = mail.get_body(("html",)).get_content()
     assert "Voice, R&amp;D" in html and links.preferences_url(settings.base_url, token) in html
     assert owed(engine) == set()
+
+
+def test_each_welcome_names_when_the_readers_own_cadence_brings_their_letters(db_url, engine):
+    settings = settings_for(db_url)
+    monday = datetime(2026, 3, 30, 9, 0, tzinfo=UTC)
+    for cadence in ("weekly", "fortnightly", "monthly"):
+        reader_id, token = add_reader(engine, f"{cadence}@example.com", status=status.PENDING)
+        with session_scope(engine) as session:
+            session.get(Subscriber, reader_id).cadence = cadence
+            service.confirm(session, token, None, monday, welcome=True)
+    sender = MemorySender()
+    assert welcome_now(engine, settings, monday, sender) == 3
+    said = {}
+    for sent in sender.sent:
+        for recipient in sent.recipients:
+            text = " ".join(to_mime(sent.letter, recipient).get_body(("plain",)).get_content().split())
+            said[recipient.address.split("@")[0]] = text
+    day = waves_of(settings).day_name.capitalize()
+    assert f"comes every {day} at 08:00 in your time zone," in said["weekly"]
+    assert f"comes every second {day} at 08:00 in your time zone," in said["fortnightly"]
+    assert f"comes on the first {day} of each month at 08:00 in your time zone," in said["monthly"]
+    assert "of each month" not in said["weekly"] + said["fortnightly"]
 
 
 def test_a_late_readers_first_edition_carries_the_welcome_instead_of_a_second_mail(db_url, engine):
@@ -131,16 +158,17 @@ def test_the_web_app_welcomes_a_reader_right_after_the_confirmation(sqlite_url):
 
 CLAIM_SEND_AND_HANG = """
 import sys
+from functools import partial
 from digest.delivery.welcomes import send_welcomes
 from digest.mail.sendgrid import SendGridSender
-from digest.send_days import reader_schedule, welcome_timing
+from digest.send_days import reader_schedule, waves_of, welcome_timing
 from digest.settings import Settings
 from digest.store import open_store
 from digest.timeutil import utcnow
 engine = open_store(sys.argv[1])
 settings = Settings.from_env({"DIGEST_DATABASE_URL": sys.argv[1], "DIGEST_BACKEND": "sendgrid",
     "SENDGRID_API_KEY": "k", "SENDGRID_API_URL": sys.argv[2]})
-send_welcomes(engine, settings, welcome_timing(engine, settings, utcnow), reader_schedule(settings))
+send_welcomes(engine, settings, welcome_timing(engine, settings, utcnow), partial(reader_schedule, settings))
 """
 
 
@@ -167,7 +195,9 @@ def test_a_welcome_is_delivered_after_kill_9_of_the_sending_process(db_url):
         settings = Settings.from_env(
             {"DIGEST_BACKEND": "sendgrid", "SENDGRID_API_KEY": "k", "SENDGRID_API_URL": server.url}
         )
-        sent = send_welcomes(engine, settings, welcome_timing(engine, settings, utcnow), reader_schedule(settings))
+        sent = send_welcomes(
+            engine, settings, welcome_timing(engine, settings, utcnow), partial(reader_schedule, settings)
+        )
         assert sent == 30 and owed(engine) == set()
         welcomed = [a for a, p in server.recipients() if p.get("custom_args", {}).get("purpose") == "welcome"]
         assert set(welcomed) == {f"reader{n}@example.com" for n in range(1, 31)}

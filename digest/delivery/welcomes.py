@@ -32,6 +32,7 @@ from subscribers.welcomes import PendingWelcome
 log = logging.getLogger(__name__)
 
 Timing = Callable[[PendingWelcome], tuple[str, bool]]
+Schedule = Callable[[str], str]  # a reader's cadence -> when their letters come, in words
 
 
 class WelcomesSent(NamedTuple):
@@ -52,7 +53,7 @@ class WelcomeQueue(ClaimingQueue):
         engine: Engine,
         settings: Settings,
         timing: Timing,
-        schedule: str,
+        schedule: Schedule,
         transaction: Callable[[], ContextManager[Session]] | None = None,
         recover_every: float = 30.0,
     ):
@@ -76,7 +77,7 @@ class WelcomeQueue(ClaimingQueue):
             if carried:
                 deferred.append(reader.reader_id)
                 continue
-            values = welcome_values(self.settings, reader.token, reader.topics, first)
+            values = welcome_values(self.settings, reader.token, reader.topics, first, self.schedule(reader.cadence))
             recipients.append(
                 Recipient(
                     address=reader.email,
@@ -87,7 +88,7 @@ class WelcomeQueue(ClaimingQueue):
             ids[reader.email] = reader.reader_id
         accepted, again, refused = [], list(deferred), []
         if recipients:
-            letter = render_welcome(self.settings, self.schedule)
+            letter = render_welcome(self.settings)
             try:
                 result = sender.send(letter, recipients)
             except Exception:
@@ -110,7 +111,7 @@ class WelcomeQueue(ClaimingQueue):
 
 
 def send_welcomes(
-    engine: Engine, settings: Settings, timing: Timing, schedule: str, *, sender: Sender | None = None
+    engine: Engine, settings: Settings, timing: Timing, schedule: Schedule, *, sender: Sender | None = None
 ) -> int:
     """Send every welcome owed now (those a dead process had claimed included); returns how many left."""
     if not settings.welcome:

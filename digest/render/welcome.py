@@ -1,10 +1,11 @@
 """The welcome mail a reader gets when they confirm: rendered once per process, each reader's topics,
 first edition and links filled in by the sender (like the confirmation mail's link).
 
-TOPICS, TOPICS_HTML and FIRST_EDITION mark where each reader's values go; READER_TOKEN (as in an
-edition) where their token goes, in the preferences and unsubscribe links. The send (claim,
-settle, release) is digest.delivery.welcomes'. `welcome_intro` is the paragraph an edition carries
-instead, for a reader whose first edition goes out within minutes of their confirmation.
+TOPICS, TOPICS_HTML, FIRST_EDITION and SCHEDULE (when their cadence brings a letter) mark where each
+reader's values go; READER_TOKEN (as in an edition) where their token goes, in the preferences and
+unsubscribe links. The send (claim, settle, release) is digest.delivery.welcomes'. `welcome_intro`
+is the paragraph an edition carries instead, for a reader whose first edition goes out within
+minutes of their confirmation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from subscribers import links
 TOPICS = "%%topics%%"
 TOPICS_HTML = "%%topics_html%%"
 FIRST_EDITION = "%%first_edition%%"
+SCHEDULE = "%%schedule%%"
 HTML_TEMPLATE = "email/welcome.mjml.j2"
 TEXT_TEMPLATE = "email/welcome.txt.j2"
 EVERY_TOPIC = "every topic"
@@ -41,7 +43,7 @@ class WelcomeView:
     first_edition: str
     preferences_url: str
     unsubscribe_url: str
-    schedule: str  # "every Monday at 08:00, your time"
+    schedule: str  # SCHEDULE: "every Monday at 08:00 in your time zone", by the reader's cadence
     language: str = "en"  # DIGEST_LANGUAGE: the mail's `lang`
 
 
@@ -50,7 +52,7 @@ def topics_line(topics: Sequence[str]) -> str:
 
 
 @lru_cache(maxsize=8)
-def render_welcome(settings: Settings, schedule: str, root: Path | None = None) -> Letter:
+def render_welcome(settings: Settings, root: Path | None = None) -> Letter:
     """The welcome mail with its per-reader placeholders. A template that does not parse, fill or
     compile is an EditionError naming the file (as for editions)."""
     view = WelcomeView(
@@ -61,7 +63,7 @@ def render_welcome(settings: Settings, schedule: str, root: Path | None = None) 
         FIRST_EDITION,
         links.preferences_url(settings.base_url, READER_TOKEN),
         links.unsubscribe_url(settings.base_url, READER_TOKEN),
-        schedule,
+        SCHEDULE,
         settings.language,
     )
     override = settings.templates
@@ -81,10 +83,16 @@ def render_welcome(settings: Settings, schedule: str, root: Path | None = None) 
     )
 
 
-def welcome_values(settings: Settings, token: str, topics: Sequence[str], first_edition: str) -> dict:
+def welcome_values(settings: Settings, token: str, topics: Sequence[str], first_edition: str, schedule: str) -> dict:
     """One reader's substitutions and headers: (substitutions, headers)."""
     line = topics_line(topics)
-    substitutions = {READER_TOKEN: token, TOPICS: line, TOPICS_HTML: html.escape(line), FIRST_EDITION: first_edition}
+    substitutions = {
+        READER_TOKEN: token,
+        TOPICS: line,
+        TOPICS_HTML: html.escape(line),
+        FIRST_EDITION: first_edition,
+        SCHEDULE: html.escape(schedule),
+    }
     headers = {
         "List-Unsubscribe": f"<{links.unsubscribe_url(settings.base_url, token)}>",
         "List-Unsubscribe-Post": ONE_CLICK,

@@ -91,7 +91,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         engine,
         settings,
         welcome_timing(engine, settings, utcnow),
-        reader_schedule(settings),
+        partial(reader_schedule, settings),
         app.state.writes.session,
     )
 
