@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import count
 from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
@@ -54,6 +55,8 @@ from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_for_day
 from subscribers import cadence as cadences
+
+_SERIALS = count(1)  # each VariantLetters' own, so that two sends' letters of one key never share a serial
 
 NOT_DUE = "\x00not due"  # what `choose` returns for a reader whose cadence skips this send day
 
@@ -94,7 +97,9 @@ class VariantLetters:
     """`welcome`: a paragraph that opens every variant before the editor's intro (the welcome a
     reader's first edition carries when it goes out within minutes of their confirmation)."""
 
-    RECENT = 32  # letters kept unpacked: a flush takes requests of a few dozen keys in turn
+    # Letters kept unpacked: a flush takes up to AHEAD (64) requests' letters, then sends them in turn, so
+    # fewer than that would unpack every one twice (a wave's last flush holds a request for every key).
+    RECENT = 80
 
     def __init__(
         self,
@@ -113,6 +118,7 @@ class VariantLetters:
         self.offered = len(offered)
         self.why = self.chooser.why
         self.rendered: dict[str, Packed] = {}  # key -> its letter, packed (see `letter`)
+        self._serial = f"v{next(_SERIALS)}|"  # + a key: a letter's serial (senders keep its request by it)
         self._recent: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
@@ -201,7 +207,7 @@ class VariantLetters:
         if found is None:
             packed = self.rendered.get(key)
             if packed is None:
-                found = self._render(key)
+                found = replace(self._render(key), serial=self._serial + key)
                 self.rendered[key] = Packed(replace(found, html="", text=""), found.html.encode(), found.text.encode())
             else:
                 found = replace(packed.letter, html=packed.html.decode(), text=packed.text.decode())
