@@ -43,7 +43,7 @@ from digest.editions.status import EditionStatus
 from digest.editors import audit
 from digest.editors.approvals import approvals_of, build_as
 from digest.editors.roles import Action
-from digest.errors import NothingToSend
+from digest.errors import EditionError, NothingToSend
 from digest.mail import Sender
 from digest.render.welcome import welcome_intro
 from digest.send_days import (
@@ -87,6 +87,8 @@ CONFIRMATIONS_JOB = "confirmations"
 LATE_READERS_JOB = "late-readers"
 SUNSET_JOB = "sunset"
 SUNSET_EVERY = timedelta(hours=1)
+RETENTION_JOB = "retention"
+RETENTION_EVERY = timedelta(hours=1)
 CONFIRMATIONS_EVERY = timedelta(minutes=1)
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
 ZONES_RECHECK = timedelta(minutes=1)
@@ -419,7 +421,32 @@ def build_scheduler(
             return "; ".join(said) or None
 
         scheduler.every(SUNSET_JOB, SUNSET_EVERY, sunset_job)
+    if settings.retain_days is not None:
+
+        def retention_job(context: RunContext) -> str | None:
+            return retain(engine, settings, context.now())
+
+        scheduler.every(RETENTION_JOB, RETENTION_EVERY, retention_job)
     return scheduler
+
+
+def retain(engine: Engine, settings: Settings, now: datetime) -> str | None:
+    """DIGEST_RETAIN_DAYS: prune the editions sent more than that many days before `now` (digest.stats.prune:
+    their figures kept, their per-reader rows and events dropped). An edition begun before then and still
+    sending or paused holds every prune back: said, and tried again at the next run."""
+    from digest.stats.prune import prune  # the stats load only when a prune is due
+
+    try:
+        pruned = prune(engine, now - timedelta(days=settings.retain_days))
+    except EditionError as exc:
+        return f"retention waits: {exc}"
+    if not pruned:
+        return None
+    rows, events = sum(p.ledger_rows for p in pruned), sum(p.events for p in pruned)
+    return (
+        f"pruned {counted(len(pruned), 'edition')} sent over {settings.retain_days} days ago "
+        f"({counted(rows, 'ledger row')} and {counted(events, 'event')} deleted, their figures kept)"
+    )
 
 
 # --- what operators see ---------------------------------------------------------------

@@ -567,6 +567,16 @@ SETTINGS: tuple[Setting, ...] = (
         show=lambda n: "off" if n is None else str(n),
     ),
     Setting(
+        "retain_days",
+        "DIGEST_RETAIN_DAYS",
+        _off_or_at_least(1),
+        "off",
+        "days an edition's per-reader ledger rows and raw events are kept after it was sent; then the scheduler "
+        "prunes it as `digest db prune` does (its figures and the consent log stay; never the newest sent edition)",
+        type=int | None,
+        show=lambda n: "off" if n is None else str(n),
+    ),
+    Setting(
         "sunset_grace",
         "DIGEST_SUNSET_GRACE",
         _at_least(1),

@@ -63,6 +63,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, select
 
 from digest.content.models import Comparison, Entry, Review, Tool
+from digest.delivery import ledger as ledger_module
 from digest.delivery.ledger import Delivery
 from digest.editions.models import Edition
 from digest.editions.service import build_edition
@@ -496,7 +497,8 @@ def ledger(engine, number: int) -> dict[int, str]:
 def ledger_rows(engine, number: int) -> list[dict]:
     d, e = Delivery.__table__, Edition.__table__
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(d).join(e, e.c.id == d.c.edition_id).where(e.c.number == number))
+        editions = sa.select(e.c.id).where(e.c.number == number)
+        rows = connection.execute(ledger_module.rows_of(d.c.edition_id.in_(editions)))
         return [dict(row._mapping) for row in rows]
 
 

@@ -54,8 +54,8 @@ def mailed_in(server, number: int) -> Counter:
     return Counter(reader_of(a) for a, p in server.recipients() if p["custom_args"]["edition"] == str(number))
 
 
-def test_killed_sends_resume_without_mailing_anyone_twice(sqlite_url, rng):
-    url = sqlite_url
+def test_killed_sends_resume_without_mailing_anyone_twice(db_url, rng):
+    url = db_url
     engine = open_store(url)
     add_readers(engine, READERS)
     settings = Settings(database_url=url)

@@ -88,6 +88,20 @@ def test_a_reader_already_in_the_ledger_is_never_read_or_claimed_twice(engine):
     assert {r["request_id"] for r in ledger_rows(engine, 1)} == {"r-1"}
 
 
+def test_a_walk_over_readers_who_all_have_rows_reads_none_and_ends(engine):
+    """A resumed send walking a part another sender finished: batch after batch of readers with rows
+    (on PostgreSQL a batch looks at the next readers, then drops those with a row), and the walk ends."""
+    add_readers(engine, 7)
+    edition = add_edition(engine, 1)
+    claim(engine, edition, read(engine, edition, limit=5).rows)  # readers 1-5 have rows
+    after, seen, batches = 0, [], 0
+    while (batch := read(engine, edition, after=after, limit=2)).scanned:
+        seen += [r[0] for r in batch.rows]
+        after, batches = batch.last_id, batches + 1
+        assert batches < 10
+    assert seen == [6, 7]
+
+
 def test_a_row_the_insert_does_not_take_is_not_in_the_claim(engine):
     """As when a reader leaves between the claim's read and its write: the row is not written, so
     the reader must not go out in this request. A trigger that drops reader 3's row makes it happen."""
@@ -133,7 +147,7 @@ def claim_ahead(engine, edition_id, requests):
 
 def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(engine):
     """Two variants whose readers interleave (1, 3, 5 and 2, 4, 6): one claim writes both requests, and
-    each request's rows sit together, so its outcome later touches a few pages."""
+    each request's rows sit together. The rows are written `sent` ahead, each request in flight."""
     add_readers(engine, 6)
     edition = add_edition(engine, 1)
     rows = read(engine, edition).rows
@@ -142,10 +156,14 @@ def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(e
     assert [c.request_id for c in made] == ["a-1-queued", "a-2-queued"] and {c.skipped for c in made} == {0}
     by_request: dict[str, list[int]] = {}
     for row in sorted(ledger_rows(engine, 1), key=lambda r: r["subscriber_id"]):
-        assert row["state"] == "claimed"
+        assert row["state"] == "sent"
         by_request.setdefault(row["request_id"], []).append(row["id"])
     for ids in by_request.values():
         assert sorted(ids) == list(range(min(ids), min(ids) + len(ids)))  # consecutive, whatever the backend
+    with engine.connect() as connection:
+        assert ledger_module.claimed_requests(connection, edition) == {"a-1-queued", "a-2-queued"}
+        counts = ledger_module.state_counts(connection, edition)  # in flight: claimed, whatever the rows say
+        assert (counts["claimed"], counts["sent"]) == (6, 0)
 
 
 def test_a_reader_who_left_or_was_taken_before_a_claim_ahead_is_not_in_its_request(engine):
@@ -157,7 +175,7 @@ def test_a_reader_who_left_or_was_taken_before_a_claim_ahead_is_not_in_its_reque
     made = claim_ahead(engine, edition, [("a-1-queued", rows[0::2]), ("a-2-queued", rows[1::2])])
     assert [[r[0] for r in c.readers] for c in made] == [[1, 5], [2, 4]]
     assert [c.skipped for c in made] == [1, 0]
-    assert ledger(engine, 1) == {1: "claimed", 2: "claimed", 3: "skipped", 4: "claimed", 5: "claimed", 6: "claimed"}
+    assert ledger(engine, 1) == {1: "sent", 2: "sent", 3: "skipped", 4: "sent", 5: "sent", 6: "claimed"}
     assert {r["subscriber_id"] for r in ledger_rows(engine, 1) if r["request_id"] == "other-1"} == {6}
 
 
@@ -171,8 +189,11 @@ def test_readers_who_leave_after_a_claim_ahead_are_dropped_before_it_leaves(engi
         connection.exec_driver_sql("DELETE FROM subscriber WHERE id = 4")  # erased: the ledger row goes too
         left = ledger_module.drop_leavers(connection, edition, made)
     assert [r[0] for r in left.readers] == [1, 3, 5] and left.skipped == 2
+    # Its rows were written `sent` ahead; a request that loses readers becomes an ordinary claim.
     assert ledger(engine, 1) == {1: "claimed", 2: "skipped", 3: "claimed", 5: "claimed"}
-    assert reader_4["state"] == "claimed"
+    assert reader_4["state"] == "sent"
+    with engine.connect() as connection:
+        assert ledger_module.claimed_requests(connection, edition) == {"a-1-queued"}
 
 
 def test_moving_some_readers_of_a_request_moves_those_and_not_the_readers_between_them(engine):
@@ -208,3 +229,38 @@ def test_an_editions_counts_take_only_its_rows_when_another_editions_rows_lie_be
             (None, "sent", None, 2),
         ]
         assert ledger_module.state_counts(connection, 999) == dict.fromkeys(ledger_module.DELIVERY_STATES, 0)
+
+
+def test_a_request_claimed_ahead_that_all_readers_took_lands_with_one_row_and_its_message_id(engine):
+    """The hot path: its readers' rows stay as the claim wrote them, the request row gets the message id,
+    and the request is no longer in flight. Each reader's row reads as carrying that message id."""
+    add_readers(engine, 4)
+    edition = add_edition(engine, 1)
+    rows = read(engine, edition).rows
+    first, second = claim_ahead(engine, edition, [("a-1-queued", rows[:2]), ("a-2-queued", rows[2:])])
+    with engine.begin() as connection:
+        assert ledger_module.mark_all(connection, edition, "a-1-queued", [1, 2], "sent", message_id="m-1") == 2
+        assert ledger_module.claimed_requests(connection, edition) == {"a-2-queued"}
+    with engine.begin() as connection:  # one reader refused: the request becomes a claim, then as any claim
+        ledger_module.mark_each(
+            connection, edition, "a-2-queued", [(3, "sent", "m-2", None), (4, "failed", None, "bad")]
+        )
+        assert ledger_module.claimed_requests(connection, edition) == set()
+    by_reader = {r["subscriber_id"]: (r["state"], r["provider_message_id"]) for r in ledger_rows(engine, 1)}
+    assert by_reader == {1: ("sent", "m-1"), 2: ("sent", "m-1"), 3: ("sent", "m-2"), 4: ("failed", None)}
+
+
+def test_requests_claimed_ahead_whose_sender_died_become_uncertain_or_are_let_go(engine):
+    """What a crash leaves: the lowest request in flight may have left (uncertain), the next did not
+    (its rows deleted, so the next send mails those readers); a request that landed stays sent."""
+    add_readers(engine, 6)
+    edition = add_edition(engine, 1)
+    rows = read(engine, edition).rows
+    claim_ahead(engine, edition, [("a-1-queued", rows[:2]), ("a-2-queued", rows[2:4]), ("a-3-queued", rows[4:])])
+    with engine.begin() as connection:
+        ledger_module.mark_all(connection, edition, "a-1-queued", [1, 2], "sent", message_id="m-1")
+        assert ledger_module.claims_to_uncertain(connection, edition, ["a-2-queued"], "gone") == 2
+        assert ledger_module.let_go(connection, edition, ["a-3-queued"]) == 2
+        assert ledger_module.claimed_requests(connection, edition) == set()
+    assert ledger(engine, 1) == {1: "sent", 2: "sent", 3: "uncertain", 4: "uncertain"}
+    assert [r[0] for r in read(engine, edition).rows] == [5, 6]

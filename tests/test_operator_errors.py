@@ -56,6 +56,7 @@ BAD = {
     "DIGEST_WELCOME": ("sometimes", "DIGEST_WELCOME must be on or off"),
     "DIGEST_CLICKS_ENGAGE": ("maybe", "DIGEST_CLICKS_ENGAGE must be on or off"),
     "DIGEST_SUNSET_AFTER": ("never", "DIGEST_SUNSET_AFTER must be off or a whole number of at least 1"),
+    "DIGEST_RETAIN_DAYS": ("a year", "DIGEST_RETAIN_DAYS must be off or a whole number of at least 1"),
     "DIGEST_SUNSET_GRACE": ("0", "DIGEST_SUNSET_GRACE must be at least 1"),
     "DIGEST_LANGUAGE": ("english", "DIGEST_LANGUAGE must be a language tag such as en, fr or pt-BR"),
     "DIGEST_TEMPLATES": ("/nonexistent/brand", "DIGEST_TEMPLATES must name a folder of templates"),

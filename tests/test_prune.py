@@ -27,6 +27,8 @@ from digest.errors import UnknownVoteLink
 from digest.events.ingest import ingest
 from digest.events.models import Event
 from digest.events.parse import parse_batch
+from digest.jobs import RETENTION_JOB, build_scheduler, retain
+from digest.settings import Settings
 from digest.stats.prune import prune
 from digest.store import open_store, session_scope
 from digest.timeutil import utcnow
@@ -214,4 +216,25 @@ def test_the_desks_stats_show_each_edition_and_variant_with_charts_and_the_same_
 
     assert [p.number for p in prune(engine, utcnow() + timedelta(days=1))] == [number]
     assert desk_stats(db_url, number) == (every, one)  # from the kept figures, word for word
+    engine.dispose()
+
+
+def test_retention_prunes_what_was_sent_longer_ago_than_retain_days_and_is_off_by_default(cli_env, sendgrid):  # noqa: F811
+    """DIGEST_RETAIN_DAYS: the scheduler's hourly retention job prunes as `digest db prune` does."""
+    engine = open_store(cli_env["DIGEST_DATABASE_URL"])
+    number = sent_with_events(engine, sendgrid)
+    off, on = Settings.from_env(cli_env), Settings.from_env({**cli_env, "DIGEST_RETAIN_DAYS": "30"})
+    assert off.retain_days is None and on.retain_days == 30
+    jobs = {
+        flag: set(build_scheduler(engine, s, confirmations=False, late=False)._registry.jobs)
+        for flag, s in (("off", off), ("on", on))
+    }
+    assert RETENTION_JOB not in jobs["off"] and RETENTION_JOB in jobs["on"]
+    ledger, events, log = rows(engine, number)
+    assert retain(engine, on, utcnow() + timedelta(days=29)) is None  # not old enough yet
+    assert rows(engine, number) == (ledger, events, log)
+    said = retain(engine, on, utcnow() + timedelta(days=31))
+    assert said == "pruned 1 edition sent over 30 days ago (6 ledger rows and 8 events deleted, their figures kept)"
+    assert rows(engine, number) == (0, 0, log)
+    assert retain(engine, on, utcnow() + timedelta(days=31)) is None  # nothing left to prune
     engine.dispose()

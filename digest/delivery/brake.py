@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.delivery.ledger import Delivery
+from digest.delivery.ledger import Delivery, in_flight
 from digest.delivery.states import DeliveryState
 from digest.editions.models import Edition
 from digest.events.models import Event
@@ -63,10 +63,11 @@ def judge(
 
 
 def sent_count(connection: Connection, edition_id: int) -> int:
-    """Readers the ledger says this edition went to (reads the edition's part of the ledger's index)."""
+    """Readers the ledger says this edition went to (reads the edition's part of the ledger's index),
+    not counting the readers of requests claimed ahead and still in flight (ledger.in_flight)."""
 
     delivery = Delivery.__table__
-    return (
+    sent = (
         connection.execute(
             sa.select(sa.func.count())
             .select_from(delivery)
@@ -74,6 +75,7 @@ def sent_count(connection: Connection, edition_id: int) -> int:
         ).scalar()
         or 0
     )
+    return sent - in_flight(connection, edition_id)
 
 
 def edition_number(connection: Connection, edition_id: int) -> int | None:

@@ -10,8 +10,10 @@ wait in memory, one queue per variant (nothing is written for them yet). When th
 queues hold `hold` readers (AHEAD full requests' worth), their full requests go
 out (on PostgreSQL, also at the end of each part of the walk); at the end of the
 walk, everything left:
-  1. claim ahead (one committed transaction): `claimed` rows, with the variant,
-     for up to AHEAD requests' readers still active, written in reader order
+  1. claim ahead (one committed transaction): rows written `sent` ahead, with the
+     variant, each request in flight (ledger.DeliveryRequest: the module's docstring
+     says how it lands or settles), for up to AHEAD requests' readers still active,
+     written in reader order
      (a variant's readers lie all over the ledger's index: one pass in order
      costs half as much as one per request);
   2. then each request in turn: one request to the sender with its variant's
@@ -458,7 +460,7 @@ class SendRun:
         """PostgreSQL: while one chunk's requests leave (each checked for leavers, sent, its outcome
         committed), the next chunk is claimed on a second connection by a helper thread, so the
         database writes the claims on one core while this process posts and records on the other (a
-        claim costs four times an outcome: three foreign keys and four indexes per row). The crash rule
+        claim is the send's one write per reader: a row, three index entries and the reader's key). The crash rule
         still holds: the next chunk's request ids are all higher than this chunk's, and only the lowest
         claimed request of a worker may have left. On a halt the chunk being claimed is let go too."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead")
@@ -702,7 +704,7 @@ class SendRun:
                     )
             counts = ledger.state_counts(connection, self.edition_id)
             if halted is None:
-                if counts[DeliveryState.CLAIMED] == 0:
+                if not ledger.claimed_requests(connection, self.edition_id):
                     self._set_status(EditionStatus.SENT, connection)  # no change if another worker did it first
                     status = SendOutcome.SENT
                 else:

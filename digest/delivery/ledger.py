@@ -2,8 +2,22 @@
 
 A row's state is a DeliveryState (digest.delivery.states names them and says what each means).
 A `claimed` row whose sender is gone is what a crash leaves behind; the next
-send turns it into `uncertain`. `request_id` names the request a row went out
-in, and begins with the id of the worker that claimed it (see lock.py).
+send turns it into `uncertain`.
+
+Requests claimed ahead (claim_ahead, the send's hot path) are written once per reader: their rows
+are written `sent` before the request leaves, and a DeliveryRequest row says the request is in
+flight. That request row, not the readers' rows, is the claim: while it is in flight the rows are
+provisional, and whatever ends the flight settles them in the same transaction as it ends it:
+  - the provider took every reader: the request row gets its message id and finish time (one row
+    written per request, where a `claimed` row per reader would be updated to `sent`);
+  - anything else (a reader refused, an uncertain outcome, a retry, a release, readers who left
+    just before it leaves): its rows become ordinary `claimed` rows first (`_settle`), and then are
+    handled as any claim is;
+  - its sender is gone: as with claimed rows, it becomes `uncertain` or is let go (lock.left_behind).
+So `claimed_requests` names both kinds, and a crash leaves what it always left.
+
+`request_id` names the request a row went out in, and begins with the id of the worker that
+claimed it (see lock.py).
 `variant_id` names the variant (the list of comparisons) the reader was due, so
 a resumed send mails them that one, and stats can be split by variant.
 
@@ -34,6 +48,7 @@ from subscribers import audience, engagement, status
 from subscribers.audience import Reader
 
 CLAIMED, UNCERTAIN, SKIPPED = DeliveryState.CLAIMED, DeliveryState.UNCERTAIN, DeliveryState.SKIPPED
+SENT = DeliveryState.SENT
 DELIVERY_STATES = tuple(DeliveryState)
 
 
@@ -54,7 +69,9 @@ class Delivery(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    edition_id: int = Field(sa_column=sa.Column(sa.ForeignKey("edition.id"), nullable=False))
+    # No foreign key to the edition or the variant: a claim names the edition being sent and a variant it
+    # just wrote, and each key cost a claim row a check as dear as an index write (migration 0016_ledger).
+    edition_id: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     subscriber_id: int = Field(
         sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True)
     )
@@ -65,9 +82,22 @@ class Delivery(SQLModel, table=True):
     claimed_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
     # The variant the reader was due (None: skipped before one was chosen, or a row from before variants).
-    variant_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.ForeignKey("edition_variant.id"), nullable=True)
-    )
+    variant_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+
+
+class DeliveryRequest(SQLModel, table=True):
+    """A request claimed ahead: in flight while `finished_at` is NULL (see the module's docstring)."""
+
+    __tablename__ = "delivery_request"
+
+    edition_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False))
+    request_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    # The readers whose rows it wrote, as a JSON list of ids (emptied when it finishes): how their rows
+    # are found if it ends otherwise than the usual way, with no index on request_id to keep up.
+    readers: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    claimed_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime, nullable=True))
+    message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
 
 
 @dataclass(frozen=True)
@@ -78,7 +108,8 @@ class Read:
     rows: list  # (id, email, token, topics text) of active readers, as the driver returned them
     gone: list[int]  # readers in the same id range who left since the send began: to be written as skipped
     last_id: int  # the highest reader id looked at; the walk continues after it
-    scanned: int  # rows returned (0: nothing left in this walk)
+    scanned: int  # readers looked at (0: nothing left in this walk); on PostgreSQL more than `rows` + `gone`
+    # when some already had a row
 
 
 @dataclass(frozen=True)
@@ -136,12 +167,23 @@ def read_fresh(
     """
     if connection.dialect.name == "sqlite":
         return _read_fresh_sqlite(connection, edition_id, after_id, limit, started_at, zone, upto)
-    rows = connection.execute(
-        audience.receiving(
-            after_id, limit, unless=in_ledger(edition_id, after_id, upto), zone=zone, upto=upto, with_topics=True
-        )
-    ).all()
-    upper = rows[-1][0] if len(rows) == limit else upto  # a short batch is the last: look to the end
+    # PostgreSQL: the next `limit` active readers first, then which of them have a row (one index probe
+    # each), rather than one anti-join. The anti-join's plan rests on the ledger's statistics, and those
+    # say an edition being sent has no rows until autovacuum looks again: planned as a nested loop over
+    # the edition's rows materialized, one batch of a zone's wave took 138 s at 325,000 rows (1M-reader
+    # waves, bench_variants.py); this way each batch costs the same whatever the statistics say.
+    candidates = connection.execute(audience.receiving(after_id, limit, zone=zone, upto=upto, with_topics=True)).all()
+    upper = candidates[-1][0] if len(candidates) == limit else upto  # a short batch is the last: look to the end
+    rows = candidates
+    if candidates:
+        cursor = connection.connection.cursor()
+        first, last_read = candidates[0][0], candidates[-1][0]
+        if last_read - first < 2 * len(candidates):  # ids close together (a walk of every zone): one range scan
+            taken = {r[0] for r in cursor.execute(_PG_IN_LEDGER_RANGE, (edition_id, first, last_read))}
+        else:
+            taken = {r[0] for r in cursor.execute(_PG_IN_LEDGER, (edition_id, pg_array(r[0] for r in candidates)))}
+        if taken:
+            rows = [row for row in candidates if row[0] not in taken]
     gone = [
         row[0]
         for row in connection.execute(
@@ -150,10 +192,14 @@ def read_fresh(
             )
         )
     ]
-    if not rows and not gone:
+    if not candidates and not gone:
         return Read([], [], after_id, 0)
-    last = upper if len(rows) == limit else max([row[0] for row in rows] + gone)
-    return Read(rows, gone, last, len(rows) + len(gone))
+    last = upper if len(candidates) == limit else max([row[0] for row in candidates] + gone)
+    return Read(rows, gone, last, len(candidates) + len(gone))
+
+
+_PG_IN_LEDGER = "SELECT subscriber_id FROM delivery WHERE edition_id = %s AND subscriber_id = ANY(%s::int[])"
+_PG_IN_LEDGER_RANGE = "SELECT subscriber_id FROM delivery WHERE edition_id = %s AND subscriber_id BETWEEN %s AND %s"
 
 
 def claim(
@@ -193,14 +239,38 @@ class Ahead:
 def claim_ahead(
     connection: Connection, edition_id: int, requests: Sequence[Ahead], *, now: datetime | None = None
 ) -> list[Claim]:
-    """Claim several requests at once (each as `claim` would), for a sender that then sends them one by
-    one. On SQLite one INSERT writes them all, in reader order, so that the indexes' pages are visited
-    once, in order, wherever a variant's readers lie; each request's rows get consecutive row ids, so
-    that its outcome, written after it leaves, updates a few table pages. On PostgreSQL each is one
-    `claim`."""
+    """Claim several requests at once, for a sender that then sends them one by one: each reader's row
+    written `sent` (provisionally) with their variant, and each request in flight (a DeliveryRequest),
+    for readers still active; one another sender took is left alone, one who left gets `skipped`.
+    One INSERT writes all the readers' rows, in reader order, so that the indexes' pages are visited
+    once, in order, wherever a variant's readers lie (and two senders on PostgreSQL take their
+    unique-index entries in one order); each request's rows get consecutive row ids."""
     now = now or utcnow()
     if connection.dialect.name != "sqlite":
-        return _claim_ahead_postgres(connection, edition_id, requests, now)
+        claims = _claim_ahead_postgres(connection, edition_id, requests, now)
+    else:
+        claims = _claim_ahead_sqlite(connection, edition_id, requests, now)
+    _in_flight(connection, edition_id, claims, now)
+    return claims
+
+
+def _in_flight(connection: Connection, edition_id: int, claims: Sequence[Claim], now: datetime) -> None:
+    rows = [
+        {"edition_id": edition_id, "request_id": c.request_id, "readers": json.dumps([r[0] for r in c.readers])}
+        for c in claims
+        if c.readers
+    ]
+    if rows:
+        table = DeliveryRequest.__table__
+        connection.execute(
+            sa.insert(table).values(claimed_at=sa.bindparam("now", type_=UTCDateTime)),
+            [{**row, "now": now} for row in rows],
+        )
+
+
+def _claim_ahead_sqlite(
+    connection: Connection, edition_id: int, requests: Sequence[Ahead], now: datetime
+) -> list[Claim]:
     cursor = connection.connection.cursor()
     row_id = cursor.execute("SELECT coalesce(max(id), 0) FROM delivery").fetchone()[0]
     values = []
@@ -210,13 +280,15 @@ def claim_ahead(
             values.append((row[0], row_id, request.request_id, request.variant_id))
     values.sort()
     stamp = _sqlite_time(now)
-    cursor.execute(_SQLITE_INSERT_AHEAD, (edition_id, stamp, json.dumps(values)))
+    cursor.execute(_SQLITE_INSERT_AHEAD, (edition_id, stamp, stamp, json.dumps(values)))
     if cursor.rowcount == len(values):  # all ours (the usual case)
         return [Claim(r.request_id, tuple(r.rows), 0) for r in requests]
     claims = []
     for request in requests:  # a reader left since they were read: as `claim` does, request by request
         ids = [row[0] for row in request.rows]
-        taken = {row[0] for row in cursor.execute(_SQLITE_TAKEN, (edition_id, request.request_id, json.dumps(ids)))}
+        taken = {
+            row[0] for row in cursor.execute(_SQLITE_TAKEN_AS, (edition_id, request.request_id, SENT, json.dumps(ids)))
+        }
         missing = [reader for reader in ids if reader not in taken]
         skipped = _insert_claims(
             connection, edition_id, missing, SKIPPED, request.request_id, now, None, only_stopped=True
@@ -231,8 +303,8 @@ def claim_ahead(
 # read the same readers take their unique-index entries in one order and never wait on each other in a
 # circle. Arrays are passed as their text ('{1,2,3}'): psycopg dumps a list of 64,000 ints slowly.
 _PG_INSERT_AHEAD = (
-    "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, variant_id) "
-    "SELECT id, %(edition)s, reader, %(state)s, (%(requests)s::text[])[part], %(now)s, "
+    "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, finished_at, variant_id) "
+    "SELECT id, %(edition)s, reader, %(state)s, (%(requests)s::text[])[part], %(now)s, %(now)s, "
     "(%(variants)s::int[])[part] FROM ("
     " SELECT nextval('delivery_id_seq') AS id, ahead.reader, ahead.part"
     " FROM unnest(%(readers)s::int[], %(parts)s::int[]) AS ahead(reader, part)"
@@ -264,7 +336,7 @@ def _claim_ahead_postgres(
         _PG_INSERT_AHEAD,
         {
             "edition": edition_id,
-            "state": CLAIMED,
+            "state": SENT,
             "requests": pg_array(r.request_id for r in requests),
             "variants": pg_array(r.variant_id for r in requests),
             "now": as_utc(now).replace(tzinfo=None),  # naive UTC, as UTCDateTime stores it
@@ -277,7 +349,7 @@ def _claim_ahead_postgres(
     claims = []
     for request in requests:  # a reader left since they were read, or another sender took them
         ids = [row[0] for row in request.rows]
-        taken = {row[0] for row in cursor.execute(_PG_TAKEN, (edition_id, request.request_id, CLAIMED, pg_array(ids)))}
+        taken = {row[0] for row in cursor.execute(_PG_TAKEN, (edition_id, request.request_id, SENT, pg_array(ids)))}
         missing = [reader for reader in ids if reader not in taken]
         skipped = _insert_claims(
             connection, edition_id, missing, SKIPPED, request.request_id, now, None, only_stopped=True
@@ -313,6 +385,7 @@ def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: 
         left = set(ids) - still
     if not left:
         return claim
+    _settle(connection, edition_id, claim.request_id)
     delivery, _ = _tables()
     connection.execute(
         sa.update(delivery)
@@ -402,8 +475,8 @@ _SQLITE_INSERT = (
     "ON CONFLICT (edition_id, subscriber_id) DO NOTHING"
 )
 _SQLITE_INSERT_AHEAD = (
-    "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, variant_id) "
-    f"SELECT json_extract(value, '$[1]'), ?, subscriber.id, '{CLAIMED}', json_extract(value, '$[2]'), ?, "
+    "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, finished_at, variant_id) "
+    f"SELECT json_extract(value, '$[1]'), ?, subscriber.id, '{SENT}', json_extract(value, '$[2]'), ?, ?, "
     "json_extract(value, '$[3]') FROM json_each(?) "
     "CROSS JOIN subscriber ON subscriber.id = json_extract(value, '$[0]') "
     f"WHERE {audience.SQL_RECEIVES_EDITIONS} "
@@ -420,6 +493,10 @@ _SQLITE_CONDITIONS = {  # which readers a row may be written for: by state, or (
 }
 _SQLITE_TAKEN = (
     "SELECT subscriber_id FROM delivery WHERE edition_id = ? AND request_id = ? "
+    "AND subscriber_id IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_TAKEN_AS = (
+    "SELECT subscriber_id FROM delivery WHERE edition_id = ? AND request_id = ? AND state = ? "
     "AND subscriber_id IN (SELECT value FROM json_each(?))"
 )
 
@@ -575,6 +652,54 @@ def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, reques
     )
 
 
+def _flights(connection: Connection, edition_id: int, request_ids: Iterable[str] | None = None) -> dict[str, list[int]]:
+    """Requests claimed ahead and still in flight (of `request_ids`, or all the edition's) -> their readers."""
+    table = DeliveryRequest.__table__
+    query = sa.select(table.c.request_id, table.c.readers).where(
+        table.c.edition_id == edition_id, table.c.finished_at.is_(None)
+    )
+    if request_ids is not None:
+        ids = list(request_ids)
+        if not ids:
+            return {}
+        query = query.where(table.c.request_id.in_(ids))
+    return {request: json.loads(readers) for request, readers in connection.execute(query)}
+
+
+def _end_flights(connection: Connection, edition_id: int, request_ids: Iterable[str]) -> None:
+    table = DeliveryRequest.__table__
+    ids = list(request_ids)
+    if ids:
+        connection.execute(sa.delete(table).where(table.c.edition_id == edition_id, table.c.request_id.in_(ids)))
+
+
+def _provisional(connection: Connection, delivery: sa.Table, edition_id: int, request_id: str, readers: list[int]):
+    """The rows a request in flight wrote `sent` ahead of its outcome."""
+    return sa.and_(
+        delivery.c.edition_id == edition_id,
+        _ids_condition(connection, delivery, readers),
+        delivery.c.request_id == request_id,
+        delivery.c.state == SENT,
+    )
+
+
+def _settle(connection: Connection, edition_id: int, request_id: str) -> None:
+    """A request claimed ahead that does not end the usual way: its rows become ordinary `claimed` rows
+    (and it stops being a request in flight), for the caller to handle as any claim. Nothing for a request
+    that is not in flight."""
+    readers = _flights(connection, edition_id, [request_id]).get(request_id)
+    if readers is None:
+        return
+    delivery, _ = _tables()
+    if readers:
+        connection.execute(
+            sa.update(delivery)
+            .where(_provisional(connection, delivery, edition_id, request_id, readers))
+            .values(state=CLAIMED, finished_at=None)
+        )
+    _end_flights(connection, edition_id, [request_id])
+
+
 _MARK_ALL = sa.text(
     "UPDATE delivery SET state = :state, provider_message_id = :message_id, error = :error, finished_at = :now "
     f"WHERE edition_id = :edition AND request_id = :request AND state = '{CLAIMED}'"
@@ -594,9 +719,27 @@ def mark_all(
 ) -> int:
     """Every still-claimed row of one request (`reader_ids`: the readers it went to) to `state`, in one
     statement: the hot path, plain SQL. The partial index of claimed rows finds them however far apart
-    the request's readers are (`state = 'claimed'` is written out so that the planner sees it)."""
+    the request's readers are (`state = 'claimed'` is written out so that the planner sees it).
+
+    A request claimed ahead whose readers were all taken (`sent`, to every reader it wrote) only
+    lands: its request row gets the message id and the time, its readers' rows stay as written."""
     if not reader_ids:
         return 0
+    if state == SENT:
+        table = DeliveryRequest.__table__
+        landed = connection.execute(
+            sa.update(table)
+            .where(
+                table.c.edition_id == edition_id,
+                table.c.request_id == request_id,
+                table.c.finished_at.is_(None),
+                table.c.readers == json.dumps(list(reader_ids)),
+            )
+            .values(finished_at=now or utcnow(), message_id=message_id, readers="[]")
+        ).rowcount
+        if landed:
+            return len(reader_ids)
+    _settle(connection, edition_id, request_id)
     return connection.execute(
         _MARK_ALL,
         {
@@ -616,6 +759,7 @@ def move_to_request(
     """Give some claimed rows of a request a request of their own (a resend splits a claim by variant)."""
     if not reader_ids:
         return 0
+    _settle(connection, edition_id, request_id)
     delivery, _ = _tables()
     return connection.execute(
         sa.update(delivery)
@@ -636,6 +780,7 @@ def mark_each(
     values = [{"reader": r, "new_state": s, "mid": m, "why": e} for r, s, m, e in outcomes]
     if not values:
         return
+    _settle(connection, edition_id, request_id)
     statement = (
         sa.update(delivery)
         .where(
@@ -663,6 +808,7 @@ def release(
     """
     if not reader_ids:
         return 0
+    _settle(connection, edition_id, request_id)
     delivery, _ = _tables()
     where = _rows_of(connection, delivery, edition_id, request_id, reader_ids)
     if were_uncertain:
@@ -679,22 +825,33 @@ def let_go(connection: Connection, edition_id: int, request_ids: Iterable[str]) 
     if not ids:
         return 0
     delivery, _ = _tables()
-    return connection.execute(
-        sa.delete(delivery).where(
-            delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED, delivery.c.request_id.in_(ids)
-        )
-    ).rowcount
+    gone = 0
+    flights = _flights(connection, edition_id, ids)
+    for request, readers in flights.items():
+        if readers:
+            where = _provisional(connection, delivery, edition_id, request, readers)
+            gone += connection.execute(sa.delete(delivery).where(where)).rowcount
+    _end_flights(connection, edition_id, flights)
+    return (
+        gone
+        + connection.execute(
+            sa.delete(delivery).where(
+                delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED, delivery.c.request_id.in_(ids)
+            )
+        ).rowcount
+    )
 
 
 def claimed_requests(connection: Connection, edition_id: int) -> set[str]:
-    """Requests with rows still claimed: in flight now, or left by a sender that died."""
+    """Requests with rows still claimed, or claimed ahead and not landed: in flight now, or left by a
+    sender that died."""
     delivery, _ = _tables()
     query = (
         sa.select(delivery.c.request_id)
         .where(delivery.c.edition_id == edition_id, delivery.c.state == _CLAIMED)
         .distinct()
     )
-    return {row[0] for row in connection.execute(query)}
+    return {row[0] for row in connection.execute(query)} | set(_flights(connection, edition_id))
 
 
 def claims_to_uncertain(
@@ -704,6 +861,8 @@ def claims_to_uncertain(
     ids = list(request_ids)
     if not ids:
         return 0
+    for request in _flights(connection, edition_id, ids):
+        _settle(connection, edition_id, request)
     delivery, _ = _tables()
     statement = (
         sa.update(delivery)
@@ -738,14 +897,22 @@ def edition_rows(connection: Connection, edition_id: int) -> sa.ColumnElement[bo
     return sa.and_(delivery.c.id.between(low, high), (delivery.c.edition_id + 0) == edition_id)
 
 
+def in_flight(connection: Connection, edition_id: int) -> int:
+    """Readers of requests claimed ahead and in flight: their rows say `sent` and nothing went yet."""
+    return sum(len(readers) for readers in _flights(connection, edition_id).values())
+
+
 def state_counts(connection: Connection, edition_id: int) -> dict[str, int]:
-    """The edition's rows per state."""
+    """The edition's rows per state; the rows of requests in flight count as claimed, as they are."""
     delivery, _ = _tables()
     counts = dict.fromkeys(DELIVERY_STATES, 0)
     where = edition_rows(connection, edition_id)
     if where is not None:
         query = sa.select(delivery.c.state, sa.func.count()).where(where).group_by(delivery.c.state)
         counts.update({state: n for state, n in connection.execute(query)})
+        flying = in_flight(connection, edition_id)
+        counts[SENT] -= flying
+        counts[CLAIMED] += flying
     return counts
 
 
@@ -868,10 +1035,28 @@ def editions_of_reader(connection: Connection, reader_id: int) -> list[dict]:
     ]
 
 
+def provider_message_id() -> sa.ColumnElement:
+    """A ledger row's provider message id: its own, or that of the request claimed ahead it landed with."""
+    delivery, request = Delivery.__table__, DeliveryRequest.__table__
+    landed = (
+        sa.select(request.c.message_id)
+        .where(request.c.edition_id == delivery.c.edition_id, request.c.request_id == delivery.c.request_id)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(delivery.c.provider_message_id, landed).label("provider_message_id")
+
+
+def rows_of(where) -> sa.Select:
+    """Ledger rows as column -> value, the provider message id as `provider_message_id` says."""
+    delivery, _ = _tables()
+    columns = [provider_message_id() if c.name == "provider_message_id" else c for c in delivery.columns]
+    return sa.select(*columns).where(where)
+
+
 def rows_of_reader(connection: Connection, reader_id: int) -> list[dict]:
     """Every ledger row of one reader, oldest first, as column -> value (`digest subscribers show`)."""
     delivery, _ = _tables()
-    query = sa.select(delivery).where(delivery.c.subscriber_id == reader_id).order_by(delivery.c.id)
+    query = rows_of(delivery.c.subscriber_id == reader_id).order_by(delivery.c.id)
     return [dict(row) for row in connection.execute(query).mappings()]
 
 

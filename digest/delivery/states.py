@@ -3,7 +3,9 @@
 A ledger row (digest.delivery.ledger.Delivery) is in one state:
 
     claimed    in a request about to go out (committed before the request leaves)
-    sent       the provider accepted it
+    sent       the provider accepted it (or, for a request claimed ahead, is about to be asked: the row is
+               written `sent` before the request leaves while a ledger.DeliveryRequest row says it is in
+               flight, and set right if it does not go out; see ledger.py)
     failed     the provider refused this reader (a bad address); not retried
     uncertain  the request's outcome is unknown (a crash or a timeout after the body
                left): never re-sent silently, only by `digest editions send --resend-uncertain`

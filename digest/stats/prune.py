@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.delivery import kept as kept_figures
-from digest.delivery.ledger import Delivery, state_counts
+from digest.delivery.ledger import Delivery, DeliveryRequest, state_counts
 from digest.delivery.summary import sent_variants
 from digest.delivery.watch import kept_counts
 from digest.editions.models import Edition
@@ -161,6 +161,8 @@ def prune_edition(engine: Engine, number: int) -> Prunable:
             return Prunable(number, edition.week, as_utc(edition.sent_at), 0, 0)
         kept_figures.write(session.connection(), edition.id, keep_figures(session, number))
         rows = session.execute(sa.delete(delivery).where(delivery.c.edition_id == edition.id)).rowcount
+        requests = DeliveryRequest.__table__  # the requests its rows went out in (their message ids)
+        session.execute(sa.delete(requests).where(requests.c.edition_id == edition.id))
         events = session.execute(sa.delete(event).where(event.c.edition_number == number)).rowcount
         return Prunable(number, edition.week, as_utc(edition.sent_at), rows, events)
 

@@ -3,6 +3,11 @@ single-variant send of the same readers in the same run.
 
     .venv/bin/python tests/bench/bench_variants.py          # 1,000,000 readers
     DIGEST_BENCH_SMOKE=1 .venv/bin/python tests/bench/bench_variants.py    # 5,000 readers (CI)
+    DIGEST_BENCH_DB=postgresql .venv/bin/python tests/bench/bench_variants.py   # the same on PostgreSQL
+
+With DIGEST_BENCH_DB=postgresql the three stores are databases on DIGEST_BENCH_PG_URL's server
+(readers by COPY, then VACUUM ANALYZE), each round's copy made from its filled database as a
+template, all dropped afterwards.
 
 Three SQLite stores hold the same readers (same ids, addresses and tokens) and the
 same week of ten comparisons over eight categories:
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import combinations
 from pathlib import Path
@@ -46,11 +52,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_send import measured, run_sink
+from bench_send import PG_ADMIN_URL, POSTGRES, measured, run_sink
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 5_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
-ROUNDS = 1 if SMOKE else 3  # of the single and personal waves, alternately
+ROUNDS = 1 if SMOKE else int(os.environ.get("DIGEST_BENCH_ROUNDS", 3))  # of the single and personal waves, alternately
 HERE = Path(__file__).resolve()
 BASE_URL = "https://verdicts.example.com"
 SEND_DAY = datetime(2026, 3, 30).date()  # a Monday; the edition is the week before (2026-W13)
@@ -122,47 +128,73 @@ def fill_store(url: str, topics: bool, zones: bool) -> None:
     engine = open_store(url)
     sets = [json.dumps(s) for s in topic_sets()]
     now = "2026-01-01 00:00:00.000000"
+    postgres = engine.dialect.name == "postgresql"
+
+    def sql(text: str) -> str:  # the driver's placeholders
+        return text.replace("?", "%s") if postgres else text
+
     with engine.begin() as connection:
         for i, (left, right) in enumerate(PAIRS, start=1):
             for side, category in ((1, CATEGORIES[left]), (2, CATEGORIES[right])):
                 connection.exec_driver_sql(
-                    "INSERT INTO tool (id, slug, name, category, tagline, description, pricing) "
-                    "VALUES (?, ?, ?, ?, 'A tagline', 'What it does.', 'Paid')",
+                    sql(
+                        "INSERT INTO tool (id, slug, name, category, tagline, description, pricing) "
+                        "VALUES (?, ?, ?, ?, 'A tagline', 'What it does.', 'Paid')"
+                    ),
                     (2 * i + side - 2, f"tool-{i}-{side}", f"Tool {i}{'ab'[side - 1]}", category),
                 )
             connection.exec_driver_sql(
-                "INSERT INTO comparison (id, slug, title, summary, url, published_at, updated_at) "
-                "VALUES (?, ?, ?, 'Which one ships.', ?, ?, ?)",
+                sql(
+                    "INSERT INTO comparison (id, slug, title, summary, url, published_at, updated_at) "
+                    "VALUES (?, ?, ?, 'Which one ships.', ?, ?, ?)"
+                ),
                 (i, f"tool-{i}-1-vs-tool-{i}-2", f"Tool {i}a vs Tool {i}b", f"{BASE_URL}/compare/{i}", PUBLISHED, now),
             )
             for position, side in enumerate((1, 2)):
                 connection.exec_driver_sql(
-                    "INSERT INTO entry (comparison_id, tool_id, position, panel_ship, community, entry_price) "
-                    "VALUES (?, ?, ?, ?, NULL, 'Free')",
+                    sql(
+                        "INSERT INTO entry (comparison_id, tool_id, position, panel_ship, community, entry_price) "
+                        "VALUES (?, ?, ?, ?, NULL, 'Free')"
+                    ),
                     (i, 2 * i + side - 2, position, 80 - 30 * position),
                 )
                 connection.exec_driver_sql(
-                    "INSERT INTO review (comparison_id, tool_id, lens, position, quote, verdict) "
-                    "VALUES (?, ?, 'builder', ?, 'It ships. The docs are good.', 'ship')",
+                    sql(
+                        "INSERT INTO review (comparison_id, tool_id, lens, position, quote, verdict) "
+                        "VALUES (?, ?, 'builder', ?, 'It ships. The docs are good.', 'ship')"
+                    ),
                     (i, 2 * i + side - 2, position),
                 )
-        for first in range(1, READERS + 1, 100_000):
-            connection.exec_driver_sql(
-                "INSERT INTO subscriber (id, email, status, topics, timezone, token, created_at, updated_at) "
-                "VALUES (?, ?, 'active', ?, ?, ?, ?, ?)",
-                [
-                    (
-                        i,
-                        f"reader{i}@example.com",
-                        sets[(i // 40) % 64] if topics else "[]",
-                        ZONES[i % 40] if zones else None,
-                        token_of(i),
-                        now,
-                        now,
-                    )
-                    for i in range(first, min(first + 100_000, READERS + 1))
-                ],
+
+        def reader(i: int) -> tuple:
+            return (
+                i,
+                f"reader{i}@example.com",
+                "active",
+                sets[(i // 40) % 64] if topics else "[]",
+                ZONES[i % 40] if zones else None,
+                token_of(i),
+                now,
+                now,
             )
+
+        columns = "id, email, status, topics, timezone, token, created_at, updated_at"
+        if postgres:  # COPY, then the sequences past the ids given
+            cursor = connection.connection.driver_connection.cursor()
+            with cursor.copy(f"COPY subscriber ({columns}) FROM STDIN") as copy:
+                for i in range(1, READERS + 1):
+                    copy.write_row(reader(i))
+            for table in ("subscriber", "tool", "comparison"):
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        else:
+            for first in range(1, READERS + 1, 100_000):
+                connection.exec_driver_sql(
+                    f"INSERT INTO subscriber ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [reader(i) for i in range(first, min(first + 100_000, READERS + 1))],
+                )
+    if postgres:  # as autovacuum would, before a weekly send
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
 
 
@@ -276,8 +308,7 @@ def run_render(url: str) -> dict:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        urls = {name: f"sqlite:///{folder}/{name}.db" for name in ("personal", "single", "one")}
+    with tempfile.TemporaryDirectory() as folder, stores(folder) as urls:
         port_file = f"{folder}/port"
         sink = subprocess.Popen([sys.executable, str(HERE.parent / "bench_send.py"), "sink", port_file])
         try:
@@ -295,13 +326,14 @@ def main() -> None:
                     runs[name].append(child_of("waves", fresh_copy(folder, name), api_url))
             single, personal = (max(runs[name], key=lambda r: r["readers"] / r["wall"]) for name in runs)
             one = child_of("one", urls["one"], api_url)
-            render = child_of("render", f"sqlite:///{folder}/personal-{ROUNDS - 1}.db")
+            render = child_of("render", copy_url(folder, "personal", ROUNDS - 1))
         finally:
             sink.terminate()
             sink.wait()
     rate = {name: r["readers"] / r["wall"] for name, r in (("single", single), ("personal", personal), ("one", one))}
     print(
-        f"bench_variants: {READERS:,} readers, 64 topic sets, 40 time zones, SQLite store, SendGrid sender -> "
+        f"bench_variants: {READERS:,} readers, 64 topic sets, 40 time zones, "
+        f"{'PostgreSQL' if POSTGRES else 'SQLite'} store, SendGrid sender -> "
         f"loopback sink"
     )
     print(
@@ -326,8 +358,57 @@ def main() -> None:
     print(f"  personal / one send: {rate['personal'] / rate['one']:.2f}x  (waves and variants against one plain send)")
 
 
+NAMES = ("personal", "single", "one")
+_copies: dict[str, int] = {}
+
+
+def _pg_name(folder: str, name: str) -> str:
+    return f"digest_bench_{abs(hash(folder)) % 10**8}_{name}"
+
+
+def _pg_url(database: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+
+
+@contextmanager
+def stores(folder: str):
+    """name -> URL of the three stores: SQLite files in `folder`, or PostgreSQL databases (dropped after)."""
+    if not POSTGRES:
+        yield {name: f"sqlite:///{folder}/{name}.db" for name in NAMES}
+        return
+    import psycopg
+
+    made = [_pg_name(folder, name) for name in NAMES]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        for database in made:
+            admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield {name: _pg_url(_pg_name(folder, name)) for name in NAMES}
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            for database in made + [_pg_name(folder, f"{n}_{i}") for n in NAMES for i in range(_copies.get(n, 0))]:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def copy_url(folder: str, name: str, index: int) -> str:
+    if POSTGRES:
+        return _pg_url(_pg_name(folder, f"{name}_{index}"))
+    return f"sqlite:///{folder}/{name}-{index}.db"
+
+
 def fresh_copy(folder: str, name: str) -> str:
-    """A copy of a filled store (the send writes its ledger): `name-0.db`, `name-1.db`, ..."""
+    """A copy of a filled store (the send writes its ledger): `name-0.db`, `name-1.db`, ... (PostgreSQL:
+    a database made from the filled one as its template)."""
+    if POSTGRES:
+        import psycopg
+
+        index = _copies.get(name, 0)
+        _copies[name] = index + 1
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                f'CREATE DATABASE "{_pg_name(folder, f"{name}_{index}")}" TEMPLATE "{_pg_name(folder, name)}"'
+            )
+        return copy_url(folder, name, index)
     copies = sorted(Path(folder).glob(f"{name}-*.db"))
     target = Path(folder) / f"{name}-{len(copies)}.db"
     shutil.copyfile(Path(folder) / f"{name}.db", target)
