@@ -4,8 +4,10 @@ as a card is a line linking to its card in the web version."""
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import replace
+from email.message import MIMEPart
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +16,7 @@ from helpers import LONG_QUOTE, long_comparisons
 from digest.cli import main
 from digest.editions.service import build_edition
 from digest.errors import EditionError
-from digest.mail.message import fill, wire_bytes
+from digest.mail.message import BODY, fill, wire_bytes
 from digest.mail.placeholders import READER_TOKEN
 from digest.render import compose, render_edition, render_view
 from digest.render.archive import web_version
@@ -37,6 +39,49 @@ def store(sqlite_url):
 def readers_copy(html: str) -> bytes:
     """What one reader receives: the placeholders filled with a real (and the longest) token."""
     return fill(html, {READER_TOKEN: new_reader_token()}).encode("utf-8")
+
+
+def as_the_email_package_writes_it(content: str) -> int:
+    """The HTML part's bytes on the wire as the email package encodes it (what SMTP sends): LF line ends, CRLF sent."""
+    part = MIMEPart(policy=BODY)
+    part.set_content(content, subtype="html", charset="utf-8", cte="quoted-printable")
+    payload = part.get_payload()
+    return len(payload) + payload.count("\n")
+
+
+def test_wire_bytes_counts_what_the_email_package_encodes_to_the_byte(store):
+    """wire_bytes counts without encoding: every quoting and wrapping case (a "=" at the 75th column, a line
+    ending in a space or tab with 0 to 3 columns left, dashes, kana, control characters, CR and CRLF) on
+    20,000 random texts, and a real edition's HTML."""
+    pieces = [
+        "a",
+        " ",
+        "\t",
+        "=",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u2014",
+        "\u00e9",
+        "\u65e5",
+        "\x0b",
+        "\x85",
+        "\u2028",
+        "\x00",
+        "=3D",
+    ]
+    rng = random.Random(21)
+    for _ in range(20_000):
+        text = "".join(
+            rng.choice(pieces) if rng.random() < 0.3 else rng.choice("ab =\t") * rng.randint(1, 90)
+            for _ in range(rng.randint(0, 30))
+        )
+        assert wire_bytes(text) == as_the_email_package_writes_it(text), repr(text)
+    with session_scope(store) as session:
+        long_comparisons(session, 20)
+        edition = build_edition(session, replace(SETTINGS, database_url=str(store.url)), "2026-W47").edition
+        html = render_edition(session, edition, SETTINGS).letter.html
+    assert wire_bytes(html) == as_the_email_package_writes_it(html) > CLIP_LIMIT // 2
 
 
 @pytest.mark.parametrize("count", [1, 10, 20, 40])

@@ -219,3 +219,18 @@ def test_the_preview_page_reloads_by_itself_when_a_template_or_the_edition_chang
         page.screenshot(path=str(artifacts / "reloaded-after-edit.png"))
     finally:
         page.close()
+
+
+def test_a_card_filled_once_is_the_macros_own_and_an_edited_card_template_is_filled_anew(tmp_path):
+    """`once` (the edition template's cards): the same output as the macro filled directly, and a partial
+    edited on disk afterwards gives its new card, not the kept one."""
+    brand = tmp_path / "brand"
+    brand.mkdir()
+    env = environment("markup", None, brand)
+    name = "email/_card.j2"
+    _write(brand, name, "{% macro card(c, n) %}<p>{{ c }} of {{ n }}</p>{% endmacro %}")
+    page = "{% from 'email/_card.j2' import card %}{{ once(card, c, 3) }}|{{ card(c, 3) }}"
+    assert env.from_string(page).render(c="<b>") == "<p>&lt;b&gt; of 3</p>|<p>&lt;b&gt; of 3</p>"
+    mine = _write(brand, name, "{% macro card(c, n) %}<div>{{ c }}/{{ n }}</div>{% endmacro %}")
+    os.utime(mine, (os.path.getmtime(mine) + 5,) * 2)  # a later edit, whatever the file system's clock grain
+    assert env.from_string(page).render(c="<b>") == "<div>&lt;b&gt;/3</div>|<div>&lt;b&gt;/3</div>"

@@ -33,9 +33,11 @@ benchmarks hand `send_edition` when they bring their own.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import count
 from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
@@ -54,6 +56,8 @@ from digest.settings import Settings
 from digest.store import session_scope
 from digest.weeks import week_for_day
 from subscribers import cadence as cadences
+
+_SERIALS = count(1)  # each VariantLetters' own, so that two sends' letters of one key never share a serial
 
 NOT_DUE = "\x00not due"  # what `choose` returns for a reader whose cadence skips this send day
 
@@ -82,8 +86,16 @@ class OneLetter:
         return ONE
 
 
+def _deflated(part: str) -> bytes:
+    return zlib.compress(part.encode(), 1)  # the fastest level: HTML shrinks ninefold all the same
+
+
+def _inflated(packed: bytes) -> str:
+    return zlib.decompress(packed).decode()
+
+
 class Packed(NamedTuple):
-    """A rendered letter kept small: the Letter without its parts, and the parts as UTF-8."""
+    """A rendered letter kept small: the Letter without its parts, and the parts as UTF-8, deflated."""
 
     letter: Letter
     html: bytes
@@ -94,7 +106,9 @@ class VariantLetters:
     """`welcome`: a paragraph that opens every variant before the editor's intro (the welcome a
     reader's first edition carries when it goes out within minutes of their confirmation)."""
 
-    RECENT = 32  # letters kept unpacked: a flush takes requests of a few dozen keys in turn
+    # Letters kept unpacked: a flush takes up to AHEAD (64) requests' letters, then sends them in turn, so
+    # fewer than that would unpack every one twice (a wave's last flush holds a request for every key).
+    RECENT = 80
 
     def __init__(
         self,
@@ -113,6 +127,7 @@ class VariantLetters:
         self.offered = len(offered)
         self.why = self.chooser.why
         self.rendered: dict[str, Packed] = {}  # key -> its letter, packed (see `letter`)
+        self._serial = f"v{next(_SERIALS)}|"  # + a key: a letter's serial (senders keep its request by it)
         self._recent: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
@@ -194,17 +209,20 @@ class VariantLetters:
         return found
 
     def letter(self, key: str) -> Letter:
-        """The variant's Letter, rendered on first use. Kept packed (its HTML and text as UTF-8 bytes:
-        a str holding one dash takes two bytes a character, and fortnightly and monthly readers bring
-        hundreds of letters to a send), with the last RECENT ones at hand as they are."""
+        """The variant's Letter, rendered on first use. Kept packed (its HTML and text as UTF-8 bytes,
+        deflated: a str holding one dash takes two bytes a character, and fortnightly and monthly readers
+        bring hundreds of letters to a send; deflated, some 8 KB each instead of 75), with the last
+        RECENT ones at hand as they are."""
         found = self._recent.pop(key, None)
         if found is None:
             packed = self.rendered.get(key)
             if packed is None:
-                found = self._render(key)
-                self.rendered[key] = Packed(replace(found, html="", text=""), found.html.encode(), found.text.encode())
+                found = replace(self._render(key), serial=self._serial + key)
+                self.rendered[key] = Packed(
+                    replace(found, html="", text=""), _deflated(found.html), _deflated(found.text)
+                )
             else:
-                found = replace(packed.letter, html=packed.html.decode(), text=packed.text.decode())
+                found = replace(packed.letter, html=_inflated(packed.html), text=_inflated(packed.text))
             if len(self._recent) >= self.RECENT:
                 self._recent.pop(next(iter(self._recent)))
         self._recent[key] = found  # the most recent last

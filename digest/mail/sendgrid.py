@@ -90,23 +90,40 @@ def letter_payload(letter: Letter, click_tracking: bool = False) -> dict:
 
 
 # A send renders each variant once, and a weekly send in waves makes a sender per wave: each letter is
-# serialized once per process (a send has a few dozen variants; the last few hundred letters are kept).
+# serialized once per process. A letter with a serial (a send's variants, handed out anew each time
+# from their packed form) is kept by it, its JSON alone, up to _SERIALIZED_BYTES (a send's few hundred
+# letters of fortnightly and monthly readers: some 80 KB each), the oldest dropped first; any other by
+# identity (the last few hundred).
 _LETTERS: dict[tuple[int, bool], tuple[Letter, bytes]] = {}
 _LETTERS_KEPT = 256
+_SERIALIZED: dict[tuple[str, bool], bytes] = {}
+_SERIALIZED_BYTES = 48_000_000
+_serialized_bytes = 0
 
 
 def letter_json(letter: Letter, click_tracking: bool = False) -> bytes:
-    """The letter part of a request, serialized once per Letter (kept by identity: a Letter is rendered once)."""
+    """The letter part of a request, serialized once per Letter (kept by its serial, else by identity)."""
+    global _serialized_bytes
+    if letter.serial is not None:
+        found = _SERIALIZED.get((letter.serial, click_tracking))
+        if found is None:
+            found = _serialize(letter, click_tracking)
+            while _SERIALIZED and _serialized_bytes + len(found) > _SERIALIZED_BYTES:
+                _serialized_bytes -= len(_SERIALIZED.pop(next(iter(_SERIALIZED))))
+            _SERIALIZED[(letter.serial, click_tracking)] = found
+            _serialized_bytes += len(found)
+        return found
     key = (id(letter), click_tracking)
     kept = _LETTERS.get(key)
     if kept is None or kept[0] is not letter:
         if len(_LETTERS) >= _LETTERS_KEPT:
             _LETTERS.clear()
-        kept = _LETTERS[key] = (
-            letter,
-            json.dumps(letter_payload(letter, click_tracking), ensure_ascii=False, separators=(",", ":")).encode(),
-        )
+        kept = _LETTERS[key] = (letter, _serialize(letter, click_tracking))
     return kept[1]
+
+
+def _serialize(letter: Letter, click_tracking: bool) -> bytes:
+    return json.dumps(letter_payload(letter, click_tracking), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def personalization(recipient: Recipient) -> dict:

@@ -75,6 +75,27 @@ class OverrideLoader(jinja2.BaseLoader):
         raise jinja2.TemplateNotFound(template)
 
 
+# A comparison's card is the same in every letter of a send that shows it at that position of that many
+# (and in each of clip.fit's attempts at one letter): `{{ once(comparison, c, total) }}` fills the macro
+# once for those arguments. Kept by the macro itself: a template changed on disk is a new macro.
+_ONCE: dict[tuple, str] = {}
+_ONCE_KEPT = 1024
+
+
+def once(macro: jinja2.runtime.Macro, *args: object) -> str:
+    """The macro's output for these arguments, filled once (unhashable ones: every time)."""
+    try:
+        key = (macro, *args)
+        found = _ONCE.get(key)
+    except TypeError:
+        return macro(*args)
+    if found is None:
+        if len(_ONCE) >= _ONCE_KEPT:
+            _ONCE.clear()
+        found = _ONCE[key] = macro(*args)
+    return found
+
+
 @cache
 def environment(kind: str, root: Path | None = None, override: Path | None = None) -> jinja2.Environment:
     """'markup' escapes every value (MJML and HTML); 'text' writes values as they are (the text part)."""
@@ -93,6 +114,7 @@ def environment(kind: str, root: Path | None = None, override: Path | None = Non
     made.filters["counted"] = counted  # {{ n|counted("reader") }}: "1 reader", "2 readers" (digest.words)
     made.filters["agreeing"] = agreeing  # {{ n|agreeing("gets", "get") }}
     made.filters["direction"] = direction  # {{ "ar"|direction }}: "rtl", or None (digest.language)
+    made.globals["once"] = once
     return made
 
 
