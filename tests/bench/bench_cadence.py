@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_send import measured, run_sink
-from bench_variants import CATEGORIES, PAIRS, ZONES, SetClock, settings_for, token_of, topic_sets
+from bench_variants import CATEGORIES, PAIRS, ZONES, scheduled_waves, settings_for, token_of, topic_sets
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 6_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
@@ -134,38 +134,16 @@ def fill_store(url: str, cadences: bool) -> None:
 
 
 def run_waves(url: str, api_url: str) -> dict:
-    from sqlalchemy import func, select
-
-    from digest.delivery.ledger import Delivery
-    from digest.editions.models import EditionVariant
-    from digest.jobs import WEEKLY_JOB, build_scheduler, waves_of, zones_in_use
-    from digest.store import open_store
-
-    engine = open_store(url)
-    settings = settings_for(url, api_url)
-    waves = waves_of(settings).cycle(zones_in_use(engine, settings), SEND_DAY)
-    clock = SetClock(waves[0].slot)
-    scheduler = build_scheduler(engine, settings, clock=clock, confirmations=False)
-    began = time.perf_counter()
-    for wave in waves:
-        clock.moment = wave.slot + timedelta(seconds=1)
-        result = scheduler.run_slot(WEEKLY_JOB, wave.slot)
-        assert result.outcome == "done", result
-    wall = time.perf_counter() - began
-    delivery = Delivery.__table__
-    with engine.connect() as connection:
-        sent = connection.execute(select(func.count()).select_from(delivery).where(delivery.c.state == "sent")).scalar()
-        rows = connection.execute(select(func.count()).select_from(delivery)).scalar()
-        variants = connection.execute(select(func.count()).select_from(EditionVariant.__table__)).scalar()
-        status = connection.exec_driver_sql("SELECT status FROM edition WHERE week = ?", (WEEKS[-1],)).scalar()
-    assert sent == rows and status == "sent", (sent, rows, status)
+    counts, waves, wall = scheduled_waves(url, api_url, SEND_DAY)
+    sent, rows = counts["sent"], counts["rows"]
+    assert sent == rows and counts["statuses"][WEEKS[-1]] == "sent", counts
     return {
         "readers": READERS,
         "sent": sent,
         "not_due": READERS - rows,
         "wall": wall,
-        "variants": variants,
-        "waves": len(waves),
+        "variants": counts["variants"],
+        "waves": waves,
     }
 
 

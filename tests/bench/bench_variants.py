@@ -250,7 +250,9 @@ class SetClock:
         return moment
 
 
-def run_waves(url: str, api_url: str) -> dict:
+def scheduled_waves(url: str, api_url: str, send_day) -> tuple[dict, int, float]:
+    """Every wave of `send_day` run as the scheduler runs them, on a clock set to each wave's moment:
+    the ledger's and the variants' counts afterwards, how many waves, and the seconds they took."""
     from sqlalchemy import func, select
 
     from digest.delivery.ledger import Delivery
@@ -260,7 +262,7 @@ def run_waves(url: str, api_url: str) -> dict:
 
     engine = open_store(url)
     settings = settings_for(url, api_url)
-    waves = waves_of(settings).cycle(zones_in_use(engine, settings), SEND_DAY)
+    waves = waves_of(settings).cycle(zones_in_use(engine, settings), send_day)
     clock = SetClock(waves[0].slot)
     scheduler = build_scheduler(engine, settings, clock=clock, confirmations=False)
     began = time.perf_counter()
@@ -271,11 +273,22 @@ def run_waves(url: str, api_url: str) -> dict:
     wall = time.perf_counter() - began
     delivery = Delivery.__table__
     with engine.connect() as connection:
-        sent = connection.execute(select(func.count()).select_from(delivery).where(delivery.c.state == "sent")).scalar()
-        variants = connection.execute(select(func.count()).select_from(EditionVariant.__table__)).scalar()
-        status = connection.exec_driver_sql("SELECT status FROM edition").scalar()
-    assert sent == READERS and status == "sent", (sent, status)
-    return {"readers": sent, "wall": wall, "variants": variants, "waves": len(waves)}
+        counts = {
+            "sent": connection.execute(
+                select(func.count()).select_from(delivery).where(delivery.c.state == "sent")
+            ).scalar(),
+            "rows": connection.execute(select(func.count()).select_from(delivery)).scalar(),
+            "variants": connection.execute(select(func.count()).select_from(EditionVariant.__table__)).scalar(),
+            "statuses": dict(connection.exec_driver_sql("SELECT week, status FROM edition").all()),
+        }
+    engine.dispose()
+    return counts, len(waves), wall
+
+
+def run_waves(url: str, api_url: str) -> dict:
+    counts, waves, wall = scheduled_waves(url, api_url, SEND_DAY)
+    assert counts["sent"] == READERS and set(counts["statuses"].values()) == {"sent"}, counts
+    return {"readers": counts["sent"], "wall": wall, "variants": counts["variants"], "waves": waves}
 
 
 def run_render(url: str) -> dict:
