@@ -35,7 +35,12 @@ from digest.timeutil import utcnow
 from subscribers import consent, service
 
 VOICE = "murmurcast-vs-tidewell"
-TOMORROW = (utcnow() + timedelta(days=1)).date().isoformat()
+
+
+def tomorrow() -> str:
+    """The day after today, asked when used (after the send): a constant taken at import went stale when a
+    run crossed midnight UTC, and `--before` it then left the edition sent after midnight unpruned."""
+    return (utcnow() + timedelta(days=1)).date().isoformat()
 
 
 def run(*args: str):
@@ -105,11 +110,11 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
         assert was_mailed(session, reader_id(engine, "voice-evals@example.com"), voice)
     assert ledger == 6 and events == 8
 
-    refused = run("db", "prune", "--before", TOMORROW)  # no terminal, no --yes: it says what it would do
+    refused = run("db", "prune", "--before", tomorrow())  # no terminal, no --yes: it says what it would do
     assert refused.exit_code == 1 and "would delete 6 ledger rows and 8 events of 1 edition" in refused.output
     assert rows(engine, number) == (ledger, events, log)
 
-    done = run("db", "prune", "--before", TOMORROW, "--yes")
+    done = run("db", "prune", "--before", tomorrow(), "--yes")
     assert done.exit_code == 0, done.output
     assert "Pruned 1 edition: 6 ledger rows and 8 events deleted" in done.output
     assert rows(engine, number) == (0, 0, log)  # the consent log untouched
@@ -118,7 +123,7 @@ def test_a_pruned_edition_prints_the_same_figures_without_its_rows(cli_env, send
     [listed] = [e for e in printed("editions", "list", "--json") if e["number"] == number]
     assert listed["readers"] == shown["readers"]
 
-    again = run("db", "prune", "--before", TOMORROW, "--yes")
+    again = run("db", "prune", "--before", tomorrow(), "--yes")
     assert again.exit_code == 0 and "Nothing to prune" in again.output
     assert figures(number) == before
 
@@ -163,7 +168,7 @@ def test_the_desk_shows_a_pruned_edition_as_before_and_it_is_never_sent_again(cl
 def test_an_edition_still_sending_is_refused_and_a_bad_date_is_one_line(cli_env):
     engine = open_store(cli_env["DIGEST_DATABASE_URL"])
     add_edition(engine, 7, status="sending")
-    refused = run("db", "prune", "--before", TOMORROW, "--yes")
+    refused = run("db", "prune", "--before", tomorrow(), "--yes")
     assert refused.exit_code == 1
     assert refused.output.strip() == (
         "Error: edition 7 (sending) is still being sent: prune only editions whose send finished "
