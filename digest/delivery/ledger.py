@@ -642,13 +642,20 @@ def _ids_condition(connection: Connection, delivery: sa.Table, reader_ids: Seque
     return delivery.c.subscriber_id.in_(ids)
 
 
-def _rows_of(connection: Connection, delivery: sa.Table, edition_id: int, request_id: str, reader_ids: Sequence[int]):
+def _rows_of(
+    connection: Connection,
+    delivery: sa.Table,
+    edition_id: int,
+    request_id: str,
+    reader_ids: Sequence[int],
+    state: str = CLAIMED,
+):
     # The ids let the (edition, reader) index find the rows; request_id picks this request's.
     return sa.and_(
         delivery.c.edition_id == edition_id,
         _ids_condition(connection, delivery, reader_ids),
         delivery.c.request_id == request_id,
-        delivery.c.state == CLAIMED,
+        delivery.c.state == state,
     )
 
 
@@ -675,12 +682,7 @@ def _end_flights(connection: Connection, edition_id: int, request_ids: Iterable[
 
 def _provisional(connection: Connection, delivery: sa.Table, edition_id: int, request_id: str, readers: list[int]):
     """The rows a request in flight wrote `sent` ahead of its outcome."""
-    return sa.and_(
-        delivery.c.edition_id == edition_id,
-        _ids_condition(connection, delivery, readers),
-        delivery.c.request_id == request_id,
-        delivery.c.state == SENT,
-    )
+    return _rows_of(connection, delivery, edition_id, request_id, readers, state=SENT)
 
 
 def _settle(connection: Connection, edition_id: int, request_id: str) -> None:
