@@ -11,16 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from digest.mail import Letter
-from digest.mail.message import AUTOMATIC
-from digest.render import feedback_id
-from digest.render.compile import compile_mjml
-from digest.render.templates import fill, template_file
+from digest.render.notice import render_notice
 from digest.settings import Settings
 from subscribers.tokens import ConfirmationTokens
 
 CONFIRM_URL = "%%confirm_url%%"  # filled per recipient, like digest.mail.placeholders.READER_TOKEN
-HTML_TEMPLATE = "email/confirm.mjml.j2"
-TEXT_TEMPLATE = "email/confirm.txt.j2"
 
 
 @dataclass(frozen=True)
@@ -43,18 +38,12 @@ def render_confirmation(settings: Settings, root: Path | None = None) -> Letter:
         ConfirmationTokens(settings.secret_key).max_age.days,
         settings.language,
     )
-    override = settings.templates  # DIGEST_TEMPLATES: the publisher's templates come first
-    html = compile_mjml(
-        fill("markup", HTML_TEMPLATE, root, override, c=view), template_file(HTML_TEMPLATE, root, override)
-    )
-    text = fill("text", TEXT_TEMPLATE, root, override, c=view)
-    return Letter(
+    return render_notice(
+        settings,
+        root,
+        view,
+        template="confirm",
+        kind="confirmation",
+        campaign="signup",
         subject=f"Confirm your subscription to {settings.newsletter_name}",
-        html=html,
-        text=text,
-        from_address=settings.from_address,
-        from_name=settings.newsletter_name,
-        reply_to=settings.reply_to,
-        categories=("confirmation",),
-        headers={"Feedback-ID": feedback_id(settings, "signup", "confirmation"), **AUTOMATIC},
     )

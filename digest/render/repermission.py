@@ -11,16 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from digest.mail import Letter
-from digest.mail.message import AUTOMATIC
 from digest.mail.placeholders import READER_TOKEN
-from digest.render import feedback_id
-from digest.render.compile import compile_mjml
-from digest.render.templates import fill, template_file
+from digest.render.notice import render_notice
 from digest.settings import Settings
 from subscribers import links
-
-HTML_TEMPLATE = "email/repermission.mjml.j2"
-TEXT_TEMPLATE = "email/repermission.txt.j2"
 
 
 @dataclass(frozen=True)
@@ -47,17 +41,12 @@ def render_repermission(settings: Settings, root: Path | None = None) -> Letter:
         links.unsubscribe_url(settings.base_url, READER_TOKEN),
         settings.language,
     )
-    override = settings.templates
-    markup = compile_mjml(
-        fill("markup", HTML_TEMPLATE, root, override, c=view), template_file(HTML_TEMPLATE, root, override)
-    )
-    return Letter(
+    return render_notice(
+        settings,
+        root,
+        view,
+        template="repermission",
+        kind="repermission",
+        campaign="sunset",
         subject=f"Do you still want {settings.newsletter_name}?",
-        html=markup,
-        text=fill("text", TEXT_TEMPLATE, root, override, c=view),
-        from_address=settings.from_address,
-        from_name=settings.newsletter_name,
-        reply_to=settings.reply_to,
-        categories=("repermission",),
-        headers={"Feedback-ID": feedback_id(settings, "sunset", "repermission"), **AUTOMATIC},
     )

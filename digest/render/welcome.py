@@ -17,11 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from digest.mail import Letter
-from digest.mail.message import AUTOMATIC, ONE_CLICK
+from digest.mail.message import ONE_CLICK
 from digest.mail.placeholders import READER_TOKEN
-from digest.render import feedback_id
-from digest.render.compile import compile_mjml
-from digest.render.templates import fill, template_file
+from digest.render.notice import render_notice
 from digest.settings import Settings
 from subscribers import links
 
@@ -29,8 +27,6 @@ TOPICS = "%%topics%%"
 TOPICS_HTML = "%%topics_html%%"
 FIRST_EDITION = "%%first_edition%%"
 SCHEDULE = "%%schedule%%"
-HTML_TEMPLATE = "email/welcome.mjml.j2"
-TEXT_TEMPLATE = "email/welcome.txt.j2"
 EVERY_TOPIC = "every topic"
 
 
@@ -66,20 +62,14 @@ def render_welcome(settings: Settings, root: Path | None = None) -> Letter:
         SCHEDULE,
         settings.language,
     )
-    override = settings.templates
-    markup = compile_mjml(
-        fill("markup", HTML_TEMPLATE, root, override, c=view), template_file(HTML_TEMPLATE, root, override)
-    )
-    text = fill("text", TEXT_TEMPLATE, root, override, c=view)
-    return Letter(
+    return render_notice(
+        settings,
+        root,
+        view,
+        template="welcome",
+        kind="welcome",
+        campaign="signup",
         subject=f"Welcome to {settings.newsletter_name}",
-        html=markup,
-        text=text,
-        from_address=settings.from_address,
-        from_name=settings.newsletter_name,
-        reply_to=settings.reply_to,
-        categories=("welcome",),
-        headers={"Feedback-ID": feedback_id(settings, "signup", "welcome"), **AUTOMATIC},
     )
 
 
