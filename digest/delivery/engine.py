@@ -39,6 +39,7 @@ the next), and the unique ledger row decides who mails a reader both have read.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +157,7 @@ class SendRun:
         self._status_read_at = float("-inf")
         self._connection: sa.engine.Connection | None = None
         self._aside: sa.engine.Connection | None = None  # PostgreSQL: where claims are made ahead, aside
+        self._single: sa.engine.Connection | None = None  # PostgreSQL: single statements, in autocommit
 
     # The complaint/bounce check counts the edition's ledger rows: before every batch while a run
     # is small, then every couple of seconds (complaints arrive by webhook over minutes anyway).
@@ -180,6 +182,18 @@ class SendRun:
                 _custom_plans(self._connection)
         with self._connection.begin():
             yield self._connection
+
+    def _one_statement(self) -> sa.engine.Connection | None:
+        """PostgreSQL: a connection in autocommit mode, for what one statement does alone (a read, the
+        look for leavers, a request's landing): one round trip each, where a transaction on psycopg costs
+        three (BEGIN, the statement, COMMIT). A landing is committed, durably, when it returns, as in its
+        own transaction. None on SQLite, where a transaction costs no round trip."""
+        if self.engine.dialect.name == "sqlite":
+            return None
+        if self._single is None:
+            self._single = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._single.exec_driver_sql("SET plan_cache_mode = force_custom_plan")  # see _custom_plans
+        return self._single
 
     def _status_check_due(self) -> bool:
         now = self.clock.monotonic()
@@ -227,6 +241,8 @@ class SendRun:
                 self._connection.close()
             if self._aside is not None:
                 self._aside.close()
+            if self._single is not None:
+                self._single.close()
             guard.close()
 
     def _begin(self) -> bool:
@@ -335,9 +351,13 @@ class SendRun:
             self.guard.drop_part(self._part_key(segment))
 
     def _read_segment(self, zone: audience.Zone, after: int, upto: int) -> None:
+        single = self._one_statement()
         while True:
             self._stop_requested()
-            with self._transaction() as connection:
+            # PostgreSQL reads outside a transaction (each statement sees what is committed as it starts,
+            # as in a transaction at READ COMMITTED) and writes its skipped rows in one; SQLite does both
+            # in one transaction.
+            with self._transaction() if single is None else contextlib.nullcontext(single) as connection:
                 read = ledger.read_fresh(
                     connection,
                     self.edition_id,
@@ -351,7 +371,10 @@ class SendRun:
                     return
                 after = read.last_id
                 skipped = [(reader, None) for reader in read.gone] + self._queue(read.rows)
-                if skipped:
+                if skipped and single is None:
+                    self._skip(connection, skipped)
+            if skipped and single is not None:
+                with self._transaction() as connection:
                     self._skip(connection, skipped)
             if skipped:
                 self._report()
@@ -446,7 +469,8 @@ class SendRun:
                 self._checks()
                 # Readers who left since the claim are not mailed: looked for once anyone else wrote.
                 changed = changed or seen is None or self._others_writes() != seen
-                if changed:
+                single = self._one_statement()
+                if changed and (single is None or not ledger.nobody_left(single, claim)):
                     with self._transaction() as connection:
                         claim = ledger.drop_leavers(connection, self.edition_id, claim, now=self.clock.now())
                 sent += 1
@@ -608,8 +632,15 @@ class SendRun:
     def _record(self, claim: ledger.Claim, result: SendResult, sent_to: ReaderBatch) -> None:
         """The outcome of one request to `sent_to`, in one committed transaction."""
         now = self.clock.now()
+        whole = len(result.accepted) == len(sent_to) and not result.message_ids  # all taken: the hot path
+        single = self._one_statement()
+        if whole and single is not None:
+            args = (self.edition_id, claim.request_id, sent_to.reader_ids)
+            if ledger.land(single, *args, message_id=result.message_id, now=now):  # committed as it returns
+                self.sent += len(result.accepted)
+                return
         with self._transaction() as connection:
-            if len(result.accepted) == len(sent_to) and not result.message_ids:  # all taken: the hot path
+            if whole:
                 ledger.mark_all(
                     connection,
                     self.edition_id,

@@ -420,6 +420,13 @@ def _without_erased(cursor, edition_id: int, reader_ids: Sequence[int]) -> set[i
 _PG_STILL = "SELECT count(*) FROM subscriber WHERE id = ANY(%s::int[]) AND " + audience.SQL_RECEIVES_EDITIONS
 
 
+def nobody_left(connection: Connection, claim: Claim) -> bool:
+    """PostgreSQL: whether every reader of a claim still receives editions (one count, not a thousand ids
+    back). A single statement: the send asks it outside any transaction (one round trip)."""
+    ids = [row[0] for row in claim.readers]
+    return connection.connection.cursor().execute(_PG_STILL, (pg_array(ids),)).fetchone()[0] == len(ids)
+
+
 def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: datetime | None = None) -> Claim:
     """A request claimed ahead, just before it leaves: readers who left (or were erased) since the claim
     are `skipped`, not mailed. Returns the claim without them."""
@@ -429,9 +436,8 @@ def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: 
     if connection.dialect.name == "sqlite":
         left = {row[0] for row in connection.connection.cursor().execute(_SQLITE_LEFT, (json.dumps(ids),))}
     else:
-        cursor = connection.connection.cursor()
-        if cursor.execute(_PG_STILL, (pg_array(ids),)).fetchone()[0] == len(ids):
-            return claim  # nobody left (the usual case): one count, not a thousand ids back
+        if nobody_left(connection, claim):
+            return claim  # the usual case
         subscriber = audience.readers
         still = set(
             connection.execute(
@@ -787,20 +793,8 @@ def mark_all(
     lands: its request row gets the message id and the time, its readers' rows stay as written."""
     if not reader_ids:
         return 0
-    if state == SENT:
-        table = DeliveryRequest.__table__
-        landed = connection.execute(
-            sa.update(table)
-            .where(
-                table.c.edition_id == edition_id,
-                table.c.request_id == request_id,
-                table.c.finished_at.is_(None),
-                table.c.readers == json.dumps(list(reader_ids)),
-            )
-            .values(finished_at=now or utcnow(), message_id=message_id, readers="[]")
-        ).rowcount
-        if landed:
-            return len(reader_ids)
+    if state == SENT and land(connection, edition_id, request_id, reader_ids, message_id=message_id, now=now):
+        return len(reader_ids)
     _settle(connection, edition_id, request_id)
     return connection.execute(
         _MARK_ALL,
@@ -813,6 +807,34 @@ def mark_all(
             "request": request_id,
         },
     ).rowcount
+
+
+def land(
+    connection: Connection,
+    edition_id: int,
+    request_id: str,
+    reader_ids: Sequence[int],
+    *,
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """A request claimed ahead that the provider took whole, to every reader it wrote: its request row
+    gets the message id and the time (its readers' rows stay as written). False, and nothing written,
+    for any other request (then `mark_all`). One statement: the send runs it outside any transaction on
+    PostgreSQL (one round trip, committed when it returns)."""
+    table = DeliveryRequest.__table__
+    return bool(
+        connection.execute(
+            sa.update(table)
+            .where(
+                table.c.edition_id == edition_id,
+                table.c.request_id == request_id,
+                table.c.finished_at.is_(None),
+                table.c.readers == json.dumps(list(reader_ids)),
+            )
+            .values(finished_at=now or utcnow(), message_id=message_id, readers="[]")
+        ).rowcount
+    )
 
 
 def move_to_request(
