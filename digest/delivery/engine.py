@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -158,6 +158,8 @@ class SendRun:
         self._connection: sa.engine.Connection | None = None
         self._aside: sa.engine.Connection | None = None  # PostgreSQL: where claims are made ahead, aside
         self._single: sa.engine.Connection | None = None  # PostgreSQL: single statements, in autocommit
+        self._claims_aside: ThreadPoolExecutor | None = None  # PostgreSQL: the thread that claims ahead
+        self._pending: tuple[Future, list] | None = None  # PostgreSQL: a chunk being claimed, or claimed, not sent
 
     # The complaint/bounce check counts the edition's ledger rows: before every batch while a run
     # is small, then every couple of seconds (complaints arrive by webhook over minutes anyway).
@@ -243,6 +245,8 @@ class SendRun:
                 self._aside.close()
             if self._single is not None:
                 self._single.close()
+            if self._claims_aside is not None:
+                self._claims_aside.shutdown(wait=True)
             guard.close()
 
     def _begin(self) -> bool:
@@ -329,18 +333,21 @@ class SendRun:
         """Every segment, in order. On PostgreSQL a segment another sender is reading is left for
         later; once this sender is through the rest it waits for those (the other may have died
         half way) and reads them too, finding what is still owed."""
-        later = []
-        for segment in self._segments():
-            if self.guard.take_part(self._part_key(segment)):
+        try:
+            later = []
+            for segment in self._segments():
+                if self.guard.take_part(self._part_key(segment)):
+                    self._walk_part(segment)
+                else:
+                    later.append(segment)
+            for segment in later:
+                while not self.guard.take_part(self._part_key(segment)):
+                    self._stop_requested()
+                    self.clock.sleep(0.1)
                 self._walk_part(segment)
-            else:
-                later.append(segment)
-        for segment in later:
-            while not self.guard.take_part(self._part_key(segment)):
-                self._stop_requested()
-                self.clock.sleep(0.1)
-            self._walk_part(segment)
-        self._flush()
+            self._flush()
+        finally:
+            self._let_pending_go()
 
     def _walk_part(self, segment: tuple[audience.Zone, int, int]) -> None:
         try:
@@ -441,6 +448,8 @@ class SendRun:
                 self.letters.letter(key)  # rendered first: a template that fails claims nobody
                 ahead.append((key, ledger.Ahead(self._next_request_id(queued=True), None, rows)))
             if not ahead:
+                if not full_only:
+                    self._send_pending()
                 return
             seen = self._others_writes()  # before the claim: a change the claim may not have seen counts
             if self.guard.shared:
@@ -450,7 +459,7 @@ class SendRun:
                         for key, r in ahead
                     ]
                 chunks = [planned[i : i + self.CLAIM_CHUNK] for i in range(0, len(planned), self.CLAIM_CHUNK)]
-                self._send_pipelined(chunks)
+                self._send_pipelined(chunks, keep_last=full_only)
                 continue
             with self._transaction() as connection:
                 requests = [
@@ -480,30 +489,46 @@ class SendRun:
                 with self._transaction() as connection:
                     ledger.let_go(connection, self.edition_id, [c.request_id for c in claims[sent:]])
 
-    def _send_pipelined(self, chunks: list[list[tuple[str, ledger.Ahead]]]) -> None:
+    def _send_pipelined(self, chunks: list[list[tuple[str, ledger.Ahead]]], *, keep_last: bool) -> None:
         """PostgreSQL: while one chunk's requests leave (each checked for leavers, sent, its outcome
         committed), the next chunk is claimed on a second connection by a helper thread, so the
         database writes the claims on one core while this process posts and records on the other (a
-        claim is the send's one write per reader: a row, three index entries and the reader's key). The crash rule
-        still holds: the next chunk's request ids are all higher than this chunk's, and only the lowest
-        claimed request of a worker may have left. On a halt the chunk being claimed is let go too."""
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead")
-        future = pool.submit(self._claim_aside, chunks[0])
+        claim is the send's one write per reader: a row and three index entries). With `keep_last`
+        (the walk goes on) the last chunk stays pending: it is claimed while the walk reads the next
+        readers, and leaves first at the next flush. The crash rule still holds: requests leave in the
+        order of their ids, each after the one before landed, and a chunk's request ids are all higher
+        than those of every chunk before it, so only the lowest claimed request of a worker may have
+        left. A halt lets the pending chunk go (`_let_pending_go`)."""
+        if self._claims_aside is None:
+            self._claims_aside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead")
+        for chunk in chunks:
+            future = self._claims_aside.submit(self._claim_aside, chunk)
+            previous, self._pending = self._pending, (future, chunk)
+            if previous is not None:
+                self._send_chunk(*previous)
+        if not keep_last:
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._send_chunk(*pending)
+
+    def _send_chunk(self, future: Future, chunk: list[tuple[str, ledger.Ahead]]) -> None:
+        claims = future.result()  # a claim that failed rolled back: nothing of it was claimed
+        self._send_claims([key for key, _ in chunk], claims, None)  # None: leavers looked for always
+
+    def _let_pending_go(self) -> None:
+        """A chunk claimed (or being claimed) that will not leave: its requests are let go."""
+        if self._pending is None:
+            return
+        (future, _), self._pending = self._pending, None
         try:
-            for index, chunk in enumerate(chunks):
-                claims = future.result()
-                future = pool.submit(self._claim_aside, chunks[index + 1]) if index + 1 < len(chunks) else None
-                self._send_claims([key for key, _ in chunk], claims, None)  # None: leavers looked for always
-        finally:
-            if future is not None:
-                try:
-                    claims = future.result()
-                except Exception:  # its transaction rolled back: nothing of it was claimed
-                    claims = []
-                if claims:
-                    with self._transaction() as connection:
-                        ledger.let_go(connection, self.edition_id, [c.request_id for c in claims])
-            pool.shutdown(wait=True)
+            claims = future.result()
+        except Exception:  # its transaction rolled back: nothing of it was claimed
+            return
+        with self._transaction() as connection:
+            ledger.let_go(connection, self.edition_id, [c.request_id for c in claims])
 
     def _claim_aside(self, chunk: list[tuple[str, ledger.Ahead]]) -> list[ledger.Claim]:
         """One chunk's claims, committed on the run's second connection (the helper thread's own)."""
