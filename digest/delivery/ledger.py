@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-import psycopg
 import sqlalchemy as sa
-from psycopg.types.string import TextLoader
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
@@ -178,6 +176,8 @@ def read_fresh(
     # waves, bench_variants.py); this way each batch costs the same whatever the statistics say.
     # Plain SQL on the driver's cursor, as on SQLite: the built statements and their result rows cost the
     # send process more CPU than the rows themselves (0.9 s of a 200,000-reader send's 5 s under cProfile).
+    from psycopg.types.string import TextLoader  # here: a send on SQLite never loads psycopg (memory, start)
+
     cursor = connection.connection.driver_connection.cursor()
     cursor.adapters.register_loader("json", TextLoader)  # topics as their stored text, as on SQLite
     active_sql, left_sql = _pg_read(_zone_kind(zone))
@@ -346,6 +346,8 @@ def _claim_ahead_postgres(
     written is then looked up again by a later statement, whose snapshot is newer than that lock: either
     this claim commits before the erasure's lock (whose DELETE then sees and deletes the rows), or the
     erasure committed before this claim's lock, and the look-up finds the reader gone."""
+    import psycopg  # here: a send on SQLite never loads it
+
     cursor = connection.connection.driver_connection.cursor()
     stamp = _pg_time(now)
     rows = sorted(
