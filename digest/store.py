@@ -26,7 +26,7 @@ from sqlmodel import Session
 from digest.errors import StoreDisconnected, StoreError, StoreFull, StoreGone, StoreMissing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0016_ledger"  # the newest migration's revision: a new migration changes it
+SCHEMA_HEAD = "0017_sendspeed"  # the newest migration's revision: a new migration changes it
 _PG_MIGRATION_LOCK = 0x64696765  # "dige": serializes migrations across processes
 
 

@@ -145,9 +145,11 @@ def claim_ahead(engine, edition_id, requests):
         )
 
 
-def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(engine):
-    """Two variants whose readers interleave (1, 3, 5 and 2, 4, 6): one claim writes both requests, and
-    each request's rows sit together. The rows are written `sent` ahead, each request in flight."""
+def test_requests_claimed_ahead_each_get_their_readers_and_their_row_ids(engine):
+    """Two variants whose readers interleave (1, 3, 5 and 2, 4, 6): one claim writes both requests. On
+    SQLite each request's rows sit together (consecutive ids, the edition's rows read in table order);
+    PostgreSQL writes them in reader order by one COPY (ids in reader order). The rows are written
+    `sent` ahead, each request in flight."""
     add_readers(engine, 6)
     edition = add_edition(engine, 1)
     rows = read(engine, edition).rows
@@ -158,8 +160,12 @@ def test_requests_claimed_ahead_each_get_their_readers_and_consecutive_row_ids(e
     for row in sorted(ledger_rows(engine, 1), key=lambda r: r["subscriber_id"]):
         assert row["state"] == "sent"
         by_request.setdefault(row["request_id"], []).append(row["id"])
-    for ids in by_request.values():
-        assert sorted(ids) == list(range(min(ids), min(ids) + len(ids)))  # consecutive, whatever the backend
+    if engine.dialect.name == "sqlite":
+        for ids in by_request.values():
+            assert sorted(ids) == list(range(min(ids), min(ids) + len(ids)))  # consecutive
+    else:
+        in_reader_order = [r["id"] for r in sorted(ledger_rows(engine, 1), key=lambda r: r["subscriber_id"])]
+        assert in_reader_order == sorted(in_reader_order)
     with engine.connect() as connection:
         assert ledger_module.claimed_requests(connection, edition) == {"a-1-queued", "a-2-queued"}
         counts = ledger_module.state_counts(connection, edition)  # in flight: claimed, whatever the rows say
@@ -264,3 +270,78 @@ def test_requests_claimed_ahead_whose_sender_died_become_uncertain_or_are_let_go
         assert ledger_module.claimed_requests(connection, edition) == set()
     assert ledger(engine, 1) == {1: "sent", 2: "sent", 3: "uncertain", 4: "uncertain"}
     assert [r[0] for r in read(engine, edition).rows] == [5, 6]
+
+
+# -- erasure against a claim (PostgreSQL: the ledger has no foreign key to the reader) ----------------
+
+
+def _in_a_thread(work):
+    """Start `work` in a thread; returns the thread and a list that gets its result (or its error)."""
+    import threading
+
+    out: list = []
+
+    def run():
+        try:
+            out.append(work())
+        except Exception as exc:  # pragma: no cover - the assertions say what went wrong
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _erase(engine, reader_id):
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DELETE FROM subscriber WHERE id = {reader_id}")
+
+
+def test_an_erasure_during_a_claim_waits_for_it_then_deletes_the_readers_row(pg_url):
+    """The claim commits first: the erasure (its trigger's lock on the ledger) waits for the claim, then
+    deletes the row the claim wrote. No row is left for a reader who is gone."""
+    from digest.store import open_store
+
+    engine = open_store(pg_url)
+    add_readers(engine, 3)
+    edition = add_edition(engine, 1)
+    rows = [row[:3] for row in read(engine, edition).rows]
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        ledger_module.claim_ahead(connection, edition, [ledger_module.Ahead("a-1-queued", None, rows)])
+        erasure, out = _in_a_thread(lambda: _erase(engine, 2))
+        erasure.join(1.0)
+        assert erasure.is_alive()  # waiting for the claim
+        transaction.commit()
+    erasure.join(10)
+    assert out == [None]
+    assert sorted(r["subscriber_id"] for r in ledger_rows(engine, 1)) == [1, 3]
+    engine.dispose()
+
+
+def test_a_claim_during_an_erasure_waits_for_it_and_writes_no_row_for_the_erased_reader(pg_url):
+    """The erasure commits first: the claim waits for it (the COPY's lock on the ledger), then finds the
+    reader gone and leaves them out; the other readers are claimed."""
+    from digest.store import open_store
+
+    engine = open_store(pg_url)
+    add_readers(engine, 3)
+    edition = add_edition(engine, 1)
+    rows = [row[:3] for row in read(engine, edition).rows]
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        connection.exec_driver_sql("DELETE FROM subscriber WHERE id = 2")  # the trigger takes the ledger
+
+        def claim_now():
+            with engine.begin() as other:
+                return ledger_module.claim_ahead(other, edition, [ledger_module.Ahead("a-1-queued", None, rows)])
+
+        claiming, out = _in_a_thread(claim_now)
+        claiming.join(1.0)
+        assert claiming.is_alive()  # waiting for the erasure
+        transaction.commit()
+    claiming.join(10)
+    [[made]] = out
+    assert [r[0] for r in made.readers] == [1, 3]
+    assert sorted(r["subscriber_id"] for r in ledger_rows(engine, 1)) == [1, 3]
+    engine.dispose()

@@ -39,9 +39,10 @@ the next), and the unique ledger row decides who mails a reader both have read.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -156,6 +157,9 @@ class SendRun:
         self._status_read_at = float("-inf")
         self._connection: sa.engine.Connection | None = None
         self._aside: sa.engine.Connection | None = None  # PostgreSQL: where claims are made ahead, aside
+        self._single: sa.engine.Connection | None = None  # PostgreSQL: single statements, in autocommit
+        self._claims_aside: ThreadPoolExecutor | None = None  # PostgreSQL: the thread that claims ahead
+        self._pending: tuple[Future, list] | None = None  # PostgreSQL: a chunk being claimed, or claimed, not sent
 
     # The complaint/bounce check counts the edition's ledger rows: before every batch while a run
     # is small, then every couple of seconds (complaints arrive by webhook over minutes anyway).
@@ -180,6 +184,18 @@ class SendRun:
                 _custom_plans(self._connection)
         with self._connection.begin():
             yield self._connection
+
+    def _one_statement(self) -> sa.engine.Connection | None:
+        """PostgreSQL: a connection in autocommit mode, for what one statement does alone (a read, the
+        look for leavers, a request's landing): one round trip each, where a transaction on psycopg costs
+        three (BEGIN, the statement, COMMIT). A landing is committed, durably, when it returns, as in its
+        own transaction. None on SQLite, where a transaction costs no round trip."""
+        if self.engine.dialect.name == "sqlite":
+            return None
+        if self._single is None:
+            self._single = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._single.exec_driver_sql("SET plan_cache_mode = force_custom_plan")  # see _custom_plans
+        return self._single
 
     def _status_check_due(self) -> bool:
         now = self.clock.monotonic()
@@ -227,6 +243,10 @@ class SendRun:
                 self._connection.close()
             if self._aside is not None:
                 self._aside.close()
+            if self._single is not None:
+                self._single.close()
+            if self._claims_aside is not None:
+                self._claims_aside.shutdown(wait=True)
             guard.close()
 
     def _begin(self) -> bool:
@@ -313,18 +333,21 @@ class SendRun:
         """Every segment, in order. On PostgreSQL a segment another sender is reading is left for
         later; once this sender is through the rest it waits for those (the other may have died
         half way) and reads them too, finding what is still owed."""
-        later = []
-        for segment in self._segments():
-            if self.guard.take_part(self._part_key(segment)):
+        try:
+            later = []
+            for segment in self._segments():
+                if self.guard.take_part(self._part_key(segment)):
+                    self._walk_part(segment)
+                else:
+                    later.append(segment)
+            for segment in later:
+                while not self.guard.take_part(self._part_key(segment)):
+                    self._stop_requested()
+                    self.clock.sleep(0.1)
                 self._walk_part(segment)
-            else:
-                later.append(segment)
-        for segment in later:
-            while not self.guard.take_part(self._part_key(segment)):
-                self._stop_requested()
-                self.clock.sleep(0.1)
-            self._walk_part(segment)
-        self._flush()
+            self._flush()
+        finally:
+            self._let_pending_go()
 
     def _walk_part(self, segment: tuple[audience.Zone, int, int]) -> None:
         try:
@@ -335,9 +358,13 @@ class SendRun:
             self.guard.drop_part(self._part_key(segment))
 
     def _read_segment(self, zone: audience.Zone, after: int, upto: int) -> None:
+        single = self._one_statement()
         while True:
             self._stop_requested()
-            with self._transaction() as connection:
+            # PostgreSQL reads outside a transaction (each statement sees what is committed as it starts,
+            # as in a transaction at READ COMMITTED) and writes its skipped rows in one; SQLite does both
+            # in one transaction.
+            with self._transaction() if single is None else contextlib.nullcontext(single) as connection:
                 read = ledger.read_fresh(
                     connection,
                     self.edition_id,
@@ -351,7 +378,10 @@ class SendRun:
                     return
                 after = read.last_id
                 skipped = [(reader, None) for reader in read.gone] + self._queue(read.rows)
-                if skipped:
+                if skipped and single is None:
+                    self._skip(connection, skipped)
+            if skipped and single is not None:
+                with self._transaction() as connection:
                     self._skip(connection, skipped)
             if skipped:
                 self._report()
@@ -418,6 +448,8 @@ class SendRun:
                 self.letters.letter(key)  # rendered first: a template that fails claims nobody
                 ahead.append((key, ledger.Ahead(self._next_request_id(queued=True), None, rows)))
             if not ahead:
+                if not full_only:
+                    self._send_pending()
                 return
             seen = self._others_writes()  # before the claim: a change the claim may not have seen counts
             if self.guard.shared:
@@ -427,7 +459,7 @@ class SendRun:
                         for key, r in ahead
                     ]
                 chunks = [planned[i : i + self.CLAIM_CHUNK] for i in range(0, len(planned), self.CLAIM_CHUNK)]
-                self._send_pipelined(chunks)
+                self._send_pipelined(chunks, keep_last=full_only)
                 continue
             with self._transaction() as connection:
                 requests = [
@@ -446,7 +478,8 @@ class SendRun:
                 self._checks()
                 # Readers who left since the claim are not mailed: looked for once anyone else wrote.
                 changed = changed or seen is None or self._others_writes() != seen
-                if changed:
+                single = self._one_statement()
+                if changed and (single is None or not ledger.nobody_left(single, claim)):
                     with self._transaction() as connection:
                         claim = ledger.drop_leavers(connection, self.edition_id, claim, now=self.clock.now())
                 sent += 1
@@ -456,30 +489,46 @@ class SendRun:
                 with self._transaction() as connection:
                     ledger.let_go(connection, self.edition_id, [c.request_id for c in claims[sent:]])
 
-    def _send_pipelined(self, chunks: list[list[tuple[str, ledger.Ahead]]]) -> None:
+    def _send_pipelined(self, chunks: list[list[tuple[str, ledger.Ahead]]], *, keep_last: bool) -> None:
         """PostgreSQL: while one chunk's requests leave (each checked for leavers, sent, its outcome
         committed), the next chunk is claimed on a second connection by a helper thread, so the
         database writes the claims on one core while this process posts and records on the other (a
-        claim is the send's one write per reader: a row, three index entries and the reader's key). The crash rule
-        still holds: the next chunk's request ids are all higher than this chunk's, and only the lowest
-        claimed request of a worker may have left. On a halt the chunk being claimed is let go too."""
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead")
-        future = pool.submit(self._claim_aside, chunks[0])
+        claim is the send's one write per reader: a row and three index entries). With `keep_last`
+        (the walk goes on) the last chunk stays pending: it is claimed while the walk reads the next
+        readers, and leaves first at the next flush. The crash rule still holds: requests leave in the
+        order of their ids, each after the one before landed, and a chunk's request ids are all higher
+        than those of every chunk before it, so only the lowest claimed request of a worker may have
+        left. A halt lets the pending chunk go (`_let_pending_go`)."""
+        if self._claims_aside is None:
+            self._claims_aside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead")
+        for chunk in chunks:
+            future = self._claims_aside.submit(self._claim_aside, chunk)
+            previous, self._pending = self._pending, (future, chunk)
+            if previous is not None:
+                self._send_chunk(*previous)
+        if not keep_last:
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._send_chunk(*pending)
+
+    def _send_chunk(self, future: Future, chunk: list[tuple[str, ledger.Ahead]]) -> None:
+        claims = future.result()  # a claim that failed rolled back: nothing of it was claimed
+        self._send_claims([key for key, _ in chunk], claims, None)  # None: leavers looked for always
+
+    def _let_pending_go(self) -> None:
+        """A chunk claimed (or being claimed) that will not leave: its requests are let go."""
+        if self._pending is None:
+            return
+        (future, _), self._pending = self._pending, None
         try:
-            for index, chunk in enumerate(chunks):
-                claims = future.result()
-                future = pool.submit(self._claim_aside, chunks[index + 1]) if index + 1 < len(chunks) else None
-                self._send_claims([key for key, _ in chunk], claims, None)  # None: leavers looked for always
-        finally:
-            if future is not None:
-                try:
-                    claims = future.result()
-                except Exception:  # its transaction rolled back: nothing of it was claimed
-                    claims = []
-                if claims:
-                    with self._transaction() as connection:
-                        ledger.let_go(connection, self.edition_id, [c.request_id for c in claims])
-            pool.shutdown(wait=True)
+            claims = future.result()
+        except Exception:  # its transaction rolled back: nothing of it was claimed
+            return
+        with self._transaction() as connection:
+            ledger.let_go(connection, self.edition_id, [c.request_id for c in claims])
 
     def _claim_aside(self, chunk: list[tuple[str, ledger.Ahead]]) -> list[ledger.Claim]:
         """One chunk's claims, committed on the run's second connection (the helper thread's own)."""
@@ -608,8 +657,15 @@ class SendRun:
     def _record(self, claim: ledger.Claim, result: SendResult, sent_to: ReaderBatch) -> None:
         """The outcome of one request to `sent_to`, in one committed transaction."""
         now = self.clock.now()
+        whole = len(result.accepted) == len(sent_to) and not result.message_ids  # all taken: the hot path
+        single = self._one_statement()
+        if whole and single is not None:
+            args = (self.edition_id, claim.request_id, sent_to.reader_ids)
+            if ledger.land(single, *args, message_id=result.message_id, now=now):  # committed as it returns
+                self.sent += len(result.accepted)
+                return
         with self._transaction() as connection:
-            if len(result.accepted) == len(sent_to) and not result.message_ids:  # all taken: the hot path
+            if whole:
                 ledger.mark_all(
                     connection,
                     self.edition_id,

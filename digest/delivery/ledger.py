@@ -28,6 +28,7 @@ values; the engine decides when to commit.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,10 +72,11 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # No foreign key to the edition or the variant: a claim names the edition being sent and a variant it
     # just wrote, and each key cost a claim row a check as dear as an index write (migration 0016_ledger).
+    # None to the reader either: its check locked the reader's row, dearer than the rest of a claim row
+    # together. The trigger delivery_of_erased_reader deletes an erased reader's rows (migration
+    # 0017_sendspeed, which says why it cannot race a claim; see also `claim_ahead`).
     edition_id: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
-    subscriber_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True)
-    )
+    subscriber_id: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, index=True))
     state: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     request_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     provider_message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
@@ -172,11 +174,18 @@ def read_fresh(
     # say an edition being sent has no rows until autovacuum looks again: planned as a nested loop over
     # the edition's rows materialized, one batch of a zone's wave took 138 s at 325,000 rows (1M-reader
     # waves, bench_variants.py); this way each batch costs the same whatever the statistics say.
-    candidates = connection.execute(audience.receiving(after_id, limit, zone=zone, upto=upto, with_topics=True)).all()
+    # Plain SQL on the driver's cursor, as on SQLite: the built statements and their result rows cost the
+    # send process more CPU than the rows themselves (0.9 s of a 200,000-reader send's 5 s under cProfile).
+    from psycopg.types.string import TextLoader  # here: a send on SQLite never loads psycopg (memory, start)
+
+    cursor = connection.connection.driver_connection.cursor()
+    cursor.adapters.register_loader("json", TextLoader)  # topics as their stored text, as on SQLite
+    active_sql, left_sql = _pg_read(_zone_kind(zone))
+    params = {"after": after_id, "upto": upto, "limit": limit, "edition": edition_id, "zone": zone}
+    candidates = cursor.execute(active_sql, params).fetchall()
     upper = candidates[-1][0] if len(candidates) == limit else upto  # a short batch is the last: look to the end
     rows = candidates
     if candidates:
-        cursor = connection.connection.cursor()
         first, last_read = candidates[0][0], candidates[-1][0]
         if last_read - first < 2 * len(candidates):  # ids close together (a walk of every zone): one range scan
             taken = {r[0] for r in cursor.execute(_PG_IN_LEDGER_RANGE, (edition_id, first, last_read))}
@@ -184,14 +193,8 @@ def read_fresh(
             taken = {r[0] for r in cursor.execute(_PG_IN_LEDGER, (edition_id, pg_array(r[0] for r in candidates)))}
         if taken:
             rows = [row for row in candidates if row[0] not in taken]
-    gone = [
-        row[0]
-        for row in connection.execute(
-            audience.stopped_since(
-                started_at, after_id, upper, unless=in_ledger(edition_id, after_id, upper), zone=zone
-            )
-        )
-    ]
+    started = as_utc(started_at).replace(tzinfo=None)  # naive UTC, as UTCDateTime stores it
+    gone = [row[0] for row in cursor.execute(left_sql, {**params, "upto": upper, "started": started})]
     if not candidates and not gone:
         return Read([], [], after_id, 0)
     last = upper if len(candidates) == limit else max([row[0] for row in candidates] + gone)
@@ -297,25 +300,33 @@ def _claim_ahead_sqlite(
     return claims
 
 
-# PostgreSQL: every request claimed ahead in one statement. The readers come as one array, each with the
-# position of its request; row ids are drawn in request order (so a request's rows are consecutive and
-# its outcome updates a few pages) but the rows are inserted in reader order, so that two senders that
-# read the same readers take their unique-index entries in one order and never wait on each other in a
-# circle. Arrays are passed as their text ('{1,2,3}'): psycopg dumps a list of 64,000 ints slowly.
+# PostgreSQL, the usual case: every request claimed ahead by one COPY, its rows in reader order (so that
+# the indexes' pages are visited in order, and two senders that read the same readers take their
+# unique-index entries in one order and never wait on each other in a circle), then one count saying
+# every reader is still active. COPY has no ON CONFLICT and reads no reader: a row another sender wrote
+# first, or a reader who left or was erased since the read, sends the claim back (to its savepoint) to
+# the INSERT below, which decides reader by reader. Claiming 200,000 readers in chunks of 4,000: 62,000
+# rows/s by COPY, 41,000 by the INSERT (tests/bench/README.md, bench_send).
+_PG_COPY_AHEAD = (
+    "COPY delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, variant_id) FROM STDIN"
+)
+# The INSERT: the readers come as one array, each with the position of its request, joined to the readers
+# still active. Arrays are passed as their text ('{1,2,3}'): psycopg dumps a list of 64,000 ints slowly.
 _PG_INSERT_AHEAD = (
-    "INSERT INTO delivery (id, edition_id, subscriber_id, state, request_id, claimed_at, finished_at, variant_id) "
-    "SELECT id, %(edition)s, reader, %(state)s, (%(requests)s::text[])[part], %(now)s, %(now)s, "
-    "(%(variants)s::int[])[part] FROM ("
-    " SELECT nextval('delivery_id_seq') AS id, ahead.reader, ahead.part"
-    " FROM unnest(%(readers)s::int[], %(parts)s::int[]) AS ahead(reader, part)"
-    " JOIN subscriber ON subscriber.id = ahead.reader"
-    f" WHERE {audience.SQL_RECEIVES_EDITIONS} ORDER BY ahead.part, ahead.reader"
-    ") AS numbered ORDER BY reader "
+    "INSERT INTO delivery (edition_id, subscriber_id, state, request_id, claimed_at, finished_at, variant_id) "
+    "SELECT %(edition)s, reader, %(state)s, (%(requests)s::text[])[part], %(now)s, %(now)s, "
+    "(%(variants)s::int[])[part] FROM unnest(%(readers)s::int[], %(parts)s::int[]) AS ahead(reader, part)"
+    f" JOIN subscriber ON subscriber.id = ahead.reader WHERE {audience.SQL_RECEIVES_EDITIONS} ORDER BY reader "
     "ON CONFLICT (edition_id, subscriber_id) DO NOTHING"
 )
 _PG_TAKEN = (
     "SELECT subscriber_id FROM delivery WHERE edition_id = %s AND request_id = %s AND state = %s "
     "AND subscriber_id = ANY(%s::int[])"
+)
+# Rows written for readers erased meanwhile (see `_without_erased`).
+_PG_ERASED = (
+    "DELETE FROM delivery WHERE edition_id = %s AND subscriber_id = ANY(%s::int[]) "
+    "AND NOT EXISTS (SELECT 1 FROM subscriber WHERE subscriber.id = delivery.subscriber_id) RETURNING subscriber_id"
 )
 
 
@@ -327,11 +338,51 @@ def pg_array(values: Iterable) -> str:
 def _claim_ahead_postgres(
     connection: Connection, edition_id: int, requests: Sequence[Ahead], now: datetime
 ) -> list[Claim]:
+    """The COPY, or the INSERT when the COPY cannot say (see `_PG_COPY_AHEAD`).
+
+    No reader row is locked and there is no foreign key: an erasure (the trigger delivery_of_erased_reader,
+    migration 0017_sendspeed) takes the ledger in SHARE mode before deleting the reader's rows, and this
+    transaction holds ROW EXCLUSIVE on it from its first row written until it commits. Every reader
+    written is then looked up again by a later statement, whose snapshot is newer than that lock: either
+    this claim commits before the erasure's lock (whose DELETE then sees and deletes the rows), or the
+    erasure committed before this claim's lock, and the look-up finds the reader gone."""
+    import psycopg  # here: a send on SQLite never loads it
+
+    cursor = connection.connection.driver_connection.cursor()
+    stamp = _pg_time(now)
+    rows = sorted(
+        (row[0], request.request_id, "\\N" if request.variant_id is None else str(request.variant_id))
+        for request in requests
+        for row in request.rows
+    )
+    ids = [row[0] for row in rows]
+    cursor.execute("SAVEPOINT claim_ahead")
+    try:
+        with cursor.copy(_PG_COPY_AHEAD) as copy:
+            prefix, middle = f"{edition_id}\t", f"\t{SENT}\t"
+            copy.write("".join(f"{prefix}{r}{middle}{q}\t{stamp}\t{stamp}\t{v}\n" for r, q, v in rows))
+        kept = cursor.execute(_PG_STILL, (pg_array(ids),)).fetchone()[0] == len(ids)
+    except psycopg.errors.IntegrityError:  # a reader's row is there already: another sender's
+        kept = False
+    if kept:  # all ours, all still active (the usual case)
+        cursor.execute("RELEASE SAVEPOINT claim_ahead")
+        return [Claim(r.request_id, tuple(r.rows), 0) for r in requests]
+    cursor.execute("ROLLBACK TO SAVEPOINT claim_ahead")
+    return _claim_ahead_inserting(connection, cursor, edition_id, requests, now)
+
+
+def _pg_time(value: datetime) -> str:
+    """A datetime as a timestamp column takes it (naive UTC, as UTCDateTime stores it)."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ")
+
+
+def _claim_ahead_inserting(
+    connection: Connection, cursor, edition_id: int, requests: Sequence[Ahead], now: datetime
+) -> list[Claim]:
     readers, parts = [], []
     for part, request in enumerate(requests, start=1):
         readers += [row[0] for row in request.rows]
         parts += [part] * len(request.rows)
-    cursor = connection.connection.cursor()
     cursor.execute(
         _PG_INSERT_AHEAD,
         {
@@ -344,7 +395,9 @@ def _claim_ahead_postgres(
             "parts": pg_array(parts),
         },
     )
-    if cursor.rowcount == len(readers):  # all ours (the usual case)
+    written = cursor.rowcount
+    erased = _without_erased(cursor, edition_id, readers)
+    if written == len(readers) and not erased:
         return [Claim(r.request_id, tuple(r.rows), 0) for r in requests]
     claims = []
     for request in requests:  # a reader left since they were read, or another sender took them
@@ -358,7 +411,23 @@ def _claim_ahead_postgres(
     return claims
 
 
+def _without_erased(cursor, edition_id: int, reader_ids: Sequence[int]) -> set[int]:
+    """PostgreSQL, after rows were written for `reader_ids` in this transaction: deletes those of readers
+    erased meanwhile and returns who they were. A statement of its own, so that its snapshot is newer
+    than this transaction's lock on the ledger (see `_claim_ahead_postgres`)."""
+    if not reader_ids:
+        return set()
+    return {row[0] for row in cursor.execute(_PG_ERASED, (edition_id, pg_array(reader_ids)))}
+
+
 _PG_STILL = "SELECT count(*) FROM subscriber WHERE id = ANY(%s::int[]) AND " + audience.SQL_RECEIVES_EDITIONS
+
+
+def nobody_left(connection: Connection, claim: Claim) -> bool:
+    """PostgreSQL: whether every reader of a claim still receives editions (one count, not a thousand ids
+    back). A single statement: the send asks it outside any transaction (one round trip)."""
+    ids = [row[0] for row in claim.readers]
+    return connection.connection.cursor().execute(_PG_STILL, (pg_array(ids),)).fetchone()[0] == len(ids)
 
 
 def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: datetime | None = None) -> Claim:
@@ -370,9 +439,8 @@ def drop_leavers(connection: Connection, edition_id: int, claim: Claim, *, now: 
     if connection.dialect.name == "sqlite":
         left = {row[0] for row in connection.connection.cursor().execute(_SQLITE_LEFT, (json.dumps(ids),))}
     else:
-        cursor = connection.connection.cursor()
-        if cursor.execute(_PG_STILL, (pg_array(ids),)).fetchone()[0] == len(ids):
-            return claim  # nobody left (the usual case): one count, not a thousand ids back
+        if nobody_left(connection, claim):
+            return claim  # the usual case
         subscriber = audience.readers
         still = set(
             connection.execute(
@@ -462,7 +530,8 @@ def _insert_claims(
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
         .returning(delivery.c.subscriber_id)
     )
-    return set(connection.execute(statement).scalars().all())
+    written = set(connection.execute(statement).scalars().all())
+    return written - _without_erased(connection.connection.driver_connection.cursor(), edition_id, sorted(written))
 
 
 # SQLite (one sender per file, see lock.py): the same statements as plain SQL on the driver's cursor,
@@ -506,10 +575,35 @@ def _sqlite_time(value: datetime) -> str:
     return as_utc(value).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _zone_kind(zone: audience.Zone) -> str:
+    return "every" if zone is audience.EVERY_ZONE else "none" if zone is None else "named"
+
+
+def _zone_of(zone_kind: str) -> audience.Zone:
+    return {"every": audience.EVERY_ZONE, "none": None, "named": "named"}[zone_kind]
+
+
 @lru_cache(maxsize=16)
 def _sqlite_read(zone_kind: str) -> tuple[str, str]:
-    zone = {"every": audience.EVERY_ZONE, "none": None, "named": "named"}[zone_kind]
+    zone = _zone_of(zone_kind)
     return audience.sqlite_receiving(zone, _SQLITE_UNLESS), audience.sqlite_stopped_since(zone, _SQLITE_UNLESS)
+
+
+# PostgreSQL: the same reads with psycopg's parameters; the active readers' read has no "no row yet"
+# condition (see read_fresh), and the leavers' repeats the walk's id range in its subquery (see in_ledger).
+_PG_UNLESS = (
+    "EXISTS (SELECT 1 FROM delivery WHERE edition_id = :edition AND subscriber_id = subscriber.id "
+    "AND subscriber_id > :after AND subscriber_id <= :upto)"
+)
+
+
+@lru_cache(maxsize=16)
+def _pg_read(zone_kind: str) -> tuple[str, str]:
+    zone = _zone_of(zone_kind)
+    return tuple(
+        re.sub(r":(\w+)", r"%(\1)s", sql)
+        for sql in (audience.sqlite_receiving(zone, "FALSE"), audience.sqlite_stopped_since(zone, _PG_UNLESS))
+    )
 
 
 def _read_fresh_sqlite(
@@ -522,7 +616,7 @@ def _read_fresh_sqlite(
     upto: int,
 ) -> Read:
     cursor = connection.connection.cursor()  # the driver's cursor, in this same transaction
-    kind = "every" if zone is audience.EVERY_ZONE else "none" if zone is None else "named"
+    kind = _zone_kind(zone)
     active_sql, left_sql = _sqlite_read(kind)
     params = {"after": after_id, "upto": upto, "limit": limit, "edition": edition_id, "zone": zone}
     if kind != "named":
@@ -727,20 +821,8 @@ def mark_all(
     lands: its request row gets the message id and the time, its readers' rows stay as written."""
     if not reader_ids:
         return 0
-    if state == SENT:
-        table = DeliveryRequest.__table__
-        landed = connection.execute(
-            sa.update(table)
-            .where(
-                table.c.edition_id == edition_id,
-                table.c.request_id == request_id,
-                table.c.finished_at.is_(None),
-                table.c.readers == json.dumps(list(reader_ids)),
-            )
-            .values(finished_at=now or utcnow(), message_id=message_id, readers="[]")
-        ).rowcount
-        if landed:
-            return len(reader_ids)
+    if state == SENT and land(connection, edition_id, request_id, reader_ids, message_id=message_id, now=now):
+        return len(reader_ids)
     _settle(connection, edition_id, request_id)
     return connection.execute(
         _MARK_ALL,
@@ -753,6 +835,34 @@ def mark_all(
             "request": request_id,
         },
     ).rowcount
+
+
+def land(
+    connection: Connection,
+    edition_id: int,
+    request_id: str,
+    reader_ids: Sequence[int],
+    *,
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """A request claimed ahead that the provider took whole, to every reader it wrote: its request row
+    gets the message id and the time (its readers' rows stay as written). False, and nothing written,
+    for any other request (then `mark_all`). One statement: the send runs it outside any transaction on
+    PostgreSQL (one round trip, committed when it returns)."""
+    table = DeliveryRequest.__table__
+    return bool(
+        connection.execute(
+            sa.update(table)
+            .where(
+                table.c.edition_id == edition_id,
+                table.c.request_id == request_id,
+                table.c.finished_at.is_(None),
+                table.c.readers == json.dumps(list(reader_ids)),
+            )
+            .values(finished_at=now or utcnow(), message_id=message_id, readers="[]")
+        ).rowcount
+    )
 
 
 def move_to_request(
