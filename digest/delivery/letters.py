@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from datetime import date
 from itertools import count
 from typing import NamedTuple
@@ -46,8 +46,9 @@ from sqlmodel import select
 from digest.content.models import Comparison
 from digest.delivery.ledger import receivers
 from digest.delivery.summary import send_day_for
+from digest.delivery.windows import Window, window_of
 from digest.editions.models import CHANGED, RESULTS, Edition
-from digest.editions.service import as_mailed, offered, variant_id, variant_keys
+from digest.editions.service import as_mailed, variant_id, variant_keys
 from digest.editions.variants import Chooser, Offered, ids_of, key_of, parse_topics
 from digest.mail import Letter
 from digest.render import render_comparisons
@@ -55,7 +56,6 @@ from digest.render.context import ComparisonFacts, Filtered
 from digest.render.store import comparison_facts
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.weeks import week_for_day
 from subscribers import cadence as cadences
 
 _SERIALS = count(1)  # each VariantLetters' own, so that two sends' letters of one key never share a serial
@@ -235,7 +235,8 @@ class VariantLetters:
         """The window (start, this send day] when it holds earlier editions than this one (else None:
         the letter is this edition's alone)."""
         if start not in self._windows:
-            self._windows[start] = _window_of(self.engine, start, self.day, self.chooser.offered, self.week)
+            with session_scope(self.engine) as session:
+                self._windows[start] = window_of(session, start, self.day, self.chooser.offered)
         return self._windows[start]
 
     def letter(self, key: str) -> Letter:
@@ -316,51 +317,5 @@ class VariantLetters:
         return key
 
 
-@dataclass(frozen=True)
-class Window:
-    """A letter's window that holds earlier editions: its first send day (excluded), the comparisons
-    of its editions (this one's first, in the editor's order, then each earlier one's, newest first),
-    and what its letters say of it."""
-
-    start: date
-    chooser: Chooser
-    everything: str  # the key of every comparison in it
-    editions: int
-
-    @property
-    def period(self) -> str:
-        return f"since {self.start:%A} {self.start.day} {self.start:%B}"
-
-    @property
-    def opening(self) -> str:
-        return (
-            f"This letter gathers the comparisons of {self.editions} weekly editions, "
-            f"{self.period}; your cadence is set on your preferences page."
-        )
-
-
 def _from_mark(mark: str) -> date:
     return date(int(mark[:4]), int(mark[4:6]), int(mark[6:8]))
-
-
-def _window_of(engine: Engine, start: date, day: date, current: Sequence[Offered], current_week: str) -> Window | None:
-    """The editions of the send days in (start, day) that went out (frozen), with this one's first."""
-    weeks = [week_for_day(sent) for sent in cadences.send_days_in(start, day)[1:]]
-    if not weeks:
-        return None
-    with session_scope(engine) as session:
-        editions = {
-            e.week: e
-            for e in session.exec(select(Edition).where(Edition.week.in_(weeks), Edition.frozen_at.is_not(None))).all()
-        }
-        earlier = [offered(session, editions[week]) for week in weeks if week in editions]
-    if not earlier:
-        return None
-    seen = {c.id for c in current}
-    comparisons = list(current)
-    for listed in earlier:
-        for c in listed:
-            if c.id not in seen:
-                seen.add(c.id)
-                comparisons.append(c)
-    return Window(start, Chooser(comparisons), key_of(comparisons), 1 + len(earlier))
