@@ -65,6 +65,12 @@ def reader_bytes(html: str, click_tracking: bool = False) -> int:
     return wire_bytes(copy)
 
 
+# What a card adds over a one-line mention, as the last fit found it (bytes). A send fits hundreds of
+# letters made of like cards: its first guess at the next letter's bracket starts from this, not from
+# sizes taken as proportional to the number of cards. Only the number of compiles depends on it.
+_card_bytes: int | None = None
+
+
 def _largest(
     make: Callable[[int], tuple[EditionView, str]],
     low: int,
@@ -72,13 +78,17 @@ def _largest(
     limit: int,
     click_tracking: bool,
     over: int | None = None,
+    cards: bool = False,
 ) -> tuple[EditionView, str] | None:
     """The attempt with the largest n in [low, high] whose HTML fits (each step costs one compile).
     The size grows with n, so a bracket holds it: the largest n known to fit, the smallest known
     not to (high + 1 at first, of `over` bytes when the caller measured it). Every other step probes
     where a straight line through the bracket's sizes crosses the limit (a card adds about as much
-    as the next), the others halve it: the same answer as a binary search, in fewer compiles when
-    the sizes are nearly linear, and never more than twice as many."""
+    as the next; first, when n counts `cards`, what the last fit found a card adds), the others halve
+    it: the same answer as a binary search, in fewer compiles when the sizes are nearly linear, and
+    never more than twice as many."""
+    global _card_bytes
+    learning = cards
     best = None
     fits_at, fits_size = low - 1, None
     over_at, over_size = high + 1, over
@@ -86,7 +96,11 @@ def _largest(
     while fits_at + 1 < over_at:
         step += 1
         middle = (fits_at + over_at) // 2
-        if step % 2 == 1 and over_size is not None:
+        if step == 1 and cards and over_size is not None and _card_bytes:
+            middle = min(max(over_at - -(-(over_size - limit) // _card_bytes), fits_at + 1), over_at - 1)
+            step = 0  # the next step interpolates too: it most often confirms the other end of the bracket
+            cards = False
+        elif step % 2 == 1 and over_size is not None:
             if fits_size is None:  # one point known: sizes taken as proportional to n
                 guess = over_at * limit // over_size
             else:
@@ -98,6 +112,8 @@ def _largest(
             best, fits_at, fits_size = attempt, middle, size
         else:
             over_at, over_size = middle, size
+    if learning and fits_size is not None and over_size is not None and fits_at + 1 == over_at:
+        _card_bytes = max(1, over_size - fits_size)
     return best
 
 
@@ -119,7 +135,7 @@ def fit(
         return shaped, compile_view(shaped)
 
     found = _largest(
-        lambda cards: attempt(cards, total - cards), 0, total - 1, limit, click_tracking, size
+        lambda cards: attempt(cards, total - cards), 0, total - 1, limit, click_tracking, size, cards=True
     ) or _largest(lambda lines: attempt(0, lines), 0, total, limit, click_tracking)
     if found is None:
         raise EditionError(
