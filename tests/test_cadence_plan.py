@@ -8,8 +8,8 @@ day of April, is a draft. Its plan splits the readers the way the send mails the
     monthly                  three readers: a letter gathering the five editions since 2 March
     fortnightly since 23 Mar due: a letter gathering the editions of 30 March and 6 April
     fortnightly since 2 Mar  due 30 March and 20 April: not due
-The desk's week page, its confirm-send page and `digest editions send`'s plan say so; then the wave
-mails the seven due readers, four of them a gathered letter.
+The desk's week page, its confirm-send page (axe-clean in Chromium at 375 and 1280 px) and `digest
+editions send`'s plan say so; then the wave mails the seven due readers, four of them a gathered letter.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from __future__ import annotations
 import html
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 import sqlalchemy as sa
-from helpers import add_reader, serve_site, set_preferences, topical
-from test_desk import Editor
+from helpers import add_reader, axe_violations, serve_site, set_preferences, severe, topical
+from test_desk import PASSWORD, Editor
+from test_desk_browser import WIDTHS
 
 from digest.delivery.plan import send_plan
 from digest.delivery.summary import plan_letters, send_day_for
 from digest.editions.models import Edition
-from digest.editions.service import build_edition, offered
+from digest.editions.service import build_edition, get_edition, offered
 from digest.editors.accounts import add_editor
 from digest.editors.roles import Role
 from digest.jobs import run_wave
@@ -78,8 +80,8 @@ def readers(engine) -> dict[str, int]:
     return ids
 
 
-def test_the_plan_says_who_gets_this_weeks_letter_a_gathered_one_or_none_and_the_send_agrees(db_url, engine):
-    settings = settings_for(db_url)
+def april_draft(engine, settings) -> int:
+    """The readers, the editions of March sent, and the draft of 6 April's (its number)."""
     with session_scope(engine) as session:
         for day in [*MARCH, APRIL]:  # two comparisons each week, Voice and Evaluation
             published = datetime.combine(day - timedelta(days=5), time(9), tzinfo=UTC)
@@ -89,8 +91,19 @@ def test_the_plan_says_who_gets_this_weeks_letter_a_gathered_one_or_none_and_the
     for day in MARCH:
         run_wave(engine, settings, slot_of(day, LONDON, settings), (LONDON,), sender=MemorySender(), final=True)
     with session_scope(engine) as session:
-        draft = build_edition(session, settings, "2026-W14", now=datetime(2026, 4, 5, 12, tzinfo=UTC)).edition
-        number, shown = draft.number, offered(session, draft)
+        return build_edition(session, settings, "2026-W14", now=datetime(2026, 4, 5, 12, tzinfo=UTC)).edition.number
+
+
+def desk_fields(settings: Settings) -> dict:
+    return {name: getattr(settings, name) for name in ("timezone", "send_day", "send_time", "backend")}
+
+
+def test_the_plan_says_who_gets_this_weeks_letter_a_gathered_one_or_none_and_the_send_agrees(db_url, engine):
+    settings = settings_for(db_url)
+    number = april_draft(engine, settings)
+    with session_scope(engine) as session:
+        draft = get_edition(session, number)
+        shown = offered(session, draft)
         assert send_day_for(settings, draft.week) == APRIL
         plan = plan_letters(session.connection(), draft.id, shown, APRIL)
     assert plan.weekly == 3 and [line.readers for line in plan.variants] == [3]
@@ -104,10 +117,9 @@ def test_the_plan_says_who_gets_this_weeks_letter_a_gathered_one_or_none_and_the
     said = send_plan(engine, settings, number).as_text("memory")
     assert f"It will reach 7 readers through memory: {SPLIT}; {NOT_DUE}." in said
 
-    fields = {name: getattr(settings, name) for name in ("timezone", "send_day", "send_time", "backend")}
-    with serve_site(db_url, **fields) as site:
+    with serve_site(db_url, **desk_fields(settings)) as site:
         with session_scope(site.engine) as session:
-            add_editor(session, "ada", "correct horse battery", Role.OWNER, "test")
+            add_editor(session, "ada", PASSWORD, Role.OWNER, "test")
         ada = Editor(site, "ada")
         page = html.unescape(ada.get(f"/desk/editions/{number}").text)
         assert f'<dd id="readers">7: <span id="readers-split">{SPLIT}</span>; {NOT_DUE}</dd>' in page
@@ -134,3 +146,27 @@ def test_the_plan_says_who_gets_this_weeks_letter_a_gathered_one_or_none_and_the
     }
     with engine.connect() as connection:
         assert connection.execute(sa.select(Edition.status).where(Edition.number == number)).scalar_one() == "sent"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_pages_saying_the_plan_have_no_serious_axe_violation(browser, sqlite_url, axe_script, width):
+    settings = settings_for(sqlite_url)
+    with serve_site(sqlite_url, **desk_fields(settings)) as site:
+        number = april_draft(site.engine, settings)
+        with session_scope(site.engine) as session:
+            add_editor(session, "ada", PASSWORD, Role.OWNER, "test")
+        context = browser.new_context(viewport=WIDTHS[width], bypass_csp=True)  # axe is the test's script
+        try:
+            page = context.new_page()
+            page.goto(site.url + "/desk/login")
+            page.get_by_label("Name").fill("ada")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(site.url + "/desk")
+            for path, split in (("", "#readers-split"), ("/confirm-send", "#plan-split")):
+                page.goto(f"{site.url}/desk/editions/{number}{path}")
+                assert page.locator(split).inner_text() == SPLIT
+                assert severe(axe_violations(page, axe_script)) == [], path
+                assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth"), path
+        finally:
+            context.close()
