@@ -314,3 +314,46 @@ def test_thirty_comparisons_in_any_script_stay_under_the_limit_as_encoded_on_the
         assert on_the_wire == reader_bytes(letter.html)  # the budget is exactly what the outbox writes
     assert len(view.comparisons) == 30 and len(view.cards) >= 1 and view.unlisted == 0
     assert SETTINGS.postal_address.split(",")[0] in letter.html[-3000:]  # the footer, inside
+
+
+def test_a_letter_like_the_last_one_is_fitted_in_fewer_compiles_to_the_same_answer(monkeypatch):
+    """A send fits hundreds of letters of like cards: once one is fitted, the next one's search starts at
+    the number of cards it showed and walks one card at a time, without compiling it whole first when it
+    clearly holds more. The answer is the plain search's, card for card, including for a letter that
+    fits whole after all."""
+    limit, sizes = 100_000, {"base": 20_000, "card": 7_000, "line": 400}
+
+    def size_of(shaped) -> int:
+        shown = len(shaped.cards) if shaped.in_full is not None else len(shaped.comparisons)
+        return sizes["base"] + sizes["card"] * shown + sizes["line"] * len(shaped.lines)
+
+    compiled = []
+
+    def compile_view(shaped) -> str:
+        compiled.append(shaped.in_full)
+        return "x" * size_of(shaped)
+
+    monkeypatch.setattr("digest.render.clip.reader_bytes", lambda html, click_tracking=False: len(html))
+
+    def letter(count: int):
+        return compose(number=3, week="2026-W47", facts=_facts(count), settings=SETTINGS)
+
+    def plain(count: int) -> int | None:  # the largest number of cards that fits, one by one
+        view = letter(count)
+        if size_of(view) <= limit:
+            return None
+        return max(n for n in range(count) if size_of(replace(view, in_full=n, listed=count - n)) <= limit)
+
+    monkeypatch.setattr("digest.render.clip._last_cards", None)
+    first, _ = fit(letter(20), compile_view, limit)
+    assert first.in_full == plain(20) == 10 and len(compiled) >= 3
+    for count, card in ((25, 7_000), (30, 6_500), (18, 7_500)):
+        sizes["card"] = card
+        compiled.clear()
+        view, html = fit(letter(count), compile_view, limit)
+        assert view.in_full == plain(count) and len(html) <= limit, count
+        assert len(compiled) <= 3 and None not in compiled, (count, compiled)  # never compiled whole
+    sizes["card"] = 1_000  # thirty small cards: the whole letter fits, as the plain search says
+    compiled.clear()
+    view, _ = fit(letter(30), compile_view, limit)
+    assert plain(30) is None and view.in_full is None and compiled[-1] is None

@@ -8,7 +8,10 @@ are now; readers who left since the send began, and readers whose topics match
 none of the edition's comparisons, get `skipped` rows there and then. The rest
 wait in memory, one queue per variant (nothing is written for them yet). When the
 queues hold `hold` readers (AHEAD full requests' worth), their full requests go
-out (on PostgreSQL, also at the end of each part of the walk); at the end of the
+out (on PostgreSQL, also at the end of each part of the walk); when none is full
+(hundreds of letters, as fortnightly and monthly readers bring: a wave of 100,000
+readers in 300 letters), they wait up to twice the hold, since everything sent
+before the wave's end means two requests a letter instead of one; at the end of the
 walk, everything left:
   1. claim ahead (one committed transaction): rows written `sent` ahead, with the
      variant, each request in flight (ledger.DeliveryRequest: the module's docstring
@@ -385,8 +388,10 @@ class SendRun:
                     self._skip(connection, skipped)
             if skipped:
                 self._report()
-            if self._queued >= self.hold:  # full requests out; if there are none, everything
-                self._flush(full_only=any(len(queue) >= self.batch_size for queue in self._queues.values()))
+            if self._queued >= self.hold:  # full requests out; if there are none, everything, at twice the hold
+                full = any(len(queue) >= self.batch_size for queue in self._queues.values())
+                if full or self._queued >= 2 * self.hold:
+                    self._flush(full_only=full)
 
     def _queue(self, rows) -> list[tuple[int, str]]:
         """Each read reader into their variant's queue; returns (reader, why) for those who get nothing."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import fields, replace
 from datetime import date
 from itertools import count
 from typing import NamedTuple
@@ -46,15 +46,16 @@ from sqlmodel import select
 from digest.content.models import Comparison
 from digest.delivery.ledger import receivers
 from digest.delivery.summary import send_day_for
+from digest.delivery.windows import Window, window_of
 from digest.editions.models import CHANGED, RESULTS, Edition
-from digest.editions.service import as_mailed, offered, variant_id, variant_keys
+from digest.editions.service import as_mailed, variant_id, variant_keys
 from digest.editions.variants import Chooser, Offered, ids_of, key_of, parse_topics
 from digest.mail import Letter
 from digest.render import render_comparisons
-from digest.render.context import Filtered
+from digest.render.context import ComparisonFacts, Filtered
+from digest.render.store import comparison_facts
 from digest.settings import Settings
 from digest.store import session_scope
-from digest.weeks import week_for_day
 from subscribers import cadence as cadences
 
 _SERIALS = count(1)  # each VariantLetters' own, so that two sends' letters of one key never share a serial
@@ -94,6 +95,16 @@ def _inflated(packed: bytes) -> str:
     return zlib.decompress(packed).decode()
 
 
+class _Group(NamedTuple):
+    """The letter of readers who share topics, cadence and its day: its key is `head`, the loop's part
+    a reader's history adds, then `tail` (their topics, for a letter that names them); `plain` without
+    that part."""
+
+    head: str
+    tail: str
+    plain: str
+
+
 class Packed(NamedTuple):
     """A rendered letter kept small: the Letter without its parts, and the parts as UTF-8, deflated."""
 
@@ -102,13 +113,41 @@ class Packed(NamedTuple):
     text: bytes
 
 
+class Unpacking(Letter):
+    """A Letter handed out from its Packed form: its HTML and text are inflated when first read, then
+    kept with it. A sender that keeps what it made of a letter by its serial (SendGrid's request JSON)
+    never reads them again, so a send's later requests of a letter unpack nothing; another sender
+    unpacks once per request. (Made from a Packed only: `dataclasses.replace` does not apply.)"""
+
+    def __init__(self, packed: Packed):  # the dataclass's own __init__ is not called
+        parts = {name: value for name, value in vars(packed.letter).items() if name not in ("html", "text")}
+        vars(self).update(parts, _packed=packed)
+
+    @property
+    def html(self) -> str:
+        return self._part("html", 1)
+
+    @property
+    def text(self) -> str:
+        return self._part("text", 2)
+
+    def __eq__(self, other: object) -> bool:  # equal to the Letter it was packed from
+        if not isinstance(other, Letter):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Letter) if f.compare)
+
+    __hash__ = Letter.__hash__
+
+    def _part(self, name: str, index: int) -> str:
+        found = vars(self).get(f"_{name}")
+        if found is None:
+            found = vars(self)[f"_{name}"] = _inflated(self._packed[index])
+        return found
+
+
 class VariantLetters:
     """`welcome`: a paragraph that opens every variant before the editor's intro (the welcome a
     reader's first edition carries when it goes out within minutes of their confirmation)."""
-
-    # Letters kept unpacked: a flush takes up to AHEAD (64) requests' letters, then sends them in turn, so
-    # fewer than that would unpack every one twice (a wave's last flush holds a request for every key).
-    RECENT = 80
 
     def __init__(
         self,
@@ -128,7 +167,6 @@ class VariantLetters:
         self.why = self.chooser.why
         self.rendered: dict[str, Packed] = {}  # key -> its letter, packed (see `letter`)
         self._serial = f"v{next(_SERIALS)}|"  # + a key: a letter's serial (senders keep its request by it)
-        self._recent: dict[str, Letter] = {}
         self._ids: dict[str, int] = {}
         self._keys: dict[int, str] = {}
         with session_scope(engine) as session:
@@ -137,12 +175,11 @@ class VariantLetters:
             got = receivers(session.connection(), [*self.results, *self.changed])
         self._suffixes: dict[frozenset[int], str] = {}
         self.history = {reader: self._suffix(ids) for reader, ids in got.items()}
-        self._choices: dict[str | None, str | None] = {}
-        self._keyed: dict[tuple[str, str, str | None], str] = {}
+        self._groups: dict[tuple, _Group | str | None] = {}  # (topics, cadence, since) -> see `_group`
+        self._keyed: dict[tuple[_Group, str], str] = {}
         self.day = send_day_for(settings, edition.week)
-        self._starts: dict[tuple[str, object], date | None] = {}  # (cadence, since as read) -> window start
         self._windows: dict[date, Window | None] = {}
-        self._window_keys: dict[tuple[date, str, str, str | None], str] = {}
+        self._facts: dict[int, ComparisonFacts | None] = {}  # comparison id -> its card's facts (see _facts_of)
 
     def _suffix(self, received: frozenset[int]) -> str:
         found = self._suffixes.get(received)
@@ -162,70 +199,56 @@ class VariantLetters:
     ) -> str | None:
         """The letter a reader gets: their variant's key (with the loop's part their history adds), and
         for a variant that leaves comparisons out, their topics after TOPICS_MARK (its letter names
-        them); NOT_DUE when their cadence skips this send day. The hot path: a dict look-up or two
-        per reader once their topics (and cadence and its day) have been seen."""
+        them); NOT_DUE when their cadence skips this send day. The hot path: two dict look-ups per
+        reader once their topics, cadence and its day have been seen (a million readers share a few
+        hundred of those)."""
+        group = self._groups.get((topics_text, cadence, since), ...)
+        if group is ...:
+            group = self._groups[(topics_text, cadence, since)] = self._group(topics_text, cadence, since)
+        if group is None or group is NOT_DUE:
+            return group
+        suffix = self.history.get(reader_id)
+        if not suffix:
+            return group.plain
+        found = self._keyed.get((group, suffix))
+        if found is None:
+            found = self._keyed[(group, suffix)] = f"{group.head}{suffix}{group.tail}"
+        return found
+
+    def _group(self, topics_text: str | None, cadence: str | None, since: date | str | None) -> _Group | str | None:
+        """What readers with these topics, cadence and cadence day get, their history aside."""
+        window = None
         if cadence is not None and cadence != cadences.WEEKLY:
-            start = self._starts.get((cadence, since), ...)
-            if start is ...:
-                start = cadences.window_start(cadence, cadences.since_of(since), self.day)
-                self._starts[(cadence, since)] = start
+            start = cadences.window_start(cadence, cadences.since_of(since), self.day)
             if start is None:
                 return NOT_DUE
             window = self._window(start)
-            if window is not None:
-                return self._choose_in(window, topics_text, reader_id)
-        base = self._choices.get(topics_text, ...)
-        if base is ...:
-            base = self._choices[topics_text] = self.chooser.choose(topics_text)
+        chooser, everything = (window.chooser, window.everything) if window else (self.chooser, self.everything)
+        base = chooser.choose(topics_text)
         if base is None:
             return None
-        suffix = self.history.get(reader_id, "")
-        found = self._keyed.get((base, suffix, topics_text))
-        if found is None:
-            found = base + suffix
-            if base != self.everything:
-                found = f"{found}{TOPICS_MARK}{topics_text or ''}"
-            self._keyed[(base, suffix, topics_text)] = found
-        return found
+        head = f"{base}|w{window.start:%Y%m%d}" if window else base
+        tail = f"{TOPICS_MARK}{topics_text or ''}" if base != everything else ""
+        return _Group(head, tail, head + tail)
 
     def _window(self, start: date) -> Window | None:
         """The window (start, this send day] when it holds earlier editions than this one (else None:
         the letter is this edition's alone)."""
         if start not in self._windows:
-            self._windows[start] = _window_of(self.engine, start, self.day, self.chooser.offered, self.week)
+            with session_scope(self.engine) as session:
+                self._windows[start] = window_of(session, start, self.day, self.chooser.offered)
         return self._windows[start]
 
-    def _choose_in(self, window: Window, topics_text: str | None, reader_id: int | None) -> str | None:
-        base = window.chooser.choose(topics_text)
-        if base is None:
-            return None
-        suffix = self.history.get(reader_id, "")
-        found = self._window_keys.get((window.start, base, suffix, topics_text))
-        if found is None:
-            found = f"{base}|w{window.start:%Y%m%d}{suffix}"
-            if base != window.everything:
-                found = f"{found}{TOPICS_MARK}{topics_text or ''}"
-            self._window_keys[(window.start, base, suffix, topics_text)] = found
-        return found
-
     def letter(self, key: str) -> Letter:
-        """The variant's Letter, rendered on first use. Kept packed (its HTML and text as UTF-8 bytes,
-        deflated: a str holding one dash takes two bytes a character, and fortnightly and monthly readers
-        bring hundreds of letters to a send; deflated, some 8 KB each instead of 75), with the last
-        RECENT ones at hand as they are."""
-        found = self._recent.pop(key, None)
-        if found is None:
-            packed = self.rendered.get(key)
-            if packed is None:
-                found = replace(self._render(key), serial=self._serial + key)
-                self.rendered[key] = Packed(
-                    replace(found, html="", text=""), _deflated(found.html), _deflated(found.text)
-                )
-            else:
-                found = replace(packed.letter, html=_inflated(packed.html), text=_inflated(packed.text))
-            if len(self._recent) >= self.RECENT:
-                self._recent.pop(next(iter(self._recent)))
-        self._recent[key] = found  # the most recent last
+        """The variant's Letter, rendered on first use, then kept packed (its HTML and text as UTF-8
+        bytes, deflated: a str holding one dash takes two bytes a character, and fortnightly and monthly
+        readers bring hundreds of letters to a send; deflated, some 8 KB each instead of 170) and handed
+        out as an Unpacking letter, whose parts are inflated only if a sender reads them."""
+        packed = self.rendered.get(key)
+        if packed is not None:
+            return Unpacking(packed)
+        found = replace(self._render(key), serial=self._serial + key)
+        self.rendered[key] = Packed(replace(found, html="", text=""), _deflated(found.html), _deflated(found.text))
         return found
 
     def _render(self, key: str) -> Letter:
@@ -245,14 +268,14 @@ class VariantLetters:
             )
         intro = "\n\n".join(part for part in (window.opening if window else None, self.intro) if part) or None
         with session_scope(self.engine) as session:
-            rows = {c.id: c for c in session.exec(select(Comparison).where(Comparison.id.in_(ids))).all()}
-            comparisons = [rows[i] for i in ids if i in rows]
+            facts = self._facts_of(session, ids)
             return render_comparisons(
                 session,
                 self.settings,
                 number=self.number,
                 week=self.week,
-                comparisons=comparisons,
+                comparisons=(),
+                facts=facts,
                 intro=intro,
                 subject=self.subject if everything and window is None else None,
                 edition_id=self.edition_id,
@@ -261,6 +284,16 @@ class VariantLetters:
                 filtered=filtered,
                 period=window.period if window else None,
             ).letter
+
+    def _facts_of(self, session, ids: list[int]) -> list[ComparisonFacts]:
+        """What the cards of `ids` show, read once a send for all its letters (a comparison's facts are
+        the same in every letter that carries it: as this edition froze it, else as it is now)."""
+        missing = [i for i in ids if i not in self._facts]
+        if missing:
+            rows = session.exec(select(Comparison).where(Comparison.id.in_(missing))).all()
+            self._facts.update(zip([c.id for c in rows], comparison_facts(session, rows, self.edition_id)))
+            self._facts.update((i, None) for i in missing if i not in self._facts)  # gone from the store
+        return [self._facts[i] for i in ids if self._facts[i] is not None]
 
     def variant_id(self, connection, key: str) -> int:
         """The variant's id in the store (registered on first use), for the ledger's rows."""
@@ -284,51 +317,5 @@ class VariantLetters:
         return key
 
 
-@dataclass(frozen=True)
-class Window:
-    """A letter's window that holds earlier editions: its first send day (excluded), the comparisons
-    of its editions (this one's first, in the editor's order, then each earlier one's, newest first),
-    and what its letters say of it."""
-
-    start: date
-    chooser: Chooser
-    everything: str  # the key of every comparison in it
-    editions: int
-
-    @property
-    def period(self) -> str:
-        return f"since {self.start:%A} {self.start.day} {self.start:%B}"
-
-    @property
-    def opening(self) -> str:
-        return (
-            f"This letter gathers the comparisons of {self.editions} weekly editions, "
-            f"{self.period}; your cadence is set on your preferences page."
-        )
-
-
 def _from_mark(mark: str) -> date:
     return date(int(mark[:4]), int(mark[4:6]), int(mark[6:8]))
-
-
-def _window_of(engine: Engine, start: date, day: date, current: Sequence[Offered], current_week: str) -> Window | None:
-    """The editions of the send days in (start, day) that went out (frozen), with this one's first."""
-    weeks = [week_for_day(sent) for sent in cadences.send_days_in(start, day)[1:]]
-    if not weeks:
-        return None
-    with session_scope(engine) as session:
-        editions = {
-            e.week: e
-            for e in session.exec(select(Edition).where(Edition.week.in_(weeks), Edition.frozen_at.is_not(None))).all()
-        }
-        earlier = [offered(session, editions[week]) for week in weeks if week in editions]
-    if not earlier:
-        return None
-    seen = {c.id for c in current}
-    comparisons = list(current)
-    for listed in earlier:
-        for c in listed:
-            if c.id not in seen:
-                seen.add(c.id)
-                comparisons.append(c)
-    return Window(start, Chooser(comparisons), key_of(comparisons), 1 + len(earlier))

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from digest.content.models import Comparison
 from digest.delivery.ledger import pending_count, state_counts
 from digest.delivery.states import DeliveryState
-from digest.delivery.summary import describe_not_due, not_due, planned_variants, send_day_for
+from digest.delivery.summary import describe_not_due, describe_split, plan_letters, send_day_for
 from digest.editions.service import (
     after_first_wave,
     dated_after,
@@ -67,6 +67,12 @@ class SendPlan:
     first_wave: datetime | None = None  # when the scheduled send's first wave leaves, when known
     carried: tuple[tuple[str, datetime], ...] = ()  # (slug, date): dated after the first wave, carried on
     not_due: dict[str, int] | None = None  # {cadence: readers} whose cadence skips its send day: no mail
+    gathered: dict[str, int] | None = None  # {cadence: readers} of `readers` whose letter gathers several editions
+
+    @property
+    def weekly(self) -> int:
+        """Of `readers`, those whose letter is this edition alone."""
+        return self.readers - sum((self.gathered or {}).values())
 
     def as_text(self, backend: str, dry_run: bool = False) -> str:
         plural = "comparison" if len(self.comparisons) == 1 else "comparisons"
@@ -88,6 +94,8 @@ class SendPlan:
             )
         verb = "would reach" if dry_run else "will reach"
         reach = f"It {verb} {counted(self.readers, 'reader')} through {backend}"
+        if self.gathered:
+            reach += f": {describe_split(self.weekly, self.gathered)}"
         if self.unmatched:
             reach += (
                 f"; {counted(self.unmatched, 'more reader')} chose topics that "
@@ -119,10 +127,11 @@ def send_plan(
         connection = session.connection()
         readers = unmatched = 0
         skips: dict[str, int] = {}
+        gathered: dict[str, int] = {}
         if edition.status != EditionStatus.SENT:
             day = send_day_for(settings, edition.week)
-            _, unmatched = planned_variants(connection, edition.id, offered(session, edition, shown + joining), day)
-            skips = not_due(connection, edition.id, day)
+            planned = plan_letters(connection, edition.id, offered(session, edition, shown + joining), day)
+            unmatched, skips, gathered = planned.unmatched, planned.not_due, planned.gathered
             readers = pending_count(connection, edition.id) - unmatched - sum(skips.values())
         if resend_uncertain:
             readers += state_counts(connection, edition.id)[DeliveryState.UNCERTAIN]
@@ -145,4 +154,5 @@ def send_plan(
             first_wave=first_wave,
             carried=tuple((c.slug, c.published_at) for c in carried),
             not_due=skips,
+            gathered=gathered,
         )

@@ -14,6 +14,7 @@ from digest.content.models import Comparison
 from digest.delivery import kept as kept_figures
 from digest.delivery.ledger import DELIVERY_STATES, Delivery, in_ledger, state_counts, variant_counts
 from digest.delivery.states import HALTED, DeliveryState, SendOutcome
+from digest.delivery.windows import Window, window_of
 from digest.editions.models import Edition
 from digest.editions.service import edition_items, get_edition, offered, variant_keys
 from digest.editions.variants import UNMATCHED, UNREADABLE, Offered, group, ids_of
@@ -103,26 +104,96 @@ def not_due(connection: Connection, edition_id: int, day: date) -> dict[str, int
     return _due_split(connection, edition_id, day)[1]
 
 
+def _by_cadence(counts: dict[str, int]) -> str:
+    return ", ".join(f"{counts[name]:,} {name}" for name in cadence.ALL if counts.get(name))
+
+
 def describe_not_due(counts: dict[str, int]) -> str:
     """'120 readers not due this send day (80 fortnightly, 40 monthly)', or '' for none."""
     total = sum(counts.values())
     if not total:
         return ""
-    parts = ", ".join(f"{counts[name]:,} {name}" for name in cadence.ALL if counts.get(name))
-    return f"{total:,} {'reader' if total == 1 else 'readers'} not due this send day ({parts})"
+    return f"{total:,} {'reader' if total == 1 else 'readers'} not due this send day ({_by_cadence(counts)})"
+
+
+def describe_gathered(counts: dict[str, int]) -> str:
+    """'150 readers get a letter gathering several editions (100 fortnightly, 50 monthly)', or ''."""
+    total = sum(counts.values())
+    if not total:
+        return ""
+    return (
+        f"{total:,} {'reader gets' if total == 1 else 'readers get'} a letter gathering several editions "
+        f"({_by_cadence(counts)})"
+    )
+
+
+def describe_split(weekly: int, gathered: dict[str, int]) -> str:
+    """'1,000 get this week's letter, 150 a letter gathering several editions (100 fortnightly, 50
+    monthly)', or '' when nobody gets a gathered letter."""
+    total = sum(gathered.values())
+    if not total:
+        return ""
+    return (
+        f"{weekly:,} {'gets' if weekly == 1 else 'get'} this week's letter, {total:,} a letter gathering "
+        f"several editions ({_by_cadence(gathered)})"
+    )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Who a send would mail now, per the cadence rules (subscribers.cadence): the readers whose letter is
+    this edition alone (every weekly reader, and a fortnightly or monthly one whose window holds no
+    earlier edition), by variant; those whose letter gathers several editions; those not due this send
+    day; and those whose topics match none of their letter's comparisons."""
+
+    variants: tuple[VariantLine, ...]  # this week's letter, by variant (most readers first)
+    unmatched: int
+    gathered: dict[str, int]  # {cadence: readers}
+    not_due: dict[str, int]  # {cadence: readers}
+
+    @property
+    def weekly(self) -> int:
+        return sum(line.readers for line in self.variants)
+
+
+def plan_letters(connection: Connection, edition_id: int, shown: Sequence[Offered], day: date) -> Planned:
+    """The readers not yet mailed edition `edition_id` (which offers `shown`, sent on `day`), split as
+    its send will mail them (see Planned): one pass over the readers, grouped by topics and cadence."""
+    counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id), weekly_only=True)).all()
+    gathered: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    unmatched = 0
+    windows: dict[date, Window | None] = {}
+    with Session(bind=connection) as session:  # the windows read the earlier editions on this connection
+        for text, every, since, n in connection.execute(audience.cadence_counts(unless=in_ledger(edition_id))):
+            start = cadence.window_start(every, cadence.since_of(since), day)
+            if start is None:
+                skipped[every] = skipped.get(every, 0) + n
+                continue
+            if start not in windows:
+                windows[start] = window_of(session, start, day, shown)
+            window = windows[start]
+            if window is None:  # the window holds this edition alone: this week's letter
+                counts.append((text, n))
+            elif window.chooser.choose(text) is None:
+                unmatched += n
+            else:
+                gathered[every] = gathered.get(every, 0) + n
+    grouping = group(counts, shown)
+    lines = tuple(VariantLine(n, tuple(v.slugs), v.readers) for n, v in enumerate(grouping.variants, start=1))
+    return Planned(lines, grouping.unmatched + unmatched, gathered, skipped)
 
 
 def planned_variants(
     connection: Connection, edition_id: int, shown: Sequence[Offered], day: date | None = None
 ) -> tuple[tuple[VariantLine, ...], int]:
     """Who a send would mail now, by variant (most readers first), and how many would get nothing.
-    With the edition's send `day`, readers whose cadence skips it are left out (see `not_due`)."""
-    if day is None:
-        counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all()
-    else:
-        counts = connection.execute(audience.topic_counts(unless=in_ledger(edition_id), weekly_only=True)).all()
-        counts += _due_split(connection, edition_id, day)[0]
-    grouping = group(counts, shown)
+    With the edition's send `day`, the variants are those of this week's letter (see `plan_letters`):
+    readers whose letter gathers several editions, and readers not due, are left out."""
+    if day is not None:
+        planned = plan_letters(connection, edition_id, shown, day)
+        return planned.variants, planned.unmatched
+    grouping = group(connection.execute(audience.topic_counts(unless=in_ledger(edition_id))).all(), shown)
     lines = tuple(VariantLine(n, tuple(v.slugs), v.readers) for n, v in enumerate(grouping.variants, start=1))
     return lines, grouping.unmatched
 

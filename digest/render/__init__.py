@@ -181,13 +181,15 @@ def render_comparisons(
     changed: Sequence[dict] = (),
     filtered: Filtered | None = None,
     period: str | None = None,
+    facts: Sequence[ComparisonFacts] | None = None,
 ) -> RenderedEdition:
     """`comparisons` as edition `edition_id` mailed them, once it froze (else as they are now), with the
-    reader's part of the verdict loop (`voted`, `changed`: see compose)."""
+    reader's part of the verdict loop (`voted`, `changed`: see compose). `facts`, when the caller read
+    them already (a send's letters share their comparisons' facts), stand for `comparisons`."""
     view = compose(
         number=number,
         week=week,
-        facts=comparison_facts(session, comparisons, edition_id),
+        facts=comparison_facts(session, comparisons, edition_id) if facts is None else facts,
         settings=settings,
         subject=subject,
         intro=intro,

@@ -65,6 +65,16 @@ def reader_bytes(html: str, click_tracking: bool = False) -> int:
     return wire_bytes(copy)
 
 
+# How many cards the last letter that did not fit whole could show (its bracket found by compiling).
+# A send fits hundreds of letters made of like cards, most of them showing about as many: a letter with
+# clearly more comparisons than that is not compiled whole first, and its search begins there, then
+# looks one card further. Only the number of compiles depends on it: an answer is always an attempt
+# compiled and found to fit, next to one compiled and found not to (or to the whole letter's).
+_last_cards: int | None = None
+MARGIN = 2  # a letter with more than this many comparisons beyond _last_cards is not compiled whole first
+WALK = 3  # steps of one card from _last_cards before the search halves and interpolates
+
+
 def _largest(
     make: Callable[[int], tuple[EditionView, str]],
     low: int,
@@ -72,32 +82,42 @@ def _largest(
     limit: int,
     click_tracking: bool,
     over: int | None = None,
+    start: int | None = None,
 ) -> tuple[EditionView, str] | None:
     """The attempt with the largest n in [low, high] whose HTML fits (each step costs one compile).
     The size grows with n, so a bracket holds it: the largest n known to fit, the smallest known
-    not to (high + 1 at first, of `over` bytes when the caller measured it). Every other step probes
-    where a straight line through the bracket's sizes crosses the limit (a card adds about as much
-    as the next), the others halve it: the same answer as a binary search, in fewer compiles when
-    the sizes are nearly linear, and never more than twice as many."""
+    not to (high + 1 at first, of `over` bytes when the caller measured it). With `start`, the first
+    steps walk from it one card at a time, up while attempts fit or down while they do not, at most
+    WALK steps (the answer, most often, when `start` is the last letter's). Then every other step
+    probes where a straight line through the bracket's sizes crosses the limit (a card adds about as
+    much as the next), the others halve it: the same answer as a binary search, in fewer compiles
+    when the sizes are nearly linear, and never more than twice as many."""
     best = None
     fits_at, fits_size = low - 1, None
     over_at, over_size = high + 1, over
     step = 0
+    walk, way, steps = start, 0, WALK  # from `start`, one card at a time while each step goes the same way
     while fits_at + 1 < over_at:
-        step += 1
-        middle = (fits_at + over_at) // 2
-        if step % 2 == 1 and over_size is not None:
-            if fits_size is None:  # one point known: sizes taken as proportional to n
-                guess = over_at * limit // over_size
-            else:
-                guess = fits_at + (limit - fits_size) * (over_at - fits_at) // max(1, over_size - fits_size)
-            middle = min(max(guess, fits_at + 1), over_at - 1)
+        if walk is not None:
+            middle = min(max(walk, fits_at + 1), over_at - 1)
+        else:
+            step += 1
+            middle = (fits_at + over_at) // 2
+            if step % 2 == 1 and over_size is not None:
+                if fits_size is None:  # one point known: sizes taken as proportional to n
+                    guess = over_at * limit // over_size
+                else:
+                    guess = fits_at + (limit - fits_size) * (over_at - fits_at) // max(1, over_size - fits_size)
+                middle = min(max(guess, fits_at + 1), over_at - 1)
         attempt = make(middle)
         size = reader_bytes(attempt[1], click_tracking)
         if size <= limit:
             best, fits_at, fits_size = attempt, middle, size
         else:
             over_at, over_size = middle, size
+        if walk is not None:
+            now = 1 if size <= limit else -1
+            walk, way, steps = (middle + now, now, steps - 1) if way in (0, now) and steps else (None, way, 0)
     return best
 
 
@@ -108,19 +128,30 @@ def fit(
     click_tracking: bool = False,
 ) -> tuple[EditionView, str]:
     """The view with as many cards as fit under `limit`, and its HTML."""
-    html = compile_view(view)
-    size = reader_bytes(html, click_tracking)
-    if size <= limit:
-        return view, html
+    global _last_cards
     total = len(view.comparisons)
+    if _last_cards is None or total <= _last_cards + MARGIN:
+        html = compile_view(view)
+        size = reader_bytes(html, click_tracking)
+        if size <= limit:
+            return view, html
+        high, over = total - 1, size
+    else:  # not compiled whole: the search may find every card fits after all
+        high, over = total, None
 
     def attempt(cards: int, lines: int) -> tuple[EditionView, str]:
         shaped = replace(view, in_full=cards, listed=lines)
         return shaped, compile_view(shaped)
 
-    found = _largest(
-        lambda cards: attempt(cards, total - cards), 0, total - 1, limit, click_tracking, size
-    ) or _largest(lambda lines: attempt(0, lines), 0, total, limit, click_tracking)
+    found = _largest(lambda cards: attempt(cards, total - cards), 0, high, limit, click_tracking, over, _last_cards)
+    if found is not None:
+        _last_cards = found[0].in_full
+        if found[0].in_full == total:  # every card fits: the letter as it is
+            html = compile_view(view)
+            if reader_bytes(html, click_tracking) <= limit:
+                return view, html
+        return found
+    found = _largest(lambda lines: attempt(0, lines), 0, total, limit, click_tracking)
     if found is None:
         raise EditionError(
             f"the edition's HTML is over {limit:,} bytes even without its comparisons: "

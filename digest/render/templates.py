@@ -26,6 +26,7 @@ from digest.language import direction
 from digest.words import agreeing, counted
 
 
+@cache  # a path resolved once: every compile names its template file
 def templates_root() -> Path:
     packaged = Path(digest.__file__).resolve().parent / "templates"
     return packaged if packaged.is_dir() else Path(digest.__file__).resolve().parent.parent / "templates"

@@ -226,6 +226,14 @@ def main() -> None:
         f"x {render['ms_each']:.2f} ms = {render['contents'] * render['ms_each']:.0f} ms"
     )
     print(f"  cadences / single: {rate['cadences'] / rate['single']:.2f}x  (target >= 0.8x, peak RSS < 200 MB)")
+    for number, pair in enumerate(zip(runs["single"], runs["cadences"]), start=1):
+        said = [
+            f"{name} {r['readers'] / r['wall']:,.0f}/s (wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, "
+            f"{r['peak_rss_mb']:.0f} MB)"
+            for name, r in zip(("single", "cadences"), pair)
+        ]
+        ratio = pair[1]["readers"] / pair[1]["wall"] / (pair[0]["readers"] / pair[0]["wall"])
+        print(f"  round {number}: {', '.join(said)}: {ratio:.2f}x")
 
 
 def fresh_copy(folder: str, name: str) -> str:

@@ -13,7 +13,15 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from digest.delivery.summary import VariantLine, describe_not_due, not_due, planned_variants, sent_variants
+from digest.delivery.summary import (
+    VariantLine,
+    describe_gathered,
+    describe_not_due,
+    describe_split,
+    not_due,
+    plan_letters,
+    sent_variants,
+)
 from digest.editions.models import Edition
 from digest.editions.service import (
     dated_after,
@@ -78,6 +86,10 @@ class Week:
     variants: tuple[VariantLine, ...] = ()
     unmatched: int = 0
     not_due: str = ""  # "120 readers not due this send day (80 fortnightly, 40 monthly)": not an error
+    # a plan's "150 readers get a letter gathering several editions (100 fortnightly, 50 monthly)", and how many
+    gathered: str = ""
+    gathered_readers: int = 0
+    split: str = ""  # "1,000 get this week's letter, 150 a letter gathering several editions (...)"
     waves: tuple[WaveRow, ...] = ()
     approvals: Approvals | None = None
     log: tuple[AuditEntry, ...] = field(default_factory=tuple)
@@ -85,8 +97,13 @@ class Week:
     counted_at: datetime | None = None  # when its reader figures were counted (digest.web.desk.figures)
 
     @property
-    def readers(self) -> int:
+    def weekly(self) -> int:
+        """Readers of this week's letter (for a plan; a sent edition's variants count every reader)."""
         return sum(line.readers for line in self.variants)
+
+    @property
+    def readers(self) -> int:
+        return self.weekly + self.gathered_readers
 
     @property
     def size_share(self) -> int:
@@ -211,15 +228,13 @@ def week_at_glance(
 
     def count_variants():
         with engine.connect() as connection:
-            found = (
-                planned_variants(connection, edition.id, offer, day)
-                if planned
-                else sent_variants(connection, edition.id, offer)
-            )
-            return (*found, not_due(connection, edition.id, day))
+            if planned:  # per the cadence rules: this week's letter, gathered letters, not due
+                plan = plan_letters(connection, edition.id, offer, day)
+                return plan.variants, plan.unmatched, plan.not_due, plan.gathered
+            return (*sent_variants(connection, edition.id, offer), not_due(connection, edition.id, day), {})
 
     key = (edition.id, planned, tuple(o.id for o in offer))
-    (variants, unmatched, skips), counted_at = figures.get(("variants", *key), count_variants)
+    (variants, unmatched, skips, gathered), counted_at = figures.get(("variants", *key), count_variants)
     waves, waves_at = figures.get(("waves", week), lambda: waves_for(engine, settings, week))
     result = Week(
         week,
@@ -231,6 +246,9 @@ def week_at_glance(
         variants=variants,
         unmatched=unmatched,
         not_due=describe_not_due(skips),
+        gathered=describe_gathered(gathered),
+        gathered_readers=sum(gathered.values()),
+        split=describe_split(sum(line.readers for line in variants), gathered),
         waves=waves,
         approvals=approvals,
         log=log,

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from digest.delivery.plan import send_plan
-from digest.delivery.summary import describe_not_due, planned_variants, send_day_for
+from digest.delivery.summary import describe_not_due, describe_split, planned_variants, send_day_for
 from digest.editions.service import change_status, get_edition, offered
 from digest.editions.status import EditionStatus
 from digest.editors import audit
@@ -136,6 +136,7 @@ def confirm_send(request: Request, number: desk_session.EditionNumber) -> Respon
         variants=variants,
         backend=settings.backend,
         describe_not_due=describe_not_due,
+        describe_split=describe_split,
     )
 
 
