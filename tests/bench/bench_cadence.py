@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_send import measured, run_sink
-from bench_variants import CATEGORIES, PAIRS, ZONES, scheduled_waves, settings_for, token_of, topic_sets
+from bench_variants import CATEGORIES, PAIRS, ZONES, child_of, scheduled_waves, settings_for, token_of, topic_sets
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
 READERS = 6_000 if SMOKE else int(os.environ.get("DIGEST_BENCH_READERS", 1_000_000))
@@ -193,9 +193,9 @@ def main() -> None:
             runs: dict[str, list[dict]] = {"single": [], "cadences": []}
             for _ in range(ROUNDS):
                 for name in ("single", "cadences"):
-                    runs[name].append(child_of("waves", fresh_copy(folder, name), api_url))
+                    runs[name].append(child_of("waves", fresh_copy(folder, name), api_url, script=HERE))
             single, cadenced = (max(runs[name], key=lambda r: r["readers"] / r["wall"]) for name in runs)
-            render = child_of("render", f"sqlite:///{folder}/cadences-{ROUNDS - 1}.db")  # sent: W14 built
+            render = child_of("render", f"sqlite:///{folder}/cadences-{ROUNDS - 1}.db", script=HERE)  # sent: W14 built
         finally:
             sink.terminate()
             sink.wait()
@@ -242,13 +242,6 @@ def fresh_copy(folder: str, name: str) -> str:
     shutil.copyfile(Path(folder) / f"{name}.db", target)
     os.sync()
     return f"sqlite:///{target}"
-
-
-def child_of(mode: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, str(HERE), mode, *args], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"{mode} failed:\n{out.stdout}\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

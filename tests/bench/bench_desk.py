@@ -20,9 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable from a 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/helpers.py: comparisons to send
 
 import httpx
+from bench_send import POSTGRES, database  # the same store choice as the send benchmark
 from helpers import comparison
 
 from digest.editions.service import build_edition
@@ -39,8 +37,6 @@ from digest.web import create_app
 from digest.web.server import base_url, bind, serving
 
 SMOKE = os.environ.get("DIGEST_BENCH_SMOKE") == "1"
-POSTGRES = os.environ.get("DIGEST_BENCH_DB", "sqlite") == "postgresql"
-PG_ADMIN_URL = os.environ.get("DIGEST_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 READERS = 2_000 if SMOKE else 1_000_000
 ROUNDS = 3 if SMOKE else 30
 TOKEN = "bench-admin-token"
@@ -142,24 +138,6 @@ def _copy(connection, table: str, columns: tuple[str, ...], rows) -> None:
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-
-
-@contextmanager
-def database(folder: str) -> Iterator[str]:
-    """The store's URL: a SQLite file in `folder`, or a new PostgreSQL database (dropped afterwards)."""
-    if not POSTGRES:
-        yield f"sqlite:///{Path(folder) / 'desk.db'}"
-        return
-    import psycopg
-
-    name = f"digest_bench_desk_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def p(values: list[float], share: float) -> float:

@@ -433,8 +433,9 @@ def ratios(personal: list[dict], single: list[dict]) -> list[float]:
     return [(p["readers"] / p["wall"]) / (s["readers"] / s["wall"]) for p, s in zip(personal, single)]
 
 
-def child_of(mode: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, str(HERE), mode, *args], capture_output=True, text=True, check=False)
+def child_of(mode: str, *args: str, script: Path = HERE) -> dict:
+    """What `script mode args...` printed last, as JSON (each measured part runs in a process of its own)."""
+    out = subprocess.run([sys.executable, str(script), mode, *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
