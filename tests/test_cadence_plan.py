@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 from helpers import add_reader, axe_violations, serve_site, set_preferences, severe, topical
+from test_cadence import settings_for  # London, Mondays at 08:00, the memory sender
 from test_desk import PASSWORD, Editor
 from test_desk_browser import WIDTHS
 
@@ -42,18 +43,6 @@ MARCH = [date(2026, 3, 2) + timedelta(weeks=n) for n in range(5)]  # 2 ... 30 Ma
 APRIL = date(2026, 4, 6)  # the first send day of April: its edition (2026-W14) is the plan's
 SPLIT = "3 get this week's letter, 4 a letter gathering several editions (1 fortnightly, 3 monthly)"
 NOT_DUE = "1 reader not due this send day (1 fortnightly)"
-
-
-def settings_for(db_url: str) -> Settings:
-    return Settings.from_env(
-        {
-            "DIGEST_DATABASE_URL": db_url,
-            "DIGEST_BACKEND": "memory",
-            "DIGEST_TIMEZONE": LONDON,
-            "DIGEST_SEND_DAY": "monday",
-            "DIGEST_SEND_TIME": "08:00",
-        }
-    )
 
 
 def readers(engine) -> dict[str, int]:
